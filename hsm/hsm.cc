@@ -1,0 +1,558 @@
+#include "hsm/hsm.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "hsm/ck_rv.h"
+#include "hsm/openssl_ptr.h"
+
+namespace strongroom::hsm {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+CK_BBOOL kTrue = CK_TRUE;
+CK_BBOOL kFalse = CK_FALSE;
+
+// DER OIDs for CKA_EC_PARAMS.
+const uint8_t kP256Oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+const uint8_t kP384Oid[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+const uint8_t kRsaExponent[] = {0x01, 0x00, 0x01};
+
+// DigestInfo prefixes (RFC 8017 section 9.2, note 1).
+const uint8_t kSha256Prefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+const uint8_t kSha384Prefix[] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30};
+const uint8_t kSha512Prefix[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
+
+CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const void* value, size_t len) {
+  return {type, const_cast<void*>(value), static_cast<CK_ULONG>(len)};
+}
+template <typename T>
+CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const T& value) {
+  return Attr(type, &value, sizeof(T));
+}
+CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const std::string& value) {
+  return Attr(type, value.data(), value.size());
+}
+
+size_t DigestSize(HashAlgorithm hash) {
+  switch (hash) {
+    case HashAlgorithm::kSha256:
+      return 32;
+    case HashAlgorithm::kSha384:
+      return 48;
+    case HashAlgorithm::kSha512:
+      return 64;
+  }
+  return 0;
+}
+
+const char* ClassName(CK_OBJECT_CLASS cls) {
+  switch (cls) {
+    case CKO_SECRET_KEY:
+      return "secret key";
+    case CKO_PRIVATE_KEY:
+      return "private key";
+    case CKO_PUBLIC_KEY:
+      return "public key";
+    default:
+      return "object";
+  }
+}
+
+// Reads one variable-length attribute of an object.
+absl::StatusOr<Bytes> GetAttribute(Pkcs11Module& module, CK_SESSION_HANDLE session,
+                                   CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
+  CK_ATTRIBUTE attr = {type, nullptr, 0};
+  if (auto s = SR_P11(module, C_GetAttributeValue, session, object, &attr, 1); !s.ok()) return s;
+  Bytes value(attr.ulValueLen);
+  attr.pValue = value.data();
+  if (auto s = SR_P11(module, C_GetAttributeValue, session, object, &attr, 1); !s.ok()) return s;
+  value.resize(attr.ulValueLen);
+  return value;
+}
+
+// ECDSA r||s (PKCS#11) to DER ECDSA-Sig-Value (X.509, TLS, everything else).
+absl::StatusOr<std::string> EcdsaRawToDer(const Bytes& raw) {
+  if (raw.empty() || raw.size() % 2 != 0) {
+    return absl::InternalError("HSM returned a malformed ECDSA signature");
+  }
+  size_t half = raw.size() / 2;
+  BignumPtr r(BN_bin2bn(raw.data(), half, nullptr));
+  BignumPtr s(BN_bin2bn(raw.data() + half, half, nullptr));
+  EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (!r || !s || !sig || !ECDSA_SIG_set0(sig.get(), r.get(), s.get())) {
+    return absl::InternalError("cannot encode ECDSA signature");
+  }
+  r.release();
+  s.release();
+  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  std::string der(len > 0 ? len : 0, '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
+  if (len <= 0 || i2d_ECDSA_SIG(sig.get(), &p) != len) {
+    return absl::InternalError("cannot encode ECDSA signature");
+  }
+  return der;
+}
+
+absl::StatusOr<std::string> EncodePublicKey(EVP_PKEY* pkey) {
+  int len = i2d_PUBKEY(pkey, nullptr);
+  if (len <= 0) return absl::InternalError("cannot encode public key");
+  std::string der(len, '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_PUBKEY(pkey, &p) != len) return absl::InternalError("cannot encode public key");
+  return der;
+}
+
+absl::StatusOr<std::string> PkeyFromParams(const char* type, OSSL_PARAM_BLD* bld) {
+  OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
+    return absl::InternalError(absl::StrCat("HSM public key is not a valid ", type, " key"));
+  }
+  EvpPkeyPtr pkey(raw);
+  return EncodePublicKey(pkey.get());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Hsm>> Hsm::Open(const HsmOptions& options) {
+  absl::StatusOr<std::unique_ptr<Pkcs11Module>> module = Pkcs11Module::Load(options.module_path);
+  if (!module.ok()) return module.status();
+  SessionPoolOptions pool_options;
+  pool_options.token_label = options.token_label;
+  pool_options.pin_file = options.pin_file;
+  pool_options.max_sessions = options.max_sessions;
+  pool_options.reconnect_interval = options.reconnect_interval;
+  absl::StatusOr<std::unique_ptr<SessionPool>> pool =
+      SessionPool::Create(module->get(), std::move(pool_options));
+  if (!pool.ok()) return pool.status();
+
+  TokenInfo info;
+  Pkcs11Module& m = **module;
+  absl::Status s = (*pool)->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    CK_SESSION_INFO session_info;
+    if (auto s = SR_P11(m, C_GetSessionInfo, session, &session_info); !s.ok()) return s;
+    CK_TOKEN_INFO token;
+    if (auto s = SR_P11(m, C_GetTokenInfo, session_info.slotID, &token); !s.ok()) return s;
+    CK_INFO library;
+    if (auto s = SR_P11(m, C_GetInfo, &library); !s.ok()) return s;
+    info.label = TrimField(token.label, sizeof(token.label));
+    info.manufacturer = TrimField(token.manufacturerID, sizeof(token.manufacturerID));
+    info.model = TrimField(token.model, sizeof(token.model));
+    info.serial_number = TrimField(token.serialNumber, sizeof(token.serialNumber));
+    info.library_description =
+        TrimField(library.libraryDescription, sizeof(library.libraryDescription));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return std::unique_ptr<Hsm>(new Hsm(*std::move(module), *std::move(pool), std::move(info)));
+}
+
+absl::Status Hsm::InitToken(const std::string& module_path, const std::string& label,
+                            const SecretData& so_pin, const SecretData& user_pin) {
+  absl::StatusOr<std::unique_ptr<Pkcs11Module>> loaded = Pkcs11Module::Load(module_path);
+  if (!loaded.ok()) return loaded.status();
+  Pkcs11Module& m = **loaded;
+  if (FindTokenSlot(m, label).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("a token labelled '", label, "' already exists"));
+  }
+  CK_ULONG count = 0;
+  if (auto s = SR_P11(m, C_GetSlotList, CK_TRUE, nullptr, &count); !s.ok()) return s;
+  std::vector<CK_SLOT_ID> slots(count);
+  if (auto s = SR_P11(m, C_GetSlotList, CK_TRUE, slots.data(), &count); !s.ok()) return s;
+  slots.resize(count);
+  std::optional<CK_SLOT_ID> free_slot;
+  for (CK_SLOT_ID slot : slots) {
+    CK_TOKEN_INFO info;
+    if (SR_P11(m, C_GetTokenInfo, slot, &info).ok() && !(info.flags & CKF_TOKEN_INITIALIZED)) {
+      free_slot = slot;
+      break;
+    }
+  }
+  if (!free_slot) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("PKCS#11 module ", module_path, " has no uninitialised token to set up"));
+  }
+  std::string padded = PadField(label, 32);
+  auto so = so_pin.RevealSecret();
+  if (auto s = SR_P11(m, C_InitToken, *free_slot, const_cast<CK_UTF8CHAR*>(so.data()), so.size(),
+                      reinterpret_cast<CK_UTF8CHAR*>(padded.data()));
+      !s.ok()) {
+    return s;
+  }
+  // Some modules (SoftHSM) move an initialised token to a new slot id.
+  absl::StatusOr<CK_SLOT_ID> slot = FindTokenSlot(m, label);
+  if (!slot.ok()) return slot.status();
+  CK_SESSION_HANDLE session;
+  if (auto s = SR_P11(m, C_OpenSession, *slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
+                      nullptr, &session);
+      !s.ok()) {
+    return s;
+  }
+  absl::Status s =
+      SR_P11(m, C_Login, session, CKU_SO, const_cast<CK_UTF8CHAR*>(so.data()), so.size());
+  if (s.ok()) {
+    auto user = user_pin.RevealSecret();
+    s = SR_P11(m, C_InitPIN, session, const_cast<CK_UTF8CHAR*>(user.data()), user.size());
+    (void)SR_P11(m, C_Logout, session);
+  }
+  (void)SR_P11(m, C_CloseSession, session);
+  return s;
+}
+
+Hsm::~Hsm() { pool_.reset(); }
+
+void Hsm::Logout() { pool_->Logout(); }
+
+absl::Status Hsm::Login() { return pool_->Login(); }
+
+absl::Status Hsm::GenerateRandom(absl::Span<uint8_t> out) {
+  if (out.empty()) return absl::OkStatus();
+  return pool_->Run([&](CK_SESSION_HANDLE session) {
+    return SR_P11(*module_, C_GenerateRandom, session, out.data(), out.size());
+  });
+}
+
+absl::StatusOr<CK_OBJECT_HANDLE> Hsm::Find(CK_SESSION_HANDLE session, CK_OBJECT_CLASS cls,
+                                           const std::string& label) {
+  std::string cache_key = absl::StrCat(cls, ":", label);
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (cache_generation_ != pool_->generation()) {
+      handles_.clear();
+      cache_generation_ = pool_->generation();
+    }
+    auto it = handles_.find(cache_key);
+    if (it != handles_.end()) return it->second;
+  }
+  CK_ATTRIBUTE tmpl[] = {Attr(CKA_CLASS, cls), Attr(CKA_LABEL, label)};
+  if (auto s = SR_P11(*module_, C_FindObjectsInit, session, tmpl, 2); !s.ok()) return s;
+  CK_OBJECT_HANDLE found[2];
+  CK_ULONG count = 0;
+  absl::Status s = SR_P11(*module_, C_FindObjects, session, found, 2, &count);
+  absl::Status final_status = SR_P11(*module_, C_FindObjectsFinal, session);
+  if (!s.ok()) return s;
+  if (!final_status.ok()) return final_status;
+  if (count == 0) {
+    return absl::NotFoundError(absl::StrCat("no ", ClassName(cls), " labelled '", label,
+                                            "' on token '", token_info_.label, "'"));
+  }
+  if (count > 1) {
+    return absl::FailedPreconditionError(absl::StrCat("several ", ClassName(cls),
+                                                      "s are labelled '", label, "' on token '",
+                                                      token_info_.label, "'"));
+  }
+  absl::MutexLock lock(&cache_mu_);
+  if (cache_generation_ == pool_->generation()) handles_[cache_key] = found[0];
+  return found[0];
+}
+
+absl::Status Hsm::WithObject(
+    CK_OBJECT_CLASS cls, const std::string& label,
+    const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& fn) {
+  return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    absl::StatusOr<CK_OBJECT_HANDLE> handle = Find(session, cls, label);
+    if (!handle.ok()) return handle.status();
+    absl::Status s = fn(session, *handle);
+    CK_RV rv = RvOf(s);
+    if (rv != CKR_OBJECT_HANDLE_INVALID && rv != CKR_KEY_HANDLE_INVALID) return s;
+    {  // The object was replaced behind our back: look it up once more.
+      absl::MutexLock lock(&cache_mu_);
+      handles_.erase(absl::StrCat(cls, ":", label));
+    }
+    handle = Find(session, cls, label);
+    if (!handle.ok()) return handle.status();
+    return fn(session, *handle);
+  });
+}
+
+absl::StatusOr<bool> Hsm::Exists(CK_OBJECT_CLASS cls, const std::string& label) {
+  absl::Status s =
+      WithObject(cls, label, [](CK_SESSION_HANDLE, CK_OBJECT_HANDLE) { return absl::OkStatus(); });
+  if (s.ok()) return true;
+  if (absl::IsNotFound(s)) return false;
+  return s;
+}
+
+absl::StatusOr<bool> Hsm::SecretKeyExists(const std::string& label) {
+  return Exists(CKO_SECRET_KEY, label);
+}
+
+absl::StatusOr<bool> Hsm::PrivateKeyExists(const std::string& label) {
+  return Exists(CKO_PRIVATE_KEY, label);
+}
+
+absl::Status Hsm::GenerateAesKey(const std::string& label) {
+  absl::StatusOr<bool> exists = SecretKeyExists(label);
+  if (!exists.ok()) return exists.status();
+  if (*exists) {
+    return absl::AlreadyExistsError(absl::StrCat("secret key '", label, "' already exists"));
+  }
+  return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    uint8_t id[16];
+    if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE tmpl[] = {
+        Attr(CKA_CLASS, cls),         Attr(CKA_KEY_TYPE, type),     Attr(CKA_VALUE_LEN, len),
+        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
+        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
+        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_ENCRYPT, kTrue),     Attr(CKA_DECRYPT, kTrue),
+        Attr(CKA_WRAP, kFalse),       Attr(CKA_UNWRAP, kFalse),     Attr(CKA_SIGN, kFalse),
+        Attr(CKA_VERIFY, kFalse),     Attr(CKA_DERIVE, kFalse),
+    };
+    CK_MECHANISM mech = {CKM_AES_KEY_GEN, nullptr, 0};
+    CK_OBJECT_HANDLE key;
+    return SR_P11(*module_, C_GenerateKey, session, &mech, tmpl, std::size(tmpl), &key);
+  });
+}
+
+absl::Status Hsm::GenerateKeyPair(const std::string& label, KeyPairType type) {
+  absl::StatusOr<bool> exists = PrivateKeyExists(label);
+  if (!exists.ok()) return exists.status();
+  if (*exists) {
+    return absl::AlreadyExistsError(absl::StrCat("private key '", label, "' already exists"));
+  }
+  return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    uint8_t id[16];
+    if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
+    std::vector<CK_ATTRIBUTE> pub = {Attr(CKA_LABEL, label),  Attr(CKA_ID, id, sizeof(id)),
+                                     Attr(CKA_TOKEN, kTrue),  Attr(CKA_PRIVATE, kFalse),
+                                     Attr(CKA_VERIFY, kTrue), Attr(CKA_ENCRYPT, kFalse),
+                                     Attr(CKA_WRAP, kFalse)};
+    std::vector<CK_ATTRIBUTE> priv = {
+        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
+        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
+        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_SIGN, kTrue),        Attr(CKA_DECRYPT, kFalse),
+        Attr(CKA_UNWRAP, kFalse),     Attr(CKA_DERIVE, kFalse)};
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    CK_ULONG bits = 0;
+    switch (type) {
+      case KeyPairType::kEcP256:
+        pub.push_back(Attr(CKA_EC_PARAMS, kP256Oid, sizeof(kP256Oid)));
+        break;
+      case KeyPairType::kEcP384:
+        pub.push_back(Attr(CKA_EC_PARAMS, kP384Oid, sizeof(kP384Oid)));
+        break;
+      case KeyPairType::kRsa2048:
+        bits = 2048;
+        break;
+      case KeyPairType::kRsa3072:
+        bits = 3072;
+        break;
+      case KeyPairType::kRsa4096:
+        bits = 4096;
+        break;
+    }
+    if (bits != 0) {
+      mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+      pub.push_back(Attr(CKA_MODULUS_BITS, bits));
+      pub.push_back(Attr(CKA_PUBLIC_EXPONENT, kRsaExponent, sizeof(kRsaExponent)));
+    }
+    CK_OBJECT_HANDLE pub_handle, priv_handle;
+    return SR_P11(*module_, C_GenerateKeyPair, session, &mech, pub.data(), pub.size(), priv.data(),
+                  priv.size(), &pub_handle, &priv_handle);
+  });
+}
+
+absl::StatusOr<std::string> Hsm::AesGcmEncrypt(const std::string& label,
+                                               absl::Span<const uint8_t> iv, absl::string_view aad,
+                                               absl::Span<const uint8_t> plaintext) {
+  if (iv.size() != 12) return absl::InvalidArgumentError("AES-GCM IV must be 12 bytes");
+  std::string out(plaintext.size() + 16, '\0');
+  absl::Status s =
+      WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        CK_GCM_PARAMS params = {const_cast<uint8_t*>(iv.data()),
+                                iv.size(),
+                                96,
+                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(aad.data())),
+                                aad.size(),
+                                128};
+        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
+        if (auto s = SR_P11(*module_, C_EncryptInit, session, &mech, key); !s.ok()) return s;
+        CK_ULONG len = out.size();
+        if (auto s = SR_P11(*module_, C_Encrypt, session, const_cast<uint8_t*>(plaintext.data()),
+                            plaintext.size(), reinterpret_cast<CK_BYTE*>(out.data()), &len);
+            !s.ok()) {
+          return s;
+        }
+        out.resize(len);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<SecretData> Hsm::AesGcmDecrypt(const std::string& label,
+                                              absl::Span<const uint8_t> iv, absl::string_view aad,
+                                              absl::string_view ciphertext_and_tag) {
+  if (iv.size() != 12 || ciphertext_and_tag.size() < 16) {
+    return absl::InvalidArgumentError("decryption failed");
+  }
+  SecretData out(ciphertext_and_tag.size());
+  absl::Status s =
+      WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        CK_GCM_PARAMS params = {const_cast<uint8_t*>(iv.data()),
+                                iv.size(),
+                                96,
+                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(aad.data())),
+                                aad.size(),
+                                128};
+        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
+        if (auto s = SR_P11(*module_, C_DecryptInit, session, &mech, key); !s.ok()) return s;
+        CK_ULONG len = out.size();
+        if (auto s =
+                SR_P11(*module_, C_Decrypt, session,
+                       reinterpret_cast<CK_BYTE*>(const_cast<char*>(ciphertext_and_tag.data())),
+                       ciphertext_and_tag.size(), out.MutableSecret().data(), &len);
+            !s.ok()) {
+          return s;
+        }
+        out.Truncate(len);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) {
+    // Authentication failures look alike whatever the module calls them (SoftHSM says
+    // CKR_GENERAL_ERROR for a bad tag).
+    switch (RvOf(s)) {
+      case CKR_GENERAL_ERROR:
+      case CKR_ENCRYPTED_DATA_INVALID:
+      case CKR_ENCRYPTED_DATA_LEN_RANGE:
+      case CKR_DATA_INVALID:
+      case CKR_DATA_LEN_RANGE:
+      case CKR_FUNCTION_FAILED:
+        return absl::InvalidArgumentError("decryption failed");
+      default:
+        return s;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Hsm::Sign(const std::string& label, SignScheme scheme,
+                                      HashAlgorithm hash, absl::string_view digest) {
+  if (digest.size() != DigestSize(hash)) {
+    return absl::InvalidArgumentError(absl::StrCat("digest must be ", DigestSize(hash),
+                                                   " bytes for this hash, got ", digest.size()));
+  }
+  Bytes input;
+  CK_RSA_PKCS_PSS_PARAMS pss = {};
+  CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
+  switch (scheme) {
+    case SignScheme::kEcdsa:
+      input.assign(digest.begin(), digest.end());
+      break;
+    case SignScheme::kRsaPkcs1: {
+      mech.mechanism = CKM_RSA_PKCS;
+      const uint8_t* prefix = kSha256Prefix;
+      size_t prefix_len = sizeof(kSha256Prefix);
+      if (hash == HashAlgorithm::kSha384)
+        prefix = kSha384Prefix, prefix_len = sizeof(kSha384Prefix);
+      if (hash == HashAlgorithm::kSha512)
+        prefix = kSha512Prefix, prefix_len = sizeof(kSha512Prefix);
+      input.assign(prefix, prefix + prefix_len);
+      input.insert(input.end(), digest.begin(), digest.end());
+      break;
+    }
+    case SignScheme::kRsaPss:
+      mech = {CKM_RSA_PKCS_PSS, &pss, sizeof(pss)};
+      pss.sLen = digest.size();
+      pss.hashAlg = hash == HashAlgorithm::kSha256   ? CKM_SHA256
+                    : hash == HashAlgorithm::kSha384 ? CKM_SHA384
+                                                     : CKM_SHA512;
+      pss.mgf = hash == HashAlgorithm::kSha256   ? CKG_MGF1_SHA256
+                : hash == HashAlgorithm::kSha384 ? CKG_MGF1_SHA384
+                                                 : CKG_MGF1_SHA512;
+      input.assign(digest.begin(), digest.end());
+      break;
+  }
+  Bytes sig(1024);
+  absl::Status s =
+      WithObject(CKO_PRIVATE_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        if (auto s = SR_P11(*module_, C_SignInit, session, &mech, key); !s.ok()) return s;
+        CK_ULONG len = sig.size();
+        if (auto s =
+                SR_P11(*module_, C_Sign, session, input.data(), input.size(), sig.data(), &len);
+            !s.ok()) {
+          return s;
+        }
+        sig.resize(len);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  if (scheme == SignScheme::kEcdsa) return EcdsaRawToDer(sig);
+  return std::string(sig.begin(), sig.end());
+}
+
+absl::StatusOr<std::string> Hsm::PublicKeyDer(const std::string& label) {
+  std::string der;
+  absl::Status s = WithObject(
+      CKO_PUBLIC_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) -> absl::Status {
+        CK_KEY_TYPE type;
+        CK_ATTRIBUTE attr = Attr(CKA_KEY_TYPE, type);
+        if (auto s = SR_P11(*module_, C_GetAttributeValue, session, key, &attr, 1); !s.ok()) {
+          return s;
+        }
+        OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
+        if (!bld) return absl::ResourceExhaustedError("out of memory");
+        if (type == CKK_EC) {
+          absl::StatusOr<Bytes> params = GetAttribute(*module_, session, key, CKA_EC_PARAMS);
+          if (!params.ok()) return params.status();
+          absl::StatusOr<Bytes> point = GetAttribute(*module_, session, key, CKA_EC_POINT);
+          if (!point.ok()) return point.status();
+          const char* group = nullptr;
+          if (*params == Bytes(std::begin(kP256Oid), std::end(kP256Oid))) group = "P-256";
+          if (*params == Bytes(std::begin(kP384Oid), std::end(kP384Oid))) group = "P-384";
+          if (group == nullptr) return absl::FailedPreconditionError("unsupported EC curve");
+          // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
+          const unsigned char* p = point->data();
+          ASN1_OCTET_STRING* os = d2i_ASN1_OCTET_STRING(nullptr, &p, point->size());
+          if (os == nullptr) return absl::InternalError("malformed CKA_EC_POINT");
+          Bytes raw(os->data, os->data + os->length);
+          ASN1_OCTET_STRING_free(os);
+          if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+              !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, raw.data(),
+                                                raw.size())) {
+            return absl::ResourceExhaustedError("out of memory");
+          }
+          absl::StatusOr<std::string> out = PkeyFromParams("EC", bld.get());
+          if (!out.ok()) return out.status();
+          der = *std::move(out);
+          return absl::OkStatus();
+        }
+        if (type == CKK_RSA) {
+          absl::StatusOr<Bytes> n = GetAttribute(*module_, session, key, CKA_MODULUS);
+          if (!n.ok()) return n.status();
+          absl::StatusOr<Bytes> e = GetAttribute(*module_, session, key, CKA_PUBLIC_EXPONENT);
+          if (!e.ok()) return e.status();
+          BignumPtr bn_n(BN_bin2bn(n->data(), n->size(), nullptr));
+          BignumPtr bn_e(BN_bin2bn(e->data(), e->size(), nullptr));
+          if (!bn_n || !bn_e ||
+              !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) ||
+              !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get())) {
+            return absl::ResourceExhaustedError("out of memory");
+          }
+          absl::StatusOr<std::string> out = PkeyFromParams("RSA", bld.get());
+          if (!out.ok()) return out.status();
+          der = *std::move(out);
+          return absl::OkStatus();
+        }
+        return absl::FailedPreconditionError("unsupported public key type");
+      });
+  if (!s.ok()) return s;
+  return der;
+}
+
+}  // namespace strongroom::hsm

@@ -1,0 +1,128 @@
+// Hsm: the operations Strongroom needs from a PKCS#11 token, by object label.
+//
+// Keys are token objects addressed by CKA_LABEL and created inside the token: secret and
+// private keys are CKA_SENSITIVE, !CKA_EXTRACTABLE and CKA_PRIVATE, so their values never
+// leave it. Every call goes through a SessionPool (leasing, login, reconnection after an
+// outage). Object handles are cached per label and dropped when the pool reconnects.
+// Thread-safe. Errors carry the PKCS#11 function and CKR_ name, never key or PIN bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "hsm/pkcs11_module.h"
+#include "hsm/secret_data.h"
+#include "hsm/session_pool.h"
+
+namespace strongroom::hsm {
+
+struct HsmOptions {
+  std::string module_path;
+  std::string token_label;
+  std::string pin_file;
+  size_t max_sessions = 16;
+  absl::Duration reconnect_interval = absl::Seconds(1);
+};
+
+struct TokenInfo {
+  std::string label;
+  std::string manufacturer;
+  std::string model;
+  std::string serial_number;
+  std::string library_description;
+};
+
+enum class KeyPairType { kEcP256, kEcP384, kRsa2048, kRsa3072, kRsa4096 };
+
+enum class HashAlgorithm { kSha256, kSha384, kSha512 };
+
+// How Sign() treats its input, which is always a digest of `hash`:
+// kEcdsa -> DER ECDSA-Sig-Value; kRsaPkcs1 -> RSASSA-PKCS1-v1_5; kRsaPss -> RSASSA-PSS
+// with MGF1 of the same hash and a salt as long as the digest.
+enum class SignScheme { kEcdsa, kRsaPkcs1, kRsaPss };
+
+class Hsm {
+ public:
+  // Loads the module, finds the token and logs in (see SessionPool). Errors name the
+  // module path or token label and say what to fix.
+  static absl::StatusOr<std::unique_ptr<Hsm>> Open(const HsmOptions& options);
+
+  // Initialises the first token-less slot of `module_path` as `label` and sets its user
+  // PIN (C_InitToken, C_InitPIN). For development tokens such as SoftHSM.
+  static absl::Status InitToken(const std::string& module_path, const std::string& label,
+                                const SecretData& so_pin, const SecretData& user_pin);
+
+  ~Hsm();
+
+  const TokenInfo& token_info() const { return token_info_; }
+  const std::string& module_path() const { return module_->path(); }
+  FaultInjector& faults() { return module_->faults(); }
+  // OK while the token answers; else the error that keeps it away.
+  absl::Status health() const { return pool_->health(); }
+  size_t sessions_in_use() const { return pool_->sessions_in_use(); }
+
+  // Closes every session and logs out (seal) / logs in again (unseal).
+  void Logout();
+  absl::Status Login();
+
+  // Fills `out` from the token's RNG.
+  absl::Status GenerateRandom(absl::Span<uint8_t> out);
+
+  // Creates an AES-256 key usable only for encrypt/decrypt. ALREADY_EXISTS if a secret
+  // key with this label exists.
+  absl::Status GenerateAesKey(const std::string& label);
+  // Creates an EC or RSA key pair usable only for sign/verify. ALREADY_EXISTS if a
+  // private key with this label exists.
+  absl::Status GenerateKeyPair(const std::string& label, KeyPairType type);
+  // Whether a secret (or private) key with this label exists.
+  absl::StatusOr<bool> SecretKeyExists(const std::string& label);
+  absl::StatusOr<bool> PrivateKeyExists(const std::string& label);
+
+  // AES-256-GCM with a 96-bit `iv` and 128-bit tag, inside the token. Returns
+  // ciphertext || tag. NOT_FOUND if the key does not exist.
+  absl::StatusOr<std::string> AesGcmEncrypt(const std::string& label, absl::Span<const uint8_t> iv,
+                                            absl::string_view aad,
+                                            absl::Span<const uint8_t> plaintext);
+  // Inverse of AesGcmEncrypt; any authentication failure is INVALID_ARGUMENT
+  // "decryption failed".
+  absl::StatusOr<SecretData> AesGcmDecrypt(const std::string& label, absl::Span<const uint8_t> iv,
+                                           absl::string_view aad,
+                                           absl::string_view ciphertext_and_tag);
+
+  // Signs `digest` (the output of `hash`) with the private key `label`.
+  absl::StatusOr<std::string> Sign(const std::string& label, SignScheme scheme, HashAlgorithm hash,
+                                   absl::string_view digest);
+
+  // The DER SubjectPublicKeyInfo of the key pair `label`, read from its public key object.
+  absl::StatusOr<std::string> PublicKeyDer(const std::string& label);
+
+ private:
+  Hsm(std::unique_ptr<Pkcs11Module> module, std::unique_ptr<SessionPool> pool, TokenInfo info)
+      : module_(std::move(module)), pool_(std::move(pool)), token_info_(std::move(info)) {}
+
+  // Finds the handle of the object of `cls` labelled `label` (cached per generation).
+  absl::StatusOr<CK_OBJECT_HANDLE> Find(CK_SESSION_HANDLE session, CK_OBJECT_CLASS cls,
+                                        const std::string& label);
+  // Runs fn(session, handle) on the object; a stale cached handle is looked up again.
+  absl::Status WithObject(
+      CK_OBJECT_CLASS cls, const std::string& label,
+      const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& fn);
+  absl::StatusOr<bool> Exists(CK_OBJECT_CLASS cls, const std::string& label);
+
+  std::unique_ptr<Pkcs11Module> module_;
+  std::unique_ptr<SessionPool> pool_;
+  TokenInfo token_info_;
+
+  absl::Mutex cache_mu_;
+  uint64_t cache_generation_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  absl::flat_hash_map<std::string, CK_OBJECT_HANDLE> handles_ ABSL_GUARDED_BY(cache_mu_);
+};
+
+}  // namespace strongroom::hsm

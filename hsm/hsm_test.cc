@@ -1,0 +1,295 @@
+#include "hsm/hsm.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/ck_rv.h"
+#include "hsm/openssl_ptr.h"
+#include "hsm/pin_file.h"
+#include "hsm/testing/softhsm_token.h"
+
+namespace strongroom::hsm {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RunCommand;
+using testing::SoftHsmToken;
+
+class HsmTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (token_ != nullptr) return;  // One token for the whole binary.
+    auto token = SoftHsmToken::Create();
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = new SoftHsmToken(*std::move(token));
+  }
+  void SetUp() override {
+    auto hsm = Hsm::Open(token_->Options());
+    ASSERT_TRUE(hsm.ok()) << hsm.status();
+    hsm_ = *std::move(hsm);
+  }
+  std::vector<uint8_t> Iv() {
+    std::vector<uint8_t> iv(12);
+    EXPECT_TRUE(hsm_->GenerateRandom(absl::MakeSpan(iv)).ok());
+    return iv;
+  }
+  static absl::Span<const uint8_t> Bytes(absl::string_view s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+  }
+  // pkcs11-tool's description of the object labelled `label` (an outside view).
+  std::string Pkcs11ToolObject(const std::string& label) {
+    auto r =
+        RunCommand(absl::StrCat("pkcs11-tool --module ", testing::kSoftHsmModule, " --token-label ",
+                                token_->label, " --login --pin ", token_->pin, " --list-objects"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    // Objects are listed as a heading line ("Secret Key Object; AES ...") followed by
+    // indented attribute lines.
+    std::string block, found;
+    auto flush = [&] {
+      if (absl::StrContains(block, absl::StrCat("label:      ", label, "\n"))) {
+        absl::StrAppend(&found, block, "--\n");
+      }
+      block.clear();
+    };
+    for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+      if (absl::StrContains(line, "Object;")) flush();
+      absl::StrAppend(&block, line, "\n");
+    }
+    flush();
+    return found;
+  }
+
+  static SoftHsmToken* token_;
+  std::unique_ptr<Hsm> hsm_;
+};
+SoftHsmToken* HsmTest::token_ = nullptr;
+
+TEST_F(HsmTest, ReportsTokenDetails) {
+  EXPECT_EQ(hsm_->token_info().label, token_->label);
+  EXPECT_EQ(hsm_->token_info().manufacturer, "SoftHSM project");
+  EXPECT_EQ(hsm_->token_info().model, "SoftHSM v2");
+  EXPECT_FALSE(hsm_->token_info().serial_number.empty());
+  EXPECT_TRUE(hsm_->health().ok());
+}
+
+TEST_F(HsmTest, WrongPinIsRefusedWithoutShowingIt) {
+  std::string wrong = token_->dir + "/wrong.pin";
+  ASSERT_TRUE(testing::WriteFile(wrong, "not-the-pin-31337", 0600).ok());
+  hsm_.reset();  // Login state is per process: log the fixture's session out first.
+  HsmOptions options = token_->Options();
+  options.pin_file = wrong;
+  auto hsm = Hsm::Open(options);
+  ASSERT_FALSE(hsm.ok());
+  EXPECT_EQ(hsm.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(hsm.status().message(), HasSubstr("CKR_PIN_INCORRECT"));
+  EXPECT_THAT(hsm.status().message(), Not(HasSubstr("31337")));
+}
+
+TEST_F(HsmTest, PinFileReadableByOthersIsRefused) {
+  std::string loose = token_->dir + "/loose.pin";
+  ASSERT_TRUE(testing::WriteFile(loose, token_->pin, 0644).ok());
+  HsmOptions options = token_->Options();
+  options.pin_file = loose;
+  auto hsm = Hsm::Open(options);
+  ASSERT_FALSE(hsm.ok());
+  EXPECT_EQ(hsm.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(hsm.status().message(), HasSubstr("mode 0644"));
+  EXPECT_THAT(hsm.status().message(), HasSubstr("chmod 600"));
+  EXPECT_THAT(hsm.status().message(), Not(HasSubstr(token_->pin)));
+}
+
+TEST_F(HsmTest, PinFileNewlineIsTrimmedAndEmptyRefused) {
+  std::string path = token_->dir + "/newline.pin";
+  ASSERT_TRUE(testing::WriteFile(path, token_->pin + "\n", 0600).ok());
+  auto pin = ReadPinFile(path);
+  ASSERT_TRUE(pin.ok());
+  EXPECT_EQ(pin->RevealSecretAsString(), token_->pin);
+  ASSERT_TRUE(testing::WriteFile(path, "\n", 0600).ok());
+  EXPECT_EQ(ReadPinFile(path).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadPinFile(token_->dir + "/absent.pin").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(HsmTest, MissingModuleAndTokenAreNamed) {
+  HsmOptions options = token_->Options();
+  options.module_path = "/nonexistent/libpkcs11.so";
+  auto hsm = Hsm::Open(options);
+  EXPECT_EQ(hsm.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(hsm.status().message(), HasSubstr("/nonexistent/libpkcs11.so"));
+
+  options = token_->Options();
+  options.token_label = "no-such-token";
+  hsm = Hsm::Open(options);
+  EXPECT_EQ(hsm.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(hsm.status().message(), HasSubstr("'no-such-token'"));
+  EXPECT_THAT(hsm.status().message(), HasSubstr(token_->label));
+}
+
+TEST_F(HsmTest, RandomBytesDiffer) {
+  std::vector<uint8_t> a(32), b(32);
+  ASSERT_TRUE(hsm_->GenerateRandom(absl::MakeSpan(a)).ok());
+  ASSERT_TRUE(hsm_->GenerateRandom(absl::MakeSpan(b)).ok());
+  EXPECT_NE(a, b);
+}
+
+TEST_F(HsmTest, AesKeyIsSensitiveAndNeverExtractable) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-outside-view").ok());
+  EXPECT_EQ(hsm_->GenerateAesKey("kek-outside-view").code(), absl::StatusCode::kAlreadyExists);
+  std::string view = Pkcs11ToolObject("kek-outside-view");
+  EXPECT_THAT(view, HasSubstr("Secret Key"));
+  EXPECT_THAT(view, HasSubstr("AES"));
+  EXPECT_THAT(view, HasSubstr("sensitive"));
+  EXPECT_THAT(view, HasSubstr("never extractable"));
+  EXPECT_THAT(view, Not(HasSubstr("wrap")));
+}
+
+TEST_F(HsmTest, AesGcmRoundTripAndTamperDetection) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-gcm").ok());
+  auto iv = Iv();
+  std::string pt = "thirty-two bytes of key material";
+  auto ct = hsm_->AesGcmEncrypt("kek-gcm", iv, "aad-1", Bytes(pt));
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  EXPECT_EQ(ct->size(), pt.size() + 16);
+  auto back = hsm_->AesGcmDecrypt("kek-gcm", iv, "aad-1", *ct);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->RevealSecretAsString(), pt);
+
+  EXPECT_EQ(hsm_->AesGcmDecrypt("kek-gcm", iv, "aad-2", *ct).status().message(),
+            "decryption failed");
+  for (size_t bit = 0; bit < ct->size() * 8; bit += 7) {
+    std::string bad = *ct;
+    bad[bit / 8] ^= static_cast<char>(1 << (bit % 8));
+    auto r = hsm_->AesGcmDecrypt("kek-gcm", iv, "aad-1", bad);
+    ASSERT_FALSE(r.ok()) << "bit " << bit;
+    EXPECT_EQ(r.status().message(), "decryption failed");
+  }
+  for (size_t len = 0; len < ct->size(); len += 5) {
+    auto r = hsm_->AesGcmDecrypt("kek-gcm", iv, "aad-1", ct->substr(0, len));
+    EXPECT_EQ(r.status().message(), "decryption failed") << "length " << len;
+  }
+  EXPECT_EQ(hsm_->AesGcmEncrypt("no-such-kek", iv, "", Bytes(pt)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+struct KeyPairCase {
+  KeyPairType type;
+  SignScheme scheme;
+  const char* name;
+};
+
+class HsmKeyPairTest : public HsmTest, public ::testing::WithParamInterface<KeyPairCase> {};
+
+TEST_P(HsmKeyPairTest, SignsVerifiablyAndKeepsThePrivateKeyInside) {
+  const KeyPairCase& c = GetParam();
+  std::string label = absl::StrCat("ca-", c.name);
+  ASSERT_TRUE(hsm_->GenerateKeyPair(label, c.type).ok());
+  EXPECT_EQ(hsm_->GenerateKeyPair(label, c.type).code(), absl::StatusCode::kAlreadyExists);
+  auto spki = hsm_->PublicKeyDer(label);
+  ASSERT_TRUE(spki.ok()) << spki.status();
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(spki->data());
+  EvpPkeyPtr pub(d2i_PUBKEY(nullptr, &p, spki->size()));
+  ASSERT_NE(pub, nullptr);
+
+  std::string message = "to be signed";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest);
+  auto sig = hsm_->Sign(label, c.scheme, HashAlgorithm::kSha256,
+                        absl::string_view(reinterpret_cast<char*>(digest), sizeof(digest)));
+  ASSERT_TRUE(sig.ok()) << sig.status();
+
+  EvpMdCtxPtr md(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  ASSERT_EQ(EVP_DigestVerifyInit(md.get(), &pctx, EVP_sha256(), nullptr, pub.get()), 1);
+  if (c.scheme == SignScheme::kRsaPss) {
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32), 1);
+  }
+  EXPECT_EQ(
+      EVP_DigestVerify(md.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+      1);
+
+  std::string view = Pkcs11ToolObject(label);
+  EXPECT_THAT(view, HasSubstr("Private Key"));
+  EXPECT_THAT(view, HasSubstr("sensitive"));
+  EXPECT_THAT(view, HasSubstr("never extractable"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KeyTypes, HsmKeyPairTest,
+    ::testing::Values(KeyPairCase{KeyPairType::kEcP256, SignScheme::kEcdsa, "p256"},
+                      KeyPairCase{KeyPairType::kEcP384, SignScheme::kEcdsa, "p384"},
+                      KeyPairCase{KeyPairType::kRsa2048, SignScheme::kRsaPkcs1, "rsa2048"},
+                      KeyPairCase{KeyPairType::kRsa3072, SignScheme::kRsaPss, "rsa3072"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(HsmTest, SignRejectsWrongDigestLength) {
+  ASSERT_TRUE(hsm_->GenerateKeyPair("ca-digest", KeyPairType::kEcP256).ok());
+  auto sig = hsm_->Sign("ca-digest", SignScheme::kEcdsa, HashAlgorithm::kSha256, "short");
+  EXPECT_EQ(sig.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HsmTest, SingleFaultIsRetriedAfterReconnecting) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-fault").ok());
+  auto iv = Iv();
+  hsm_->faults().Fail("C_Encrypt", CKR_DEVICE_REMOVED, 1);
+  auto ct = hsm_->AesGcmEncrypt("kek-fault", iv, "", Bytes("x"));
+  EXPECT_TRUE(ct.ok()) << ct.status();
+  EXPECT_TRUE(hsm_->health().ok());
+}
+
+TEST_F(HsmTest, OutageIsReportedAndRecoveredFrom) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-outage").ok());
+  auto iv = Iv();
+  hsm_->faults().Fail("*", CKR_TOKEN_NOT_PRESENT);
+  auto ct = hsm_->AesGcmEncrypt("kek-outage", iv, "", Bytes("x"));
+  EXPECT_EQ(ct.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(ct.status().message(), HasSubstr("CKR_TOKEN_NOT_PRESENT"));
+  EXPECT_EQ(hsm_->health().code(), absl::StatusCode::kUnavailable);
+  hsm_->faults().Clear();  // The token is back.
+  ct = hsm_->AesGcmEncrypt("kek-outage", iv, "", Bytes("x"));
+  EXPECT_TRUE(ct.ok()) << ct.status();
+  EXPECT_TRUE(hsm_->health().ok());
+}
+
+TEST_F(HsmTest, SessionCountLimitMeansWaitNotFail) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-count").ok());
+  hsm_->faults().Fail("C_OpenSession", CKR_SESSION_COUNT, 3);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      std::vector<uint8_t> iv(12, 1);
+      for (int i = 0; i < 50; ++i) {
+        auto ct = hsm_->AesGcmEncrypt("kek-count", iv, "", Bytes("payload"));
+        if (!ct.ok() || !hsm_->AesGcmDecrypt("kek-count", iv, "", *ct).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(hsm_->sessions_in_use(), 0u);
+}
+
+TEST_F(HsmTest, LogoutRefusesUntilLogin) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-seal").ok());
+  auto iv = Iv();
+  hsm_->Logout();
+  EXPECT_EQ(hsm_->AesGcmEncrypt("kek-seal", iv, "", Bytes("x")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(hsm_->Login().ok());
+  EXPECT_TRUE(hsm_->AesGcmEncrypt("kek-seal", iv, "", Bytes("x")).ok());
+}
+
+}  // namespace
+}  // namespace strongroom::hsm

@@ -1,0 +1,39 @@
+// SoftHsmToken: a fresh SoftHSM2 token for one test binary, under $TEST_TMPDIR.
+//
+// Create() writes a softhsm2.conf whose tokendir is a new folder, points SOFTHSM2_CONF at
+// it (so child processes such as pkcs11-tool see the same token), initialises a token and
+// writes its user PIN to a 0600 file. Test-only.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "hsm/hsm.h"
+
+namespace strongroom::hsm::testing {
+
+inline constexpr char kSoftHsmModule[] = "/usr/lib/softhsm/libsofthsm2.so";
+
+struct SoftHsmToken {
+  std::string dir;  // holds softhsm2.conf, tokens/, user.pin
+  std::string label;
+  std::string pin;  // the test PIN (tests may print it; the product never does)
+  std::string pin_file;
+
+  HsmOptions Options() const;
+
+  // Sets up a token labelled `label` in a new folder under $TEST_TMPDIR (or /tmp).
+  static absl::StatusOr<SoftHsmToken> Create(const std::string& label = "strongroom-test");
+};
+
+// Writes `content` to `path` with `mode`, replacing any file there.
+absl::Status WriteFile(const std::string& path, const std::string& content, int mode);
+
+// Runs `command` with /bin/sh, returning its exit status and combined stdout+stderr.
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+CommandResult RunCommand(const std::string& command);
+
+}  // namespace strongroom::hsm::testing
