@@ -1,0 +1,83 @@
+// storage_crash_writer: the victim process of storage_crash_test.
+//
+// Usage: storage_crash_writer DB_PATH
+//
+// Opens a SqliteStorage at DB_PATH and, forever, commits record "crash/<n>" (n zero-padded,
+// resuming after the highest record already stored) with a deterministic value, printing
+// "<n>\n" to stdout and flushing only after Commit returned OK: each such line is the
+// acknowledgement that the record is durable. Exits non-zero on the first error.
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "kms/sqlite_storage.h"
+#include "kms/storage.h"
+
+namespace {
+
+constexpr absl::string_view kPrefix = "crash/";
+
+std::string CrashKey(int64_t n) { return absl::StrFormat("crash/%010d", n); }
+
+// Must stay identical to CrashValue in storage_crash_test.cc.
+std::string CrashValue(int64_t n) {
+  std::string value = absl::StrFormat("record %d:", n);
+  const size_t size = 256 + static_cast<size_t>(n % 257);
+  uint64_t state = static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ull + 1;
+  while (value.size() < size) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    value.push_back(static_cast<char>(state >> 56));
+  }
+  return value;
+}
+
+int Run(const char* path) {
+  absl::StatusOr<std::unique_ptr<strongroom::kms::SqliteStorage>> storage =
+      strongroom::kms::SqliteStorage::Open(path);
+  if (!storage.ok()) {
+    std::fprintf(stderr, "storage_crash_writer: %s\n", storage.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<std::vector<strongroom::kms::Entry>> existing = (*storage)->List(kPrefix, "", 0);
+  if (!existing.ok()) {
+    std::fprintf(stderr, "storage_crash_writer: %s\n", existing.status().ToString().c_str());
+    return 1;
+  }
+  int64_t next = 0;
+  if (!existing->empty()) {
+    absl::string_view last = existing->back().key;
+    last.remove_prefix(kPrefix.size());
+    if (!absl::SimpleAtoi(last, &next)) {
+      std::fprintf(stderr, "storage_crash_writer: unexpected key in the database\n");
+      return 1;
+    }
+    ++next;
+  }
+  for (;; ++next) {
+    const absl::Status status = (*storage)->Commit(strongroom::kms::WriteBatch().Put(
+        CrashKey(next), CrashValue(next), strongroom::kms::WriteBatch::kMustNotExist));
+    if (!status.ok()) {
+      std::fprintf(stderr, "storage_crash_writer: record %" PRId64 ": %s\n", next,
+                   status.ToString().c_str());
+      return 1;
+    }
+    if (std::printf("%" PRId64 "\n", next) < 0 || std::fflush(stdout) != 0) return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DB_PATH\n", argv[0]);
+    return 2;
+  }
+  return Run(argv[1]);
+}
