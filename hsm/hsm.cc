@@ -126,7 +126,20 @@ absl::StatusOr<std::string> PkeyFromParams(const char* type, OSSL_PARAM_BLD* bld
 
 }  // namespace
 
+namespace {
+
+absl::Status ValidateLabel(const std::string& label) {
+  if (label.empty() || label.size() > 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token label must be 1 to 32 bytes (PKCS#11 limit), got ", label.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Hsm>> Hsm::Open(const HsmOptions& options) {
+  if (absl::Status s = ValidateLabel(options.token_label); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Pkcs11Module>> module = Pkcs11Module::Load(options.module_path);
   if (!module.ok()) return module.status();
   SessionPoolOptions pool_options;
@@ -161,6 +174,7 @@ absl::StatusOr<std::unique_ptr<Hsm>> Hsm::Open(const HsmOptions& options) {
 
 absl::Status Hsm::InitToken(const std::string& module_path, const std::string& label,
                             const SecretData& so_pin, const SecretData& user_pin) {
+  if (absl::Status s = ValidateLabel(label); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Pkcs11Module>> loaded = Pkcs11Module::Load(module_path);
   if (!loaded.ok()) return loaded.status();
   Pkcs11Module& m = **loaded;

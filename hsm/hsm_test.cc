@@ -23,7 +23,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::RunCommand;
 using testing::SoftHsmToken;
 
 class HsmTest : public ::testing::Test {
@@ -47,29 +46,6 @@ class HsmTest : public ::testing::Test {
   static absl::Span<const uint8_t> Bytes(absl::string_view s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
   }
-  // pkcs11-tool's description of the object labelled `label` (an outside view).
-  std::string Pkcs11ToolObject(const std::string& label) {
-    auto r =
-        RunCommand(absl::StrCat("pkcs11-tool --module ", testing::kSoftHsmModule, " --token-label ",
-                                token_->label, " --login --pin ", token_->pin, " --list-objects"));
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    // Objects are listed as a heading line ("Secret Key Object; AES ...") followed by
-    // indented attribute lines.
-    std::string block, found;
-    auto flush = [&] {
-      if (absl::StrContains(block, absl::StrCat("label:      ", label, "\n"))) {
-        absl::StrAppend(&found, block, "--\n");
-      }
-      block.clear();
-    };
-    for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
-      if (absl::StrContains(line, "Object;")) flush();
-      absl::StrAppend(&block, line, "\n");
-    }
-    flush();
-    return found;
-  }
-
   static SoftHsmToken* token_;
   std::unique_ptr<Hsm> hsm_;
 };
@@ -145,7 +121,7 @@ TEST_F(HsmTest, RandomBytesDiffer) {
 TEST_F(HsmTest, AesKeyIsSensitiveAndNeverExtractable) {
   ASSERT_TRUE(hsm_->GenerateAesKey("kek-outside-view").ok());
   EXPECT_EQ(hsm_->GenerateAesKey("kek-outside-view").code(), absl::StatusCode::kAlreadyExists);
-  std::string view = Pkcs11ToolObject("kek-outside-view");
+  std::string view = token_->DescribeObjects("kek-outside-view");
   EXPECT_THAT(view, HasSubstr("Secret Key"));
   EXPECT_THAT(view, HasSubstr("AES"));
   EXPECT_THAT(view, HasSubstr("sensitive"));
@@ -219,7 +195,7 @@ TEST_P(HsmKeyPairTest, SignsVerifiablyAndKeepsThePrivateKeyInside) {
                        reinterpret_cast<const unsigned char*>(message.data()), message.size()),
       1);
 
-  std::string view = Pkcs11ToolObject(label);
+  std::string view = token_->DescribeObjects(label);
   EXPECT_THAT(view, HasSubstr("Private Key"));
   EXPECT_THAT(view, HasSubstr("sensitive"));
   EXPECT_THAT(view, HasSubstr("never extractable"));

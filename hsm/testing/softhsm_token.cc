@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace strongroom::hsm::testing {
 
@@ -45,6 +47,28 @@ HsmOptions SoftHsmToken::Options() const {
   options.max_sessions = 8;
   options.reconnect_interval = absl::ZeroDuration();
   return options;
+}
+
+std::string SoftHsmToken::DescribeObjects(const std::string& object_label) const {
+  CommandResult r =
+      RunCommand(absl::StrCat("pkcs11-tool --module ", kSoftHsmModule, " --token-label ", label,
+                              " --login --pin ", pin, " --list-objects"));
+  if (r.exit_code != 0) return "pkcs11-tool failed: " + r.output;
+  // Objects are listed as a heading line ("Secret Key Object; AES ...") followed by
+  // indented attribute lines.
+  std::string block, found;
+  auto flush = [&] {
+    if (absl::StrContains(block, absl::StrCat("label:      ", object_label, "\n"))) {
+      absl::StrAppend(&found, block, "--\n");
+    }
+    block.clear();
+  };
+  for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+    if (absl::StrContains(line, "Object;")) flush();
+    absl::StrAppend(&block, line, "\n");
+  }
+  flush();
+  return found;
 }
 
 absl::StatusOr<SoftHsmToken> SoftHsmToken::Create(const std::string& label) {

@@ -22,6 +22,10 @@ struct SoftHsmToken {
 
   HsmOptions Options() const;
 
+  // pkcs11-tool's listing of the objects labelled `label` (an outside view of the token:
+  // class, usage and access flags such as "sensitive" and "never extractable").
+  std::string DescribeObjects(const std::string& label) const;
+
   // Sets up a token labelled `label` in a new folder under $TEST_TMPDIR (or /tmp).
   static absl::StatusOr<SoftHsmToken> Create(const std::string& label = "strongroom-test");
 };
