@@ -1,0 +1,151 @@
+#include "server/config.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/yaml_proto.h"
+
+namespace strongroom::server {
+namespace {
+
+constexpr char kDefaultModule[] = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr char kDefaultTokenLabel[] = "strongroom";
+constexpr char kDefaultAddress[] = "127.0.0.1:7400";
+constexpr uint32_t kDefaultMaxSessions = 16;
+constexpr uint32_t kDefaultDrainSeconds = 10;
+constexpr uint64_t kDefaultSecureHeap = uint64_t{4} << 20;
+
+std::string Absolute(const std::string& base, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  return absl::StrCat(base, "/", path);
+}
+
+std::string CurrentDir() {
+  char buf[4096];
+  return getcwd(buf, sizeof(buf)) != nullptr ? std::string(buf) : std::string(".");
+}
+
+// Builds errors that name the file and line of a key when the file set it.
+class Checker {
+ public:
+  Checker(std::string source, YamlKeyLines lines)
+      : source_(std::move(source)), lines_(std::move(lines)) {}
+
+  absl::Status Error(const std::string& key, absl::string_view problem) const {
+    auto it = lines_.find(key);
+    if (it != lines_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ":", it->second, ": ", key, ": ", problem));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_.empty() ? "" : absl::StrCat(source_, ": "), key, ": ", problem));
+  }
+
+ private:
+  std::string source_;
+  YamlKeyLines lines_;
+};
+
+absl::Status ValidateAddress(const Checker& check, const std::string& key,
+                             const std::string& address) {
+  size_t colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+  uint32_t port = 0;
+  if (colon == std::string::npos || host.empty() ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535 ||
+      (host.front() == '[') != (host.back() == ']')) {
+    return check.Error(key,
+                       absl::StrCat("expected host:port (port 0-65535), got \"", address, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check) {
+  if (c.state_dir().empty()) c.set_state_dir(DefaultStateDir());
+  c.set_state_dir(Absolute(CurrentDir(), c.state_dir()));
+  const std::string& dir = c.state_dir();
+  if (c.secure_heap_bytes() == 0) c.set_secure_heap_bytes(kDefaultSecureHeap);
+  if (c.secure_heap_bytes() > (uint64_t{1} << 30)) {
+    return check.Error("secure_heap_bytes", "must be at most 1 GiB");
+  }
+
+  v1::HsmConfig& hsm = *c.mutable_hsm();
+  if (hsm.module().empty()) hsm.set_module(kDefaultModule);
+  if (hsm.module()[0] != '/') return check.Error("hsm.module", "must be an absolute path");
+  if (hsm.token_label().empty()) hsm.set_token_label(kDefaultTokenLabel);
+  if (hsm.token_label().size() > 32) {
+    return check.Error("hsm.token_label", "must be at most 32 bytes (PKCS#11 limit)");
+  }
+  hsm.set_pin_file(Absolute(dir, hsm.pin_file().empty() ? "hsm.pin" : hsm.pin_file()));
+  hsm.set_so_pin_file(Absolute(dir, hsm.so_pin_file().empty() ? "hsm-so.pin" : hsm.so_pin_file()));
+  if (hsm.max_sessions() == 0) hsm.set_max_sessions(kDefaultMaxSessions);
+  if (hsm.max_sessions() > 1024) return check.Error("hsm.max_sessions", "must be 1-1024");
+
+  v1::StorageConfig& storage = *c.mutable_storage();
+  if (storage.backend_case() == v1::StorageConfig::BACKEND_NOT_SET) storage.mutable_sqlite();
+  if (storage.has_sqlite()) {
+    v1::SqliteConfig& sqlite = *storage.mutable_sqlite();
+    sqlite.set_path(Absolute(dir, sqlite.path().empty() ? "strongroom.db" : sqlite.path()));
+  }
+
+  v1::GrpcConfig& grpc = *c.mutable_grpc();
+  if (grpc.address().empty()) grpc.set_address(kDefaultAddress);
+  if (absl::Status s = ValidateAddress(check, "grpc.address", grpc.address()); !s.ok()) return s;
+  if (grpc.drain_seconds() == 0) grpc.set_drain_seconds(kDefaultDrainSeconds);
+  if (grpc.drain_seconds() > 3600) return check.Error("grpc.drain_seconds", "must be at most 3600");
+  if (!grpc.port_file().empty()) grpc.set_port_file(Absolute(dir, grpc.port_file()));
+  v1::TlsConfig& tls = *grpc.mutable_tls();
+  if (tls.cert_file().empty() != tls.key_file().empty()) {
+    return check.Error(tls.cert_file().empty() ? "grpc.tls.key_file" : "grpc.tls.cert_file",
+                       "cert_file and key_file must be set together");
+  }
+  if (tls.cert_file().empty()) {
+    tls.set_cert_file(Absolute(dir, "tls/server.crt"));
+    tls.set_key_file(Absolute(dir, "tls/server.key"));
+  } else {
+    tls.set_cert_file(Absolute(dir, tls.cert_file()));
+    tls.set_key_file(Absolute(dir, tls.key_file()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string DefaultStateDir() {
+  if (const char* v = getenv("STRONGROOM_STATE_DIR"); v != nullptr && *v != '\0') return v;
+  if (const char* v = getenv("XDG_STATE_HOME"); v != nullptr && *v == '/') {
+    return absl::StrCat(v, "/strongroom");
+  }
+  const char* home = getenv("HOME");
+  return absl::StrCat(home != nullptr && *home != '\0' ? home : "/var/lib",
+                      "/.local/state/strongroom");
+}
+
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
+  v1::ServerConfig config;
+  YamlKeyLines lines;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::string msg = absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno));
+      return errno == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (absl::Status s = YamlToProto(text.str(), path, &config, &lines); !s.ok()) return s;
+  }
+  if (absl::Status s = ApplyDefaultsAndValidate(config, Checker(path, std::move(lines))); !s.ok()) {
+    return s;
+  }
+  return config;
+}
+
+}  // namespace strongroom::server

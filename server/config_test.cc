@@ -1,0 +1,95 @@
+#include "server/config.h"
+
+#include <stdlib.h>
+
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strongroom::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string WriteConfig(const std::string& name, const std::string& yaml) {
+  std::string path = std::string(getenv("TEST_TMPDIR")) + "/" + name;
+  std::ofstream(path) << yaml;
+  return path;
+}
+
+TEST(ConfigTest, EmbeddedDefaultsLiveUnderTheStateDir) {
+  setenv("STRONGROOM_STATE_DIR", "/srv/sr", 1);
+  auto config = LoadConfig("");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->state_dir(), "/srv/sr");
+  EXPECT_EQ(config->hsm().module(), "/usr/lib/softhsm/libsofthsm2.so");
+  EXPECT_EQ(config->hsm().token_label(), "strongroom");
+  EXPECT_EQ(config->hsm().pin_file(), "/srv/sr/hsm.pin");
+  EXPECT_EQ(config->hsm().max_sessions(), 16u);
+  EXPECT_EQ(config->storage().sqlite().path(), "/srv/sr/strongroom.db");
+  EXPECT_EQ(config->grpc().address(), "127.0.0.1:7400");
+  EXPECT_EQ(config->grpc().tls().cert_file(), "/srv/sr/tls/server.crt");
+  EXPECT_EQ(config->grpc().tls().key_file(), "/srv/sr/tls/server.key");
+  EXPECT_EQ(config->secure_heap_bytes(), 4u << 20);
+}
+
+TEST(ConfigTest, DefaultStateDirFollowsXdgThenHome) {
+  unsetenv("STRONGROOM_STATE_DIR");
+  setenv("XDG_STATE_HOME", "/x/state", 1);
+  EXPECT_EQ(DefaultStateDir(), "/x/state/strongroom");
+  unsetenv("XDG_STATE_HOME");
+  setenv("HOME", "/home/ops", 1);
+  EXPECT_EQ(DefaultStateDir(), "/home/ops/.local/state/strongroom");
+}
+
+TEST(ConfigTest, FileOverridesDefaultsAndResolvesRelativePaths) {
+  auto config = LoadConfig(WriteConfig("ok.yaml", R"(state_dir: /data
+hsm:
+  token_label: prod
+  pin_file: secrets/pin
+grpc:
+  address: "[::1]:0"
+  tls:
+    cert_file: /etc/tls.crt
+    key_file: tls.key
+)"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->hsm().token_label(), "prod");
+  EXPECT_EQ(config->hsm().pin_file(), "/data/secrets/pin");
+  EXPECT_EQ(config->grpc().address(), "[::1]:0");
+  EXPECT_EQ(config->grpc().tls().cert_file(), "/etc/tls.crt");
+  EXPECT_EQ(config->grpc().tls().key_file(), "/data/tls.key");
+}
+
+TEST(ConfigTest, SemanticErrorsNameFileLineAndKey) {
+  std::string path = WriteConfig("bad.yaml", "hsm:\n  module: /m.so\ngrpc:\n  address: nohost\n");
+  auto config = LoadConfig(path);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(),
+            path + ":4: grpc.address: expected host:port (port 0-65535), got \"nohost\"");
+
+  path = WriteConfig("tls.yaml", "grpc:\n  tls:\n    cert_file: a.crt\n");
+  EXPECT_EQ(LoadConfig(path).status().message(),
+            path + ":3: grpc.tls.cert_file: cert_file and key_file must be set together");
+
+  path = WriteConfig("label.yaml", "hsm:\n  token_label: " + std::string(33, 'x') + "\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":2: hsm.token_label: "));
+
+  path = WriteConfig("module.yaml", "hsm:\n  module: libsofthsm2.so\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":2: hsm.module: must be an absolute path"));
+}
+
+TEST(ConfigTest, UnknownKeysAndMissingFilesAreClear) {
+  std::string path = WriteConfig("typo.yaml", "storage:\n  sqlite:\n    pth: x\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":3: storage.sqlite.pth: unknown key (known keys: path)"));
+  auto missing = LoadConfig("/nonexistent/strongroom.yaml");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("/nonexistent/strongroom.yaml"));
+}
+
+}  // namespace
+}  // namespace strongroom::server

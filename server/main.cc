@@ -1,0 +1,136 @@
+// strongroomd: the Strongroom server.
+//
+//   strongroomd [--config FILE]              serve (embedded defaults without --config)
+//   strongroomd init-token [--config FILE]   set up a development token (SoftHSM)
+//
+// Startup failures print one line, "strongroomd: <what is wrong>", and exit 1.
+#include <openssl/rand.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "hsm/hsm.h"
+#include "hsm/pin_file.h"
+#include "hsm/secret_data.h"
+#include "server/config.h"
+#include "server/files.h"
+#include "server/log.h"
+#include "server/strongroomd.h"
+#include "server/system_service.h"
+
+namespace strongroom::server {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "strongroomd: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// Reads the PIN in `path`, first creating it with a random PIN if it does not exist.
+absl::StatusOr<hsm::SecretData> ReadOrCreatePin(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    hsm::SecretData raw(16);
+    if (RAND_priv_bytes(raw.MutableSecret().data(), raw.size()) != 1) {
+      return absl::InternalError("cannot generate a PIN");
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    hsm::SecretData pin(2 * raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      pin.MutableSecret()[2 * i] = kHex[raw.RevealSecret()[i] >> 4];
+      pin.MutableSecret()[2 * i + 1] = kHex[raw.RevealSecret()[i] & 15];
+    }
+    if (absl::Status s = hsm::WritePinFile(path, pin); !s.ok()) return s;
+  }
+  return hsm::ReadPinFile(path);
+}
+
+int InitToken(const v1::ServerConfig& config) {
+  if (absl::Status s = MakeDirs(config.state_dir()); !s.ok()) return Fail(s);
+  auto user_pin = ReadOrCreatePin(config.hsm().pin_file());
+  if (!user_pin.ok()) return Fail(user_pin.status());
+  auto so_pin = ReadOrCreatePin(config.hsm().so_pin_file());
+  if (!so_pin.ok()) return Fail(so_pin.status());
+  absl::Status s =
+      hsm::Hsm::InitToken(config.hsm().module(), config.hsm().token_label(), *so_pin, *user_pin);
+  if (absl::IsAlreadyExists(s)) {
+    std::printf("token '%s' is already initialised\n", config.hsm().token_label().c_str());
+    return 0;
+  }
+  if (!s.ok()) return Fail(s);
+  std::printf("initialised token '%s' in %s; user PIN in %s (mode 0600)\n",
+              config.hsm().token_label().c_str(), config.hsm().module().c_str(),
+              config.hsm().pin_file().c_str());
+  return 0;
+}
+
+int Serve(const v1::ServerConfig& config) {
+  // Signals are taken synchronously by this thread; every thread started later inherits
+  // the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = Strongroomd::Start(config);
+  if (!server.ok()) return Fail(server.status());
+  if ((*server)->created_certificate()) {
+    LogInfo(absl::StrCat(
+        "created a self-signed TLS certificate for localhost: ", config.grpc().tls().cert_file(),
+        " (clients: --ca-file ", config.grpc().tls().cert_file(), ")"));
+  }
+  LogInfo(absl::StrCat("strongroomd ", kVersion, " unsealed and listening on ",
+                       config.grpc().address().substr(0, config.grpc().address().rfind(':')), ":",
+                       (*server)->port(), " (HSM module ", config.hsm().module(), ", token '",
+                       config.hsm().token_label(), "', storage ", config.storage().sqlite().path(),
+                       ")"));
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      LogInfo("SIGHUP: nothing to reload");
+      continue;
+    }
+    LogInfo(absl::StrCat(sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                         ": draining in-flight calls (up to ", config.grpc().drain_seconds(),
+                         " s)"));
+    break;
+  }
+  (*server)->Shutdown();
+  LogInfo("stopped: sealed, logged out of the HSM");
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  // Secrets never reach a core dump, and live in locked memory.
+  if (absl::Status s = hsm::DisableCoreDumps(); !s.ok()) return Fail(s);
+  CLI::App app{"strongroomd: the Strongroom key management server"};
+  app.set_version_flag("--version", kVersion);
+  std::string config_path;
+  app.add_option("-c,--config", config_path,
+                 "YAML configuration file (default: embedded defaults)");
+  CLI::App* init = app.add_subcommand(
+      "init-token", "initialise a development token (SoftHSM) and create its PIN files");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto config = LoadConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return Fail(s);
+  if (init->parsed()) return InitToken(*config);
+  return Serve(*config);
+}
+
+}  // namespace
+}  // namespace strongroom::server
+
+int main(int argc, char** argv) { return strongroom::server::Main(argc, argv); }

@@ -1,0 +1,139 @@
+#include "server/strongroomd.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <openssl/crypto.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "hsm/hsm.h"
+#include "kms/barrier.h"
+#include "kms/sqlite_storage.h"
+#include "server/files.h"
+#include "server/log.h"
+#include "server/self_signed.h"
+#include "server/system_service.h"
+
+namespace strongroom::server {
+namespace {
+
+constexpr absl::Duration kMonitorPeriod = absl::Seconds(5);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+}  // namespace
+
+Strongroomd::Strongroomd(v1::ServerConfig config) : config_(std::move(config)) {}
+
+Strongroomd::~Strongroomd() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::ServerConfig& config) {
+  std::unique_ptr<Strongroomd> d(new Strongroomd(config));
+  if (absl::Status s = MakeDirs(config.state_dir()); !s.ok()) return Prefixed("state_dir: ", s);
+
+  hsm::HsmOptions hsm_options;
+  hsm_options.module_path = config.hsm().module();
+  hsm_options.token_label = config.hsm().token_label();
+  hsm_options.pin_file = config.hsm().pin_file();
+  hsm_options.max_sessions = config.hsm().max_sessions();
+  auto hsm = hsm::Hsm::Open(hsm_options);
+  if (!hsm.ok()) return hsm.status();  // Its messages name the module or token already.
+  d->hsm_ = *std::move(hsm);
+
+  auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
+  if (!storage.ok()) return Prefixed("storage: ", storage.status());
+  d->storage_ = *std::move(storage);
+
+  d->barrier_ = std::make_unique<kms::Barrier>(d->hsm_.get(), d->storage_.get());
+  if (absl::Status s = d->barrier_->Unseal(); !s.ok()) return Prefixed("unseal: ", s);
+
+  const v1::TlsConfig& tls = config.grpc().tls();
+  if (absl::Status s =
+          EnsureSelfSignedCertificate(tls.cert_file(), tls.key_file(), &d->created_certificate_);
+      !s.ok()) {
+    return Prefixed("TLS: ", s);
+  }
+  auto cert = ReadFile(tls.cert_file(), "TLS certificate");
+  if (!cert.ok()) return Prefixed("TLS: ", cert.status());
+  auto key = ReadFile(tls.key_file(), "TLS key");
+  if (!key.ok()) return Prefixed("TLS: ", key.status());
+
+  d->system_ = std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  OPENSSL_cleanse(key->data(), key->size());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc().address(), grpc::SslServerCredentials(ssl), &d->port_);
+  OPENSSL_cleanse(ssl.pem_key_cert_pairs[0].private_key.data(),
+                  ssl.pem_key_cert_pairs[0].private_key.size());
+  builder.RegisterService(d->system_.get());
+  d->grpc_ = builder.BuildAndStart();
+  if (d->grpc_ == nullptr || d->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc().address(),
+                                               " (address in use or not local?)"));
+  }
+  d->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  if (!config.grpc().port_file().empty()) {
+    if (absl::Status s = ReplaceFile(config.grpc().port_file(), absl::StrCat(d->port_, "\n"), 0644);
+        !s.ok()) {
+      return Prefixed("grpc.port_file: ", s);
+    }
+  }
+  d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
+  return d;
+}
+
+void Strongroomd::Monitor() {
+  bool was_serving = true;
+  while (!stop_.WaitForNotificationWithTimeout(kMonitorPeriod)) {
+    kms::Barrier::State state = barrier_->state();
+    absl::Status health = hsm_->health();
+    if (!state.sealed && !health.ok()) {
+      // Any call drives the pool's reconnection; a byte of randomness is the cheapest.
+      uint8_t probe;
+      health = hsm_->GenerateRandom(absl::MakeSpan(&probe, 1));
+    }
+    bool serving = !state.sealed && health.ok();
+    if (serving != was_serving) {
+      if (serving) {
+        LogInfo("HSM available again; serving");
+      } else if (state.sealed) {
+        LogWarning(absl::StrCat("not serving: sealed (", state.sealed_reason, ")"));
+      } else {
+        LogError(absl::StrCat("not serving: HSM unavailable: ", health.message()));
+      }
+      grpc_->GetHealthCheckService()->SetServingStatus(serving);
+      was_serving = serving;
+    }
+  }
+}
+
+void Strongroomd::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  stop_.Notify();
+  if (monitor_.joinable()) monitor_.join();
+  if (grpc_ != nullptr) {
+    grpc_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::seconds(config_.grpc().drain_seconds()));
+    grpc_->Wait();
+  }
+  if (barrier_ != nullptr) barrier_->Seal("shutting down");
+}
+
+}  // namespace strongroom::server

@@ -1,0 +1,65 @@
+// Strongroomd: the assembled server — HSM, storage, barrier, gRPC listener and the HSM
+// health monitor.
+//
+// Start() opens the HSM (logging in), opens storage, unseals (auto-unseal: creating KEK 1
+// on a new storage), makes a self-signed TLS certificate if none is configured, and
+// serves strongroom.v1.System, grpc.health.v1.Health and server reflection. Any failure is
+// returned as one clear status; nothing is left running. While serving, a monitor probes
+// the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
+// unavailable) and the token is found again when it returns. Shutdown() stops accepting
+// calls, lets in-flight calls finish for up to drain_seconds, then seals.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "strongroom/v1/config.pb.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace strongroom::hsm {
+class Hsm;
+}
+
+namespace strongroom::kms {
+class Barrier;
+class Storage;
+}  // namespace strongroom::kms
+
+namespace strongroom::server {
+
+class SystemService;
+
+class Strongroomd {
+ public:
+  static absl::StatusOr<std::unique_ptr<Strongroomd>> Start(const v1::ServerConfig& config);
+  ~Strongroomd();
+
+  int port() const { return port_; }
+  // True if Start() made a new self-signed certificate.
+  bool created_certificate() const { return created_certificate_; }
+  void Shutdown();
+
+ private:
+  explicit Strongroomd(v1::ServerConfig config);
+  void Monitor();
+
+  const v1::ServerConfig config_;
+  std::unique_ptr<hsm::Hsm> hsm_;
+  std::unique_ptr<kms::Storage> storage_;
+  std::unique_ptr<kms::Barrier> barrier_;
+  std::unique_ptr<SystemService> system_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+  bool created_certificate_ = false;
+  absl::Notification stop_;
+  std::thread monitor_;
+  bool shut_down_ = false;
+};
+
+}  // namespace strongroom::server

@@ -1,0 +1,73 @@
+#include "server/system_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+#include "server/log.h"
+
+namespace strongroom::server {
+
+v1::Status SystemService::CurrentStatus() const {
+  v1::Status status;
+  kms::Barrier::State state = barrier_->state();
+  status.set_sealed(state.sealed);
+  status.set_sealed_reason(state.sealed_reason);
+  status.set_kek_version(state.kek_version);
+  status.set_version(kVersion);
+  v1::HsmInfo* info = status.mutable_hsm();
+  const hsm::TokenInfo& token = hsm_->token_info();
+  info->set_module(hsm_->module_path());
+  info->set_token_label(token.label);
+  info->set_manufacturer(token.manufacturer);
+  info->set_model(token.model);
+  info->set_serial_number(token.serial_number);
+  info->set_library_description(token.library_description);
+  absl::Status health = hsm_->health();
+  info->set_available(!absl::IsUnavailable(health) && !absl::IsPermissionDenied(health));
+  if (!state.sealed && !info->available()) {
+    status.set_sealed_reason(absl::StrCat("HSM unavailable: ", health.message()));
+  }
+  v1::StorageInfo* storage = status.mutable_storage();
+  storage->set_backend(storage_->Backend());
+  storage->set_location(storage_->Location());
+  storage->set_schema_version(storage_->SchemaVersion());
+  status.mutable_start_time()->set_seconds(absl::ToUnixSeconds(start_time_));
+  return status;
+}
+
+grpc::Status SystemService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                      v1::Status* reply) {
+  *reply = CurrentStatus();
+  return grpc::Status::OK;
+}
+
+grpc::Status SystemService::Seal(grpc::ServerContext*, const v1::SealRequest*, v1::Status* reply) {
+  barrier_->Seal("sealed by operator");
+  LogInfo("sealed by operator: cached keys dropped, logged out of the HSM");
+  *reply = CurrentStatus();
+  return grpc::Status::OK;
+}
+
+grpc::Status SystemService::Unseal(grpc::ServerContext*, const v1::UnsealRequest*,
+                                   v1::Status* reply) {
+  if (absl::Status s = barrier_->Unseal(); !s.ok()) {
+    LogWarning(absl::StrCat("unseal failed: ", s.message()));
+    return ToGrpcStatus(s);
+  }
+  LogInfo("unsealed");
+  *reply = CurrentStatus();
+  return grpc::Status::OK;
+}
+
+grpc::Status SystemService::RotateRootKey(grpc::ServerContext*, const v1::RotateRootKeyRequest*,
+                                          v1::Status* reply) {
+  absl::StatusOr<uint32_t> version = barrier_->RotateKek();
+  if (!version.ok()) {
+    LogWarning(absl::StrCat("KEK rotation failed: ", version.status().message()));
+    return ToGrpcStatus(version.status());
+  }
+  LogInfo(absl::StrCat("KEK rotated to ", kms::Barrier::KekLabel(*version)));
+  *reply = CurrentStatus();
+  return grpc::Status::OK;
+}
+
+}  // namespace strongroom::server

@@ -1,0 +1,42 @@
+// SystemService: strongroom.v1.System — status, seal, unseal and KEK rotation.
+//
+// Reads seal state from the Barrier and token details from the Hsm; Seal/Unseal/
+// RotateRootKey act on the Barrier. The objects passed in must outlive the service.
+// Thread-safe.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "hsm/hsm.h"
+#include "kms/barrier.h"
+#include "kms/storage.h"
+#include "strongroom/v1/system.grpc.pb.h"
+
+namespace strongroom::server {
+
+inline constexpr char kVersion[] = "0.1.0";
+
+class SystemService final : public v1::System::Service {
+ public:
+  SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier)
+      : hsm_(hsm), storage_(storage), barrier_(barrier), start_time_(absl::Now()) {}
+
+  // The current status (also used by the health monitor and tests).
+  v1::Status CurrentStatus() const;
+
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                         v1::Status* reply) override;
+  grpc::Status Seal(grpc::ServerContext*, const v1::SealRequest*, v1::Status* reply) override;
+  grpc::Status Unseal(grpc::ServerContext*, const v1::UnsealRequest*, v1::Status* reply) override;
+  grpc::Status RotateRootKey(grpc::ServerContext*, const v1::RotateRootKeyRequest*,
+                             v1::Status* reply) override;
+
+ private:
+  hsm::Hsm* const hsm_;
+  kms::Storage* const storage_;
+  kms::Barrier* const barrier_;
+  const absl::Time start_time_;
+};
+
+}  // namespace strongroom::server
