@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/state_dir.h"
 #include "server/yaml_proto.h"
 
 namespace strongroom::server {
@@ -118,16 +119,6 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
 }
 
 }  // namespace
-
-std::string DefaultStateDir() {
-  if (const char* v = getenv("STRONGROOM_STATE_DIR"); v != nullptr && *v != '\0') return v;
-  if (const char* v = getenv("XDG_STATE_HOME"); v != nullptr && *v == '/') {
-    return absl::StrCat(v, "/strongroom");
-  }
-  const char* home = getenv("HOME");
-  return absl::StrCat(home != nullptr && *home != '\0' ? home : "/var/lib",
-                      "/.local/state/strongroom");
-}
 
 absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   v1::ServerConfig config;

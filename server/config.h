@@ -11,12 +11,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/state_dir.h"
 #include "strongroom/v1/config.pb.h"
 
 namespace strongroom::server {
-
-// $STRONGROOM_STATE_DIR, else $XDG_STATE_HOME/strongroom, else ~/.local/state/strongroom.
-std::string DefaultStateDir();
 
 absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path);
 

@@ -1,0 +1,265 @@
+// End to end: the real strongroomd on a fresh SoftHSM token, driven by the real
+// `strongroom` CLI, pkcs11-tool and Python's grpcio as outside clients.
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "strongroom/v1/system.pb.h"
+#include "tests/testing/process.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Process;
+using testing::RunCommand;
+using testing::Runfile;
+
+class ServerE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto token = hsm::testing::SoftHsmToken::Create("e2e");
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = new hsm::testing::SoftHsmToken(*std::move(token));
+  }
+
+  void SetUp() override {
+    static int n = 0;
+    state_ = absl::StrCat(token_->dir, "/state", ++n);
+    config_ = WriteConfig("strongroom.yaml", "");
+  }
+
+  // A config for this test's state dir, with `hsm_extra` YAML lines under hsm: and the
+  // token's PIN file unless `pin_file` says otherwise.
+  std::string WriteConfig(const std::string& name, const std::string& hsm_extra,
+                          const std::string& pin_file = "") {
+    std::string path = absl::StrCat(token_->dir, "/", name);
+    std::string yaml =
+        absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+                     "\n  pin_file: ", pin_file.empty() ? token_->pin_file : pin_file, "\n",
+                     hsm_extra, "grpc:\n  address: 127.0.0.1:0\n");
+    EXPECT_TRUE(hsm::testing::WriteFile(path, yaml, 0600).ok());
+    return path;
+  }
+
+  // Starts strongroomd and waits until it listens; returns its port.
+  int StartServer() {
+    server_ = std::make_unique<Process>();
+    EXPECT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
+    EXPECT_TRUE(server_->WaitForOutput("listening on 127.0.0.1:")) << server_->output();
+    std::string out = server_->output();
+    size_t at = out.find("listening on 127.0.0.1:");
+    if (at == std::string::npos) return 0;
+    int port = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(
+        absl::string_view(out).substr(at + 23, out.find(' ', at + 23) - at - 23), &port));
+    addr_ = absl::StrCat("127.0.0.1:", port);
+    return port;
+  }
+
+  testing::RunResult Cli(std::vector<std::string> args) {
+    std::vector<std::string> argv = {Runfile("tools/cli/strongroom"), "--addr", addr_, "--ca-file",
+                                     state_ + "/tls/server.crt"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+
+  v1::Status StatusJson(const std::vector<std::string>& command) {
+    std::vector<std::string> args = {"--json"};
+    args.insert(args.end(), command.begin(), command.end());
+    testing::RunResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    v1::Status status;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.output, &status).ok()) << r.output;
+    return status;
+  }
+
+  // Runs a Python grpcio client script (an independent gRPC implementation) against the
+  // server; the script gets the address and the CA file as argv[1] and argv[2].
+  testing::RunResult Python(const std::string& script) {
+    return RunCommand({"python3", "-c", script, addr_, state_ + "/tls/server.crt"});
+  }
+
+  static hsm::testing::SoftHsmToken* token_;
+  std::string state_, config_, addr_;
+  std::unique_ptr<Process> server_;
+};
+hsm::testing::SoftHsmToken* ServerE2eTest::token_ = nullptr;
+
+constexpr char kPythonPrelude[] = R"py(
+import sys, grpc
+addr, ca = sys.argv[1], sys.argv[2]
+creds = grpc.ssl_channel_credentials(open(ca, 'rb').read())
+ch = grpc.secure_channel(addr, creds, options=[('grpc.ssl_target_name_override', 'localhost')])
+)py";
+
+TEST_F(ServerE2eTest, StatusReportsUnsealedWithTheTokenDetails) {
+  ASSERT_NE(StartServer(), 0);
+  testing::RunResult r = Cli({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Sealed"));
+  EXPECT_THAT(r.output, HasSubstr("false"));
+  EXPECT_THAT(r.output, HasSubstr("SoftHSM project"));
+  EXPECT_THAT(r.output, HasSubstr("SoftHSM v2"));
+  EXPECT_THAT(r.output, HasSubstr(token_->label));
+
+  v1::Status status = StatusJson({"status"});
+  EXPECT_FALSE(status.sealed());
+  EXPECT_EQ(status.kek_version(), 1u);
+  EXPECT_EQ(status.hsm().module(), hsm::testing::kSoftHsmModule);
+  EXPECT_EQ(status.hsm().token_label(), token_->label);
+  EXPECT_EQ(status.hsm().manufacturer(), "SoftHSM project");
+  EXPECT_EQ(status.hsm().model(), "SoftHSM v2");
+  EXPECT_TRUE(status.hsm().available());
+  EXPECT_EQ(status.storage().backend(), "sqlite");
+  EXPECT_EQ(status.storage().location(), state_ + "/strongroom.db");
+  EXPECT_THAT(server_->output(), HasSubstr("created a self-signed TLS certificate"));
+}
+
+TEST_F(ServerE2eTest, KekOnTheTokenIsSensitiveAndNotExtractable) {
+  ASSERT_NE(StartServer(), 0);
+  std::string view = token_->DescribeObjects("strongroom-kek-1");
+  EXPECT_THAT(view, HasSubstr("Secret Key Object; AES length 32"));
+  EXPECT_THAT(view, HasSubstr("sensitive"));
+  EXPECT_THAT(view, HasSubstr("never extractable"));
+}
+
+TEST_F(ServerE2eTest, SealAndUnsealThroughTheCli) {
+  ASSERT_NE(StartServer(), 0);
+  v1::Status sealed = StatusJson({"seal"});
+  EXPECT_TRUE(sealed.sealed());
+  EXPECT_EQ(sealed.sealed_reason(), "sealed by operator");
+  EXPECT_EQ(sealed.kek_version(), 0u);
+  EXPECT_TRUE(StatusJson({"status"}).sealed());
+  v1::Status unsealed = StatusJson({"unseal"});
+  EXPECT_FALSE(unsealed.sealed());
+  EXPECT_EQ(unsealed.kek_version(), 1u);
+}
+
+TEST_F(ServerE2eTest, RootKeyRotationAndRestartKeepTheKek) {
+  ASSERT_NE(StartServer(), 0);
+  EXPECT_EQ(StatusJson({"rotate-root-key"}).kek_version(), 2u);
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  ASSERT_NE(StartServer(), 0);
+  EXPECT_EQ(StatusJson({"status"}).kek_version(), 2u);
+  EXPECT_THAT(server_->output(), Not(HasSubstr("created a self-signed")));
+}
+
+TEST_F(ServerE2eTest, HealthAndReflectionAnswerAnOutsideClient) {
+  ASSERT_NE(StartServer(), 0);
+  // grpc.health.v1.Health/Check with an empty request: SERVING is field 1 = 1.
+  testing::RunResult health = Python(absl::StrCat(kPythonPrelude, R"py(
+resp = ch.unary_unary('/grpc.health.v1.Health/Check')(b'', timeout=10)
+print('health', resp.hex())
+)py"));
+  EXPECT_EQ(health.exit_code, 0) << health.output;
+  EXPECT_THAT(health.output, HasSubstr("health 0801"));
+  // ServerReflectionInfo with list_services (field 7) lists our service.
+  testing::RunResult reflection = Python(absl::StrCat(kPythonPrelude, R"py(
+call = ch.stream_stream('/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo')
+for resp in call(iter([b'\x3a\x00']), timeout=10):
+    print('services', resp)
+)py"));
+  EXPECT_EQ(reflection.exit_code, 0) << reflection.output;
+  EXPECT_THAT(reflection.output, HasSubstr("strongroom.v1.System"));
+  EXPECT_THAT(reflection.output, HasSubstr("grpc.health.v1.Health"));
+}
+
+TEST_F(ServerE2eTest, SigtermDrainsAndExitsCleanly) {
+  ASSERT_NE(StartServer(), 0);
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(), 0);
+  EXPECT_THAT(server_->output(), HasSubstr("SIGTERM: draining"));
+  EXPECT_THAT(server_->output(), HasSubstr("stopped: sealed"));
+  testing::RunResult down = Cli({"status"});
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_THAT(down.output, HasSubstr("cannot reach strongroomd at " + addr_));
+}
+
+TEST_F(ServerE2eTest, CliRefusesAServerItDoesNotTrust) {
+  ASSERT_NE(StartServer(), 0);
+  std::string other_key = token_->dir + "/other.key", other_crt = token_->dir + "/other.crt";
+  testing::RunResult made = RunCommand(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-subj", "/CN=localhost", "-keyout", other_key, "-out", other_crt, "-days", "1"});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  testing::RunResult r = RunCommand(
+      {Runfile("tools/cli/strongroom"), "--addr", addr_, "--ca-file", other_crt, "status"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("TLS handshake with " + addr_ + " failed"));
+}
+
+TEST_F(ServerE2eTest, TheProcessCannotDumpCore) {
+  ASSERT_NE(StartServer(), 0);
+  testing::RunResult limits =
+      RunCommand({"cat", absl::StrCat("/proc/", server_->pid(), "/limits")});
+  EXPECT_THAT(limits.output, ::testing::ContainsRegex("Max core file size +0 +0"));
+  testing::RunResult st =
+      RunCommand({"grep", "-E", "^(Uid|VmLck)", absl::StrCat("/proc/", server_->pid(), "/status")});
+  // The secure heap for key material is mlock'ed.
+  EXPECT_THAT(st.output, Not(HasSubstr("VmLck:\t       0 kB"))) << st.output;
+}
+
+// Each bad start prints one line naming the problem, exits non-zero, and never the PIN.
+struct BadStart {
+  const char* name;
+  std::string pin_file;   // "$WRONG", "$LOOSE" or "" for the token's PIN file
+  std::string hsm_extra;  // YAML under hsm:
+  std::string top_extra;  // whole-file override when non-empty
+  const char* expected;
+};
+
+class ServerBadStartTest : public ServerE2eTest, public ::testing::WithParamInterface<BadStart> {};
+
+TEST_P(ServerBadStartTest, FailsWithOneClearLine) {
+  const BadStart& c = GetParam();
+  std::string wrong_pin = token_->dir + "/wrong.pin";
+  ASSERT_TRUE(hsm::testing::WriteFile(wrong_pin, "wrong-pin-31337", 0600).ok());
+  std::string loose_pin = token_->dir + "/loose.pin";
+  ASSERT_TRUE(hsm::testing::WriteFile(loose_pin, token_->pin, 0644).ok());
+  std::string pin_file = c.pin_file == "$WRONG"   ? wrong_pin
+                         : c.pin_file == "$LOOSE" ? loose_pin
+                                                  : "";
+  std::string config = WriteConfig(absl::StrCat("bad-", c.name, ".yaml"), c.hsm_extra, pin_file);
+  if (!c.top_extra.empty()) {
+    ASSERT_TRUE(hsm::testing::WriteFile(config, c.top_extra, 0600).ok());
+  }
+  testing::RunResult r = RunCommand({Runfile("server/strongroomd"), "--config", config});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u) << r.output;
+  EXPECT_THAT(lines[0], HasSubstr("strongroomd: "));
+  EXPECT_THAT(lines[0], HasSubstr(c.expected));
+  EXPECT_THAT(r.output, Not(HasSubstr(token_->pin)));
+  EXPECT_THAT(r.output, Not(HasSubstr("31337")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ServerBadStartTest,
+    ::testing::Values(BadStart{"wrong_pin", "$WRONG", "", "", "C_Login: CKR_PIN_INCORRECT"},
+                      BadStart{"missing_module", "", "  module: /nonexistent/libpkcs11.so\n", "",
+                               "PKCS#11 module /nonexistent/libpkcs11.so not found"},
+                      BadStart{"world_readable_pin", "$LOOSE", "", "",
+                               "accessible to group or others (mode 0644)"},
+                      BadStart{"unknown_key", "", "  pin_fle: x\n", "",
+                               ":5: hsm.pin_fle: unknown key"},
+                      BadStart{"bad_value", "", "", "grpc:\n  drain_seconds: ten\n",
+                               ":2: grpc.drain_seconds: expected an unsigned integer"},
+                      BadStart{"bad_yaml", "", "", "hsm: [unclosed\n", "YAML syntax error"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace strongroom
