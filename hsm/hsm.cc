@@ -43,6 +43,21 @@ CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const std::string& value) {
   return Attr(type, value.data(), value.size());
 }
 
+// CKM_AES_GCM with a 96-bit IV, `aad` and a 128-bit tag. Borrows iv and aad.
+struct GcmMechanism {
+  GcmMechanism(absl::Span<const uint8_t> iv, absl::string_view aad)
+      : params{const_cast<uint8_t*>(iv.data()),
+               iv.size(),
+               iv.size() * 8,
+               reinterpret_cast<CK_BYTE*>(const_cast<char*>(aad.data())),
+               aad.size(),
+               128},
+        mechanism{CKM_AES_GCM, &params, sizeof(params)} {}
+  GcmMechanism(const GcmMechanism&) = delete;
+  CK_GCM_PARAMS params;
+  CK_MECHANISM mechanism;
+};
+
 size_t DigestSize(HashAlgorithm hash) {
   switch (hash) {
     case HashAlgorithm::kSha256:
@@ -388,14 +403,9 @@ absl::StatusOr<std::string> Hsm::AesGcmEncrypt(const std::string& label,
   std::string out(plaintext.size() + 16, '\0');
   absl::Status s =
       WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
-        CK_GCM_PARAMS params = {const_cast<uint8_t*>(iv.data()),
-                                iv.size(),
-                                96,
-                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(aad.data())),
-                                aad.size(),
-                                128};
-        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
-        if (auto s = SR_P11(*module_, C_EncryptInit, session, &mech, key); !s.ok()) return s;
+        GcmMechanism gcm(iv, aad);
+        CK_MECHANISM* mech = &gcm.mechanism;
+        if (auto s = SR_P11(*module_, C_EncryptInit, session, mech, key); !s.ok()) return s;
         CK_ULONG len = out.size();
         if (auto s = SR_P11(*module_, C_Encrypt, session, const_cast<uint8_t*>(plaintext.data()),
                             plaintext.size(), reinterpret_cast<CK_BYTE*>(out.data()), &len);
@@ -418,14 +428,9 @@ absl::StatusOr<SecretData> Hsm::AesGcmDecrypt(const std::string& label,
   SecretData out(ciphertext_and_tag.size());
   absl::Status s =
       WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
-        CK_GCM_PARAMS params = {const_cast<uint8_t*>(iv.data()),
-                                iv.size(),
-                                96,
-                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(aad.data())),
-                                aad.size(),
-                                128};
-        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
-        if (auto s = SR_P11(*module_, C_DecryptInit, session, &mech, key); !s.ok()) return s;
+        GcmMechanism gcm(iv, aad);
+        CK_MECHANISM* mech = &gcm.mechanism;
+        if (auto s = SR_P11(*module_, C_DecryptInit, session, mech, key); !s.ok()) return s;
         CK_ULONG len = out.size();
         if (auto s =
                 SR_P11(*module_, C_Decrypt, session,

@@ -117,17 +117,11 @@ absl::Status SessionPool::ConnectLocked(bool reinitialize) {
 
 absl::Status SessionPool::Reconnect(uint64_t seen_generation) {
   absl::WriterMutexLock lock(&state_mu_);
-  switch (state_) {
-    case State::kConnected:
-      if (generation_ != seen_generation) return absl::OkStatus();  // Someone else did it.
-      break;
-    case State::kLoggedOut:
-      return absl::FailedPreconditionError("HSM sessions are logged out (sealed)");
-    case State::kPinRefused:
-      return last_error_;
-    case State::kBroken:
-      if (absl::Now() - last_attempt_ < options_.reconnect_interval) return last_error_;
-      break;
+  if (state_ == State::kConnected) {
+    if (generation_ != seen_generation) return absl::OkStatus();  // Someone else did it.
+  } else if (state_ != State::kBroken ||
+             absl::Now() - last_attempt_ < options_.reconnect_interval) {
+    return StateErrorLocked();
   }
   return ConnectLocked(/*reinitialize=*/true);
 }
@@ -186,16 +180,9 @@ absl::Status SessionPool::RunOnce(const Fn& fn, uint64_t* generation, bool* reco
   absl::ReaderMutexLock lock(&state_mu_);
   *generation = generation_.load();
   *reconnect = false;
-  switch (state_) {
-    case State::kConnected:
-      break;
-    case State::kLoggedOut:
-      return absl::FailedPreconditionError("HSM sessions are logged out (sealed)");
-    case State::kPinRefused:
-      return last_error_;
-    case State::kBroken:
-      *reconnect = true;
-      return last_error_;
+  if (state_ != State::kConnected) {
+    *reconnect = state_ == State::kBroken;
+    return StateErrorLocked();
   }
   absl::StatusOr<CK_SESSION_HANDLE> session = Acquire();
   if (!session.ok()) {
@@ -234,16 +221,22 @@ uint64_t SessionPool::generation() const { return generation_.load(); }
 
 CK_SLOT_ID SessionPool::slot() const { return slot_.load(); }
 
-absl::Status SessionPool::health() const {
-  absl::ReaderMutexLock lock(&state_mu_);
+absl::Status SessionPool::StateErrorLocked() const {
   switch (state_) {
     case State::kConnected:
       return absl::OkStatus();
     case State::kLoggedOut:
       return absl::FailedPreconditionError("HSM sessions are logged out (sealed)");
-    default:
-      return last_error_;
+    case State::kBroken:
+    case State::kPinRefused:
+      break;
   }
+  return last_error_;
+}
+
+absl::Status SessionPool::health() const {
+  absl::ReaderMutexLock lock(&state_mu_);
+  return StateErrorLocked();
 }
 
 size_t SessionPool::sessions_in_use() const {

@@ -72,6 +72,8 @@ class SessionPool {
   absl::Status ConnectLocked(bool reinitialize) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
   void CloseAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
   absl::Status Reconnect(uint64_t seen_generation);
+  // OK while connected, else the error that explains the state.
+  absl::Status StateErrorLocked() const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   absl::StatusOr<CK_SESSION_HANDLE> Acquire() ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   void Release(CK_SESSION_HANDLE session, bool healthy) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   // Sets *reconnect when the failure calls for reconnecting.

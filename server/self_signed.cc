@@ -18,10 +18,10 @@
 namespace strongroom::server {
 namespace {
 
+using hsm::BignumPtr;
+using hsm::BioPtr;
 using hsm::EvpPkeyPtr;
 using hsm::X509Ptr;
-using BioPtr = std::unique_ptr<BIO, hsm::OpenSslDeleter<BIO, BIO_free_all>>;
-using BignumPtr = hsm::BignumPtr;
 
 bool Exists(const std::string& path) {
   struct stat st;

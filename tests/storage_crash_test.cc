@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "kms/sqlite_storage.h"
 #include "kms/storage.h"
+#include "tests/testing/crash_records.h"
 
 namespace strongroom::kms {
 namespace {
@@ -41,19 +42,8 @@ constexpr int kMaxExtraAcksPerRound = 200;
 // Upper bound on the wait for one acknowledgement; only reached if the writer hangs.
 constexpr std::chrono::seconds kAckTimeout(15);
 
-std::string CrashKey(int64_t n) { return absl::StrFormat("crash/%010d", n); }
-
-// Must stay identical to CrashValue in storage_crash_writer.cc.
-std::string CrashValue(int64_t n) {
-  std::string value = absl::StrFormat("record %d:", n);
-  const size_t size = 256 + static_cast<size_t>(n % 257);
-  uint64_t state = static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ull + 1;
-  while (value.size() < size) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    value.push_back(static_cast<char>(state >> 56));
-  }
-  return value;
-}
+using ::strongroom::testing::CrashKey;
+using ::strongroom::testing::CrashValue;
 
 std::string WriterPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");

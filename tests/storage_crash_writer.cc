@@ -19,24 +19,14 @@
 #include "absl/strings/string_view.h"
 #include "kms/sqlite_storage.h"
 #include "kms/storage.h"
+#include "tests/testing/crash_records.h"
 
 namespace {
 
 constexpr absl::string_view kPrefix = "crash/";
 
-std::string CrashKey(int64_t n) { return absl::StrFormat("crash/%010d", n); }
-
-// Must stay identical to CrashValue in storage_crash_test.cc.
-std::string CrashValue(int64_t n) {
-  std::string value = absl::StrFormat("record %d:", n);
-  const size_t size = 256 + static_cast<size_t>(n % 257);
-  uint64_t state = static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ull + 1;
-  while (value.size() < size) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    value.push_back(static_cast<char>(state >> 56));
-  }
-  return value;
-}
+using ::strongroom::testing::CrashKey;
+using ::strongroom::testing::CrashValue;
 
 int Run(const char* path) {
   absl::StatusOr<std::unique_ptr<strongroom::kms::SqliteStorage>> storage =

@@ -25,6 +25,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "hsm/openssl_ptr.h"
 #include "server/state_dir.h"
 
 namespace strongroom::cli {
@@ -37,13 +38,9 @@ constexpr char kCaSource[] = "--ca-file or STRONGROOM_CACERT";
 constexpr char kCertSource[] = "--cert or STRONGROOM_CLIENT_CERT";
 constexpr char kKeySource[] = "--key or STRONGROOM_CLIENT_KEY";
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using hsm::BioPtr;
+using hsm::EvpPkeyPtr;
+using hsm::X509Ptr;
 
 // A string that is wiped when it goes out of scope (for private key PEM).
 class WipedString {
