@@ -4,12 +4,13 @@
 #   State: $STRONGROOM_STATE_DIR, else $XDG_STATE_HOME/strongroom, else ~/.local/state/strongroom
 set -euo pipefail
 cd "$(dirname "$0")/.."
+umask 077  # the state directory holds the token and PIN files: owner only
 
 tools/setup.sh
 bazel build //server:strongroomd //tools/cli:strongroom
 
 state="${STRONGROOM_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/strongroom}"
-mkdir -p -m 0700 "$state/softhsm-tokens"
+mkdir -p "$state/softhsm-tokens"
 # SoftHSM keeps this project's token in the state directory, not in /var/lib/softhsm.
 if [ ! -f "$state/softhsm2.conf" ]; then
   printf 'directories.tokendir = %s/softhsm-tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
