@@ -322,6 +322,28 @@ absl::StatusOr<bool> Hsm::PrivateKeyExists(const std::string& label) {
   return Exists(CKO_PRIVATE_KEY, label);
 }
 
+absl::Status Hsm::DestroyObjects(const std::string& label) {
+  absl::Status s = pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    CK_ATTRIBUTE tmpl[] = {Attr(CKA_LABEL, label)};
+    if (auto s = SR_P11(*module_, C_FindObjectsInit, session, tmpl, 1); !s.ok()) return s;
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG count = 0;
+    absl::Status s = SR_P11(*module_, C_FindObjects, session, found, 16, &count);
+    absl::Status final_status = SR_P11(*module_, C_FindObjectsFinal, session);
+    if (!s.ok()) return s;
+    if (!final_status.ok()) return final_status;
+    for (CK_ULONG i = 0; i < count; ++i) {
+      if (auto s = SR_P11(*module_, C_DestroyObject, session, found[i]); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  absl::MutexLock lock(&cache_mu_);
+  for (CK_OBJECT_CLASS cls : {CKO_SECRET_KEY, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
+    handles_.erase(absl::StrCat(cls, ":", label));
+  }
+  return s;
+}
+
 absl::Status Hsm::GenerateAesKey(const std::string& label) {
   absl::StatusOr<bool> exists = SecretKeyExists(label);
   if (!exists.ok()) return exists.status();

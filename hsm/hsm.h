@@ -81,6 +81,9 @@ class Hsm {
   // Creates an EC or RSA key pair usable only for sign/verify. ALREADY_EXISTS if a
   // private key with this label exists.
   absl::Status GenerateKeyPair(const std::string& label, KeyPairType type);
+  // Destroys every object labelled `label` (secret key, or private and public key).
+  // Destroying nothing is not an error.
+  absl::Status DestroyObjects(const std::string& label);
   // Whether a secret (or private) key with this label exists.
   absl::StatusOr<bool> SecretKeyExists(const std::string& label);
   absl::StatusOr<bool> PrivateKeyExists(const std::string& label);

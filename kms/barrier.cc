@@ -110,6 +110,7 @@ absl::Status Barrier::Unseal() {
   }
   absl::MutexLock lock(&mu_);
   sealed_ = false;
+  sealed_flag_.store(false, std::memory_order_release);
   sealed_reason_.clear();
   kek_version_ = version;
   return absl::OkStatus();
@@ -119,11 +120,21 @@ void Barrier::Seal(absl::string_view reason) {
   {
     absl::MutexLock lock(&mu_);
     sealed_ = true;
+    sealed_flag_.store(true, std::memory_order_release);
     sealed_reason_ = std::string(reason);
     kek_version_ = 0;
     cache_.clear();  // Each SecretData is cleansed when its last in-flight user drops it.
   }
+  {
+    absl::MutexLock lock(&listeners_mu_);
+    for (const auto& listener : seal_listeners_) listener();
+  }
   hsm_->Logout();
+}
+
+void Barrier::OnSeal(std::function<void()> listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  seal_listeners_.push_back(std::move(listener));
 }
 
 Barrier::State Barrier::state() const {

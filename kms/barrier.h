@@ -11,9 +11,12 @@
 // transaction. Thread-safe; Unwrap of a cached key takes only a reader lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -49,7 +52,12 @@ class Barrier {
   absl::Status Unseal();
   // Drops every cached key and logs out. `reason` is reported by state().
   void Seal(absl::string_view reason);
+  // Registers `listener`, called by every Seal() after the barrier's own cache is dropped,
+  // so that holders of unwrapped material (the transit keyring) drop theirs too.
+  void OnSeal(std::function<void()> listener);
   State state() const;
+  // Lock-free read of the seal state, for the hot path.
+  bool sealed() const { return sealed_flag_.load(std::memory_order_acquire); }
 
   // Wraps `material` under the current KEK and adds its record to `batch`
   // (kMustNotExist: versions are written once). UNAVAILABLE while sealed.
@@ -80,12 +88,15 @@ class Barrier {
 
   mutable absl::Mutex mu_;
   bool sealed_ ABSL_GUARDED_BY(mu_) = true;
+  std::atomic<bool> sealed_flag_{true};  // mirrors sealed_
   std::string sealed_reason_ ABSL_GUARDED_BY(mu_) = "not yet unsealed";
   uint32_t kek_version_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<const hsm::SecretData>> cache_
       ABSL_GUARDED_BY(mu_);
 
   absl::Mutex rotate_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one KEK rotation at a time
+  absl::Mutex listeners_mu_;
+  std::vector<std::function<void()>> seal_listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 
 }  // namespace strongroom::kms

@@ -73,8 +73,7 @@ class Storage {
   // Returns up to `limit` entries whose keys start with `prefix` and sort strictly after
   // `start_after` (byte order), in key order. limit 0 means no limit.
   virtual absl::StatusOr<std::vector<Entry>> List(absl::string_view prefix,
-                                                  absl::string_view start_after,
-                                                  size_t limit) = 0;
+                                                  absl::string_view start_after, size_t limit) = 0;
 
   // Applies `batch` atomically and durably. Each op's expected_revision is checked against
   // the state before the batch; on any mismatch returns ABORTED naming the key and applies

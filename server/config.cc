@@ -97,12 +97,40 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     sqlite.set_path(Absolute(dir, sqlite.path().empty() ? "strongroom.db" : sqlite.path()));
   }
 
+  v1::TransitConfig& transit = *c.mutable_transit();
+  if (transit.max_batch_items() == 0) transit.set_max_batch_items(10000);
+  if (transit.max_batch_items() > 1000000) {
+    return check.Error("transit.max_batch_items", "must be at most 1000000");
+  }
+  if (transit.max_plaintext_bytes() == 0) transit.set_max_plaintext_bytes(uint64_t{1} << 20);
+  if (transit.max_plaintext_bytes() > (uint64_t{64} << 20)) {
+    return check.Error("transit.max_plaintext_bytes", "must be at most 64 MiB");
+  }
+  if (transit.max_encryptions_per_version() == 0) {
+    transit.set_max_encryptions_per_version(uint64_t{1} << 32);
+  }
+  if (transit.max_encryptions_per_version() > (uint64_t{1} << 32)) {
+    return check.Error("transit.max_encryptions_per_version",
+                       "must be at most 2^32 (NIST SP 800-38D, random 96-bit nonces)");
+  }
+  if (!transit.has_min_auto_rotate_period())
+    transit.mutable_min_auto_rotate_period()->set_seconds(3600);
+  if (!transit.has_auto_rotate_check_interval() ||
+      (transit.auto_rotate_check_interval().seconds() == 0 &&
+       transit.auto_rotate_check_interval().nanos() == 0)) {
+    transit.mutable_auto_rotate_check_interval()->set_seconds(60);
+  }
+
   v1::GrpcConfig& grpc = *c.mutable_grpc();
   if (grpc.address().empty()) grpc.set_address(kDefaultAddress);
   if (absl::Status s = ValidateAddress(check, "grpc.address", grpc.address()); !s.ok()) return s;
   if (grpc.drain_seconds() == 0) grpc.set_drain_seconds(kDefaultDrainSeconds);
   if (grpc.drain_seconds() > 3600) return check.Error("grpc.drain_seconds", "must be at most 3600");
   if (!grpc.port_file().empty()) grpc.set_port_file(Absolute(dir, grpc.port_file()));
+  if (grpc.max_message_bytes() == 0) grpc.set_max_message_bytes(uint64_t{16} << 20);
+  if (grpc.max_message_bytes() > (uint64_t{1} << 30)) {
+    return check.Error("grpc.max_message_bytes", "must be at most 1 GiB");
+  }
   v1::TlsConfig& tls = *grpc.mutable_tls();
   if (tls.cert_file().empty() != tls.key_file().empty()) {
     return check.Error(tls.cert_file().empty() ? "grpc.tls.key_file" : "grpc.tls.cert_file",

@@ -11,11 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "hsm/hsm.h"
 #include "kms/barrier.h"
+#include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
+#include "kms/transit.h"
 #include "server/files.h"
 #include "server/log.h"
 #include "server/self_signed.h"
 #include "server/system_service.h"
+#include "server/transit_service.h"
 
 namespace strongroom::server {
 namespace {
@@ -28,6 +31,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+absl::Duration ToDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
@@ -71,7 +78,22 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   auto key = ReadFile(tls.key_file(), "TLS key");
   if (!key.ok()) return Prefixed("TLS: ", key.status());
 
+  const v1::TransitConfig& tc = config.transit();
+  kms::KeyringOptions keyring_options;
+  keyring_options.max_encryptions_per_version = tc.max_encryptions_per_version();
+  keyring_options.reservation_block =
+      std::min<uint64_t>(keyring_options.reservation_block,
+                         std::max<uint64_t>(1, tc.max_encryptions_per_version() / 16));
+  keyring_options.min_auto_rotate_period = ToDuration(tc.min_auto_rotate_period());
+  d->keyring_ = std::make_unique<kms::Keyring>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(),
+                                               keyring_options);
+  kms::TransitLimits limits;
+  limits.max_batch_items = tc.max_batch_items();
+  limits.max_plaintext_bytes = tc.max_plaintext_bytes();
+  d->transit_ = std::make_unique<kms::Transit>(d->keyring_.get(), d->hsm_.get(), limits);
+
   d->system_ = std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get());
+  d->transit_service_ = std::make_unique<TransitService>(d->transit_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
@@ -82,6 +104,9 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   OPENSSL_cleanse(ssl.pem_key_cert_pairs[0].private_key.data(),
                   ssl.pem_key_cert_pairs[0].private_key.size());
   builder.RegisterService(d->system_.get());
+  builder.RegisterService(d->transit_service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   d->grpc_ = builder.BuildAndStart();
   if (d->grpc_ == nullptr || d->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc().address(),
@@ -95,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
     }
   }
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
+  d->rotator_ = std::thread([raw = d.get()] { raw->AutoRotate(); });
   return d;
 }
 
@@ -123,11 +149,24 @@ void Strongroomd::Monitor() {
   }
 }
 
+void Strongroomd::AutoRotate() {
+  const absl::Duration period = ToDuration(config_.transit().auto_rotate_check_interval());
+  while (!stop_.WaitForNotificationWithTimeout(period)) {
+    absl::StatusOr<int> rotated = keyring_->RotateDueKeys(absl::Now());
+    if (!rotated.ok()) {
+      LogWarning(absl::StrCat("auto-rotation: ", rotated.status().message()));
+    } else if (*rotated > 0) {
+      LogInfo(absl::StrCat("auto-rotation: rotated ", *rotated, " key(s)"));
+    }
+  }
+}
+
 void Strongroomd::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stop_.Notify();
   if (monitor_.joinable()) monitor_.join();
+  if (rotator_.joinable()) rotator_.join();
   if (grpc_ != nullptr) {
     grpc_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::seconds(config_.grpc().drain_seconds()));

@@ -3,7 +3,8 @@
 //
 // Start() opens the HSM (logging in), opens storage, unseals (auto-unseal: creating KEK 1
 // on a new storage), makes a self-signed TLS certificate if none is configured, and
-// serves strongroom.v1.System, grpc.health.v1.Health and server reflection. Any failure is
+// serves strongroom.v1.System, strongroom.v1.Transit, grpc.health.v1.Health and server
+// reflection. Keys with an auto_rotate_period are rotated when due. Any failure is
 // returned as one clear status; nothing is left running. While serving, a monitor probes
 // the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
 // unavailable) and the token is found again when it returns. Shutdown() stops accepting
@@ -28,12 +29,15 @@ class Hsm;
 
 namespace strongroom::kms {
 class Barrier;
+class Keyring;
 class Storage;
+class Transit;
 }  // namespace strongroom::kms
 
 namespace strongroom::server {
 
 class SystemService;
+class TransitService;
 
 class Strongroomd {
  public:
@@ -48,17 +52,22 @@ class Strongroomd {
  private:
   explicit Strongroomd(v1::ServerConfig config);
   void Monitor();
+  void AutoRotate();
 
   const v1::ServerConfig config_;
   std::unique_ptr<hsm::Hsm> hsm_;
   std::unique_ptr<kms::Storage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
+  std::unique_ptr<kms::Keyring> keyring_;
+  std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<SystemService> system_;
+  std::unique_ptr<TransitService> transit_service_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   bool created_certificate_ = false;
   absl::Notification stop_;
   std::thread monitor_;
+  std::thread rotator_;
   bool shut_down_ = false;
 };
 

@@ -1,0 +1,344 @@
+// strongroom-bench: Strongroom's throughput beside the physical limits of this machine,
+// all measured in one run so the ratios hold on a noisy machine.
+//
+//   transport  bare gRPC echo over the same TLS and threading  vs  unary Encrypt 64 B
+//   crypto     in-process AES-256-GCM 64 B seals (all cores)   vs  batched Encrypt/Decrypt
+//   HSM        raw PKCS#11 C_EncryptInit+C_Encrypt on the token vs  HSM-resident Encrypt
+//
+// It starts strongroomd in-process on a fresh SoftHSM token under a temporary folder and
+// talks to it over TLS on loopback. Usage: strongroom-bench [--seconds S] [--clients N]
+#include <grpcpp/grpcpp.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "hsm/hsm.h"
+#include "hsm/pkcs11_module.h"
+#include "hsm/testing/softhsm_token.h"
+#include "kms/crypto/aead.h"
+#include "server/config.h"
+#include "server/strongroomd.h"
+#include "strongroom/v1/transit.grpc.pb.h"
+#include "tools/bench/echo.grpc.pb.h"
+
+namespace strongroom::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  double ops_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+// Runs `op` on `threads` threads for `seconds`; op(thread) does one unit of work and
+// returns how many operations it was (0 = failure, which stops the run).
+Result Run(int threads, double seconds, bool latency, const std::function<int(int thread)>& op) {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::vector<std::vector<double>> lat(threads);
+  std::vector<uint64_t> counts(threads, 0);
+  std::vector<std::thread> workers;
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto begin = Clock::now();
+        int n = op(t);
+        if (n == 0) {
+          failed = true;
+          stop = true;
+          return;
+        }
+        counts[t] += n;
+        if (latency) {
+          lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // the measurement window
+  stop = true;
+  for (auto& w : workers) w.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failed) {
+    std::fprintf(stderr, "strongroom-bench: an operation failed; figures are void\n");
+    std::exit(1);
+  }
+  Result r;
+  uint64_t total = 0;
+  for (uint64_t c : counts) total += c;
+  r.ops_per_second = total / elapsed;
+  if (latency) {
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    std::sort(all.begin(), all.end());
+    if (!all.empty()) {
+      r.p50_ms = all[all.size() / 2];
+      r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+    }
+  }
+  return r;
+}
+
+class EchoService final : public Echo::Service {
+  grpc::Status Echo(grpc::ServerContext*, const EchoMessage* request, EchoMessage* reply) override {
+    // Reply with as many bytes as a 64-byte plaintext's ciphertext string has.
+    reply->set_payload(std::string(request->payload().size() + 45, 'e'));
+    return grpc::Status::OK;
+  }
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& addr, const std::string& ca,
+                                                     int n) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca;
+  for (int i = 0; i < n; ++i) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
+    args.SetInt("strongroom.bench.client", i);
+    out.push_back(grpc::CreateCustomChannel(addr, grpc::SslCredentials(ssl), args));
+  }
+  return out;
+}
+
+void Print(const std::string& what, const Result& r, const char* unit) {
+  std::printf("  %-52s %12.0f %s", what.c_str(), r.ops_per_second, unit);
+  if (r.p50_ms > 0) std::printf("   p50 %.3f ms  p99 %.3f ms", r.p50_ms, r.p99_ms);
+  std::printf("\n");
+}
+
+void Ratio(const std::string& what, double ratio, double target) {
+  std::printf("  %-52s %12.2f   (target >= %.2f: %s)\n", what.c_str(), ratio, target,
+              ratio >= target ? "met" : "MISSED");
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"strongroom-bench: Strongroom beside this machine's limits"};
+  double seconds = 3;
+  int clients = 8;
+  int batch_clients = 2;
+  int batch = 1000;
+  app.add_option("--seconds", seconds, "length of each measurement");
+  app.add_option("--clients", clients, "concurrent unary clients");
+  app.add_option("--batch-clients", batch_clients, "concurrent batch clients");
+  app.add_option("--batch", batch, "items per batched request");
+  CLI11_PARSE(app, argc, argv);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+
+  // A fresh token and state folder.
+  setenv("TEST_TMPDIR", "/tmp", 0);
+  auto token = hsm::testing::SoftHsmToken::Create("bench");
+  if (!token.ok()) {
+    std::fprintf(stderr, "strongroom-bench: %s\n", std::string(token.status().message()).c_str());
+    return 1;
+  }
+  auto config = server::LoadConfig("");
+  config->set_state_dir(token->dir + "/state");
+  config->mutable_hsm()->set_token_label(token->label);
+  config->mutable_hsm()->set_pin_file(token->pin_file);
+  config->mutable_storage()->mutable_sqlite()->set_path(token->dir + "/state/strongroom.db");
+  config->mutable_grpc()->set_address("127.0.0.1:0");
+  config->mutable_grpc()->mutable_tls()->set_cert_file(token->dir + "/state/tls/server.crt");
+  config->mutable_grpc()->mutable_tls()->set_key_file(token->dir + "/state/tls/server.key");
+  if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return 1;
+  auto server = server::Strongroomd::Start(*config);
+  if (!server.ok()) {
+    std::fprintf(stderr, "strongroom-bench: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  std::string ca = ReadFile(config->grpc().tls().cert_file());
+  std::string addr = absl::StrCat("127.0.0.1:", (*server)->port());
+
+  EchoService echo;
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({ReadFile(config->grpc().tls().key_file()), ca});
+  int echo_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &echo_port);
+  builder.RegisterService(&echo);
+  std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
+
+  auto transit_channels = Channels(addr, ca, std::max(clients, batch_clients));
+  std::vector<std::unique_ptr<v1::Transit::Stub>> stubs;
+  for (auto& ch : transit_channels) stubs.push_back(v1::Transit::NewStub(ch));
+  auto echo_channels = Channels(absl::StrCat("127.0.0.1:", echo_port), ca, clients);
+  std::vector<std::unique_ptr<Echo::Stub>> echo_stubs;
+  for (auto& ch : echo_channels) echo_stubs.push_back(Echo::NewStub(ch));
+
+  auto create = [&](const std::string& name, v1::Residency residency) {
+    grpc::ClientContext ctx;
+    v1::CreateKeyRequest req;
+    req.set_name(name);
+    req.set_residency(residency);
+    v1::Key key;
+    grpc::Status s = stubs[0]->CreateKey(&ctx, req, &key);
+    if (!s.ok()) {
+      std::fprintf(stderr, "strongroom-bench: CreateKey: %s\n", s.error_message().c_str());
+      std::exit(1);
+    }
+  };
+  create("bench-aes", v1::WRAPPED);
+  create("bench-hsm", v1::HSM);
+  const std::string plaintext(64, 'p');
+
+  auto encrypt_request = [&](const std::string& key, int items) {
+    v1::EncryptRequest req;
+    req.set_key_name(key);
+    for (int i = 0; i < items; ++i) req.add_items()->set_plaintext(plaintext);
+    return req;
+  };
+  auto encrypt = [&](int t, const v1::EncryptRequest& req) -> int {
+    grpc::ClientContext ctx;
+    v1::EncryptResponse resp;
+    grpc::Status s = stubs[t]->Encrypt(&ctx, req, &resp);
+    if (!s.ok() || resp.results(0).has_error()) return 0;
+    return resp.results_size();
+  };
+  // Warm up connections and key caches.
+  for (int t = 0; t < static_cast<int>(stubs.size()); ++t)
+    encrypt(t, encrypt_request("bench-aes", 1));
+
+  std::printf(
+      "strongroom-bench: %d cores, %.0f s per measurement, %d unary clients, "
+      "%d batch clients x %d items of 64 B\n\n",
+      cores, seconds, clients, batch_clients, batch);
+
+  // 1. Transport: echo vs unary Encrypt.
+  EchoMessage ping;
+  ping.set_payload(plaintext);
+  Result echo_r = Run(clients, seconds, true, [&](int t) {
+    grpc::ClientContext ctx;
+    EchoMessage pong;
+    return echo_stubs[t]->Echo(&ctx, ping, &pong).ok() ? 1 : 0;
+  });
+  v1::EncryptRequest one = encrypt_request("bench-aes", 1);
+  Result unary = Run(clients, seconds, true, [&](int t) { return encrypt(t, one); });
+
+  // 2. Crypto: in-process AES-256-GCM vs batched Encrypt / Decrypt.
+  uint8_t key[32], nonce[12];
+  RAND_bytes(key, sizeof(key));
+  RAND_bytes(nonce, sizeof(nonce));
+  Result aes = Run(cores, seconds, false, [&](int) {
+    std::string out;
+    constexpr int kPerCall = 256;
+    for (int i = 0; i < kPerCall; ++i) {
+      out.clear();
+      if (!kms::crypto::AeadSeal(kms::crypto::AeadAlgorithm::kAes256Gcm, key, nonce, "", plaintext,
+                                 &out)
+               .ok()) {
+        return 0;
+      }
+    }
+    return kPerCall;
+  });
+  v1::EncryptRequest many = encrypt_request("bench-aes", batch);
+  Result batch_enc = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, many); });
+  v1::DecryptRequest dec_req;
+  {
+    grpc::ClientContext ctx;
+    v1::EncryptResponse resp;
+    stubs[0]->Encrypt(&ctx, many, &resp);
+    dec_req.set_key_name("bench-aes");
+    for (const auto& r : resp.results()) dec_req.add_items()->set_ciphertext(r.ciphertext());
+  }
+  Result batch_dec = Run(batch_clients, seconds, false, [&](int t) {
+    grpc::ClientContext ctx;
+    v1::DecryptResponse resp;
+    grpc::Status s = stubs[t]->Decrypt(&ctx, dec_req, &resp);
+    if (!s.ok() || resp.results(0).has_error()) return 0;
+    return resp.results_size();
+  });
+
+  // 3. HSM: raw PKCS#11 vs HSM-resident Encrypt (batched, so the HSM is the bound).
+  auto raw_hsm = hsm::Hsm::Open(token->Options());
+  auto module = hsm::Pkcs11Module::Load(hsm::testing::kSoftHsmModule);
+  if (!raw_hsm.ok() || !module.ok() || !(*raw_hsm)->GenerateAesKey("bench-raw").ok()) {
+    std::fprintf(stderr, "strongroom-bench: cannot set up the raw PKCS#11 measurement\n");
+    return 1;
+  }
+  hsm::Pkcs11Module& m = **module;
+  CK_SLOT_ID slot = *hsm::FindTokenSlot(m, token->label);
+  std::vector<CK_SESSION_HANDLE> sessions(batch_clients);
+  CK_OBJECT_HANDLE raw_key = CK_INVALID_HANDLE;
+  for (auto& s : sessions) {
+    (void)SR_P11(m, C_OpenSession, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s);
+  }
+  {
+    std::string label = "bench-raw";
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, label.data(), label.size()}};
+    CK_ULONG n = 0;
+    (void)SR_P11(m, C_FindObjectsInit, sessions[0], tmpl, 2);
+    (void)SR_P11(m, C_FindObjects, sessions[0], &raw_key, 1, &n);
+    (void)SR_P11(m, C_FindObjectsFinal, sessions[0]);
+  }
+  Result raw = Run(batch_clients, seconds, false, [&](int t) {
+    CK_GCM_PARAMS params = {nonce, 12, 96, nullptr, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
+    uint8_t out[64 + 16];
+    CK_ULONG len = sizeof(out);
+    if (!SR_P11(m, C_EncryptInit, sessions[t], &mech, raw_key).ok()) return 0;
+    if (!SR_P11(m, C_Encrypt, sessions[t],
+                const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(plaintext.data())),
+                plaintext.size(), out, &len)
+             .ok()) {
+      return 0;
+    }
+    return 1;
+  });
+  v1::EncryptRequest hsm_batch = encrypt_request("bench-hsm", 100);
+  Result hsm_r = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
+
+  std::printf("Transport (unary, 64 B, %d clients, TLS on loopback)\n", clients);
+  Print("bare gRPC echo", echo_r, "ops/s");
+  Print("Encrypt", unary, "ops/s");
+  Ratio("Encrypt / echo", unary.ops_per_second / echo_r.ops_per_second, 0.85);
+  std::printf("\nCrypto (64 B items)\n");
+  Print(absl::StrFormat("in-process AES-256-GCM seal, %d threads", cores), aes, "ops/s");
+  Print(absl::StrFormat("batched Encrypt, %d x %d items", batch_clients, batch), batch_enc,
+        "items/s");
+  Print(absl::StrFormat("batched Decrypt, %d x %d items", batch_clients, batch), batch_dec,
+        "items/s");
+  Ratio("batched Encrypt / in-process AES-GCM", batch_enc.ops_per_second / aes.ops_per_second, 0.0);
+  Ratio("batched Decrypt / in-process AES-GCM", batch_dec.ops_per_second / aes.ops_per_second, 0.0);
+  std::printf("  %-52s %12s   (target >= 1,000,000 items/s: %s)\n", "batched Encrypt absolute", "",
+              batch_enc.ops_per_second >= 1e6 ? "met" : "MISSED");
+  std::printf("\nHSM (SoftHSM token, AES-256-GCM 64 B, %d threads)\n", batch_clients);
+  Print("raw PKCS#11 C_EncryptInit + C_Encrypt", raw, "ops/s");
+  Print("HSM-resident Encrypt, batches of 100", hsm_r, "items/s");
+  Ratio("HSM-resident Encrypt / raw PKCS#11", hsm_r.ops_per_second / raw.ops_per_second, 0.8);
+
+  for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);
+  echo_server->Shutdown();
+  (*server)->Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace strongroom::bench
+
+int main(int argc, char** argv) { return strongroom::bench::Main(argc, argv); }
