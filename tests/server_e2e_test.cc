@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
@@ -245,6 +247,42 @@ TEST_F(ServerE2eTest, TheProcessCannotDumpCore) {
       RunCommand({"grep", "-E", "^(Uid|VmLck)", absl::StrCat("/proc/", server_->pid(), "/status")});
   // The secure heap for key material is mlock'ed.
   EXPECT_THAT(st.output, Not(HasSubstr("VmLck:\t       0 kB"))) << st.output;
+}
+
+TEST_F(ServerE2eTest, TransitLifecycleThroughTheCliSurvivesARestart) {
+  ASSERT_NE(StartServer(), 0);
+  std::string plain = token_->dir + "/plain.bin";
+  const std::string secret = std::string("card 4111-1111\0tail", 19);
+  ASSERT_TRUE(hsm::testing::WriteFile(plain, secret, 0600).ok());
+  auto ok = [&](std::vector<std::string> args) {
+    testing::RunResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(args, " ") << ": " << r.output;
+    return std::string(absl::StripTrailingAsciiWhitespace(r.output));
+  };
+  ok({"key", "create", "payments"});
+  std::string c1 = ok({"encrypt", "payments", "--in", plain});
+  EXPECT_THAT(c1, ::testing::StartsWith("vault:v1:"));
+  EXPECT_THAT(ok({"key", "rotate", "payments"}), HasSubstr("2"));
+  std::string c2 = ok({"encrypt", "payments", "--in", plain});
+  EXPECT_THAT(c2, ::testing::StartsWith("vault:v2:"));
+  EXPECT_EQ(Cli({"decrypt", "payments", c1}).output, secret);
+  EXPECT_EQ(Cli({"decrypt", "payments", c2}).output, secret);
+  std::string rewrapped = ok({"rewrap", "payments", c1});
+  EXPECT_THAT(rewrapped, ::testing::StartsWith("vault:v2:"));
+  ok({"key", "config", "payments", "--min-decryption-version", "2"});
+  testing::RunResult denied = Cli({"decrypt", "payments", c1});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_THAT(denied.output, HasSubstr("below min_decryption_version 2"));
+  EXPECT_THAT(denied.output, Not(HasSubstr("4111")));
+
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0);
+  ASSERT_NE(StartServer(), 0);
+  EXPECT_EQ(Cli({"decrypt", "payments", c2}).output, secret);
+  EXPECT_EQ(Cli({"decrypt", "payments", rewrapped}).output, secret);
+  EXPECT_EQ(Cli({"decrypt", "payments", c1}).exit_code, 1);
+  // Plaintext never reaches the server's log.
+  EXPECT_THAT(server_->output(), Not(HasSubstr("4111")));
 }
 
 // Each bad start prints one line naming the problem, exits non-zero, and never the PIN.

@@ -2,16 +2,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,12 +13,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "server/state_dir.h"
 #include "strongroom/v1/system.grpc.pb.h"
+#include "tools/cli/testing/tls_server.h"
 
 namespace strongroom::cli {
 namespace {
@@ -34,77 +25,10 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// ---- Test certificates (OpenSSL 3 EVP) ----
-
-struct Identity {
-  std::string cert_pem;
-  std::string key_pem;
-};
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, len);
-}
-
-// A self-signed P-256 certificate for `cn` with the given subjectAltName, like the one
-// strongroomd writes on first start.
-Identity SelfSigned(const std::string& cn, const std::string& san) {
-  Identity out;
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  if (key == nullptr || cert == nullptr) {
-    ADD_FAILURE() << "OpenSSL key or certificate allocation failed";
-    return out;
-  }
-  X509_set_version(cert, X509_VERSION_3);
-  static long serial = 1;
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), ++serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(cert, name);
-  X509_set_pubkey(cert, key);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  for (const auto& [ext_name, value] : {std::pair<const char*, std::string>{"subjectAltName", san},
-                                        {"basicConstraints", "critical,CA:FALSE"},
-                                        {"keyUsage", "critical,digitalSignature"},
-                                        {"extendedKeyUsage", "serverAuth,clientAuth"}}) {
-    X509_EXTENSION* ext = X509V3_EXT_conf(nullptr, &ctx, ext_name, value.c_str());
-    EXPECT_NE(ext, nullptr) << ext_name;
-    if (ext != nullptr) {
-      X509_add_ext(cert, ext, -1);
-      X509_EXTENSION_free(ext);
-    }
-  }
-  EXPECT_GT(X509_sign(cert, key, EVP_sha256()), 0);
-  BIO* cert_bio = BIO_new(BIO_s_mem());
-  BIO* key_bio = BIO_new(BIO_s_mem());
-  EXPECT_EQ(PEM_write_bio_X509(cert_bio, cert), 1);
-  EXPECT_EQ(PEM_write_bio_PrivateKey(key_bio, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
-  out.cert_pem = BioContents(cert_bio);
-  out.key_pem = BioContents(key_bio);
-  BIO_free(cert_bio);
-  BIO_free(key_bio);
-  X509_free(cert);
-  EVP_PKEY_free(key);
-  return out;
-}
-
-Identity LocalhostIdentity() {
-  return SelfSigned("localhost", "DNS:localhost,IP:127.0.0.1,IP:::1");
-}
-
-std::string WriteFile(const std::string& name, const std::string& contents) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
-  return path;
-}
+using testing::Identity;
+using testing::LocalhostIdentity;
+using testing::SelfSigned;
+using testing::WriteTestFile;
 
 // A port on 127.0.0.1 with nothing listening.
 int ClosedPort() {
@@ -140,31 +64,18 @@ class FakeSystem final : public v1::System::Service {
   }
 };
 
+// FakeSystem over TLS as `identity` on 127.0.0.1. With `client_ca`, clients must present a
+// certificate it signed.
 class TestServer {
  public:
-  // Serves FakeSystem over TLS as `identity` on 127.0.0.1. With `client_ca`, clients must
-  // present a certificate it signed.
-  explicit TestServer(const Identity& identity, const std::string& client_ca = "") {
-    grpc::SslServerCredentialsOptions ssl(
-        client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = client_ca;
-    ssl.pem_key_cert_pairs.push_back({identity.key_pem, identity.cert_pem});
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-  }
-  ~TestServer() {
-    if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now()));
-  }
-  bool ok() const { return server_ != nullptr && port_ > 0; }
-  int port() const { return port_; }
+  explicit TestServer(const Identity& identity, const std::string& client_ca = "")
+      : server_(identity, &service_, client_ca) {}
+  bool ok() const { return server_.ok(); }
+  int port() const { return server_.port(); }
 
  private:
   FakeSystem service_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  testing::TlsTestServer server_;
 };
 
 // Calls GetStatus (or Seal/Unseal) through Connect(); returns the raw gRPC status.
@@ -231,7 +142,7 @@ TEST_F(EnvTest, FlagsWinOverEnvironmentWhichWinsOverDefaults) {
 TEST(ConnectTest, MissingCaFileNamesTheFileAndTheVariable) {
   ClientOptions options;
   options.addr = "127.0.0.1:7400";
-  options.ca_file = WriteFile("unused", "") + "-does-not-exist.crt";
+  options.ca_file = WriteTestFile("unused", "") + "-does-not-exist.crt";
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options);
   ASSERT_FALSE(channel.ok());
   EXPECT_THAT(channel.status().message(),
@@ -242,7 +153,7 @@ TEST(ConnectTest, MissingCaFileNamesTheFileAndTheVariable) {
 TEST(ConnectTest, CaFileWithoutPemIsRefused) {
   ClientOptions options;
   options.addr = "127.0.0.1:7400";
-  options.ca_file = WriteFile("not-pem.crt", "hello\n");
+  options.ca_file = WriteTestFile("not-pem.crt", "hello\n");
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options);
   ASSERT_FALSE(channel.ok());
   EXPECT_THAT(channel.status().message(),
@@ -255,15 +166,15 @@ TEST(ConnectTest, ClientCertificateAndKeyGoTogether) {
   Identity client = SelfSigned("client", "DNS:client");
   ClientOptions options;
   options.addr = "127.0.0.1:7400";
-  options.ca_file = WriteFile("ca-pair.crt", server.cert_pem);
-  options.cert_file = WriteFile("client-pair.crt", client.cert_pem);
+  options.ca_file = WriteTestFile("ca-pair.crt", server.cert_pem);
+  options.cert_file = WriteTestFile("client-pair.crt", client.cert_pem);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options);
   ASSERT_FALSE(channel.ok());
   EXPECT_THAT(channel.status().message(),
               AllOf(HasSubstr("without a key"), HasSubstr("STRONGROOM_CLIENT_KEY")));
 
   options.cert_file.clear();
-  options.key_file = WriteFile("client-pair.key", client.key_pem);
+  options.key_file = WriteTestFile("client-pair.key", client.key_pem);
   channel = Connect(options);
   ASSERT_FALSE(channel.ok());
   EXPECT_THAT(channel.status().message(),
@@ -276,9 +187,9 @@ TEST(ConnectTest, MismatchedClientKeyIsRefusedWithoutPrintingIt) {
   Identity other = SelfSigned("other", "DNS:other");
   ClientOptions options;
   options.addr = "127.0.0.1:7400";
-  options.ca_file = WriteFile("ca-mismatch.crt", server.cert_pem);
-  options.cert_file = WriteFile("client-mismatch.crt", client.cert_pem);
-  options.key_file = WriteFile("other-mismatch.key", other.key_pem);
+  options.ca_file = WriteTestFile("ca-mismatch.crt", server.cert_pem);
+  options.cert_file = WriteTestFile("client-mismatch.crt", client.cert_pem);
+  options.key_file = WriteTestFile("other-mismatch.key", other.key_pem);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options);
   ASSERT_FALSE(channel.ok());
   EXPECT_THAT(channel.status().message(), HasSubstr("does not match key"));
@@ -290,7 +201,7 @@ TEST(ConnectTest, MismatchedClientKeyIsRefusedWithoutPrintingIt) {
 TEST(ExplainTest, ClosedPortSaysCannotReach) {
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", ClosedPort());
-  options.ca_file = WriteFile("ca-closed.crt", LocalhostIdentity().cert_pem);
+  options.ca_file = WriteTestFile("ca-closed.crt", LocalhostIdentity().cert_pem);
   v1::Status reply;
   grpc::Status raw = CallRaw(options, "GetStatus", &reply);
   std::cout << "gRPC, server down: " << raw.error_code() << " \"" << raw.error_message() << "\"\n";
@@ -307,7 +218,7 @@ TEST(ExplainTest, UntrustedServerCertificateSaysWhichCaFile) {
   ASSERT_TRUE(server.ok());
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", server.port());
-  options.ca_file = WriteFile("ca-other.crt", LocalhostIdentity().cert_pem);
+  options.ca_file = WriteTestFile("ca-other.crt", LocalhostIdentity().cert_pem);
   v1::Status reply;
   grpc::Status raw = CallRaw(options, "GetStatus", &reply);
   std::cout << "gRPC, untrusted certificate: " << raw.error_code() << " \"" << raw.error_message()
@@ -324,7 +235,7 @@ TEST(ExplainTest, RightCaFileWorksForIpAndLocalhost) {
   TestServer server(identity);
   ASSERT_TRUE(server.ok());
   ClientOptions options;
-  options.ca_file = WriteFile("ca-right.crt", identity.cert_pem);
+  options.ca_file = WriteTestFile("ca-right.crt", identity.cert_pem);
   for (const std::string host : {"127.0.0.1", "localhost"}) {
     options.addr = absl::StrCat(host, ":", server.port());
     v1::Status reply;
@@ -341,7 +252,7 @@ TEST(ExplainTest, CallUnaryAppliesTheTimeout) {
   ASSERT_TRUE(server.ok());
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", server.port());
-  options.ca_file = WriteFile("ca-timeout.crt", identity.cert_pem);
+  options.ca_file = WriteTestFile("ca-timeout.crt", identity.cert_pem);
   options.timeout = absl::Milliseconds(100);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options);
   ASSERT_TRUE(channel.ok()) << channel.status();
@@ -361,7 +272,7 @@ TEST(ExplainTest, ServerErrorsKeepTheirCodeAndMessage) {
   ASSERT_TRUE(server.ok());
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", server.port());
-  options.ca_file = WriteFile("ca-server-error.crt", identity.cert_pem);
+  options.ca_file = WriteTestFile("ca-server-error.crt", identity.cert_pem);
   v1::Status reply;
   absl::Status explained = Explain(CallRaw(options, "Unseal", &reply), options);
   EXPECT_EQ(explained.code(), absl::StatusCode::kUnavailable);
@@ -380,7 +291,7 @@ TEST(ExplainTest, CertificateForAnotherNameIsRefused) {
   ASSERT_TRUE(server.ok());
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", server.port());
-  options.ca_file = WriteFile("ca-other-name.crt", identity.cert_pem);
+  options.ca_file = WriteTestFile("ca-other-name.crt", identity.cert_pem);
   v1::Status reply;
   grpc::Status raw = CallRaw(options, "GetStatus", &reply);
   std::cout << "gRPC, wrong name: " << raw.error_code() << " \"" << raw.error_message() << "\"\n";
@@ -397,7 +308,7 @@ TEST(ExplainTest, ClientCertificateIsPresentedWhenGiven) {
   ASSERT_TRUE(server.ok());
   ClientOptions options;
   options.addr = absl::StrCat("127.0.0.1:", server.port());
-  options.ca_file = WriteFile("ca-mtls.crt", server_identity.cert_pem);
+  options.ca_file = WriteTestFile("ca-mtls.crt", server_identity.cert_pem);
 
   v1::Status reply;
   grpc::Status raw = CallRaw(options, "GetStatus", &reply);
@@ -410,15 +321,15 @@ TEST(ExplainTest, ClientCertificateIsPresentedWhenGiven) {
                          "STRONGROOM_CLIENT_KEY)"));
 
   Identity stranger = SelfSigned("stranger", "DNS:stranger");
-  options.cert_file = WriteFile("stranger.crt", stranger.cert_pem);
-  options.key_file = WriteFile("stranger.key", stranger.key_pem);
+  options.cert_file = WriteTestFile("stranger.crt", stranger.cert_pem);
+  options.key_file = WriteTestFile("stranger.key", stranger.key_pem);
   raw = CallRaw(options, "GetStatus", &reply);
   std::cout << "gRPC, untrusted client certificate: " << raw.error_code() << " \""
             << raw.error_message() << "\"\n";
   EXPECT_THAT(Explain(raw, options).message(), HasSubstr(options.cert_file));
 
-  options.cert_file = WriteFile("operator.crt", client.cert_pem);
-  options.key_file = WriteFile("operator.key", client.key_pem);
+  options.cert_file = WriteTestFile("operator.crt", client.cert_pem);
+  options.key_file = WriteTestFile("operator.key", client.key_pem);
   raw = CallRaw(options, "GetStatus", &reply);
   EXPECT_TRUE(raw.ok()) << raw.error_message();
   EXPECT_EQ(reply.version(), "0.1.0-test");

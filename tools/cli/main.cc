@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "tools/cli/client.h"
 #include "tools/cli/system_commands.h"
+#include "tools/cli/transit_commands.h"
 
 namespace {
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   });
 
   strongroom::cli::AddSystemCommands(app, options);
+  strongroom::cli::AddTransitCommands(app, options);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,1060 @@
+#include "tools/cli/transit_commands.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/repeated_field.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "hsm/openssl_ptr.h"
+#include "strongroom/v1/transit.grpc.pb.h"
+#include "strongroom/v1/transit.pb.h"
+
+namespace strongroom::cli {
+namespace {
+
+// The most input data one command reads and sends.
+constexpr size_t kMaxInputBytes = size_t{4} << 20;
+// --in/--out value meaning standard input/output.
+constexpr char kStdio[] = "-";
+// Longest --auto-rotate period accepted (google.protobuf.Duration allows 10000 years).
+constexpr absl::Duration kMaxRotatePeriod = absl::Hours(24 * 365 * 100);
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// ---- Names on the command line and in human output ----
+
+template <typename Enum>
+struct Named {
+  const char* name;
+  Enum value;
+};
+
+constexpr Named<v1::KeyType> kKeyTypes[] = {
+    {"aes256-gcm", v1::AES256_GCM},
+    {"aes128-gcm", v1::AES128_GCM},
+    {"chacha20-poly1305", v1::CHACHA20_POLY1305},
+    {"ecdsa-p256", v1::ECDSA_P256},
+    {"ecdsa-p384", v1::ECDSA_P384},
+    {"ed25519", v1::ED25519},
+    {"rsa-2048", v1::RSA_2048},
+    {"rsa-3072", v1::RSA_3072},
+    {"rsa-4096", v1::RSA_4096},
+    {"hmac", v1::HMAC},
+};
+constexpr Named<v1::Residency> kResidencies[] = {{"wrapped", v1::WRAPPED}, {"hsm", v1::HSM}};
+constexpr Named<v1::HashAlgorithm> kHashAlgorithms[] = {
+    {"sha2-256", v1::SHA2_256}, {"sha2-384", v1::SHA2_384}, {"sha2-512", v1::SHA2_512}};
+constexpr Named<v1::SignatureAlgorithm> kSignatureAlgorithms[] = {{"pss", v1::PSS},
+                                                                  {"pkcs1v15", v1::PKCS1V15}};
+constexpr Named<uint32_t> kDataKeyBits[] = {{"128", 128}, {"256", 256}, {"512", 512}};
+
+template <typename Enum, size_t N>
+std::vector<std::string> NamesOf(const Named<Enum> (&table)[N]) {
+  std::vector<std::string> names;
+  for (const Named<Enum>& entry : table) names.push_back(entry.name);
+  return names;
+}
+
+template <typename Enum, size_t N>
+std::string NameOf(const Named<Enum> (&table)[N], Enum value) {
+  for (const Named<Enum>& entry : table) {
+    if (entry.value == value) return entry.name;
+  }
+  return absl::StrCat("unknown (", static_cast<int64_t>(value), ")");
+}
+
+bool IsAead(v1::KeyType type) {
+  return type == v1::AES256_GCM || type == v1::AES128_GCM || type == v1::CHACHA20_POLY1305;
+}
+
+// ---- Flags ----
+
+// --flag taking one of the names in `table`; stores the matching value in *value.
+template <typename Enum, size_t N>
+CLI::Option* AddChoice(CLI::App* command, const std::string& flag, const Named<Enum> (&table)[N],
+                       Enum* value, const std::string& description) {
+  return command
+      ->add_option_function<std::string>(
+          flag,
+          [&table, value](const std::string& name) {
+            for (const Named<Enum>& entry : table) {
+              if (name == entry.name) *value = entry.value;
+            }
+          },
+          description)
+      ->check(CLI::IsMember(NamesOf(table)));
+}
+
+// Plain decimal digits only: CLI11's own conversion accepts "0x10", "010" and wraps "-1".
+std::optional<uint32_t> ParseNumber(const std::string& text, uint32_t min) {
+  uint32_t value = 0;
+  if (text.empty() || text.size() > 10 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(c); }) ||
+      !absl::SimpleAtoi(text, &value) || value < min) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// --flag N, a whole number from `min` to 2^32-1, stored in *value.
+CLI::Option* AddNumber(CLI::App* command, const std::string& flag, uint32_t min, uint32_t* value,
+                       const std::string& description) {
+  return command
+      ->add_option_function<std::string>(
+          flag,
+          [min, value](const std::string& text) {
+            if (std::optional<uint32_t> n = ParseNumber(text, min)) *value = *n;
+          },
+          description)
+      ->check(CLI::Validator(
+          [min](std::string& text) -> std::string {
+            if (ParseNumber(text, min).has_value()) return "";
+            return absl::StrCat("want a whole number from ", min, " to 4294967295; got ", text);
+          },
+          ""))
+      ->type_name("N");
+}
+
+// "24h", "90m", "1h30m"; "0", "0s" and "never" turn rotation off.
+std::optional<absl::Duration> ParseRotatePeriod(const std::string& text) {
+  if (text == "never") return absl::ZeroDuration();
+  absl::Duration period;
+  if (!absl::ParseDuration(text, &period) || period < absl::ZeroDuration() ||
+      period > kMaxRotatePeriod) {
+    return std::nullopt;
+  }
+  return period;
+}
+
+CLI::Option* AddRotatePeriod(CLI::App* command, std::optional<absl::Duration>* value,
+                             const std::string& description) {
+  return command
+      ->add_option_function<std::string>(
+          "--auto-rotate", [value](const std::string& text) { *value = ParseRotatePeriod(text); },
+          description)
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (ParseRotatePeriod(text).has_value()) return "";
+            return "want a duration such as 24h or 720h (at most 100 years), or 0 or never to "
+                   "turn rotation off; got " +
+                   text;
+          },
+          ""))
+      ->type_name("DURATION");
+}
+
+void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
+  absl::Duration remainder;
+  out->set_seconds(absl::IDivDuration(duration, absl::Seconds(1), &remainder));
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(remainder)));
+}
+
+// ---- Input and output ----
+
+// Overwrites and empties a string that held plaintext or a data key.
+void Wipe(std::string* secret) {
+  OPENSSL_cleanse(secret->data(), secret->size());
+  secret->clear();
+}
+
+// Appends to `out` without leaving a copy of its earlier bytes in freed memory.
+void AppendWiping(absl::string_view data, std::string* out) {
+  if (out->size() + data.size() > out->capacity()) {
+    std::string bigger;
+    bigger.reserve(std::max(out->capacity() * 2, out->size() + data.size()));
+    bigger.append(*out);
+    Wipe(out);
+    *out = std::move(bigger);
+  }
+  out->append(data.data(), data.size());
+}
+
+std::string ErrnoText(int err) {
+  return err == ENOENT ? "no such file" : absl::AsciiStrToLower(strerror(err));
+}
+
+std::string SourceName(const std::string& path) { return path == kStdio ? "standard input" : path; }
+
+// Control characters escaped, so that neither the server nor an argument can drive the
+// terminal or split a line.
+std::string Printable(absl::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+// Reads all of `path` ("-": standard input) as bytes into *out. `what` names the data in
+// messages ("plaintext"); the data itself never appears in them. Refuses more than
+// kMaxInputBytes.
+absl::Status ReadInput(const std::string& path, absl::string_view what, std::string* out) {
+  const std::string source = SourceName(path);
+  auto too_large = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " from ", source, " is larger than 4 MiB, the most one request may carry"));
+  };
+  int fd = STDIN_FILENO;
+  if (path != kStdio) {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read ", source, ": ", ErrnoText(errno)));
+    }
+  }
+  struct stat info;
+  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+    if (static_cast<uint64_t>(info.st_size) > kMaxInputBytes) {
+      if (fd != STDIN_FILENO) close(fd);
+      return too_large();
+    }
+    out->reserve(static_cast<size_t>(info.st_size) + 1);
+  }
+  if (fd == STDIN_FILENO && isatty(fd)) {
+    std::cerr << "strongroom: reading the " << what << " from the terminal; end it with Ctrl-D"
+              << std::endl;
+  }
+  absl::Status status = absl::OkStatus();
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat("cannot read ", source, ": ", ErrnoText(errno)));
+      break;
+    }
+    if (n == 0) break;
+    if (out->size() + static_cast<size_t>(n) > kMaxInputBytes) {
+      status = too_large();
+      break;
+    }
+    AppendWiping(absl::string_view(buf, static_cast<size_t>(n)), out);
+  }
+  OPENSSL_cleanse(buf, sizeof(buf));
+  if (fd != STDIN_FILENO) close(fd);
+  if (!status.ok()) Wipe(out);
+  return status;
+}
+
+absl::Status WriteAll(int fd, absl::string_view data, const std::string& destination) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot write to ", destination, ": ", ErrnoText(errno)));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// Writes `data` exactly to `path` ("-": standard output); a file is created with mode 0600
+// (or truncated, keeping its mode).
+absl::Status WriteOutput(const std::string& path, absl::string_view data) {
+  if (path == kStdio) {
+    std::cout.flush();
+    return WriteAll(STDOUT_FILENO, data, "standard output");
+  }
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write to ", path, ": ", ErrnoText(errno)));
+  }
+  absl::Status status = WriteAll(fd, data, path);
+  if (close(fd) != 0 && status.ok()) {
+    status = absl::UnavailableError(absl::StrCat("cannot write to ", path, ": ", ErrnoText(errno)));
+  }
+  return status;
+}
+
+absl::Status Print(absl::string_view text) { return WriteOutput(kStdio, text); }
+
+// One value from the server (ciphertext, signature, HMAC) on a line of its own.
+absl::Status PrintLine(absl::string_view value) {
+  return Print(absl::StrCat(Printable(value), "\n"));
+}
+
+// The reply as JSON to `path`. The text is wiped afterwards: it may carry plaintext.
+absl::Status PrintJson(const google::protobuf::Message& reply, const std::string& path = kStdio) {
+  absl::StatusOr<std::string> json = FormatJson(reply);
+  if (!json.ok()) return json.status();
+  absl::Status status = WriteOutput(path, *json);
+  Wipe(&*json);
+  return status;
+}
+
+// ---- Keys in human form ----
+
+std::string Bool(bool value) { return value ? "true" : "false"; }
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {
+  absl::Time time = absl::FromUnixSeconds(timestamp.seconds());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
+// "SHA256:<unpadded base64>" of the DER SubjectPublicKeyInfo, as ssh-keygen -l shows keys.
+std::string PublicKeyFingerprint(const std::string& pem) {
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  hsm::EvpPkeyPtr key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  unsigned char* der = nullptr;
+  int der_len = key ? i2d_PUBKEY(key.get(), &der) : 0;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  bool ok = der_len > 0 && EVP_Digest(der, static_cast<size_t>(der_len), digest, &digest_len,
+                                      EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  ERR_clear_error();
+  if (!ok) return "public key (unreadable PEM)";
+  std::string base64 =
+      absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(digest), digest_len));
+  return absl::StrCat("SHA256:", absl::StripSuffix(absl::StripSuffix(base64, "="), "="));
+}
+
+Fields KeyFields(const v1::Key& key) {
+  Fields fields;
+  fields.emplace_back("Name", key.name());
+  fields.emplace_back("Type", NameOf(kKeyTypes, key.type()));
+  fields.emplace_back("Residency", NameOf(kResidencies, key.residency()));
+  fields.emplace_back("Latest version", absl::StrCat(key.latest_version()));
+  fields.emplace_back("Min decryption version", absl::StrCat(key.min_decryption_version()));
+  fields.emplace_back("Min encryption version", key.min_encryption_version() == 0
+                                                    ? "0 (latest)"
+                                                    : absl::StrCat(key.min_encryption_version()));
+  fields.emplace_back("Min available version", absl::StrCat(key.min_available_version()));
+  fields.emplace_back("Deletion allowed", Bool(key.deletion_allowed()));
+  fields.emplace_back("Derived", Bool(key.derived()));
+  fields.emplace_back("Convergent", Bool(key.convergent()));
+  absl::Duration period = absl::Seconds(key.auto_rotate_period().seconds()) +
+                          absl::Nanoseconds(key.auto_rotate_period().nanos());
+  fields.emplace_back("Auto-rotate period",
+                      period <= absl::ZeroDuration() ? "never" : absl::FormatDuration(period));
+  for (const v1::KeyVersion& version : key.versions()) {
+    std::string value = version.has_create_time() ? FormatTimestamp(version.create_time()) : "-";
+    if (!version.public_key_pem().empty()) {
+      absl::StrAppend(&value, "  ", PublicKeyFingerprint(version.public_key_pem()));
+    } else if (IsAead(key.type())) {
+      absl::StrAppend(&value, "  ", version.encryptions(),
+                      version.encryptions() == 1 ? " encryption" : " encryptions");
+    }
+    fields.emplace_back(absl::StrCat("Version ", version.version()), value);
+  }
+  return fields;
+}
+
+absl::Status PrintKey(const v1::Key& key, const GlobalOptions& options) {
+  if (options.json) return PrintJson(key);
+  return Print(FormatFields(KeyFields(key)));
+}
+
+// ---- Calls ----
+
+template <typename Request, typename Reply>
+using StubMethod = grpc::Status (v1::Transit::Stub::*)(grpc::ClientContext*, const Request&,
+                                                       Reply*);
+
+// strongroom.v1.Transit for one command: connects on the first call and reuses the channel.
+class TransitClient {
+ public:
+  explicit TransitClient(const GlobalOptions& options) : options_(options) {}
+
+  // Calls `method` under the --timeout deadline; failures come explained (see Explain()).
+  template <typename Request, typename Reply>
+  absl::Status Call(StubMethod<Request, Reply> method, const Request& request, Reply* reply) {
+    if (stub_ == nullptr) {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(options_.client);
+      if (!channel.ok()) return channel.status();
+      stub_ = v1::Transit::NewStub(*channel);
+    }
+    return CallUnary(options_.client, [&](grpc::ClientContext* context) {
+      return ((*stub_).*method)(context, request, reply);
+    });
+  }
+
+ private:
+  const GlobalOptions& options_;
+  std::unique_ptr<v1::Transit::Stub> stub_;
+};
+
+// The failure an item reported, as "<CODE>: <message>"; OK if it reported none.
+absl::Status ItemStatus(const v1::ItemError& error) {
+  if (error.code() == 0 && error.message().empty()) return absl::OkStatus();
+  absl::StatusCode code = error.code() > 0 && error.code() <= 16
+                              ? static_cast<absl::StatusCode>(error.code())
+                              : absl::StatusCode::kUnknown;
+  std::string message(absl::StripAsciiWhitespace(error.message()));
+  std::replace_if(
+      message.begin(), message.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; },
+      ' ');
+  std::string name = absl::StatusCodeToString(code);
+  return absl::Status(code, message.empty() ? name : absl::StrCat(name, ": ", Printable(message)));
+}
+
+// The single result of a one-item batch, or the error that item (or the reply) carries.
+template <typename Result>
+absl::StatusOr<const Result*> OnlyResult(
+    const google::protobuf::RepeatedPtrField<Result>& results) {
+  if (results.size() != 1) {
+    return absl::InternalError(
+        absl::StrCat("strongroomd answered one item with ", results.size(), " results"));
+  }
+  if (results[0].has_error()) {
+    if (absl::Status status = ItemStatus(results[0].error()); !status.ok()) return status;
+  }
+  return &results[0];
+}
+
+absl::Status Missing(absl::string_view what) {
+  return absl::InternalError(absl::StrCat("strongroomd returned no ", what));
+}
+
+// Runs `run` when `command` is invoked; a failure becomes the CLI's one-line error.
+void OnRun(CLI::App* command, std::function<absl::Status()> run) {
+  command->callback([run = std::move(run)] {
+    absl::Status status = run();
+    if (!status.ok()) throw CLI::RuntimeError(std::string(status.message()), 1);
+  });
+}
+
+CLI::Option* AddKeyName(CLI::App* command, std::string* name) {
+  return command->add_option("NAME", *name, "Key name")->required();
+}
+
+CLI::Option* AddTransitKey(CLI::App* command, std::string* name) {
+  return command->add_option("KEY", *name, "Name of the transit key")->required();
+}
+
+CLI::Option* AddIn(CLI::App* command, std::string* path, const std::string& what) {
+  return command
+      ->add_option(
+          "--in", *path,
+          absl::StrCat("File to read the ", what, " from, - for standard input [default -]"))
+      ->type_name("FILE");
+}
+
+CLI::Option* AddContext(CLI::App* command, std::string* context) {
+  return command
+      ->add_option("--context", *context, "Key derivation context (required for derived keys)")
+      ->type_name("STRING");
+}
+
+CLI::Option* AddVersion(CLI::App* command, uint32_t* version) {
+  return AddNumber(command, "--version", 1, version, "Key version to use [default latest]");
+}
+
+CLI::Option* AddHash(CLI::App* command, v1::HashAlgorithm* hash) {
+  return AddChoice(command, "--hash", kHashAlgorithms, hash, "Hash algorithm [default sha2-256]")
+      ->type_name("HASH");
+}
+
+// ---- key ... ----
+
+void AddKeyCreate(CLI::App* key, const GlobalOptions& options) {
+  struct Flags {
+    std::string name;
+    v1::KeyType type = v1::AES256_GCM;
+    bool hsm = false;
+    bool derived = false;
+    bool convergent = false;
+    std::optional<absl::Duration> auto_rotate;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = key->add_subcommand("create", "Create a transit key (version 1)");
+  AddKeyName(command, &flags->name);
+  AddChoice(command, "--type", kKeyTypes, &flags->type, "Key type [default aes256-gcm]")
+      ->type_name("TYPE");
+  command->add_flag("--hsm", flags->hsm,
+                    "Create the key inside the HSM, non-extractable [default: wrapped by the KEK]");
+  command->add_flag("--derived", flags->derived, "Derive a key per --context for every operation");
+  command->add_flag("--convergent", flags->convergent,
+                    "Convergent encryption: the same plaintext and context give the same "
+                    "ciphertext");
+  AddRotatePeriod(command, &flags->auto_rotate, "Rotate automatically this often [default never]");
+  OnRun(command, [flags, &options] {
+    v1::CreateKeyRequest request;
+    request.set_name(flags->name);
+    request.set_type(flags->type);
+    request.set_residency(flags->hsm ? v1::HSM : v1::WRAPPED);
+    request.set_derived(flags->derived);
+    request.set_convergent(flags->convergent);
+    if (flags->auto_rotate.has_value()) {
+      SetDuration(*flags->auto_rotate, request.mutable_auto_rotate_period());
+    }
+    v1::Key reply;
+    absl::Status status =
+        TransitClient(options).Call(&v1::Transit::Stub::CreateKey, request, &reply);
+    return status.ok() ? PrintKey(reply, options) : status;
+  });
+}
+
+// key get/rotate: NAME in, the key out.
+template <typename Request>
+void AddKeyByName(CLI::App* key, const std::string& name, const std::string& description,
+                  StubMethod<Request, v1::Key> method, const GlobalOptions& options) {
+  auto key_name = std::make_shared<std::string>();
+  CLI::App* command = key->add_subcommand(name, description);
+  AddKeyName(command, key_name.get());
+  OnRun(command, [key_name, method, &options] {
+    Request request;
+    request.set_name(*key_name);
+    v1::Key reply;
+    absl::Status status = TransitClient(options).Call(method, request, &reply);
+    return status.ok() ? PrintKey(reply, options) : status;
+  });
+}
+
+absl::Status PrintKeyList(const v1::ListKeysResponse& reply, const GlobalOptions& options) {
+  if (options.json) return PrintJson(reply);
+  std::string text;
+  for (const std::string& name : reply.names()) absl::StrAppend(&text, Printable(name), "\n");
+  absl::Status status = Print(text);
+  if (status.ok() && !reply.next_page_token().empty()) {
+    std::cerr << "strongroom: more keys follow: add --page-token "
+              << Printable(reply.next_page_token()) << " for the next page, or --all" << std::endl;
+  }
+  return status;
+}
+
+void AddKeyList(CLI::App* key, const GlobalOptions& options) {
+  struct Flags {
+    uint32_t page_size = 0;
+    std::string page_token;
+    bool all = false;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = key->add_subcommand("list", "List transit key names");
+  AddNumber(command, "--page-size", 1, &flags->page_size,
+            "Names per page, at most 1000 [default: the server's, 100]")
+      ->check(CLI::Range(1, 1000));
+  command->add_option("--page-token", flags->page_token, "Where to continue a previous listing")
+      ->type_name("TOKEN");
+  command->add_flag("--all", flags->all, "Follow the pages to the end and print every name");
+  OnRun(command, [flags, &options] {
+    TransitClient client(options);
+    v1::ListKeysRequest request;
+    request.set_page_size(flags->page_size);
+    request.set_page_token(flags->page_token);
+    v1::ListKeysResponse all;
+    std::set<std::string> tokens_seen;
+    for (;;) {
+      v1::ListKeysResponse page;
+      if (absl::Status status = client.Call(&v1::Transit::Stub::ListKeys, request, &page);
+          !status.ok()) {
+        return status;
+      }
+      if (!flags->all) return PrintKeyList(page, options);
+      all.mutable_names()->MergeFrom(page.names());
+      if (page.next_page_token().empty()) break;
+      if (!tokens_seen.insert(page.next_page_token()).second) {
+        return absl::InternalError("strongroomd returned the same page token twice; stopped");
+      }
+      request.set_page_token(page.next_page_token());
+    }
+    return PrintKeyList(all, options);
+  });
+}
+
+void AddKeyConfig(CLI::App* key, const GlobalOptions& options) {
+  struct Flags {
+    std::string name;
+    uint32_t min_decryption_version = 0;
+    uint32_t min_encryption_version = 0;
+    std::string deletion_allowed;
+    std::optional<absl::Duration> auto_rotate;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command =
+      key->add_subcommand("config", "Change a key's settings; only the flags given change");
+  AddKeyName(command, &flags->name);
+  CLI::Option* min_decryption =
+      AddNumber(command, "--min-decryption-version", 0, &flags->min_decryption_version,
+                "Oldest version that may decrypt, verify or rewrap");
+  CLI::Option* min_encryption =
+      AddNumber(command, "--min-encryption-version", 0, &flags->min_encryption_version,
+                "Oldest version that may encrypt or sign, 0 for the latest");
+  CLI::Option* deletion_allowed =
+      command->add_option("--deletion-allowed", flags->deletion_allowed, "Allow key delete")
+          ->check(CLI::IsMember({"true", "false"}))
+          ->type_name("BOOL");
+  AddRotatePeriod(command, &flags->auto_rotate, "Rotate automatically this often; 0 or never: off");
+  OnRun(command, [flags, min_decryption, min_encryption, deletion_allowed, &options] {
+    if (min_decryption->count() == 0 && min_encryption->count() == 0 &&
+        deletion_allowed->count() == 0 && !flags->auto_rotate.has_value()) {
+      // A usage error (exit status 2), like a missing argument.
+      throw CLI::ValidationError(
+          "key config: nothing to change; give --min-decryption-version, "
+          "--min-encryption-version, --deletion-allowed or --auto-rotate");
+    }
+    v1::UpdateKeyConfigRequest request;
+    request.set_name(flags->name);
+    if (min_decryption->count() > 0) {
+      request.set_min_decryption_version(flags->min_decryption_version);
+    }
+    if (min_encryption->count() > 0) {
+      request.set_min_encryption_version(flags->min_encryption_version);
+    }
+    if (deletion_allowed->count() > 0) {
+      request.set_deletion_allowed(flags->deletion_allowed == "true");
+    }
+    if (flags->auto_rotate.has_value()) {
+      SetDuration(*flags->auto_rotate, request.mutable_auto_rotate_period());
+    }
+    v1::Key reply;
+    absl::Status status =
+        TransitClient(options).Call(&v1::Transit::Stub::UpdateKeyConfig, request, &reply);
+    return status.ok() ? PrintKey(reply, options) : status;
+  });
+}
+
+void AddKeyTrim(CLI::App* key, const GlobalOptions& options) {
+  struct Flags {
+    std::string name;
+    uint32_t min_available_version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command =
+      key->add_subcommand("trim", "Destroy the versions older than --min-available-version");
+  AddKeyName(command, &flags->name);
+  AddNumber(command, "--min-available-version", 1, &flags->min_available_version,
+            "Oldest version to keep")
+      ->required();
+  OnRun(command, [flags, &options] {
+    v1::TrimKeyRequest request;
+    request.set_name(flags->name);
+    request.set_min_available_version(flags->min_available_version);
+    v1::Key reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::TrimKey, request, &reply);
+    return status.ok() ? PrintKey(reply, options) : status;
+  });
+}
+
+void AddKeyDelete(CLI::App* key, const GlobalOptions& options) {
+  auto name = std::make_shared<std::string>();
+  CLI::App* command = key->add_subcommand(
+      "delete", "Delete a key and every version of it (needs deletion allowed)");
+  AddKeyName(command, name.get());
+  OnRun(command, [name, &options] {
+    v1::DeleteKeyRequest request;
+    request.set_name(*name);
+    v1::DeleteKeyResponse reply;
+    absl::Status status =
+        TransitClient(options).Call(&v1::Transit::Stub::DeleteKey, request, &reply);
+    if (!status.ok()) return status;
+    if (options.json) return PrintJson(reply);
+    return Print(absl::StrCat("Deleted key ", Printable(*name), "\n"));
+  });
+}
+
+void AddKeyCommands(CLI::App& app, const GlobalOptions& options) {
+  CLI::App* key = app.add_subcommand("key", "Create, inspect, rotate, configure and delete keys");
+  key->require_subcommand(1);
+  AddKeyCreate(key, options);
+  AddKeyByName(key, "get", "Show a key and its versions", &v1::Transit::Stub::GetKey, options);
+  AddKeyList(key, options);
+  AddKeyByName(key, "rotate", "Add a new latest version to a key", &v1::Transit::Stub::RotateKey,
+               options);
+  AddKeyConfig(key, options);
+  AddKeyTrim(key, options);
+  AddKeyDelete(key, options);
+}
+
+// ---- Encryption ----
+
+void AddEncrypt(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string in = kStdio;
+    std::string aad;
+    std::string context;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command =
+      app.add_subcommand("encrypt", "Encrypt bytes and print the ciphertext (vault:v<N>:...)");
+  AddTransitKey(command, &flags->key);
+  AddIn(command, &flags->in, "plaintext");
+  command->add_option("--aad", flags->aad, "Associated data bound to the ciphertext")
+      ->type_name("STRING");
+  AddContext(command, &flags->context);
+  AddVersion(command, &flags->version);
+  OnRun(command, [flags, &options] {
+    v1::EncryptRequest request;
+    request.set_key_name(flags->key);
+    request.set_key_version(flags->version);
+    v1::EncryptRequest::Item* item = request.add_items();
+    if (absl::Status status = ReadInput(flags->in, "plaintext", item->mutable_plaintext());
+        !status.ok()) {
+      return status;
+    }
+    item->set_associated_data(flags->aad);
+    item->set_context(flags->context);
+    v1::EncryptResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Encrypt, request, &reply);
+    Wipe(item->mutable_plaintext());
+    if (!status.ok()) return status;
+    absl::StatusOr<const v1::EncryptResponse::Result*> result = OnlyResult(reply.results());
+    if (!result.ok()) return result.status();
+    if ((*result)->ciphertext().empty()) return Missing("ciphertext");
+    return options.json ? PrintJson(reply) : PrintLine((*result)->ciphertext());
+  });
+}
+
+void AddDecrypt(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string ciphertext;
+    std::string in = kStdio;
+    std::string aad;
+    std::string context;
+    std::string out = kStdio;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand(
+      "decrypt", "Decrypt a ciphertext and write the plaintext bytes, unchanged");
+  AddTransitKey(command, &flags->key);
+  CLI::Option* ciphertext = command->add_option("CIPHERTEXT", flags->ciphertext,
+                                                "vault:v<N>:... [default: read from --in]");
+  CLI::Option* in = AddIn(command, &flags->in, "ciphertext");
+  ciphertext->excludes(in);
+  command->add_option("--aad", flags->aad, "Associated data given when encrypting")
+      ->type_name("STRING");
+  AddContext(command, &flags->context);
+  command
+      ->add_option("--out", flags->out,
+                   "File to write the plaintext to (created mode 0600), - for standard output "
+                   "[default -]")
+      ->type_name("FILE");
+  OnRun(command, [flags, ciphertext, &options] {
+    v1::DecryptRequest request;
+    request.set_key_name(flags->key);
+    v1::DecryptRequest::Item* item = request.add_items();
+    if (ciphertext->count() > 0) {
+      item->set_ciphertext(flags->ciphertext);
+    } else {
+      std::string text;
+      if (absl::Status status = ReadInput(flags->in, "ciphertext", &text); !status.ok()) {
+        return status;
+      }
+      item->set_ciphertext(std::string(absl::StripAsciiWhitespace(text)));
+      if (item->ciphertext().empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("no ciphertext on ", SourceName(flags->in),
+                                                       ": give it as an argument or with --in"));
+      }
+    }
+    item->set_associated_data(flags->aad);
+    item->set_context(flags->context);
+    v1::DecryptResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Decrypt, request, &reply);
+    if (status.ok()) {
+      absl::StatusOr<const v1::DecryptResponse::Result*> result = OnlyResult(reply.results());
+      if (!result.ok()) {
+        status = result.status();
+      } else if (options.json) {
+        status = PrintJson(reply, flags->out);
+      } else {
+        status = WriteOutput(flags->out, (*result)->plaintext());
+      }
+    }
+    for (v1::DecryptResponse::Result& result : *reply.mutable_results()) {
+      Wipe(result.mutable_plaintext());
+    }
+    return status;
+  });
+}
+
+void AddRewrap(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string ciphertext;
+    std::string aad;
+    std::string context;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand(
+      "rewrap", "Re-encrypt a ciphertext under the latest (or --version) key version");
+  AddTransitKey(command, &flags->key);
+  command->add_option("CIPHERTEXT", flags->ciphertext, "vault:v<N>:...")->required();
+  command->add_option("--aad", flags->aad, "Associated data given when encrypting")
+      ->type_name("STRING");
+  AddContext(command, &flags->context);
+  AddVersion(command, &flags->version);
+  OnRun(command, [flags, &options] {
+    v1::RewrapRequest request;
+    request.set_key_name(flags->key);
+    request.set_key_version(flags->version);
+    v1::RewrapRequest::Item* item = request.add_items();
+    item->set_ciphertext(flags->ciphertext);
+    item->set_associated_data(flags->aad);
+    item->set_context(flags->context);
+    v1::RewrapResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Rewrap, request, &reply);
+    if (!status.ok()) return status;
+    absl::StatusOr<const v1::EncryptResponse::Result*> result = OnlyResult(reply.results());
+    if (!result.ok()) return result.status();
+    if ((*result)->ciphertext().empty()) return Missing("ciphertext");
+    return options.json ? PrintJson(reply) : PrintLine((*result)->ciphertext());
+  });
+}
+
+void AddDataKey(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    uint32_t bits = 0;
+    bool plaintext = false;
+    std::string context;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand(
+      "datakey", "Generate a data key and print it encrypted (and, with --plaintext, in clear)");
+  AddTransitKey(command, &flags->key);
+  AddChoice(command, "--bits", kDataKeyBits, &flags->bits, "Data key size [default 256]")
+      ->type_name("BITS");
+  command->add_flag("--plaintext", flags->plaintext,
+                    "Also print the data key itself, base64 (handle with care)");
+  AddContext(command, &flags->context);
+  AddVersion(command, &flags->version);
+  OnRun(command, [flags, &options] {
+    v1::GenerateDataKeyRequest request;
+    request.set_key_name(flags->key);
+    request.set_bits(flags->bits);
+    request.set_include_plaintext(flags->plaintext);
+    request.set_context(flags->context);
+    request.set_key_version(flags->version);
+    v1::GenerateDataKeyResponse reply;
+    absl::Status status =
+        TransitClient(options).Call(&v1::Transit::Stub::GenerateDataKey, request, &reply);
+    if (status.ok()) {
+      if (reply.ciphertext().empty()) {
+        status = Missing("ciphertext");
+      } else if (flags->plaintext && reply.plaintext().empty()) {
+        status = Missing("plaintext data key");
+      } else if (options.json) {
+        status = PrintJson(reply);
+      } else {
+        std::string text = absl::StrCat("ciphertext: ", Printable(reply.ciphertext()), "\n");
+        if (flags->plaintext) {
+          std::string encoded = absl::Base64Escape(reply.plaintext());
+          absl::StrAppend(&text, "plaintext: ", encoded, "\n");
+          Wipe(&encoded);
+        }
+        status = Print(text);
+        Wipe(&text);
+      }
+    }
+    Wipe(reply.mutable_plaintext());
+    return status;
+  });
+}
+
+// ---- Signatures and HMACs ----
+
+void AddSign(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string in = kStdio;
+    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
+    v1::SignatureAlgorithm algorithm = v1::SIGNATURE_ALGORITHM_UNSPECIFIED;
+    bool prehashed = false;
+    std::string context;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand("sign", "Sign bytes and print the signature");
+  AddTransitKey(command, &flags->key);
+  AddIn(command, &flags->in, "input");
+  AddHash(command, &flags->hash);
+  AddChoice(command, "--algorithm", kSignatureAlgorithms, &flags->algorithm,
+            "RSA signature scheme [default pss]")
+      ->type_name("ALGORITHM");
+  command->add_flag("--prehashed", flags->prehashed, "The input is already a --hash digest");
+  AddContext(command, &flags->context);
+  AddVersion(command, &flags->version);
+  OnRun(command, [flags, &options] {
+    v1::SignRequest request;
+    request.set_key_name(flags->key);
+    request.set_key_version(flags->version);
+    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
+        !status.ok()) {
+      return status;
+    }
+    request.set_prehashed(flags->prehashed);
+    request.set_hash_algorithm(flags->hash);
+    request.set_signature_algorithm(flags->algorithm);
+    request.set_context(flags->context);
+    v1::SignResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Sign, request, &reply);
+    Wipe(request.mutable_input());
+    if (!status.ok()) return status;
+    if (reply.signature().empty()) return Missing("signature");
+    return options.json ? PrintJson(reply) : PrintLine(reply.signature());
+  });
+}
+
+// Prints valid/invalid; invalid is a failure (exit status 1).
+absl::Status ReportVerdict(const v1::VerifyResponse& reply, absl::string_view what,
+                           const std::string& key, const GlobalOptions& options) {
+  absl::Status printed =
+      options.json ? PrintJson(reply) : Print(reply.valid() ? "valid\n" : "invalid\n");
+  if (!printed.ok() || reply.valid()) return printed;
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " is invalid for this input under key ", Printable(key)));
+}
+
+void AddVerify(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string signature;
+    std::string in = kStdio;
+    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
+    v1::SignatureAlgorithm algorithm = v1::SIGNATURE_ALGORITHM_UNSPECIFIED;
+    bool prehashed = false;
+    std::string context;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command =
+      app.add_subcommand("verify", "Check a signature; prints valid (exit 0) or invalid (exit 1)");
+  AddTransitKey(command, &flags->key);
+  command->add_option("SIGNATURE", flags->signature, "vault:v<N>:...")->required();
+  AddIn(command, &flags->in, "signed input");
+  AddHash(command, &flags->hash);
+  AddChoice(command, "--algorithm", kSignatureAlgorithms, &flags->algorithm,
+            "RSA signature scheme [default pss]")
+      ->type_name("ALGORITHM");
+  command->add_flag("--prehashed", flags->prehashed, "The input is already a --hash digest");
+  AddContext(command, &flags->context);
+  OnRun(command, [flags, &options] {
+    v1::VerifyRequest request;
+    request.set_key_name(flags->key);
+    request.set_signature(flags->signature);
+    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
+        !status.ok()) {
+      return status;
+    }
+    request.set_prehashed(flags->prehashed);
+    request.set_hash_algorithm(flags->hash);
+    request.set_signature_algorithm(flags->algorithm);
+    request.set_context(flags->context);
+    v1::VerifyResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Verify, request, &reply);
+    Wipe(request.mutable_input());
+    if (!status.ok()) return status;
+    return ReportVerdict(reply, "signature", flags->key, options);
+  });
+}
+
+void AddHmac(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string in = kStdio;
+    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand("hmac", "Compute an HMAC of bytes and print it");
+  AddTransitKey(command, &flags->key);
+  AddIn(command, &flags->in, "input");
+  AddHash(command, &flags->hash);
+  AddVersion(command, &flags->version);
+  OnRun(command, [flags, &options] {
+    v1::HmacRequest request;
+    request.set_key_name(flags->key);
+    request.set_key_version(flags->version);
+    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
+        !status.ok()) {
+      return status;
+    }
+    request.set_hash_algorithm(flags->hash);
+    v1::HmacResponse reply;
+    absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Hmac, request, &reply);
+    Wipe(request.mutable_input());
+    if (!status.ok()) return status;
+    if (reply.hmac().empty()) return Missing("HMAC");
+    return options.json ? PrintJson(reply) : PrintLine(reply.hmac());
+  });
+}
+
+void AddVerifyHmac(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    std::string key;
+    std::string hmac;
+    std::string in = kStdio;
+    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command =
+      app.add_subcommand("verify-hmac", "Check an HMAC; prints valid (exit 0) or invalid (exit 1)");
+  AddTransitKey(command, &flags->key);
+  command->add_option("HMAC", flags->hmac, "vault:v<N>:...")->required();
+  AddIn(command, &flags->in, "input");
+  AddHash(command, &flags->hash);
+  OnRun(command, [flags, &options] {
+    v1::VerifyHmacRequest request;
+    request.set_key_name(flags->key);
+    request.set_hmac(flags->hmac);
+    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
+        !status.ok()) {
+      return status;
+    }
+    request.set_hash_algorithm(flags->hash);
+    v1::VerifyResponse reply;
+    absl::Status status =
+        TransitClient(options).Call(&v1::Transit::Stub::VerifyHmac, request, &reply);
+    Wipe(request.mutable_input());
+    if (!status.ok()) return status;
+    return ReportVerdict(reply, "HMAC", flags->key, options);
+  });
+}
+
+}  // namespace
+
+void AddTransitCommands(CLI::App& app, const GlobalOptions& options) {
+  AddKeyCommands(app, options);
+  AddEncrypt(app, options);
+  AddDecrypt(app, options);
+  AddRewrap(app, options);
+  AddDataKey(app, options);
+  AddSign(app, options);
+  AddVerify(app, options);
+  AddHmac(app, options);
+  AddVerifyHmac(app, options);
+}
+
+}  // namespace strongroom::cli
