@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <array>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,16 @@ namespace strongroom::kms {
 namespace {
 
 constexpr absl::string_view kPrefix = "vault:v";
+constexpr uint8_t kInvalid = 0xff;
+
+constexpr std::array<uint8_t, 256> MakeBase64Values() {
+  std::array<uint8_t, 256> t{};
+  for (auto& v : t) v = kInvalid;
+  constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(kAlphabet[i])] = i;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kBase64Values = MakeBase64Values();
 
 }  // namespace
 
@@ -46,24 +58,32 @@ absl::StatusOr<Envelope> ParseEnvelope(absl::string_view text, absl::string_view
   }
   absl::string_view b64 = text.substr(colon + 1);
   if (b64.empty() || b64.size() % 4 != 0) return malformed("invalid base64");
-  // EVP_DecodeBlock ignores surrounding whitespace and counts padding as zeros: check the
-  // alphabet and the padding ourselves.
-  size_t pad = 0;
-  for (size_t i = 0; i < b64.size(); ++i) {
-    char c = b64[i];
-    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '+' || c == '/';
-    if (c == '=' && i >= b64.size() - 2) {
-      ++pad;
-    } else if (!alpha || pad > 0) {
+  // Strict standard base64: only the alphabet, '=' only as the last one or two characters,
+  // and no bits set in the padding (so every payload has exactly one encoding).
+  size_t pad = b64.back() == '=' ? (b64[b64.size() - 2] == '=' ? 2 : 1) : 0;
+  Envelope env{version, std::string(b64.size() / 4 * 3 - pad, '\0')};
+  char* out = env.payload.data();
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(b64.data());
+  const size_t quads = b64.size() / 4;
+  for (size_t q = 0; q < quads; ++q, in += 4) {
+    const bool last = q + 1 == quads;
+    uint8_t v[4];
+    for (int i = 0; i < 4; ++i) {
+      if (last && i >= 4 - static_cast<int>(pad)) {
+        v[i] = 0;
+        continue;
+      }
+      v[i] = kBase64Values[in[i]];
+      if (v[i] == kInvalid) return malformed("invalid base64");
+    }
+    uint32_t bits = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    if (last && pad > 0 && (bits & (pad == 1 ? 0xff : 0xffff)) != 0) {
       return malformed("invalid base64");
     }
+    *out++ = static_cast<char>(bits >> 16);
+    if (!last || pad < 2) *out++ = static_cast<char>(bits >> 8);
+    if (!last || pad < 1) *out++ = static_cast<char>(bits);
   }
-  Envelope env{version, std::string(b64.size() / 4 * 3, '\0')};
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(env.payload.data()),
-                          reinterpret_cast<const unsigned char*>(b64.data()), b64.size());
-  if (n < 0) return malformed("invalid base64");
-  env.payload.resize(n - pad);
   return env;
 }
 

@@ -258,10 +258,16 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
   if (derived && in.context.empty()) {
     return absl::InvalidArgumentError("context: required for a derived key");
   }
-  // payload = nonce || ciphertext || tag, built in place.
-  std::string payload(kAeadNonceSize, '\0');
+  // payload = nonce || ciphertext || tag, built in a per-thread scratch buffer (no
+  // allocation per item once it has grown; wiped after use).
+  thread_local std::string payload;
+  payload.assign(kAeadNonceSize, '\0');
   payload.reserve(kAeadNonceSize + in.plaintext.size() + kAeadTagSize);
-  uint8_t* nonce = reinterpret_cast<uint8_t*>(payload.data());
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
+  } wipe{payload};
+  uint8_t nonce[kAeadNonceSize];
   if (key.record().convergent()) {
     // Deterministic: the same plaintext and context give the same nonce (and ciphertext).
     std::string data;
@@ -276,6 +282,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
   } else if (absl::Status s = RandomNonce(nonce); !s.ok()) {
     return s;
   }
+  std::memcpy(payload.data(), nonce, kAeadNonceSize);
   absl::Span<const uint8_t> nonce_span(nonce, kAeadNonceSize);
   if (key.residency() == Residency::kHsm) {
     absl::StatusOr<std::string> ct = hsm_->AesGcmEncrypt(

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "hsm/hsm.h"
@@ -131,23 +132,32 @@ void Print(const std::string& what, const Result& r, const char* unit) {
   std::printf("\n");
 }
 
-void Ratio(const std::string& what, double ratio, double target) {
-  std::printf("  %-52s %12.2f   (target >= %.2f: %s)\n", what.c_str(), ratio, target,
-              ratio >= target ? "met" : "MISSED");
+// Prints a ratio, and whether it meets `target` when there is one (target > 0).
+void Ratio(const std::string& what, double ratio, double target = 0) {
+  std::printf("  %-52s %12.2f", what.c_str(), ratio);
+  if (target > 0)
+    std::printf("   (target >= %.2f: %s)", target, ratio >= target ? "met" : "MISSED");
+  std::printf("\n");
 }
 
 int Main(int argc, char** argv) {
   CLI::App app{"strongroom-bench: Strongroom beside this machine's limits"};
   double seconds = 3;
   int clients = 8;
-  int batch_clients = 2;
+  int batch_clients = 4;
   int batch = 1000;
   app.add_option("--seconds", seconds, "length of each measurement");
   app.add_option("--clients", clients, "concurrent unary clients");
   app.add_option("--batch-clients", batch_clients, "concurrent batch clients");
   app.add_option("--batch", batch, "items per batched request");
+  int hsm_batch_items = 0;  // 0: the same as --batch
+  app.add_option("--hsm-batch", hsm_batch_items, "items per HSM-resident Encrypt request");
+  std::string phases = "transport,crypto,hsm";
+  app.add_option("--phases", phases,
+                 "measurements to run: transport, crypto (= aes + batch), hsm; to profile one");
   CLI11_PARSE(app, argc, argv);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (hsm_batch_items <= 0) hsm_batch_items = batch;
 
   // A fresh token and state folder.
   setenv("TEST_TMPDIR", "/tmp", 0);
@@ -227,36 +237,44 @@ int Main(int argc, char** argv) {
       "%d batch clients x %d items of 64 B\n\n",
       cores, seconds, clients, batch_clients, batch);
 
+  auto want = [&](absl::string_view phase) { return absl::StrContains(phases, phase); };
+  Result echo_r, unary, aes, batch_enc, batch_dec, raw, hsm_r;
+
   // 1. Transport: echo vs unary Encrypt.
   EchoMessage ping;
   ping.set_payload(plaintext);
-  Result echo_r = Run(clients, seconds, true, [&](int t) {
-    grpc::ClientContext ctx;
-    EchoMessage pong;
-    return echo_stubs[t]->Echo(&ctx, ping, &pong).ok() ? 1 : 0;
-  });
+  if (want("transport"))
+    echo_r = Run(clients, seconds, true, [&](int t) {
+      grpc::ClientContext ctx;
+      EchoMessage pong;
+      return echo_stubs[t]->Echo(&ctx, ping, &pong).ok() ? 1 : 0;
+    });
   v1::EncryptRequest one = encrypt_request("bench-aes", 1);
-  Result unary = Run(clients, seconds, true, [&](int t) { return encrypt(t, one); });
+  if (want("transport"))
+    unary = Run(clients, seconds, true, [&](int t) { return encrypt(t, one); });
 
   // 2. Crypto: in-process AES-256-GCM vs batched Encrypt / Decrypt.
   uint8_t key[32], nonce[12];
   RAND_bytes(key, sizeof(key));
   RAND_bytes(nonce, sizeof(nonce));
-  Result aes = Run(cores, seconds, false, [&](int) {
-    std::string out;
-    constexpr int kPerCall = 256;
-    for (int i = 0; i < kPerCall; ++i) {
-      out.clear();
-      if (!kms::crypto::AeadSeal(kms::crypto::AeadAlgorithm::kAes256Gcm, key, nonce, "", plaintext,
-                                 &out)
-               .ok()) {
-        return 0;
+  if (want("crypto") || want("aes"))
+    aes = Run(cores, seconds, false, [&](int) {
+      std::string out;
+      constexpr int kPerCall = 256;
+      for (int i = 0; i < kPerCall; ++i) {
+        out.clear();
+        if (!kms::crypto::AeadSeal(kms::crypto::AeadAlgorithm::kAes256Gcm, key, nonce, "",
+                                   plaintext, &out)
+                 .ok()) {
+          return 0;
+        }
       }
-    }
-    return kPerCall;
-  });
+      return kPerCall;
+    });
   v1::EncryptRequest many = encrypt_request("bench-aes", batch);
-  Result batch_enc = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, many); });
+  if (want("crypto") || want("batch")) {
+    batch_enc = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, many); });
+  }
   v1::DecryptRequest dec_req;
   {
     grpc::ClientContext ctx;
@@ -265,13 +283,14 @@ int Main(int argc, char** argv) {
     dec_req.set_key_name("bench-aes");
     for (const auto& r : resp.results()) dec_req.add_items()->set_ciphertext(r.ciphertext());
   }
-  Result batch_dec = Run(batch_clients, seconds, false, [&](int t) {
-    grpc::ClientContext ctx;
-    v1::DecryptResponse resp;
-    grpc::Status s = stubs[t]->Decrypt(&ctx, dec_req, &resp);
-    if (!s.ok() || resp.results(0).has_error()) return 0;
-    return resp.results_size();
-  });
+  if (want("crypto") || want("batch"))
+    batch_dec = Run(batch_clients, seconds, false, [&](int t) {
+      grpc::ClientContext ctx;
+      v1::DecryptResponse resp;
+      grpc::Status s = stubs[t]->Decrypt(&ctx, dec_req, &resp);
+      if (!s.ok() || resp.results(0).has_error()) return 0;
+      return resp.results_size();
+    });
 
   // 3. HSM: raw PKCS#11 vs HSM-resident Encrypt (batched, so the HSM is the bound).
   auto raw_hsm = hsm::Hsm::Open(token->Options());
@@ -296,41 +315,53 @@ int Main(int argc, char** argv) {
     (void)SR_P11(m, C_FindObjects, sessions[0], &raw_key, 1, &n);
     (void)SR_P11(m, C_FindObjectsFinal, sessions[0]);
   }
-  Result raw = Run(batch_clients, seconds, false, [&](int t) {
-    CK_GCM_PARAMS params = {nonce, 12, 96, nullptr, 0, 128};
-    CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
-    uint8_t out[64 + 16];
-    CK_ULONG len = sizeof(out);
-    if (!SR_P11(m, C_EncryptInit, sessions[t], &mech, raw_key).ok()) return 0;
-    if (!SR_P11(m, C_Encrypt, sessions[t],
-                const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(plaintext.data())),
-                plaintext.size(), out, &len)
-             .ok()) {
-      return 0;
-    }
-    return 1;
-  });
-  v1::EncryptRequest hsm_batch = encrypt_request("bench-hsm", 100);
-  Result hsm_r = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
+  if (want("hsm"))
+    raw = Run(batch_clients, seconds, false, [&](int t) {
+      CK_GCM_PARAMS params = {nonce, 12, 96, nullptr, 0, 128};
+      CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
+      uint8_t out[64 + 16];
+      CK_ULONG len = sizeof(out);
+      if (!SR_P11(m, C_EncryptInit, sessions[t], &mech, raw_key).ok()) return 0;
+      if (!SR_P11(m, C_Encrypt, sessions[t],
+                  const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(plaintext.data())),
+                  plaintext.size(), out, &len)
+               .ok()) {
+        return 0;
+      }
+      return 1;
+    });
+  v1::EncryptRequest hsm_batch = encrypt_request("bench-hsm", hsm_batch_items);
+  if (want("hsm")) {
+    hsm_r = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
+  }
 
-  std::printf("Transport (unary, 64 B, %d clients, TLS on loopback)\n", clients);
-  Print("bare gRPC echo", echo_r, "ops/s");
-  Print("Encrypt", unary, "ops/s");
-  Ratio("Encrypt / echo", unary.ops_per_second / echo_r.ops_per_second, 0.85);
-  std::printf("\nCrypto (64 B items)\n");
-  Print(absl::StrFormat("in-process AES-256-GCM seal, %d threads", cores), aes, "ops/s");
-  Print(absl::StrFormat("batched Encrypt, %d x %d items", batch_clients, batch), batch_enc,
-        "items/s");
-  Print(absl::StrFormat("batched Decrypt, %d x %d items", batch_clients, batch), batch_dec,
-        "items/s");
-  Ratio("batched Encrypt / in-process AES-GCM", batch_enc.ops_per_second / aes.ops_per_second, 0.0);
-  Ratio("batched Decrypt / in-process AES-GCM", batch_dec.ops_per_second / aes.ops_per_second, 0.0);
-  std::printf("  %-52s %12s   (target >= 1,000,000 items/s: %s)\n", "batched Encrypt absolute", "",
-              batch_enc.ops_per_second >= 1e6 ? "met" : "MISSED");
-  std::printf("\nHSM (SoftHSM token, AES-256-GCM 64 B, %d threads)\n", batch_clients);
-  Print("raw PKCS#11 C_EncryptInit + C_Encrypt", raw, "ops/s");
-  Print("HSM-resident Encrypt, batches of 100", hsm_r, "items/s");
-  Ratio("HSM-resident Encrypt / raw PKCS#11", hsm_r.ops_per_second / raw.ops_per_second, 0.8);
+  if (want("transport")) {
+    std::printf("Transport (unary, 64 B, %d clients, TLS on loopback)\n", clients);
+    Print("bare gRPC echo", echo_r, "ops/s");
+    Print("Encrypt", unary, "ops/s");
+    Ratio("Encrypt / echo", unary.ops_per_second / echo_r.ops_per_second, 0.85);
+    std::printf("\n");
+  }
+  if (want("crypto") || want("batch") || want("aes")) {
+    std::printf("Crypto (64 B items)\n");
+    Print(absl::StrFormat("in-process AES-256-GCM seal, %d threads", cores), aes, "ops/s");
+    Print(absl::StrFormat("batched Encrypt, %d x %d items", batch_clients, batch), batch_enc,
+          "items/s");
+    Print(absl::StrFormat("batched Decrypt, %d x %d items", batch_clients, batch), batch_dec,
+          "items/s");
+    Ratio("batched Encrypt / in-process AES-GCM", batch_enc.ops_per_second / aes.ops_per_second);
+    Ratio("batched Decrypt / in-process AES-GCM", batch_dec.ops_per_second / aes.ops_per_second);
+    std::printf("  %-52s %12s   (target >= 1,000,000 items/s: %s)\n", "batched Encrypt absolute",
+                "", batch_enc.ops_per_second >= 1e6 ? "met" : "MISSED");
+    std::printf("\n");
+  }
+  if (want("hsm")) {
+    std::printf("HSM (SoftHSM token, AES-256-GCM 64 B, %d threads)\n", batch_clients);
+    Print("raw PKCS#11 C_EncryptInit + C_Encrypt", raw, "ops/s");
+    Print(absl::StrFormat("HSM-resident Encrypt, batches of %d", hsm_batch_items), hsm_r,
+          "items/s");
+    Ratio("HSM-resident Encrypt / raw PKCS#11", hsm_r.ops_per_second / raw.ops_per_second, 0.8);
+  }
 
   for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);
   echo_server->Shutdown();
