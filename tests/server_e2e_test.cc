@@ -34,6 +34,7 @@ using testing::Runfile;
 class ServerE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (token_ != nullptr) return;  // One token for the whole binary.
     auto token = hsm::testing::SoftHsmToken::Create("e2e");
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = new hsm::testing::SoftHsmToken(*std::move(token));
