@@ -170,6 +170,18 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Transit::AeadKey(absl::string_
   return key;
 }
 
+absl::StatusOr<Transit::Encryption> Transit::PrepareEncryption(absl::string_view key_name,
+                                                               uint32_t requested, uint64_t count) {
+  absl::StatusOr<std::shared_ptr<const TransitKey>> key = AeadKey(key_name);
+  if (!key.ok()) return key.status();
+  auto chosen = keyring_->EncryptionVersion(*std::move(key), requested, count);
+  if (!chosen.ok()) return chosen.status();
+  auto& [snapshot, version] = *chosen;
+  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(*snapshot, version);
+  if (!material.ok()) return material.status();
+  return Encryption{std::move(snapshot), version, *material};
+}
+
 absl::StatusOr<v1::Key> Transit::CreateKey(const v1::CreateKeyRequest& request) {
   if (request.type() < 0 || request.type() >= static_cast<int>(std::size(kApiToKeyType))) {
     return absl::InvalidArgumentError("type: unknown key type");
@@ -358,20 +370,16 @@ absl::Status Transit::OpenOne(const TransitKey& key, absl::string_view ciphertex
 
 absl::StatusOr<v1::EncryptResponse> Transit::Encrypt(const v1::EncryptRequest& request) {
   if (absl::Status s = CheckBatch(request.items_size()); !s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<const TransitKey>> key = AeadKey(request.key_name());
-  if (!key.ok()) return key.status();
-  auto chosen =
-      keyring_->EncryptionVersion(*std::move(key), request.key_version(), request.items_size());
-  if (!chosen.ok()) return chosen.status();
-  const auto& [snapshot, version] = *chosen;
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(*snapshot, version);
-  if (!material.ok()) return material.status();
+  absl::StatusOr<Encryption> enc =
+      PrepareEncryption(request.key_name(), request.key_version(), request.items_size());
+  if (!enc.ok()) return enc.status();
+  const auto& [snapshot, version, material] = *enc;
   v1::EncryptResponse response;
   response.mutable_results()->Reserve(request.items_size());
   for (const v1::EncryptRequest::Item& item : request.items()) {
     v1::EncryptResponse::Result* result = response.add_results();
     result->set_reference(item.reference());
-    absl::Status s = SealOne(*snapshot, version, **material,
+    absl::Status s = SealOne(*snapshot, version, *material,
                              {item.plaintext(), item.associated_data(), item.context()},
                              result->mutable_ciphertext());
     if (s.ok()) {
@@ -407,14 +415,10 @@ absl::StatusOr<v1::DecryptResponse> Transit::Decrypt(const v1::DecryptRequest& r
 
 absl::StatusOr<v1::RewrapResponse> Transit::Rewrap(const v1::RewrapRequest& request) {
   if (absl::Status s = CheckBatch(request.items_size()); !s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<const TransitKey>> key = AeadKey(request.key_name());
-  if (!key.ok()) return key.status();
-  auto chosen =
-      keyring_->EncryptionVersion(*std::move(key), request.key_version(), request.items_size());
-  if (!chosen.ok()) return chosen.status();
-  const auto& [snapshot, version] = *chosen;
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(*snapshot, version);
-  if (!material.ok()) return material.status();
+  absl::StatusOr<Encryption> enc =
+      PrepareEncryption(request.key_name(), request.key_version(), request.items_size());
+  if (!enc.ok()) return enc.status();
+  const auto& [snapshot, version, material] = *enc;
   v1::RewrapResponse response;
   for (const v1::RewrapRequest::Item& item : request.items()) {
     v1::EncryptResponse::Result* result = response.add_results();
@@ -424,7 +428,7 @@ absl::StatusOr<v1::RewrapResponse> Transit::Rewrap(const v1::RewrapRequest& requ
     absl::Status s = OpenOne(*snapshot, item.ciphertext(), item.associated_data(), item.context(),
                              &plaintext.value, &old_version);
     if (s.ok()) {
-      s = SealOne(*snapshot, version, **material,
+      s = SealOne(*snapshot, version, *material,
                   {plaintext.value, item.associated_data(), item.context()},
                   result->mutable_ciphertext());
     }
@@ -444,22 +448,18 @@ absl::StatusOr<v1::GenerateDataKeyResponse> Transit::GenerateDataKey(
   if (bits != 128 && bits != 256 && bits != 512) {
     return absl::InvalidArgumentError("bits: must be 128, 256 or 512");
   }
-  absl::StatusOr<std::shared_ptr<const TransitKey>> key = AeadKey(request.key_name());
-  if (!key.ok()) return key.status();
-  if ((*key)->record().derived() && request.context().empty()) {
+  absl::StatusOr<Encryption> enc = PrepareEncryption(request.key_name(), request.key_version(), 1);
+  if (!enc.ok()) return enc.status();
+  const auto& [snapshot, version, material] = *enc;
+  if (snapshot->record().derived() && request.context().empty()) {
     return absl::InvalidArgumentError("context: required for a derived key");
   }
-  auto chosen = keyring_->EncryptionVersion(*std::move(key), request.key_version(), 1);
-  if (!chosen.ok()) return chosen.status();
-  const auto& [snapshot, version] = *chosen;
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(*snapshot, version);
-  if (!material.ok()) return material.status();
   hsm::SecretData dek(bits / 8);
   if (RAND_priv_bytes(dek.MutableSecret().data(), dek.size()) != 1) {
     return absl::InternalError("random number generator failed");
   }
   v1::GenerateDataKeyResponse response;
-  if (absl::Status s = SealOne(*snapshot, version, **material,
+  if (absl::Status s = SealOne(*snapshot, version, *material,
                                {dek.RevealSecretAsString(), "", request.context()},
                                response.mutable_ciphertext());
       !s.ok()) {

@@ -60,6 +60,15 @@ class Transit {
                        absl::string_view associated_data, absl::string_view context,
                        std::string* out, uint32_t* version);
   absl::StatusOr<std::shared_ptr<const TransitKey>> AeadKey(absl::string_view name);
+  // What an encrypting call works with: the snapshot and version chosen for `count`
+  // encryptions (counted), and that version's material.
+  struct Encryption {
+    std::shared_ptr<const TransitKey> key;
+    uint32_t version;
+    const VersionMaterial* material;  // valid while `key` is held
+  };
+  absl::StatusOr<Encryption> PrepareEncryption(absl::string_view key_name, uint32_t requested,
+                                               uint64_t count);
   absl::Status CheckBatch(size_t items) const;
 
   Keyring* const keyring_;

@@ -13,21 +13,7 @@ namespace strongroom::server {
     *response = *std::move(result);                                                     \
     return grpc::Status::OK;                                                            \
   }
-STRONGROOM_TRANSIT_RPC(CreateKey, CreateKeyRequest, Key)
-STRONGROOM_TRANSIT_RPC(GetKey, GetKeyRequest, Key)
-STRONGROOM_TRANSIT_RPC(ListKeys, ListKeysRequest, ListKeysResponse)
-STRONGROOM_TRANSIT_RPC(RotateKey, RotateKeyRequest, Key)
-STRONGROOM_TRANSIT_RPC(UpdateKeyConfig, UpdateKeyConfigRequest, Key)
-STRONGROOM_TRANSIT_RPC(DeleteKey, DeleteKeyRequest, DeleteKeyResponse)
-STRONGROOM_TRANSIT_RPC(TrimKey, TrimKeyRequest, Key)
-STRONGROOM_TRANSIT_RPC(Encrypt, EncryptRequest, EncryptResponse)
-STRONGROOM_TRANSIT_RPC(Decrypt, DecryptRequest, DecryptResponse)
-STRONGROOM_TRANSIT_RPC(Rewrap, RewrapRequest, RewrapResponse)
-STRONGROOM_TRANSIT_RPC(GenerateDataKey, GenerateDataKeyRequest, GenerateDataKeyResponse)
-STRONGROOM_TRANSIT_RPC(Sign, SignRequest, SignResponse)
-STRONGROOM_TRANSIT_RPC(Verify, VerifyRequest, VerifyResponse)
-STRONGROOM_TRANSIT_RPC(Hmac, HmacRequest, HmacResponse)
-STRONGROOM_TRANSIT_RPC(VerifyHmac, VerifyHmacRequest, VerifyResponse)
+STRONGROOM_TRANSIT_RPCS(STRONGROOM_TRANSIT_RPC)
 #undef STRONGROOM_TRANSIT_RPC
 
 }  // namespace strongroom::server

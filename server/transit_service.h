@@ -7,29 +7,33 @@
 
 namespace strongroom::server {
 
+// Every Transit RPC as X(Method, Request, Response).
+#define STRONGROOM_TRANSIT_RPCS(X)                                    \
+  X(CreateKey, CreateKeyRequest, Key)                                 \
+  X(GetKey, GetKeyRequest, Key)                                       \
+  X(ListKeys, ListKeysRequest, ListKeysResponse)                      \
+  X(RotateKey, RotateKeyRequest, Key)                                 \
+  X(UpdateKeyConfig, UpdateKeyConfigRequest, Key)                     \
+  X(DeleteKey, DeleteKeyRequest, DeleteKeyResponse)                   \
+  X(TrimKey, TrimKeyRequest, Key)                                     \
+  X(Encrypt, EncryptRequest, EncryptResponse)                         \
+  X(Decrypt, DecryptRequest, DecryptResponse)                         \
+  X(Rewrap, RewrapRequest, RewrapResponse)                            \
+  X(GenerateDataKey, GenerateDataKeyRequest, GenerateDataKeyResponse) \
+  X(Sign, SignRequest, SignResponse)                                  \
+  X(Verify, VerifyRequest, VerifyResponse)                            \
+  X(Hmac, HmacRequest, HmacResponse)                                  \
+  X(VerifyHmac, VerifyHmacRequest, VerifyResponse)
+
 class TransitService final : public v1::Transit::Service {
  public:
   explicit TransitService(kms::Transit* transit) : transit_(transit) {}
 
-#define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                                       \
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
   grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
       override;
-  STRONGROOM_TRANSIT_RPC(CreateKey, CreateKeyRequest, Key)
-  STRONGROOM_TRANSIT_RPC(GetKey, GetKeyRequest, Key)
-  STRONGROOM_TRANSIT_RPC(ListKeys, ListKeysRequest, ListKeysResponse)
-  STRONGROOM_TRANSIT_RPC(RotateKey, RotateKeyRequest, Key)
-  STRONGROOM_TRANSIT_RPC(UpdateKeyConfig, UpdateKeyConfigRequest, Key)
-  STRONGROOM_TRANSIT_RPC(DeleteKey, DeleteKeyRequest, DeleteKeyResponse)
-  STRONGROOM_TRANSIT_RPC(TrimKey, TrimKeyRequest, Key)
-  STRONGROOM_TRANSIT_RPC(Encrypt, EncryptRequest, EncryptResponse)
-  STRONGROOM_TRANSIT_RPC(Decrypt, DecryptRequest, DecryptResponse)
-  STRONGROOM_TRANSIT_RPC(Rewrap, RewrapRequest, RewrapResponse)
-  STRONGROOM_TRANSIT_RPC(GenerateDataKey, GenerateDataKeyRequest, GenerateDataKeyResponse)
-  STRONGROOM_TRANSIT_RPC(Sign, SignRequest, SignResponse)
-  STRONGROOM_TRANSIT_RPC(Verify, VerifyRequest, VerifyResponse)
-  STRONGROOM_TRANSIT_RPC(Hmac, HmacRequest, HmacResponse)
-  STRONGROOM_TRANSIT_RPC(VerifyHmac, VerifyHmacRequest, VerifyResponse)
-#undef STRONGROOM_TRANSIT_RPC
+  STRONGROOM_TRANSIT_RPCS(STRONGROOM_DECLARE_RPC)
+#undef STRONGROOM_DECLARE_RPC
 
  private:
   kms::Transit* const transit_;

@@ -886,39 +886,55 @@ void AddDataKey(CLI::App& app, const GlobalOptions& options) {
 
 // ---- Signatures and HMACs ----
 
-void AddSign(CLI::App& app, const GlobalOptions& options) {
-  struct Flags {
-    std::string key;
-    std::string in = kStdio;
-    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
-    v1::SignatureAlgorithm algorithm = v1::SIGNATURE_ALGORITHM_UNSPECIFIED;
-    bool prehashed = false;
-    std::string context;
-    uint32_t version = 0;
-  };
-  auto flags = std::make_shared<Flags>();
-  CLI::App* command = app.add_subcommand("sign", "Sign bytes and print the signature");
-  AddTransitKey(command, &flags->key);
-  AddIn(command, &flags->in, "input");
+// The options sign and verify share, and how they go into either request.
+struct SigningFlags {
+  std::string key;
+  std::string in = kStdio;
+  v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
+  v1::SignatureAlgorithm algorithm = v1::SIGNATURE_ALGORITHM_UNSPECIFIED;
+  bool prehashed = false;
+  std::string context;
+};
+
+void AddSigningOptions(CLI::App* command, SigningFlags* flags, const char* input_name) {
+  AddIn(command, &flags->in, input_name);
   AddHash(command, &flags->hash);
   AddChoice(command, "--algorithm", kSignatureAlgorithms, &flags->algorithm,
             "RSA signature scheme [default pss]")
       ->type_name("ALGORITHM");
   command->add_flag("--prehashed", flags->prehashed, "The input is already a --hash digest");
   AddContext(command, &flags->context);
+}
+
+template <typename Request>
+absl::Status FillSigningRequest(const SigningFlags& flags, Request* request) {
+  request->set_key_name(flags.key);
+  if (absl::Status status = ReadInput(flags.in, "input", request->mutable_input()); !status.ok()) {
+    return status;
+  }
+  request->set_prehashed(flags.prehashed);
+  request->set_hash_algorithm(flags.hash);
+  request->set_signature_algorithm(flags.algorithm);
+  request->set_context(flags.context);
+  return absl::OkStatus();
+}
+
+void AddSign(CLI::App& app, const GlobalOptions& options) {
+  struct Flags {
+    SigningFlags signing;
+    uint32_t version = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand("sign", "Sign bytes and print the signature");
+  AddTransitKey(command, &flags->signing.key);
+  AddSigningOptions(command, &flags->signing, "input");
   AddVersion(command, &flags->version);
   OnRun(command, [flags, &options] {
     v1::SignRequest request;
-    request.set_key_name(flags->key);
     request.set_key_version(flags->version);
-    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
-        !status.ok()) {
+    if (absl::Status status = FillSigningRequest(flags->signing, &request); !status.ok()) {
       return status;
     }
-    request.set_prehashed(flags->prehashed);
-    request.set_hash_algorithm(flags->hash);
-    request.set_signature_algorithm(flags->algorithm);
-    request.set_context(flags->context);
     v1::SignResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Sign, request, &reply);
     Wipe(request.mutable_input());
@@ -940,43 +956,26 @@ absl::Status ReportVerdict(const v1::VerifyResponse& reply, absl::string_view wh
 
 void AddVerify(CLI::App& app, const GlobalOptions& options) {
   struct Flags {
-    std::string key;
+    SigningFlags signing;
     std::string signature;
-    std::string in = kStdio;
-    v1::HashAlgorithm hash = v1::HASH_ALGORITHM_UNSPECIFIED;
-    v1::SignatureAlgorithm algorithm = v1::SIGNATURE_ALGORITHM_UNSPECIFIED;
-    bool prehashed = false;
-    std::string context;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command =
       app.add_subcommand("verify", "Check a signature; prints valid (exit 0) or invalid (exit 1)");
-  AddTransitKey(command, &flags->key);
+  AddTransitKey(command, &flags->signing.key);
   command->add_option("SIGNATURE", flags->signature, "vault:v<N>:...")->required();
-  AddIn(command, &flags->in, "signed input");
-  AddHash(command, &flags->hash);
-  AddChoice(command, "--algorithm", kSignatureAlgorithms, &flags->algorithm,
-            "RSA signature scheme [default pss]")
-      ->type_name("ALGORITHM");
-  command->add_flag("--prehashed", flags->prehashed, "The input is already a --hash digest");
-  AddContext(command, &flags->context);
+  AddSigningOptions(command, &flags->signing, "signed input");
   OnRun(command, [flags, &options] {
     v1::VerifyRequest request;
-    request.set_key_name(flags->key);
     request.set_signature(flags->signature);
-    if (absl::Status status = ReadInput(flags->in, "input", request.mutable_input());
-        !status.ok()) {
+    if (absl::Status status = FillSigningRequest(flags->signing, &request); !status.ok()) {
       return status;
     }
-    request.set_prehashed(flags->prehashed);
-    request.set_hash_algorithm(flags->hash);
-    request.set_signature_algorithm(flags->algorithm);
-    request.set_context(flags->context);
     v1::VerifyResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Verify, request, &reply);
     Wipe(request.mutable_input());
     if (!status.ok()) return status;
-    return ReportVerdict(reply, "signature", flags->key, options);
+    return ReportVerdict(reply, "signature", flags->signing.key, options);
   });
 }
 
