@@ -121,6 +121,27 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     transit.mutable_auto_rotate_check_interval()->set_seconds(60);
   }
 
+  v1::KmsPluginConfig& kms = *c.mutable_kms_plugin();
+  if (!kms.key_name().empty()) {
+    kms.set_socket_path(
+        Absolute(dir, kms.socket_path().empty() ? "kms-plugin.sock" : kms.socket_path()));
+    if (kms.socket_path().size() >= 108) {  // sockaddr_un.sun_path
+      return check.Error("kms_plugin.socket_path", "must be shorter than 108 bytes");
+    }
+    if (kms.socket_mode().empty()) kms.set_socket_mode("0600");
+    uint32_t mode = 0;
+    if (kms.socket_mode().find_first_not_of("01234567") != std::string::npos ||
+        kms.socket_mode().size() > 4 ||
+        !absl::numbers_internal::safe_strtou32_base(kms.socket_mode(), &mode, 8) ||
+        (mode & ~0777u) != 0) {
+      return check.Error("kms_plugin.socket_mode", "must be octal permission bits such as 0600");
+    }
+    if (kms.residency().empty()) kms.set_residency("hsm");
+    if (kms.residency() != "hsm" && kms.residency() != "wrapped") {
+      return check.Error("kms_plugin.residency", "must be hsm or wrapped");
+    }
+  }
+
   v1::GrpcConfig& grpc = *c.mutable_grpc();
   if (grpc.address().empty()) grpc.set_address(kDefaultAddress);
   if (absl::Status s = ValidateAddress(check, "grpc.address", grpc.address()); !s.ok()) return s;

@@ -82,6 +82,25 @@ TEST(ConfigTest, SemanticErrorsNameFileLineAndKey) {
               HasSubstr(":2: hsm.module: must be an absolute path"));
 }
 
+TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
+  auto config =
+      LoadConfig(WriteConfig("kms.yaml", "state_dir: /d\nkms_plugin:\n  key_name: k8s\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->kms_plugin().socket_path(), "/d/kms-plugin.sock");
+  EXPECT_EQ(config->kms_plugin().socket_mode(), "0600");
+  EXPECT_EQ(config->kms_plugin().residency(), "hsm");
+  EXPECT_TRUE(
+      LoadConfig(WriteConfig("off.yaml", "state_dir: /d\n"))->kms_plugin().socket_path().empty());
+  std::string path =
+      WriteConfig("mode.yaml", "kms_plugin:\n  key_name: k\n  socket_mode: \"0980\"\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: kms_plugin.socket_mode: "));
+  path = WriteConfig("res.yaml", "kms_plugin:\n  key_name: k\n  residency: cloud\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: kms_plugin.residency: "));
+  path = WriteConfig("long.yaml",
+                     "kms_plugin:\n  key_name: k\n  socket_path: /" + std::string(120, 's') + "\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("shorter than 108 bytes"));
+}
+
 TEST(ConfigTest, UnknownKeysAndMissingFilesAreClear) {
   std::string path = WriteConfig("typo.yaml", "storage:\n  sqlite:\n    pth: x\n");
   EXPECT_THAT(LoadConfig(path).status().message(),

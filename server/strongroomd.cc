@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/files.h"
+#include "server/kms_plugin_service.h"
 #include "server/log.h"
 #include "server/self_signed.h"
 #include "server/system_service.h"
@@ -124,9 +127,54 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
       return Prefixed("grpc.port_file: ", s);
     }
   }
+  if (absl::Status s = d->StartKmsPlugin(); !s.ok()) return Prefixed("kms_plugin: ", s);
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
   d->rotator_ = std::thread([raw = d.get()] { raw->AutoRotate(); });
   return d;
+}
+
+absl::Status Strongroomd::StartKmsPlugin() {
+  const v1::KmsPluginConfig& kc = config_.kms_plugin();
+  if (kc.key_name().empty()) return absl::OkStatus();
+  absl::StatusOr<std::shared_ptr<const kms::TransitKey>> key = keyring_->Get(kc.key_name());
+  if (absl::IsNotFound(key.status())) {
+    kms::CreateKeyOptions options;
+    options.name = kc.key_name();
+    options.residency =
+        kc.residency() == "wrapped" ? kms::Residency::kWrapped : kms::Residency::kHsm;
+    key = keyring_->Create(options);
+    if (key.ok()) {
+      LogInfo(absl::StrCat("created transit key '", kc.key_name(), "' for the KMS v2 plugin"));
+    }
+  }
+  if (!key.ok()) return key.status();
+  if (!kms::IsAead((*key)->type())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", kc.key_name(), "' is not an encryption key"));
+  }
+  const std::string& path = kc.socket_path();
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " exists and is not a socket; refusing to replace it"));
+    }
+    unlink(path.c_str());  // A stale socket from a previous run.
+  }
+  if (absl::Status s = MakeDirs(Parent(path)); !s.ok()) return s;
+  kms_plugin_ = std::make_unique<KmsPluginService>(transit_.get(), kc.key_name());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
+  builder.RegisterService(kms_plugin_.get());
+  kms_server_ = builder.BuildAndStart();
+  if (kms_server_ == nullptr)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", path));
+  uint32_t mode = std::stoul(kc.socket_mode(), nullptr, 8);
+  if (chmod(path.c_str(), mode) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot chmod ", path));
+  }
+  LogInfo(absl::StrCat("KMS v2 plugin listening on unix:", path, " (key '", kc.key_name(), "')"));
+  return absl::OkStatus();
 }
 
 void Strongroomd::Monitor() {
@@ -172,9 +220,15 @@ void Strongroomd::Shutdown() {
   stop_.Notify();
   if (monitor_.joinable()) monitor_.join();
   if (rotator_.joinable()) rotator_.join();
+  auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(config_.grpc().drain_seconds());
+  if (kms_server_ != nullptr) {
+    kms_server_->Shutdown(deadline);
+    kms_server_->Wait();
+    unlink(config_.kms_plugin().socket_path().c_str());
+  }
   if (grpc_ != nullptr) {
-    grpc_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::seconds(config_.grpc().drain_seconds()));
+    grpc_->Shutdown(deadline);
     grpc_->Wait();
   }
   if (barrier_ != nullptr) barrier_->Seal("shutting down");

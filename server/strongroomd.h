@@ -4,7 +4,8 @@
 // Start() opens the HSM (logging in), opens storage, unseals (auto-unseal: creating KEK 1
 // on a new storage), makes a self-signed TLS certificate if none is configured, and
 // serves strongroom.v1.System, strongroom.v1.Transit, grpc.health.v1.Health and server
-// reflection. Keys with an auto_rotate_period are rotated when due. Any failure is
+// reflection, and the Kubernetes KMS v2 plugin on a unix socket when kms_plugin is
+// configured. Keys with an auto_rotate_period are rotated when due. Any failure is
 // returned as one clear status; nothing is left running. While serving, a monitor probes
 // the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
 // unavailable) and the token is found again when it returns. Shutdown() stops accepting
@@ -36,6 +37,7 @@ class Transit;
 
 namespace strongroom::server {
 
+class KmsPluginService;
 class SystemService;
 class TransitService;
 
@@ -53,6 +55,7 @@ class Strongroomd {
   explicit Strongroomd(v1::ServerConfig config);
   void Monitor();
   void AutoRotate();
+  absl::Status StartKmsPlugin();
 
   const v1::ServerConfig config_;
   std::unique_ptr<hsm::Hsm> hsm_;
@@ -62,6 +65,8 @@ class Strongroomd {
   std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<TransitService> transit_service_;
+  std::unique_ptr<KmsPluginService> kms_plugin_;
+  std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   bool created_certificate_ = false;

@@ -1,8 +1,10 @@
 // End to end: the real strongroomd on a fresh SoftHSM token, driven by the real
 // `strongroom` CLI, pkcs11-tool and Python's grpcio as outside clients.
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -19,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
+#include "kubernetes/kms/v2/kms.grpc.pb.h"
 #include "strongroom/v1/system.pb.h"
 #include "tests/testing/process.h"
 
@@ -49,12 +52,12 @@ class ServerE2eTest : public ::testing::Test {
   // A config for this test's state dir, with `hsm_extra` YAML lines under hsm: and the
   // token's PIN file unless `pin_file` says otherwise.
   std::string WriteConfig(const std::string& name, const std::string& hsm_extra,
-                          const std::string& pin_file = "") {
+                          const std::string& pin_file = "", const std::string& top_extra = "") {
     std::string path = absl::StrCat(token_->dir, "/", name);
     std::string yaml =
         absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                      "\n  pin_file: ", pin_file.empty() ? token_->pin_file : pin_file, "\n",
-                     hsm_extra, "grpc:\n  address: 127.0.0.1:0\n");
+                     hsm_extra, "grpc:\n  address: 127.0.0.1:0\n", top_extra);
     EXPECT_TRUE(hsm::testing::WriteFile(path, yaml, 0600).ok());
     return path;
   }
@@ -284,6 +287,95 @@ TEST_F(ServerE2eTest, TransitLifecycleThroughTheCliSurvivesARestart) {
   EXPECT_EQ(Cli({"decrypt", "payments", c1}).exit_code, 1);
   // Plaintext never reaches the server's log.
   EXPECT_THAT(server_->output(), Not(HasSubstr("4111")));
+}
+
+TEST_F(ServerE2eTest, KubernetesKmsV2PluginOnAUnixSocket) {
+  // sockaddr_un paths are short: the socket goes in a fresh folder under /tmp.
+  std::string dir = "/tmp/strongroom-kms-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string socket = dir + "/plugin.sock";
+  config_ = WriteConfig("kms.yaml", "", "",
+                        "kms_plugin:\n  key_name: kubernetes\n  socket_path: " + socket + "\n");
+  ASSERT_NE(StartServer(), 0);
+  ASSERT_TRUE(server_->WaitForOutput("KMS v2 plugin listening")) << server_->output();
+  struct stat st;
+  ASSERT_EQ(stat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto stub = ::v2::KeyManagementService::NewStub(
+      grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+  auto status = [&] {
+    grpc::ClientContext ctx;
+    ::v2::StatusResponse resp;
+    EXPECT_TRUE(stub->Status(&ctx, ::v2::StatusRequest(), &resp).ok());
+    return resp;
+  };
+  auto encrypt = [&](const std::string& plaintext, ::v2::EncryptResponse* resp) {
+    grpc::ClientContext ctx;
+    ::v2::EncryptRequest req;
+    req.set_plaintext(plaintext);
+    req.set_uid("uid-1");
+    return stub->Encrypt(&ctx, req, resp);
+  };
+  auto decrypt = [&](const std::string& ciphertext, const std::string& key_id,
+                     ::v2::DecryptResponse* resp) {
+    grpc::ClientContext ctx;
+    ::v2::DecryptRequest req;
+    req.set_ciphertext(ciphertext);
+    req.set_key_id(key_id);
+    req.set_uid("uid-2");
+    return stub->Decrypt(&ctx, req, resp);
+  };
+
+  ::v2::StatusResponse s1 = status();
+  EXPECT_EQ(s1.version(), "v2");
+  EXPECT_EQ(s1.healthz(), "ok");
+  EXPECT_EQ(s1.key_id(), "strongroom/kubernetes/v1");
+  const std::string dek(32, '\x5a');
+  ::v2::EncryptResponse e1;
+  ASSERT_TRUE(encrypt(dek, &e1).ok());
+  EXPECT_LT(e1.ciphertext().size(), 1024u);
+  EXPECT_EQ(e1.key_id(), "strongroom/kubernetes/v1");
+  ::v2::DecryptResponse d1;
+  ASSERT_TRUE(decrypt(e1.ciphertext(), e1.key_id(), &d1).ok());
+  EXPECT_EQ(d1.plaintext(), dek);
+
+  // Rotation changes key_id; what was encrypted before still decrypts.
+  EXPECT_EQ(Cli({"key", "rotate", "kubernetes"}).exit_code, 0);
+  EXPECT_EQ(status().key_id(), "strongroom/kubernetes/v2");
+  ::v2::EncryptResponse e2;
+  ASSERT_TRUE(encrypt(dek, &e2).ok());
+  EXPECT_EQ(e2.key_id(), "strongroom/kubernetes/v2");
+  ::v2::DecryptResponse old;
+  ASSERT_TRUE(decrypt(e1.ciphertext(), e1.key_id(), &old).ok());
+  EXPECT_EQ(old.plaintext(), dek);
+
+  // A ciphertext of another key does not decrypt; foreign key ids and oversized input are
+  // refused.
+  EXPECT_EQ(Cli({"key", "create", "elsewhere"}).exit_code, 0);
+  std::string plain = token_->dir + "/dek.bin";
+  ASSERT_TRUE(hsm::testing::WriteFile(plain, dek, 0600).ok());
+  testing::RunResult foreign = Cli({"encrypt", "elsewhere", "--in", plain});
+  ASSERT_EQ(foreign.exit_code, 0);
+  ::v2::DecryptResponse wrong;
+  grpc::Status denied = decrypt(std::string(absl::StripTrailingAsciiWhitespace(foreign.output)),
+                                "strongroom/kubernetes/v1", &wrong);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(denied.error_message(), "decryption failed");
+  EXPECT_EQ(decrypt(e1.ciphertext(), "other-kms/key", &wrong).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ::v2::EncryptResponse big;
+  EXPECT_EQ(encrypt(std::string(701, 'x'), &big).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Health follows the seal state.
+  EXPECT_EQ(Cli({"seal"}).exit_code, 0);
+  EXPECT_NE(status().healthz(), "ok");
+  EXPECT_EQ(Cli({"unseal"}).exit_code, 0);
+  EXPECT_EQ(status().healthz(), "ok");
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(), 0);
+  EXPECT_NE(stat(socket.c_str(), &st), 0);  // The socket is removed on shutdown.
+  rmdir(dir.c_str());
 }
 
 // Each bad start prints one line naming the problem, exits non-zero, and never the PIN.

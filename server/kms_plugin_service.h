@@ -1,0 +1,39 @@
+// KmsPluginService: the Kubernetes KMS v2 plugin API over one transit key, so that
+// kube-apiserver's etcd encryption keys are wrapped by a key the HSM guards.
+//
+// Encrypt wraps the API server's DEK with the key's latest version and answers key_id
+// "strongroom/<key>/v<N>", which changes when the key rotates; Decrypt takes any available
+// version (the envelope names it). Status is "ok" only after a real encrypt/decrypt round
+// trip succeeds, so it fails while sealed, while the HSM is away or if the key is unusable.
+// Sizes follow the API server's limits: ciphertext and key_id under 1 kB, annotations
+// under 32 kB. Thread-safe.
+#pragma once
+
+#include <string>
+
+#include "kms/transit.h"
+#include "kubernetes/kms/v2/kms.grpc.pb.h"
+
+namespace strongroom::server {
+
+class KmsPluginService final : public ::v2::KeyManagementService::Service {
+ public:
+  KmsPluginService(kms::Transit* transit, std::string key_name)
+      : transit_(transit), key_name_(std::move(key_name)) {}
+
+  grpc::Status Status(grpc::ServerContext*, const ::v2::StatusRequest*,
+                      ::v2::StatusResponse* response) override;
+  grpc::Status Encrypt(grpc::ServerContext*, const ::v2::EncryptRequest* request,
+                       ::v2::EncryptResponse* response) override;
+  grpc::Status Decrypt(grpc::ServerContext*, const ::v2::DecryptRequest* request,
+                       ::v2::DecryptResponse* response) override;
+
+  // "strongroom/<key>/v<version>".
+  std::string KeyId(uint32_t version) const;
+
+ private:
+  kms::Transit* const transit_;
+  const std::string key_name_;
+};
+
+}  // namespace strongroom::server
