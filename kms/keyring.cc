@@ -123,6 +123,10 @@ std::shared_ptr<const TransitKey> Keyring::Install(TransitKeyRecord record) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.keys.find(record.name());
   const TransitKey* previous = it == shard.keys.end() ? nullptr : it->second.get();
+  // Commits can finish installing out of order; keep whichever snapshot is newest.
+  if (previous != nullptr && previous->record_.generation() > record.generation()) {
+    return it->second;
+  }
   for (const TransitVersionRecord& v : record.versions()) {
     std::shared_ptr<VersionSlot> slot = previous ? previous->slot(v.version()) : nullptr;
     key->slots_.push_back(slot ? slot : std::make_shared<VersionSlot>(v.version()));
@@ -266,6 +270,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
   record.set_derived(o.derived);
   record.set_convergent(o.convergent);
   record.set_auto_rotate_seconds(absl::ToInt64Seconds(o.auto_rotate_period));
+  record.set_generation(1);
   record.set_latest_version(1);
   record.set_min_decryption_version(1);
   record.set_min_available_version(1);
@@ -307,6 +312,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Mutate(absl::string_v
     WriteBatch batch;
     if (absl::Status s = mutate(&record, &batch); !s.ok()) return s;
     *record.mutable_update_time() = TimeUtil::GetCurrentTime();
+    record.set_generation(record.generation() + 1);
     batch.Put(RecordKey(name), record.SerializeAsString(), (*entry)->revision);
     absl::Status s = storage_->Commit(batch);
     if (absl::IsAborted(s) && attempt + 1 < kMutateAttempts) continue;

@@ -557,6 +557,35 @@ TEST_F(TransitTest, SealedRefusesUntilUnsealed) {
   EXPECT_EQ(Decrypt("sealing", enc.ciphertext()).plaintext(), "x");
 }
 
+TEST_F(TransitTest, ConcurrentChangesLeaveTheNewestSnapshotInstalled) {
+  Create("contended");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        if ((i + t) % 3 == 0) {
+          EXPECT_TRUE(keyring_->Rotate("contended").ok());
+        } else {
+          KeyConfigUpdate update;
+          update.deletion_allowed = (i + t) % 2 == 0;
+          EXPECT_TRUE(keyring_->UpdateConfig("contended", update).ok());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto stored = storage_->Get("transit/keys/contended");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  TransitKeyRecord record;
+  ASSERT_TRUE(record.ParseFromString((*stored)->value));
+  auto snapshot = keyring_->Get("contended");
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ((*snapshot)->record().generation(), record.generation());
+  EXPECT_EQ((*snapshot)->record().generation(), 61u);  // created + 60 changes
+  EXPECT_EQ((*snapshot)->latest_version(), record.latest_version());
+  EXPECT_EQ((*snapshot)->record().deletion_allowed(), record.deletion_allowed());
+}
+
 TEST_F(TransitTest, EncryptionsFlowWhileTheKeyRotates) {
   Create("busy");
   std::atomic<bool> stop{false};
