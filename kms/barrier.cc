@@ -148,6 +148,12 @@ absl::Status Barrier::RequireUnsealed() const {
   return absl::OkStatus();
 }
 
+absl::Status Barrier::SealedError() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return absl::UnavailableError(
+      absl::StrCat("sealed: ", sealed_ ? sealed_reason_ : "unsealed meanwhile; retry"));
+}
+
 absl::StatusOr<std::string> Barrier::WrapRecord(const KeyMaterialId& id,
                                                 const hsm::SecretData& material,
                                                 uint32_t kek_version) {

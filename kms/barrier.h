@@ -58,6 +58,8 @@ class Barrier {
   State state() const;
   // Lock-free read of the seal state, for the hot path.
   bool sealed() const { return sealed_flag_.load(std::memory_order_acquire); }
+  // UNAVAILABLE "sealed: <reason>", for callers refusing work while sealed.
+  absl::Status SealedError() const;
 
   // Wraps `material` under the current KEK and adds its record to `batch`
   // (kMustNotExist: versions are written once). UNAVAILABLE while sealed.

@@ -116,6 +116,15 @@ void Keyring::Clear() {
   }  // Material is cleansed as the last holder of each snapshot lets go.
 }
 
+std::vector<std::shared_ptr<const TransitKey>> Keyring::Snapshots() const {
+  std::vector<std::shared_ptr<const TransitKey>> out;
+  for (const Shard& shard : shards_) {
+    absl::ReaderMutexLock lock(&shard.mu);
+    for (const auto& [name, key] : shard.keys) out.push_back(key);
+  }
+  return out;
+}
+
 std::shared_ptr<const TransitKey> Keyring::Install(TransitKeyRecord record) {
   auto key = std::make_shared<TransitKey>();
   key->type_ = ParseKeyType(record.type()).value_or(KeyType::kAes256Gcm);
@@ -151,7 +160,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Load(absl::string_vie
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Get(absl::string_view name) {
-  if (barrier_->sealed()) return absl::UnavailableError("sealed");
+  if (barrier_->sealed()) return barrier_->SealedError();
   {
     Shard& shard = ShardOf(name);
     absl::ReaderMutexLock lock(&shard.mu);
@@ -164,7 +173,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Get(absl::string_view
 
 absl::StatusOr<std::vector<std::string>> Keyring::List(absl::string_view page_token,
                                                        size_t page_size, std::string* next) {
-  if (barrier_->sealed()) return absl::UnavailableError("sealed");
+  if (barrier_->sealed()) return barrier_->SealedError();
   next->clear();
   if (!page_token.empty() && !ValidateKeyName(page_token).ok()) {
     return absl::InvalidArgumentError("page_token: not a token from a previous ListKeys");
@@ -240,7 +249,7 @@ void Keyring::DestroyHsmObjects(const std::vector<std::string>& labels) {
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKeyOptions& o) {
   if (absl::Status s = ValidateKeyName(o.name); !s.ok()) return s;
-  if (barrier_->sealed()) return absl::UnavailableError("sealed");
+  if (barrier_->sealed()) return barrier_->SealedError();
   if (o.residency == Residency::kHsm && !SupportsHsmResidency(o.type)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "residency: HSM-resident keys can be aes256-gcm, ecdsa-p256/p384 or rsa-*, not ",
@@ -298,7 +307,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Mutate(absl::string_view name,
                                                                   const Mutation& mutate) {
-  if (barrier_->sealed()) return absl::UnavailableError("sealed");
+  if (barrier_->sealed()) return barrier_->SealedError();
   if (absl::Status s = ValidateKeyName(name); !s.ok()) return NotFound(name);
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<std::optional<Entry>> entry = storage_->Get(RecordKey(name));
@@ -405,7 +414,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Trim(absl::string_vie
 }
 
 absl::Status Keyring::Delete(absl::string_view name) {
-  if (barrier_->sealed()) return absl::UnavailableError("sealed");
+  if (barrier_->sealed()) return barrier_->SealedError();
   if (absl::Status s = ValidateKeyName(name); !s.ok()) return NotFound(name);
   absl::StatusOr<std::optional<Entry>> entry = storage_->Get(RecordKey(name));
   if (!entry.ok()) return entry.status();
