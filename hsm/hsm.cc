@@ -370,6 +370,56 @@ absl::Status Hsm::GenerateAesKey(const std::string& label) {
   });
 }
 
+absl::Status Hsm::GenerateHmacKey(const std::string& label) {
+  absl::StatusOr<bool> exists = SecretKeyExists(label);
+  if (!exists.ok()) return exists.status();
+  if (*exists) {
+    return absl::AlreadyExistsError(absl::StrCat("secret key '", label, "' already exists"));
+  }
+  return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
+    uint8_t id[16];
+    if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ULONG len = 64;  // at least the largest digest: tokens refuse shorter HMAC keys
+    CK_ATTRIBUTE tmpl[] = {
+        Attr(CKA_CLASS, cls),         Attr(CKA_KEY_TYPE, type),     Attr(CKA_VALUE_LEN, len),
+        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
+        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
+        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_SIGN, kTrue),        Attr(CKA_VERIFY, kTrue),
+        Attr(CKA_ENCRYPT, kFalse),    Attr(CKA_DECRYPT, kFalse),    Attr(CKA_WRAP, kFalse),
+        Attr(CKA_UNWRAP, kFalse),     Attr(CKA_DERIVE, kFalse),
+    };
+    CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
+    CK_OBJECT_HANDLE key;
+    return SR_P11(*module_, C_GenerateKey, session, &mech, tmpl, std::size(tmpl), &key);
+  });
+}
+
+absl::StatusOr<std::string> Hsm::Hmac(const std::string& label, HashAlgorithm hash,
+                                      absl::string_view data) {
+  CK_MECHANISM mech = {hash == HashAlgorithm::kSha256   ? CKM_SHA256_HMAC
+                       : hash == HashAlgorithm::kSha384 ? CKM_SHA384_HMAC
+                                                        : CKM_SHA512_HMAC,
+                       nullptr, 0};
+  std::string out(DigestSize(hash), '\0');
+  absl::Status s =
+      WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        if (auto s = SR_P11(*module_, C_SignInit, session, &mech, key); !s.ok()) return s;
+        CK_ULONG len = out.size();
+        if (auto s = SR_P11(*module_, C_Sign, session,
+                            reinterpret_cast<CK_BYTE*>(const_cast<char*>(data.data())), data.size(),
+                            reinterpret_cast<CK_BYTE*>(out.data()), &len);
+            !s.ok()) {
+          return s;
+        }
+        out.resize(len);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status Hsm::GenerateKeyPair(const std::string& label, KeyPairType type) {
   absl::StatusOr<bool> exists = PrivateKeyExists(label);
   if (!exists.ok()) return exists.status();

@@ -64,6 +64,8 @@ class Hsm {
   const TokenInfo& token_info() const { return token_info_; }
   const std::string& module_path() const { return module_->path(); }
   FaultInjector& faults() { return module_->faults(); }
+  // See Pkcs11Module::SetObserver: `observer` sees every later PKCS#11 call.
+  void SetCallObserver(CallObserver* observer) { module_->SetObserver(observer); }
   // OK while the token answers; else the error that keeps it away.
   absl::Status health() const { return pool_->health(); }
   size_t sessions_in_use() const { return pool_->sessions_in_use(); }
@@ -84,6 +86,11 @@ class Hsm {
   // Destroys every object labelled `label` (secret key, or private and public key).
   // Destroying nothing is not an error.
   absl::Status DestroyObjects(const std::string& label);
+  // Creates a 512-bit generic secret usable only for HMAC (sign/verify).
+  absl::Status GenerateHmacKey(const std::string& label);
+  // HMAC of `data` with the generic secret `label`, inside the token.
+  absl::StatusOr<std::string> Hmac(const std::string& label, HashAlgorithm hash,
+                                   absl::string_view data);
   // Whether a secret (or private) key with this label exists.
   absl::StatusOr<bool> SecretKeyExists(const std::string& label);
   absl::StatusOr<bool> PrivateKeyExists(const std::string& label);

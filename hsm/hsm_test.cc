@@ -209,6 +209,24 @@ INSTANTIATE_TEST_SUITE_P(
                       KeyPairCase{KeyPairType::kRsa3072, SignScheme::kRsaPss, "rsa3072"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+TEST_F(HsmTest, HmacKeysComputeHmacsInsideAndStayThere) {
+  ASSERT_TRUE(hsm_->GenerateHmacKey("mac-1").ok());
+  auto a = hsm_->Hmac("mac-1", HashAlgorithm::kSha256, "data");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_EQ(*hsm_->Hmac("mac-1", HashAlgorithm::kSha256, "data"), *a);
+  EXPECT_NE(*hsm_->Hmac("mac-1", HashAlgorithm::kSha256, "date"), *a);
+  EXPECT_EQ(hsm_->Hmac("mac-1", HashAlgorithm::kSha512, "data")->size(), 64u);
+  ASSERT_TRUE(hsm_->GenerateHmacKey("mac-2").ok());
+  EXPECT_NE(*hsm_->Hmac("mac-2", HashAlgorithm::kSha256, "data"), *a);
+  std::string view = token_->DescribeObjects("mac-1");
+  EXPECT_THAT(view, HasSubstr("Secret Key Object; Generic secret length 64"));
+  EXPECT_THAT(view, HasSubstr("never extractable"));
+  ASSERT_TRUE(hsm_->DestroyObjects("mac-1").ok());
+  EXPECT_EQ(hsm_->Hmac("mac-1", HashAlgorithm::kSha256, "x").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(HsmTest, SignRejectsWrongDigestLength) {
   ASSERT_TRUE(hsm_->GenerateKeyPair("ca-digest", KeyPairType::kEcP256).ok());
   auto sig = hsm_->Sign("ca-digest", SignScheme::kEcdsa, HashAlgorithm::kSha256, "short");

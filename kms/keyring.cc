@@ -7,6 +7,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace strongroom::kms {
@@ -67,6 +68,10 @@ absl::Status NotFound(absl::string_view name) {
 }
 
 }  // namespace
+
+std::vector<std::string> HsmObjectLabels(const std::string& label) {
+  return {label, absl::StrCat(label, "-hmac")};
+}
 
 absl::Status ValidateKeyName(absl::string_view name) {
   if (name.empty() || name.size() > 128) {
@@ -200,29 +205,35 @@ absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord&
   v.set_version(version);
   *v.mutable_create_time() = TimeUtil::GetCurrentTime();
 
-  // hmac key || key, all from the HSM's RNG (asymmetric keys: OpenSSL, reseeded from it).
-  size_t key_size = key.hsm_resident() ? 0 : SymmetricKeySize(type);
-  hsm::SecretData random(kVersionHmacKeySize + key_size);
-  if (absl::Status s = hsm_->GenerateRandom(random.MutableSecret()); !s.ok()) return s;
-  hsm::SecretData raw;
   if (key.hsm_resident()) {
+    // The key and the version's HMAC key are both HSM objects; nothing goes to storage.
     uint8_t suffix[4];
     if (absl::Status s = hsm_->GenerateRandom(absl::MakeSpan(suffix)); !s.ok()) return s;
     std::string label = absl::StrCat("strongroom-transit-", key.name(), "-v", version, "-",
                                      absl::BytesToHexString(absl::string_view(
                                          reinterpret_cast<const char*>(suffix), sizeof(suffix))));
-    absl::Status s = IsAead(type) ? hsm_->GenerateAesKey(label)
-                                  : hsm_->GenerateKeyPair(label, HsmKeyPairOf(type));
+    std::vector<std::string> labels = HsmObjectLabels(label);
+    absl::Status s = IsAead(type) ? hsm_->GenerateAesKey(labels[0])
+                                  : hsm_->GenerateKeyPair(labels[0], HsmKeyPairOf(type));
+    if (s.ok()) hsm_labels->push_back(labels[0]);
+    if (s.ok()) s = hsm_->GenerateHmacKey(labels[1]);
     if (!s.ok()) return s;
-    hsm_labels->push_back(label);
+    hsm_labels->push_back(labels[1]);
     if (IsAsymmetric(type)) {
       absl::StatusOr<std::string> der = hsm_->PublicKeyDer(label);
       if (!der.ok()) return der.status();
       v.set_public_key_der(*der);
     }
     v.set_hsm_label(label);
-    raw = std::move(random);
-  } else if (std::optional<crypto::AsymmetricType> asym = AsymmetricOf(type)) {
+    return v;
+  }
+
+  // hmac key || key, all from the HSM's RNG (asymmetric keys: OpenSSL, reseeded from it).
+  size_t key_size = SymmetricKeySize(type);
+  hsm::SecretData random(kVersionHmacKeySize + key_size);
+  if (absl::Status s = hsm_->GenerateRandom(random.MutableSecret()); !s.ok()) return s;
+  hsm::SecretData raw;
+  if (std::optional<crypto::AsymmetricType> asym = AsymmetricOf(type)) {
     RAND_add(random.RevealSecret().data(), random.size(), static_cast<double>(random.size()));
     absl::StatusOr<hsm::SecretData> pkcs8 = crypto::GeneratePrivateKey(*asym);
     if (!pkcs8.ok()) return pkcs8.status();
@@ -343,7 +354,8 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_v
   // HSM objects of attempts that did not commit belong to nothing.
   std::vector<std::string> orphans;
   for (const std::string& label : labels) {
-    bool used = key.ok() && label == (*key)->record().versions().rbegin()->hsm_label();
+    bool used =
+        key.ok() && absl::StartsWith(label, (*key)->record().versions().rbegin()->hsm_label());
     if (!used) orphans.push_back(label);
   }
   DestroyHsmObjects(orphans);
@@ -402,8 +414,11 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Trim(absl::string_vie
         *kept.add_versions() = v;
         continue;
       }
-      barrier_->Forget(MaterialId(*r, v.version()), batch);
-      if (!v.hsm_label().empty()) trimmed_labels.push_back(v.hsm_label());
+      if (v.hsm_label().empty()) {
+        barrier_->Forget(MaterialId(*r, v.version()), batch);
+      } else {
+        for (std::string& l : HsmObjectLabels(v.hsm_label())) trimmed_labels.push_back(l);
+      }
     }
     kept.set_min_available_version(min_available);
     *r = std::move(kept);
@@ -432,8 +447,11 @@ absl::Status Keyring::Delete(absl::string_view name) {
   batch.Delete(RecordKey(name), (*entry)->revision);
   std::vector<std::string> labels;
   for (const TransitVersionRecord& v : r.versions()) {
-    barrier_->Forget(MaterialId(r, v.version()), &batch);
-    if (!v.hsm_label().empty()) labels.push_back(v.hsm_label());
+    if (v.hsm_label().empty()) {
+      barrier_->Forget(MaterialId(r, v.version()), &batch);
+    } else {
+      for (std::string& l : HsmObjectLabels(v.hsm_label())) labels.push_back(l);
+    }
   }
   absl::Status s = storage_->Commit(batch);
   if (absl::IsAborted(s)) {
@@ -454,19 +472,24 @@ absl::StatusOr<std::unique_ptr<const VersionMaterial>> Keyring::LoadMaterial(con
   const TransitVersionRecord* v = key.version_record(version);
   if (v == nullptr)
     return absl::NotFoundError(absl::StrCat("version ", version, " is not available"));
-  absl::StatusOr<std::shared_ptr<const hsm::SecretData>> raw =
-      barrier_->Unwrap(MaterialId(key.record(), version));
-  if (!raw.ok()) return raw.status();
   auto m = std::make_unique<VersionMaterial>();
-  m->raw = *std::move(raw);
-  absl::Span<const uint8_t> bytes = m->raw->RevealSecret();
-  if (bytes.size() < kVersionHmacKeySize) {
-    return absl::DataLossError(
-        absl::StrCat("material of '", key.name(), "' v", version, " is short"));
+  if (key.record().hsm_resident()) {
+    std::vector<std::string> labels = HsmObjectLabels(v->hsm_label());
+    m->hsm_label = labels[0];
+    m->hsm_hmac_label = labels[1];
+  } else {
+    absl::StatusOr<std::shared_ptr<const hsm::SecretData>> raw =
+        barrier_->Unwrap(MaterialId(key.record(), version));
+    if (!raw.ok()) return raw.status();
+    m->raw = *std::move(raw);
+    absl::Span<const uint8_t> bytes = m->raw->RevealSecret();
+    if (bytes.size() < kVersionHmacKeySize) {
+      return absl::DataLossError(
+          absl::StrCat("material of '", key.name(), "' v", version, " is short"));
+    }
+    m->hmac_key = bytes.subspan(0, kVersionHmacKeySize);
+    m->key = bytes.subspan(kVersionHmacKeySize);
   }
-  m->hmac_key = bytes.subspan(0, kVersionHmacKeySize);
-  m->key = bytes.subspan(kVersionHmacKeySize);
-  m->hsm_label = v->hsm_label();
   if (std::optional<crypto::AsymmetricType> asym = AsymmetricOf(key.type())) {
     absl::StatusOr<std::unique_ptr<crypto::PublicKey>> pub =
         crypto::PublicKey::ParseDer(*asym, v->public_key_der());

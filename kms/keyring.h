@@ -39,15 +39,21 @@
 
 namespace strongroom::kms {
 
-// The usable material of one key version.
+// The usable material of one key version. WRAPPED versions carry their bytes (unwrapped
+// by the barrier); HSM-resident versions carry the labels of their HSM objects: the key
+// and, beside it, the version's HMAC key (`<label>-hmac`).
 struct VersionMaterial {
-  std::shared_ptr<const hsm::SecretData> raw;       // hmac key || key (WRAPPED); hmac key (HSM)
-  absl::Span<const uint8_t> hmac_key;               // the version's HMAC key
+  std::shared_ptr<const hsm::SecretData> raw;       // hmac key || key (WRAPPED)
+  absl::Span<const uint8_t> hmac_key;               // the version's HMAC key (WRAPPED)
   absl::Span<const uint8_t> key;                    // AEAD/HMAC key bytes (WRAPPED symmetric)
   std::unique_ptr<crypto::PrivateKey> private_key;  // WRAPPED asymmetric
   std::unique_ptr<crypto::PublicKey> public_key;    // asymmetric
   std::string hsm_label;                            // HSM-resident
+  std::string hsm_hmac_label;                       // HSM-resident
 };
+
+// The labels of the HSM objects of an HSM-resident version labelled `label`.
+std::vector<std::string> HsmObjectLabels(const std::string& label);
 
 // Per-version state shared by every snapshot of a key. Its material lives as long as the
 // slot: until seal drops the snapshots and the last in-flight request lets go.
@@ -155,6 +161,11 @@ class Keyring {
   // Drops every snapshot and its material (called on seal).
   void Clear();
 
+  // The snapshots currently loaded (keys used since the last unseal), in no particular
+  // order. Read-only, for metrics; takes each shard's reader lock in turn.
+  std::vector<std::shared_ptr<const TransitKey>> Snapshots() const;
+  const KeyringOptions& options() const { return options_; }
+
  private:
   using Mutation = std::function<absl::Status(TransitKeyRecord*, WriteBatch*)>;
   // Reads the record, applies `mutate`, commits with CAS (retrying on conflict) and
@@ -174,7 +185,7 @@ class Keyring {
   void DestroyHsmObjects(const std::vector<std::string>& labels);
 
   struct Shard {
-    absl::Mutex mu;
+    mutable absl::Mutex mu;
     absl::flat_hash_map<std::string, std::shared_ptr<const TransitKey>> keys ABSL_GUARDED_BY(mu);
   };
   Shard& ShardOf(absl::string_view name);

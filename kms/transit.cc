@@ -120,6 +120,19 @@ std::string PemOf(const std::string& der) {
   return std::string(data, len);
 }
 
+// The HMAC of `input` under a version: its HMAC key in the HSM for HSM-resident keys,
+// else the key itself (type hmac) or the version's wrapped HMAC key.
+absl::StatusOr<std::string> VersionHmac(const TransitKey& key, const VersionMaterial& material,
+                                        hsm::HashAlgorithm hash, absl::string_view input,
+                                        hsm::Hsm* hsm) {
+  if (key.residency() == Residency::kHsm) return hsm->Hmac(material.hsm_hmac_label, hash, input);
+  std::string tag;
+  absl::Span<const uint8_t> mac_key =
+      key.type() == KeyType::kHmac ? material.key : material.hmac_key;
+  if (absl::Status s = crypto::HmacCompute(hash, mac_key, input, &tag); !s.ok()) return s;
+  return tag;
+}
+
 // A per-call scrubbed string for plaintext that only passes through (rewrap).
 struct ScrubbedString {
   std::string value;
@@ -583,14 +596,10 @@ absl::StatusOr<v1::HmacResponse> Transit::Hmac(const v1::HmacRequest& request) {
   }
   absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, version);
   if (!material.ok()) return material.status();
-  absl::Span<const uint8_t> mac_key =
-      (*key)->type() == KeyType::kHmac ? (*material)->key : (*material)->hmac_key;
-  std::string tag;
-  if (absl::Status s = crypto::HmacCompute(*hash, mac_key, request.input(), &tag); !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<std::string> tag = VersionHmac(**key, **material, *hash, request.input(), hsm_);
+  if (!tag.ok()) return tag.status();
   v1::HmacResponse response;
-  response.set_hmac(FormatEnvelope(version, tag));
+  response.set_hmac(FormatEnvelope(version, *tag));
   response.set_key_version(version);
   return response;
 }
@@ -605,10 +614,11 @@ absl::StatusOr<v1::VerifyResponse> Transit::VerifyHmac(const v1::VerifyHmacReque
   if (absl::Status s = CheckReadVersion(**key, env->version, "hmac"); !s.ok()) return s;
   absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, env->version);
   if (!material.ok()) return material.status();
-  absl::Span<const uint8_t> mac_key =
-      (*key)->type() == KeyType::kHmac ? (*material)->key : (*material)->hmac_key;
+  absl::StatusOr<std::string> tag = VersionHmac(**key, **material, *hash, request.input(), hsm_);
+  if (!tag.ok()) return tag.status();
   v1::VerifyResponse response;
-  response.set_valid(crypto::HmacVerify(*hash, mac_key, request.input(), env->payload));
+  response.set_valid(tag->size() == env->payload.size() &&
+                     CRYPTO_memcmp(tag->data(), env->payload.data(), tag->size()) == 0);
   return response;
 }
 

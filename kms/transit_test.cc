@@ -404,7 +404,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(TransitTest, HmacAndWrongOperations) {
   Create("mac", v1::HMAC);
   Create("enc");
-  for (const char* key : {"mac", "enc"}) {
+  Create("enc-hsm", v1::AES256_GCM, v1::HSM);  // HMAC computed inside the HSM
+  for (const char* key : {"mac", "enc", "enc-hsm"}) {
     v1::HmacRequest req;
     req.set_key_name(key);
     req.set_input("data");
@@ -514,7 +515,10 @@ TEST_F(TransitTest, DeleteOnlyWhenAllowedAndHsmObjectsGo) {
   ASSERT_TRUE(snapshot.ok());
   std::string label = (*snapshot)->record().versions(0).hsm_label();
   ASSERT_TRUE(*hsm_->SecretKeyExists(label));
+  ASSERT_TRUE(*hsm_->SecretKeyExists(label + "-hmac"));
   EXPECT_THAT(token_->DescribeObjects(label), HasSubstr("never extractable"));
+  // HSM-resident versions keep nothing in storage but their metadata.
+  EXPECT_FALSE(storage_->Get(Barrier::RecordKey("transit:doomed", 1))->has_value());
   v1::DeleteKeyRequest del;
   del.set_name("doomed");
   EXPECT_EQ(transit_->DeleteKey(del).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -524,6 +528,7 @@ TEST_F(TransitTest, DeleteOnlyWhenAllowedAndHsmObjectsGo) {
   ASSERT_TRUE(transit_->UpdateKeyConfig(cfg).ok());
   ASSERT_TRUE(transit_->DeleteKey(del).ok());
   EXPECT_FALSE(*hsm_->SecretKeyExists(label));
+  EXPECT_FALSE(*hsm_->SecretKeyExists(label + "-hmac"));
   v1::GetKeyRequest get;
   get.set_name("doomed");
   EXPECT_EQ(transit_->GetKey(get).status().code(), absl::StatusCode::kNotFound);
