@@ -9,11 +9,14 @@
 // other call (SessionPool does).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "hsm/fault_injector.h"
 #include "hsm/pkcs11.h"
 
@@ -25,6 +28,15 @@ absl::Status StatusFromRv(const char* function, CK_RV rv);
 
 // The CK_RV carried by a status from the prologue; CKR_OK if there is none.
 CK_RV RvOf(const absl::Status& status);
+
+// CallObserver: told about every call through the prologue (for metrics). OnCall runs on
+// the calling thread right after the function returns, with the CK_RV the caller sees
+// (including injected faults); it must be thread-safe, quick and must not call the module.
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  virtual void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) = 0;
+};
 
 class Pkcs11Module {
  public:
@@ -39,11 +51,18 @@ class Pkcs11Module {
   CK_FUNCTION_LIST* functions() const { return functions_; }
   FaultInjector& faults() { return faults_; }
 
+  // Sets (or, with nullptr, clears) the observer of every later call. Not owned; it must
+  // stay valid until it is cleared or the module is destroyed.
+  void SetObserver(CallObserver* observer) { observer_.store(observer, std::memory_order_release); }
+
   // The call prologue; use SR_P11 rather than calling it directly.
   template <typename Fn, typename... Args>
   absl::Status Call(const char* name, Fn fn, Args... args) {
+    CallObserver* observer = observer_.load(std::memory_order_acquire);
+    absl::Time start = observer != nullptr ? absl::Now() : absl::InfinitePast();
     CK_RV rv = faults_.Intercept(name);
     if (rv == CKR_OK) rv = fn(args...);
+    if (observer != nullptr) observer->OnCall(name, rv, absl::Now() - start);
     return StatusFromRv(name, rv);
   }
 
@@ -61,6 +80,7 @@ class Pkcs11Module {
   CK_FUNCTION_LIST* functions_;
   bool initialized_ = false;
   FaultInjector faults_;
+  std::atomic<CallObserver*> observer_{nullptr};
 };
 
 }  // namespace strongroom::hsm

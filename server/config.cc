@@ -152,6 +152,20 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (grpc.max_message_bytes() > (uint64_t{1} << 30)) {
     return check.Error("grpc.max_message_bytes", "must be at most 1 GiB");
   }
+  v1::HttpConfig& http = *c.mutable_http();
+  if (!http.has_enabled()) http.set_enabled(true);
+  if (http.address().empty()) {
+    // The gRPC host and the next port; port 0 (tests) stays 0.
+    size_t colon = grpc.address().rfind(':');
+    uint32_t port = 0;
+    (void)absl::SimpleAtoi(grpc.address().substr(colon + 1), &port);
+    http.set_address(absl::StrCat(grpc.address().substr(0, colon), ":",
+                                  port == 0 || port == 65535 ? 0 : port + 1));
+  }
+  if (absl::Status s = ValidateAddress(check, "http.address", http.address()); !s.ok()) return s;
+  if (http.enabled() && http.address() == grpc.address() && !absl::EndsWith(http.address(), ":0")) {
+    return check.Error("http.address", "must differ from grpc.address");
+  }
   v1::TlsConfig& tls = *grpc.mutable_tls();
   if (tls.cert_file().empty() != tls.key_file().empty()) {
     return check.Error(tls.cert_file().empty() ? "grpc.tls.key_file" : "grpc.tls.cert_file",

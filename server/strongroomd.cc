@@ -18,9 +18,12 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/files.h"
+#include "server/http_server.h"
 #include "server/kms_plugin_service.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/self_signed.h"
+#include "server/server_metrics.h"
 #include "server/system_service.h"
 #include "server/transit_service.h"
 
@@ -41,13 +44,25 @@ absl::Duration ToDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> Interceptors(
+    ServerMetrics* metrics) {
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+  v.push_back(metrics->InterceptorFactory());
+  return v;
+}
+
 absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
 
 }  // namespace
 
-Strongroomd::Strongroomd(v1::ServerConfig config) : config_(std::move(config)) {}
+Strongroomd::Strongroomd(v1::ServerConfig config)
+    : config_(std::move(config)),
+      metrics_(std::make_unique<MetricsRegistry>()),
+      server_metrics_(std::make_unique<ServerMetrics>(metrics_.get())) {}
+
+int Strongroomd::http_port() const { return http_ != nullptr ? http_->port() : 0; }
 
 Strongroomd::~Strongroomd() { Shutdown(); }
 
@@ -56,6 +71,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   // process-wide graph behind a global lock, taken on every lock. Tests keep it; a serving
   // process must not pay for it on the hot path.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  const absl::Time start_time = absl::Now();
   std::unique_ptr<Strongroomd> d(new Strongroomd(config));
   if (absl::Status s = MakeDirs(config.state_dir()); !s.ok()) return Prefixed("state_dir: ", s);
 
@@ -67,6 +83,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   auto hsm = hsm::Hsm::Open(hsm_options);
   if (!hsm.ok()) return hsm.status();  // Its messages name the module or token already.
   d->hsm_ = *std::move(hsm);
+  d->hsm_->SetCallObserver(d->server_metrics_.get());
 
   auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
   if (!storage.ok()) return Prefixed("storage: ", storage.status());
@@ -113,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
                   ssl.pem_key_cert_pairs[0].private_key.size());
   builder.RegisterService(d->system_.get());
   builder.RegisterService(d->transit_service_.get());
+  builder.experimental().SetInterceptorCreators(Interceptors(d->server_metrics_.get()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   d->grpc_ = builder.BuildAndStart();
@@ -128,6 +146,9 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
     }
   }
   if (absl::Status s = d->StartKmsPlugin(); !s.ok()) return Prefixed("kms_plugin: ", s);
+  d->server_metrics_->RegisterStateGauges(d->hsm_.get(), d->barrier_.get(), d->keyring_.get(),
+                                          start_time);
+  if (absl::Status s = d->StartHttp(); !s.ok()) return Prefixed("http: ", s);
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
   d->rotator_ = std::thread([raw = d.get()] { raw->AutoRotate(); });
   return d;
@@ -166,6 +187,7 @@ absl::Status Strongroomd::StartKmsPlugin() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   builder.RegisterService(kms_plugin_.get());
+  builder.experimental().SetInterceptorCreators(Interceptors(server_metrics_.get()));
   kms_server_ = builder.BuildAndStart();
   if (kms_server_ == nullptr)
     return absl::UnavailableError(absl::StrCat("cannot listen on ", path));
@@ -174,6 +196,27 @@ absl::Status Strongroomd::StartKmsPlugin() {
     return absl::PermissionDeniedError(absl::StrCat("cannot chmod ", path));
   }
   LogInfo(absl::StrCat("KMS v2 plugin listening on unix:", path, " (key '", kc.key_name(), "')"));
+  return absl::OkStatus();
+}
+
+absl::Status Strongroomd::StartHttp() {
+  const v1::HttpConfig& hc = config_.http();
+  if (!hc.enabled()) return absl::OkStatus();
+  const v1::TlsConfig& tls = config_.grpc().tls();
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Create(tls.cert_file(), tls.key_file());
+  if (!http.ok()) return http.status();
+  http_ = *std::move(http);
+  http_->Handle("GET", "/metrics", [registry = metrics_.get()](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = registry->Exposition();
+    return response;
+  });
+  if (absl::Status s = http_->Start(hc.address()); !s.ok()) return s;
+  std::string host = hc.address().substr(0, hc.address().rfind(':'));
+  // Not "listening on HOST:PORT": that phrase is the gRPC address in the startup line.
+  LogInfo(absl::StrCat("HTTP listening on https://", host, ":", http_->port()));
   return absl::OkStatus();
 }
 
@@ -231,6 +274,7 @@ void Strongroomd::Shutdown() {
     grpc_->Shutdown(deadline);
     grpc_->Wait();
   }
+  if (http_ != nullptr) http_->Stop();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

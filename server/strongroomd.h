@@ -9,7 +9,9 @@
 // returned as one clear status; nothing is left running. While serving, a monitor probes
 // the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
 // unavailable) and the token is found again when it returns. Shutdown() stops accepting
-// calls, lets in-flight calls finish for up to drain_seconds, then seals.
+// calls, lets in-flight calls finish for up to drain_seconds, then seals. When http is
+// enabled, an HTTPS listener with the gRPC certificate serves GET /metrics (Prometheus
+// text format; see server_metrics.h for what is measured).
 #pragma once
 
 #include <memory>
@@ -37,7 +39,10 @@ class Transit;
 
 namespace strongroom::server {
 
+class HttpServer;
 class KmsPluginService;
+class MetricsRegistry;
+class ServerMetrics;
 class SystemService;
 class TransitService;
 
@@ -47,6 +52,8 @@ class Strongroomd {
   ~Strongroomd();
 
   int port() const { return port_; }
+  // The bound HTTPS port; 0 when http is disabled.
+  int http_port() const;
   // True if Start() made a new self-signed certificate.
   bool created_certificate() const { return created_certificate_; }
   void Shutdown();
@@ -56,8 +63,12 @@ class Strongroomd {
   void Monitor();
   void AutoRotate();
   absl::Status StartKmsPlugin();
+  absl::Status StartHttp();
 
   const v1::ServerConfig config_;
+  // Declared first so that they outlive every server and the HSM that report to them.
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<ServerMetrics> server_metrics_;
   std::unique_ptr<hsm::Hsm> hsm_;
   std::unique_ptr<kms::Storage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
@@ -68,6 +79,7 @@ class Strongroomd {
   std::unique_ptr<KmsPluginService> kms_plugin_;
   std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool created_certificate_ = false;
   absl::Notification stop_;

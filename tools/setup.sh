@@ -8,9 +8,11 @@ packages=(
   bazel-bootstrap bazel-platforms g++ libc6-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libssl-dev libabsl-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev
-  libp11-kit-dev googletest libgtest-dev libgmock-dev
+  libp11-kit-dev googletest libgtest-dev libgmock-dev libcpp-httplib-dev
   # the HSM for development and tests, and outside tools that inspect it
   softhsm2 opensc gnutls-bin openssl
+  # metrics: promtool checks the exposition, a real Prometheus scrapes it in tests
+  prometheus curl
   # an independent gRPC client for end-to-end tests
   python3 python3-grpcio
 )

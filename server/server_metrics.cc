@@ -1,0 +1,155 @@
+#include "server/server_metrics.h"
+
+#include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/status.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "hsm/ck_rv.h"
+#include "hsm/hsm.h"
+#include "kms/barrier.h"
+#include "kms/keyring.h"
+#include "server/system_service.h"
+
+namespace strongroom::server {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+class MetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(ServerMetrics* metrics, const char* method)
+      : metrics_(metrics), method_(method != nullptr ? method : ""), start_(absl::Now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->RecordRpc(method_, methods->GetSendStatus().error_code(), absl::Now() - start_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  ServerMetrics* const metrics_;
+  const char* const method_;  // owned by gRPC, valid for the call
+  const absl::Time start_;
+};
+
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(ServerMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(metrics_, info->method());
+  }
+
+ private:
+  ServerMetrics* const metrics_;
+};
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(MetricsRegistry* registry)
+    : registry_(registry),
+      grpc_requests_(registry->AddCounter("strongroom_grpc_requests_total",
+                                          "gRPC requests completed, by final status code.",
+                                          {"service", "method", "code"})),
+      grpc_duration_(registry->AddHistogram("strongroom_grpc_request_duration_seconds",
+                                            "Time from the start of a gRPC call to its status.",
+                                            {"service", "method"}, LatencyBuckets())),
+      hsm_calls_(registry->AddCounter(
+          "strongroom_hsm_calls_total",
+          "PKCS#11 calls, by function and result (ok or the CKR_ name).", {"function", "result"})),
+      hsm_duration_(registry->AddHistogram("strongroom_hsm_call_duration_seconds",
+                                           "Duration of PKCS#11 calls.", {"function"},
+                                           LatencyBuckets())) {}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+ServerMetrics::InterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(this);
+}
+
+void ServerMetrics::RecordRpc(absl::string_view full_method, grpc::StatusCode code,
+                              absl::Duration elapsed) {
+  absl::string_view m = full_method;
+  if (!m.empty() && m.front() == '/') m.remove_prefix(1);
+  size_t slash = m.find('/');
+  std::string service(slash == absl::string_view::npos ? "" : m.substr(0, slash));
+  std::string method(slash == absl::string_view::npos ? m : m.substr(slash + 1));
+  grpc_requests_->WithLabels({service, method, CodeName(code)})->Increment();
+  grpc_duration_->WithLabels({service, method})->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapsed) {
+  hsm_calls_->WithLabels({function, rv == CKR_OK ? "ok" : hsm::CkRvName(rv)})->Increment();
+  hsm_duration_->WithLabels({function})->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,
+                                        absl::Time start_time) {
+  MetricsRegistry& r = *registry_;
+  r.AddGaugeCallback("strongroom_sealed", "1 while the barrier is sealed, else 0.",
+                     [barrier] { return barrier->sealed() ? 1.0 : 0.0; });
+  r.AddGaugeCallback("strongroom_hsm_available", "1 while the HSM token answers, else 0.",
+                     [hsm] { return hsm->health().ok() ? 1.0 : 0.0; });
+  r.AddGaugeCallback("strongroom_hsm_sessions_in_use", "PKCS#11 sessions leased from the pool.",
+                     [hsm] { return static_cast<double>(hsm->sessions_in_use()); });
+  r.AddGaugeCallback("strongroom_kek_version",
+                     "Version of the key-encryption key in use (0 while sealed).",
+                     [barrier] { return static_cast<double>(barrier->state().kek_version); });
+  r.AddGaugeCallback("strongroom_transit_keys", "Transit keys loaded since the last unseal.",
+                     [keyring] { return static_cast<double>(keyring->Snapshots().size()); });
+  r.AddGaugeCallback("strongroom_transit_key_versions",
+                     "Available versions of each loaded transit key.", {"key"},
+                     [keyring](GaugeSink& sink) {
+                       for (const auto& key : keyring->Snapshots()) {
+                         sink.Add({key->name()}, key->record().versions_size());
+                       }
+                     });
+  r.AddGaugeCallback(
+      "strongroom_transit_version_encryptions",
+      "Encryptions reserved by each version of each loaded encryption key: an upper bound on "
+      "those made, compared with strongroom_transit_version_encryption_limit.",
+      {"key", "version"}, [keyring](GaugeSink& sink) {
+        for (const auto& key : keyring->Snapshots()) {
+          if (!kms::IsAead(key->type())) continue;
+          for (const kms::TransitVersionRecord& v : key->record().versions()) {
+            sink.Add({key->name(), absl::StrCat(v.version())},
+                     static_cast<double>(v.encryptions_reserved()));
+          }
+        }
+      });
+  r.AddGaugeCallback(
+      "strongroom_transit_version_encryption_limit",
+      "Encryptions a key version may make before the key rotates itself.",
+      [keyring] { return static_cast<double>(keyring->options().max_encryptions_per_version); });
+  r.AddGaugeCallback("strongroom_build_info", "Always 1; the version label names the build.",
+                     {"version"}, [](GaugeSink& sink) { sink.Add({kVersion}, 1); });
+  const double start = absl::ToDoubleSeconds(start_time - absl::UnixEpoch());
+  r.AddGaugeCallback("strongroom_start_time_seconds", "When strongroomd started, in Unix time.",
+                     [start] { return start; });
+}
+
+}  // namespace strongroom::server

@@ -1,0 +1,57 @@
+// ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor),
+// PKCS#11 calls (as the HSM's CallObserver) and state gauges evaluated at scrape time.
+//
+// Kept together so each hook in the rest of the server is one line. Families are
+// registered in the constructor; the registry, and everything passed to
+// RegisterStateGauges, must outlive this object and every scrape. Thread-safe.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <memory>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "hsm/pkcs11_module.h"
+#include "server/metrics.h"
+
+namespace grpc::experimental {
+class ServerInterceptorFactoryInterface;
+}
+
+namespace strongroom::hsm {
+class Hsm;
+}
+namespace strongroom::kms {
+class Barrier;
+class Keyring;
+}  // namespace strongroom::kms
+
+namespace strongroom::server {
+
+class ServerMetrics : public hsm::CallObserver {
+ public:
+  explicit ServerMetrics(MetricsRegistry* registry);
+
+  // A factory for ServerBuilder::experimental().SetInterceptorCreators; each call's
+  // interceptor records its outcome here.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
+
+  // `full_method` is "/package.Service/Method".
+  void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
+  void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
+
+  // The scrape-time gauges: seal state, HSM, KEK, transit keys and encryption counts,
+  // build info and start time.
+  void RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,
+                           absl::Time start_time);
+
+ private:
+  MetricsRegistry* const registry_;
+  Family<Counter>* const grpc_requests_;
+  Family<Histogram>* const grpc_duration_;
+  Family<Counter>* const hsm_calls_;
+  Family<Histogram>* const hsm_duration_;
+};
+
+}  // namespace strongroom::server

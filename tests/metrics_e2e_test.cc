@@ -1,0 +1,210 @@
+// End to end: the real strongroomd's /metrics over HTTPS, checked by promtool and scraped
+// by a real Prometheus server, after Transit calls made with the real CLI.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "tests/testing/process.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Process;
+using testing::RunCommand;
+using testing::Runfile;
+
+constexpr int kEncryptCalls = 3;
+
+// The port that follows `marker` in `text`, or 0.
+int PortAfter(const std::string& text, const std::string& marker) {
+  size_t at = text.find(marker);
+  if (at == std::string::npos) return 0;
+  at += marker.size();
+  size_t end = text.find_first_not_of("0123456789", at);
+  int port = 0;
+  return absl::SimpleAtoi(text.substr(at, end - at), &port) ? port : 0;
+}
+
+// A port that was free a moment ago (Prometheus cannot bind port 0 and report it).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+class MetricsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto token = hsm::testing::SoftHsmToken::Create("metrics");
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
+    state_ = token_->dir + "/state";
+    ca_ = state_ + "/tls/server.crt";
+    config_ = token_->dir + "/strongroom.yaml";
+    std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+                                    "\n  pin_file: ", token_->pin_file,
+                                    "\ngrpc:\n  address: 127.0.0.1:0\n"
+                                    "http:\n  address: 127.0.0.1:0\n");
+    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
+
+    server_ = std::make_unique<Process>();
+    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
+    ASSERT_TRUE(server_->WaitForOutput("unsealed and listening on 127.0.0.1:"))
+        << server_->output();
+    grpc_port_ = PortAfter(server_->output(), "unsealed and listening on 127.0.0.1:");
+    http_port_ = PortAfter(server_->output(), "HTTP listening on https://127.0.0.1:");
+    ASSERT_NE(grpc_port_, 0) << server_->output();
+    ASSERT_NE(http_port_, 0) << server_->output();
+  }
+
+  testing::RunResult Cli(std::vector<std::string> args) {
+    std::vector<std::string> argv = {Runfile("tools/cli/strongroom"), "--addr",
+                                     absl::StrCat("127.0.0.1:", grpc_port_), "--ca-file", ca_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+
+  // GET https://localhost:<port><path>, verifying the server's certificate.
+  testing::RunResult Curl(int port, const std::string& path, bool https = true) {
+    std::vector<std::string> argv = {"curl", "-sS", "--fail", "--max-time", "10"};
+    if (https) {
+      argv.insert(argv.end(),
+                  {"--cacert", ca_, "--resolve", absl::StrCat("localhost:", port, ":127.0.0.1")});
+    }
+    argv.push_back(absl::StrCat(https ? "https" : "http", "://", https ? "localhost" : "127.0.0.1",
+                                ":", port, path));
+    return RunCommand(argv);
+  }
+
+  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
+  std::string state_, ca_, config_;
+  std::unique_ptr<Process> server_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
+  ASSERT_EQ(Cli({"key", "create", "payments"}).exit_code, 0);
+  std::string plaintext = token_->dir + "/plaintext";
+  ASSERT_TRUE(hsm::testing::WriteFile(plaintext, "4111 1111 1111 1111", 0600).ok());
+  for (int i = 0; i < kEncryptCalls; ++i) {
+    testing::RunResult r = Cli({"encrypt", "payments", "--in", plaintext});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_THAT(r.output, HasSubstr("vault:v1:"));
+  }
+  testing::RunResult missing = Cli({"encrypt", "no-such-key", "--in", plaintext});
+  ASSERT_NE(missing.exit_code, 0);
+
+  // /metrics over HTTPS with the gRPC certificate.
+  testing::RunResult metrics = Curl(http_port_, "/metrics");
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.output;
+  const std::string& text = metrics.output;
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_grpc_requests_total{service=\"strongroom."
+                                           "v1.Transit\",method=\"Encrypt\",code=\"OK\"} ",
+                                           kEncryptCalls, "\n")));
+  EXPECT_THAT(text, HasSubstr("strongroom_grpc_requests_total{service=\"strongroom.v1.Transit\","
+                              "method=\"Encrypt\",code=\"NOT_FOUND\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_grpc_request_duration_seconds_bucket{service="
+                              "\"strongroom.v1.Transit\",method=\"Encrypt\",le=\"+Inf\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_hsm_calls_total{function=\"C_GenerateRandom\","
+                              "result=\"ok\"}"));
+  EXPECT_THAT(text, HasSubstr("strongroom_hsm_call_duration_seconds_count{function="));
+  EXPECT_THAT(text, HasSubstr("strongroom_sealed 0\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_hsm_available 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_hsm_sessions_in_use "));
+  EXPECT_THAT(text, HasSubstr("strongroom_kek_version 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_transit_keys 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_transit_key_versions{key=\"payments\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_transit_version_encryptions{key=\"payments\","
+                              "version=\"1\"} "));
+  EXPECT_THAT(text, HasSubstr("strongroom_transit_version_encryption_limit 4294967296\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_build_info{version=\""));
+  EXPECT_THAT(text, HasSubstr("strongroom_start_time_seconds "));
+
+  std::string exposition = token_->dir + "/metrics.txt";
+  ASSERT_TRUE(hsm::testing::WriteFile(exposition, text, 0600).ok());
+  testing::RunResult check =
+      RunCommand({"sh", "-c", absl::StrCat("promtool check metrics < ", exposition)});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+
+  // Unknown paths and wrong methods.
+  EXPECT_NE(Curl(http_port_, "/nope").exit_code, 0);
+  testing::RunResult post =
+      RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--data", "", "--cacert",
+                  ca_, "--resolve", absl::StrCat("localhost:", http_port_, ":127.0.0.1"),
+                  absl::StrCat("https://localhost:", http_port_, "/metrics")});
+  EXPECT_EQ(post.output, "405");
+
+  // A real Prometheus scrapes it over TLS.
+  const std::string prom_dir = token_->dir + "/prometheus";
+  const int prom_port = FreePort();
+  ASSERT_NE(prom_port, 0);
+  std::string prom_config = absl::StrCat(
+      "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      "scrape_configs:\n  - job_name: strongroom\n    scheme: https\n"
+      "    tls_config:\n      ca_file: ",
+      ca_, "\n      server_name: localhost\n    static_configs:\n      - targets: ['127.0.0.1:",
+      http_port_, "']\n");
+  ASSERT_TRUE(hsm::testing::WriteFile(token_->dir + "/prometheus.yml", prom_config, 0600).ok());
+  Process prometheus;
+  ASSERT_TRUE(prometheus.Start({"prometheus", "--config.file=" + token_->dir + "/prometheus.yml",
+                                "--storage.tsdb.path=" + prom_dir,
+                                absl::StrCat("--web.listen-address=127.0.0.1:", prom_port)}));
+  ASSERT_TRUE(
+      prometheus.WaitForOutput("Server is ready to receive web requests", absl::Seconds(60)))
+      << prometheus.output();
+
+  const std::string want = absl::StrCat("\"", kEncryptCalls, "\"]");
+  const std::string query =
+      "/api/v1/query?query=strongroom_grpc_requests_total%7Bmethod%3D%22Encrypt%22%2Ccode%3D%22OK%"
+      "22%7D";
+  std::string last;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  bool scraped = false;
+  while (absl::Now() < deadline) {
+    testing::RunResult r = Curl(prom_port, query, /*https=*/false);
+    last = r.output;
+    if (r.exit_code == 0 && last.find(want) != std::string::npos) {
+      scraped = true;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(250));  // poll interval, not synchronisation
+  }
+  EXPECT_TRUE(scraped) << "last answer: " << last << "\n" << prometheus.output();
+  EXPECT_THAT(last, HasSubstr("\"job\":\"strongroom\""));
+
+  // The target is healthy, not merely scraped once.
+  testing::RunResult targets = Curl(prom_port, "/api/v1/targets", /*https=*/false);
+  EXPECT_THAT(targets.output, HasSubstr("\"health\":\"up\"")) << targets.output;
+
+  prometheus.Signal(SIGTERM);
+  EXPECT_EQ(prometheus.Wait(), 0) << prometheus.output();
+
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(), 0) << server_->output();
+}
+
+}  // namespace
+}  // namespace strongroom
