@@ -101,6 +101,23 @@ TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
   EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("shorter than 108 bytes"));
 }
 
+TEST(ConfigTest, HttpListenerFollowsTheGrpcAddressByDefault) {
+  auto config = LoadConfig(WriteConfig("http.yaml", "state_dir: /d\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->http().enabled());
+  EXPECT_EQ(config->http().address(), "127.0.0.1:7401");
+  config = LoadConfig(WriteConfig("http0.yaml", "grpc:\n  address: 127.0.0.1:0\n"));
+  EXPECT_EQ(config->http().address(), "127.0.0.1:0");
+  config = LoadConfig(WriteConfig("off.yaml", "http:\n  enabled: false\n"));
+  EXPECT_FALSE(config->http().enabled());
+  std::string path = WriteConfig(
+      "clash.yaml", "grpc:\n  address: 127.0.0.1:9000\nhttp:\n  address: 127.0.0.1:9000\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":4: http.address: must differ"));
+  path = WriteConfig("bad.yaml", "http:\n  address: nowhere\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":2: http.address: expected host:port"));
+}
+
 TEST(ConfigTest, UnknownKeysAndMissingFilesAreClear) {
   std::string path = WriteConfig("typo.yaml", "storage:\n  sqlite:\n    pth: x\n");
   EXPECT_THAT(LoadConfig(path).status().message(),
