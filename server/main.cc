@@ -139,6 +139,9 @@ int Main(int argc, char** argv) {
 // (Debian's cpp-httplib does, at load). They are SoftHSM's, not ours; a leak anywhere
 // else still fails the sanitizer build.
 extern "C" const char* __lsan_default_suppressions() { return "leak:libsofthsm2.so\n"; }
+// Debian's libcrypto has no frame pointers: unwind fully so the suppression can see which
+// library a leaked allocation came from.
+extern "C" const char* __asan_default_options() { return "fast_unwind_on_malloc=0"; }
 #endif
 
 int main(int argc, char** argv) { return strongroom::server::Main(argc, argv); }
