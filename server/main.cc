@@ -141,6 +141,7 @@ int Main(int argc, char** argv) {
 // pointers, so unwinding on malloc must be full for the suppression to see that frame.
 extern "C" const char* __lsan_default_suppressions() { return "leak:EVP_RAND_instantiate\n"; }
 extern "C" const char* __asan_default_options() { return "fast_unwind_on_malloc=0"; }
+extern "C" const char* __lsan_default_options() { return "print_suppressions=0"; }
 #endif
 
 int main(int argc, char** argv) { return strongroom::server::Main(argc, argv); }
