@@ -172,6 +172,7 @@ int Main(int argc, char** argv) {
   config->mutable_hsm()->set_pin_file(token->pin_file);
   config->mutable_storage()->mutable_sqlite()->set_path(token->dir + "/state/strongroom.db");
   config->mutable_grpc()->set_address("127.0.0.1:0");
+  config->mutable_http()->set_address("127.0.0.1:0");
   config->mutable_grpc()->mutable_tls()->set_cert_file(token->dir + "/state/tls/server.crt");
   config->mutable_grpc()->mutable_tls()->set_key_file(token->dir + "/state/tls/server.key");
   if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return 1;
