@@ -3,7 +3,8 @@
 //
 // Every change (create, rotate, config, trim, delete, encryption-count reservations) is one
 // compare-and-set transaction on the key's record, retried on conflict, after which the
-// keyring installs a new immutable TransitKey snapshot. Readers (the hot path) take a
+// keyring installs a new immutable TransitKey snapshot (each commit bumps the record's
+// generation, and an older snapshot never replaces a newer one). Readers (the hot path) take a
 // snapshot with Get(): a shard reader lock and a shared_ptr copy, never a global lock, and
 // keep using it while the key rotates. Snapshots of one key share their VersionSlots, which
 // hold the lazily unwrapped material and the encryption counter of each version.
