@@ -1,0 +1,463 @@
+#include "pki/certificate_builder.h"
+
+#include <arpa/inet.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace strongroom::pki {
+namespace {
+
+constexpr int kMaxCommonNameLength = 64;  // ub-common-name, RFC 5280
+
+absl::Status OpenSslError(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", DrainOpenSslErrors()));
+}
+
+GeneralNamePtr Ia5Name(int type, absl::string_view value) {
+  GeneralNamePtr name(GENERAL_NAME_new());
+  ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
+  if (name == nullptr || ia5 == nullptr ||
+      ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
+    ASN1_IA5STRING_free(ia5);
+    return nullptr;
+  }
+  GENERAL_NAME_set0_value(name.get(), type, ia5);
+  return name;
+}
+
+absl::StatusOr<GeneralNamesPtr> SubjectAltNames(const NameRequest& names) {
+  GeneralNamesPtr gens(GENERAL_NAMES_new());
+  if (gens == nullptr) return OpenSslError("subjectAltName");
+  auto push = [&](GeneralNamePtr name) -> absl::Status {
+    if (name == nullptr || sk_GENERAL_NAME_push(gens.get(), name.get()) == 0) {
+      return OpenSslError("subjectAltName");
+    }
+    name.release();
+    return absl::OkStatus();
+  };
+  for (const std::string& dns : names.dns_sans) {
+    if (absl::Status s = push(Ia5Name(GEN_DNS, dns)); !s.ok()) return s;
+  }
+  for (const std::string& ip : names.ip_sans) {
+    ASN1_OCTET_STRING* octets = a2i_IPADDRESS(ip.c_str());
+    if (octets == nullptr) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          absl::StrCat("ip_sans: \"", ip, "\" is not an IPv4 or IPv6 address"));
+    }
+    GeneralNamePtr name(GENERAL_NAME_new());
+    if (name == nullptr) {
+      ASN1_OCTET_STRING_free(octets);
+      return OpenSslError("subjectAltName");
+    }
+    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets);
+    if (absl::Status s = push(std::move(name)); !s.ok()) return s;
+  }
+  for (const std::string& uri : names.uri_sans) {
+    if (absl::Status s = push(Ia5Name(GEN_URI, uri)); !s.ok()) return s;
+  }
+  return gens;
+}
+
+absl::Status AddExtension(X509* cert, int nid, void* value, bool critical) {
+  if (X509_add1_ext_i2d(cert, nid, value, critical ? 1 : 0, X509V3_ADD_REPLACE) != 1) {
+    return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid)));
+  }
+  return absl::OkStatus();
+}
+
+// Adds an extension from a fixed configuration string (never caller data).
+absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
+  if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
+    return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddBasicConstraints(X509* cert, const CertificateParams& params) {
+  std::unique_ptr<BASIC_CONSTRAINTS, OpenSslDeleter<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>> bc(
+      BASIC_CONSTRAINTS_new());
+  if (bc == nullptr) return OpenSslError("basicConstraints");
+  bc->ca = params.is_ca ? 0xff : 0;
+  if (params.is_ca && params.max_path_length.has_value()) {
+    bc->pathlen = ASN1_INTEGER_new();
+    if (bc->pathlen == nullptr || ASN1_INTEGER_set(bc->pathlen, *params.max_path_length) != 1) {
+      return OpenSslError("basicConstraints");
+    }
+  }
+  return AddExtension(cert, NID_basic_constraints, bc.get(), /*critical=*/true);
+}
+
+absl::Status AddKeyUsage(X509* cert, const CertificateParams& params) {
+  std::unique_ptr<ASN1_BIT_STRING, OpenSslDeleter<ASN1_BIT_STRING, ASN1_BIT_STRING_free>> ku(
+      ASN1_BIT_STRING_new());
+  if (ku == nullptr) return OpenSslError("keyUsage");
+  // Bit numbers from RFC 5280 4.2.1.3.
+  constexpr int kDigitalSignature = 0, kKeyEncipherment = 2, kKeyCertSign = 5, kCrlSign = 6;
+  auto set = [&](int bit) { return ASN1_BIT_STRING_set_bit(ku.get(), bit, 1) == 1; };
+  bool ok;
+  if (params.is_ca) {
+    ok = set(kKeyCertSign) && set(kCrlSign);
+  } else {
+    ok = set(kDigitalSignature) &&
+         (!EVP_PKEY_is_a(params.public_key, "RSA") || set(kKeyEncipherment));
+  }
+  if (!ok) return OpenSslError("keyUsage");
+  return AddExtension(cert, NID_key_usage, ku.get(), /*critical=*/true);
+}
+
+absl::Status AddExtendedKeyUsage(X509* cert, const CertificateParams& params) {
+  if (params.is_ca || (!params.server_auth && !params.client_auth)) return absl::OkStatus();
+  std::unique_ptr<EXTENDED_KEY_USAGE, OpenSslDeleter<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>>
+      eku(sk_ASN1_OBJECT_new_null());
+  if (eku == nullptr) return OpenSslError("extendedKeyUsage");
+  if (params.server_auth) sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_server_auth));
+  if (params.client_auth) sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_client_auth));
+  return AddExtension(cert, NID_ext_key_usage, eku.get(), /*critical=*/false);
+}
+
+absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params) {
+  if (params.issuing_certificate_url.empty() && params.ocsp_url.empty()) {
+    return absl::OkStatus();
+  }
+  std::unique_ptr<AUTHORITY_INFO_ACCESS,
+                  OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>
+      aia(sk_ACCESS_DESCRIPTION_new_null());
+  if (aia == nullptr) return OpenSslError("authorityInfoAccess");
+  auto add = [&](int method, const std::string& url) -> absl::Status {
+    if (url.empty()) return absl::OkStatus();
+    ACCESS_DESCRIPTION* ad = ACCESS_DESCRIPTION_new();
+    GeneralNamePtr location = Ia5Name(GEN_URI, url);
+    if (ad == nullptr || location == nullptr || sk_ACCESS_DESCRIPTION_push(aia.get(), ad) == 0) {
+      ACCESS_DESCRIPTION_free(ad);
+      return OpenSslError("authorityInfoAccess");
+    }
+    ASN1_OBJECT_free(ad->method);
+    ad->method = OBJ_nid2obj(method);
+    GENERAL_NAME_free(ad->location);
+    ad->location = location.release();
+    return absl::OkStatus();
+  };
+  if (absl::Status s = add(NID_ad_OCSP, params.ocsp_url); !s.ok()) return s;
+  if (absl::Status s = add(NID_ad_ca_issuers, params.issuing_certificate_url); !s.ok()) return s;
+  return AddExtension(cert, NID_info_access, aia.get(), /*critical=*/false);
+}
+
+absl::Status AddCrlDistributionPoint(X509* cert, const CertificateParams& params) {
+  if (params.crl_distribution_point.empty()) return absl::OkStatus();
+  std::unique_ptr<CRL_DIST_POINTS, OpenSslDeleter<CRL_DIST_POINTS, CRL_DIST_POINTS_free>> points(
+      sk_DIST_POINT_new_null());
+  DIST_POINT* point = DIST_POINT_new();
+  if (points == nullptr || point == nullptr || sk_DIST_POINT_push(points.get(), point) == 0) {
+    DIST_POINT_free(point);
+    return OpenSslError("crlDistributionPoints");
+  }
+  point->distpoint = DIST_POINT_NAME_new();
+  GeneralNamesPtr full_name(GENERAL_NAMES_new());
+  GeneralNamePtr uri = Ia5Name(GEN_URI, params.crl_distribution_point);
+  if (point->distpoint == nullptr || full_name == nullptr || uri == nullptr ||
+      sk_GENERAL_NAME_push(full_name.get(), uri.get()) == 0) {
+    return OpenSslError("crlDistributionPoints");
+  }
+  uri.release();
+  point->distpoint->type = 0;  // fullName
+  point->distpoint->name.fullname = full_name.release();
+  return AddExtension(cert, NID_crl_distribution_points, points.get(), /*critical=*/false);
+}
+
+absl::Status SetCommonName(X509_NAME* name, absl::string_view common_name) {
+  if (common_name.empty()) return absl::OkStatus();
+  if (common_name.size() > kMaxCommonNameLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("common_name: longer than ", kMaxCommonNameLength, " characters"));
+  }
+  if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(common_name.data()),
+                                 static_cast<int>(common_name.size()), -1, 0) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("common_name: not valid UTF-8 text");
+  }
+  return absl::OkStatus();
+}
+
+bool KeysMatch(EVP_PKEY* a, EVP_PKEY* b) {
+  const bool match = EVP_PKEY_eq(a, b) == 1;
+  ERR_clear_error();
+  return match;
+}
+
+std::string Asn1StringText(const ASN1_STRING* s) {
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     ASN1_STRING_length(s));
+}
+
+}  // namespace
+
+absl::StatusOr<Asn1IntegerPtr> RandomSerial() {
+  unsigned char bytes[20];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return OpenSslError("serial: RAND_bytes");
+  bytes[0] = (bytes[0] & 0x7f) | 0x40;  // positive, always 20 bytes, 159 random-ish bits
+  BignumPtr bn(BN_bin2bn(bytes, sizeof(bytes), nullptr));
+  Asn1IntegerPtr serial(bn == nullptr ? nullptr : BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  if (serial == nullptr) return OpenSslError("serial");
+  return serial;
+}
+
+std::string SerialToHex(const ASN1_INTEGER* serial) {
+  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (bn == nullptr) return "";
+  char* hex = BN_bn2hex(bn.get());
+  std::string out = absl::AsciiStrToLower(hex != nullptr ? hex : "");
+  OPENSSL_free(hex);
+  return out;
+}
+
+absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& params,
+                                                  const Signer& signer) {
+  if (params.public_key == nullptr) return absl::InvalidArgumentError("public_key: missing");
+  if (signer.key == nullptr) return absl::InvalidArgumentError("signer: no key");
+  if (params.not_after <= params.not_before) {
+    return absl::InvalidArgumentError("validity: not_after is not after not_before");
+  }
+  if (params.max_path_length.has_value() && (!params.is_ca || *params.max_path_length < 0)) {
+    return absl::InvalidArgumentError(
+        "max_path_length: only for CA certificates, and not negative");
+  }
+  if (params.names.empty()) {
+    return absl::InvalidArgumentError("names: no common name and no subject alternative name");
+  }
+  const bool self_signed = signer.certificate == nullptr;
+  if (self_signed ? !KeysMatch(signer.key, params.public_key)
+                  : !KeysMatch(signer.key, X509_get0_pubkey(signer.certificate))) {
+    return absl::FailedPreconditionError(
+        self_signed ? "signer: key is not the private half of the self-signed public key"
+                    : "signer: key does not match the issuer certificate");
+  }
+
+  X509Ptr cert(X509_new());
+  if (cert == nullptr || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
+    return OpenSslError("certificate");
+  }
+  absl::StatusOr<Asn1IntegerPtr> serial = RandomSerial();
+  if (!serial.ok()) return serial.status();
+  if (X509_set_serialNumber(cert.get(), serial->get()) != 1) return OpenSslError("serial");
+  if (ASN1_TIME_set(X509_getm_notBefore(cert.get()), absl::ToTimeT(params.not_before)) == nullptr ||
+      ASN1_TIME_set(X509_getm_notAfter(cert.get()), absl::ToTimeT(params.not_after)) == nullptr) {
+    return OpenSslError("validity");
+  }
+  if (absl::Status s = SetCommonName(X509_get_subject_name(cert.get()), params.names.common_name);
+      !s.ok()) {
+    return s;
+  }
+  X509_NAME* issuer_name =
+      self_signed ? X509_get_subject_name(cert.get()) : X509_get_subject_name(signer.certificate);
+  if (X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
+      X509_set_pubkey(cert.get(), params.public_key) != 1) {
+    return OpenSslError("certificate");
+  }
+
+  if (absl::Status s = AddBasicConstraints(cert.get(), params); !s.ok()) return s;
+  if (absl::Status s = AddKeyUsage(cert.get(), params); !s.ok()) return s;
+  if (absl::Status s = AddExtendedKeyUsage(cert.get(), params); !s.ok()) return s;
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, self_signed ? cert.get() : signer.certificate, cert.get(), nullptr, nullptr,
+                 0);
+  if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          AddConfExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
+      !s.ok()) {
+    return s;
+  }
+  const NameRequest& names = params.names;
+  if (!names.dns_sans.empty() || !names.ip_sans.empty() || !names.uri_sans.empty()) {
+    absl::StatusOr<GeneralNamesPtr> sans = SubjectAltNames(names);
+    if (!sans.ok()) return sans.status();
+    // An empty subject makes the SAN extension critical (RFC 5280 4.2.1.6).
+    if (absl::Status s = AddExtension(cert.get(), NID_subject_alt_name, sans->get(),
+                                      /*critical=*/names.common_name.empty());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = AddAuthorityInfoAccess(cert.get(), params); !s.ok()) return s;
+  if (absl::Status s = AddCrlDistributionPoint(cert.get(), params); !s.ok()) return s;
+
+  absl::StatusOr<EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
+  if (!md_ctx.ok()) return md_ctx.status();
+  if (X509_sign_ctx(cert.get(), md_ctx->get()) <= 0) return OpenSslError("signing certificate");
+
+  BuiltCertificate built;
+  built.serial_number = SerialToHex(X509_get0_serialNumber(cert.get()));
+  built.pem = CertificateToPem(cert.get());
+  built.certificate = std::move(cert);
+  return built;
+}
+
+absl::StatusOr<X509ReqPtr> ParseCsr(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509ReqPtr csr(bio == nullptr ? nullptr
+                                : PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (csr == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("csr: not a PEM certificate request");
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+  if (key == nullptr || X509_REQ_verify(csr.get(), key) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("csr: signature does not verify");
+  }
+  return csr;
+}
+
+absl::StatusOr<EvpPkeyPtr> CsrPublicKey(X509_REQ* csr) {
+  EVP_PKEY* key = X509_REQ_get_pubkey(csr);
+  if (key == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("csr: no usable public key");
+  }
+  return EvpPkeyPtr(key);
+}
+
+absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr) {
+  NameRequest names;
+  X509_NAME* subject = X509_REQ_get_subject_name(csr);
+  int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (index >= 0) {
+    if (X509_NAME_get_index_by_NID(subject, NID_commonName, index) >= 0) {
+      return absl::InvalidArgumentError("csr: more than one common name");
+    }
+    unsigned char* utf8 = nullptr;
+    int len =
+        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
+    if (len < 0) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError("csr: common name is not valid text");
+    }
+    names.common_name.assign(reinterpret_cast<char*>(utf8), len);
+    OPENSSL_free(utf8);
+  }
+  STACK_OF(X509_EXTENSION)* extensions = X509_REQ_get_extensions(csr);
+  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(
+      X509V3_get_d2i(extensions, NID_subject_alt_name, nullptr, nullptr)));
+  sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+  ERR_clear_error();
+  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
+    switch (name->type) {
+      case GEN_DNS:
+        names.dns_sans.push_back(Asn1StringText(name->d.dNSName));
+        break;
+      case GEN_URI:
+        names.uri_sans.push_back(Asn1StringText(name->d.uniformResourceIdentifier));
+        break;
+      case GEN_IPADD: {
+        const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+        char text[INET6_ADDRSTRLEN] = {};
+        const int len = ASN1_STRING_length(ip);
+        if ((len != 4 && len != 16) ||
+            inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), text,
+                      sizeof(text)) == nullptr) {
+          return absl::InvalidArgumentError("csr: malformed IP address SAN");
+        }
+        names.ip_sans.push_back(text);
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError(
+            "csr: requests a subjectAltName type other than DNS, IP or URI");
+    }
+  }
+  return names;
+}
+
+absl::StatusOr<X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* public_key,
+                                    const Signer& signer) {
+  if (public_key == nullptr) return absl::InvalidArgumentError("public_key: missing");
+  if (common_name.empty()) return absl::InvalidArgumentError("common_name: empty");
+  if (!KeysMatch(signer.key, public_key)) {
+    return absl::FailedPreconditionError("signer: key is not the private half of public_key");
+  }
+  X509ReqPtr csr(X509_REQ_new());
+  if (csr == nullptr || X509_REQ_set_version(csr.get(), X509_REQ_VERSION_1) != 1) {
+    return OpenSslError("csr");
+  }
+  if (absl::Status s = SetCommonName(X509_REQ_get_subject_name(csr.get()), common_name); !s.ok()) {
+    return s;
+  }
+  if (X509_REQ_set_pubkey(csr.get(), public_key) != 1) return OpenSslError("csr");
+  absl::StatusOr<EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
+  if (!md_ctx.ok()) return md_ctx.status();
+  if (X509_REQ_sign_ctx(csr.get(), md_ctx->get()) <= 0) return OpenSslError("signing csr");
+  return csr;
+}
+
+absl::StatusOr<EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type) {
+  EVP_PKEY* key = nullptr;
+  switch (type) {
+    case v1::PKI_KEY_TYPE_UNSPECIFIED:
+    case v1::EC_P256:
+      key = EVP_EC_gen("P-256");
+      break;
+    case v1::EC_P384:
+      key = EVP_EC_gen("P-384");
+      break;
+    case v1::RSA2048:
+      key = EVP_RSA_gen(2048);
+      break;
+    case v1::RSA3072:
+      key = EVP_RSA_gen(3072);
+      break;
+    case v1::RSA4096:
+      key = EVP_RSA_gen(4096);
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("key_type: unknown value ", type));
+  }
+  if (key == nullptr) return OpenSslError("key generation");
+  return EvpPkeyPtr(key);
+}
+
+std::string CertificateToPem(X509* certificate) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509(bio.get(), certificate) != 1) return "";
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, len);
+}
+
+std::string CsrToPem(X509_REQ* csr) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), csr) != 1) return "";
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, len);
+}
+
+absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(bio == nullptr ? nullptr : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("certificate: not a PEM certificate");
+  }
+  return cert;
+}
+
+}  // namespace strongroom::pki

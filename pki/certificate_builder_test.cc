@@ -1,0 +1,311 @@
+#include "pki/certificate_builder.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pki/role_policy.h"
+#include "pki/testing/test_environment.h"
+
+namespace strongroom::pki {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::HsmKey;
+using testing::MakeHsmKey;
+using ::testing::Not;
+using testing::RunCommand;
+using testing::TheProvider;
+using testing::WriteTmp;
+
+constexpr char kCrlUrl[] = "http://pki.example.com/crl/root.crl";
+constexpr char kIssuerUrl[] = "http://pki.example.com/ca/root.crt";
+constexpr char kOcspUrl[] = "http://ocsp.example.com";
+
+struct Ca {
+  HsmKey key;
+  X509Ptr cert;
+  std::string pem;
+  Signer signer() const {
+    return Signer{key.private_key.get(), TheProvider().libctx(), cert.get()};
+  }
+};
+
+Ca MakeRoot() {
+  Ca ca;
+  ca.key = MakeHsmKey("root", hsm::KeyPairType::kEcP256);
+  CertificateParams params;
+  params.names.common_name = "Strongroom Test Root";
+  params.public_key = ca.key.public_key.get();
+  params.not_before = absl::Now() - absl::Minutes(1);
+  params.not_after = absl::Now() + absl::Hours(24 * 365);
+  params.is_ca = true;
+  auto built =
+      BuildCertificate(params, Signer{ca.key.private_key.get(), TheProvider().libctx(), nullptr});
+  EXPECT_TRUE(built.ok()) << built.status();
+  if (built.ok()) {
+    ca.cert = std::move(built->certificate);
+    ca.pem = built->pem;
+  }
+  return ca;
+}
+
+// An intermediate (P-384 in the HSM) through a CSR signed by the root, path length 0.
+Ca MakeIntermediate(const Ca& root) {
+  Ca ca;
+  ca.key = MakeHsmKey("intermediate", hsm::KeyPairType::kEcP384);
+  auto csr = BuildCsr("Strongroom Test Intermediate", ca.key.public_key.get(),
+                      Signer{ca.key.private_key.get(), TheProvider().libctx(), nullptr});
+  EXPECT_TRUE(csr.ok()) << csr.status();
+  if (!csr.ok()) return ca;
+  auto parsed = ParseCsr(CsrToPem(csr->get()));  // as SignIntermediate would receive it
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  auto names = NamesFromCsr(parsed->get());
+  auto key = CsrPublicKey(parsed->get());
+  CertificateParams params;
+  params.names = *names;
+  params.public_key = key->get();
+  params.not_before = absl::Now() - absl::Minutes(1);
+  params.not_after = absl::Now() + absl::Hours(24 * 180);
+  params.is_ca = true;
+  params.max_path_length = 0;
+  params.issuing_certificate_url = kIssuerUrl;
+  params.crl_distribution_point = kCrlUrl;
+  auto built = BuildCertificate(params, root.signer());
+  EXPECT_TRUE(built.ok()) << built.status();
+  if (built.ok()) {
+    ca.cert = std::move(built->certificate);
+    ca.pem = built->pem;
+  }
+  return ca;
+}
+
+CertificateParams LeafParams(EVP_PKEY* key) {
+  CertificateParams params;
+  params.names = NameRequest{"www.example.com",
+                             {"www.example.com", "api.example.com"},
+                             {"10.1.2.3", "2001:db8::1"},
+                             {"spiffe://prod.example/ns/default/sa/web"}};
+  params.public_key = key;
+  params.not_before = absl::Now() - absl::Minutes(1);
+  params.not_after = absl::Now() + absl::Hours(24);
+  params.server_auth = true;
+  params.client_auth = true;
+  params.issuing_certificate_url = "http://pki.example.com/ca/intermediate.crt";
+  params.ocsp_url = kOcspUrl;
+  params.crl_distribution_point = "http://pki.example.com/crl/intermediate.crl";
+  return params;
+}
+
+// A CSR for `key` with subject CN `cn`, asking for extensions `ext_conf` (e.g. "CA:TRUE").
+X509ReqPtr MakeCsr(EVP_PKEY* key, const std::string& cn, const char* basic_constraints) {
+  X509ReqPtr csr(X509_REQ_new());
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_REQ_set_pubkey(csr.get(), key);
+  STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+  if (basic_constraints != nullptr) {
+    sk_X509_EXTENSION_push(
+        exts, X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, basic_constraints));
+  }
+  sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name,
+                                                   "DNS:csr.example.com,IP:192.0.2.7"));
+  X509_REQ_add_extensions(csr.get(), exts);
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  EXPECT_GT(X509_REQ_sign(csr.get(), key, EVP_sha256()), 0);
+  return csr;
+}
+
+std::string X509Text(const std::string& path) {
+  auto r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
+void ExpectCerttoolClean(const std::string& path) {
+  if (RunCommand("command -v certtool").exit_code != 0) {
+    GTEST_LOG_(INFO) << "certtool not installed; skipping its check";
+    return;
+  }
+  auto r = RunCommand(absl::StrCat("certtool -i --infile ", path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(absl::AsciiStrToLower(r.output), Not(HasSubstr("warning"))) << r.output;
+}
+
+TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
+  Ca root = MakeRoot();
+  ASSERT_NE(root.cert, nullptr);
+  Ca inter = MakeIntermediate(root);
+  ASSERT_NE(inter.cert, nullptr);
+
+  // Leaf 1: a freshly generated software key (IssueCertificate).
+  auto leaf_key = GenerateSoftwareKey(v1::EC_P256);
+  ASSERT_TRUE(leaf_key.ok());
+  auto leaf = BuildCertificate(LeafParams(leaf_key->get()), inter.signer());
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  EXPECT_EQ(leaf->serial_number, absl::AsciiStrToLower(leaf->serial_number));
+  EXPECT_EQ(leaf->serial_number.size(), 40u);
+
+  // Leaf 2: from an RSA CSR (SignCertificate); names taken from the CSR.
+  auto rsa = GenerateSoftwareKey(v1::RSA2048);
+  X509ReqPtr csr = MakeCsr(rsa->get(), "csr.example.com", nullptr);
+  auto parsed = ParseCsr(CsrToPem(csr.get()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto csr_names = NamesFromCsr(parsed->get());
+  ASSERT_TRUE(csr_names.ok()) << csr_names.status();
+  EXPECT_EQ(csr_names->common_name, "csr.example.com");
+  EXPECT_THAT(csr_names->dns_sans, ::testing::ElementsAre("csr.example.com"));
+  EXPECT_THAT(csr_names->ip_sans, ::testing::ElementsAre("192.0.2.7"));
+  auto csr_key = CsrPublicKey(parsed->get());
+  CertificateParams csr_params = LeafParams(csr_key->get());
+  csr_params.names = *csr_names;
+  csr_params.client_auth = false;
+  auto csr_leaf = BuildCertificate(csr_params, inter.signer());
+  ASSERT_TRUE(csr_leaf.ok()) << csr_leaf.status();
+
+  const std::string root_path = WriteTmp("root.pem", root.pem);
+  const std::string inter_path = WriteTmp("inter.pem", inter.pem);
+  const std::string leaf_path = WriteTmp("leaf.pem", leaf->pem);
+  const std::string csr_leaf_path = WriteTmp("csr_leaf.pem", csr_leaf->pem);
+  for (const std::string& path : {leaf_path, csr_leaf_path}) {
+    auto r = RunCommand(absl::StrCat("openssl verify -x509_strict -purpose sslserver -CAfile ",
+                                     root_path, " -untrusted ", inter_path, " ", path));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(": OK"));
+  }
+  for (const std::string& path : {root_path, inter_path, leaf_path, csr_leaf_path}) {
+    ExpectCerttoolClean(path);
+  }
+
+  std::string root_text = X509Text(root_path);
+  EXPECT_THAT(root_text, HasSubstr("CA:TRUE"));
+  EXPECT_THAT(root_text, HasSubstr("Certificate Sign, CRL Sign"));
+  EXPECT_THAT(root_text, HasSubstr("ecdsa-with-SHA256"));
+
+  std::string inter_text = X509Text(inter_path);
+  EXPECT_THAT(inter_text, HasSubstr("CA:TRUE, pathlen:0"));
+  EXPECT_THAT(inter_text, HasSubstr("Issuer: CN = Strongroom Test Root"));
+  EXPECT_THAT(inter_text, HasSubstr("NIST CURVE: P-384"));
+  EXPECT_THAT(inter_text, HasSubstr(absl::StrCat("CA Issuers - URI:", kIssuerUrl)));
+  EXPECT_THAT(inter_text, HasSubstr(absl::StrCat("URI:", kCrlUrl)));
+
+  std::string leaf_text = X509Text(leaf_path);
+  EXPECT_THAT(leaf_text, HasSubstr("ecdsa-with-SHA384"));  // signed by the P-384 intermediate
+  EXPECT_THAT(leaf_text, HasSubstr("X509v3 Basic Constraints: critical\n                CA:FALSE"));
+  EXPECT_THAT(leaf_text,
+              HasSubstr("X509v3 Key Usage: critical\n                Digital Signature\n"));
+  EXPECT_THAT(leaf_text, HasSubstr("TLS Web Server Authentication, TLS Web Client Authentication"));
+  EXPECT_THAT(leaf_text, HasSubstr("X509v3 Subject Key Identifier"));
+  EXPECT_THAT(leaf_text, HasSubstr("X509v3 Authority Key Identifier"));
+  EXPECT_THAT(leaf_text, HasSubstr(absl::StrCat("OCSP - URI:", kOcspUrl)));
+  EXPECT_THAT(leaf_text, HasSubstr("CA Issuers - URI:http://pki.example.com/ca/intermediate.crt"));
+  EXPECT_THAT(leaf_text, HasSubstr("URI:http://pki.example.com/crl/intermediate.crl"));
+  EXPECT_THAT(leaf_text, HasSubstr("DNS:www.example.com, DNS:api.example.com, IP Address:10.1.2.3, "
+                                   "IP Address:2001:DB8:0:0:0:0:0:1, "
+                                   "URI:spiffe://prod.example/ns/default/sa/web"));
+  EXPECT_THAT(leaf_text, HasSubstr(absl::StrCat("Subject: CN = www.example.com")));
+
+  // AKI of each certificate is its issuer's SKI.
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(inter.cert.get()),
+                                  X509_get0_subject_key_id(root.cert.get())),
+            0);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf->certificate.get()),
+                                  X509_get0_subject_key_id(inter.cert.get())),
+            0);
+
+  std::string csr_leaf_text = X509Text(csr_leaf_path);
+  EXPECT_THAT(csr_leaf_text, HasSubstr("Digital Signature, Key Encipherment"));  // RSA leaf
+  EXPECT_THAT(csr_leaf_text, HasSubstr("TLS Web Server Authentication\n"));
+  EXPECT_THAT(csr_leaf_text, Not(HasSubstr("Client Authentication")));
+}
+
+TEST(CertificateBuilderTest, CsrAskingForCaGetsCaFalse) {
+  Ca root = MakeRoot();
+  ASSERT_NE(root.cert, nullptr);
+  auto key = GenerateSoftwareKey(v1::EC_P256);
+  X509ReqPtr csr = MakeCsr(key->get(), "csr.example.com", "critical,CA:TRUE,pathlen:5");
+  auto parsed = ParseCsr(CsrToPem(csr.get()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto csr_key = CsrPublicKey(parsed->get());
+  auto cert = BuildCertificate(LeafParams(csr_key->get()), root.signer());
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  EXPECT_EQ(X509_check_ca(cert->certificate.get()), 0);
+  std::string text = X509Text(WriteTmp("csr_ca.pem", cert->pem));
+  EXPECT_THAT(text, HasSubstr("CA:FALSE"));
+  EXPECT_THAT(text, Not(HasSubstr("CA:TRUE")));
+  EXPECT_THAT(text, Not(HasSubstr("csr.example.com")));  // the request's names, not the CSR's
+}
+
+TEST(CertificateBuilderTest, RefusesCsrWithBadSignature) {
+  auto key = GenerateSoftwareKey(v1::EC_P256);
+  X509ReqPtr csr = MakeCsr(key->get(), "victim.example.com", nullptr);
+  unsigned char* der = nullptr;
+  int len = i2d_X509_REQ(csr.get(), &der);
+  ASSERT_GT(len, 0);
+  std::string bytes(reinterpret_cast<char*>(der), len);
+  OPENSSL_free(der);
+  size_t at = bytes.find("victim");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'w';  // signed data changed, signature kept
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  X509ReqPtr tampered(d2i_X509_REQ(nullptr, &p, len));
+  ASSERT_NE(tampered, nullptr);
+  auto parsed = ParseCsr(CsrToPem(tampered.get()));
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(parsed.status().message(), "csr: signature does not verify");
+  EXPECT_EQ(ParseCsr("not a csr").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CertificateBuilderTest, RefusesRsa1024Csr) {
+  EvpPkeyPtr weak(EVP_RSA_gen(1024));
+  X509ReqPtr csr = MakeCsr(weak.get(), "weak.example.com", nullptr);
+  auto parsed = ParseCsr(CsrToPem(csr.get()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();  // well-formed; the role refuses the key
+  auto key = CsrPublicKey(parsed->get());
+  v1::Role role;
+  role.set_name("web");
+  absl::Status s = CheckCsrKey(role, key->get());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("RSA key of 1024 bits is below the minimum of 2048"));
+}
+
+TEST(CertificateBuilderTest, RefusesMismatchedSignerAndBadParams) {
+  Ca root = MakeRoot();
+  ASSERT_NE(root.cert, nullptr);
+  auto other = GenerateSoftwareKey(v1::EC_P256);
+  // A software key that is not the root's cannot sign as the root.
+  auto built =
+      BuildCertificate(LeafParams(other->get()), Signer{other->get(), nullptr, root.cert.get()});
+  EXPECT_EQ(built.status().code(), absl::StatusCode::kFailedPrecondition);
+  CertificateParams params = LeafParams(other->get());
+  params.not_after = params.not_before;
+  EXPECT_EQ(BuildCertificate(params, root.signer()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  params = LeafParams(other->get());
+  params.names.ip_sans = {"300.1.1.1"};
+  EXPECT_EQ(BuildCertificate(params, root.signer()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  params = LeafParams(other->get());
+  params.max_path_length = 1;  // not a CA
+  EXPECT_EQ(BuildCertificate(params, root.signer()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CertificateBuilderTest, SerialsAreRandomPositive159Bits) {
+  for (int i = 0; i < 100; ++i) {
+    auto serial = RandomSerial();
+    ASSERT_TRUE(serial.ok());
+    std::string hex = SerialToHex(serial->get());
+    EXPECT_EQ(hex.size(), 40u) << hex;
+    EXPECT_NE(hex[0], '-');
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::pki

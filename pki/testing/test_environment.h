@@ -1,0 +1,31 @@
+// PkiTestEnvironment: one SoftHSM token, Hsm and HsmProvider per test binary, plus helpers
+// for HSM key pairs and for running the real openssl/certtool CLIs. Test-only.
+#pragma once
+
+#include <string>
+
+#include "hsm/hsm.h"
+#include "hsm/provider.h"
+#include "hsm/testing/softhsm_token.h"
+#include "pki/openssl_ptr.h"
+
+namespace strongroom::pki::testing {
+
+hsm::Hsm& TheHsm();
+hsm::HsmProvider& TheProvider();
+
+// An HSM key pair `label` (created on first use): its provider-backed private key and its
+// public key parsed in the default library context. Fails the test on error.
+struct HsmKey {
+  EvpPkeyPtr private_key;
+  EvpPkeyPtr public_key;
+};
+HsmKey MakeHsmKey(const std::string& label, hsm::KeyPairType type);
+
+// $TEST_TMPDIR/name; WriteTmp writes `content` there and returns the path.
+std::string TmpPath(const std::string& name);
+std::string WriteTmp(const std::string& name, const std::string& content);
+
+using hsm::testing::RunCommand;
+
+}  // namespace strongroom::pki::testing
