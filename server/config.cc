@@ -121,6 +121,22 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     transit.mutable_auto_rotate_check_interval()->set_seconds(60);
   }
 
+  v1::PkiConfig& pki = *c.mutable_pki();
+  if (pki.base_url().empty()) pki.set_base_url("https://127.0.0.1:7401");
+  while (pki.base_url().size() > 1 && pki.base_url().back() == '/') {
+    pki.mutable_base_url()->pop_back();
+  }
+  if (pki.base_url().rfind("https://", 0) != 0 && pki.base_url().rfind("http://", 0) != 0) {
+    return check.Error("pki.base_url", "must start with https:// or http://");
+  }
+  if (!pki.has_crl_validity() ||
+      (pki.crl_validity().seconds() == 0 && pki.crl_validity().nanos() == 0)) {
+    pki.mutable_crl_validity()->set_seconds(24 * 3600);
+  }
+  if (pki.crl_validity().seconds() < 60 || pki.crl_validity().seconds() > 366 * 24 * 3600) {
+    return check.Error("pki.crl_validity", "must be between 1m and 366 days");
+  }
+
   v1::KmsPluginConfig& kms = *c.mutable_kms_plugin();
   if (!kms.key_name().empty()) {
     kms.set_socket_path(

@@ -101,6 +101,20 @@ TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
   EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("shorter than 108 bytes"));
 }
 
+TEST(ConfigTest, PkiDefaultsAndChecks) {
+  auto config = LoadConfig(WriteConfig("pki.yaml", "state_dir: /d\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().base_url(), "https://127.0.0.1:7401");
+  EXPECT_EQ(config->pki().crl_validity().seconds(), 24 * 3600);
+  config = LoadConfig(WriteConfig(
+      "pki2.yaml", "state_dir: /d\npki:\n  base_url: https://ca.example/\n  crl_validity: 2h\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().base_url(), "https://ca.example");
+  EXPECT_EQ(config->pki().crl_validity().seconds(), 7200);
+  std::string path = WriteConfig("pki3.yaml", "state_dir: /d\npki:\n  base_url: ftp://x\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: pki.base_url: "));
+}
+
 TEST(ConfigTest, HttpListenerFollowsTheGrpcAddressByDefault) {
   auto config = LoadConfig(WriteConfig("http.yaml", "state_dir: /d\n"));
   ASSERT_TRUE(config.ok()) << config.status();

@@ -13,15 +13,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "hsm/hsm.h"
+#include "hsm/provider.h"
 #include "kms/barrier.h"
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
+#include "pki/ca.h"
 #include "server/files.h"
 #include "server/http_server.h"
 #include "server/kms_plugin_service.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/pki_service.h"
 #include "server/self_signed.h"
 #include "server/server_metrics.h"
 #include "server/system_service.h"
@@ -84,6 +87,9 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   if (!hsm.ok()) return hsm.status();  // Its messages name the module or token already.
   d->hsm_ = *std::move(hsm);
   d->hsm_->SetCallObserver(d->server_metrics_.get());
+  auto provider = hsm::HsmProvider::Load(d->hsm_.get());
+  if (!provider.ok()) return Prefixed("HSM provider: ", provider.status());
+  d->provider_ = *std::move(provider);
 
   auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
   if (!storage.ok()) return Prefixed("storage: ", storage.status());
@@ -117,8 +123,15 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   limits.max_plaintext_bytes = tc.max_plaintext_bytes();
   d->transit_ = std::make_unique<kms::Transit>(d->keyring_.get(), d->hsm_.get(), limits);
 
+  pki::CaOptions ca_options;
+  ca_options.base_url = config.pki().base_url();
+  ca_options.crl_validity = ToDuration(config.pki().crl_validity());
+  d->ca_ = std::make_unique<pki::Ca>(d->hsm_.get(), d->provider_.get(), d->storage_.get(),
+                                     d->barrier_.get(), ca_options);
+
   d->system_ = std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get());
   d->transit_service_ = std::make_unique<TransitService>(d->transit_.get());
+  d->pki_service_ = std::make_unique<PkiService>(d->ca_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
@@ -130,6 +143,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
                   ssl.pem_key_cert_pairs[0].private_key.size());
   builder.RegisterService(d->system_.get());
   builder.RegisterService(d->transit_service_.get());
+  builder.RegisterService(d->pki_service_.get());
   builder.experimental().SetInterceptorCreators(Interceptors(d->server_metrics_.get()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));

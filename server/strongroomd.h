@@ -3,7 +3,8 @@
 //
 // Start() opens the HSM (logging in), opens storage, unseals (auto-unseal: creating KEK 1
 // on a new storage), makes a self-signed TLS certificate if none is configured, and
-// serves strongroom.v1.System, strongroom.v1.Transit, grpc.health.v1.Health and server
+// serves strongroom.v1.System, strongroom.v1.Transit, strongroom.v1.Pki (CA keys in the HSM,
+// signing through an hsm::HsmProvider), grpc.health.v1.Health and server
 // reflection, and the Kubernetes KMS v2 plugin on a unix socket when kms_plugin is
 // configured. Keys with an auto_rotate_period are rotated when due. Any failure is
 // returned as one clear status; nothing is left running. While serving, a monitor probes
@@ -28,6 +29,11 @@ class Server;
 
 namespace strongroom::hsm {
 class Hsm;
+class HsmProvider;
+}  // namespace strongroom::hsm
+
+namespace strongroom::pki {
+class Ca;
 }
 
 namespace strongroom::kms {
@@ -41,6 +47,7 @@ namespace strongroom::server {
 
 class HttpServer;
 class KmsPluginService;
+class PkiService;
 class MetricsRegistry;
 class ServerMetrics;
 class SystemService;
@@ -70,12 +77,15 @@ class Strongroomd {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<ServerMetrics> server_metrics_;
   std::unique_ptr<hsm::Hsm> hsm_;
+  std::unique_ptr<hsm::HsmProvider> provider_;  // after hsm_: destroyed before it
   std::unique_ptr<kms::Storage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<kms::Keyring> keyring_;
   std::unique_ptr<kms::Transit> transit_;
+  std::unique_ptr<pki::Ca> ca_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<TransitService> transit_service_;
+  std::unique_ptr<PkiService> pki_service_;
   std::unique_ptr<KmsPluginService> kms_plugin_;
   std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;

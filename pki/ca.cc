@@ -1,0 +1,846 @@
+#include "pki/ca.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "hsm/secret_data.h"
+#include "pki/certificate_builder.h"
+#include "pki/crl_builder.h"
+#include "pki/role_policy.h"
+#include "pki/signer.h"
+
+namespace strongroom::pki {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kIssuerPrefix[] = "pki/issuers/";
+constexpr char kRolePrefix[] = "pki/roles/";
+constexpr char kCertPrefix[] = "pki/certs/";
+constexpr char kRevokedPrefix[] = "pki/revoked/";
+constexpr absl::Duration kDefaultRootTtl = absl::Hours(24 * 365 * 10);
+constexpr absl::Duration kDefaultIntermediateTtl = absl::Hours(24 * 365 * 5);
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+using X509StorePtr = std::unique_ptr<X509_STORE, OpenSslDeleter<X509_STORE, X509_STORE_free>>;
+using X509StoreCtxPtr =
+    std::unique_ptr<X509_STORE_CTX, OpenSslDeleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+struct X509StackDeleter {
+  void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }  // not the certs
+};
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t));
+}
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Status ValidateName(absl::string_view field, absl::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must be 1 to 128 characters"));
+  }
+  if (name[0] == '.' || name[0] == '-') {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must not start with '.' or '-'"));
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": only letters, digits, '.', '_' and '-' are allowed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NormalizeSerial(absl::string_view serial) {
+  std::string s = absl::AsciiStrToLower(serial);
+  if (s.empty() || s.size() > 64 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
+    return absl::InvalidArgumentError("serial_number: must be 1 to 64 hex digits without colons");
+  }
+  return s;
+}
+
+absl::StatusOr<hsm::KeyPairType> HsmKeyType(v1::PkiKeyType type) {
+  switch (type) {
+    case v1::PKI_KEY_TYPE_UNSPECIFIED:
+    case v1::EC_P256:
+      return hsm::KeyPairType::kEcP256;
+    case v1::EC_P384:
+      return hsm::KeyPairType::kEcP384;
+    case v1::RSA2048:
+      return hsm::KeyPairType::kRsa2048;
+    case v1::RSA3072:
+      return hsm::KeyPairType::kRsa3072;
+    case v1::RSA4096:
+      return hsm::KeyPairType::kRsa4096;
+    default:
+      return absl::InvalidArgumentError("key_type: unknown key type");
+  }
+}
+
+v1::PkiKeyType Effective(v1::PkiKeyType type) {
+  return type == v1::PKI_KEY_TYPE_UNSPECIFIED ? v1::EC_P256 : type;
+}
+
+std::string Der(X509* cert) {
+  unsigned char* buf = nullptr;
+  int len = i2d_X509(cert, &buf);
+  if (len <= 0) return "";
+  std::string out(reinterpret_cast<char*>(buf), len);
+  OPENSSL_free(buf);
+  return out;
+}
+
+X509Ptr FromDer(absl::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+}
+
+std::string PemOfDer(absl::string_view der) {
+  X509Ptr cert = FromDer(der);
+  return cert ? CertificateToPem(cert.get()) : "";
+}
+
+// Every certificate in `pem`, in order. INVALID_ARGUMENT naming `field` if there is none
+// or one does not parse.
+absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(absl::string_view field,
+                                                       absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<X509Ptr> out;
+  while (true) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (cert == nullptr) break;
+    out.push_back(std::move(cert));
+  }
+  DrainOpenSslErrors();  // The loop ends on a "no start line" error.
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": no PEM certificate"));
+  }
+  return out;
+}
+
+absl::Time NotAfter(X509* cert) {
+  int days = 0, secs = 0;
+  ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert));
+  return absl::Now() + absl::Hours(24) * days + absl::Seconds(secs);
+}
+
+EvpPkeyPtr ParsePublicKey(absl::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  return EvpPkeyPtr(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+}
+
+// The PKCS#8 PEM of `key`, built in a secure-heap BIO (cleansed when freed) and copied
+// once into *out, the reply that returns it.
+absl::Status PrivateKeyPem(EVP_PKEY* key, std::string* out) {
+  BioPtr bio(BIO_new(BIO_s_secmem()));
+  if (bio == nullptr ||
+      !PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) {
+    return absl::InternalError(absl::StrCat("encoding the private key: ", DrainOpenSslErrors()));
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  out->assign(data, static_cast<size_t>(len));
+  return absl::OkStatus();
+}
+
+absl::Status NotFound(absl::string_view what, absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat("no ", what, " named '", name, "'"));
+}
+
+// Names of the records under `prefix`, a page at a time.
+absl::StatusOr<std::vector<std::string>> ListNames(kms::Storage* storage, absl::string_view prefix,
+                                                   uint32_t page_size, absl::string_view token,
+                                                   std::string* next) {
+  if (page_size == 0) page_size = kDefaultPageSize;
+  page_size = std::min(page_size, kMaxPageSize);
+  std::string after = token.empty() ? "" : absl::StrCat(prefix, token);
+  auto entries = storage->List(prefix, after, page_size + 1);
+  if (!entries.ok()) return entries.status();
+  std::vector<std::string> names;
+  next->clear();
+  for (const kms::Entry& e : *entries) {
+    if (names.size() == page_size) {
+      *next = names.back();
+      break;
+    }
+    names.push_back(e.key.substr(prefix.size()));
+  }
+  return names;
+}
+
+}  // namespace
+
+struct Ca::LoadedIssuer {
+  IssuerRecord record;
+  int64_t revision = 0;
+  EvpPkeyPtr key;         // provider key (signing)
+  EvpPkeyPtr public_key;  // default library context
+  X509Ptr certificate;    // nullptr while awaiting its certificate
+};
+
+Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Barrier* barrier,
+       CaOptions options)
+    : hsm_(hsm),
+      provider_(provider),
+      storage_(storage),
+      barrier_(barrier),
+      options_(std::move(options)) {}
+
+absl::Status Ca::RequireUnsealed() const {
+  return barrier_->sealed() ? barrier_->SealedError() : absl::OkStatus();
+}
+
+std::string Ca::KeyUri(const std::string& label) const {
+  auto escape = [](absl::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        absl::StrAppend(
+            &out, "%",
+            absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(&c), 1)));
+      }
+    }
+    return out;
+  };
+  return absl::StrCat("pkcs11:token=", escape(hsm_->token_info().label), ";object=", escape(label),
+                      ";type=private");
+}
+
+v1::Issuer Ca::ToIssuer(const IssuerRecord& record) const {
+  v1::Issuer issuer;
+  issuer.set_issuer_name(record.name());
+  issuer.set_common_name(record.common_name());
+  issuer.set_key_type(static_cast<v1::PkiKeyType>(record.key_type()));
+  issuer.set_key_uri(KeyUri(record.hsm_key_label()));
+  if (!record.certificate_der().empty()) {
+    X509Ptr cert = FromDer(record.certificate_der());
+    std::string chain = CertificateToPem(cert.get());
+    for (const std::string& der : record.chain_der()) chain += PemOfDer(der);
+    issuer.set_certificate_pem(CertificateToPem(cert.get()));
+    issuer.set_chain_pem(chain);
+    issuer.set_serial_number(SerialToHex(X509_get0_serialNumber(cert.get())));
+    *issuer.mutable_not_after() = record.not_after();
+  }
+  return issuer;
+}
+
+absl::StatusOr<std::pair<IssuerRecord, int64_t>> Ca::LoadIssuerRecord(absl::string_view name) {
+  if (!ValidateName("issuer_name", name).ok()) return NotFound("issuer", name);
+  auto entry = storage_->Get(absl::StrCat(kIssuerPrefix, name));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value()) return NotFound("issuer", name);
+  IssuerRecord record;
+  if (!record.ParseFromString((*entry)->value) || record.name() != name) {
+    return absl::DataLossError(absl::StrCat("stored record of issuer '", name, "' is corrupt"));
+  }
+  return std::make_pair(std::move(record), (*entry)->revision);
+}
+
+absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool need_certificate) {
+  auto loaded = LoadIssuerRecord(name);
+  if (!loaded.ok()) return loaded.status();
+  LoadedIssuer issuer;
+  issuer.record = std::move(loaded->first);
+  issuer.revision = loaded->second;
+  if (!issuer.record.certificate_der().empty()) {
+    issuer.certificate = FromDer(issuer.record.certificate_der());
+    if (issuer.certificate == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat("stored certificate of issuer '", name, "' is corrupt"));
+    }
+  } else if (need_certificate) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "issuer '", name, "' has no certificate yet (sign its CSR and ImportIssuerCertificate)"));
+  }
+  auto key = provider_->LoadPrivateKey(KeyUri(issuer.record.hsm_key_label()));
+  if (!key.ok()) return key.status();
+  issuer.key = *std::move(key);
+  auto der = hsm_->PublicKeyDer(issuer.record.hsm_key_label());
+  if (!der.ok()) return der.status();
+  issuer.public_key = ParsePublicKey(*der);
+  if (issuer.public_key == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("HSM public key of issuer '", name, "' does not parse"));
+  }
+  return issuer;
+}
+
+absl::StatusOr<std::string> Ca::NewIssuerKey(const std::string& issuer, v1::PkiKeyType type) {
+  auto hsm_type = HsmKeyType(type);
+  if (!hsm_type.ok()) return hsm_type.status();
+  uint8_t suffix[4];
+  if (absl::Status s = hsm_->GenerateRandom(absl::MakeSpan(suffix)); !s.ok()) return s;
+  std::string label = absl::StrCat(
+      "strongroom-ca-", issuer, "-",
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(suffix), 4)));
+  if (absl::Status s = hsm_->GenerateKeyPair(label, *hsm_type); !s.ok()) return s;
+  return label;
+}
+
+absl::StatusOr<v1::Issuer> Ca::CreateRootIssuer(const v1::CreateRootIssuerRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  if (absl::Status s = ValidateName("issuer_name", request.issuer_name()); !s.ok()) return s;
+  if (request.common_name().empty() || request.common_name().size() > 64) {
+    return absl::InvalidArgumentError("common_name: must be 1 to 64 characters");
+  }
+  if (!HsmKeyType(request.key_type()).ok()) return HsmKeyType(request.key_type()).status();
+  absl::Duration ttl = FromProto(request.ttl());
+  if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");
+  if (ttl == absl::ZeroDuration()) ttl = kDefaultRootTtl;
+  auto existing = LoadIssuerRecord(request.issuer_name());
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("issuer '", request.issuer_name(), "' already exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+
+  auto label = NewIssuerKey(request.issuer_name(), request.key_type());
+  if (!label.ok()) return label.status();
+  IssuerRecord record;
+  record.set_name(request.issuer_name());
+  record.set_common_name(request.common_name());
+  record.set_key_type(Effective(request.key_type()));
+  record.set_hsm_key_label(*label);
+  *record.mutable_created() = TimeUtil::GetCurrentTime();
+  absl::Status status = [&]() -> absl::Status {
+    auto key = provider_->LoadPrivateKey(KeyUri(*label));
+    if (!key.ok()) return key.status();
+    auto der = hsm_->PublicKeyDer(*label);
+    if (!der.ok()) return der.status();
+    EvpPkeyPtr public_key = ParsePublicKey(*der);
+    if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
+    CertificateParams params;
+    params.names.common_name = request.common_name();
+    params.public_key = public_key.get();
+    params.not_before = absl::Now();
+    params.not_after = params.not_before + ttl;
+    params.is_ca = true;
+    auto built = BuildCertificate(params, Signer{key->get(), provider_->libctx(), nullptr});
+    if (!built.ok()) return built.status();
+    record.set_certificate_der(Der(built->certificate.get()));
+    *record.mutable_not_after() = ToProto(params.not_after);
+    kms::WriteBatch batch;
+    batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
+              kms::WriteBatch::kMustNotExist);
+    absl::Status s = storage_->Commit(batch);
+    if (absl::IsAborted(s)) {
+      return absl::AlreadyExistsError(absl::StrCat("issuer '", record.name(), "' already exists"));
+    }
+    return s;
+  }();
+  if (!status.ok()) {
+    (void)hsm_->DestroyObjects(*label);
+    return status;
+  }
+  return ToIssuer(record);
+}
+
+absl::StatusOr<v1::CreateIntermediateIssuerResponse> Ca::CreateIntermediateIssuer(
+    const v1::CreateIntermediateIssuerRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  if (absl::Status s = ValidateName("issuer_name", request.issuer_name()); !s.ok()) return s;
+  if (request.common_name().empty() || request.common_name().size() > 64) {
+    return absl::InvalidArgumentError("common_name: must be 1 to 64 characters");
+  }
+  if (!HsmKeyType(request.key_type()).ok()) return HsmKeyType(request.key_type()).status();
+  auto existing = LoadIssuerRecord(request.issuer_name());
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("issuer '", request.issuer_name(), "' already exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  auto label = NewIssuerKey(request.issuer_name(), request.key_type());
+  if (!label.ok()) return label.status();
+  IssuerRecord record;
+  record.set_name(request.issuer_name());
+  record.set_common_name(request.common_name());
+  record.set_key_type(Effective(request.key_type()));
+  record.set_hsm_key_label(*label);
+  *record.mutable_created() = TimeUtil::GetCurrentTime();
+  v1::CreateIntermediateIssuerResponse response;
+  absl::Status status = [&]() -> absl::Status {
+    auto key = provider_->LoadPrivateKey(KeyUri(*label));
+    if (!key.ok()) return key.status();
+    auto der = hsm_->PublicKeyDer(*label);
+    if (!der.ok()) return der.status();
+    EvpPkeyPtr public_key = ParsePublicKey(*der);
+    if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
+    auto csr = BuildCsr(request.common_name(), public_key.get(),
+                        Signer{key->get(), provider_->libctx(), nullptr});
+    if (!csr.ok()) return csr.status();
+    response.set_csr_pem(CsrToPem(csr->get()));
+    kms::WriteBatch batch;
+    batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
+              kms::WriteBatch::kMustNotExist);
+    absl::Status s = storage_->Commit(batch);
+    if (absl::IsAborted(s)) {
+      return absl::AlreadyExistsError(absl::StrCat("issuer '", record.name(), "' already exists"));
+    }
+    return s;
+  }();
+  if (!status.ok()) {
+    (void)hsm_->DestroyObjects(*label);
+    return status;
+  }
+  *response.mutable_issuer() = ToIssuer(record);
+  return response;
+}
+
+absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
+    const v1::SignIntermediateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto parent = LoadIssuer(request.issuer_name(), /*need_certificate=*/true);
+  if (!parent.ok()) return parent.status();
+  auto csr = ParseCsr(request.csr_pem());
+  if (!csr.ok()) return csr.status();
+  auto public_key = CsrPublicKey(csr->get());
+  if (!public_key.ok()) return public_key.status();
+  if (absl::Status s = CheckCsrKey(v1::Role(), public_key->get()); !s.ok()) return s;
+  auto names = NamesFromCsr(csr->get());
+  if (!names.ok()) return names.status();
+  if (names->common_name.empty()) {
+    return absl::InvalidArgumentError("csr_pem: the CSR has no subject common name");
+  }
+  absl::Duration ttl = FromProto(request.ttl());
+  if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");
+  if (ttl == absl::ZeroDuration()) ttl = kDefaultIntermediateTtl;
+  // The parent's own pathLenConstraint bounds the new CA's.
+  const long parent_path_length = X509_get_pathlen(parent->certificate.get());
+  if (parent_path_length == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "issuer '", request.issuer_name(), "' has path length 0 and cannot sign CA certificates"));
+  }
+  if (parent_path_length > 0 && request.has_max_path_length() &&
+      request.max_path_length() >= parent_path_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_path_length: must be below the issuer's (", parent_path_length, ")"));
+  }
+  if (request.has_max_path_length() && request.max_path_length() > 16) {
+    return absl::InvalidArgumentError("max_path_length: must be at most 16");
+  }
+  const absl::Time now = absl::Now();
+  const absl::Time parent_not_after = FromProto(parent->record.not_after());
+  if (parent_not_after <= now) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("issuer '", request.issuer_name(), "' has expired"));
+  }
+  CertificateParams params;
+  params.names.common_name = names->common_name;
+  params.public_key = public_key->get();
+  params.not_before = now;
+  params.not_after = std::min(now + ttl, parent_not_after);
+  params.is_ca = true;
+  if (request.has_max_path_length()) params.max_path_length = request.max_path_length();
+  const std::string base = absl::StrCat(options_.base_url, "/v1/pki/", request.issuer_name());
+  params.issuing_certificate_url = absl::StrCat(base, "/ca");
+  params.ocsp_url = absl::StrCat(base, "/ocsp");
+  params.crl_distribution_point = absl::StrCat(base, "/crl");
+  auto built = BuildCertificate(
+      params, Signer{parent->key.get(), provider_->libctx(), parent->certificate.get()});
+  if (!built.ok()) return built.status();
+  CertificateRecord cert;
+  cert.set_serial_number(built->serial_number);
+  cert.set_issuer_name(request.issuer_name());
+  cert.set_certificate_der(Der(built->certificate.get()));
+  *cert.mutable_not_after() = ToProto(params.not_after);
+  kms::WriteBatch batch;
+  batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
+            kms::WriteBatch::kMustNotExist);
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  v1::SignedCertificate response;
+  response.set_certificate_pem(built->pem);
+  response.set_ca_chain_pem(ToIssuer(parent->record).chain_pem());
+  response.set_serial_number(built->serial_number);
+  return response;
+}
+
+absl::StatusOr<v1::Issuer> Ca::ImportIssuerCertificate(
+    const v1::ImportIssuerCertificateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  absl::MutexLock lock(&issuer_mu_);
+  auto issuer = LoadIssuer(request.issuer_name(), /*need_certificate=*/false);
+  if (!issuer.ok()) return issuer.status();
+  if (issuer->certificate != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("issuer '", request.issuer_name(), "' already has a certificate"));
+  }
+  auto certs = ParseCertificates("certificate_pem", request.certificate_pem());
+  if (!certs.ok()) return certs.status();
+  X509* cert = (*certs)[0].get();
+  if (EVP_PKEY_eq(X509_get0_pubkey(cert), issuer->public_key.get()) != 1) {
+    return absl::FailedPreconditionError(
+        "certificate_pem: its public key is not the issuer's HSM key");
+  }
+  if (X509_check_ca(cert) != 1) {
+    return absl::InvalidArgumentError("certificate_pem: not a CA certificate (basicConstraints)");
+  }
+  auto chain = ParseCertificates("chain_pem", request.chain_pem());
+  if (!chain.ok()) return chain.status();
+  X509StorePtr store(X509_STORE_new());
+  X509StackPtr untrusted(sk_X509_new_null());
+  for (const X509Ptr& c : *chain) {
+    if (X509_self_signed(c.get(), 0) == 1) {
+      X509_STORE_add_cert(store.get(), c.get());
+    } else {
+      sk_X509_push(untrusted.get(), c.get());
+    }
+  }
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!X509_STORE_CTX_init(ctx.get(), store.get(), cert, untrusted.get())) {
+    return absl::InternalError(absl::StrCat("verifying the chain: ", DrainOpenSslErrors()));
+  }
+  X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_X509_STRICT);
+  if (X509_verify_cert(ctx.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chain_pem: the certificate does not verify against it: ",
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+  }
+  DrainOpenSslErrors();
+  IssuerRecord record = issuer->record;
+  record.set_certificate_der(Der(cert));
+  record.clear_chain_der();
+  for (const X509Ptr& c : *chain) record.add_chain_der(Der(c.get()));
+  *record.mutable_not_after() = ToProto(NotAfter(cert));
+  kms::WriteBatch batch;
+  batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
+            issuer->revision);
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  return ToIssuer(record);
+}
+
+absl::StatusOr<v1::Issuer> Ca::GetIssuer(const v1::GetIssuerRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto record = LoadIssuerRecord(request.issuer_name());
+  if (!record.ok()) return record.status();
+  return ToIssuer(record->first);
+}
+
+absl::StatusOr<v1::ListIssuersResponse> Ca::ListIssuers(const v1::ListIssuersRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  v1::ListIssuersResponse response;
+  auto names = ListNames(storage_, kIssuerPrefix, request.page_size(), request.page_token(),
+                         response.mutable_next_page_token());
+  if (!names.ok()) return names.status();
+  for (std::string& n : *names) response.add_issuer_names(std::move(n));
+  return response;
+}
+
+absl::StatusOr<v1::Role> Ca::PutRole(const v1::Role& role) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  if (absl::Status s = ValidateName("name", role.name()); !s.ok()) return s;
+  if (role.issuer_name().empty()) return absl::InvalidArgumentError("issuer_name: required");
+  auto issuer = LoadIssuerRecord(role.issuer_name());
+  if (absl::IsNotFound(issuer.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("issuer_name: no issuer named '", role.issuer_name(), "'"));
+  }
+  if (!issuer.ok()) return issuer.status();
+  if (!HsmKeyType(role.key_type()).ok()) return HsmKeyType(role.key_type()).status();
+  if (role.key_bits() != 0 && (role.key_bits() < kMinimumRsaBits || role.key_bits() > 8192)) {
+    return absl::InvalidArgumentError("key_bits: must be 0 (2048) or between 2048 and 8192");
+  }
+  absl::Duration ttl = FromProto(role.ttl()), max_ttl = FromProto(role.max_ttl());
+  if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");
+  if (max_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("max_ttl: must not be negative");
+  }
+  if (max_ttl > absl::ZeroDuration() && ttl > max_ttl) {
+    return absl::InvalidArgumentError("ttl: must not exceed max_ttl");
+  }
+  for (const std::string& d : role.allowed_domains()) {
+    if (d.empty()) return absl::InvalidArgumentError("allowed_domains: empty entry");
+  }
+  RoleRecord record;
+  record.set_role(role.SerializeAsString());
+  kms::WriteBatch batch;
+  batch.Put(absl::StrCat(kRolePrefix, role.name()), record.SerializeAsString());
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  return role;
+}
+
+absl::StatusOr<v1::Role> Ca::LoadRole(absl::string_view name) {
+  if (!ValidateName("role", name).ok()) return NotFound("role", name);
+  auto entry = storage_->Get(absl::StrCat(kRolePrefix, name));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value()) return NotFound("role", name);
+  RoleRecord record;
+  v1::Role role;
+  if (!record.ParseFromString((*entry)->value) || !role.ParseFromString(record.role()) ||
+      role.name() != name) {
+    return absl::DataLossError(absl::StrCat("stored record of role '", name, "' is corrupt"));
+  }
+  return role;
+}
+
+absl::StatusOr<v1::Role> Ca::GetRole(const v1::GetRoleRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  return LoadRole(request.name());
+}
+
+absl::StatusOr<v1::ListRolesResponse> Ca::ListRoles(const v1::ListRolesRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  v1::ListRolesResponse response;
+  auto names = ListNames(storage_, kRolePrefix, request.page_size(), request.page_token(),
+                         response.mutable_next_page_token());
+  if (!names.ok()) return names.status();
+  for (std::string& n : *names) response.add_names(std::move(n));
+  return response;
+}
+
+absl::StatusOr<v1::DeleteRoleResponse> Ca::DeleteRole(const v1::DeleteRoleRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto role = LoadRole(request.name());
+  if (!role.ok()) return role.status();
+  kms::WriteBatch batch;
+  batch.Delete(absl::StrCat(kRolePrefix, request.name()));
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  return v1::DeleteRoleResponse();
+}
+
+absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const NameRequest& names,
+                                                    absl::Duration requested_ttl,
+                                                    EVP_PKEY* public_key) {
+  auto issuer = LoadIssuer(role.issuer_name(), /*need_certificate=*/true);
+  if (!issuer.ok()) return issuer.status();
+  const absl::Time now = absl::Now();
+  absl::Duration ttl;
+  if (absl::Status s = CheckRequest(role, names, requested_ttl,
+                                    FromProto(issuer->record.not_after()), now, &ttl);
+      !s.ok()) {
+    return s;
+  }
+  CertificateParams params;
+  params.names = names;
+  params.public_key = public_key;
+  params.not_before = now;
+  params.not_after = now + ttl;
+  params.server_auth = role.server_flag();
+  params.client_auth = role.client_flag();
+  const std::string base = absl::StrCat(options_.base_url, "/v1/pki/", role.issuer_name());
+  params.issuing_certificate_url = absl::StrCat(base, "/ca");
+  params.ocsp_url = absl::StrCat(base, "/ocsp");
+  params.crl_distribution_point = absl::StrCat(base, "/crl");
+  auto built = BuildCertificate(
+      params, Signer{issuer->key.get(), provider_->libctx(), issuer->certificate.get()});
+  if (!built.ok()) return built.status();
+  if (!role.no_store()) {
+    CertificateRecord cert;
+    cert.set_serial_number(built->serial_number);
+    cert.set_issuer_name(role.issuer_name());
+    cert.set_role(role.name());
+    cert.set_certificate_der(Der(built->certificate.get()));
+    *cert.mutable_not_after() = ToProto(params.not_after);
+    kms::WriteBatch batch;
+    batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
+              kms::WriteBatch::kMustNotExist);
+    if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  }
+  v1::SignedCertificate response;
+  response.set_certificate_pem(built->pem);
+  response.set_ca_chain_pem(ToIssuer(issuer->record).chain_pem());
+  response.set_serial_number(built->serial_number);
+  return response;
+}
+
+namespace {
+NameRequest RequestNames(absl::string_view cn,
+                         const google::protobuf::RepeatedPtrField<std::string>& dns,
+                         const google::protobuf::RepeatedPtrField<std::string>& ip,
+                         const google::protobuf::RepeatedPtrField<std::string>& uri) {
+  NameRequest names;
+  names.common_name = std::string(cn);
+  names.dns_sans.assign(dns.begin(), dns.end());
+  names.ip_sans.assign(ip.begin(), ip.end());
+  names.uri_sans.assign(uri.begin(), uri.end());
+  return names;
+}
+}  // namespace
+
+absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
+    const v1::IssueCertificateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto role = LoadRole(request.role());
+  if (!role.ok()) return role.status();
+  NameRequest names = RequestNames(request.common_name(), request.dns_sans(), request.ip_sans(),
+                                   request.uri_sans());
+  // Check the request before spending a key generation on it.
+  if (absl::Status s = CheckNames(*role, names); !s.ok()) return s;
+  auto key = GenerateSoftwareKey(role->key_type());
+  if (!key.ok()) return key.status();
+  auto signed_cert = IssueLeaf(*role, names, FromProto(request.ttl()), key->get());
+  if (!signed_cert.ok()) return signed_cert.status();
+  v1::IssuedCertificate response;
+  if (absl::Status s = PrivateKeyPem(key->get(), response.mutable_private_key_pem()); !s.ok()) {
+    return s;
+  }
+  response.set_certificate_pem(signed_cert->certificate_pem());
+  response.set_ca_chain_pem(signed_cert->ca_chain_pem());
+  response.set_serial_number(signed_cert->serial_number());
+  return response;
+}
+
+absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
+    const v1::SignCertificateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto role = LoadRole(request.role());
+  if (!role.ok()) return role.status();
+  auto csr = ParseCsr(request.csr_pem());
+  if (!csr.ok()) return csr.status();
+  auto public_key = CsrPublicKey(csr->get());
+  if (!public_key.ok()) return public_key.status();
+  if (absl::Status s = CheckCsrKey(*role, public_key->get()); !s.ok()) return s;
+  NameRequest names = RequestNames(request.common_name(), request.dns_sans(), request.ip_sans(),
+                                   request.uri_sans());
+  if (names.empty()) {
+    auto from_csr = NamesFromCsr(csr->get());
+    if (!from_csr.ok()) return from_csr.status();
+    names = *std::move(from_csr);
+  }
+  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get());
+}
+
+absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
+    const v1::RevokeCertificateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto serial = NormalizeSerial(request.serial_number());
+  if (!serial.ok()) return serial.status();
+  absl::MutexLock lock(&issuer_mu_);
+  auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value()) return NotFound("certificate with serial", *serial);
+  CertificateRecord cert;
+  if (!cert.ParseFromString((*entry)->value)) {
+    return absl::DataLossError(
+        absl::StrCat("stored record of certificate ", *serial, " is corrupt"));
+  }
+  v1::RevokeCertificateResponse response;
+  if (cert.has_revocation_time()) {
+    *response.mutable_revocation_time() = cert.revocation_time();
+    return response;
+  }
+  *cert.mutable_revocation_time() = ToProto(absl::Now());
+  kms::WriteBatch batch;
+  batch.Put(absl::StrCat(kCertPrefix, *serial), cert.SerializeAsString(), (*entry)->revision);
+  batch.Put(absl::StrCat(kRevokedPrefix, cert.issuer_name(), "/", *serial),
+            cert.SerializeAsString());
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  *response.mutable_revocation_time() = cert.revocation_time();
+  // The revocation is recorded; a failure to sign the CRL now is retried by the next GetCrl.
+  (void)BuildAndStoreCrl(cert.issuer_name());
+  return response;
+}
+
+absl::StatusOr<v1::CertificateRecord> Ca::GetCertificate(const v1::GetCertificateRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto serial = NormalizeSerial(request.serial_number());
+  if (!serial.ok()) return serial.status();
+  auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value()) return NotFound("certificate with serial", *serial);
+  CertificateRecord cert;
+  if (!cert.ParseFromString((*entry)->value)) {
+    return absl::DataLossError(
+        absl::StrCat("stored record of certificate ", *serial, " is corrupt"));
+  }
+  v1::CertificateRecord response;
+  response.set_serial_number(cert.serial_number());
+  response.set_issuer_name(cert.issuer_name());
+  response.set_certificate_pem(PemOfDer(cert.certificate_der()));
+  *response.mutable_not_after() = cert.not_after();
+  if (cert.has_revocation_time()) *response.mutable_revocation_time() = cert.revocation_time();
+  response.set_role(cert.role());
+  return response;
+}
+
+absl::StatusOr<v1::ListCertificatesResponse> Ca::ListCertificates(
+    const v1::ListCertificatesRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  v1::ListCertificatesResponse response;
+  if (request.issuer_name().empty()) {
+    auto names = ListNames(storage_, kCertPrefix, request.page_size(), request.page_token(),
+                           response.mutable_next_page_token());
+    if (!names.ok()) return names.status();
+    for (std::string& n : *names) response.add_serial_numbers(std::move(n));
+    return response;
+  }
+  uint32_t page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  std::string after =
+      request.page_token().empty() ? "" : absl::StrCat(kCertPrefix, request.page_token());
+  while (true) {
+    auto entries = storage_->List(kCertPrefix, after, kDefaultPageSize);
+    if (!entries.ok()) return entries.status();
+    for (const kms::Entry& e : *entries) {
+      CertificateRecord cert;
+      if (!cert.ParseFromString(e.value) || cert.issuer_name() != request.issuer_name()) continue;
+      if (static_cast<uint32_t>(response.serial_numbers_size()) == page_size) {
+        response.set_next_page_token(response.serial_numbers(response.serial_numbers_size() - 1));
+        return response;
+      }
+      response.add_serial_numbers(cert.serial_number());
+    }
+    if (entries->size() < kDefaultPageSize) return response;
+    after = entries->back().key;
+  }
+}
+
+absl::StatusOr<v1::Crl> Ca::GetCrl(const v1::GetCrlRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  absl::MutexLock lock(&issuer_mu_);
+  return BuildAndStoreCrl(request.issuer_name());
+}
+
+absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name) {
+  auto issuer = LoadIssuer(issuer_name, /*need_certificate=*/true);
+  if (!issuer.ok()) return issuer.status();
+  auto entries = storage_->List(absl::StrCat(kRevokedPrefix, issuer_name, "/"), "", 0);
+  if (!entries.ok()) return entries.status();
+  std::vector<RevokedCertificate> revoked;
+  revoked.reserve(entries->size());
+  for (const kms::Entry& e : *entries) {
+    CertificateRecord cert;
+    if (!cert.ParseFromString(e.value)) {
+      return absl::DataLossError(absl::StrCat("stored revocation ", e.key, " is corrupt"));
+    }
+    revoked.push_back({cert.serial_number(), FromProto(cert.revocation_time())});
+  }
+  CrlParams params;
+  params.this_update = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  params.next_update = params.this_update + options_.crl_validity;
+  params.crl_number = issuer->record.crl_number() + 1;
+  auto crl = BuildCrl(params, revoked,
+                      Signer{issuer->key.get(), provider_->libctx(), issuer->certificate.get()});
+  if (!crl.ok()) return crl.status();
+  IssuerRecord record = issuer->record;
+  record.set_crl_number(params.crl_number);
+  kms::WriteBatch batch;
+  batch.Put(absl::StrCat(kIssuerPrefix, issuer_name), record.SerializeAsString(), issuer->revision);
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  v1::Crl response;
+  response.set_crl_pem(CrlToPem(crl->get()));
+  response.set_crl_der(CrlToDer(crl->get()));
+  *response.mutable_this_update() = ToProto(params.this_update);
+  *response.mutable_next_update() = ToProto(params.next_update);
+  return response;
+}
+
+}  // namespace strongroom::pki

@@ -1,0 +1,120 @@
+// Ca: the operations of strongroom.v1.Pki — issuers whose keys live in the HSM, roles,
+// issuance, inventory, revocation and CRLs — over Storage.
+//
+// Methods take and return the API messages so the gRPC service is a thin adapter.
+// Issuer keys are HSM key pairs (labelled "strongroom-ca-<issuer>-<random hex>",
+// sensitive and never extractable) that sign through hsm::HsmProvider; leaf keys made by
+// IssueCertificate are software keys returned once and never stored. Every name and key is
+// checked against the role (role_policy.h) before anything is signed; certificates carry
+// AIA (<base_url>/v1/pki/<issuer>/ca, OCSP <base_url>/v1/pki/<issuer>/ocsp) and a CRL
+// distribution point (<base_url>/v1/pki/<issuer>/crl).
+//
+// Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>" and, for revoked
+// certificates, the index "pki/revoked/<issuer>/<serial>" (pki/records.proto). Certificates
+// of no_store roles have no record and so cannot be revoked by serial.
+//
+// Errors: UNAVAILABLE while the barrier is sealed; INVALID_ARGUMENT naming the field and
+// rule; NOT_FOUND for unknown issuers, roles and serials; ALREADY_EXISTS for a taken issuer
+// name; FAILED_PRECONDITION for an issuer without a certificate (yet) or a certificate
+// that does not match the issuer's key; PERMISSION_DENIED for names a role does not allow.
+// Thread-safe: issuer-record updates (import, CRL numbers) are serialised by a mutex and
+// committed with compare-and-set; issuance runs concurrently.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hsm/hsm.h"
+#include "hsm/provider.h"
+#include "kms/barrier.h"
+#include "kms/storage.h"
+#include "pki/name_request.h"
+#include "pki/openssl_ptr.h"
+#include "pki/records.pb.h"
+#include "strongroom/v1/pki.pb.h"
+
+namespace strongroom::pki {
+
+struct CaOptions {
+  // Prefix of the AIA, OCSP and CRL DP URLs, e.g. "https://ca.example:7401" (no trailing '/').
+  std::string base_url = "https://127.0.0.1:7401";
+  // nextUpdate - thisUpdate of every CRL.
+  absl::Duration crl_validity = absl::Hours(24);
+};
+
+class Ca {
+ public:
+  // None of the pointers is owned; all outlive the Ca. `provider` is loaded for `hsm`.
+  Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Barrier* barrier,
+     CaOptions options);
+
+  absl::StatusOr<v1::Issuer> CreateRootIssuer(const v1::CreateRootIssuerRequest& request);
+  // Creates the issuer's HSM key and returns a CSR for it; the issuer cannot sign until
+  // ImportIssuerCertificate gives it its certificate.
+  absl::StatusOr<v1::CreateIntermediateIssuerResponse> CreateIntermediateIssuer(
+      const v1::CreateIntermediateIssuerRequest& request);
+  // Issuer `issuer_name` signs a CA certificate for the CSR (signature verified; only its
+  // public key and subject CN are used), with pathLenConstraint max_path_length if set.
+  absl::StatusOr<v1::SignedCertificate> SignIntermediate(
+      const v1::SignIntermediateRequest& request);
+  // Installs the certificate of an intermediate: its public key must be the HSM key's and
+  // it must verify against chain_pem (the parent's chain, up to a self-signed root).
+  absl::StatusOr<v1::Issuer> ImportIssuerCertificate(
+      const v1::ImportIssuerCertificateRequest& request);
+  absl::StatusOr<v1::Issuer> GetIssuer(const v1::GetIssuerRequest& request);
+  absl::StatusOr<v1::ListIssuersResponse> ListIssuers(const v1::ListIssuersRequest& request);
+
+  // Stores `role` after validating it (name, issuer exists, ttl <= max_ttl, key type/bits).
+  absl::StatusOr<v1::Role> PutRole(const v1::Role& role);
+  absl::StatusOr<v1::Role> GetRole(const v1::GetRoleRequest& request);
+  absl::StatusOr<v1::ListRolesResponse> ListRoles(const v1::ListRolesRequest& request);
+  absl::StatusOr<v1::DeleteRoleResponse> DeleteRole(const v1::DeleteRoleRequest& request);
+
+  // A new software key of role.key_type and a certificate for it; the PKCS#8 PEM private
+  // key is in the reply only.
+  absl::StatusOr<v1::IssuedCertificate> IssueCertificate(
+      const v1::IssueCertificateRequest& request);
+  // A certificate for the CSR's key; names from the request, else from the CSR.
+  absl::StatusOr<v1::SignedCertificate> SignCertificate(const v1::SignCertificateRequest& request);
+  // Marks the certificate revoked (idempotent: the first revocation time stays) and
+  // rebuilds its issuer's CRL.
+  absl::StatusOr<v1::RevokeCertificateResponse> RevokeCertificate(
+      const v1::RevokeCertificateRequest& request);
+  absl::StatusOr<v1::CertificateRecord> GetCertificate(const v1::GetCertificateRequest& request);
+  absl::StatusOr<v1::ListCertificatesResponse> ListCertificates(
+      const v1::ListCertificatesRequest& request);
+  // Builds and signs the issuer's current CRL with the next CRL number (persisted).
+  absl::StatusOr<v1::Crl> GetCrl(const v1::GetCrlRequest& request);
+
+ private:
+  struct LoadedIssuer;
+
+  absl::Status RequireUnsealed() const;
+  absl::StatusOr<std::pair<IssuerRecord, int64_t>> LoadIssuerRecord(absl::string_view name);
+  // The issuer with its HSM key and, if `need_certificate`, its certificate (else
+  // FAILED_PRECONDITION).
+  absl::StatusOr<LoadedIssuer> LoadIssuer(absl::string_view name, bool need_certificate);
+  absl::StatusOr<v1::Role> LoadRole(absl::string_view name);
+  // Creates the HSM key pair of a new issuer; returns its label.
+  absl::StatusOr<std::string> NewIssuerKey(const std::string& issuer, v1::PkiKeyType type);
+  std::string KeyUri(const std::string& label) const;
+  v1::Issuer ToIssuer(const IssuerRecord& record) const;
+  // Signs a leaf for `public_key` under `role` and stores it unless role.no_store.
+  absl::StatusOr<v1::SignedCertificate> IssueLeaf(const v1::Role& role, const NameRequest& names,
+                                                  absl::Duration requested_ttl,
+                                                  EVP_PKEY* public_key);
+  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(issuer_mu_);
+
+  hsm::Hsm* const hsm_;
+  hsm::HsmProvider* const provider_;
+  kms::Storage* const storage_;
+  kms::Barrier* const barrier_;
+  const CaOptions options_;
+  absl::Mutex issuer_mu_;  // serialises issuer-record updates
+};
+
+}  // namespace strongroom::pki

@@ -1,0 +1,357 @@
+// Ca against a fresh SoftHSM token and SQLite storage, checked with the openssl CLI.
+#include "pki/ca.h"
+
+#include <openssl/err.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "kms/barrier.h"
+#include "kms/sqlite_storage.h"
+
+namespace strongroom::pki {
+namespace {
+
+using hsm::testing::RunCommand;
+using hsm::testing::SoftHsmToken;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Tmp(const std::string& name) {
+  const char* dir = getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+}
+
+std::string WriteTmp(const std::string& name, const std::string& content) {
+  std::string path = Tmp(name);
+  EXPECT_TRUE(hsm::testing::WriteFile(path, content, 0644).ok());
+  return path;
+}
+
+class CaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto token = SoftHsmToken::Create("ca-test");
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = new SoftHsmToken(*std::move(token));
+    auto opened = hsm::Hsm::Open(token_->Options());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    hsm_ = opened->release();
+    ERR_clear_error();
+    auto provider = hsm::HsmProvider::Load(hsm_);
+    ASSERT_TRUE(provider.ok()) << provider.status();
+    provider_ = provider->release();
+  }
+
+  void SetUp() override {
+    static int n = 0;
+    db_ = Tmp(absl::StrCat("ca", ++n, ".db"));
+    OpenCa();
+  }
+
+  void OpenCa() {
+    ca_.reset();
+    barrier_.reset();
+    storage_.reset();
+    auto storage = kms::SqliteStorage::Open(db_);
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = *std::move(storage);
+    barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
+    ASSERT_TRUE(barrier_->Unseal().ok());
+    CaOptions options;
+    options.base_url = "https://ca.test:7401";
+    ca_ = std::make_unique<Ca>(hsm_, provider_, storage_.get(), barrier_.get(), options);
+  }
+
+  v1::Issuer MakeRoot(const std::string& name) {
+    v1::CreateRootIssuerRequest req;
+    req.set_issuer_name(name);
+    req.set_common_name(absl::StrCat(name, " Root CA"));
+    req.mutable_ttl()->set_seconds(3600 * 24 * 365);
+    auto issuer = ca_->CreateRootIssuer(req);
+    EXPECT_TRUE(issuer.ok()) << issuer.status();
+    return issuer.ok() ? *issuer : v1::Issuer();
+  }
+
+  v1::Role MakeRole(const std::string& name, const std::string& issuer, bool no_store = false) {
+    v1::Role role;
+    role.set_name(name);
+    role.set_issuer_name(issuer);
+    role.add_allowed_domains("example.com");
+    role.set_allow_subdomains(true);
+    role.set_server_flag(true);
+    role.mutable_max_ttl()->set_seconds(3600 * 24 * 90);
+    role.set_no_store(no_store);
+    auto put = ca_->PutRole(role);
+    EXPECT_TRUE(put.ok()) << put.status();
+    return role;
+  }
+
+  v1::IssuedCertificate Issue(const std::string& role, const std::string& cn) {
+    v1::IssueCertificateRequest req;
+    req.set_role(role);
+    req.set_common_name(cn);
+    req.add_dns_sans(cn);
+    auto issued = ca_->IssueCertificate(req);
+    EXPECT_TRUE(issued.ok()) << issued.status();
+    return issued.ok() ? *issued : v1::IssuedCertificate();
+  }
+
+  static SoftHsmToken* token_;
+  static hsm::Hsm* hsm_;
+  static hsm::HsmProvider* provider_;
+  std::string db_;
+  std::unique_ptr<kms::SqliteStorage> storage_;
+  std::unique_ptr<kms::Barrier> barrier_;
+  std::unique_ptr<Ca> ca_;
+};
+SoftHsmToken* CaTest::token_ = nullptr;
+hsm::Hsm* CaTest::hsm_ = nullptr;
+hsm::HsmProvider* CaTest::provider_ = nullptr;
+
+TEST_F(CaTest, RootIntermediateLeafChainVerifiesStrictly) {
+  v1::Issuer root = MakeRoot("root");
+  EXPECT_THAT(root.key_uri(), HasSubstr("object=strongroom-ca-root-"));
+
+  v1::CreateIntermediateIssuerRequest ireq;
+  ireq.set_issuer_name("inter");
+  ireq.set_common_name("Intermediate CA");
+  ireq.set_key_type(v1::EC_P384);
+  auto inter = ca_->CreateIntermediateIssuer(ireq);
+  ASSERT_TRUE(inter.ok()) << inter.status();
+  EXPECT_TRUE(inter->issuer().certificate_pem().empty());
+
+  // Not usable before its certificate is imported.
+  MakeRole("early", "inter");
+  v1::IssueCertificateRequest early;
+  early.set_role("early");
+  early.set_common_name("a.example.com");
+  EXPECT_EQ(ca_->IssueCertificate(early).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  v1::SignIntermediateRequest sreq;
+  sreq.set_issuer_name("root");
+  sreq.set_csr_pem(inter->csr_pem());
+  sreq.set_max_path_length(0);
+  sreq.mutable_ttl()->set_seconds(3600 * 24 * 180);
+  auto signed_inter = ca_->SignIntermediate(sreq);
+  ASSERT_TRUE(signed_inter.ok()) << signed_inter.status();
+
+  // The root's own certificate is not the intermediate's key.
+  v1::ImportIssuerCertificateRequest bad;
+  bad.set_issuer_name("inter");
+  bad.set_certificate_pem(root.certificate_pem());
+  bad.set_chain_pem(root.chain_pem());
+  EXPECT_EQ(ca_->ImportIssuerCertificate(bad).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  v1::ImportIssuerCertificateRequest imp;
+  imp.set_issuer_name("inter");
+  imp.set_certificate_pem(signed_inter->certificate_pem());
+  imp.set_chain_pem(signed_inter->ca_chain_pem());
+  auto imported = ca_->ImportIssuerCertificate(imp);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_FALSE(imported->serial_number().empty());
+
+  // pathlen:0 forbids further CAs below the intermediate.
+  sreq.set_issuer_name("inter");
+  EXPECT_EQ(ca_->SignIntermediate(sreq).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  MakeRole("web", "inter");
+  v1::IssuedCertificate leaf = Issue("web", "www.example.com");
+  EXPECT_THAT(leaf.private_key_pem(), HasSubstr("BEGIN PRIVATE KEY"));
+
+  std::string root_path = WriteTmp("root.pem", root.certificate_pem());
+  std::string inter_path = WriteTmp("inter.pem", imported->certificate_pem());
+  std::string leaf_path = WriteTmp("leaf.pem", leaf.certificate_pem());
+  auto r = RunCommand(absl::StrCat("openssl verify -x509_strict -CAfile ", root_path,
+                                   " -untrusted ", inter_path, " ", leaf_path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::string chain_path = WriteTmp("chain.pem", leaf.ca_chain_pem());
+  r = RunCommand(absl::StrCat("openssl verify -x509_strict -CAfile ", root_path, " -untrusted ",
+                              chain_path, " ", leaf_path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", leaf_path));
+  EXPECT_THAT(r.output, HasSubstr("https://ca.test:7401/v1/pki/inter/ca"));
+  EXPECT_THAT(r.output, HasSubstr("https://ca.test:7401/v1/pki/inter/ocsp"));
+  EXPECT_THAT(r.output, HasSubstr("https://ca.test:7401/v1/pki/inter/crl"));
+  // The leaf key matches the certificate.
+  std::string key_path = WriteTmp("leaf.key", leaf.private_key_pem());
+  auto a = RunCommand(absl::StrCat("openssl pkey -pubout -in ", key_path));
+  auto b = RunCommand(absl::StrCat("openssl x509 -noout -pubkey -in ", leaf_path));
+  EXPECT_EQ(a.output, b.output);
+  r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", inter_path));
+  EXPECT_THAT(r.output, HasSubstr("CA:TRUE, pathlen:0"));
+
+  auto issuers = ca_->ListIssuers(v1::ListIssuersRequest());
+  ASSERT_TRUE(issuers.ok());
+  EXPECT_THAT(issuers->issuer_names(), ::testing::ElementsAre("inter", "root"));
+}
+
+TEST_F(CaTest, RoleViolationsAreRefused) {
+  MakeRoot("r");
+  MakeRole("web", "r");
+  v1::IssueCertificateRequest req;
+  req.set_role("web");
+  req.set_common_name("www.evil.com");
+  auto issued = ca_->IssueCertificate(req);
+  EXPECT_EQ(issued.status().code(), absl::StatusCode::kPermissionDenied);
+  req.set_common_name("www.example.com");
+  req.add_ip_sans("10.0.0.1");
+  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kPermissionDenied);
+  req.clear_ip_sans();
+  req.mutable_ttl()->set_seconds(3600 * 24 * 365);
+  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.set_role("nope");
+  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kNotFound);
+
+  v1::Role bad;
+  bad.set_name("bad");
+  bad.set_issuer_name("missing");
+  auto put = ca_->PutRole(bad);
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("issuer_name"));
+  bad.set_issuer_name("r");
+  bad.mutable_ttl()->set_seconds(100);
+  bad.mutable_max_ttl()->set_seconds(10);
+  put = ca_->PutRole(bad);
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("max_ttl"));
+
+  // A CSR with a CA:TRUE request and a name outside the role.
+  std::string key = Tmp("csr.key"), csr = Tmp("csr.pem");
+  auto r = RunCommand(absl::StrCat(
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+      "-nodes -keyout ",
+      key, " -out ", csr, " -subj /CN=api.example.com -addext basicConstraints=CA:TRUE"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto pem = RunCommand(absl::StrCat("cat ", csr)).output;
+  v1::SignCertificateRequest sreq;
+  sreq.set_role("web");
+  sreq.set_csr_pem(pem);
+  auto signed_cert = ca_->SignCertificate(sreq);
+  ASSERT_TRUE(signed_cert.ok()) << signed_cert.status();
+  std::string path = WriteTmp("signed.pem", signed_cert->certificate_pem());
+  r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", path));
+  EXPECT_THAT(r.output, HasSubstr("CA:FALSE"));
+  EXPECT_THAT(r.output, HasSubstr("CN = api.example.com"));
+  sreq.set_common_name("www.evil.com");
+  EXPECT_EQ(ca_->SignCertificate(sreq).status().code(), absl::StatusCode::kPermissionDenied);
+
+  v1::DeleteRoleRequest del;
+  del.set_name("web");
+  EXPECT_TRUE(ca_->DeleteRole(del).ok());
+  v1::GetRoleRequest get;
+  get.set_name("web");
+  EXPECT_EQ(ca_->GetRole(get).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
+  v1::Issuer root = MakeRoot("rv");
+  MakeRole("web", "rv");
+  v1::IssuedCertificate a = Issue("web", "a.example.com");
+  v1::IssuedCertificate b = Issue("web", "b.example.com");
+
+  v1::GetCrlRequest crl_req;
+  crl_req.set_issuer_name("rv");
+  auto crl1 = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(crl1.ok()) << crl1.status();
+
+  v1::RevokeCertificateRequest rev;
+  rev.set_serial_number(absl::AsciiStrToUpper(a.serial_number()));
+  auto revoked = ca_->RevokeCertificate(rev);
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_GT(revoked->revocation_time().seconds(), 0);
+  v1::GetCertificateRequest get;
+  get.set_serial_number(a.serial_number());
+  auto record = ca_->GetCertificate(get);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_TRUE(record->has_revocation_time());
+  EXPECT_EQ(record->role(), "web");
+
+  auto crl2 = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(crl2.ok()) << crl2.status();
+  std::string ca_path = WriteTmp("rv.pem", root.certificate_pem());
+  std::string crl_path = WriteTmp("rv.crl", crl2->crl_pem());
+  auto r = RunCommand(
+      absl::StrCat("openssl crl -verify -noout -text -CAfile ", ca_path, " -in ", crl_path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("verify OK"));
+  EXPECT_THAT(r.output,
+              HasSubstr(absl::StrCat("Serial Number: ", absl::AsciiStrToUpper(a.serial_number()))));
+  EXPECT_THAT(r.output, Not(HasSubstr(absl::AsciiStrToUpper(b.serial_number()))));
+  // GetCrl #1 = 1, the revocation's CRL = 2, GetCrl #2 = 3.
+  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Number: \n                3"));
+  EXPECT_GT(crl2->next_update().seconds(), crl2->this_update().seconds());
+
+  // The leaf fails verification once the CRL is checked.
+  std::string leaf_path = WriteTmp("rv-leaf.pem", a.certificate_pem());
+  r = RunCommand(absl::StrCat("openssl verify -crl_check -CAfile ", ca_path, " -CRLfile ", crl_path,
+                              " ", leaf_path));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("revoked"));
+
+  rev.set_serial_number("ff");
+  EXPECT_EQ(ca_->RevokeCertificate(rev).status().code(), absl::StatusCode::kNotFound);
+  rev.set_serial_number("zz");
+  EXPECT_EQ(ca_->RevokeCertificate(rev).status().code(), absl::StatusCode::kInvalidArgument);
+
+  v1::ListCertificatesRequest list;
+  list.set_issuer_name("rv");
+  auto listed = ca_->ListCertificates(list);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->serial_numbers_size(), 2);
+}
+
+TEST_F(CaTest, NoStoreRolesKeepNoRecord) {
+  MakeRoot("ns");
+  MakeRole("ephemeral", "ns", /*no_store=*/true);
+  v1::IssuedCertificate c = Issue("ephemeral", "x.example.com");
+  ASSERT_FALSE(c.serial_number().empty());
+  v1::GetCertificateRequest get;
+  get.set_serial_number(c.serial_number());
+  EXPECT_EQ(ca_->GetCertificate(get).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CaTest, NewCaOverTheSameStorageStillIssues) {
+  v1::Issuer root = MakeRoot("persist");
+  MakeRole("web", "persist");
+  OpenCa();
+  v1::IssuedCertificate c = Issue("web", "later.example.com");
+  std::string root_path = WriteTmp("persist.pem", root.certificate_pem());
+  std::string leaf_path = WriteTmp("persist-leaf.pem", c.certificate_pem());
+  auto r =
+      RunCommand(absl::StrCat("openssl verify -x509_strict -CAfile ", root_path, " ", leaf_path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  v1::CreateRootIssuerRequest again;
+  again.set_issuer_name("persist");
+  again.set_common_name("x");
+  EXPECT_EQ(ca_->CreateRootIssuer(again).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(CaTest, CaKeysAreNeverExtractable) {
+  v1::Issuer root = MakeRoot("hsmkey");
+  std::string label = root.key_uri().substr(root.key_uri().find("object=") + 7);
+  label = label.substr(0, label.find(';'));
+  std::string view = token_->DescribeObjects(label);
+  EXPECT_THAT(view, HasSubstr("Private Key Object"));
+  EXPECT_THAT(view, HasSubstr("never extractable"));
+  EXPECT_THAT(view, HasSubstr("sensitive"));
+}
+
+TEST_F(CaTest, SealedRefusesWithUnavailable) {
+  MakeRoot("sealed");
+  barrier_->Seal("test");
+  v1::GetIssuerRequest get;
+  get.set_issuer_name("sealed");
+  EXPECT_EQ(ca_->GetIssuer(get).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(barrier_->Unseal().ok());
+  EXPECT_TRUE(ca_->GetIssuer(get).ok());
+}
+
+}  // namespace
+}  // namespace strongroom::pki

@@ -1,0 +1,43 @@
+// PkiService: strongroom.v1.Pki over gRPC — a thin adapter onto pki::Ca, which validates,
+// runs the operation and reports errors. Thread-safe.
+#pragma once
+
+#include "pki/ca.h"
+#include "strongroom/v1/pki.grpc.pb.h"
+
+namespace strongroom::server {
+
+// Every Pki RPC as X(Method, Request, Response).
+#define STRONGROOM_PKI_RPCS(X)                                                                   \
+  X(CreateRootIssuer, CreateRootIssuerRequest, Issuer)                                           \
+  X(CreateIntermediateIssuer, CreateIntermediateIssuerRequest, CreateIntermediateIssuerResponse) \
+  X(SignIntermediate, SignIntermediateRequest, SignedCertificate)                                \
+  X(ImportIssuerCertificate, ImportIssuerCertificateRequest, Issuer)                             \
+  X(GetIssuer, GetIssuerRequest, Issuer)                                                         \
+  X(ListIssuers, ListIssuersRequest, ListIssuersResponse)                                        \
+  X(PutRole, Role, Role)                                                                         \
+  X(GetRole, GetRoleRequest, Role)                                                               \
+  X(ListRoles, ListRolesRequest, ListRolesResponse)                                              \
+  X(DeleteRole, DeleteRoleRequest, DeleteRoleResponse)                                           \
+  X(IssueCertificate, IssueCertificateRequest, IssuedCertificate)                                \
+  X(SignCertificate, SignCertificateRequest, SignedCertificate)                                  \
+  X(RevokeCertificate, RevokeCertificateRequest, RevokeCertificateResponse)                      \
+  X(GetCertificate, GetCertificateRequest, CertificateRecord)                                    \
+  X(ListCertificates, ListCertificatesRequest, ListCertificatesResponse)                         \
+  X(GetCrl, GetCrlRequest, Crl)
+
+class PkiService final : public v1::Pki::Service {
+ public:
+  explicit PkiService(pki::Ca* ca) : ca_(ca) {}
+
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
+  grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
+      override;
+  STRONGROOM_PKI_RPCS(STRONGROOM_DECLARE_RPC)
+#undef STRONGROOM_DECLARE_RPC
+
+ private:
+  pki::Ca* const ca_;
+};
+
+}  // namespace strongroom::server
