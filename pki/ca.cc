@@ -296,31 +296,40 @@ absl::StatusOr<std::string> Ca::NewIssuerKey(const std::string& issuer, v1::PkiK
   return label;
 }
 
-absl::StatusOr<v1::Issuer> Ca::CreateRootIssuer(const v1::CreateRootIssuerRequest& request) {
+absl::StatusOr<IssuerRecord> Ca::StartIssuer(const std::string& name,
+                                             const std::string& common_name,
+                                             v1::PkiKeyType key_type) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  if (absl::Status s = ValidateName("issuer_name", request.issuer_name()); !s.ok()) return s;
-  if (request.common_name().empty() || request.common_name().size() > 64) {
+  if (absl::Status s = ValidateName("issuer_name", name); !s.ok()) return s;
+  if (common_name.empty() || common_name.size() > 64) {
     return absl::InvalidArgumentError("common_name: must be 1 to 64 characters");
   }
-  if (!HsmKeyType(request.key_type()).ok()) return HsmKeyType(request.key_type()).status();
+  if (absl::StatusOr<hsm::KeyPairType> t = HsmKeyType(key_type); !t.ok()) return t.status();
+  auto existing = LoadIssuerRecord(name);
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("issuer '", name, "' already exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  auto label = NewIssuerKey(name, key_type);
+  if (!label.ok()) return label.status();
+  IssuerRecord record;
+  record.set_name(name);
+  record.set_common_name(common_name);
+  record.set_key_type(Effective(key_type));
+  record.set_hsm_key_label(*label);
+  *record.mutable_created() = TimeUtil::GetCurrentTime();
+  return record;
+}
+
+absl::StatusOr<v1::Issuer> Ca::CreateRootIssuer(const v1::CreateRootIssuerRequest& request) {
   absl::Duration ttl = FromProto(request.ttl());
   if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");
   if (ttl == absl::ZeroDuration()) ttl = kDefaultRootTtl;
-  auto existing = LoadIssuerRecord(request.issuer_name());
-  if (existing.ok()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("issuer '", request.issuer_name(), "' already exists"));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
-
-  auto label = NewIssuerKey(request.issuer_name(), request.key_type());
-  if (!label.ok()) return label.status();
-  IssuerRecord record;
-  record.set_name(request.issuer_name());
-  record.set_common_name(request.common_name());
-  record.set_key_type(Effective(request.key_type()));
-  record.set_hsm_key_label(*label);
-  *record.mutable_created() = TimeUtil::GetCurrentTime();
+  absl::StatusOr<IssuerRecord> started =
+      StartIssuer(request.issuer_name(), request.common_name(), request.key_type());
+  if (!started.ok()) return started.status();
+  IssuerRecord record = *std::move(started);
+  const std::string* label = &record.hsm_key_label();
   absl::Status status = [&]() -> absl::Status {
     auto key = provider_->LoadPrivateKey(KeyUri(*label));
     if (!key.ok()) return key.status();
@@ -356,26 +365,11 @@ absl::StatusOr<v1::Issuer> Ca::CreateRootIssuer(const v1::CreateRootIssuerReques
 
 absl::StatusOr<v1::CreateIntermediateIssuerResponse> Ca::CreateIntermediateIssuer(
     const v1::CreateIntermediateIssuerRequest& request) {
-  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  if (absl::Status s = ValidateName("issuer_name", request.issuer_name()); !s.ok()) return s;
-  if (request.common_name().empty() || request.common_name().size() > 64) {
-    return absl::InvalidArgumentError("common_name: must be 1 to 64 characters");
-  }
-  if (!HsmKeyType(request.key_type()).ok()) return HsmKeyType(request.key_type()).status();
-  auto existing = LoadIssuerRecord(request.issuer_name());
-  if (existing.ok()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("issuer '", request.issuer_name(), "' already exists"));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
-  auto label = NewIssuerKey(request.issuer_name(), request.key_type());
-  if (!label.ok()) return label.status();
-  IssuerRecord record;
-  record.set_name(request.issuer_name());
-  record.set_common_name(request.common_name());
-  record.set_key_type(Effective(request.key_type()));
-  record.set_hsm_key_label(*label);
-  *record.mutable_created() = TimeUtil::GetCurrentTime();
+  absl::StatusOr<IssuerRecord> started =
+      StartIssuer(request.issuer_name(), request.common_name(), request.key_type());
+  if (!started.ok()) return started.status();
+  IssuerRecord record = *std::move(started);
+  const std::string* label = &record.hsm_key_label();
   v1::CreateIntermediateIssuerResponse response;
   absl::Status status = [&]() -> absl::Status {
     auto key = provider_->LoadPrivateKey(KeyUri(*label));

@@ -100,6 +100,10 @@ class Ca {
   absl::StatusOr<v1::Role> LoadRole(absl::string_view name);
   // Creates the HSM key pair of a new issuer; returns its label.
   absl::StatusOr<std::string> NewIssuerKey(const std::string& issuer, v1::PkiKeyType type);
+  // Checks a new issuer's name, common name and key type, creates its HSM key and returns
+  // the initial record (not yet stored).
+  absl::StatusOr<IssuerRecord> StartIssuer(const std::string& name, const std::string& common_name,
+                                           v1::PkiKeyType key_type);
   std::string KeyUri(const std::string& label) const;
   v1::Issuer ToIssuer(const IssuerRecord& record) const;
   // Signs a leaf for `public_key` under `role` and stores it unless role.no_store.
