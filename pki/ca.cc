@@ -837,4 +837,39 @@ absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name) {
   return response;
 }
 
+absl::StatusOr<Ca::CertificateStatus> Ca::LookupCertificateStatus(absl::string_view issuer_name,
+                                                                  absl::string_view serial_number) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto serial = NormalizeSerial(serial_number);
+  if (!serial.ok()) return serial.status();
+  auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
+  if (!entry.ok()) return entry.status();
+  CertificateStatus status;
+  if (!entry->has_value()) return status;
+  CertificateRecord cert;
+  if (!cert.ParseFromString((*entry)->value)) {
+    return absl::DataLossError(
+        absl::StrCat("stored record of certificate ", *serial, " is corrupt"));
+  }
+  if (cert.issuer_name() != issuer_name) return status;
+  if (cert.has_revocation_time()) {
+    status.kind = CertificateStatus::kRevoked;
+    status.revocation_time = FromProto(cert.revocation_time());
+  } else {
+    status.kind = CertificateStatus::kGood;
+  }
+  return status;
+}
+
+absl::StatusOr<Ca::IssuerKey> Ca::LoadIssuerKey(absl::string_view issuer_name) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  auto issuer = LoadIssuer(issuer_name, /*need_certificate=*/true);
+  if (!issuer.ok()) return issuer.status();
+  IssuerKey key;
+  key.key = std::move(issuer->key);
+  key.certificate = std::move(issuer->certificate);
+  key.libctx = provider_->libctx();
+  return key;
+}
+
 }  // namespace strongroom::pki

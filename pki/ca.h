@@ -34,6 +34,7 @@
 #include "pki/name_request.h"
 #include "pki/openssl_ptr.h"
 #include "pki/records.pb.h"
+#include "pki/signer.h"
 #include "strongroom/v1/pki.pb.h"
 
 namespace strongroom::pki {
@@ -88,6 +89,27 @@ class Ca {
       const v1::ListCertificatesRequest& request);
   // Builds and signs the issuer's current CRL with the next CRL number (persisted).
   absl::StatusOr<v1::Crl> GetCrl(const v1::GetCrlRequest& request);
+
+  // For the OCSP responder: the status of certificate `serial_number` (hex, any case) as
+  // issued by `issuer_name`. kUnknown if there is no record (or a no_store role issued
+  // it) or another issuer issued it; INVALID_ARGUMENT for a malformed serial.
+  struct CertificateStatus {
+    enum Kind { kGood, kRevoked, kUnknown };
+    Kind kind = kUnknown;
+    absl::Time revocation_time;  // kRevoked only
+  };
+  absl::StatusOr<CertificateStatus> LookupCertificateStatus(absl::string_view issuer_name,
+                                                            absl::string_view serial_number);
+  // The issuer's HSM signing key and certificate (errors as LoadIssuer: UNAVAILABLE
+  // sealed, NOT_FOUND, FAILED_PRECONDITION without a certificate). signer() stays valid
+  // while the IssuerKey lives.
+  struct IssuerKey {
+    EvpPkeyPtr key;  // provider key
+    X509Ptr certificate;
+    OSSL_LIB_CTX* libctx = nullptr;
+    Signer signer() const { return Signer{key.get(), libctx, certificate.get()}; }
+  };
+  absl::StatusOr<IssuerKey> LoadIssuerKey(absl::string_view issuer_name);
 
  private:
   struct LoadedIssuer;

@@ -8,8 +8,45 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace strongroom::server {
+namespace {
+
+bool IsPattern(absl::string_view path) { return path.find('{') != absl::string_view::npos; }
+
+// Matches `path` against a Handle() pattern, filling *params on success.
+bool MatchPattern(absl::string_view pattern, absl::string_view path,
+                  std::map<std::string, std::string>* params) {
+  std::vector<absl::string_view> want = absl::StrSplit(pattern, '/');
+  std::vector<absl::string_view> have = absl::StrSplit(path, '/');
+  std::map<std::string, std::string> found;
+  for (size_t i = 0; i < want.size(); ++i) {
+    absl::string_view w = want[i];
+    const bool param = w.size() >= 2 && w.front() == '{' && w.back() == '}';
+    if (param && i + 1 == want.size() && absl::EndsWith(w, "...}")) {
+      if (i >= have.size()) return false;
+      std::string rest = absl::StrJoin(have.begin() + i, have.end(), "/");
+      if (rest.empty()) return false;
+      found[std::string(w.substr(1, w.size() - 5))] = std::move(rest);
+      *params = std::move(found);
+      return true;
+    }
+    if (i >= have.size()) return false;
+    if (param) {
+      if (have[i].empty()) return false;
+      found[std::string(w.substr(1, w.size() - 2))] = std::string(have[i]);
+    } else if (w != have[i]) {
+      return false;
+    }
+  }
+  if (want.size() != have.size()) return false;
+  *params = std::move(found);
+  return true;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string& cert_file,
                                                                const std::string& key_file) {
@@ -40,7 +77,7 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
     request.path = req.path;
     request.body = req.body;
     for (const auto& [k, v] : req.params) request.params.emplace(k, v);
-    HttpResponse response = Route(request);
+    HttpResponse response = router_.Route(std::move(request));
     res.status = response.status;
     res.set_content(std::move(response.body), response.content_type.c_str());
   };
@@ -55,17 +92,38 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
-  routes_[{path, method}] = std::move(handler);
+void HttpRouter::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
+  if (!IsPattern(path)) {
+    routes_[{path, method}] = std::move(handler);
+    return;
+  }
+  for (Pattern& p : patterns_) {
+    if (p.pattern == path && p.method == method) {
+      p.handler = std::move(handler);
+      return;
+    }
+  }
+  patterns_.push_back({path, method, std::move(handler)});
 }
 
-HttpResponse HttpServer::Route(const HttpRequest& request) const {
+HttpResponse HttpRouter::Route(HttpRequest request) const {
   auto it = routes_.find({request.path, request.method});
   if (it != routes_.end()) return it->second(request);
   std::set<std::string> allowed;
   for (auto r = routes_.lower_bound({request.path, ""});
        r != routes_.end() && r->first.first == request.path; ++r) {
     allowed.insert(r->first.second);
+  }
+  if (allowed.empty()) {
+    for (const Pattern& p : patterns_) {
+      std::map<std::string, std::string> params;
+      if (!MatchPattern(p.pattern, request.path, &params)) continue;
+      if (p.method == request.method) {
+        request.path_params = std::move(params);
+        return p.handler(request);
+      }
+      allowed.insert(p.method);
+    }
   }
   HttpResponse response;
   if (allowed.empty()) {

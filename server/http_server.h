@@ -1,11 +1,12 @@
 // HttpServer: an HTTPS listener with a small router, over cpp-httplib.
 //
-// Callers register handlers by method and exact path before Start(); Start() binds
+// Callers register handlers by method and path before Start(); Start() binds
 // (port 0 picks a free port, see port()) and serves on a background thread pool until
 // Stop(), which stops accepting, lets the requests in progress finish and joins. TLS uses
 // the PEM certificate chain and key files given to Create(); the key is read by OpenSSL and
-// never copied into a std::string here. Unknown paths get 404, a known path with another
-// method 405. Handlers run concurrently on pool threads and must be thread-safe.
+// never copied into a std::string here. Paths are exact or patterns with "{name}" segments
+// (see Handle). Unknown paths get 404, a known path with another method 405. Handlers run
+// concurrently on pool threads and must be thread-safe.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +31,8 @@ struct HttpRequest {
   std::string method;
   std::string path;
   std::multimap<std::string, std::string> params;  // query parameters
+  // Values of the route pattern's "{name}" segments (URL-decoded, as the path).
+  std::map<std::string, std::string> path_params;
   std::string body;
 };
 
@@ -40,6 +44,31 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// HttpRouter: dispatch by method and path (exact, or a pattern; see Handle). Not
+// thread-safe while routes are added; Route() is const and may run concurrently after.
+class HttpRouter {
+ public:
+  // Routes `method` ("GET", "POST", "PUT", "DELETE") requests for `path` to `handler`; a
+  // second handler for the same method and path replaces the first.
+  // `path` is exact unless it has segments "{name}" (matching one non-empty segment) or a
+  // last segment "{name...}" (matching the non-empty rest of the path, '/' included); the
+  // matched values are in HttpRequest::path_params. Exact routes win over patterns;
+  // patterns are tried in registration order.
+  void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  // The handler's response; 404 for an unknown path, 405 (naming the allowed methods)
+  // for a known path with another method.
+  HttpResponse Route(HttpRequest request) const;
+
+ private:
+  struct Pattern {
+    std::string pattern;
+    std::string method;
+    HttpHandler handler;
+  };
+  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
+  std::vector<Pattern> patterns_;
+};
+
 class HttpServer {
  public:
   // FAILED_PRECONDITION naming the file if the certificate or key cannot be used.
@@ -49,9 +78,10 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Routes `method` ("GET", "POST", "PUT", "DELETE") requests for exactly `path` to
-  // `handler`. Call before Start(); a second handler for the same route replaces the first.
-  void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  // HttpRouter::Handle; call before Start().
+  void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
+    router_.Handle(method, path, std::move(handler));
+  }
 
   // Binds host:port (host may be bracketed IPv6) and starts serving. UNAVAILABLE if the
   // address cannot be bound.
@@ -62,10 +92,9 @@ class HttpServer {
 
  private:
   explicit HttpServer(std::unique_ptr<httplib::SSLServer> server);
-  HttpResponse Route(const HttpRequest& request) const;
 
   std::unique_ptr<httplib::SSLServer> server_;
-  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
+  HttpRouter router_;
   std::thread thread_;
   std::atomic<bool> exited_{false};
   int port_ = 0;

@@ -19,6 +19,8 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "pki/ca.h"
+#include "pki/distribution.h"
+#include "pki/ocsp_responder.h"
 #include "server/files.h"
 #include "server/http_server.h"
 #include "server/kms_plugin_service.h"
@@ -213,6 +215,71 @@ absl::Status Strongroomd::StartKmsPlugin() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The HTTP response for a distribution-point document or the Ca's error.
+HttpResponse DocumentResponse(const absl::StatusOr<pki::PkiDocument>& doc) {
+  HttpResponse response;
+  if (doc.ok()) {
+    response.content_type = doc->content_type;
+    response.body = doc->body;
+    return response;
+  }
+  switch (doc.status().code()) {
+    case absl::StatusCode::kNotFound:
+      response.status = 404;
+      response.body = "unknown issuer\n";
+      break;
+    case absl::StatusCode::kFailedPrecondition:
+      response.status = 404;
+      response.body = "issuer has no certificate yet\n";
+      break;
+    case absl::StatusCode::kUnavailable:
+      response.status = 503;
+      response.body = "sealed\n";
+      break;
+    default:
+      response.status = 500;
+      response.body = "internal error\n";
+  }
+  return response;
+}
+
+bool HasFormat(const HttpRequest& request, const std::string& format) {
+  auto it = request.params.find("format");
+  return it != request.params.end() && it->second == format;
+}
+
+HttpResponse OcspResponse(std::string der) {
+  HttpResponse response;
+  response.content_type = "application/ocsp-response";
+  response.body = std::move(der);
+  return response;
+}
+
+}  // namespace
+
+// Public (unauthenticated) CA, CRL and OCSP endpoints; see API.md.
+void Strongroomd::RegisterPkiRoutes() {
+  pki::Ca* ca = ca_.get();
+  http_->Handle("GET", "/v1/pki/{issuer}/ca", [ca](const HttpRequest& request) {
+    return DocumentResponse(pki::IssuerCertificateDocument(*ca, request.path_params.at("issuer"),
+                                                           HasFormat(request, "der")));
+  });
+  http_->Handle("GET", "/v1/pki/{issuer}/crl", [ca](const HttpRequest& request) {
+    return DocumentResponse(
+        pki::CrlDocument(*ca, request.path_params.at("issuer"), HasFormat(request, "pem")));
+  });
+  auto ocsp = std::make_shared<pki::OcspResponder>(ca);
+  http_->Handle("POST", "/v1/pki/{issuer}/ocsp", [ocsp](const HttpRequest& request) {
+    return OcspResponse(ocsp->Respond(request.path_params.at("issuer"), request.body));
+  });
+  http_->Handle("GET", "/v1/pki/{issuer}/ocsp/{request...}", [ocsp](const HttpRequest& request) {
+    return OcspResponse(
+        ocsp->RespondToGet(request.path_params.at("issuer"), request.path_params.at("request")));
+  });
+}
+
 absl::Status Strongroomd::StartHttp() {
   const v1::HttpConfig& hc = config_.http();
   if (!hc.enabled()) return absl::OkStatus();
@@ -227,6 +294,7 @@ absl::Status Strongroomd::StartHttp() {
     response.body = registry->Exposition();
     return response;
   });
+  RegisterPkiRoutes();
   if (absl::Status s = http_->Start(hc.address()); !s.ok()) return s;
   std::string host = hc.address().substr(0, hc.address().rfind(':'));
   // Not "listening on HOST:PORT": that phrase is the gRPC address in the startup line.

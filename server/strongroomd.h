@@ -71,6 +71,8 @@ class Strongroomd {
   void AutoRotate();
   absl::Status StartKmsPlugin();
   absl::Status StartHttp();
+  // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
+  void RegisterPkiRoutes();
 
   const v1::ServerConfig config_;
   // Declared first so that they outlive every server and the HSM that report to them.

@@ -42,7 +42,7 @@ class PkiE2eTest : public ::testing::Test {
     std::string yaml =
         absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                      "\n  pin_file: ", token_->pin_file,
-                     "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  enabled: false\n"
+                     "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n"
                      "pki:\n  base_url: https://pki.test:8443\n  crl_validity: 2h\n");
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
     server_ = std::make_unique<Process>();
@@ -53,6 +53,12 @@ class PkiE2eTest : public ::testing::Test {
     int port = 0;
     ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, out.find(' ', at) - at), &port))
         << out;
+    ASSERT_TRUE(server_->WaitForOutput("HTTP listening on https://127.0.0.1:")) << out;
+    out = server_->output();
+    at = out.find("HTTP listening on https://127.0.0.1:") + 36;
+    size_t end = at;
+    while (end < out.size() && absl::ascii_isdigit(out[end])) ++end;
+    ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, end - at), &http_port_)) << out;
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ReadAll(state_ + "/tls/server.crt");
     grpc::ChannelArguments args;
@@ -75,8 +81,33 @@ class PkiE2eTest : public ::testing::Test {
     return path;
   }
 
+  // curl of https://localhost:PORT<path> trusting the server certificate; the body is
+  // written to `out` and the output is "<status> <content type>".
+  testing::RunResult Curl(const std::string& path, const std::string& out,
+                          std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        "curl",      "-sS",
+        "--cacert",  state_ + "/tls/server.crt",
+        "--resolve", absl::StrCat("localhost:", http_port_, ":127.0.0.1"),
+        "-o",        out,
+        "-w",        "%{http_code} %{content_type}"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(absl::StrCat("https://localhost:", http_port_, path));
+    return RunCommand(argv);
+  }
+
+  // What `openssl ocsp` reports for `leaf` in the response file `resp`, verified against
+  // `ca` (nonce echo not compared: the CLI would make a fresh one; ocsp_responder_test
+  // checks it).
+  std::string OcspCheck(const std::string& resp, const std::string& ca, const std::string& leaf) {
+    auto r = RunCommand({"openssl", "ocsp", "-no_nonce", "-respin", resp, "-issuer", ca, "-cert",
+                         leaf, "-CAfile", ca, "-resp_text"});
+    return r.output;
+  }
+
   std::unique_ptr<hsm::testing::SoftHsmToken> token_;
   std::string state_, config_;
+  int http_port_ = 0;
   std::unique_ptr<Process> server_;
   std::unique_ptr<v1::Pki::Stub> stub_;
 };
@@ -170,6 +201,153 @@ TEST_F(PkiE2eTest, IssueRevokeAndCrlOverGrpc) {
       {"openssl", "verify", "-crl_check", "-CAfile", root_path, "-CRLfile", crl_path, leaf_path});
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("certificate revoked"));
+}
+
+TEST_F(PkiE2eTest, CaCrlAndOcspOverHttp) {
+  v1::Issuer root;
+  {
+    grpc::ClientContext ctx;
+    v1::CreateRootIssuerRequest req;
+    req.set_issuer_name("root");
+    req.set_common_name("E2E HTTP Root CA");
+    req.set_key_type(v1::EC_P256);
+    req.mutable_ttl()->set_seconds(3600 * 24 * 30);
+    grpc::Status s = stub_->CreateRootIssuer(&ctx, req, &root);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::Role role, reply;
+    role.set_name("web");
+    role.set_issuer_name("root");
+    role.add_allowed_domains("example.com");
+    role.set_allow_subdomains(true);
+    role.set_server_flag(true);
+    role.mutable_max_ttl()->set_seconds(3600 * 24);
+    grpc::Status s = stub_->PutRole(&ctx, role, &reply);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  auto issue = [&](const std::string& cn) {
+    grpc::ClientContext ctx;
+    v1::IssueCertificateRequest req;
+    req.set_role("web");
+    req.set_common_name(cn);
+    v1::IssuedCertificate leaf;
+    grpc::Status s = stub_->IssueCertificate(&ctx, req, &leaf);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return leaf;
+  };
+  v1::IssuedCertificate leaf = issue("www.example.com");
+
+  // CA certificate: PEM by default, DER on request; both are the issuer's certificate.
+  const std::string ca_path = token_->dir + "/http-ca.pem";
+  auto r = Curl("/v1/pki/root/ca", ca_path);
+  EXPECT_EQ(r.output, "200 application/x-pem-file");
+  EXPECT_EQ(ReadAll(ca_path), root.certificate_pem());
+  const std::string ca_der = token_->dir + "/http-ca.der";
+  r = Curl("/v1/pki/root/ca?format=der", ca_der);
+  EXPECT_EQ(r.output, "200 application/pkix-cert");
+  r = RunCommand({"openssl", "x509", "-inform", "DER", "-in", ca_der, "-noout", "-subject"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("E2E HTTP Root CA"));
+  const std::string leaf_path = Write("http-leaf.pem", leaf.certificate_pem());
+
+  // Unknown issuer: 404 with a short text body.
+  const std::string junk = token_->dir + "/junk";
+  r = Curl("/v1/pki/nosuch/ca", junk);
+  EXPECT_EQ(r.output, "404 text/plain; charset=utf-8");
+  EXPECT_EQ(ReadAll(junk), "unknown issuer\n");
+  r = Curl("/v1/pki/nosuch/crl", junk);
+  EXPECT_THAT(r.output, HasSubstr("404"));
+
+  // OCSP, POST form: good.
+  const std::string req_path = token_->dir + "/ocsp-req.der";
+  const std::string resp_path = token_->dir + "/ocsp-resp.der";
+  r = RunCommand({"openssl", "ocsp", "-issuer", ca_path, "-cert", leaf_path, "-reqout", req_path});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto post_ocsp = [&] {
+    return Curl("/v1/pki/root/ocsp", resp_path,
+                {"--data-binary", "@" + req_path, "-H", "Content-Type: application/ocsp-request"});
+  };
+  r = post_ocsp();
+  EXPECT_EQ(r.output, "200 application/ocsp-response");
+  std::string text = OcspCheck(resp_path, ca_path, leaf_path);
+  EXPECT_THAT(text, HasSubstr("Response verify OK")) << text;
+  EXPECT_THAT(text, HasSubstr(": good")) << text;
+  EXPECT_THAT(text, HasSubstr("OCSP Nonce")) << text;
+
+  // Revoked after RevokeCertificate; the CRL lists it.
+  {
+    grpc::ClientContext ctx;
+    v1::RevokeCertificateRequest req;
+    req.set_serial_number(leaf.serial_number());
+    v1::RevokeCertificateResponse reply;
+    grpc::Status s = stub_->RevokeCertificate(&ctx, req, &reply);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  r = post_ocsp();
+  EXPECT_EQ(r.output, "200 application/ocsp-response");
+  text = OcspCheck(resp_path, ca_path, leaf_path);
+  EXPECT_THAT(text, HasSubstr("Response verify OK")) << text;
+  EXPECT_THAT(text, HasSubstr(": revoked")) << text;
+  EXPECT_THAT(text, HasSubstr("Revocation Time")) << text;
+
+  const std::string crl_der = token_->dir + "/http.crl";
+  r = Curl("/v1/pki/root/crl", crl_der);
+  EXPECT_EQ(r.output, "200 application/pkix-crl");
+  r = RunCommand({"openssl", "crl", "-inform", "DER", "-in", crl_der, "-verify", "-noout", "-text",
+                  "-CAfile", ca_path});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("verify OK"));
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("Serial Number: ",
+                                               absl::AsciiStrToUpper(leaf.serial_number()))));
+  const std::string crl_pem = token_->dir + "/http.crl.pem";
+  r = Curl("/v1/pki/root/crl?format=pem", crl_pem);
+  EXPECT_EQ(r.output, "200 application/x-pem-file");
+  r = RunCommand(
+      {"openssl", "verify", "-crl_check", "-CAfile", ca_path, "-CRLfile", crl_pem, leaf_path});
+  EXPECT_THAT(r.output, HasSubstr("certificate revoked"));
+
+  // A serial the CA never issued: unknown. Then the GET form, for another leaf: good.
+  v1::IssuedCertificate other = issue("api.example.com");
+  const std::string other_path = Write("http-other.pem", other.certificate_pem());
+  r = RunCommand(
+      {"openssl", "ocsp", "-issuer", ca_path, "-serial", "0x0badc0de", "-reqout", req_path});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = post_ocsp();
+  r = RunCommand({"openssl", "ocsp", "-no_nonce", "-respin", resp_path, "-issuer", ca_path,
+                  "-serial", "0x0badc0de", "-CAfile", ca_path, "-resp_text"});
+  EXPECT_THAT(r.output, HasSubstr("0x0badc0de: unknown")) << r.output;
+
+  r = RunCommand({"openssl", "ocsp", "-issuer", ca_path, "-cert", other_path, "-reqout", req_path});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunCommand({"openssl", "base64", "-A", "-in", req_path});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string encoded;
+  for (char c : r.output) {  // URL-encode the base64 alphabet's specials
+    if (c == '+')
+      encoded += "%2B";
+    else if (c == '/')
+      encoded += "%2F";
+    else if (c == '=')
+      encoded += "%3D";
+    else if (c != '\n')
+      encoded += c;
+  }
+  r = Curl(absl::StrCat("/v1/pki/root/ocsp/", encoded), resp_path);
+  EXPECT_EQ(r.output, "200 application/ocsp-response");
+  text = OcspCheck(resp_path, ca_path, other_path);
+  EXPECT_THAT(text, HasSubstr("Response verify OK")) << text;
+  EXPECT_THAT(text, HasSubstr(": good")) << text;
+
+  // A malformed request: HTTP 200 with OCSP status malformedRequest.
+  Write("bad-req.der", "not an OCSP request");
+  r = Curl("/v1/pki/root/ocsp", resp_path,
+           {"--data-binary", "@" + token_->dir + "/bad-req.der", "-H",
+            "Content-Type: application/ocsp-request"});
+  EXPECT_EQ(r.output, "200 application/ocsp-response");
+  r = RunCommand({"openssl", "ocsp", "-respin", resp_path, "-resp_text", "-noverify"});
+  EXPECT_THAT(r.output, HasSubstr("malformedrequest")) << r.output;
 }
 
 }  // namespace

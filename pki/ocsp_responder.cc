@@ -1,0 +1,159 @@
+#include "pki/ocsp_responder.h"
+
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "pki/certificate_builder.h"
+
+namespace strongroom::pki {
+namespace {
+
+using OcspRequestPtr =
+    std::unique_ptr<OCSP_REQUEST, hsm::OpenSslDeleter<OCSP_REQUEST, OCSP_REQUEST_free>>;
+using OcspResponsePtr =
+    std::unique_ptr<OCSP_RESPONSE, hsm::OpenSslDeleter<OCSP_RESPONSE, OCSP_RESPONSE_free>>;
+using OcspBasicRespPtr =
+    std::unique_ptr<OCSP_BASICRESP, hsm::OpenSslDeleter<OCSP_BASICRESP, OCSP_BASICRESP_free>>;
+using OcspCertIdPtr =
+    std::unique_ptr<OCSP_CERTID, hsm::OpenSslDeleter<OCSP_CERTID, OCSP_CERTID_free>>;
+
+std::string ResponseDer(OCSP_RESPONSE* response) {
+  unsigned char* der = nullptr;
+  int len = response != nullptr ? i2d_OCSP_RESPONSE(response, &der) : -1;
+  if (len <= 0) return "";
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+Asn1TimePtr TimeOf(absl::Time t) { return Asn1TimePtr(ASN1_TIME_set(nullptr, absl::ToTimeT(t))); }
+
+// Whether `id` names `issuer` (SHA-1 or SHA-256 hashes of its subject and key).
+bool IdNamesIssuer(OCSP_CERTID* id, X509* issuer) {
+  ASN1_OBJECT* md_oid = nullptr;
+  ASN1_INTEGER* serial = nullptr;
+  if (!OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, id)) return false;
+  const int nid = OBJ_obj2nid(md_oid);
+  if (nid != NID_sha1 && nid != NID_sha256) return false;
+  OcspCertIdPtr expected(OCSP_cert_id_new(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(),
+                                          X509_get_subject_name(issuer),
+                                          X509_get0_pubkey_bitstr(issuer), serial));
+  return expected != nullptr && OCSP_id_issuer_cmp(expected.get(), id) == 0;
+}
+
+}  // namespace
+
+std::string OcspErrorResponse(int status) {
+  OcspResponsePtr response(OCSP_response_create(status, nullptr));
+  return ResponseDer(response.get());
+}
+
+std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
+                              const OcspStatusLookup& lookup, absl::Time now,
+                              absl::Duration validity) {
+  const auto* data = reinterpret_cast<const unsigned char*>(request.data());
+  const unsigned char* p = data;
+  OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
+  if (req == nullptr || p != data + request.size() || OCSP_request_onereq_count(req.get()) <= 0) {
+    ERR_clear_error();
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+  }
+  if (issuer.key == nullptr || issuer.certificate == nullptr) {
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  }
+  const absl::Time this_time = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+  Asn1TimePtr this_update = TimeOf(this_time);
+  Asn1TimePtr next_update = TimeOf(this_time + validity);
+  OcspBasicRespPtr basic(OCSP_BASICRESP_new());
+  if (basic == nullptr || this_update == nullptr || next_update == nullptr) {
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  }
+  const int count = OCSP_request_onereq_count(req.get());
+  for (int i = 0; i < count; ++i) {
+    OCSP_CERTID* id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), i));
+    ASN1_INTEGER* serial = nullptr;
+    if (id == nullptr || !OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) ||
+        serial == nullptr) {
+      return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+    }
+    int status = V_OCSP_CERTSTATUS_UNKNOWN;
+    Asn1TimePtr revoked_at;
+    if (IdNamesIssuer(id, issuer.certificate)) {
+      absl::StatusOr<Ca::CertificateStatus> found = lookup(SerialToHex(serial));
+      if (absl::IsInvalidArgument(found.status())) {
+        found = Ca::CertificateStatus{};  // e.g. a serial longer than any we issue
+      } else if (absl::IsUnavailable(found.status())) {
+        return OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER);
+      } else if (!found.ok()) {
+        return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+      }
+      switch (found->kind) {
+        case Ca::CertificateStatus::kGood:
+          status = V_OCSP_CERTSTATUS_GOOD;
+          break;
+        case Ca::CertificateStatus::kRevoked:
+          status = V_OCSP_CERTSTATUS_REVOKED;
+          revoked_at = TimeOf(found->revocation_time);
+          break;
+        case Ca::CertificateStatus::kUnknown:
+          break;
+      }
+    }
+    ERR_clear_error();
+    if (OCSP_basic_add1_status(basic.get(), id, status, OCSP_REVOKED_STATUS_NOSTATUS,
+                               revoked_at.get(), this_update.get(), next_update.get()) == nullptr) {
+      return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+    }
+  }
+  if (OCSP_copy_nonce(basic.get(), req.get()) <= 0) {
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  }
+  absl::StatusOr<EvpMdCtxPtr> ctx = NewSigningContext(issuer);
+  if (!ctx.ok() || OCSP_basic_sign_ctx(basic.get(), issuer.certificate, ctx->get(), nullptr,
+                                       OCSP_NOCERTS | OCSP_RESPID_KEY) != 1) {
+    ERR_clear_error();
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  }
+  OcspResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
+  return ResponseDer(response.get());
+}
+
+std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_view request) const {
+  absl::StatusOr<Ca::IssuerKey> issuer = ca_->LoadIssuerKey(issuer_name);
+  if (!issuer.ok()) {
+    if (absl::IsUnavailable(issuer.status())) {
+      return OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER);
+    }
+    if (absl::IsNotFound(issuer.status()) || absl::IsFailedPrecondition(issuer.status())) {
+      // A malformed request is still reported as such, whoever it was sent to.
+      const auto* data = reinterpret_cast<const unsigned char*>(request.data());
+      OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &data, static_cast<long>(request.size())));
+      ERR_clear_error();
+      return OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
+                                              : OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+    }
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+  }
+  const std::string name(issuer_name);
+  return BuildOcspResponse(
+      request, issuer->signer(),
+      [this, &name](const std::string& serial) {
+        return ca_->LookupCertificateStatus(name, serial);
+      },
+      absl::Now(), validity_);
+}
+
+std::string OcspResponder::RespondToGet(absl::string_view issuer_name,
+                                        absl::string_view encoded) const {
+  std::string der;
+  if (!absl::Base64Unescape(encoded, &der) && !absl::WebSafeBase64Unescape(encoded, &der)) {
+    return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+  }
+  return Respond(issuer_name, der);
+}
+
+}  // namespace strongroom::pki

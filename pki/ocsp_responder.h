@@ -1,0 +1,55 @@
+// OCSP responder (RFC 6960) for the issuers of a Ca, over OpenSSL's OCSP_* API.
+//
+// A request is a DER OCSPRequest (the POST body, or the base64 of the GET form). Every
+// single request whose CertID (SHA-1 or SHA-256 issuer name and key hashes) names the
+// issuer is answered good (known serial, not revoked), revoked (with its revocation time,
+// no reason) or unknown (unknown serial, another issuer's CertID, another hash); a nonce
+// extension is echoed. thisUpdate is now, nextUpdate now + validity. The BasicOCSPResponse
+// is signed by the issuer's own (HSM) key, responder ID by key hash, no certificates.
+// Errors are OCSP responses too (the HTTP status stays 200): malformedRequest for requests
+// that do not parse, unauthorized for unknown issuers or issuers without a certificate,
+// tryLater while sealed, internalError otherwise. Stateless and thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "pki/ca.h"
+#include "pki/signer.h"
+
+namespace strongroom::pki {
+
+// The status of `serial_hex` (lowercase hex, no leading zeros) under the responding issuer.
+using OcspStatusLookup =
+    std::function<absl::StatusOr<Ca::CertificateStatus>(const std::string& serial_hex)>;
+
+// The DER OCSPResponse to DER `request` for the issuer `issuer` (key and certificate both
+// required), at `now`. A lookup error gives tryLater (UNAVAILABLE) or internalError.
+std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
+                              const OcspStatusLookup& lookup, absl::Time now,
+                              absl::Duration validity);
+
+// A DER OCSPResponse with no body and `status` (OCSP_RESPONSE_STATUS_*, not SUCCESSFUL).
+std::string OcspErrorResponse(int status);
+
+class OcspResponder {
+ public:
+  // `ca` is not owned and outlives the responder.
+  explicit OcspResponder(Ca* ca, absl::Duration validity = absl::Hours(1))
+      : ca_(ca), validity_(validity) {}
+
+  // The DER OCSPResponse to DER `request` for issuer `issuer_name`.
+  std::string Respond(absl::string_view issuer_name, absl::string_view request) const;
+  // The GET form: `encoded` is the base64 (standard or URL-safe, padding optional) DER
+  // request, already URL-decoded.
+  std::string RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
+
+ private:
+  Ca* const ca_;
+  const absl::Duration validity_;
+};
+
+}  // namespace strongroom::pki

@@ -1,0 +1,185 @@
+// BuildOcspResponse against an HSM-keyed issuer, checked with OCSP_basic_verify.
+#include "pki/ocsp_responder.h"
+
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "pki/certificate_builder.h"
+#include "pki/testing/test_environment.h"
+
+namespace strongroom::pki {
+namespace {
+
+using testing::MakeHsmKey;
+using testing::TheProvider;
+
+using OcspRequestPtr =
+    std::unique_ptr<OCSP_REQUEST, hsm::OpenSslDeleter<OCSP_REQUEST, OCSP_REQUEST_free>>;
+using OcspResponsePtr =
+    std::unique_ptr<OCSP_RESPONSE, hsm::OpenSslDeleter<OCSP_RESPONSE, OCSP_RESPONSE_free>>;
+using OcspBasicRespPtr =
+    std::unique_ptr<OCSP_BASICRESP, hsm::OpenSslDeleter<OCSP_BASICRESP, OCSP_BASICRESP_free>>;
+
+class OcspResponderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_ = MakeHsmKey("ocsp-issuer", hsm::KeyPairType::kEcP256);
+    ASSERT_NE(key_.private_key, nullptr);
+    CertificateParams params;
+    params.names.common_name = "Strongroom OCSP Test CA";
+    params.public_key = key_.public_key.get();
+    params.not_before = absl::Now() - absl::Minutes(1);
+    params.not_after = absl::Now() + absl::Hours(24);
+    params.is_ca = true;
+    auto built = BuildCertificate(params, signer());
+    ASSERT_TRUE(built.ok()) << built.status();
+    ca_ = std::move(built->certificate);
+    for (const char* name : {"good", "revoked", "unknown"}) {
+      auto leaf_key = GenerateSoftwareKey(v1::EC_P256);
+      ASSERT_TRUE(leaf_key.ok());
+      CertificateParams lp;
+      lp.names.common_name = name;
+      lp.public_key = leaf_key->get();
+      lp.not_before = params.not_before;
+      lp.not_after = params.not_after;
+      auto leaf = BuildCertificate(lp, signer());
+      ASSERT_TRUE(leaf.ok()) << leaf.status();
+      serials_[name] = leaf->serial_number;
+      leaves_[name] = std::move(leaf->certificate);
+    }
+    statuses_[serials_["good"]] = {Ca::CertificateStatus::kGood, {}};
+    statuses_[serials_["revoked"]] = {Ca::CertificateStatus::kRevoked,
+                                      absl::FromUnixSeconds(1'700'000'000)};
+  }
+
+  Signer signer() const {
+    return Signer{key_.private_key.get(), TheProvider().libctx(), ca_.get()};
+  }
+
+  // A DER request for `names` (SHA-1 CertIDs unless `md`), with a nonce if `nonce`.
+  std::string Request(std::initializer_list<const char*> names, bool nonce,
+                      const EVP_MD* md = nullptr) {
+    OcspRequestPtr req(OCSP_REQUEST_new());
+    for (const char* name : names) {
+      OCSP_CERTID* id = OCSP_cert_to_id(md, leaves_[name].get(), ca_.get());
+      EXPECT_NE(OCSP_request_add0_id(req.get(), id), nullptr);
+    }
+    if (nonce) EXPECT_EQ(OCSP_request_add1_nonce(req.get(), nullptr, -1), 1);
+    unsigned char* der = nullptr;
+    int len = i2d_OCSP_REQUEST(req.get(), &der);
+    std::string out(reinterpret_cast<char*>(der), len);
+    OPENSSL_free(der);
+    request_ = std::move(req);
+    return out;
+  }
+
+  std::string Respond(const std::string& request) {
+    return BuildOcspResponse(
+        request, signer(),
+        [this](const std::string& serial) -> absl::StatusOr<Ca::CertificateStatus> {
+          auto it = statuses_.find(serial);
+          return it == statuses_.end() ? Ca::CertificateStatus{} : it->second;
+        },
+        absl::Now(), absl::Hours(1));
+  }
+
+  // Parses and verifies `der` against the CA; the basic response.
+  OcspBasicRespPtr Verified(const std::string& der, unsigned long flags = 0) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
+    EXPECT_NE(response, nullptr);
+    if (response == nullptr) return nullptr;
+    EXPECT_EQ(OCSP_response_status(response.get()), OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    OcspBasicRespPtr basic(OCSP_response_get1_basic(response.get()));
+    EXPECT_NE(basic, nullptr);
+    if (basic == nullptr) return nullptr;
+    STACK_OF(X509)* certs = sk_X509_new_null();
+    sk_X509_push(certs, ca_.get());
+    X509_STORE* store = X509_STORE_new();
+    X509_STORE_add_cert(store, ca_.get());
+    EXPECT_EQ(OCSP_basic_verify(basic.get(), certs, store, flags), 1);
+    X509_STORE_free(store);
+    sk_X509_free(certs);
+    return basic;
+  }
+
+  int StatusOf(OCSP_BASICRESP* basic, const char* name, ASN1_GENERALIZEDTIME** revtime = nullptr,
+               const EVP_MD* md = nullptr) {
+    OCSP_CERTID* id = OCSP_cert_to_id(md, leaves_[name].get(), ca_.get());
+    int status = -2, reason = 0;
+    ASN1_GENERALIZEDTIME *thisupd = nullptr, *nextupd = nullptr;
+    EXPECT_EQ(OCSP_resp_find_status(basic, id, &status, &reason, revtime, &thisupd, &nextupd), 1);
+    if (thisupd != nullptr) {
+      EXPECT_EQ(OCSP_check_validity(thisupd, nextupd, 300, -1), 1);
+    }
+    OCSP_CERTID_free(id);
+    return status;
+  }
+
+  testing::HsmKey key_;
+  X509Ptr ca_;
+  std::map<std::string, X509Ptr> leaves_;
+  std::map<std::string, std::string> serials_;
+  std::map<std::string, Ca::CertificateStatus> statuses_;
+  OcspRequestPtr request_;
+};
+
+TEST_F(OcspResponderTest, GoodRevokedUnknownWithNonce) {
+  std::string der = Respond(Request({"good", "revoked", "unknown"}, /*nonce=*/true));
+  OcspBasicRespPtr basic = Verified(der);
+  ASSERT_NE(basic, nullptr);
+  EXPECT_EQ(OCSP_check_nonce(request_.get(), basic.get()), 1);
+  EXPECT_EQ(StatusOf(basic.get(), "good"), V_OCSP_CERTSTATUS_GOOD);
+  ASN1_GENERALIZEDTIME* revtime = nullptr;
+  EXPECT_EQ(StatusOf(basic.get(), "revoked", &revtime), V_OCSP_CERTSTATUS_REVOKED);
+  ASSERT_NE(revtime, nullptr);
+  EXPECT_EQ(ASN1_TIME_cmp_time_t(revtime, 1'700'000'000), 0);
+  EXPECT_EQ(StatusOf(basic.get(), "unknown"), V_OCSP_CERTSTATUS_UNKNOWN);
+}
+
+TEST_F(OcspResponderTest, NoNonceNotEchoed) {
+  OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, /*nonce=*/false)));
+  ASSERT_NE(basic, nullptr);
+  EXPECT_EQ(OCSP_check_nonce(request_.get(), basic.get()), 2);  // absent in both
+}
+
+TEST_F(OcspResponderTest, Sha256CertId) {
+  OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, false, EVP_sha256())));
+  ASSERT_NE(basic, nullptr);
+  EXPECT_EQ(StatusOf(basic.get(), "good", nullptr, EVP_sha256()), V_OCSP_CERTSTATUS_GOOD);
+}
+
+TEST_F(OcspResponderTest, OtherIssuerIsUnknown) {
+  // A CertID whose issuer hashes are the leaf's own (not our CA's).
+  OcspRequestPtr req(OCSP_REQUEST_new());
+  OCSP_CERTID* id = OCSP_cert_to_id(nullptr, leaves_["good"].get(), leaves_["revoked"].get());
+  OCSP_request_add0_id(req.get(), id);
+  unsigned char* der = nullptr;
+  int len = i2d_OCSP_REQUEST(req.get(), &der);
+  std::string request(reinterpret_cast<char*>(der), len);
+  OPENSSL_free(der);
+  // The signature verifies; the CA is (rightly) not authorised for another issuer's ids.
+  OcspBasicRespPtr basic = Verified(Respond(request), OCSP_NOCHECKS);
+  ASSERT_NE(basic, nullptr);
+  int status = -2;
+  ASSERT_EQ(OCSP_resp_find_status(basic.get(), id, &status, nullptr, nullptr, nullptr, nullptr), 1);
+  EXPECT_EQ(status, V_OCSP_CERTSTATUS_UNKNOWN);
+}
+
+TEST_F(OcspResponderTest, MalformedRequest) {
+  for (const std::string& bad :
+       {std::string(), std::string("garbage"), Request({"good"}, false) + "x"}) {
+    std::string der = Respond(bad);
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
+    ASSERT_NE(response, nullptr);
+    EXPECT_EQ(OCSP_response_status(response.get()), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::pki

@@ -1,0 +1,83 @@
+// HttpRouter: exact routes, "{name}" and "{name...}" patterns, 404 and 405.
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/http_server.h"
+
+namespace strongroom::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+HttpHandler Echo(const std::string& tag) {
+  return [tag](const HttpRequest& request) {
+    HttpResponse response;
+    response.body = tag;
+    for (const auto& [k, v] : request.path_params) response.body += " " + k + "=" + v;
+    return response;
+  };
+}
+
+HttpResponse Call(const HttpRouter& router, const std::string& method, const std::string& path) {
+  HttpRequest request;
+  request.method = method;
+  request.path = path;
+  return router.Route(request);
+}
+
+class HttpRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.Handle("GET", "/metrics", Echo("metrics"));
+    router_.Handle("GET", "/v1/pki/{issuer}/ca", Echo("ca"));
+    router_.Handle("POST", "/v1/pki/{issuer}/ocsp", Echo("ocsp-post"));
+    router_.Handle("GET", "/v1/pki/{issuer}/ocsp/{request...}", Echo("ocsp-get"));
+    router_.Handle("GET", "/v1/pki/special/ca", Echo("exact"));
+  }
+  HttpRouter router_;
+};
+
+TEST_F(HttpRouterTest, ExactRoute) {
+  HttpResponse r = Call(router_, "GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "metrics");
+}
+
+TEST_F(HttpRouterTest, SegmentParameter) {
+  HttpResponse r = Call(router_, "GET", "/v1/pki/root/ca");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ca issuer=root");
+}
+
+TEST_F(HttpRouterTest, ExactWinsOverPattern) {
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki/special/ca").body, "exact");
+}
+
+TEST_F(HttpRouterTest, RestParameterKeepsSlashes) {
+  HttpResponse r = Call(router_, "GET", "/v1/pki/root/ocsp/MEMw/QTA+/PzA9==");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ocsp-get issuer=root request=MEMw/QTA+/PzA9==");
+}
+
+TEST_F(HttpRouterTest, EmptySegmentsDoNotMatch) {
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki//ca").status, 404);
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki/root/ocsp/").status, 404);
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki/root/ca/extra").status, 404);
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki/root").status, 404);
+}
+
+TEST_F(HttpRouterTest, WrongMethodOnPatternIs405) {
+  HttpResponse r = Call(router_, "GET", "/v1/pki/root/ocsp");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_THAT(r.body, HasSubstr("POST"));
+  EXPECT_EQ(Call(router_, "DELETE", "/metrics").status, 405);
+}
+
+TEST_F(HttpRouterTest, ReplacesPatternHandler) {
+  router_.Handle("GET", "/v1/pki/{issuer}/ca", Echo("ca2"));
+  EXPECT_EQ(Call(router_, "GET", "/v1/pki/x/ca").body, "ca2 issuer=x");
+}
+
+}  // namespace
+}  // namespace strongroom::server
