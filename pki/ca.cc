@@ -271,16 +271,33 @@ absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool nee
     return absl::FailedPreconditionError(absl::StrCat(
         "issuer '", name, "' has no certificate yet (sign its CSR and ImportIssuerCertificate)"));
   }
-  auto key = provider_->LoadPrivateKey(KeyUri(issuer.record.hsm_key_label()));
+  const std::string& label = issuer.record.hsm_key_label();
+  auto share = [](const EvpPkeyPtr& k) {
+    EVP_PKEY_up_ref(k.get());
+    return EvpPkeyPtr(k.get());
+  };
+  {
+    absl::MutexLock lock(&key_cache_mu_);
+    auto it = key_cache_.find(label);
+    if (it != key_cache_.end()) {
+      issuer.key = share(it->second.key);
+      issuer.public_key = share(it->second.public_key);
+      return issuer;
+    }
+  }
+  auto key = provider_->LoadPrivateKey(KeyUri(label));
   if (!key.ok()) return key.status();
-  issuer.key = *std::move(key);
-  auto der = hsm_->PublicKeyDer(issuer.record.hsm_key_label());
+  auto der = hsm_->PublicKeyDer(label);
   if (!der.ok()) return der.status();
-  issuer.public_key = ParsePublicKey(*der);
-  if (issuer.public_key == nullptr) {
+  EvpPkeyPtr public_key = ParsePublicKey(*der);
+  if (public_key == nullptr) {
     return absl::InternalError(
         absl::StrCat("HSM public key of issuer '", name, "' does not parse"));
   }
+  issuer.key = share(*key);
+  issuer.public_key = share(public_key);
+  absl::MutexLock lock(&key_cache_mu_);
+  key_cache_.try_emplace(label, CachedKeys{*std::move(key), std::move(public_key)});
   return issuer;
 }
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -141,6 +142,14 @@ class Ca {
   kms::Barrier* const barrier_;
   const CaOptions options_;
   absl::Mutex issuer_mu_;  // serialises issuer-record updates
+  // Issuer keys by HSM label: loading one through the provider reads the token, and labels
+  // never change meaning. Provider keys hold only the label and the public key.
+  struct CachedKeys {
+    EvpPkeyPtr key;         // provider key (signing)
+    EvpPkeyPtr public_key;  // default library context
+  };
+  absl::Mutex key_cache_mu_;
+  absl::flat_hash_map<std::string, CachedKeys> key_cache_ ABSL_GUARDED_BY(key_cache_mu_);
 };
 
 }  // namespace strongroom::pki

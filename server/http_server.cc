@@ -67,6 +67,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string
   if (!server->is_valid()) {
     return absl::FailedPreconditionError(error.empty() ? "cannot set up TLS" : error);
   }
+  // Small request/response exchanges (OCSP, transit) must not wait out delayed ACKs.
+  server->set_tcp_nodelay(true);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(server)));
 }
 

@@ -4,10 +4,15 @@
 //   transport  bare gRPC echo over the same TLS and threading  vs  unary Encrypt 64 B
 //   crypto     in-process AES-256-GCM 64 B seals (all cores)   vs  batched Encrypt/Decrypt
 //   HSM        raw PKCS#11 C_EncryptInit+C_Encrypt on the token vs  HSM-resident Encrypt
+//   PKI        raw PKCS#11 ECDSA P-256 C_Sign on the token      vs  SignCertificate; OCSP
+//              responses over HTTPS; CRL build with 100,000 entries (HSM-signed)
 //
 // It starts strongroomd in-process on a fresh SoftHSM token under a temporary folder and
 // talks to it over TLS on loopback. Usage: strongroom-bench [--seconds S] [--clients N]
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -23,15 +28,22 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "hsm/hsm.h"
 #include "hsm/pkcs11_module.h"
+#include "hsm/provider.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/crypto/aead.h"
+#include "pki/certificate_builder.h"
+#include "pki/crl_builder.h"
+#include "pki/openssl_ptr.h"
 #include "server/config.h"
 #include "server/strongroomd.h"
+#include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "tools/bench/echo.grpc.pb.h"
 
@@ -111,6 +123,16 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+pki::X509Ptr ParsePem(const std::string& pem) {
+  pki::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return pki::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "strongroom-bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
 std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& addr, const std::string& ca,
                                                      int n) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
@@ -152,9 +174,12 @@ int Main(int argc, char** argv) {
   app.add_option("--batch", batch, "items per batched request");
   int hsm_batch_items = 0;  // 0: the same as --batch
   app.add_option("--hsm-batch", hsm_batch_items, "items per HSM-resident Encrypt request");
-  std::string phases = "transport,crypto,hsm";
+  std::string phases = "transport,crypto,hsm,pki";
   app.add_option("--phases", phases,
-                 "measurements to run: transport, crypto (= aes + batch), hsm; to profile one");
+                 "measurements to run: transport, crypto (= aes + batch), hsm, pki; to profile "
+                 "one");
+  int crl_entries = 100000;
+  app.add_option("--crl-entries", crl_entries, "revoked entries in the CRL build measurement");
   CLI11_PARSE(app, argc, argv);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   if (hsm_batch_items <= 0) hsm_batch_items = batch;
@@ -336,6 +361,168 @@ int Main(int argc, char** argv) {
     hsm_r = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
   }
 
+  // 4. PKI: raw PKCS#11 ECDSA P-256 vs SignCertificate; OCSP over HTTPS; CRL build.
+  Result raw_ecdsa, sign_nostore, sign_store, ocsp_r;
+  double crl_seconds = 0;
+  std::string issuer_name = "bench-root";
+  if (want("pki")) {
+    // Raw ECDSA P-256 C_SignInit + C_Sign over a 32-byte digest, one session per thread.
+    if (!(*raw_hsm)->GenerateKeyPair("bench-raw-ec", hsm::KeyPairType::kEcP256).ok())
+      Die("cannot create the raw ECDSA key pair");
+    CK_OBJECT_HANDLE ec_key = CK_INVALID_HANDLE;
+    {
+      std::string label = "bench-raw-ec";
+      CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+      CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                             {CKA_LABEL, label.data(), label.size()}};
+      CK_ULONG n = 0;
+      (void)SR_P11(m, C_FindObjectsInit, sessions[0], tmpl, 2);
+      (void)SR_P11(m, C_FindObjects, sessions[0], &ec_key, 1, &n);
+      (void)SR_P11(m, C_FindObjectsFinal, sessions[0]);
+      if (n != 1) Die("cannot find the raw ECDSA private key");
+    }
+    uint8_t digest[32];
+    RAND_bytes(digest, sizeof(digest));
+    raw_ecdsa = Run(batch_clients, seconds, false, [&](int t) {
+      CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
+      uint8_t sig[64];
+      CK_ULONG len = sizeof(sig);
+      if (!SR_P11(m, C_SignInit, sessions[t], &mech, ec_key).ok()) return 0;
+      if (!SR_P11(m, C_Sign, sessions[t], digest, sizeof(digest), sig, &len).ok()) return 0;
+      return 1;
+    });
+
+    // A root issuer in the HSM and two roles: one that stores what it signs, one that does not.
+    std::vector<std::unique_ptr<v1::Pki::Stub>> pki_stubs;
+    for (int i = 0; i < clients; ++i) pki_stubs.push_back(v1::Pki::NewStub(transit_channels[i]));
+    v1::Issuer issuer;
+    {
+      grpc::ClientContext ctx;
+      v1::CreateRootIssuerRequest req;
+      req.set_issuer_name(issuer_name);
+      req.set_common_name("Strongroom Bench Root");
+      req.set_key_type(v1::EC_P256);
+      req.mutable_ttl()->set_seconds(86400 * 30);
+      grpc::Status s = pki_stubs[0]->CreateRootIssuer(&ctx, req, &issuer);
+      if (!s.ok()) Die("CreateRootIssuer: " + s.error_message());
+    }
+    for (bool no_store : {true, false}) {
+      grpc::ClientContext ctx;
+      v1::Role role, out;
+      role.set_name(no_store ? "bench-nostore" : "bench-store");
+      role.set_issuer_name(issuer_name);
+      role.add_allowed_domains("bench.example");
+      role.set_allow_subdomains(true);
+      role.set_server_flag(true);
+      role.set_key_type(v1::EC_P256);
+      role.mutable_ttl()->set_seconds(3600);
+      role.set_no_store(no_store);
+      grpc::Status s = pki_stubs[0]->PutRole(&ctx, role, &out);
+      if (!s.ok()) Die("PutRole: " + s.error_message());
+    }
+    // One software P-256 CSR for svc.bench.example.
+    std::string csr_pem;
+    {
+      auto key = pki::GenerateSoftwareKey(v1::EC_P256);
+      if (!key.ok()) Die("GenerateSoftwareKey failed");
+      pki::Signer self{key->get(), nullptr, nullptr};
+      auto csr = pki::BuildCsr("svc.bench.example", key->get(), self);
+      if (!csr.ok()) Die(absl::StrCat("BuildCsr: ", csr.status().message()));
+      pki::BioPtr bio(BIO_new(BIO_s_mem()));
+      PEM_write_bio_X509_REQ(bio.get(), csr->get());
+      char* data = nullptr;
+      long len = BIO_get_mem_data(bio.get(), &data);
+      csr_pem.assign(data, len);
+    }
+    auto sign = [&](int t, const std::string& role, v1::SignedCertificate* out) {
+      grpc::ClientContext ctx;
+      v1::SignCertificateRequest req;
+      req.set_role(role);
+      req.set_csr_pem(csr_pem);
+      req.set_common_name("svc.bench.example");
+      return pki_stubs[t]->SignCertificate(&ctx, req, out);
+    };
+    v1::SignedCertificate stored;
+    if (grpc::Status s = sign(0, "bench-store", &stored); !s.ok())
+      Die("SignCertificate: " + s.error_message());
+    for (int t = 0; t < clients; ++t) {  // warm up every connection
+      v1::SignedCertificate c;
+      if (grpc::Status s = sign(t, "bench-nostore", &c); !s.ok())
+        Die("SignCertificate: " + s.error_message());
+    }
+    sign_nostore = Run(clients, seconds, true, [&](int t) {
+      v1::SignedCertificate c;
+      return sign(t, "bench-nostore", &c).ok() ? 1 : 0;
+    });
+    sign_store = Run(clients, seconds, true, [&](int t) {
+      v1::SignedCertificate c;
+      return sign(t, "bench-store", &c).ok() ? 1 : 0;
+    });
+
+    // OCSP: one DER request for the stored certificate, POSTed over keep-alive HTTPS.
+    pki::X509Ptr leaf = ParsePem(stored.certificate_pem());
+    pki::X509Ptr root = ParsePem(issuer.certificate_pem());
+    if (leaf == nullptr || root == nullptr) Die("cannot parse the issued certificates");
+    std::string ocsp_der;
+    {
+      OCSP_REQUEST* req = OCSP_REQUEST_new();
+      OCSP_CERTID* id = OCSP_cert_to_id(EVP_sha1(), leaf.get(), root.get());
+      if (req == nullptr || id == nullptr || OCSP_request_add0_id(req, id) == nullptr)
+        Die("cannot build the OCSP request");
+      unsigned char* der = nullptr;
+      int len = i2d_OCSP_REQUEST(req, &der);
+      ocsp_der.assign(reinterpret_cast<char*>(der), len);
+      OPENSSL_free(der);
+      OCSP_REQUEST_free(req);
+    }
+    const int http_port = (*server)->http_port();
+    const std::string ocsp_path = absl::StrCat("/v1/pki/", issuer_name, "/ocsp");
+    std::vector<std::unique_ptr<httplib::SSLClient>> http_clients;
+    for (int i = 0; i < clients; ++i) {
+      auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_port);
+      c->set_ca_cert_path(config->grpc().tls().cert_file());
+      c->enable_server_certificate_verification(true);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);
+      http_clients.push_back(std::move(c));
+    }
+    auto ocsp = [&](int t) -> int {
+      auto res = http_clients[t]->Post(ocsp_path, ocsp_der, "application/ocsp-request");
+      if (!res || res->status != 200 || res->body.size() < 100) return 0;
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(res->body.data());
+      OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res->body.size()));
+      bool ok = resp != nullptr && OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
+      OCSP_RESPONSE_free(resp);
+      return ok ? 1 : 0;
+    };
+    for (int t = 0; t < clients; ++t) {
+      if (ocsp(t) == 0) Die("OCSP request failed before the measurement");
+    }
+    ocsp_r = Run(clients, seconds, true, ocsp);
+
+    // CRL: crl_entries synthetic entries, signed by the issuer's HSM key via the provider.
+    auto provider = hsm::HsmProvider::Load(raw_hsm->get());
+    if (!provider.ok()) Die(absl::StrCat("HsmProvider: ", provider.status().message()));
+    auto issuer_key = (*provider)->LoadPrivateKey(issuer.key_uri());
+    if (!issuer_key.ok()) Die(absl::StrCat("LoadPrivateKey: ", issuer_key.status().message()));
+    std::vector<pki::RevokedCertificate> revoked(crl_entries);
+    const absl::Time now = absl::Now();
+    for (int i = 0; i < crl_entries; ++i) {
+      uint8_t serial[16];
+      RAND_bytes(serial, sizeof(serial));
+      serial[0] = (serial[0] & 0x7f) | 0x10;  // positive, no leading zero
+      revoked[i].serial_number = absl::BytesToHexString(
+          absl::string_view(reinterpret_cast<const char*>(serial), sizeof(serial)));
+      revoked[i].revocation_time = now - absl::Seconds(i);
+    }
+    pki::Signer crl_signer{issuer_key->get(), (*provider)->libctx(), root.get()};
+    pki::CrlParams params{now, now + absl::Hours(24), 1};
+    auto begin = Clock::now();
+    auto crl = pki::BuildCrl(params, revoked, crl_signer);
+    crl_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    if (!crl.ok()) Die(absl::StrCat("BuildCrl: ", crl.status().message()));
+  }
+
   if (want("transport")) {
     std::printf("Transport (unary, 64 B, %d clients, TLS on loopback)\n", clients);
     Print("bare gRPC echo", echo_r, "ops/s");
@@ -362,6 +549,24 @@ int Main(int argc, char** argv) {
     Print(absl::StrFormat("HSM-resident Encrypt, batches of %d", hsm_batch_items), hsm_r,
           "items/s");
     Ratio("HSM-resident Encrypt / raw PKCS#11", hsm_r.ops_per_second / raw.ops_per_second, 0.8);
+    std::printf("\n");
+  }
+  if (want("pki")) {
+    std::printf("PKI (SoftHSM token, ECDSA P-256 issuer)\n");
+    Print(absl::StrFormat("raw PKCS#11 C_SignInit + C_Sign ECDSA, %d threads", batch_clients),
+          raw_ecdsa, "ops/s");
+    Print(absl::StrFormat("SignCertificate no_store, %d clients", clients), sign_nostore,
+          "certs/s");
+    Print(absl::StrFormat("SignCertificate stored, %d clients", clients), sign_store, "certs/s");
+    Ratio("SignCertificate no_store / raw ECDSA",
+          sign_nostore.ops_per_second / raw_ecdsa.ops_per_second, 0.5);
+    Ratio("SignCertificate stored / raw ECDSA",
+          sign_store.ops_per_second / raw_ecdsa.ops_per_second, 0.5);
+    Print(absl::StrFormat("OCSP POST over HTTPS keep-alive, %d clients", clients), ocsp_r,
+          "resp/s");
+    std::printf("  %-52s %12.3f s   (target < 2 s: %s)\n",
+                absl::StrFormat("BuildCrl, %d entries, HSM-signed", crl_entries).c_str(),
+                crl_seconds, crl_seconds < 2 ? "met" : "MISSED");
   }
 
   for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);
