@@ -344,7 +344,7 @@ absl::Status Hsm::DestroyObjects(const std::string& label) {
   return s;
 }
 
-absl::Status Hsm::GenerateAesKey(const std::string& label) {
+absl::Status Hsm::GenerateSecretKey(const std::string& label, const SecretKeySpec& spec) {
   absl::StatusOr<bool> exists = SecretKeyExists(label);
   if (!exists.ok()) return exists.status();
   if (*exists) {
@@ -354,46 +354,42 @@ absl::Status Hsm::GenerateAesKey(const std::string& label) {
     uint8_t id[16];
     if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = CKK_AES;
-    CK_ULONG len = 32;
+    CK_BBOOL crypt = spec.usage == SecretKeySpec::kEncrypt ? CK_TRUE : CK_FALSE;
+    CK_BBOOL mac = spec.usage == SecretKeySpec::kMac ? CK_TRUE : CK_FALSE;
+    // Sensitive, never extractable, not modifiable, and usable for exactly one purpose.
     CK_ATTRIBUTE tmpl[] = {
-        Attr(CKA_CLASS, cls),         Attr(CKA_KEY_TYPE, type),     Attr(CKA_VALUE_LEN, len),
-        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
-        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
-        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_ENCRYPT, kTrue),     Attr(CKA_DECRYPT, kTrue),
-        Attr(CKA_WRAP, kFalse),       Attr(CKA_UNWRAP, kFalse),     Attr(CKA_SIGN, kFalse),
-        Attr(CKA_VERIFY, kFalse),     Attr(CKA_DERIVE, kFalse),
+        Attr(CKA_CLASS, cls),
+        Attr(CKA_KEY_TYPE, spec.type),
+        Attr(CKA_VALUE_LEN, spec.bytes),
+        Attr(CKA_LABEL, label),
+        Attr(CKA_ID, id, sizeof(id)),
+        Attr(CKA_TOKEN, kTrue),
+        Attr(CKA_PRIVATE, kTrue),
+        Attr(CKA_SENSITIVE, kTrue),
+        Attr(CKA_EXTRACTABLE, kFalse),
+        Attr(CKA_MODIFIABLE, kFalse),
+        Attr(CKA_ENCRYPT, crypt),
+        Attr(CKA_DECRYPT, crypt),
+        Attr(CKA_SIGN, mac),
+        Attr(CKA_VERIFY, mac),
+        Attr(CKA_WRAP, kFalse),
+        Attr(CKA_UNWRAP, kFalse),
+        Attr(CKA_DERIVE, kFalse),
     };
-    CK_MECHANISM mech = {CKM_AES_KEY_GEN, nullptr, 0};
+    CK_MECHANISM mech = {spec.mechanism, nullptr, 0};
     CK_OBJECT_HANDLE key;
     return SR_P11(*module_, C_GenerateKey, session, &mech, tmpl, std::size(tmpl), &key);
   });
 }
 
+absl::Status Hsm::GenerateAesKey(const std::string& label) {
+  return GenerateSecretKey(label, {CKK_AES, 32, CKM_AES_KEY_GEN, SecretKeySpec::kEncrypt});
+}
+
 absl::Status Hsm::GenerateHmacKey(const std::string& label) {
-  absl::StatusOr<bool> exists = SecretKeyExists(label);
-  if (!exists.ok()) return exists.status();
-  if (*exists) {
-    return absl::AlreadyExistsError(absl::StrCat("secret key '", label, "' already exists"));
-  }
-  return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
-    uint8_t id[16];
-    if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
-    CK_ULONG len = 64;  // at least the largest digest: tokens refuse shorter HMAC keys
-    CK_ATTRIBUTE tmpl[] = {
-        Attr(CKA_CLASS, cls),         Attr(CKA_KEY_TYPE, type),     Attr(CKA_VALUE_LEN, len),
-        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
-        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
-        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_SIGN, kTrue),        Attr(CKA_VERIFY, kTrue),
-        Attr(CKA_ENCRYPT, kFalse),    Attr(CKA_DECRYPT, kFalse),    Attr(CKA_WRAP, kFalse),
-        Attr(CKA_UNWRAP, kFalse),     Attr(CKA_DERIVE, kFalse),
-    };
-    CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
-    CK_OBJECT_HANDLE key;
-    return SR_P11(*module_, C_GenerateKey, session, &mech, tmpl, std::size(tmpl), &key);
-  });
+  // 64 bytes: at least the largest digest; tokens refuse shorter HMAC keys.
+  return GenerateSecretKey(
+      label, {CKK_GENERIC_SECRET, 64, CKM_GENERIC_SECRET_KEY_GEN, SecretKeySpec::kMac});
 }
 
 absl::StatusOr<std::string> Hsm::Hmac(const std::string& label, HashAlgorithm hash,

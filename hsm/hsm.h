@@ -117,6 +117,14 @@ class Hsm {
   Hsm(std::unique_ptr<Pkcs11Module> module, std::unique_ptr<SessionPool> pool, TokenInfo info)
       : module_(std::move(module)), pool_(std::move(pool)), token_info_(std::move(info)) {}
 
+  struct SecretKeySpec {
+    CK_KEY_TYPE type;
+    CK_ULONG bytes;
+    CK_MECHANISM_TYPE mechanism;
+    enum Usage { kEncrypt, kMac } usage;
+  };
+  // Creates a token secret key per `spec`; ALREADY_EXISTS if the label is taken.
+  absl::Status GenerateSecretKey(const std::string& label, const SecretKeySpec& spec);
   // Finds the handle of the object of `cls` labelled `label` (cached per generation).
   absl::StatusOr<CK_OBJECT_HANDLE> Find(CK_SESSION_HANDLE session, CK_OBJECT_CLASS cls,
                                         const std::string& label);
