@@ -338,81 +338,68 @@ absl::StatusOr<IssuerRecord> Ca::StartIssuer(const std::string& name,
   return record;
 }
 
+absl::Status Ca::FinishIssuer(IssuerRecord* record, const IssuerKeyStep& step) {
+  const std::string label = record->hsm_key_label();
+  absl::Status status = [&]() -> absl::Status {
+    auto key = provider_->LoadPrivateKey(KeyUri(label));
+    if (!key.ok()) return key.status();
+    auto der = hsm_->PublicKeyDer(label);
+    if (!der.ok()) return der.status();
+    EvpPkeyPtr public_key = ParsePublicKey(*der);
+    if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
+    if (absl::Status s = step(key->get(), public_key.get()); !s.ok()) return s;
+    kms::WriteBatch batch;
+    batch.Put(absl::StrCat(kIssuerPrefix, record->name()), record->SerializeAsString(),
+              kms::WriteBatch::kMustNotExist);
+    absl::Status s = storage_->Commit(batch);
+    if (absl::IsAborted(s)) {
+      return absl::AlreadyExistsError(absl::StrCat("issuer '", record->name(), "' already exists"));
+    }
+    return s;
+  }();
+  if (!status.ok()) (void)hsm_->DestroyObjects(label);  // No record refers to the key.
+  return status;
+}
+
 absl::StatusOr<v1::Issuer> Ca::CreateRootIssuer(const v1::CreateRootIssuerRequest& request) {
   absl::Duration ttl = FromProto(request.ttl());
   if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");
   if (ttl == absl::ZeroDuration()) ttl = kDefaultRootTtl;
-  absl::StatusOr<IssuerRecord> started =
+  absl::StatusOr<IssuerRecord> record =
       StartIssuer(request.issuer_name(), request.common_name(), request.key_type());
-  if (!started.ok()) return started.status();
-  IssuerRecord record = *std::move(started);
-  const std::string* label = &record.hsm_key_label();
-  absl::Status status = [&]() -> absl::Status {
-    auto key = provider_->LoadPrivateKey(KeyUri(*label));
-    if (!key.ok()) return key.status();
-    auto der = hsm_->PublicKeyDer(*label);
-    if (!der.ok()) return der.status();
-    EvpPkeyPtr public_key = ParsePublicKey(*der);
-    if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
+  if (!record.ok()) return record.status();
+  absl::Status s = FinishIssuer(&*record, [&](EVP_PKEY* key, EVP_PKEY* public_key) {
     CertificateParams params;
     params.names.common_name = request.common_name();
-    params.public_key = public_key.get();
+    params.public_key = public_key;
     params.not_before = absl::Now();
     params.not_after = params.not_before + ttl;
     params.is_ca = true;
-    auto built = BuildCertificate(params, Signer{key->get(), provider_->libctx(), nullptr});
+    auto built = BuildCertificate(params, Signer{key, provider_->libctx(), nullptr});
     if (!built.ok()) return built.status();
-    record.set_certificate_der(Der(built->certificate.get()));
-    *record.mutable_not_after() = ToProto(params.not_after);
-    kms::WriteBatch batch;
-    batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
-              kms::WriteBatch::kMustNotExist);
-    absl::Status s = storage_->Commit(batch);
-    if (absl::IsAborted(s)) {
-      return absl::AlreadyExistsError(absl::StrCat("issuer '", record.name(), "' already exists"));
-    }
-    return s;
-  }();
-  if (!status.ok()) {
-    (void)hsm_->DestroyObjects(*label);
-    return status;
-  }
-  return ToIssuer(record);
+    record->set_certificate_der(Der(built->certificate.get()));
+    *record->mutable_not_after() = ToProto(params.not_after);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return ToIssuer(*record);
 }
 
 absl::StatusOr<v1::CreateIntermediateIssuerResponse> Ca::CreateIntermediateIssuer(
     const v1::CreateIntermediateIssuerRequest& request) {
-  absl::StatusOr<IssuerRecord> started =
+  absl::StatusOr<IssuerRecord> record =
       StartIssuer(request.issuer_name(), request.common_name(), request.key_type());
-  if (!started.ok()) return started.status();
-  IssuerRecord record = *std::move(started);
-  const std::string* label = &record.hsm_key_label();
+  if (!record.ok()) return record.status();
   v1::CreateIntermediateIssuerResponse response;
-  absl::Status status = [&]() -> absl::Status {
-    auto key = provider_->LoadPrivateKey(KeyUri(*label));
-    if (!key.ok()) return key.status();
-    auto der = hsm_->PublicKeyDer(*label);
-    if (!der.ok()) return der.status();
-    EvpPkeyPtr public_key = ParsePublicKey(*der);
-    if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
-    auto csr = BuildCsr(request.common_name(), public_key.get(),
-                        Signer{key->get(), provider_->libctx(), nullptr});
+  absl::Status s = FinishIssuer(&*record, [&](EVP_PKEY* key, EVP_PKEY* public_key) {
+    auto csr =
+        BuildCsr(request.common_name(), public_key, Signer{key, provider_->libctx(), nullptr});
     if (!csr.ok()) return csr.status();
     response.set_csr_pem(CsrToPem(csr->get()));
-    kms::WriteBatch batch;
-    batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
-              kms::WriteBatch::kMustNotExist);
-    absl::Status s = storage_->Commit(batch);
-    if (absl::IsAborted(s)) {
-      return absl::AlreadyExistsError(absl::StrCat("issuer '", record.name(), "' already exists"));
-    }
-    return s;
-  }();
-  if (!status.ok()) {
-    (void)hsm_->DestroyObjects(*label);
-    return status;
-  }
-  *response.mutable_issuer() = ToIssuer(record);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  *response.mutable_issuer() = ToIssuer(*record);
   return response;
 }
 

@@ -21,6 +21,7 @@
 // committed with compare-and-set; issuance runs concurrently.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -123,6 +124,10 @@ class Ca {
   absl::StatusOr<v1::Role> LoadRole(absl::string_view name);
   // Creates the HSM key pair of a new issuer; returns its label.
   absl::StatusOr<std::string> NewIssuerKey(const std::string& issuer, v1::PkiKeyType type);
+  // Loads a new issuer's HSM key pair, runs `step` (self-sign or make a CSR), stores the
+  // record (ALREADY_EXISTS if the name was taken meanwhile); on any failure destroys the key.
+  using IssuerKeyStep = std::function<absl::Status(EVP_PKEY* key, EVP_PKEY* public_key)>;
+  absl::Status FinishIssuer(IssuerRecord* record, const IssuerKeyStep& step);
   // Checks a new issuer's name, common name and key type, creates its HSM key and returns
   // the initial record (not yet stored).
   absl::StatusOr<IssuerRecord> StartIssuer(const std::string& name, const std::string& common_name,
