@@ -111,6 +111,21 @@ TEST_F(HsmTest, MissingModuleAndTokenAreNamed) {
   EXPECT_THAT(hsm.status().message(), HasSubstr(token_->label));
 }
 
+TEST(SecretDataTest, EqualityMoveAndTruncate) {
+  SecretData a = SecretData::Copy("0123456789abcdef");
+  SecretData b = SecretData::Copy("0123456789abcdef");
+  SecretData c = SecretData::Copy("0123456789abcdeF");
+  EXPECT_TRUE(a.Equals(b));
+  EXPECT_FALSE(a.Equals(c));
+  EXPECT_FALSE(a.Equals(SecretData::Copy("0123")));
+  EXPECT_TRUE(SecretData().Equals(SecretData()));
+  SecretData moved = std::move(a);
+  EXPECT_TRUE(a.empty());
+  EXPECT_TRUE(moved.Equals(b));
+  moved.Truncate(4);
+  EXPECT_EQ(moved.RevealSecretAsString(), "0123");
+}
+
 TEST_F(HsmTest, RandomBytesDiffer) {
   std::vector<uint8_t> a(32), b(32);
   ASSERT_TRUE(hsm_->GenerateRandom(absl::MakeSpan(a)).ok());

@@ -219,8 +219,6 @@ absl::Status SessionPool::Login() {
 
 uint64_t SessionPool::generation() const { return generation_.load(); }
 
-CK_SLOT_ID SessionPool::slot() const { return slot_.load(); }
-
 absl::Status SessionPool::StateErrorLocked() const {
   switch (state_) {
     case State::kConnected:

@@ -59,8 +59,6 @@ class SessionPool {
   // Changes whenever the module was reinitialised: object handles of an older
   // generation are stale. Lock-free, so callable from inside Run.
   uint64_t generation() const;
-  // The slot of the token (valid for the current generation).
-  CK_SLOT_ID slot() const;
   // OK if the last interaction with the token succeeded, else the error that keeps it away.
   absl::Status health() const;
   size_t sessions_in_use() const;

@@ -85,8 +85,6 @@ class TransitKey {
     return record_.hsm_resident() ? Residency::kHsm : Residency::kWrapped;
   }
   uint32_t latest_version() const { return record_.latest_version(); }
-  // The version Encrypt/Sign/Hmac use when none is asked for.
-  uint32_t default_version() const { return latest_version(); }
   // The slot of `version`, or nullptr if it is not available (trimmed or not yet created).
   std::shared_ptr<VersionSlot> slot(uint32_t version) const;
   const TransitVersionRecord* version_record(uint32_t version) const;
