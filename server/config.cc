@@ -69,6 +69,8 @@ absl::Status ValidateAddress(const Checker& check, const std::string& key,
   return absl::OkStatus();
 }
 
+bool IsZero(const google::protobuf::Duration& d) { return d.seconds() == 0 && d.nanos() == 0; }
+
 absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check) {
   if (c.state_dir().empty()) c.set_state_dir(DefaultStateDir());
   c.set_state_dir(Absolute(CurrentDir(), c.state_dir()));
@@ -182,6 +184,30 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (http.enabled() && http.address() == grpc.address() && !absl::EndsWith(http.address(), ":0")) {
     return check.Error("http.address", "must differ from grpc.address");
   }
+  v1::AuditConfig& audit = *c.mutable_audit();
+  audit.set_path(Absolute(dir, audit.path().empty() ? "audit/audit.log" : audit.path()));
+  if (audit.max_file_bytes() == 0) audit.set_max_file_bytes(uint64_t{64} << 20);
+  if (audit.max_file_bytes() < 4096) return check.Error("audit.max_file_bytes", "must be >= 4096");
+  if (IsZero(audit.max_file_age())) audit.mutable_max_file_age()->set_seconds(24 * 3600);
+  if (IsZero(audit.checkpoint_interval())) audit.mutable_checkpoint_interval()->set_seconds(10);
+  if (audit.checkpoint_interval().seconds() < 1) {
+    return check.Error("audit.checkpoint_interval", "must be at least 1s");
+  }
+
+  v1::AuthConfig& auth = *c.mutable_auth();
+  if (auth.client_ca_file().empty()) {
+    const std::string fallback = Absolute(dir, "tls/client-ca.crt");
+    if (access(fallback.c_str(), F_OK) == 0) auth.set_client_ca_file(fallback);
+  } else {
+    auth.set_client_ca_file(Absolute(dir, auth.client_ca_file()));
+  }
+  if (IsZero(auth.root_token_ttl())) auth.mutable_root_token_ttl()->set_seconds(3600);
+  if (IsZero(auth.max_token_ttl())) auth.mutable_max_token_ttl()->set_seconds(768 * 3600);
+  if (IsZero(auth.default_token_ttl())) auth.mutable_default_token_ttl()->set_seconds(3600);
+  for (const auto* d : {&auth.root_token_ttl(), &auth.max_token_ttl(), &auth.default_token_ttl()}) {
+    if (d->seconds() < 1) return check.Error("auth", "token lifetimes must be at least 1s");
+  }
+
   v1::TlsConfig& tls = *grpc.mutable_tls();
   if (tls.cert_file().empty() != tls.key_file().empty()) {
     return check.Error(tls.cert_file().empty() ? "grpc.tls.key_file" : "grpc.tls.cert_file",

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -79,6 +80,10 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
     request.path = req.path;
     request.body = req.body;
     for (const auto& [k, v] : req.params) request.params.emplace(k, v);
+    for (const auto& [k, v] : req.headers) request.headers.emplace(absl::AsciiStrToLower(k), v);
+    request.peer = req.remote_addr.find(':') != std::string::npos
+                       ? absl::StrCat("ipv6:[", req.remote_addr, "]:", req.remote_port)
+                       : absl::StrCat("ipv4:", req.remote_addr, ":", req.remote_port);
     HttpResponse response = router_.Route(std::move(request));
     res.status = response.status;
     res.set_content(std::move(response.body), response.content_type.c_str());

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,10 +28,19 @@ class SSLServer;
 
 namespace strongroom::server {
 
+namespace access {
+struct Principal;
+}
+
 struct HttpRequest {
   std::string method;
   std::string path;
   std::multimap<std::string, std::string> params;  // query parameters
+  // Request headers, names lower-cased.
+  std::multimap<std::string, std::string> headers;
+  std::string peer;  // "ipv4:127.0.0.1:40112" / "ipv6:[::1]:40112", as gRPC names peers
+  // Set by the access gate before a protected route's handler runs.
+  const access::Principal* principal = nullptr;
   // Values of the route pattern's "{name}" segments (URL-decoded, as the path).
   std::map<std::string, std::string> path_params;
   std::string body;
@@ -40,6 +50,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // For the audit record: the key version the request used, when it used one.
+  uint32_t key_version = 0;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
