@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that building and testing Strongroom need. Idempotent:
-# apt-get runs only when something is missing. Nothing is downloaded from anywhere else.
+# apt-get runs only when something is missing; npm ci installs the pinned node-vault test
+# client from the npm registry only when tests/node/node_modules is missing or outdated.
 set -euo pipefail
 
 packages=(
@@ -17,21 +18,34 @@ packages=(
   python3 python3-grpcio
 )
 
+# Node.js runs node-vault, the independent Vault client of tests/node. Debian's nodejs and
+# npm are installed only when there is no `node` at all (a newer one may already be here).
+if ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
+# The node-vault test client, exactly as pinned in tests/node/package-lock.json (from the npm
+# registry). `npm ci` runs only when node_modules is missing or older than the lock file.
+node_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/node"
+stamp="$node_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$node_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "setup: npm ci in $node_dir" >&2
+  npm ci --prefix "$node_dir" --no-audit --no-fund >/dev/null
 fi
-echo "setup: installing ${missing[*]}" >&2
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
