@@ -1,0 +1,375 @@
+// AuditLog against real files: the line format, checkpoints, restart, rotation under
+// concurrent appenders and a real full disk. Every log written is checked with
+// VerifyAuditLogs.
+#include "server/audit/audit_log.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/audit/audit_verify.h"
+#include "server/audit/testing/log_files.h"
+#include "server/audit/testing/software_signer.h"
+
+namespace strongroom::server::audit {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using testing::FreshDir;
+using testing::LogFiles;
+using testing::ReadLines;
+using testing::SampleEvent;
+using testing::SoftwareSigner;
+
+AuditLogOptions Options(const std::string& path) {
+  AuditLogOptions options;
+  options.path = path;
+  options.checkpoint_interval = absl::Hours(1);  // only on close unless a test says otherwise
+  return options;
+}
+
+std::unique_ptr<AuditLog> OpenLog(const AuditLogOptions& options, AuditSigner* signer) {
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(options, signer);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? *std::move(log) : nullptr;
+}
+
+VerifyReport VerifyOk(const std::vector<std::string>& files, const std::string& pem = "") {
+  VerifyReport report;
+  absl::Status verified = VerifyAuditLogs(files, pem, &report);
+  EXPECT_TRUE(verified.ok()) << verified;
+  return report;
+}
+
+int CountRequests(const std::vector<std::string>& files) {
+  int requests = 0;
+  for (const std::string& file : files) {
+    for (const std::string& line : ReadLines(file)) {
+      requests += absl::StrContains(line, "\"type\":\"request\"");
+    }
+  }
+  return requests;
+}
+
+TEST(AuditLogTest, LinesFollowTheFormat) {
+  std::string path = FreshDir("lines") + "/audit/audit.log";
+  SoftwareSigner signer;
+  AuditEvent event = SampleEvent(1);
+  event.time = absl::FromUnixMicros(1795041098123456);
+  event.identity = "quote\" backslash\\ newline\n tab\t bell\x07 \xc3\xa9 bad\xff";
+  event.http_status = 403;
+  event.code = "PERMISSION_DENIED";
+  event.error = "no policy allows transit.encrypt";
+  event.token_hmac = "00ff";
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    ASSERT_TRUE(log->Append(event).ok());
+    EXPECT_TRUE(log->health().ok());
+  }
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_EQ(stat(path.substr(0, path.rfind('/')).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700);
+
+  std::vector<std::string> lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 3);
+  EXPECT_THAT(lines[0], MatchesRegex(absl::StrCat(
+                            R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
+                            R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
+  EXPECT_THAT(lines[1], MatchesRegex(R"re(\{"seq":2,"prev":"[0-9a-f]{64}",.*)re"));
+  EXPECT_THAT(lines[1],
+              HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
+                        R"("request_id":"req-1",)"
+                        R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
+                        "\xc3\xa9"
+                        R"( bad\ufffd","peer":"ipv4:127.0.0.1:50000",)"
+                        R"("operation":"transit.encrypt","resource":"transit/keys/k1",)"
+                        R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
+                        R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
+                        R"("token_hmac":"00ff"})"));
+  EXPECT_THAT(lines[2], MatchesRegex(R"re(\{"seq":3,"prev":"[0-9a-f]{64}","type":"checkpoint",)re"
+                                     R"re("time":"[^"]+","sig":"[A-Za-z0-9+/=]+"\})re"));
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(report.lines, 3);
+  EXPECT_EQ(report.checkpoints, 1);
+  EXPECT_EQ(report.uncovered_lines, 0);
+
+  // An independent JSON parser accepts every line.
+  std::string command = absl::StrCat(
+      "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1], \"rb\")]' '", path,
+      "'");
+  EXPECT_EQ(std::system(command.c_str()), 0);
+}
+
+TEST(AuditLogTest, RoundTripVerifies) {
+  std::string path = FreshDir("roundtrip") + "/audit.log";
+  SoftwareSigner signer;
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  }
+  VerifyReport report = VerifyOk({path}, signer.public_key_pem());
+  EXPECT_EQ(report.files, 1);
+  EXPECT_EQ(report.lines, 102);  // header, 100 requests, checkpoint
+  EXPECT_EQ(report.first_seq, 1);
+  EXPECT_EQ(report.last_seq, 102);
+  EXPECT_EQ(report.last_checkpoint_seq, 102);
+  EXPECT_EQ(report.uncovered_lines, 0);
+}
+
+TEST(AuditLogTest, CheckpointsOnlyOnCloseWithinTheInterval) {
+  std::string path = FreshDir("interval") + "/audit.log";
+  SoftwareSigner signer;
+  std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(report.checkpoints, 0);
+  EXPECT_EQ(report.uncovered_lines, 4);
+  log.reset();
+  report = VerifyOk({path});
+  EXPECT_EQ(report.checkpoints, 1);
+  EXPECT_EQ(report.uncovered_lines, 0);
+}
+
+TEST(AuditLogTest, ZeroIntervalCheckpointsEveryBatch) {
+  std::string path = FreshDir("every") + "/audit.log";
+  SoftwareSigner signer;
+  AuditLogOptions options = Options(path);
+  options.checkpoint_interval = absl::ZeroDuration();
+  std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(report.lines, 7);  // header, then request + checkpoint three times
+  EXPECT_EQ(report.checkpoints, 3);
+  EXPECT_EQ(report.uncovered_lines, 0);
+}
+
+TEST(AuditLogTest, IdleLogGetsItsTailSignedWithinTheInterval) {
+  std::string path = FreshDir("idle") + "/audit.log";
+  SoftwareSigner signer;
+  AuditLogOptions options = Options(path);
+  options.checkpoint_interval = absl::Milliseconds(200);
+  std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+  ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
+  // The writer wakes by itself; wait for its checkpoint, bounded.
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  VerifyReport report;
+  while (absl::Now() < deadline) {
+    report = VerifyOk({path});
+    if (report.checkpoints > 0) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(report.checkpoints, 1);
+  EXPECT_EQ(report.uncovered_lines, 0);
+}
+
+TEST(AuditLogTest, RestartContinuesTheChain) {
+  std::string path = FreshDir("restart") + "/audit.log";
+  SoftwareSigner signer;
+  for (int run = 0; run < 2; ++run) {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  }
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(report.lines, 9);  // header, 3, checkpoint, 3, checkpoint
+  EXPECT_EQ(report.last_seq, 9);
+  EXPECT_EQ(report.checkpoints, 2);
+}
+
+TEST(AuditLogTest, PartialLineFromACrashIsTruncatedOnReopen) {
+  std::string path = FreshDir("partial") + "/audit.log";
+  SoftwareSigner signer;
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  }
+  FILE* file = std::fopen(path.c_str(), "a");
+  ASSERT_NE(file, nullptr);
+  std::fputs("{\"seq\":6,\"prev\":\"12ab", file);  // cut off mid-write, never acknowledged
+  std::fclose(file);
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    ASSERT_TRUE(log->Append(SampleEvent(9)).ok());
+  }
+  std::vector<std::string> lines = ReadLines(path);
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(report.lines, 7);
+  EXPECT_THAT(lines[5], HasSubstr("\"seq\":6,"));
+  EXPECT_THAT(lines[5], HasSubstr("\"request_id\":\"req-9\""));
+}
+
+TEST(AuditLogTest, RotationBySizeUnderConcurrentAppendersKeepsEveryLineOnce) {
+  std::string path = FreshDir("rotation") + "/audit.log";
+  SoftwareSigner signer;
+  AuditLogOptions options = Options(path);
+  options.max_file_bytes = 4096;
+  constexpr int kThreads = 8, kPerThread = 250;
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          if (!log->Append(SampleEvent(t * kPerThread + i)).ok()) ++failures;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(failures, 0);
+  }
+  std::vector<std::string> files = LogFiles(path);
+  EXPECT_GT(files.size(), 10);
+  VerifyReport report = VerifyOk(files, signer.public_key_pem());
+  EXPECT_EQ(report.files, files.size());
+  EXPECT_EQ(CountRequests(files), kThreads * kPerThread);
+  EXPECT_EQ(report.uncovered_lines, 0);
+  // Each rotated file ends with a checkpoint; each later header names the file before it.
+  for (size_t i = 0; i + 1 < files.size(); ++i) {
+    EXPECT_THAT(ReadLines(files[i]).back(), HasSubstr("\"type\":\"checkpoint\""));
+    std::string name = files[i].substr(files[i].rfind('/') + 1);
+    EXPECT_THAT(ReadLines(files[i + 1]).front(),
+                HasSubstr(absl::StrCat("\"previous_file\":\"", name, "\"")));
+    EXPECT_THAT(name, MatchesRegex(R"(audit\.log\.[0-9]{8}T[0-9]{6}Z\.[0-9]+)"));
+  }
+}
+
+TEST(AuditLogTest, RotationByAge) {
+  std::string path = FreshDir("age") + "/audit.log";
+  SoftwareSigner signer;
+  AuditLogOptions options = Options(path);
+  options.max_file_age = absl::ZeroDuration();  // every batch finds the file due
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  }
+  std::vector<std::string> files = LogFiles(path);
+  EXPECT_EQ(files.size(), 3);
+  VerifyOk(files);
+  EXPECT_EQ(CountRequests(files), 3);
+}
+
+TEST(AuditLogTest, MissingCurrentFileContinuesTheNewestRotatedFile) {
+  std::string path = FreshDir("lost-current") + "/audit.log";
+  SoftwareSigner signer;
+  AuditLogOptions options = Options(path);
+  options.max_file_age = absl::ZeroDuration();
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+  }
+  // A crash between renaming the old file and writing the new header.
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    ASSERT_TRUE(log->Append(SampleEvent(5)).ok());
+  }
+  std::vector<std::string> files = LogFiles(path);
+  ASSERT_EQ(files.size(), 2);
+  VerifyOk(files);
+}
+
+TEST(AuditLogTest, NewSigningKeyStartsANewFile) {
+  std::string path = FreshDir("new-key") + "/audit.log";
+  SoftwareSigner old_signer, new_signer;
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &old_signer);
+    ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
+  }
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &new_signer);
+    ASSERT_TRUE(log->Append(SampleEvent(2)).ok());
+  }
+  std::vector<std::string> files = LogFiles(path);
+  ASSERT_EQ(files.size(), 2);
+  VerifyOk({files[0]}, old_signer.public_key_pem());
+  VerifyReport report = VerifyOk({files[1]}, new_signer.public_key_pem());
+  EXPECT_EQ(report.first_seq, 4);  // continues the first file's three lines
+}
+
+// Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers
+// RLIMIT_FSIZE) so that the log's writes really fail, then frees the space.
+TEST(AuditLogTest, FullDiskFailsCleanlyAndRecovers) {
+  std::string dir = FreshDir("full");
+  bool tmpfs = unshare(CLONE_NEWNS) == 0 &&
+               mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+               mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=64k,mode=0700") == 0;
+  std::printf("full disk by %s\n", tmpfs ? "a 64k tmpfs (ENOSPC)" : "RLIMIT_FSIZE (EFBIG)");
+  std::string path = dir + "/audit.log";
+  std::string filler = dir + "/filler";
+  SoftwareSigner signer;
+  std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+  int appended = 0;
+  for (; appended < 3; ++appended) ASSERT_TRUE(log->Append(SampleEvent(appended)).ok());
+
+  rlimit saved{};
+  if (tmpfs) {
+    int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    char block[4096] = {};
+    while (write(fd, block, sizeof(block)) > 0) {
+    }
+    EXPECT_EQ(errno, ENOSPC);
+    close(fd);
+  } else {
+    signal(SIGXFSZ, SIG_IGN);
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    rlimit low = saved;
+    low.rlim_cur = st.st_size + 100;  // the next line is written in part, then refused
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &low), 0);
+  }
+  // The file's last page may still have room for a few lines.
+  absl::Status failed;
+  for (int i = 0; i < 200 && failed.ok(); ++i) {
+    failed = log->Append(SampleEvent(100 + i));
+    if (failed.ok()) ++appended;
+  }
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  EXPECT_THAT(failed.message(), HasSubstr("audit log unavailable: write"));
+  EXPECT_EQ(log->health().code(), absl::StatusCode::kUnavailable);
+  std::string contents;
+  for (const std::string& line : ReadLines(path)) contents += line + "\n";
+  FILE* file = std::fopen(path.c_str(), "rb");
+  ASSERT_NE(file, nullptr);
+  std::fseek(file, 0, SEEK_END);
+  EXPECT_EQ(std::ftell(file), static_cast<long>(contents.size()));  // ends with a newline
+  std::fclose(file);
+  VerifyOk({path});
+
+  if (tmpfs) {
+    ASSERT_EQ(unlink(filler.c_str()), 0);
+  } else {
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  }
+  ASSERT_TRUE(log->Append(SampleEvent(500)).ok());
+  ++appended;
+  EXPECT_TRUE(log->health().ok()) << log->health();
+  log.reset();
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(CountRequests({path}), appended);
+  EXPECT_EQ(report.uncovered_lines, 0);
+  if (tmpfs) {
+    EXPECT_EQ(umount(dir.c_str()), 0);
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::server::audit
