@@ -18,6 +18,7 @@
 #include "tools/cli/client.h"
 #include "tools/cli/pki_commands.h"
 #include "tools/cli/system_commands.h"
+#include "tools/cli/token_commands.h"
 #include "tools/cli/transit_commands.h"
 
 namespace {
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   strongroom::cli::AddSystemCommands(app, options);
   strongroom::cli::AddTransitCommands(app, options);
   strongroom::cli::AddPkiCommands(app, options);
+  strongroom::cli::AddTokenCommands(app, options);
 
   try {
     app.parse(argc, argv);
