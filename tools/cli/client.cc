@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -37,6 +39,9 @@ constexpr size_t kMaxPemFileBytes = 1 << 20;
 constexpr char kCaSource[] = "--ca-file or STRONGROOM_CACERT";
 constexpr char kCertSource[] = "--cert or STRONGROOM_CLIENT_CERT";
 constexpr char kKeySource[] = "--key or STRONGROOM_CLIENT_KEY";
+constexpr char kTokenFileSource[] = "--token-file or STRONGROOM_TOKEN_FILE";
+constexpr char kTokenVariable[] = "STRONGROOM_TOKEN";
+constexpr size_t kMaxTokenBytes = 4096;
 
 using hsm::BioPtr;
 using hsm::EvpPkeyPtr;
@@ -163,6 +168,63 @@ std::string TargetHost(absl::string_view target) {
   return std::string(target);  // no port, or a bare IPv6 address
 }
 
+// Sends "authorization: Bearer <token>" with every call. Holds the token for the life of
+// the channel and wipes it afterwards.
+class BearerTokenPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit BearerTokenPlugin(absl::string_view token) {
+    header_.value = absl::StrCat("Bearer ", token);
+  }
+  bool IsBlocking() const override { return false; }
+  const char* GetType() const override { return "strongroom-bearer-token"; }
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    metadata->emplace("authorization", header_.value);
+    return grpc::Status::OK;
+  }
+  grpc::string DebugString() override { return "strongroom bearer token (not shown)"; }
+
+ private:
+  WipedString header_;
+};
+
+// The token to send, from options.token_file or STRONGROOM_TOKEN; empty if neither is set.
+absl::Status ReadToken(const ClientOptions& options, WipedString* token) {
+  std::string source;
+  if (!options.token_file.empty()) {
+    if (absl::Status s =
+            ReadSmallFile(options.token_file, "token file", kTokenFileSource, &token->value);
+        !s.ok()) {
+      return s;
+    }
+    source = absl::StrCat("token file ", options.token_file, " (set ", kTokenFileSource, ")");
+  } else {
+    const char* value = std::getenv(kTokenVariable);
+    if (value == nullptr || *value == '\0') return absl::OkStatus();
+    token->value = value;
+    source = kTokenVariable;
+  }
+  // One line: a trailing newline (and surrounding blanks) is allowed, nothing else.
+  absl::string_view trimmed = absl::StripAsciiWhitespace(token->value);
+  auto fail = [&](absl::string_view reason) {
+    OPENSSL_cleanse(token->value.data(), token->value.size());
+    token->value.clear();
+    return absl::FailedPreconditionError(absl::StrCat(source, ": ", reason));
+  };
+  if (trimmed.empty()) return fail("empty; want a strongroomd token");
+  if (trimmed.size() > kMaxTokenBytes) return fail("longer than 4 KiB; not a strongroomd token");
+  for (char c : trimmed) {
+    if (c < 0x21 || c > 0x7e) {
+      return fail("holds characters a token cannot have (want one line of printable ASCII)");
+    }
+  }
+  std::string exact(trimmed);
+  OPENSSL_cleanse(token->value.data(), token->value.size());
+  token->value.swap(exact);
+  OPENSSL_cleanse(exact.data(), exact.size());
+  return absl::OkStatus();
+}
+
 bool IsLoopbackName(absl::string_view host) {
   return host == "127.0.0.1" || host == "::1" || absl::EqualsIgnoreCase(host, "localhost");
 }
@@ -271,6 +333,8 @@ void ApplyEnvironmentDefaults(ClientOptions* options) {
   fill(&options->ca_file, "STRONGROOM_CACERT");
   fill(&options->cert_file, "STRONGROOM_CLIENT_CERT");
   fill(&options->key_file, "STRONGROOM_CLIENT_KEY");
+  const char* token = std::getenv(kTokenVariable);  // not copied: it is a credential
+  if (token == nullptr || *token == '\0') fill(&options->token_file, "STRONGROOM_TOKEN_FILE");
   if (options->addr.empty()) options->addr = kDefaultAddr;
   if (options->ca_file.empty()) {
     std::string state_dir = server::DefaultStateDir();
@@ -319,6 +383,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
     ssl.pem_private_key = key_pem.value;
   }
 
+  WipedString token;
+  if (absl::Status s = ReadToken(options, &token); !s.ok()) return s;
+
   grpc::ChannelArguments args;
   // Replies carry base64 ciphertext of inputs up to the CLI's 4 MiB input limit; accept
   // what the server may send by default (grpc.max_message_bytes, 16 MiB).
@@ -331,6 +398,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
   OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
   if (credentials == nullptr) {
     return absl::InternalError("cannot create TLS credentials");
+  }
+  if (!token.value.empty()) {
+    credentials = grpc::CompositeChannelCredentials(
+        credentials,
+        grpc::MetadataCredentialsFromPlugin(std::make_unique<BearerTokenPlugin>(token.value)));
+    if (credentials == nullptr) {
+      return absl::InternalError("cannot create token call credentials");
+    }
   }
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.addr, credentials, args);

@@ -31,6 +31,9 @@ struct ClientOptions {
   std::string ca_file;    // PEM bundle that must vouch for the server's certificate
   std::string cert_file;  // optional PEM client certificate; requires key_file
   std::string key_file;   // optional unencrypted PEM private key; requires cert_file
+  // Optional file holding a strongroomd token (one line). When it is empty, the token
+  // comes from STRONGROOM_TOKEN, if set. Never the token itself: tokens stay off argv.
+  std::string token_file;
   absl::Duration timeout = absl::Seconds(10);  // deadline of each call
 };
 
@@ -44,7 +47,9 @@ struct GlobalOptions {
 // Fills each empty field of `options` from STRONGROOM_ADDR, STRONGROOM_CACERT,
 // STRONGROOM_CLIENT_CERT and STRONGROOM_CLIENT_KEY, then addr and ca_file from the
 // defaults (127.0.0.1:7400 and <server::DefaultStateDir()>/tls/server.crt). Fields already set
-// (flags) are kept; empty variables count as unset.
+// (flags) are kept; empty variables count as unset. token_file comes from
+// STRONGROOM_TOKEN_FILE only when STRONGROOM_TOKEN is unset (so the order is --token-file,
+// STRONGROOM_TOKEN, STRONGROOM_TOKEN_FILE).
 void ApplyEnvironmentDefaults(ClientOptions* options);
 
 // Reads and checks the CA file and, if given, the client certificate and key (both or
@@ -53,6 +58,11 @@ void ApplyEnvironmentDefaults(ClientOptions* options);
 // or localhost, the server's certificate is checked against the name "localhost" (what
 // strongroomd's self-signed certificate carries). Errors name the file and the flag and
 // environment variable that set it.
+//
+// With a token (options.token_file, else STRONGROOM_TOKEN) every call on the channel
+// carries the metadata "authorization: Bearer <token>" (gRPC call credentials, sent only
+// over the TLS channel). The token must be one line of printable ASCII; errors name its
+// source, never its bytes.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& options);
 
 // One line for a failed call (OK stays OK; the absl code mirrors the gRPC code):

@@ -1,7 +1,7 @@
 // strongroom: the command-line client of strongroomd.
 //
-//   strongroom [--addr host:port] [--ca-file pem] [--cert pem --key pem] [--timeout s]
-//              [--json] <command> ...
+//   strongroom [--addr host:port] [--ca-file pem] [--cert pem --key pem]
+//              [--token-file file] [--timeout s] [--json] <command> ...
 //
 // Exit status: 0 on success, 1 when a command fails (one line "strongroom: <why>" on
 // stderr), 2 for usage errors. Command groups register themselves; see system_commands.h.
@@ -18,6 +18,7 @@
 #include "tools/cli/client.h"
 #include "tools/cli/pki_commands.h"
 #include "tools/cli/system_commands.h"
+#include "tools/cli/token_commands.h"
 #include "tools/cli/transit_commands.h"
 
 namespace {
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
                  "PEM client certificate, with --key [env STRONGROOM_CLIENT_CERT]");
   app.add_option("--key", options.client.key_file,
                  "PEM client private key, with --cert [env STRONGROOM_CLIENT_KEY]");
+  app.add_option("--token-file", options.client.token_file,
+                 "File holding the strongroomd token to send with every call [env "
+                 "STRONGROOM_TOKEN (the token itself), STRONGROOM_TOKEN_FILE]")
+      ->type_name("FILE");
   app.add_option("--timeout", timeout_seconds, "Seconds to wait for each reply [default 10]")
       ->type_name("SECONDS")
       ->check(CLI::Validator(
@@ -72,6 +77,7 @@ int main(int argc, char** argv) {
   strongroom::cli::AddSystemCommands(app, options);
   strongroom::cli::AddTransitCommands(app, options);
   strongroom::cli::AddPkiCommands(app, options);
+  strongroom::cli::AddTokenCommands(app, options);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,173 @@
+// TokenStore: bearer tokens, stored only as a keyed hash (see records.proto).
+//
+// A token is "srt." + accessor + "." + secret: the accessor is 16 random bytes in lowercase
+// hex (not a credential; it names the token in listings, the audit log and by-accessor
+// calls), the secret 32 random bytes in base64url without padding, both from the HSM's RNG.
+// The token is returned once, by Create / Bootstrap / CreateRoot, as SecretData; it is never
+// stored, logged or put in an error message. Storage holds a TokenRecord under
+// "auth/tokens/<accessor>" whose token_hash is HMAC-SHA256 of the token under a
+// non-extractable HSM key, and whose record_mac covers every other field, so edits of the
+// stored policies or times are detected.
+//
+// Authorization is the caller's job (the access gate): this class checks only that
+// requests are well formed. Policy "root" is granted only by Bootstrap and CreateRoot.
+//
+// Authenticate keeps tokens it has verified in a bounded in-memory cache, so checking an
+// already-verified token touches neither the HSM nor storage; expiry is still checked on
+// every call. Revoke and Renew through this object update the cache at once. Another
+// process sharing the storage does not: its revocations reach this cache only when the
+// entry is evicted or the process restarts (one strongroomd per storage is the supported
+// deployment).
+//
+// Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
+// "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
+// calls on an unknown or expired token are NOT_FOUND. Bad requests are INVALID_ARGUMENT
+// naming the field and the limit; HSM and storage faults keep their codes (UNAVAILABLE,
+// ...); a stored record that fails its integrity check is DATA_LOSS naming the accessor.
+// Writes use compare-and-set and retry, so concurrent renewals and revocations (also from
+// other processes) never lose an update.
+//
+// Thread-safe. `storage` and `hsm` must outlive the store.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hsm/hsm.h"
+#include "hsm/secret_data.h"
+#include "kms/storage.h"
+#include "server/access/records.pb.h"
+#include "strongroom/v1/auth.pb.h"
+
+namespace strongroom::server::access {
+
+struct TokenStoreOptions {
+  // TTL of a token created without one.
+  absl::Duration default_ttl = absl::Hours(1);
+  // Upper bound of ttl, period and explicit_max_ttl; also the default explicit_max_ttl.
+  absl::Duration max_ttl = absl::Hours(768);
+  // CKA_LABEL of the HSM HMAC key.
+  std::string hmac_key_label = "strongroom-token-hmac";
+  // Most verified tokens kept in the Authenticate cache.
+  size_t max_cached_tokens = 100000;
+};
+
+class TokenStore {
+ public:
+  // Opens the store, creating the HSM HMAC key (512-bit generic secret, sensitive,
+  // non-extractable) on first use. INVALID_ARGUMENT for inconsistent options.
+  static absl::StatusOr<std::unique_ptr<TokenStore>> Open(kms::Storage* storage, hsm::Hsm* hsm,
+                                                          TokenStoreOptions options);
+
+  TokenStore(const TokenStore&) = delete;
+  TokenStore& operator=(const TokenStore&) = delete;
+
+  // A new token (shown once) and its details.
+  struct Created {
+    hsm::SecretData token;
+    v1::TokenInfo info;
+  };
+
+  // Creates a token for `request`, recording `creator` (the caller's identity). Policies:
+  // 1 to 64 names of [A-Za-z0-9._-] (at most 128 characters; duplicates dropped), never
+  // "root". ttl (default options.default_ttl), period and explicit_max_ttl (default
+  // options.max_ttl) at most options.max_ttl; a ttl above explicit_max_ttl is refused.
+  // Periodic tokens (period > 0) ignore ttl and take no explicit_max_ttl. Tokens from
+  // Create are renewable.
+  absl::StatusOr<Created> Create(const v1::CreateTokenRequest& request, absl::string_view creator,
+                                 absl::Time now);
+
+  // The details of a valid `token` at `now`. UNAUTHENTICATED "invalid token" / "token
+  // expired" (see above); an expired token's record is deleted.
+  absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now);
+
+  // Extends the token's expiry: periodic tokens to now + min(increment or period, period);
+  // others to now + (increment or ttl), never past max_expire_time. A zero increment means
+  // the default. FAILED_PRECONDITION for a non-renewable (root) token; INVALID_ARGUMENT for
+  // a negative increment.
+  absl::StatusOr<v1::TokenInfo> Renew(absl::string_view accessor, absl::Duration increment,
+                                      absl::Time now);
+
+  // The details of the token `accessor`; NOT_FOUND if it does not exist or has expired.
+  absl::StatusOr<v1::TokenInfo> Lookup(absl::string_view accessor, absl::Time now);
+
+  // Deletes the token `accessor`: every later Authenticate of it fails. NOT_FOUND if there
+  // is no such token.
+  absl::Status Revoke(absl::string_view accessor);
+
+  // Every unexpired token, in accessor order; expired records met on the way are deleted.
+  // For listings only: records are not integrity-checked here (Authenticate, Lookup and
+  // Renew check them).
+  absl::StatusOr<std::vector<v1::TokenInfo>> List(absl::Time now);
+
+  // First start only: the one-time root token (policies {"root"}, `ttl`, not renewable),
+  // created together with a bootstrap marker in one atomic write. nullopt if the marker
+  // exists (bootstrap happened before, even if that token was revoked since).
+  absl::StatusOr<std::optional<Created>> Bootstrap(absl::Duration ttl, absl::Time now);
+
+  // Offline recovery by an operator holding the HSM PIN (`strongroomd generate-root-token`):
+  // always creates a new root token (policies {"root"}, `ttl`, not renewable).
+  absl::StatusOr<Created> CreateRoot(absl::Duration ttl, absl::Time now);
+
+  // The policy that root tokens carry.
+  static constexpr char kRootPolicy[] = "root";
+
+ private:
+  using Digest = std::array<uint8_t, 32>;
+
+  // A verified token: its SHA-256 and its record (record->generation() orders updates).
+  struct CacheEntry {
+    Digest token_digest;
+    std::shared_ptr<const TokenRecord> record;
+  };
+
+  TokenStore(kms::Storage* storage, hsm::Hsm* hsm, TokenStoreOptions options)
+      : storage_(storage), hsm_(hsm), options_(std::move(options)) {}
+
+  // Draws a token for `record` (whose policies and times are filled in) and stores the
+  // record, with the bootstrap marker (which must not exist yet) in the same batch if asked.
+  absl::StatusOr<Created> Mint(TokenRecord record, bool bootstrap_marker);
+  absl::StatusOr<std::string> TokenHash(absl::string_view token);
+  absl::StatusOr<std::string> RecordMac(const TokenRecord& record);
+  // Loads the record of `accessor`; nullopt if absent. DATA_LOSS if it does not parse or
+  // (with verify) its record_mac does not match.
+  struct Loaded {
+    TokenRecord record;
+    int64_t revision;
+  };
+  absl::StatusOr<std::optional<Loaded>> Load(absl::string_view accessor, bool verify);
+  // Deletes an expired record unless it changed meanwhile; failures are ignored (the
+  // record stays refused and is deleted on a later call).
+  void DeleteExpired(absl::string_view accessor, int64_t revision);
+
+  // Caches a verified token unless a renewal or revocation happened since `epoch_before`.
+  void CacheInsert(absl::string_view accessor, const Digest& digest, TokenRecord record,
+                   uint64_t epoch_before, absl::Time now);
+  // After a renewal: replaces a cached older generation of the record.
+  void CacheUpdate(absl::string_view accessor, const TokenRecord& record);
+  // After a revocation or expiry: drops the token.
+  void CacheErase(absl::string_view accessor);
+
+  kms::Storage* const storage_;
+  hsm::Hsm* const hsm_;
+  const TokenStoreOptions options_;
+
+  mutable absl::Mutex cache_mu_;
+  // Grows on every revocation and renewal, so a verification that raced with one does not
+  // cache what it read.
+  uint64_t epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
+};
+
+}  // namespace strongroom::server::access
