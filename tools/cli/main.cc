@@ -15,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "tools/cli/audit_commands.h"
 #include "tools/cli/client.h"
 #include "tools/cli/pki_commands.h"
 #include "tools/cli/system_commands.h"
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   strongroom::cli::AddTransitCommands(app, options);
   strongroom::cli::AddPkiCommands(app, options);
   strongroom::cli::AddTokenCommands(app, options);
+  strongroom::cli::AddAuditCommands(app, options);
 
   try {
     app.parse(argc, argv);
