@@ -2,7 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/grpc_status.h"
+#include "server/access/grpc_gate.h"
 
 namespace strongroom::server {
 namespace {
@@ -14,8 +14,8 @@ constexpr size_t kMaxAnnotationBytes = 32 * 1024 - 1;
 // A plaintext this long still gives a ciphertext under 1 kB (DEKs are 32 bytes).
 constexpr size_t kMaxPlaintextBytes = 700;
 
-grpc::Status ItemStatus(const v1::ItemError& error) {
-  return grpc::Status(static_cast<grpc::StatusCode>(error.code()), error.message());
+absl::Status ItemStatus(const v1::ItemError& error) {
+  return absl::Status(static_cast<absl::StatusCode>(error.code()), error.message());
 }
 
 }  // namespace
@@ -24,18 +24,50 @@ std::string KmsPluginService::KeyId(uint32_t version) const {
   return absl::StrCat("strongroom/", key_name_, "/v", version);
 }
 
-grpc::Status KmsPluginService::Status(grpc::ServerContext*, const ::v2::StatusRequest*,
+template <typename Response, typename Handler>
+grpc::Status KmsPluginService::Serve(grpc::ServerContext* context, const char* method,
+                                     Response* response, Handler&& handler) {
+  access::Credentials credentials;
+  credentials.peer = context->peer();
+  credentials.local_socket = true;
+  const access::Route& route = access::RouteOrDie(method);
+  return access::ServeGrpc(*gate_, context, credentials, route,
+                           absl::StrCat("transit/keys/", key_name_), response,
+                           [&](const access::Gate::Call&) { return handler(); });
+}
+
+grpc::Status KmsPluginService::Status(grpc::ServerContext* context, const ::v2::StatusRequest*,
                                       ::v2::StatusResponse* response) {
-  response->set_version("v2");
+  return Serve(context, "/v2.KeyManagementService/Status", response,
+               [&] { return CheckStatus(); });
+}
+
+grpc::Status KmsPluginService::Encrypt(grpc::ServerContext* context,
+                                       const ::v2::EncryptRequest* request,
+                                       ::v2::EncryptResponse* response) {
+  return Serve(context, "/v2.KeyManagementService/Encrypt", response,
+               [&] { return DoEncrypt(*request); });
+}
+
+grpc::Status KmsPluginService::Decrypt(grpc::ServerContext* context,
+                                       const ::v2::DecryptRequest* request,
+                                       ::v2::DecryptResponse* response) {
+  return Serve(context, "/v2.KeyManagementService/Decrypt", response,
+               [&] { return DoDecrypt(*request); });
+}
+
+absl::StatusOr<::v2::StatusResponse> KmsPluginService::CheckStatus() {
+  ::v2::StatusResponse response;
+  response.set_version("v2");
   v1::EncryptRequest probe;
   probe.set_key_name(key_name_);
   probe.add_items()->set_plaintext("kms-v2-healthz");
   absl::StatusOr<v1::EncryptResponse> encrypted = transit_->Encrypt(probe);
   if (!encrypted.ok() || encrypted->results(0).has_error()) {
-    response->set_healthz(absl::StrCat(
+    response.set_healthz(absl::StrCat(
         "key '", key_name_, "' cannot encrypt: ",
         encrypted.ok() ? encrypted->results(0).error().message() : encrypted.status().message()));
-    return grpc::Status::OK;
+    return response;
   }
   v1::DecryptRequest check;
   check.set_key_name(key_name_);
@@ -43,61 +75,62 @@ grpc::Status KmsPluginService::Status(grpc::ServerContext*, const ::v2::StatusRe
   absl::StatusOr<v1::DecryptResponse> decrypted = transit_->Decrypt(check);
   if (!decrypted.ok() || decrypted->results(0).has_error() ||
       decrypted->results(0).plaintext() != "kms-v2-healthz") {
-    response->set_healthz(absl::StrCat("key '", key_name_, "' cannot decrypt"));
-    return grpc::Status::OK;
+    response.set_healthz(absl::StrCat("key '", key_name_, "' cannot decrypt"));
+    return response;
   }
-  response->set_healthz("ok");
-  response->set_key_id(KeyId(encrypted->results(0).key_version()));
-  return grpc::Status::OK;
+  response.set_healthz("ok");
+  response.set_key_id(KeyId(encrypted->results(0).key_version()));
+  return response;
 }
 
-grpc::Status KmsPluginService::Encrypt(grpc::ServerContext*, const ::v2::EncryptRequest* request,
-                                       ::v2::EncryptResponse* response) {
-  if (request->plaintext().size() > kMaxPlaintextBytes) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("plaintext: ", request->plaintext().size(), " bytes is more than ",
+absl::StatusOr<::v2::EncryptResponse> KmsPluginService::DoEncrypt(
+    const ::v2::EncryptRequest& request) {
+  if (request.plaintext().size() > kMaxPlaintextBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plaintext: ", request.plaintext().size(), " bytes is more than ",
                      kMaxPlaintextBytes, " (the ciphertext must stay under 1 kB)"));
   }
   v1::EncryptRequest encrypt;
   encrypt.set_key_name(key_name_);
-  encrypt.add_items()->set_plaintext(request->plaintext());
+  encrypt.add_items()->set_plaintext(request.plaintext());
   absl::StatusOr<v1::EncryptResponse> result = transit_->Encrypt(encrypt);
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return result.status();
   const v1::EncryptResponse::Result& item = result->results(0);
   if (item.has_error()) return ItemStatus(item.error());
   if (item.ciphertext().size() > kMaxCiphertextBytes) {  // Unreachable given the check above.
-    return grpc::Status(grpc::StatusCode::INTERNAL, "ciphertext would exceed 1 kB");
+    return absl::InternalError("ciphertext would exceed 1 kB");
   }
-  response->set_ciphertext(item.ciphertext());
-  response->set_key_id(KeyId(item.key_version()));
-  return grpc::Status::OK;
+  ::v2::EncryptResponse response;
+  response.set_ciphertext(item.ciphertext());
+  response.set_key_id(KeyId(item.key_version()));
+  return response;
 }
 
-grpc::Status KmsPluginService::Decrypt(grpc::ServerContext*, const ::v2::DecryptRequest* request,
-                                       ::v2::DecryptResponse* response) {
-  if (request->ciphertext().size() > kMaxCiphertextBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ciphertext: 1 kB or more");
+absl::StatusOr<::v2::DecryptResponse> KmsPluginService::DoDecrypt(
+    const ::v2::DecryptRequest& request) {
+  if (request.ciphertext().size() > kMaxCiphertextBytes) {
+    return absl::InvalidArgumentError("ciphertext: 1 kB or more");
   }
-  if (request->key_id().size() > kMaxKeyIdBytes ||
-      !absl::StartsWith(request->key_id(), absl::StrCat("strongroom/", key_name_, "/v"))) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("key_id: not a key id of transit key '", key_name_, "'"));
+  if (request.key_id().size() > kMaxKeyIdBytes ||
+      !absl::StartsWith(request.key_id(), absl::StrCat("strongroom/", key_name_, "/v"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key_id: not a key id of transit key '", key_name_, "'"));
   }
   size_t annotation_bytes = 0;
-  for (const auto& [k, v] : request->annotations()) annotation_bytes += k.size() + v.size();
+  for (const auto& [k, v] : request.annotations()) annotation_bytes += k.size() + v.size();
   if (annotation_bytes > kMaxAnnotationBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "annotations: 32 kB or more");
+    return absl::InvalidArgumentError("annotations: 32 kB or more");
   }
   v1::DecryptRequest decrypt;
   decrypt.set_key_name(key_name_);
-  decrypt.add_items()->set_ciphertext(request->ciphertext());
+  decrypt.add_items()->set_ciphertext(request.ciphertext());
   absl::StatusOr<v1::DecryptResponse> result = transit_->Decrypt(decrypt);
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return result.status();
   v1::DecryptResponse::Result* item = result->mutable_results(0);
   if (item->has_error()) return ItemStatus(item->error());
-  response->set_plaintext(std::move(*item->mutable_plaintext()));
-  return grpc::Status::OK;
+  ::v2::DecryptResponse response;
+  response.set_plaintext(std::move(*item->mutable_plaintext()));
+  return response;
 }
 
 }  // namespace strongroom::server

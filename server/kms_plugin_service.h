@@ -6,20 +6,22 @@
 // version (the envelope names it). Status is "ok" only after a real encrypt/decrypt round
 // trip succeeds, so it fails while sealed, while the HSM is away or if the key is unusable.
 // Sizes follow the API server's limits: ciphertext and key_id under 1 kB, annotations
-// under 32 kB. Thread-safe.
+// under 32 kB. Callers are admitted by the socket's file mode and hold the built-in
+// "@kms-plugin" policy; every call is audited. Thread-safe.
 #pragma once
 
 #include <string>
 
 #include "kms/transit.h"
+#include "server/access/gate.h"
 #include "kubernetes/kms/v2/kms.grpc.pb.h"
 
 namespace strongroom::server {
 
 class KmsPluginService final : public ::v2::KeyManagementService::Service {
  public:
-  KmsPluginService(kms::Transit* transit, std::string key_name)
-      : transit_(transit), key_name_(std::move(key_name)) {}
+  KmsPluginService(kms::Transit* transit, std::string key_name, access::Gate* gate)
+      : transit_(transit), key_name_(std::move(key_name)), gate_(gate) {}
 
   grpc::Status Status(grpc::ServerContext*, const ::v2::StatusRequest*,
                       ::v2::StatusResponse* response) override;
@@ -32,8 +34,17 @@ class KmsPluginService final : public ::v2::KeyManagementService::Service {
   std::string KeyId(uint32_t version) const;
 
  private:
+  // Through the gate as the local socket principal, on "transit/keys/<key_name>".
+  template <typename Response, typename Handler>
+  grpc::Status Serve(grpc::ServerContext* context, const char* method, Response* response,
+                     Handler&& handler);
+  absl::StatusOr<::v2::StatusResponse> CheckStatus();
+  absl::StatusOr<::v2::EncryptResponse> DoEncrypt(const ::v2::EncryptRequest& request);
+  absl::StatusOr<::v2::DecryptResponse> DoDecrypt(const ::v2::DecryptRequest& request);
+
   kms::Transit* const transit_;
   const std::string key_name_;
+  access::Gate* const gate_;
 };
 
 }  // namespace strongroom::server

@@ -2,7 +2,12 @@
 //
 //   strongroomd [--config FILE]              serve (embedded defaults without --config)
 //   strongroomd init-token [--config FILE]   set up a development token (SoftHSM)
+//   strongroomd generate-root-token [--config FILE]
+//                                            recovery: a new one-time root token in
+//                                            <state_dir>/root-token (needs the HSM PIN file)
 //
+// SIGHUP re-reads the config file and swaps in its auth policies, identity bindings and
+// client CAs (a bad file is logged and changes nothing); SIGTERM/SIGINT drain and stop.
 // Startup failures print one line, "strongroomd: <what is wrong>", and exit 1.
 #include <openssl/rand.h>
 #include <signal.h>
@@ -69,7 +74,17 @@ int InitToken(const v1::ServerConfig& config) {
   return 0;
 }
 
-int Serve(const v1::ServerConfig& config) {
+// Recovery for a lost or expired bootstrap credential: whoever can read the HSM PIN file
+// (the server's operator) can mint a new one-time root token.
+int GenerateRootToken(const v1::ServerConfig& config) {
+  auto root = Strongroomd::GenerateRootToken(config);
+  if (!root.ok()) return Fail(root.status());
+  std::printf("one-time root token written to %s (mode 0600); revoke it when done\n",
+              root->c_str());
+  return 0;
+}
+
+int Serve(const std::string& config_path, const v1::ServerConfig& config) {
   // Signals are taken synchronously by this thread; every thread started later inherits
   // the mask.
   sigset_t signals;
@@ -95,7 +110,14 @@ int Serve(const v1::ServerConfig& config) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      LogInfo("SIGHUP: nothing to reload");
+      absl::StatusOr<v1::ServerConfig> reloaded = LoadConfig(config_path);
+      absl::Status s = reloaded.ok() ? (*server)->ReloadAccess(*reloaded) : reloaded.status();
+      if (s.ok()) {
+        LogInfo("SIGHUP: reloaded auth policies, identities and client CAs");
+      } else {
+        LogWarning(absl::StrCat("SIGHUP: reload refused, keeping the current policies: ",
+                                s.message()));
+      }
       continue;
     }
     LogInfo(absl::StrCat(sig == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -118,6 +140,8 @@ int Main(int argc, char** argv) {
                  "YAML configuration file (default: embedded defaults)");
   CLI::App* init = app.add_subcommand(
       "init-token", "initialise a development token (SoftHSM) and create its PIN files");
+  CLI::App* root = app.add_subcommand(
+      "generate-root-token", "write a new one-time root token to <state_dir>/root-token");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -127,7 +151,8 @@ int Main(int argc, char** argv) {
   if (!config.ok()) return Fail(config.status());
   if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return Fail(s);
   if (init->parsed()) return InitToken(*config);
-  return Serve(*config);
+  if (root->parsed()) return GenerateRootToken(*config);
+  return Serve(config_path, *config);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-// PkiService: strongroom.v1.Pki over gRPC — a thin adapter onto pki::Ca, which validates,
+// PkiService: strongroom.v1.Pki over gRPC — a thin adapter, through the
+// access gate (authentication, policy, audit), onto pki::Ca, which validates,
 // runs the operation and reports errors. Thread-safe.
 #pragma once
 
+#include "server/access/gate.h"
 #include "pki/ca.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 
@@ -28,7 +30,7 @@ namespace strongroom::server {
 
 class PkiService final : public v1::Pki::Service {
  public:
-  explicit PkiService(pki::Ca* ca) : ca_(ca) {}
+  PkiService(pki::Ca* ca, access::Gate* gate) : ca_(ca), gate_(gate) {}
 
 #define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
   grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
@@ -38,6 +40,7 @@ class PkiService final : public v1::Pki::Service {
 
  private:
   pki::Ca* const ca_;
+  access::Gate* const gate_;
 };
 
 }  // namespace strongroom::server

@@ -21,6 +21,14 @@
 #include "pki/ca.h"
 #include "pki/distribution.h"
 #include "pki/ocsp_responder.h"
+#include "server/access/client_certs.h"
+#include "server/access/gate.h"
+#include "server/access/http_gate.h"
+#include "server/access/policy.h"
+#include "server/access/token_store.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/hsm_audit_keys.h"
+#include "server/auth_service.h"
 #include "server/files.h"
 #include "server/http_server.h"
 #include "server/kms_plugin_service.h"
@@ -31,6 +39,7 @@
 #include "server/server_metrics.h"
 #include "server/system_service.h"
 #include "server/transit_service.h"
+#include "server/vault_api.h"
 
 namespace strongroom::server {
 namespace {
@@ -131,12 +140,18 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->ca_ = std::make_unique<pki::Ca>(d->hsm_.get(), d->provider_.get(), d->storage_.get(),
                                      d->barrier_.get(), ca_options);
 
-  d->system_ = std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get());
-  d->transit_service_ = std::make_unique<TransitService>(d->transit_.get());
-  d->pki_service_ = std::make_unique<PkiService>(d->ca_.get());
+  if (absl::Status s = d->StartAccess(); !s.ok()) return s;
+  access::Gate* gate = d->gate_.get();
+  d->system_ =
+      std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(), gate);
+  d->transit_service_ = std::make_unique<TransitService>(d->transit_.get(), gate);
+  d->pki_service_ = std::make_unique<PkiService>(d->ca_.get(), gate);
+  d->auth_service_ = std::make_unique<AuthService>(d->tokens_.get(), gate);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  // Client certificates are requested and verified by the gate, so that an untrusted or
+  // expired one gets UNAUTHENTICATED naming the problem instead of a failed handshake.
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   OPENSSL_cleanse(key->data(), key->size());
   grpc::ServerBuilder builder;
@@ -146,6 +161,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   builder.RegisterService(d->system_.get());
   builder.RegisterService(d->transit_service_.get());
   builder.RegisterService(d->pki_service_.get());
+  builder.RegisterService(d->auth_service_.get());
   builder.experimental().SetInterceptorCreators(Interceptors(d->server_metrics_.get()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
@@ -168,6 +184,137 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
   d->rotator_ = std::thread([raw = d.get()] { raw->AutoRotate(); });
   return d;
+}
+
+namespace {
+
+// The client CAs: auth.client_ca_file's PEM bundle and the certificates (and chains) of
+// the auth.client_ca_issuers that exist.
+access::ClientCertVerifier::TrustSource ClientCaSource(v1::AuthConfig auth, pki::Ca* ca) {
+  return [auth = std::move(auth), ca]() -> absl::StatusOr<std::string> {
+    std::string bundle;
+    if (!auth.client_ca_file().empty()) {
+      auto file = ReadFile(auth.client_ca_file(), "auth.client_ca_file");
+      if (!file.ok()) return file.status();
+      bundle = *std::move(file);
+    }
+    for (const std::string& name : auth.client_ca_issuers()) {
+      v1::GetIssuerRequest request;
+      request.set_issuer_name(name);
+      absl::StatusOr<v1::Issuer> issuer = ca->GetIssuer(request);
+      if (!issuer.ok()) continue;  // Not created yet (or sealed): trusted once it is.
+      absl::StrAppend(&bundle, "\n", issuer->certificate_pem());
+    }
+    return bundle;
+  };
+}
+
+absl::StatusOr<std::string> WriteRootToken(const v1::ServerConfig& config,
+                                           const hsm::SecretData& token) {
+  const std::string path = absl::StrCat(config.state_dir(), "/root-token");
+  hsm::SecretData line(token.size() + 1);
+  std::copy(token.RevealSecret().begin(), token.RevealSecret().end(), line.MutableSecret().begin());
+  line.MutableSecret()[token.size()] = '\n';
+  if (absl::Status s = ReplaceFile(path, line.RevealSecretAsString(), 0600); !s.ok()) return s;
+  return path;
+}
+
+access::TokenStoreOptions TokenOptions(const v1::AuthConfig& auth) {
+  access::TokenStoreOptions options;
+  options.default_ttl = ToDuration(auth.default_token_ttl());
+  options.max_ttl = ToDuration(auth.max_token_ttl());
+  return options;
+}
+
+absl::StatusOr<std::shared_ptr<const access::PolicySet>> CompilePolicies(
+    const v1::ServerConfig& config) {
+  auto policies = access::PolicySet::Compile(config.auth(), config.kms_plugin().key_name());
+  if (!policies.ok()) return policies.status();
+  return *std::move(policies);
+}
+
+}  // namespace
+
+absl::Status Strongroomd::StartAccess() {
+  auto policies = CompilePolicies(config_);
+  if (!policies.ok()) return policies.status();
+  auto signer = audit::HsmAuditSigner::Create(hsm_.get());
+  if (!signer.ok()) return Prefixed("audit signing key: ", signer.status());
+  audit_signer_ = *std::move(signer);
+  auto hasher = audit::AuditHasher::Create(hsm_.get());
+  if (!hasher.ok()) return Prefixed("audit HMAC key: ", hasher.status());
+  audit_hasher_ = *std::move(hasher);
+  const v1::AuditConfig& ac = config_.audit();
+  audit::AuditLogOptions audit_options;
+  audit_options.path = ac.path();
+  audit_options.max_file_bytes = ac.max_file_bytes();
+  audit_options.max_file_age = ToDuration(ac.max_file_age());
+  audit_options.checkpoint_interval = ToDuration(ac.checkpoint_interval());
+  auto audit = audit::AuditLog::Open(audit_options, audit_signer_.get());
+  if (!audit.ok()) return Prefixed("audit: ", audit.status());
+  audit_ = *std::move(audit);
+  if (absl::Status s =
+          audit_signer_->WritePublicKeyPem(absl::StrCat(Parent(ac.path()), "/audit-signing.pub.pem"));
+      !s.ok()) {
+    return Prefixed("audit: ", s);
+  }
+
+  const v1::AuthConfig& auth = config_.auth();
+  auto tokens = access::TokenStore::Open(storage_.get(), hsm_.get(), TokenOptions(auth));
+  if (!tokens.ok()) return Prefixed("tokens: ", tokens.status());
+  tokens_ = *std::move(tokens);
+  auto root = tokens_->Bootstrap(ToDuration(auth.root_token_ttl()), absl::Now());
+  if (!root.ok()) return Prefixed("bootstrap root token: ", root.status());
+  if (root->has_value()) {
+    absl::StatusOr<std::string> path = WriteRootToken(config_, (*root)->token);
+    if (!path.ok()) return Prefixed("bootstrap root token: ", path.status());
+    LogInfo(absl::StrCat("first start: one-time root token written to ", *path, " (expires in ",
+                         absl::FormatDuration(ToDuration(auth.root_token_ttl())),
+                         "); set up identities or tokens with it, then revoke it"));
+  }
+
+  auto certs = access::ClientCertVerifier::Create(ClientCaSource(auth, ca_.get()));
+  if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
+  gate_ = std::make_unique<access::Gate>(*std::move(policies), *std::move(certs), tokens_.get(),
+                                         audit_.get(), audit_hasher_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfig& config) {
+  hsm::HsmOptions hsm_options;
+  hsm_options.module_path = config.hsm().module();
+  hsm_options.token_label = config.hsm().token_label();
+  hsm_options.pin_file = config.hsm().pin_file();
+  hsm_options.max_sessions = 2;
+  auto hsm = hsm::Hsm::Open(hsm_options);
+  if (!hsm.ok()) return hsm.status();
+  auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
+  if (!storage.ok()) return Prefixed("storage: ", storage.status());
+  auto tokens = access::TokenStore::Open(storage->get(), hsm->get(), TokenOptions(config.auth()));
+  if (!tokens.ok()) return Prefixed("tokens: ", tokens.status());
+  auto root = (*tokens)->CreateRoot(ToDuration(config.auth().root_token_ttl()), absl::Now());
+  if (!root.ok()) return root.status();
+  return WriteRootToken(config, root->token);
+}
+
+absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
+  auto policies = CompilePolicies(config);
+  if (!policies.ok()) return policies.status();
+  auto certs = access::ClientCertVerifier::Create(ClientCaSource(config.auth(), ca_.get()));
+  if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
+  gate_->Reload(*std::move(policies), *std::move(certs));
+  return absl::OkStatus();
+}
+
+absl::Status Strongroomd::Protect(const std::string& method, const std::string& pattern,
+                                  std::function<HttpResponse(const HttpRequest&)> handler) {
+  const access::Route* route = access::FindRoute(absl::StrCat(method, " ", pattern));
+  if (route == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(method, " ", pattern, " is missing from server/access/routes.cc"));
+  }
+  http_->Handle(method, pattern, access::GateHttp(gate_.get(), *route, std::move(handler)));
+  return absl::OkStatus();
 }
 
 absl::Status Strongroomd::StartKmsPlugin() {
@@ -199,7 +346,7 @@ absl::Status Strongroomd::StartKmsPlugin() {
     unlink(path.c_str());  // A stale socket from a previous run.
   }
   if (absl::Status s = MakeDirs(Parent(path)); !s.ok()) return s;
-  kms_plugin_ = std::make_unique<KmsPluginService>(transit_.get(), kc.key_name());
+  kms_plugin_ = std::make_unique<KmsPluginService>(transit_.get(), kc.key_name(), gate_.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   builder.RegisterService(kms_plugin_.get());
@@ -260,24 +407,34 @@ HttpResponse OcspResponse(std::string der) {
 }  // namespace
 
 // Public (unauthenticated) CA, CRL and OCSP endpoints; see API.md.
-void Strongroomd::RegisterPkiRoutes() {
+absl::Status Strongroomd::RegisterPkiRoutes() {
   pki::Ca* ca = ca_.get();
-  http_->Handle("GET", "/v1/pki/{issuer}/ca", [ca](const HttpRequest& request) {
-    return DocumentResponse(pki::IssuerCertificateDocument(*ca, request.path_params.at("issuer"),
-                                                           HasFormat(request, "der")));
-  });
-  http_->Handle("GET", "/v1/pki/{issuer}/crl", [ca](const HttpRequest& request) {
-    return DocumentResponse(
-        pki::CrlDocument(*ca, request.path_params.at("issuer"), HasFormat(request, "pem")));
-  });
   auto ocsp = std::make_shared<pki::OcspResponder>(ca);
-  http_->Handle("POST", "/v1/pki/{issuer}/ocsp", [ocsp](const HttpRequest& request) {
-    return OcspResponse(ocsp->Respond(request.path_params.at("issuer"), request.body));
-  });
-  http_->Handle("GET", "/v1/pki/{issuer}/ocsp/{request...}", [ocsp](const HttpRequest& request) {
-    return OcspResponse(
-        ocsp->RespondToGet(request.path_params.at("issuer"), request.path_params.at("request")));
-  });
+  for (absl::Status s : {
+           Protect("GET", "/v1/pki/{issuer}/ca",
+                   [ca](const HttpRequest& request) {
+                     return DocumentResponse(pki::IssuerCertificateDocument(
+                         *ca, request.path_params.at("issuer"), HasFormat(request, "der")));
+                   }),
+           Protect("GET", "/v1/pki/{issuer}/crl",
+                   [ca](const HttpRequest& request) {
+                     return DocumentResponse(pki::CrlDocument(
+                         *ca, request.path_params.at("issuer"), HasFormat(request, "pem")));
+                   }),
+           Protect("POST", "/v1/pki/{issuer}/ocsp",
+                   [ocsp](const HttpRequest& request) {
+                     return OcspResponse(
+                         ocsp->Respond(request.path_params.at("issuer"), request.body));
+                   }),
+           Protect("GET", "/v1/pki/{issuer}/ocsp/{request...}",
+                   [ocsp](const HttpRequest& request) {
+                     return OcspResponse(ocsp->RespondToGet(request.path_params.at("issuer"),
+                                                            request.path_params.at("request")));
+                   }),
+       }) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Strongroomd::StartHttp() {
@@ -288,13 +445,24 @@ absl::Status Strongroomd::StartHttp() {
       HttpServer::Create(tls.cert_file(), tls.key_file());
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
-  http_->Handle("GET", "/metrics", [registry = metrics_.get()](const HttpRequest&) {
-    HttpResponse response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = registry->Exposition();
-    return response;
-  });
-  RegisterPkiRoutes();
+  if (absl::Status s = Protect("GET", "/metrics",
+                               [registry = metrics_.get()](const HttpRequest&) {
+                                 HttpResponse response;
+                                 response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                                 response.body = registry->Exposition();
+                                 return response;
+                               });
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
+  vault_api_ = std::make_unique<VaultApi>(transit_.get(), auth_service_.get(),
+                                          [system = system_.get()] { return system->CurrentStatus(); });
+  for (VaultRoute& route : vault_api_->Routes()) {
+    if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
+      return s;
+    }
+  }
   if (absl::Status s = http_->Start(hc.address()); !s.ok()) return s;
   std::string host = hc.address().substr(0, hc.address().rfind(':'));
   // Not "listening on HOST:PORT": that phrase is the gRPC address in the startup line.

@@ -12,15 +12,24 @@
 // unavailable) and the token is found again when it returns. Shutdown() stops accepting
 // calls, lets in-flight calls finish for up to drain_seconds, then seals. When http is
 // enabled, an HTTPS listener with the gRPC certificate serves GET /metrics (Prometheus
-// text format; see server_metrics.h for what is measured).
+// text format; see server_metrics.h for what is measured), the Vault-compatible transit
+// API (server/vault_api.h) and the PKI distribution points.
+//
+// Access: every gRPC call and HTTP route passes the access gate (server/access/gate.h):
+// mTLS identities (client certificates requested, verified against auth.client_ca_file
+// and auth.client_ca_issuers), tokens, compiled policies, and a durable audit record
+// (server/audit/audit_log.h) before the reply. On the first start the one-time
+// bootstrap root token is written to <state_dir>/root-token (0600).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "server/http_server.h"
 #include "strongroom/v1/config.pb.h"
 
 namespace grpc {
@@ -43,19 +52,34 @@ class Storage;
 class Transit;
 }  // namespace strongroom::kms
 
+namespace strongroom::server::access {
+class Gate;
+class TokenStore;
+}  // namespace strongroom::server::access
+
+namespace strongroom::server::audit {
+class AuditLog;
+class AuditHasher;
+class HsmAuditSigner;
+}  // namespace strongroom::server::audit
+
 namespace strongroom::server {
 
-class HttpServer;
+class AuthService;
 class KmsPluginService;
 class PkiService;
 class MetricsRegistry;
 class ServerMetrics;
 class SystemService;
 class TransitService;
+class VaultApi;
 
 class Strongroomd {
  public:
   static absl::StatusOr<std::unique_ptr<Strongroomd>> Start(const v1::ServerConfig& config);
+  // Opens the HSM and storage (not serving), creates a one-time root token and writes it
+  // to <state_dir>/root-token (0600); returns that path.
+  static absl::StatusOr<std::string> GenerateRootToken(const v1::ServerConfig& config);
   ~Strongroomd();
 
   int port() const { return port_; }
@@ -64,15 +88,22 @@ class Strongroomd {
   // True if Start() made a new self-signed certificate.
   bool created_certificate() const { return created_certificate_; }
   void Shutdown();
+  // Compiles config.auth's policies and identity bindings (and re-reads the client CAs)
+  // and swaps them in; on error nothing changes. For SIGHUP.
+  absl::Status ReloadAccess(const v1::ServerConfig& config);
 
  private:
   explicit Strongroomd(v1::ServerConfig config);
   void Monitor();
   void AutoRotate();
   absl::Status StartKmsPlugin();
+  absl::Status StartAccess();
   absl::Status StartHttp();
+  // Registers an HTTP route behind the access gate; NOT_FOUND if routes.cc lacks it.
+  absl::Status Protect(const std::string& method, const std::string& pattern,
+                       std::function<HttpResponse(const HttpRequest&)> handler);
   // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
-  void RegisterPkiRoutes();
+  absl::Status RegisterPkiRoutes();
 
   const v1::ServerConfig config_;
   // Declared first so that they outlive every server and the HSM that report to them.
@@ -85,12 +116,19 @@ class Strongroomd {
   std::unique_ptr<kms::Keyring> keyring_;
   std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<pki::Ca> ca_;
+  std::unique_ptr<audit::HsmAuditSigner> audit_signer_;
+  std::unique_ptr<audit::AuditHasher> audit_hasher_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<access::TokenStore> tokens_;
+  std::unique_ptr<access::Gate> gate_;
+  std::unique_ptr<AuthService> auth_service_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<TransitService> transit_service_;
   std::unique_ptr<PkiService> pki_service_;
   std::unique_ptr<KmsPluginService> kms_plugin_;
   std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<VaultApi> vault_api_;
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool created_certificate_ = false;

@@ -1,7 +1,7 @@
 #include "server/system_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/grpc_status.h"
+#include "server/access/grpc_gate.h"
 #include "server/log.h"
 
 namespace strongroom::server {
@@ -34,40 +34,57 @@ v1::Status SystemService::CurrentStatus() const {
   return status;
 }
 
-grpc::Status SystemService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
-                                      v1::Status* reply) {
-  *reply = CurrentStatus();
-  return grpc::Status::OK;
+grpc::Status SystemService::GetStatus(grpc::ServerContext* context,
+                                      const v1::GetStatusRequest* request, v1::Status* reply) {
+  static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/GetStatus");
+  return access::ServeGrpc(*gate_, context, route, *request, reply,
+                           [&](const access::Gate::Call&) -> absl::StatusOr<v1::Status> {
+                             return CurrentStatus();
+                           });
 }
 
-grpc::Status SystemService::Seal(grpc::ServerContext*, const v1::SealRequest*, v1::Status* reply) {
-  barrier_->Seal("sealed by operator");
-  LogInfo("sealed by operator: cached keys dropped, logged out of the HSM");
-  *reply = CurrentStatus();
-  return grpc::Status::OK;
+grpc::Status SystemService::Seal(grpc::ServerContext* context, const v1::SealRequest* request,
+                                 v1::Status* reply) {
+  static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Seal");
+  return access::ServeGrpc(*gate_, context, route, *request, reply,
+                           [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+                             barrier_->Seal("sealed by operator");
+                             LogInfo(absl::StrCat("sealed by ", call.principal().identity,
+                                                  ": cached keys dropped, logged out of the HSM"));
+                             return CurrentStatus();
+                           });
 }
 
-grpc::Status SystemService::Unseal(grpc::ServerContext*, const v1::UnsealRequest*,
+grpc::Status SystemService::Unseal(grpc::ServerContext* context, const v1::UnsealRequest* request,
                                    v1::Status* reply) {
-  if (absl::Status s = barrier_->Unseal(); !s.ok()) {
-    LogWarning(absl::StrCat("unseal failed: ", s.message()));
-    return ToGrpcStatus(s);
-  }
-  LogInfo("unsealed");
-  *reply = CurrentStatus();
-  return grpc::Status::OK;
+  static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Unseal");
+  return access::ServeGrpc(*gate_, context, route, *request, reply,
+                           [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+                             if (absl::Status s = barrier_->Unseal(); !s.ok()) {
+                               LogWarning(absl::StrCat("unseal failed: ", s.message()));
+                               return s;
+                             }
+                             LogInfo(absl::StrCat("unsealed by ", call.principal().identity));
+                             return CurrentStatus();
+                           });
 }
 
-grpc::Status SystemService::RotateRootKey(grpc::ServerContext*, const v1::RotateRootKeyRequest*,
+grpc::Status SystemService::RotateRootKey(grpc::ServerContext* context,
+                                          const v1::RotateRootKeyRequest* request,
                                           v1::Status* reply) {
-  absl::StatusOr<uint32_t> version = barrier_->RotateKek();
-  if (!version.ok()) {
-    LogWarning(absl::StrCat("KEK rotation failed: ", version.status().message()));
-    return ToGrpcStatus(version.status());
-  }
-  LogInfo(absl::StrCat("KEK rotated to ", kms::Barrier::KekLabel(*version)));
-  *reply = CurrentStatus();
-  return grpc::Status::OK;
+  static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/RotateRootKey");
+  return access::ServeGrpc(
+      *gate_, context, route, *request, reply,
+      [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+        absl::StatusOr<uint32_t> version = barrier_->RotateKek();
+        if (!version.ok()) {
+          LogWarning(absl::StrCat("KEK rotation failed: ", version.status().message()));
+          return version.status();
+        }
+        LogInfo(absl::StrCat("KEK rotated to ", kms::Barrier::KekLabel(*version), " by ",
+                             call.principal().identity));
+        return CurrentStatus();
+      });
 }
 
 }  // namespace strongroom::server

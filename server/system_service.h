@@ -1,7 +1,8 @@
 // SystemService: strongroom.v1.System — status, seal, unseal and KEK rotation.
 //
 // Reads seal state from the Barrier and token details from the Hsm; Seal/Unseal/
-// RotateRootKey act on the Barrier. The objects passed in must outlive the service.
+// RotateRootKey act on the Barrier. Every call
+// passes the access gate. The objects passed in must outlive the service.
 // Thread-safe.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include "hsm/hsm.h"
 #include "kms/barrier.h"
 #include "kms/storage.h"
+#include "server/access/gate.h"
 #include "strongroom/v1/system.grpc.pb.h"
 
 namespace strongroom::server {
@@ -19,8 +21,8 @@ inline constexpr char kVersion[] = "0.1.0";
 
 class SystemService final : public v1::System::Service {
  public:
-  SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier)
-      : hsm_(hsm), storage_(storage), barrier_(barrier), start_time_(absl::Now()) {}
+  SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier, access::Gate* gate)
+      : hsm_(hsm), storage_(storage), barrier_(barrier), gate_(gate), start_time_(absl::Now()) {}
 
   // The current status (also used by the health monitor and tests).
   v1::Status CurrentStatus() const;
@@ -36,6 +38,7 @@ class SystemService final : public v1::System::Service {
   hsm::Hsm* const hsm_;
   kms::Storage* const storage_;
   kms::Barrier* const barrier_;
+  access::Gate* const gate_;
   const absl::Time start_time_;
 };
 

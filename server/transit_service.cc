@@ -1,17 +1,17 @@
 #include "server/transit_service.h"
 
-#include "server/grpc_status.h"
+#include "server/access/grpc_gate.h"
 
 namespace strongroom::server {
 
-// Every RPC is the same adapter: call the engine, copy the reply or map the error.
-#define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                               \
-  grpc::Status TransitService::Method(grpc::ServerContext*, const v1::Request* request, \
-                                      v1::Response* response) {                         \
-    absl::StatusOr<v1::Response> result = transit_->Method(*request);                   \
-    if (!result.ok()) return ToGrpcStatus(result.status());                             \
-    *response = *std::move(result);                                                     \
-    return grpc::Status::OK;                                                            \
+// Every RPC is the same adapter: through the gate to the engine.
+#define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                                  \
+  grpc::Status TransitService::Method(grpc::ServerContext* context, const v1::Request* request, \
+                                  v1::Response* response) {                                 \
+    static const access::Route& route =                                                     \
+        access::RouteOrDie("/strongroom.v1.Transit/" #Method);                                \
+    return access::ServeGrpc(*gate_, context, route, *request, response,                    \
+                             [&](const access::Gate::Call&) { return transit_->Method(*request); }); \
   }
 STRONGROOM_TRANSIT_RPCS(STRONGROOM_TRANSIT_RPC)
 #undef STRONGROOM_TRANSIT_RPC

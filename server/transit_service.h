@@ -1,7 +1,9 @@
-// TransitService: strongroom.v1.Transit over gRPC — a thin adapter onto kms::Transit,
+// TransitService: strongroom.v1.Transit over gRPC — a thin adapter, through the
+// access gate (authentication, policy, audit), onto kms::Transit,
 // which validates, runs the operation and reports errors. Thread-safe.
 #pragma once
 
+#include "server/access/gate.h"
 #include "kms/transit.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 
@@ -27,7 +29,7 @@ namespace strongroom::server {
 
 class TransitService final : public v1::Transit::Service {
  public:
-  explicit TransitService(kms::Transit* transit) : transit_(transit) {}
+  TransitService(kms::Transit* transit, access::Gate* gate) : transit_(transit), gate_(gate) {}
 
 #define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
   grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
@@ -37,6 +39,7 @@ class TransitService final : public v1::Transit::Service {
 
  private:
   kms::Transit* const transit_;
+  access::Gate* const gate_;
 };
 
 }  // namespace strongroom::server

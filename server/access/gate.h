@@ -1,0 +1,100 @@
+// Gate: the one path every request takes: authenticate, authorize, run, audit.
+//
+// Admit() turns the presented credentials into a Principal (a token wins over a client
+// certificate; a presented certificate must be trusted either way), checks the route's
+// operation on the resource against the current PolicySet, and hands back a Call. The
+// caller runs the request only if call.status() is OK, then calls Record(), which writes
+// the audit record (durably, group-committed); if that fails, the caller must answer
+// UNAVAILABLE instead of the result (fail closed).
+// Refusals are audited too. While the audit log is failing, requests are refused
+// before they run; each refusal retries the log, so service resumes once it can write.
+//
+// Policies and client CAs are swapped atomically by Reload() (SIGHUP); requests in
+// flight finish with the set they started with. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/access/client_certs.h"
+#include "server/access/policy.h"
+#include "server/access/principal.h"
+#include "server/access/routes.h"
+
+namespace strongroom::server::audit {
+class AuditLog;
+class AuditHasher;
+}  // namespace strongroom::server::audit
+
+namespace strongroom::server::access {
+
+class TokenStore;
+
+// What a caller presented.
+struct Credentials {
+  std::string peer;                  // "ipv4:127.0.0.1:40112", "unix:..."
+  absl::string_view cert_chain_pem;  // client certificate chain, leaf first; empty if none
+  absl::string_view token;           // bearer token; empty if none
+  bool local_socket = false;         // the KMS plugin's unix socket
+};
+
+class Gate {
+ public:
+  // One request between Admit() and Record().
+  class Call {
+   public:
+    const absl::Status& status() const { return status_; }
+    const Principal& principal() const { return principal_; }
+    const std::string& request_id() const { return request_id_; }
+    const std::string& resource() const { return resource_; }
+    // The policy set the request was checked against.
+    const PolicySet& policies() const { return *policies_; }
+
+   private:
+    friend class Gate;
+    const Route* route_ = nullptr;
+    absl::Time start_;
+    std::string request_id_;
+    std::string peer_;
+    std::string resource_;
+    std::string token_hmac_;
+    Principal principal_;
+    std::shared_ptr<const PolicySet> policies_;
+    absl::Status status_;
+  };
+
+  // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
+  // audit records of refused tokens).
+  Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
+       TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher);
+  ~Gate();
+
+  void Reload(std::shared_ptr<const PolicySet> policies,
+              std::unique_ptr<ClientCertVerifier> certs);
+
+  Call Admit(const Credentials& credentials, const Route& route, std::string resource);
+  // Audits the call with its outcome (for a refused call, its refusal) and the key version
+  // and HTTP status when known. UNAVAILABLE if the record could not be made durable.
+  absl::Status Record(const Call& call, const absl::Status& result, uint32_t key_version = 0,
+                      int http_status = 0);
+
+ private:
+  absl::StatusOr<Principal> Authenticate(const Credentials& credentials,
+                                         ClientCertVerifier& certs, Call& call);
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const PolicySet> policies_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ClientCertVerifier> certs_ ABSL_GUARDED_BY(mu_);
+  TokenStore* const tokens_;
+  audit::AuditLog* const audit_;
+  audit::AuditHasher* const hasher_;
+  const std::string boot_id_;
+  std::atomic<uint64_t> next_request_{1};
+};
+
+}  // namespace strongroom::server::access

@@ -1,0 +1,80 @@
+#include "server/access/grpc_gate.h"
+
+#include <grpc/grpc_security_constants.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+
+namespace strongroom::server::access {
+namespace {
+
+absl::string_view View(const grpc::string_ref& s) { return absl::string_view(s.data(), s.size()); }
+
+}  // namespace
+
+const Route& RouteOrDie(absl::string_view name) {
+  const Route* route = FindRoute(name);
+  if (route == nullptr) {
+    std::fprintf(stderr, "strongroomd: %.*s is missing from server/access/routes.cc\n",
+                 static_cast<int>(name.size()), name.data());
+    std::abort();
+  }
+  return *route;
+}
+
+Credentials GrpcCredentials(grpc::ServerContext* context) {
+  Credentials credentials;
+  credentials.peer = context->peer();
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth != nullptr) {
+    std::vector<grpc::string_ref> chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+    if (chain.empty()) chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (!chain.empty()) credentials.cert_chain_pem = View(chain.front());
+  }
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it != metadata.end()) {
+    absl::string_view value = View(it->second);
+    if (absl::StartsWithIgnoreCase(value, "bearer ")) credentials.token = value.substr(7);
+  }
+  return credentials;
+}
+
+std::string GrpcResource(const Route& route, const google::protobuf::Message& request) {
+  const google::protobuf::Descriptor* descriptor = request.GetDescriptor();
+  const google::protobuf::Reflection* reflection = request.GetReflection();
+  return ExpandResource(route.resource, [&](absl::string_view name) -> std::string {
+    const google::protobuf::FieldDescriptor* field = descriptor->FindFieldByName(std::string(name));
+    if (field == nullptr || field->is_repeated() ||
+        field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+      return "";
+    }
+    return reflection->GetString(request, field);
+  });
+}
+
+uint32_t GrpcKeyVersion(const google::protobuf::Message& response) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Descriptor* descriptor = response.GetDescriptor();
+  const google::protobuf::Reflection* reflection = response.GetReflection();
+  if (const FieldDescriptor* f = descriptor->FindFieldByName("key_version");
+      f != nullptr && !f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_UINT32) {
+    return reflection->GetUInt32(response, f);
+  }
+  const FieldDescriptor* results = descriptor->FindFieldByName("results");
+  if (results == nullptr || !results->is_repeated() ||
+      results->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+    return 0;
+  }
+  uint32_t version = 0;
+  const int n = reflection->FieldSize(response, results);
+  for (int i = 0; i < n; ++i) {
+    version = std::max(version, GrpcKeyVersion(reflection->GetRepeatedMessage(response, results, i)));
+  }
+  return version;
+}
+
+}  // namespace strongroom::server::access

@@ -1,0 +1,97 @@
+#include "server/access/http_gate.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace strongroom::server::access {
+namespace {
+
+std::string JsonEscape(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out;
+}
+
+int HttpStatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+absl::Status StatusOfHttp(int status) {
+  if (status < 400) return absl::OkStatus();
+  switch (status) {
+    case 400: return absl::InvalidArgumentError("");
+    case 403: return absl::PermissionDeniedError("");
+    case 404: return absl::NotFoundError("");
+    case 429: return absl::ResourceExhaustedError("");
+    case 503: return absl::UnavailableError("");
+    default: return absl::Status(status < 500 ? absl::StatusCode::kFailedPrecondition
+                                              : absl::StatusCode::kInternal, "");
+  }
+}
+
+absl::string_view Header(const HttpRequest& request, absl::string_view name) {
+  auto it = request.headers.find(std::string(name));
+  return it == request.headers.end() ? absl::string_view() : absl::string_view(it->second);
+}
+
+}  // namespace
+
+HttpResponse JsonError(int status, absl::string_view message) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = absl::StrCat("{\"errors\":[\"", JsonEscape(message), "\"]}");
+  return response;
+}
+
+HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
+  return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
+    Credentials credentials;
+    credentials.peer = request.peer;
+    credentials.token = Header(request, "x-vault-token");
+    if (credentials.token.empty()) {
+      absl::string_view auth = Header(request, "authorization");
+      if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
+    }
+    std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
+      auto it = request.path_params.find(std::string(name));
+      return it == request.path_params.end() ? std::string() : it->second;
+    });
+    Gate::Call call = gate->Admit(credentials, route, std::move(resource));
+    HttpResponse response;
+    if (call.status().ok()) {
+      HttpRequest admitted = request;
+      admitted.principal = &call.principal();
+      response = handler(admitted);
+    } else {
+      response = JsonError(HttpStatusOf(call.status()), call.status().message());
+    }
+    absl::Status audited =
+        gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
+    if (!audited.ok()) return JsonError(503, audited.message());
+    return response;
+  };
+}
+
+}  // namespace strongroom::server::access

@@ -1,0 +1,102 @@
+#include "server/access/routes.h"
+
+namespace strongroom::server::access {
+namespace {
+
+using Op = Operation;
+
+constexpr Route kRoutes[] = {
+    // strongroom.v1.Transit
+    {"/strongroom.v1.Transit/CreateKey", Op::kCreate, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/GetKey", Op::kRead, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/ListKeys", Op::kRead, "transit/keys"},
+    {"/strongroom.v1.Transit/RotateKey", Op::kRotate, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/UpdateKeyConfig", Op::kConfigure, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/DeleteKey", Op::kDelete, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/TrimKey", Op::kConfigure, "transit/keys/{name}"},
+    {"/strongroom.v1.Transit/Encrypt", Op::kEncrypt, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/Decrypt", Op::kDecrypt, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/Rewrap", Op::kRewrap, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/GenerateDataKey", Op::kDatakey, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/Sign", Op::kSign, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/Verify", Op::kVerify, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/Hmac", Op::kHmac, "transit/keys/{key_name}"},
+    {"/strongroom.v1.Transit/VerifyHmac", Op::kVerify, "transit/keys/{key_name}"},
+    // strongroom.v1.Pki
+    {"/strongroom.v1.Pki/CreateRootIssuer", Op::kPkiAdmin, "pki/issuers/{issuer_name}"},
+    {"/strongroom.v1.Pki/CreateIntermediateIssuer", Op::kPkiAdmin, "pki/issuers/{issuer_name}"},
+    {"/strongroom.v1.Pki/SignIntermediate", Op::kPkiAdmin, "pki/issuers/{issuer_name}"},
+    {"/strongroom.v1.Pki/ImportIssuerCertificate", Op::kPkiAdmin, "pki/issuers/{issuer_name}"},
+    {"/strongroom.v1.Pki/GetIssuer", Op::kRead, "pki/issuers/{issuer_name}"},
+    {"/strongroom.v1.Pki/ListIssuers", Op::kRead, "pki/issuers"},
+    {"/strongroom.v1.Pki/PutRole", Op::kPkiAdmin, "pki/roles/{name}"},
+    {"/strongroom.v1.Pki/GetRole", Op::kRead, "pki/roles/{name}"},
+    {"/strongroom.v1.Pki/ListRoles", Op::kRead, "pki/roles"},
+    {"/strongroom.v1.Pki/DeleteRole", Op::kPkiAdmin, "pki/roles/{name}"},
+    {"/strongroom.v1.Pki/IssueCertificate", Op::kPkiIssue, "pki/roles/{role}"},
+    {"/strongroom.v1.Pki/SignCertificate", Op::kPkiSign, "pki/roles/{role}"},
+    {"/strongroom.v1.Pki/RevokeCertificate", Op::kPkiRevoke, "pki/certs/{serial_number}"},
+    {"/strongroom.v1.Pki/GetCertificate", Op::kRead, "pki/certs/{serial_number}"},
+    {"/strongroom.v1.Pki/ListCertificates", Op::kRead, "pki/certs"},
+    {"/strongroom.v1.Pki/GetCrl", Op::kRead, "pki/issuers/{issuer_name}"},
+    // strongroom.v1.System
+    {"/strongroom.v1.System/GetStatus", Op::kRead, "sys/status"},
+    {"/strongroom.v1.System/Seal", Op::kSysSeal, "sys/seal"},
+    {"/strongroom.v1.System/Unseal", Op::kSysSeal, "sys/seal"},
+    {"/strongroom.v1.System/RotateRootKey", Op::kSysAdmin, "sys/root-key"},
+    // strongroom.v1.Auth
+    {"/strongroom.v1.Auth/CreateToken", Op::kTokenCreate, "auth/tokens"},
+    {"/strongroom.v1.Auth/WhoAmI", Op::kAuthenticated, "auth/self"},
+    {"/strongroom.v1.Auth/LookupSelf", Op::kAuthenticated, "auth/self"},
+    {"/strongroom.v1.Auth/RenewSelf", Op::kAuthenticated, "auth/self"},
+    {"/strongroom.v1.Auth/RevokeSelf", Op::kAuthenticated, "auth/self"},
+    {"/strongroom.v1.Auth/LookupToken", Op::kRead, "auth/tokens/{accessor}"},
+    {"/strongroom.v1.Auth/RevokeToken", Op::kDelete, "auth/tokens/{accessor}"},
+    {"/strongroom.v1.Auth/ListTokens", Op::kRead, "auth/tokens"},
+    // Kubernetes KMS v2, on the unix socket only; the socket's permissions admit the
+    // caller, which holds the built-in "@kms-plugin" policy. {key} is kms_plugin.key_name.
+    {"/v2.KeyManagementService/Status", Op::kRead, "transit/keys/{key}"},
+    {"/v2.KeyManagementService/Encrypt", Op::kEncrypt, "transit/keys/{key}"},
+    {"/v2.KeyManagementService/Decrypt", Op::kDecrypt, "transit/keys/{key}"},
+    // Served by gRPC itself: health for load balancers; reflection describes the public
+    // API (the .proto files), which holds nothing secret.
+    {"/grpc.health.v1.Health/Check", Op::kPublic, "sys/health"},
+    {"/grpc.health.v1.Health/Watch", Op::kPublic, "sys/health"},
+    {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", Op::kPublic, "sys/api"},
+    // HTTP: the Vault-compatible transit API (writes answer POST and PUT, as Vault does).
+    {"POST /v1/{mount}/encrypt/{key}", Op::kEncrypt, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/encrypt/{key}", Op::kEncrypt, "transit/keys/{key}"},
+    {"POST /v1/{mount}/decrypt/{key}", Op::kDecrypt, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/decrypt/{key}", Op::kDecrypt, "transit/keys/{key}"},
+    {"POST /v1/{mount}/rewrap/{key}", Op::kRewrap, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/rewrap/{key}", Op::kRewrap, "transit/keys/{key}"},
+    {"GET /v1/{mount}/keys/{key}", Op::kRead, "transit/keys/{key}"},
+    {"POST /v1/{mount}/keys/{key}", Op::kCreate, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/keys/{key}", Op::kCreate, "transit/keys/{key}"},
+    {"POST /v1/{mount}/keys/{key}/rotate", Op::kRotate, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/keys/{key}/rotate", Op::kRotate, "transit/keys/{key}"},
+    {"GET /v1/auth/token/lookup-self", Op::kAuthenticated, "auth/self"},
+    {"POST /v1/auth/token/renew-self", Op::kAuthenticated, "auth/self"},
+    {"PUT /v1/auth/token/renew-self", Op::kAuthenticated, "auth/self"},
+    {"GET /v1/sys/health", Op::kPublic, "sys/health"},
+    // HTTP: what relying parties fetch without credentials (RFC 5280 AIA/CDP, RFC 6960),
+    // and Prometheus scrapes.
+    {"GET /v1/pki/{issuer}/ca", Op::kPublic, "pki/issuers/{issuer}"},
+    {"GET /v1/pki/{issuer}/crl", Op::kPublic, "pki/issuers/{issuer}"},
+    {"POST /v1/pki/{issuer}/ocsp", Op::kPublic, "pki/issuers/{issuer}"},
+    {"GET /v1/pki/{issuer}/ocsp/{request...}", Op::kPublic, "pki/issuers/{issuer}"},
+    {"GET /metrics", Op::kPublic, "sys/metrics"},
+};
+
+}  // namespace
+
+const Route* FindRoute(absl::string_view name) {
+  for (const Route& route : kRoutes) {
+    if (route.name == name) return &route;
+  }
+  return nullptr;
+}
+
+absl::Span<const Route> AllRoutes() { return kRoutes; }
+
+}  // namespace strongroom::server::access

@@ -1,0 +1,48 @@
+// The route table: every gRPC method and HTTP route, with the operation it performs and
+// the resource it acts on. The access gate looks each request up here; routes_test
+// proves that every method of every served service and every HTTP route is listed.
+//
+// Route names: gRPC methods by full name ("/strongroom.v1.Transit/Encrypt"), HTTP routes
+// as "METHOD pattern" in HttpRouter syntax ("POST /v1/{mount}/encrypt/{key}").
+// Resource templates name resources as policies see them ("transit/keys/{key_name}");
+// "{x}" is filled from the request field x (gRPC) or the path parameter x (HTTP).
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "server/access/operations.h"
+
+namespace strongroom::server::access {
+
+struct Route {
+  absl::string_view name;
+  Operation operation;
+  absl::string_view resource;
+};
+
+// The route called `name`; nullptr if there is none.
+const Route* FindRoute(absl::string_view name);
+absl::Span<const Route> AllRoutes();
+
+// `resource_template` with each "{x}" replaced by lookup(x).
+template <typename Lookup>
+std::string ExpandResource(absl::string_view resource_template, const Lookup& lookup) {
+  std::string out;
+  out.reserve(resource_template.size() + 32);
+  size_t pos = 0;
+  while (pos < resource_template.size()) {
+    size_t open = resource_template.find('{', pos);
+    if (open == absl::string_view::npos) break;
+    size_t close = resource_template.find('}', open);
+    if (close == absl::string_view::npos) break;
+    out.append(resource_template.data() + pos, open - pos);
+    out += lookup(resource_template.substr(open + 1, close - open - 1));
+    pos = close + 1;
+  }
+  out.append(resource_template.data() + pos, resource_template.size() - pos);
+  return out;
+}
+
+}  // namespace strongroom::server::access

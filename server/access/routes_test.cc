@@ -1,0 +1,109 @@
+// Every method of every gRPC service strongroomd serves is in the route table, and every
+// gRPC route in the table names a real method. (HTTP routes are registered only through
+// Strongroomd::Protect, which refuses to start with a route missing from the table; the
+// Vault API's routes are checked here too.)
+#include <cstdlib>
+#include <set>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "gtest/gtest.h"
+#include "kubernetes/kms/v2/kms.pb.h"
+#include "server/access/routes.h"
+#include "server/vault_api.h"
+#include "strongroom/v1/auth.pb.h"
+#include "strongroom/v1/pki.pb.h"
+#include "strongroom/v1/system.pb.h"
+#include "strongroom/v1/transit.pb.h"
+
+namespace strongroom::server::access {
+namespace {
+
+// The services strongroomd registers (kept honest by linking their generated code).
+const google::protobuf::ServiceDescriptor* Service(const google::protobuf::Descriptor* message,
+                                                   const char* name) {
+  const google::protobuf::ServiceDescriptor* service = message->file()->FindServiceByName(name);
+  if (service == nullptr) std::abort();
+  return service;
+}
+const google::protobuf::ServiceDescriptor* const kKmsPlugin =
+    Service(::v2::StatusRequest::descriptor(), "KeyManagementService");
+const google::protobuf::ServiceDescriptor* const kServices[] = {
+    Service(v1::EncryptRequest::descriptor(), "Transit"),
+    Service(v1::Role::descriptor(), "Pki"),
+    Service(v1::SealRequest::descriptor(), "System"),
+    Service(v1::WhoAmIRequest::descriptor(), "Auth"),
+    kKmsPlugin,
+};
+// Served by gRPC's own health and reflection services.
+const char* const kBuiltInMethods[] = {
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+};
+
+TEST(RoutesTest, EveryServedMethodIsMapped) {
+  int methods = 0;
+  for (const auto* service : kServices) {
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string name =
+          absl::StrCat("/", service->full_name(), "/", service->method(i)->name());
+      EXPECT_NE(FindRoute(name), nullptr) << name << " is not in server/access/routes.cc";
+      ++methods;
+    }
+  }
+  EXPECT_GT(methods, 40);
+  for (const char* name : kBuiltInMethods) EXPECT_NE(FindRoute(name), nullptr) << name;
+}
+
+TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
+  std::set<std::string> real(std::begin(kBuiltInMethods), std::end(kBuiltInMethods));
+  for (const auto* service : kServices) {
+    for (int i = 0; i < service->method_count(); ++i) {
+      real.insert(absl::StrCat("/", service->full_name(), "/", service->method(i)->name()));
+    }
+  }
+  std::set<std::string> seen;
+  for (const Route& route : AllRoutes()) {
+    EXPECT_TRUE(seen.insert(std::string(route.name)).second) << "duplicate " << route.name;
+    if (absl::StartsWith(route.name, "/")) {
+      EXPECT_TRUE(real.count(std::string(route.name))) << route.name << " is not a served method";
+    } else {
+      EXPECT_TRUE(absl::StartsWith(route.name, "GET /") || absl::StartsWith(route.name, "POST /") ||
+                  absl::StartsWith(route.name, "PUT /"))
+          << route.name;
+    }
+    EXPECT_FALSE(route.resource.empty()) << route.name;
+  }
+}
+
+TEST(RoutesTest, EveryVaultRouteIsMapped) {
+  VaultApi api(nullptr, nullptr, nullptr);
+  std::vector<VaultRoute> routes = api.Routes();
+  EXPECT_GT(routes.size(), 10u);
+  for (const VaultRoute& route : routes) {
+    const std::string name = absl::StrCat(route.method, " ", route.pattern);
+    EXPECT_NE(FindRoute(name), nullptr) << name << " is not in server/access/routes.cc";
+  }
+}
+
+TEST(RoutesTest, ResourceFieldsExistInRequests) {
+  for (const auto* service : kServices) {
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* method = service->method(i);
+      const Route* route =
+          FindRoute(absl::StrCat("/", service->full_name(), "/", method->name()));
+      if (route == nullptr || service == kKmsPlugin) continue;
+      ExpandResource(route->resource, [&](absl::string_view field) {
+        EXPECT_NE(method->input_type()->FindFieldByName(std::string(field)), nullptr)
+            << route->name << ": request has no field " << field;
+        return std::string();
+      });
+    }
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::server::access

@@ -1,0 +1,55 @@
+// AuthService: strongroom.v1.Auth over gRPC — tokens and "who am I", through the access
+// gate, onto access::TokenStore.
+//
+// CreateToken grants only policies that exist and that the caller holds itself (a root
+// token may grant any config policy; nobody can mint another root token here — that
+// takes `strongroomd generate-root-token` on the server). The *Self methods act on the
+// calling token. Thread-safe.
+#pragma once
+
+#include "server/access/gate.h"
+#include "server/access/token_store.h"
+#include "server/vault_api.h"
+#include "strongroom/v1/auth.grpc.pb.h"
+
+namespace strongroom::server {
+
+// Every Auth RPC as X(Method, Request, Response).
+#define STRONGROOM_AUTH_RPCS(X)                                   \
+  X(CreateToken, CreateTokenRequest, CreateTokenResponse)         \
+  X(WhoAmI, WhoAmIRequest, WhoAmIResponse)                        \
+  X(LookupSelf, LookupSelfRequest, TokenInfo)                     \
+  X(RenewSelf, RenewSelfRequest, TokenInfo)                       \
+  X(RevokeSelf, RevokeSelfRequest, RevokeTokenResponse)           \
+  X(LookupToken, LookupTokenRequest, TokenInfo)                   \
+  X(RevokeToken, RevokeTokenRequest, RevokeTokenResponse)         \
+  X(ListTokens, ListTokensRequest, ListTokensResponse)
+
+class AuthService final : public v1::Auth::Service, public VaultTokenBackend {
+ public:
+  AuthService(access::TokenStore* tokens, access::Gate* gate) : tokens_(tokens), gate_(gate) {}
+
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
+  grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
+      override;
+  STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_RPC)
+#undef STRONGROOM_DECLARE_RPC
+
+  // VaultTokenBackend: FAILED_PRECONDITION unless `caller` is a token.
+  absl::StatusOr<v1::TokenInfo> LookupSelf(const access::Principal& caller) override;
+  absl::StatusOr<v1::TokenInfo> RenewSelf(const access::Principal& caller,
+                                          absl::Duration increment) override;
+
+ private:
+  // The engine side of each RPC, for the admitted `call`.
+#define STRONGROOM_DECLARE_HANDLER(Method, Request, Response)              \
+  absl::StatusOr<v1::Response> Do##Method(const access::Gate::Call& call, \
+                                          const v1::Request& request);
+  STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_HANDLER)
+#undef STRONGROOM_DECLARE_HANDLER
+
+  access::TokenStore* const tokens_;
+  access::Gate* const gate_;
+};
+
+}  // namespace strongroom::server

@@ -1,0 +1,602 @@
+// End to end: access control and audit of the real strongroomd.
+//
+// The matrix: for every grantable operation, a token holding only that operation's policy
+// succeeds at it and a token holding another operation's policy is refused with
+// PERMISSION_DENIED; no credentials, untrusted or expired client certificates, and
+// expired or revoked tokens are UNAUTHENTICATED; a trusted certificate gets the policies
+// of its identity binding, and SIGHUP swaps bindings in. Afterwards the audit log verifies
+// with `strongroom audit verify`, fails naming the line after an edit, a deleted line or a
+// swap, and neither it nor the server log holds any plaintext, token, key or PIN of the run.
+// Last, a full disk under the audit log makes requests fail closed, and they recover.
+#include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "strongroom/v1/auth.grpc.pb.h"
+#include "strongroom/v1/pki.grpc.pb.h"
+#include "strongroom/v1/system.grpc.pb.h"
+#include "strongroom/v1/transit.grpc.pb.h"
+#include "tests/testing/process.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Process;
+using testing::RunCommand;
+using testing::Runfile;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// A test CA and client certificates, made with OpenSSL directly.
+struct Pem {
+  std::string cert;
+  std::string key;
+};
+
+EVP_PKEY* NewKey() { return EVP_EC_gen("P-256"); }
+
+std::string CertPem(X509* x) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, x);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, n);
+  BIO_free(bio);
+  return out;
+}
+
+std::string KeyPem(EVP_PKEY* key) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, n);
+  BIO_free(bio);
+  return out;
+}
+
+void AddExt(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+// A certificate for `subject_cn` (and `uri` SAN if set), valid from now+from to now+to,
+// signed by `ca` (self-signed CA when ca is null).
+Pem MakeCert(const Pem* ca, const std::string& subject_cn, const std::string& uri, long from,
+             long to) {
+  EVP_PKEY* key = NewKey();
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  static long serial = 1;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
+  X509_gmtime_adj(X509_getm_notBefore(x), from);
+  X509_gmtime_adj(X509_getm_notAfter(x), to);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(subject_cn.c_str()), -1, -1, 0);
+  X509_set_pubkey(x, key);
+  X509* issuer_cert = nullptr;
+  EVP_PKEY* issuer_key = key;
+  if (ca != nullptr) {
+    BIO* b = BIO_new_mem_buf(ca->cert.data(), static_cast<int>(ca->cert.size()));
+    issuer_cert = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+    b = BIO_new_mem_buf(ca->key.data(), static_cast<int>(ca->key.size()));
+    issuer_key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+    X509_set_issuer_name(x, X509_get_subject_name(issuer_cert));
+  } else {
+    X509_set_issuer_name(x, name);
+  }
+  if (ca == nullptr) {
+    AddExt(x, x, NID_basic_constraints, "critical,CA:TRUE");
+    AddExt(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    AddExt(x, issuer_cert, NID_basic_constraints, "critical,CA:FALSE");
+    AddExt(x, issuer_cert, NID_ext_key_usage, "clientAuth");
+    if (!uri.empty()) AddExt(x, issuer_cert, NID_subject_alt_name, ("URI:" + uri).c_str());
+  }
+  X509_sign(x, issuer_key, EVP_sha256());
+  Pem out{CertPem(x), KeyPem(key)};
+  if (issuer_key != key) EVP_PKEY_free(issuer_key);
+  X509_free(issuer_cert);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+// The grantable operations; the config has a policy "op-<name>" for each, granting that
+// operation on every resource.
+const char* const kOperations[] = {
+    "encrypt",    "decrypt",   "rewrap",     "datakey",   "sign",      "verify",  "hmac",
+    "read",       "create",    "rotate",     "configure", "delete",    "pki.issue",
+    "pki.sign",   "pki.revoke", "pki.admin", "sys.seal",  "sys.admin", "token.create",
+};
+
+class AccessE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto token = hsm::testing::SoftHsmToken::Create("access");
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = new hsm::testing::SoftHsmToken(*std::move(token));
+  }
+  static void TearDownTestSuite() {
+    delete token_;
+    token_ = nullptr;
+  }
+
+  void SetUp() override {
+    static int n = 0;
+    state_ = absl::StrCat(token_->dir, "/state", ++n);
+    ca_ = MakeCert(nullptr, "test client CA", "", -60, 3600);
+    ASSERT_TRUE(hsm::testing::WriteFile(token_->dir + "/client-ca.crt", ca_.cert, 0644).ok());
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->Signal(SIGTERM);
+      EXPECT_EQ(server_->Wait(), 0) << server_->output();
+    }
+  }
+
+  // Writes the config: one policy per operation, the app identity bound to
+  // `app_policy`, and `extra` YAML appended.
+  void WriteConfig(const std::string& app_policy, const std::string& extra = "") {
+    std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+                                    "\n  pin_file: ", token_->pin_file,
+                                    "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  enabled: false\n",
+                                    "auth:\n  client_ca_file: ", token_->dir,
+                                    "/client-ca.crt\n  policies:\n");
+    for (const char* op : kOperations) {
+      absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
+                      "          operations: [", op, "]\n");
+    }
+    absl::StrAppend(&yaml, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
+                    app_policy, "]\n", extra);
+    config_ = token_->dir + "/strongroom.yaml";
+    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
+  }
+
+  void StartServer() {
+    server_ = std::make_unique<Process>();
+    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
+    ASSERT_TRUE(server_->WaitForOutput("listening on 127.0.0.1:")) << server_->output();
+    std::string out = server_->output();
+    size_t at = out.find("listening on 127.0.0.1:") + 23;
+    ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, out.find(' ', at) - at), &port_));
+    root_token_ = std::string(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+    ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
+  }
+
+  // A channel with the given token and/or client certificate.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& token, const Pem* client = nullptr) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadAll(state_ + "/tls/server.crt");
+    if (client != nullptr) {
+      ssl.pem_private_key = client->key;
+      ssl.pem_cert_chain = client->cert;
+    }
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(ssl);
+    if (!token.empty()) {
+      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_), creds, args);
+  }
+
+  std::string CreateToken(const std::vector<std::string>& policies, int ttl_seconds = 600) {
+    auto stub = v1::Auth::NewStub(Channel(root_token_));
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest request;
+    for (const std::string& p : policies) request.add_policies(p);
+    request.mutable_ttl()->set_seconds(ttl_seconds);
+    v1::CreateTokenResponse response;
+    grpc::Status s = stub->CreateToken(&ctx, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    secrets_.push_back(response.token());
+    return response.token();
+  }
+
+  static hsm::testing::SoftHsmToken* token_;
+  Pem ca_;
+  std::string state_, config_, root_token_;
+  int port_ = 0;
+  std::unique_ptr<Process> server_;
+  std::vector<std::string> secrets_;  // must never appear in the audit or server log
+};
+
+hsm::testing::SoftHsmToken* AccessE2eTest::token_ = nullptr;
+
+// Runs one representative call of an operation with `channel`.
+using OperationCall = std::function<grpc::Status(const std::shared_ptr<grpc::Channel>&)>;
+
+template <typename Stub, typename Request, typename Response>
+grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel,
+                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                  const Request& request, Response* response = nullptr) {
+  auto stub = std::make_unique<Stub>(channel);
+  grpc::ClientContext ctx;
+  Response local;
+  return ((*stub).*method)(&ctx, request, response != nullptr ? response : &local);
+}
+
+TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
+  WriteConfig("op-encrypt");
+  StartServer();
+  auto root = Channel(root_token_);
+  secrets_.push_back(root_token_);
+  const std::string plaintext = "matrix-plaintext-4f1d9a";
+  secrets_.push_back(plaintext);
+  secrets_.push_back(absl::Base64Escape(plaintext));
+  secrets_.push_back(std::string(absl::StripTrailingAsciiWhitespace(ReadAll(token_->pin_file))));
+  secrets_.push_back(ca_.key.substr(40, 40));
+
+  // Setup as root: keys, an issuer and a role, a ciphertext, a signature, an HMAC.
+  using T = v1::Transit::Stub;
+  using P = v1::Pki::Stub;
+  auto create = [&](const std::string& name, v1::KeyType type) {
+    v1::CreateKeyRequest r;
+    r.set_name(name);
+    r.set_type(type);
+    ASSERT_TRUE(Call(root, &T::CreateKey, r).ok());
+  };
+  create("k", v1::AES256_GCM);
+  create("ks", v1::ECDSA_P256);
+  v1::EncryptRequest enc;
+  enc.set_key_name("k");
+  enc.add_items()->set_plaintext(plaintext);
+  v1::EncryptResponse encrypted;
+  ASSERT_TRUE(Call(root, &T::Encrypt, enc, &encrypted).ok());
+  const std::string ciphertext = encrypted.results(0).ciphertext();
+  v1::SignRequest sign;
+  sign.set_key_name("ks");
+  sign.set_input("signed input");
+  v1::SignResponse signature;
+  ASSERT_TRUE(Call(root, &T::Sign, sign, &signature).ok());
+  v1::CreateRootIssuerRequest issuer;
+  issuer.set_issuer_name("root-ca");
+  issuer.set_common_name("Access Test Root");
+  ASSERT_TRUE(Call(root, &P::CreateRootIssuer, issuer).ok());
+  v1::Role role;
+  role.set_name("web");
+  role.set_issuer_name("root-ca");
+  role.add_allowed_domains("example.test");
+  role.set_allow_subdomains(true);
+  role.set_server_flag(true);
+  role.mutable_ttl()->set_seconds(3600);
+  role.mutable_max_ttl()->set_seconds(7200);
+  ASSERT_TRUE(Call(root, &P::PutRole, role).ok());
+  v1::IssueCertificateRequest issue;
+  issue.set_role("web");
+  issue.set_common_name("a.example.test");
+  v1::IssuedCertificate issued;
+  ASSERT_TRUE(Call(root, &P::IssueCertificate, issue, &issued).ok());
+  secrets_.push_back(issued.private_key_pem().substr(40, 40));
+  std::string csr = RunCommand({"sh", "-c",
+                                absl::StrCat("openssl req -new -newkey ec -pkeyopt "
+                                             "ec_paramgen_curve:P-256 -nodes -keyout ",
+                                             token_->dir, "/csr.key -subj /CN=b.example.test "
+                                             "2>/dev/null")})
+                        .output;
+  ASSERT_THAT(csr, HasSubstr("BEGIN CERTIFICATE REQUEST"));
+
+  int deletable = 0;
+  std::map<std::string, OperationCall> calls = {
+      {"encrypt", [&](auto ch) { return Call(ch, &T::Encrypt, enc); }},
+      {"decrypt",
+       [&](auto ch) {
+         v1::DecryptRequest r;
+         r.set_key_name("k");
+         r.add_items()->set_ciphertext(ciphertext);
+         return Call(ch, &T::Decrypt, r);
+       }},
+      {"rewrap",
+       [&](auto ch) {
+         v1::RewrapRequest r;
+         r.set_key_name("k");
+         r.add_items()->set_ciphertext(ciphertext);
+         return Call(ch, &T::Rewrap, r);
+       }},
+      {"datakey",
+       [&](auto ch) {
+         v1::GenerateDataKeyRequest r;
+         r.set_key_name("k");
+         r.set_include_plaintext(true);
+         v1::GenerateDataKeyResponse response;
+         grpc::Status s = Call(ch, &T::GenerateDataKey, r, &response);
+         if (s.ok()) secrets_.push_back(absl::Base64Escape(response.plaintext()));
+         return s;
+       }},
+      {"sign", [&](auto ch) { return Call(ch, &T::Sign, sign); }},
+      {"verify",
+       [&](auto ch) {
+         v1::VerifyRequest r;
+         r.set_key_name("ks");
+         r.set_input("signed input");
+         r.set_signature(signature.signature());
+         return Call(ch, &T::Verify, r);
+       }},
+      {"hmac",
+       [&](auto ch) {
+         v1::HmacRequest r;
+         r.set_key_name("k");
+         r.set_input("mac input");
+         return Call(ch, &T::Hmac, r);
+       }},
+      {"read",
+       [&](auto ch) {
+         v1::GetKeyRequest r;
+         r.set_name("k");
+         return Call(ch, &T::GetKey, r);
+       }},
+      {"create",
+       [&](auto ch) {
+         static int n = 0;
+         v1::CreateKeyRequest r;
+         r.set_name(absl::StrCat("created-", ++n));
+         return Call(ch, &T::CreateKey, r);
+       }},
+      {"rotate",
+       [&](auto ch) {
+         v1::RotateKeyRequest r;
+         r.set_name("k");
+         return Call(ch, &T::RotateKey, r);
+       }},
+      {"configure",
+       [&](auto ch) {
+         v1::UpdateKeyConfigRequest r;
+         r.set_name("k");
+         r.set_min_decryption_version(1);
+         return Call(ch, &T::UpdateKeyConfig, r);
+       }},
+      {"delete",
+       [&](auto ch) {
+         std::string name = absl::StrCat("doomed-", ++deletable);
+         create(name, v1::AES256_GCM);
+         v1::UpdateKeyConfigRequest allow;
+         allow.set_name(name);
+         allow.set_deletion_allowed(true);
+         EXPECT_TRUE(Call(root, &T::UpdateKeyConfig, allow).ok());
+         v1::DeleteKeyRequest r;
+         r.set_name(name);
+         return Call(ch, &T::DeleteKey, r);
+       }},
+      {"pki.issue", [&](auto ch) { return Call(ch, &P::IssueCertificate, issue); }},
+      {"pki.sign",
+       [&](auto ch) {
+         v1::SignCertificateRequest r;
+         r.set_role("web");
+         r.set_csr_pem(csr);
+         return Call(ch, &P::SignCertificate, r);
+       }},
+      {"pki.revoke",
+       [&](auto ch) {
+         v1::IssuedCertificate fresh;
+         EXPECT_TRUE(Call(root, &P::IssueCertificate, issue, &fresh).ok());
+         v1::RevokeCertificateRequest r;
+         r.set_serial_number(fresh.serial_number());
+         return Call(ch, &P::RevokeCertificate, r);
+       }},
+      {"pki.admin", [&](auto ch) { return Call(ch, &P::PutRole, role); }},
+      {"sys.seal",
+       [&](auto ch) {
+         grpc::Status s = Call(ch, &v1::System::Stub::Seal, v1::SealRequest());
+         if (s.ok()) EXPECT_TRUE(Call(ch, &v1::System::Stub::Unseal, v1::UnsealRequest()).ok());
+         return s;
+       }},
+      {"sys.admin",
+       [&](auto ch) { return Call(ch, &v1::System::Stub::RotateRootKey, v1::RotateRootKeyRequest()); }},
+      {"token.create",
+       [&](auto ch) {
+         v1::CreateTokenRequest r;
+         r.add_policies("op-token.create");
+         v1::CreateTokenResponse response;
+         grpc::Status s = Call(ch, &v1::Auth::Stub::CreateToken, r, &response);
+         if (s.ok()) secrets_.push_back(response.token());
+         return s;
+       }},
+  };
+  ASSERT_EQ(calls.size(), std::size(kOperations));
+
+  for (size_t i = 0; i < std::size(kOperations); ++i) {
+    const std::string op = kOperations[i];
+    const std::string other = kOperations[(i + 1) % std::size(kOperations)];
+    SCOPED_TRACE(op);
+    grpc::Status allowed = calls[op](Channel(CreateToken({"op-" + op})));
+    EXPECT_TRUE(allowed.ok()) << op << ": " << allowed.error_message();
+    grpc::Status denied = calls[op](Channel(CreateToken({"op-" + other})));
+    EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
+    EXPECT_THAT(denied.error_message(), HasSubstr(absl::StrCat(" may not ", op, " ")));
+    grpc::Status anonymous = calls[op](Channel(""));
+    EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << anonymous.error_message();
+  }
+
+  // A token cannot grant what it does not hold, nor root.
+  {
+    v1::CreateTokenRequest r;
+    r.add_policies("op-sys.admin");
+    grpc::Status s =
+        Call(Channel(CreateToken({"op-token.create"})), &v1::Auth::Stub::CreateToken, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    r.set_policies(0, "root");
+    EXPECT_EQ(Call(root, &v1::Auth::Stub::CreateToken, r).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  // Certificates: trusted + bound -> its policies; untrusted or expired -> UNAUTHENTICATED.
+  Pem app = MakeCert(&ca_, "app", "spiffe://test/app", -60, 3600);
+  secrets_.push_back(app.key.substr(40, 40));
+  EXPECT_TRUE(calls["encrypt"](Channel("", &app)).ok());
+  EXPECT_EQ(calls["decrypt"](Channel("", &app)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    v1::WhoAmIResponse who;
+    ASSERT_TRUE(Call(Channel("", &app), &v1::Auth::Stub::WhoAmI, v1::WhoAmIRequest(), &who).ok());
+    EXPECT_EQ(who.identity(), "spiffe://test/app");
+    EXPECT_THAT(who.policies(), ::testing::ElementsAre("op-encrypt"));
+  }
+  Pem rogue_ca = MakeCert(nullptr, "rogue CA", "", -60, 3600);
+  Pem rogue = MakeCert(&rogue_ca, "app", "spiffe://test/app", -60, 3600);
+  grpc::Status s = calls["encrypt"](Channel("", &rogue));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("client certificate not trusted"));
+  Pem expired = MakeCert(&ca_, "app", "spiffe://test/app", -7200, -3600);
+  s = calls["encrypt"](Channel("", &expired));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("expired"));
+
+  // SIGHUP: rebinding the identity takes effect without a restart.
+  WriteConfig("op-decrypt");
+  server_->Signal(SIGHUP);
+  ASSERT_TRUE(server_->WaitForOutput("SIGHUP: reloaded")) << server_->output();
+  EXPECT_EQ(calls["encrypt"](Channel("", &app)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(calls["decrypt"](Channel("", &app)).ok());
+
+  // Tokens: revoked and expired ones are refused.
+  std::string revoked = CreateToken({"op-encrypt"});
+  EXPECT_TRUE(calls["encrypt"](Channel(revoked)).ok());
+  EXPECT_TRUE(Call(Channel(revoked), &v1::Auth::Stub::RevokeSelf, v1::RevokeSelfRequest()).ok());
+  EXPECT_EQ(calls["encrypt"](Channel(revoked)).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  std::string short_lived = CreateToken({"op-encrypt"}, 1);
+  EXPECT_TRUE(calls["encrypt"](Channel(short_lived)).ok());
+  absl::SleepFor(absl::Milliseconds(2100));
+  EXPECT_EQ(calls["encrypt"](Channel(short_lived)).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(calls["encrypt"](Channel("srt.0123456789abcdef0123456789abcdef.garbage")).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // Revoke the bootstrap root token: nothing all-powerful remains.
+  EXPECT_TRUE(Call(root, &v1::Auth::Stub::RevokeSelf, v1::RevokeSelfRequest()).ok());
+  EXPECT_EQ(calls["read"](root).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  const std::string server_log = server_->output();
+  server_.reset();
+
+  // The audit log verifies, has a line per request, and holds no secret.
+  const std::string audit_path = state_ + "/audit/audit.log";
+  const std::string audit = ReadAll(audit_path);
+  EXPECT_THAT(audit, HasSubstr("\"operation\":\"pki.revoke\""));
+  EXPECT_THAT(audit, HasSubstr("\"code\":\"PERMISSION_DENIED\""));
+  EXPECT_THAT(audit, HasSubstr("\"code\":\"UNAUTHENTICATED\""));
+  EXPECT_THAT(audit, HasSubstr("\"identity\":\"spiffe://test/app\""));
+  for (const std::string& secret : secrets_) {
+    ASSERT_FALSE(secret.empty());
+    EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a secret";
+    EXPECT_THAT(server_log, Not(HasSubstr(secret))) << "server log holds a secret";
+  }
+  const std::string cli = Runfile("tools/cli/strongroom");
+  const std::string pub = state_ + "/audit/audit-signing.pub.pem";
+  testing::RunResult ok = RunCommand({cli, "audit", "verify", audit_path, "--public-key", pub});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+
+  std::vector<std::string> lines = absl::StrSplit(audit, '\n', absl::SkipEmpty());
+  ASSERT_GT(lines.size(), 50u);
+  auto verify_tampered = [&](std::vector<std::string> edited) {
+    const std::string path = token_->dir + "/tampered.log";
+    EXPECT_TRUE(hsm::testing::WriteFile(path, absl::StrJoin(edited, "\n") + "\n", 0600).ok());
+    return RunCommand({cli, "audit", "verify", path, "--public-key", pub});
+  };
+  const size_t mid = lines.size() / 2;
+  std::vector<std::string> edited = lines;
+  edited[mid][edited[mid].find("\"code\":\"") + 8] ^= 1;
+  testing::RunResult r = verify_tampered(edited);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat(":", mid + 2, ":"))) << r.output;
+  edited = lines;
+  edited.erase(edited.begin() + mid);
+  r = verify_tampered(edited);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat(":", mid + 1, ":"))) << r.output;
+  edited = lines;
+  std::swap(edited[mid], edited[mid + 1]);
+  r = verify_tampered(edited);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat(":", mid + 1, ":"))) << r.output;
+}
+
+// The audit log on a tiny tmpfs in a private mount namespace: once it is full, requests
+// fail closed with UNAVAILABLE; once space is back, they succeed again and the log verifies.
+TEST_F(AccessE2eTest, FullDiskFailsClosedAndRecovers) {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << "needs root (CAP_SYS_ADMIN) for a private tmpfs";
+  ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
+  const std::string dir = token_->dir + "/audit-fs";
+  ASSERT_EQ(RunCommand({"mkdir", "-p", dir}).exit_code, 0);
+  ASSERT_EQ(mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=256k"), 0);
+  WriteConfig("op-encrypt", absl::StrCat("audit:\n  path: ", dir, "/audit.log\n"));
+  StartServer();
+  auto root = Channel(root_token_);
+  v1::CreateKeyRequest create;
+  create.set_name("k");
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, create).ok());
+  v1::EncryptRequest enc;
+  enc.set_key_name("k");
+  enc.add_items()->set_plaintext("x");
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::Encrypt, enc).ok());
+
+  // Fill the file system. The log's last page may still take a few lines; after that
+  // every request is refused.
+  RunCommand({"sh", "-c", absl::StrCat("dd if=/dev/zero of=", dir, "/filler bs=1k 2>/dev/null")});
+  grpc::Status s;
+  for (int i = 0; i < 100 && s.ok(); ++i) s = Call(root, &v1::Transit::Stub::Encrypt, enc);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("audit"));
+  for (int i = 0; i < 3; ++i) {
+    s = Call(root, &v1::Transit::Stub::Encrypt, enc);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  }
+
+  // Free it: the next request may still be refused (it is the one that finds space), then
+  // service resumes.
+  ASSERT_EQ(unlink((dir + "/filler").c_str()), 0);
+  Call(root, &v1::Transit::Stub::Encrypt, enc);
+  s = Call(root, &v1::Transit::Stub::Encrypt, enc);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  server_.reset();
+  testing::RunResult r = RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify",
+                                     dir + "/audit.log"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  umount(dir.c_str());
+}
+
+}  // namespace
+}  // namespace strongroom
