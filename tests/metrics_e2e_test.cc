@@ -83,7 +83,7 @@ class MetricsE2eTest : public ::testing::Test {
     std::vector<std::string> argv = {Runfile("tools/cli/strongroom"), "--addr",
                                      absl::StrCat("127.0.0.1:", grpc_port_), "--ca-file", ca_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunCommand(argv, {{"STRONGROOM_TOKEN_FILE", state_ + "/root-token"}});
   }
 
   // GET https://localhost:<port><path>, verifying the server's certificate.

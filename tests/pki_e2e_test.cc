@@ -63,8 +63,13 @@ class PkiE2eTest : public ::testing::Test {
     ssl.pem_root_certs = ReadAll(state_ + "/tls/server.crt");
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
-    auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                             grpc::SslCredentials(ssl), args);
+    // The bootstrap root token strongroomd wrote on first start.
+    const std::string root_token(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+    auto channel = grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", port),
+        grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
+                                          grpc::AccessTokenCredentials(root_token)),
+        args);
     stub_ = v1::Pki::NewStub(channel);
   }
 

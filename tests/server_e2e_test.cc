@@ -81,7 +81,12 @@ class ServerE2eTest : public ::testing::Test {
     std::vector<std::string> argv = {Runfile("tools/cli/strongroom"), "--addr", addr_, "--ca-file",
                                      state_ + "/tls/server.crt"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunCommand(argv, CliEnv());
+  }
+
+  // The CLI's credentials: the bootstrap root token strongroomd wrote on first start.
+  std::map<std::string, std::string> CliEnv() const {
+    return {{"STRONGROOM_TOKEN_FILE", state_ + "/root-token"}};
   }
 
   v1::Status StatusJson(const std::vector<std::string>& command) {
@@ -176,7 +181,8 @@ TEST_F(ServerE2eTest, SigkillDuringWritesLosesNoAcknowledgedWrite) {
   ASSERT_TRUE(client.Start(
       {"sh", "-c",
        absl::StrCat("i=0; while [ $i -lt 200 ]; do i=$((i+1)); ", cli,
-                    " rotate-root-key | grep -o '\"kekVersion\": [0-9]*' || exit 0; done")}));
+                    " rotate-root-key | grep -o '\"kekVersion\": [0-9]*' || exit 0; done")},
+      CliEnv()));
   ASSERT_TRUE(client.WaitForOutput("\"kekVersion\": 6")) << client.output();
   server_->Signal(SIGKILL);
   EXPECT_EQ(server_->Wait(), 128 + SIGKILL);
