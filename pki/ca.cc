@@ -193,6 +193,7 @@ struct Ca::LoadedIssuer {
   EvpPkeyPtr key;         // provider key (signing)
   EvpPkeyPtr public_key;  // default library context
   X509Ptr certificate;    // nullptr while awaiting its certificate
+  std::string chain_pem;  // certificate and chain, PEM (empty without a certificate)
 };
 
 Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Barrier* barrier,
@@ -262,11 +263,33 @@ absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool nee
   issuer.record = std::move(loaded->first);
   issuer.revision = loaded->second;
   if (!issuer.record.certificate_der().empty()) {
-    issuer.certificate = FromDer(issuer.record.certificate_der());
-    if (issuer.certificate == nullptr) {
-      return absl::DataLossError(
-          absl::StrCat("stored certificate of issuer '", name, "' is corrupt"));
+    // Parsing the certificate and re-encoding the chain cost OpenSSL 3.0 a decoder lookup
+    // each; an issuer's certificate is set once, so the parsed forms are cached by its DER.
+    std::shared_ptr<const ParsedIssuer> parsed;
+    {
+      absl::MutexLock lock(&key_cache_mu_);
+      auto it = parsed_issuers_.find(name);
+      if (it != parsed_issuers_.end() &&
+          it->second->certificate_der == issuer.record.certificate_der()) {
+        parsed = it->second;
+      }
     }
+    if (parsed == nullptr) {
+      auto fresh = std::make_shared<ParsedIssuer>();
+      fresh->certificate_der = issuer.record.certificate_der();
+      fresh->certificate = FromDer(issuer.record.certificate_der());
+      if (fresh->certificate == nullptr) {
+        return absl::DataLossError(
+            absl::StrCat("stored certificate of issuer '", name, "' is corrupt"));
+      }
+      fresh->chain_pem = ToIssuer(issuer.record).chain_pem();
+      parsed = fresh;
+      absl::MutexLock lock(&key_cache_mu_);
+      parsed_issuers_[name] = std::move(fresh);
+    }
+    X509_up_ref(parsed->certificate.get());
+    issuer.certificate.reset(parsed->certificate.get());
+    issuer.chain_pem = parsed->chain_pem;
   } else if (need_certificate) {
     return absl::FailedPreconditionError(absl::StrCat(
         "issuer '", name, "' has no certificate yet (sign its CSR and ImportIssuerCertificate)"));
@@ -444,6 +467,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   CertificateParams params;
   params.names.common_name = names->common_name;
   params.public_key = public_key->get();
+  params.public_key_info = X509_REQ_get_X509_PUBKEY(csr->get());
   params.not_before = now;
   params.not_after = std::min(now + ttl, parent_not_after);
   params.is_ca = true;
@@ -466,7 +490,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
   v1::SignedCertificate response;
   response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(ToIssuer(parent->record).chain_pem());
+  response.set_ca_chain_pem(parent->chain_pem);
   response.set_serial_number(built->serial_number);
   return response;
 }
@@ -616,7 +640,8 @@ absl::StatusOr<v1::DeleteRoleResponse> Ca::DeleteRole(const v1::DeleteRoleReques
 
 absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const NameRequest& names,
                                                     absl::Duration requested_ttl,
-                                                    EVP_PKEY* public_key) {
+                                                    EVP_PKEY* public_key,
+                                                    const X509_PUBKEY* public_key_info) {
   auto issuer = LoadIssuer(role.issuer_name(), /*need_certificate=*/true);
   if (!issuer.ok()) return issuer.status();
   const absl::Time now = absl::Now();
@@ -629,6 +654,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   CertificateParams params;
   params.names = names;
   params.public_key = public_key;
+  params.public_key_info = public_key_info;
   params.not_before = now;
   params.not_after = now + ttl;
   params.server_auth = role.server_flag();
@@ -654,7 +680,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   }
   v1::SignedCertificate response;
   response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(ToIssuer(issuer->record).chain_pem());
+  response.set_ca_chain_pem(issuer->chain_pem);
   response.set_serial_number(built->serial_number);
   return response;
 }
@@ -684,7 +710,8 @@ absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
   if (absl::Status s = CheckNames(*role, names); !s.ok()) return s;
   auto key = GenerateSoftwareKey(role->key_type());
   if (!key.ok()) return key.status();
-  auto signed_cert = IssueLeaf(*role, names, FromProto(request.ttl()), key->get());
+  auto signed_cert =
+      IssueLeaf(*role, names, FromProto(request.ttl()), key->get(), /*public_key_info=*/nullptr);
   if (!signed_cert.ok()) return signed_cert.status();
   v1::IssuedCertificate response;
   if (absl::Status s = PrivateKeyPem(key->get(), response.mutable_private_key_pem()); !s.ok()) {
@@ -713,7 +740,8 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
     if (!from_csr.ok()) return from_csr.status();
     names = *std::move(from_csr);
   }
-  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get());
+  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get(),
+                   X509_REQ_get_X509_PUBKEY(csr->get()));
 }
 
 absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -135,9 +136,11 @@ class Ca {
   std::string KeyUri(const std::string& label) const;
   v1::Issuer ToIssuer(const IssuerRecord& record) const;
   // Signs a leaf for `public_key` under `role` and stores it unless role.no_store.
+  // `public_key_info` (may be nullptr) is public_key's encoded SubjectPublicKeyInfo.
   absl::StatusOr<v1::SignedCertificate> IssueLeaf(const v1::Role& role, const NameRequest& names,
                                                   absl::Duration requested_ttl,
-                                                  EVP_PKEY* public_key);
+                                                  EVP_PKEY* public_key,
+                                                  const X509_PUBKEY* public_key_info);
   absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(issuer_mu_);
 
@@ -153,8 +156,17 @@ class Ca {
     EvpPkeyPtr key;         // provider key (signing)
     EvpPkeyPtr public_key;  // default library context
   };
+  // Issuer certificates, parsed, and their chain PEM, by issuer name (checked against the
+  // stored certificate DER on every use, so a re-created issuer is never served stale).
+  struct ParsedIssuer {
+    std::string certificate_der;
+    X509Ptr certificate;  // shared read-only (X509_up_ref) with callers
+    std::string chain_pem;
+  };
   absl::Mutex key_cache_mu_;
   absl::flat_hash_map<std::string, CachedKeys> key_cache_ ABSL_GUARDED_BY(key_cache_mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const ParsedIssuer>> parsed_issuers_
+      ABSL_GUARDED_BY(key_cache_mu_);
 };
 
 }  // namespace strongroom::pki
