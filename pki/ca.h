@@ -9,9 +9,10 @@
 // AIA (<base_url>/v1/pki/<issuer>/ca, OCSP <base_url>/v1/pki/<issuer>/ocsp) and a CRL
 // distribution point (<base_url>/v1/pki/<issuer>/crl).
 //
-// Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>" and, for revoked
-// certificates, the index "pki/revoked/<issuer>/<serial>" (pki/records.proto). Certificates
-// of no_store roles have no record and so cannot be revoked by serial.
+// Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>", for revoked
+// certificates the index "pki/revoked/<issuer>/<serial>", and each issuer's current CRL
+// "pki/crls/<issuer>" (pki/records.proto). Certificates of no_store roles have no record
+// and so cannot be revoked by serial.
 //
 // Errors: UNAVAILABLE while the barrier is sealed; INVALID_ARGUMENT naming the field and
 // rule; NOT_FOUND for unknown issuers, roles and serials; ALREADY_EXISTS for a taken issuer
@@ -23,6 +24,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -90,8 +92,16 @@ class Ca {
   absl::StatusOr<v1::CertificateRecord> GetCertificate(const v1::GetCertificateRequest& request);
   absl::StatusOr<v1::ListCertificatesResponse> ListCertificates(
       const v1::ListCertificatesRequest& request);
-  // Builds and signs the issuer's current CRL with the next CRL number (persisted).
+  // The issuer's current CRL as stored: built on revocation and by RefreshDueCrls, each
+  // time with the next CRL number. GetCrl builds one only if none is stored (a new issuer,
+  // or a rebuild after a revocation failed) or the stored one is past its next_update;
+  // otherwise repeated calls return the same bytes.
   absl::StatusOr<v1::Crl> GetCrl(const v1::GetCrlRequest& request);
+  // Rebuilds the CRL of every issuer with a certificate whose stored CRL is missing or
+  // older than crl_validity / 2 at `now` (the new CRL's thisUpdate; nextUpdate is
+  // now + crl_validity). For a periodic maintenance loop: does nothing while sealed; on
+  // errors carries on with the other issuers and returns the first error (naming the issuer).
+  absl::Status RefreshDueCrls(absl::Time now);
 
   // For the OCSP responder: the status of certificate `serial_number` (hex, any case) as
   // issued by `issuer_name`. kUnknown if there is no record (or a no_store role issued
@@ -141,8 +151,12 @@ class Ca {
                                                   absl::Duration requested_ttl,
                                                   EVP_PKEY* public_key,
                                                   const X509_PUBKEY* public_key_info);
-  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name)
+  // Builds and signs the issuer's CRL (thisUpdate `now`, the next CRL number) and stores it
+  // with the issuer's new CRL number in one commit.
+  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(issuer_mu_);
+  // The stored CRL of `issuer_name` (nullopt if none).
+  absl::StatusOr<std::optional<CrlRecord>> LoadStoredCrl(absl::string_view issuer_name);
 
   hsm::Hsm* const hsm_;
   hsm::HsmProvider* const provider_;
