@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -28,6 +29,7 @@ constexpr char kIssuerPrefix[] = "pki/issuers/";
 constexpr char kRolePrefix[] = "pki/roles/";
 constexpr char kCertPrefix[] = "pki/certs/";
 constexpr char kRevokedPrefix[] = "pki/revoked/";
+constexpr char kCrlPrefix[] = "pki/crls/";
 constexpr absl::Duration kDefaultRootTtl = absl::Hours(24 * 365 * 10);
 constexpr absl::Duration kDefaultIntermediateTtl = absl::Hours(24 * 365 * 5);
 constexpr uint32_t kDefaultPageSize = 100;
@@ -193,6 +195,7 @@ struct Ca::LoadedIssuer {
   EvpPkeyPtr key;         // provider key (signing)
   EvpPkeyPtr public_key;  // default library context
   X509Ptr certificate;    // nullptr while awaiting its certificate
+  std::string chain_pem;  // certificate and chain, PEM (empty without a certificate)
 };
 
 Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Barrier* barrier,
@@ -262,11 +265,33 @@ absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool nee
   issuer.record = std::move(loaded->first);
   issuer.revision = loaded->second;
   if (!issuer.record.certificate_der().empty()) {
-    issuer.certificate = FromDer(issuer.record.certificate_der());
-    if (issuer.certificate == nullptr) {
-      return absl::DataLossError(
-          absl::StrCat("stored certificate of issuer '", name, "' is corrupt"));
+    // Parsing the certificate and re-encoding the chain cost OpenSSL 3.0 a decoder lookup
+    // each; an issuer's certificate is set once, so the parsed forms are cached by its DER.
+    std::shared_ptr<const ParsedIssuer> parsed;
+    {
+      absl::MutexLock lock(&key_cache_mu_);
+      auto it = parsed_issuers_.find(name);
+      if (it != parsed_issuers_.end() &&
+          it->second->certificate_der == issuer.record.certificate_der()) {
+        parsed = it->second;
+      }
     }
+    if (parsed == nullptr) {
+      auto fresh = std::make_shared<ParsedIssuer>();
+      fresh->certificate_der = issuer.record.certificate_der();
+      fresh->certificate = FromDer(issuer.record.certificate_der());
+      if (fresh->certificate == nullptr) {
+        return absl::DataLossError(
+            absl::StrCat("stored certificate of issuer '", name, "' is corrupt"));
+      }
+      fresh->chain_pem = ToIssuer(issuer.record).chain_pem();
+      parsed = fresh;
+      absl::MutexLock lock(&key_cache_mu_);
+      parsed_issuers_[name] = std::move(fresh);
+    }
+    X509_up_ref(parsed->certificate.get());
+    issuer.certificate.reset(parsed->certificate.get());
+    issuer.chain_pem = parsed->chain_pem;
   } else if (need_certificate) {
     return absl::FailedPreconditionError(absl::StrCat(
         "issuer '", name, "' has no certificate yet (sign its CSR and ImportIssuerCertificate)"));
@@ -444,6 +469,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   CertificateParams params;
   params.names.common_name = names->common_name;
   params.public_key = public_key->get();
+  params.public_key_info = X509_REQ_get_X509_PUBKEY(csr->get());
   params.not_before = now;
   params.not_after = std::min(now + ttl, parent_not_after);
   params.is_ca = true;
@@ -466,7 +492,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
   v1::SignedCertificate response;
   response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(ToIssuer(parent->record).chain_pem());
+  response.set_ca_chain_pem(parent->chain_pem);
   response.set_serial_number(built->serial_number);
   return response;
 }
@@ -616,7 +642,8 @@ absl::StatusOr<v1::DeleteRoleResponse> Ca::DeleteRole(const v1::DeleteRoleReques
 
 absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const NameRequest& names,
                                                     absl::Duration requested_ttl,
-                                                    EVP_PKEY* public_key) {
+                                                    EVP_PKEY* public_key,
+                                                    const X509_PUBKEY* public_key_info) {
   auto issuer = LoadIssuer(role.issuer_name(), /*need_certificate=*/true);
   if (!issuer.ok()) return issuer.status();
   const absl::Time now = absl::Now();
@@ -629,6 +656,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   CertificateParams params;
   params.names = names;
   params.public_key = public_key;
+  params.public_key_info = public_key_info;
   params.not_before = now;
   params.not_after = now + ttl;
   params.server_auth = role.server_flag();
@@ -654,7 +682,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   }
   v1::SignedCertificate response;
   response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(ToIssuer(issuer->record).chain_pem());
+  response.set_ca_chain_pem(issuer->chain_pem);
   response.set_serial_number(built->serial_number);
   return response;
 }
@@ -684,7 +712,8 @@ absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
   if (absl::Status s = CheckNames(*role, names); !s.ok()) return s;
   auto key = GenerateSoftwareKey(role->key_type());
   if (!key.ok()) return key.status();
-  auto signed_cert = IssueLeaf(*role, names, FromProto(request.ttl()), key->get());
+  auto signed_cert =
+      IssueLeaf(*role, names, FromProto(request.ttl()), key->get(), /*public_key_info=*/nullptr);
   if (!signed_cert.ok()) return signed_cert.status();
   v1::IssuedCertificate response;
   if (absl::Status s = PrivateKeyPem(key->get(), response.mutable_private_key_pem()); !s.ok()) {
@@ -713,7 +742,8 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
     if (!from_csr.ok()) return from_csr.status();
     names = *std::move(from_csr);
   }
-  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get());
+  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get(),
+                   X509_REQ_get_X509_PUBKEY(csr->get()));
 }
 
 absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
@@ -740,10 +770,12 @@ absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
   batch.Put(absl::StrCat(kCertPrefix, *serial), cert.SerializeAsString(), (*entry)->revision);
   batch.Put(absl::StrCat(kRevokedPrefix, cert.issuer_name(), "/", *serial),
             cert.SerializeAsString());
+  // The stored CRL goes with the revocation, so no CRL without it is served even if the
+  // rebuild below fails (the next GetCrl or RefreshDueCrls then builds one).
+  batch.Delete(absl::StrCat(kCrlPrefix, cert.issuer_name()));
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
   *response.mutable_revocation_time() = cert.revocation_time();
-  // The revocation is recorded; a failure to sign the CRL now is retried by the next GetCrl.
-  (void)BuildAndStoreCrl(cert.issuer_name());
+  (void)BuildAndStoreCrl(cert.issuer_name(), absl::Now());
   return response;
 }
 
@@ -801,13 +833,93 @@ absl::StatusOr<v1::ListCertificatesResponse> Ca::ListCertificates(
   }
 }
 
-absl::StatusOr<v1::Crl> Ca::GetCrl(const v1::GetCrlRequest& request) {
-  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  absl::MutexLock lock(&issuer_mu_);
-  return BuildAndStoreCrl(request.issuer_name());
+namespace {
+
+// PEM of a DER CRL (RFC 7468 "X509 CRL", 64-character lines), without parsing it again.
+std::string CrlPemOfDer(absl::string_view der) {
+  const std::string b64 = absl::Base64Escape(der);
+  std::string pem = "-----BEGIN X509 CRL-----\n";
+  pem.reserve(b64.size() + b64.size() / 64 + 64);
+  for (size_t i = 0; i < b64.size(); i += 64) {
+    absl::StrAppend(&pem, absl::string_view(b64).substr(i, 64), "\n");
+  }
+  pem += "-----END X509 CRL-----\n";
+  return pem;
 }
 
-absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name) {
+v1::Crl ToCrl(const CrlRecord& record) {
+  v1::Crl crl;
+  crl.set_crl_der(record.crl_der());
+  crl.set_crl_pem(CrlPemOfDer(record.crl_der()));
+  *crl.mutable_this_update() = record.this_update();
+  *crl.mutable_next_update() = record.next_update();
+  return crl;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<CrlRecord>> Ca::LoadStoredCrl(absl::string_view issuer_name) {
+  auto entry = storage_->Get(absl::StrCat(kCrlPrefix, issuer_name));
+  if (!entry.ok()) return entry.status();
+  if (!entry->has_value()) return std::optional<CrlRecord>();
+  CrlRecord record;
+  if (!record.ParseFromString((*entry)->value) || record.crl_der().empty()) {
+    return absl::DataLossError(
+        absl::StrCat("stored CRL of issuer '", issuer_name, "' is corrupt"));
+  }
+  return std::optional<CrlRecord>(std::move(record));
+}
+
+absl::StatusOr<v1::Crl> Ca::GetCrl(const v1::GetCrlRequest& request) {
+  if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
+  const std::string& name = request.issuer_name();
+  if (!ValidateName("issuer_name", name).ok()) return NotFound("issuer", name);
+  // The stored CRL unless there is none (or it has lapsed: a missed refresh must not
+  // leave relying parties with an expired CRL).
+  auto usable = [](const std::optional<CrlRecord>& crl) {
+    return crl.has_value() && absl::Now() < FromProto(crl->next_update());
+  };
+  auto stored = LoadStoredCrl(name);
+  if (!stored.ok()) return stored.status();
+  if (usable(*stored)) return ToCrl(**stored);
+  absl::MutexLock lock(&issuer_mu_);
+  stored = LoadStoredCrl(name);  // Another caller may have built it meanwhile.
+  if (!stored.ok()) return stored.status();
+  if (usable(*stored)) return ToCrl(**stored);
+  return BuildAndStoreCrl(name, absl::Now());
+}
+
+absl::Status Ca::RefreshDueCrls(absl::Time now) {
+  if (barrier_->sealed()) return absl::OkStatus();  // Nothing can be signed; try next time.
+  auto entries = storage_->List(kIssuerPrefix, "", 0);
+  if (!entries.ok()) return entries.status();
+  const absl::Duration max_age = options_.crl_validity / 2;
+  auto due = [&](const std::optional<CrlRecord>& crl) {
+    return !crl.has_value() || now - FromProto(crl->this_update()) > max_age;
+  };
+  absl::Status first_error;
+  for (const kms::Entry& e : *entries) {
+    const std::string name = e.key.substr(strlen(kIssuerPrefix));
+    IssuerRecord record;
+    if (!record.ParseFromString(e.value) || record.certificate_der().empty()) continue;
+    absl::Status s = [&]() -> absl::Status {
+      auto stored = LoadStoredCrl(name);
+      if (!stored.ok()) return stored.status();
+      if (!due(*stored)) return absl::OkStatus();
+      absl::MutexLock lock(&issuer_mu_);
+      stored = LoadStoredCrl(name);
+      if (!stored.ok()) return stored.status();
+      if (!due(*stored)) return absl::OkStatus();
+      return BuildAndStoreCrl(name, now).status();
+    }();
+    if (!s.ok() && first_error.ok()) {
+      first_error = absl::Status(s.code(), absl::StrCat("CRL of issuer '", name, "': ", s.message()));
+    }
+  }
+  return first_error;
+}
+
+absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now) {
   auto issuer = LoadIssuer(issuer_name, /*need_certificate=*/true);
   if (!issuer.ok()) return issuer.status();
   auto entries = storage_->List(absl::StrCat(kRevokedPrefix, issuer_name, "/"), "", 0);
@@ -822,7 +934,7 @@ absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name) {
     revoked.push_back({cert.serial_number(), FromProto(cert.revocation_time())});
   }
   CrlParams params;
-  params.this_update = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  params.this_update = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
   params.next_update = params.this_update + options_.crl_validity;
   params.crl_number = issuer->record.crl_number() + 1;
   auto crl = BuildCrl(params, revoked,
@@ -830,15 +942,19 @@ absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name) {
   if (!crl.ok()) return crl.status();
   IssuerRecord record = issuer->record;
   record.set_crl_number(params.crl_number);
+  CrlRecord stored;
+  stored.set_crl_der(CrlToDer(crl->get()));
+  stored.set_crl_number(params.crl_number);
+  *stored.mutable_this_update() = ToProto(params.this_update);
+  *stored.mutable_next_update() = ToProto(params.next_update);
+  if (stored.crl_der().empty()) {
+    return absl::InternalError(absl::StrCat("encoding the CRL: ", DrainOpenSslErrors()));
+  }
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kIssuerPrefix, issuer_name), record.SerializeAsString(), issuer->revision);
+  batch.Put(absl::StrCat(kCrlPrefix, issuer_name), stored.SerializeAsString());
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
-  v1::Crl response;
-  response.set_crl_pem(CrlToPem(crl->get()));
-  response.set_crl_der(CrlToDer(crl->get()));
-  *response.mutable_this_update() = ToProto(params.this_update);
-  *response.mutable_next_update() = ToProto(params.next_update);
-  return response;
+  return ToCrl(stored);
 }
 
 absl::StatusOr<Ca::CertificateStatus> Ca::LookupCertificateStatus(absl::string_view issuer_name,

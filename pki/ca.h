@@ -9,9 +9,10 @@
 // AIA (<base_url>/v1/pki/<issuer>/ca, OCSP <base_url>/v1/pki/<issuer>/ocsp) and a CRL
 // distribution point (<base_url>/v1/pki/<issuer>/crl).
 //
-// Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>" and, for revoked
-// certificates, the index "pki/revoked/<issuer>/<serial>" (pki/records.proto). Certificates
-// of no_store roles have no record and so cannot be revoked by serial.
+// Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>", for revoked
+// certificates the index "pki/revoked/<issuer>/<serial>", and each issuer's current CRL
+// "pki/crls/<issuer>" (pki/records.proto). Certificates of no_store roles have no record
+// and so cannot be revoked by serial.
 //
 // Errors: UNAVAILABLE while the barrier is sealed; INVALID_ARGUMENT naming the field and
 // rule; NOT_FOUND for unknown issuers, roles and serials; ALREADY_EXISTS for a taken issuer
@@ -22,6 +23,8 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -89,8 +92,16 @@ class Ca {
   absl::StatusOr<v1::CertificateRecord> GetCertificate(const v1::GetCertificateRequest& request);
   absl::StatusOr<v1::ListCertificatesResponse> ListCertificates(
       const v1::ListCertificatesRequest& request);
-  // Builds and signs the issuer's current CRL with the next CRL number (persisted).
+  // The issuer's current CRL as stored: built on revocation and by RefreshDueCrls, each
+  // time with the next CRL number. GetCrl builds one only if none is stored (a new issuer,
+  // or a rebuild after a revocation failed) or the stored one is past its next_update;
+  // otherwise repeated calls return the same bytes.
   absl::StatusOr<v1::Crl> GetCrl(const v1::GetCrlRequest& request);
+  // Rebuilds the CRL of every issuer with a certificate whose stored CRL is missing or
+  // older than crl_validity / 2 at `now` (the new CRL's thisUpdate; nextUpdate is
+  // now + crl_validity). For a periodic maintenance loop: does nothing while sealed; on
+  // errors carries on with the other issuers and returns the first error (naming the issuer).
+  absl::Status RefreshDueCrls(absl::Time now);
 
   // For the OCSP responder: the status of certificate `serial_number` (hex, any case) as
   // issued by `issuer_name`. kUnknown if there is no record (or a no_store role issued
@@ -135,11 +146,17 @@ class Ca {
   std::string KeyUri(const std::string& label) const;
   v1::Issuer ToIssuer(const IssuerRecord& record) const;
   // Signs a leaf for `public_key` under `role` and stores it unless role.no_store.
+  // `public_key_info` (may be nullptr) is public_key's encoded SubjectPublicKeyInfo.
   absl::StatusOr<v1::SignedCertificate> IssueLeaf(const v1::Role& role, const NameRequest& names,
                                                   absl::Duration requested_ttl,
-                                                  EVP_PKEY* public_key);
-  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name)
+                                                  EVP_PKEY* public_key,
+                                                  const X509_PUBKEY* public_key_info);
+  // Builds and signs the issuer's CRL (thisUpdate `now`, the next CRL number) and stores it
+  // with the issuer's new CRL number in one commit.
+  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(issuer_mu_);
+  // The stored CRL of `issuer_name` (nullopt if none).
+  absl::StatusOr<std::optional<CrlRecord>> LoadStoredCrl(absl::string_view issuer_name);
 
   hsm::Hsm* const hsm_;
   hsm::HsmProvider* const provider_;
@@ -153,8 +170,17 @@ class Ca {
     EvpPkeyPtr key;         // provider key (signing)
     EvpPkeyPtr public_key;  // default library context
   };
+  // Issuer certificates, parsed, and their chain PEM, by issuer name (checked against the
+  // stored certificate DER on every use, so a re-created issuer is never served stale).
+  struct ParsedIssuer {
+    std::string certificate_der;
+    X509Ptr certificate;  // shared read-only (X509_up_ref) with callers
+    std::string chain_pem;
+  };
   absl::Mutex key_cache_mu_;
   absl::flat_hash_map<std::string, CachedKeys> key_cache_ ABSL_GUARDED_BY(key_cache_mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const ParsedIssuer>> parsed_issuers_
+      ABSL_GUARDED_BY(key_cache_mu_);
 };
 
 }  // namespace strongroom::pki

@@ -2,6 +2,8 @@
 #include "pki/ca.h"
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdlib>
 #include <memory>
@@ -31,6 +33,30 @@ std::string WriteTmp(const std::string& name, const std::string& content) {
   std::string path = Tmp(name);
   EXPECT_TRUE(hsm::testing::WriteFile(path, content, 0644).ok());
   return path;
+}
+
+// The cRLNumber of a DER CRL (-1 if it does not parse or has none).
+long CrlNumber(const std::string& der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+  if (crl == nullptr) return -1;
+  Asn1IntegerPtr number(
+      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
+  return number == nullptr ? -1 : ASN1_INTEGER_get(number.get());
+}
+
+// GnuTLS's certtool parses `args` (e.g. "--crl-info --infile x.crl") without errors or
+// warnings. Skipped if certtool is not installed.
+void ExpectCerttoolClean(const std::string& args) {
+  if (RunCommand("command -v certtool").exit_code != 0) {
+    GTEST_LOG_(INFO) << "certtool not installed; skipping its check";
+    return;
+  }
+  auto r = RunCommand(absl::StrCat("certtool ", args, " 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+  const std::string lower = absl::AsciiStrToLower(r.output);
+  EXPECT_THAT(lower, Not(HasSubstr("warning"))) << args << "\n" << r.output;
+  EXPECT_THAT(lower, Not(HasSubstr("error"))) << args << "\n" << r.output;
 }
 
 class CaTest : public ::testing::Test {
@@ -186,6 +212,12 @@ TEST_F(CaTest, RootIntermediateLeafChainVerifiesStrictly) {
   EXPECT_EQ(a.output, b.output);
   r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", inter_path));
   EXPECT_THAT(r.output, HasSubstr("CA:TRUE, pathlen:0"));
+  // certtool parses the leaf, the chain the CA returned with it, and the issuers.
+  for (const std::string& path : {leaf_path, chain_path, inter_path, root_path}) {
+    ExpectCerttoolClean(absl::StrCat("-i --infile ", path));
+  }
+  std::string full_chain = WriteTmp("full-chain.pem", leaf.certificate_pem() + leaf.ca_chain_pem());
+  ExpectCerttoolClean(absl::StrCat("--verify-chain --infile ", full_chain));
 
   auto issuers = ca_->ListIssuers(v1::ListIssuersRequest());
   ASSERT_TRUE(issuers.ok());
@@ -284,9 +316,15 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
   EXPECT_THAT(r.output,
               HasSubstr(absl::StrCat("Serial Number: ", absl::AsciiStrToUpper(a.serial_number()))));
   EXPECT_THAT(r.output, Not(HasSubstr(absl::AsciiStrToUpper(b.serial_number()))));
-  // GetCrl #1 = 1, the revocation's CRL = 2, GetCrl #2 = 3.
-  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Number: \n                3"));
+  // GetCrl #1 built CRL 1 (none was stored), the revocation CRL 2, which GetCrl #2 serves.
+  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Number: \n                2"));
   EXPECT_GT(crl2->next_update().seconds(), crl2->this_update().seconds());
+
+  ExpectCerttoolClean(absl::StrCat("--crl-info --infile ", crl_path));
+  std::string der_path = WriteTmp("rv.crl.der", crl2->crl_der());
+  ExpectCerttoolClean(absl::StrCat("--crl-info --inder --infile ", der_path));
+  ExpectCerttoolClean(
+      absl::StrCat("--verify-crl --load-ca-certificate ", ca_path, " --infile ", crl_path));
 
   // The leaf fails verification once the CRL is checked.
   std::string leaf_path = WriteTmp("rv-leaf.pem", a.certificate_pem());
@@ -305,6 +343,88 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
   auto listed = ca_->ListCertificates(list);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->serial_numbers_size(), 2);
+}
+
+TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
+  MakeRoot("sched");
+  MakeRole("web", "sched");
+  v1::IssuedCertificate a = Issue("web", "a.example.com");
+  v1::GetCrlRequest crl_req;
+  crl_req.set_issuer_name("sched");
+
+  // The first GetCrl builds CRL 1; later ones serve the same bytes.
+  auto first = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(CrlNumber(first->crl_der()), 1);
+  auto again = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->crl_der(), first->crl_der());
+  EXPECT_EQ(again->crl_pem(), first->crl_pem());
+  EXPECT_EQ(again->next_update().seconds(), first->next_update().seconds());
+  // The PEM is the DER's, as openssl writes it.
+  std::string pem_path = WriteTmp("sched.crl", first->crl_pem());
+  auto r = RunCommand(absl::StrCat("openssl crl -in ", pem_path, " -outform DER | cmp - ",
+                                   WriteTmp("sched.crl.der", first->crl_der())));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // A revocation builds CRL 2 listing it, served from then on (also by a new Ca).
+  v1::RevokeCertificateRequest rev;
+  rev.set_serial_number(a.serial_number());
+  ASSERT_TRUE(ca_->RevokeCertificate(rev).ok());
+  auto revoked = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_EQ(CrlNumber(revoked->crl_der()), 2);
+  OpenCa();
+  auto reopened = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(reopened->crl_der(), revoked->crl_der());
+
+  // Not yet due (default crl_validity 24 h: due after 12 h): unchanged.
+  const absl::Time built = absl::FromUnixSeconds(revoked->this_update().seconds());
+  ASSERT_TRUE(ca_->RefreshDueCrls(built + absl::Hours(11)).ok());
+  auto not_due = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(not_due.ok());
+  EXPECT_EQ(not_due->crl_der(), revoked->crl_der());
+
+  // Past the half-life: CRL 3, thisUpdate = now, nextUpdate = now + 24 h, still listing
+  // the revoked serial.
+  const absl::Time later = built + absl::Hours(12) + absl::Seconds(1);
+  ASSERT_TRUE(ca_->RefreshDueCrls(later).ok());
+  auto refreshed = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(CrlNumber(refreshed->crl_der()), 3);
+  EXPECT_EQ(refreshed->this_update().seconds(), absl::ToUnixSeconds(later));
+  EXPECT_EQ(refreshed->next_update().seconds(), absl::ToUnixSeconds(later + absl::Hours(24)));
+  std::string path = WriteTmp("sched3.crl", refreshed->crl_pem());
+  r = RunCommand(absl::StrCat("openssl crl -noout -text -in ", path));
+  EXPECT_THAT(r.output,
+              HasSubstr(absl::StrCat("Serial Number: ", absl::AsciiStrToUpper(a.serial_number()))));
+  ExpectCerttoolClean(absl::StrCat("--crl-info --infile ", path));
+  // Refreshing again at the same time does nothing.
+  ASSERT_TRUE(ca_->RefreshDueCrls(later).ok());
+  EXPECT_EQ(CrlNumber(ca_->GetCrl(crl_req)->crl_der()), 3);
+
+  // An issuer with no CRL yet gets one; one awaiting its certificate is skipped.
+  MakeRoot("fresh");
+  v1::CreateIntermediateIssuerRequest ireq;
+  ireq.set_issuer_name("pending");
+  ireq.set_common_name("Pending CA");
+  ASSERT_TRUE(ca_->CreateIntermediateIssuer(ireq).ok());
+  ASSERT_TRUE(ca_->RefreshDueCrls(absl::Now()).ok());
+  crl_req.set_issuer_name("fresh");
+  auto fresh = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(CrlNumber(fresh->crl_der()), 1);
+  crl_req.set_issuer_name("pending");
+  EXPECT_EQ(ca_->GetCrl(crl_req).status().code(), absl::StatusCode::kFailedPrecondition);
+  crl_req.set_issuer_name("nosuch");
+  EXPECT_EQ(ca_->GetCrl(crl_req).status().code(), absl::StatusCode::kNotFound);
+
+  // Sealed: nothing to do, no error.
+  barrier_->Seal("test");
+  EXPECT_TRUE(ca_->RefreshDueCrls(later + absl::Hours(24)).ok());
+  EXPECT_EQ(ca_->GetCrl(crl_req).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(barrier_->Unseal().ok());
 }
 
 TEST_F(CaTest, NoStoreRolesKeepNoRecord) {

@@ -193,6 +193,51 @@ absl::Status SetCommonName(X509_NAME* name, absl::string_view common_name) {
   return absl::OkStatus();
 }
 
+// Sets the certificate's SubjectPublicKeyInfo: a verbatim copy of `info` if given (its
+// algorithm and key bits; no encoder), else the encoding of `key`.
+absl::Status SetPublicKey(X509* cert, EVP_PKEY* key, const X509_PUBKEY* info) {
+  if (info == nullptr) {
+    if (X509_set_pubkey(cert, key) != 1) return OpenSslError("subject public key");
+    return absl::OkStatus();
+  }
+  ASN1_OBJECT* algorithm = nullptr;
+  const unsigned char* bits = nullptr;
+  int bits_len = 0;
+  X509_ALGOR* algor = nullptr;
+  if (X509_PUBKEY_get0_param(&algorithm, &bits, &bits_len, &algor, info) != 1 || bits_len <= 0) {
+    return OpenSslError("subject public key");
+  }
+  int param_type = V_ASN1_UNDEF;
+  const void* param = nullptr;
+  X509_ALGOR_get0(nullptr, &param_type, &param, algor);
+  void* param_copy = nullptr;
+  if (param_type == V_ASN1_OBJECT) {
+    param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
+  } else if (param_type == V_ASN1_SEQUENCE) {
+    param_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param));
+  } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
+    return absl::InvalidArgumentError("public_key_info: unsupported algorithm parameters");
+  }
+  auto free_param = [&] {
+    if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
+    if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
+  };
+  if ((param_type == V_ASN1_OBJECT || param_type == V_ASN1_SEQUENCE) && param_copy == nullptr) {
+    return OpenSslError("subject public key");
+  }
+  ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
+  auto* bits_copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len));
+  if (algorithm_copy == nullptr || bits_copy == nullptr ||
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), algorithm_copy, param_type, param_copy,
+                             bits_copy, bits_len) != 1) {
+    ASN1_OBJECT_free(algorithm_copy);
+    OPENSSL_free(bits_copy);
+    free_param();
+    return OpenSslError("subject public key");
+  }
+  return absl::OkStatus();
+}
+
 bool KeysMatch(EVP_PKEY* a, EVP_PKEY* b) {
   const bool match = EVP_PKEY_eq(a, b) == 1;
   ERR_clear_error();
@@ -264,9 +309,11 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
   }
   X509_NAME* issuer_name =
       self_signed ? X509_get_subject_name(cert.get()) : X509_get_subject_name(signer.certificate);
-  if (X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
-      X509_set_pubkey(cert.get(), params.public_key) != 1) {
-    return OpenSslError("certificate");
+  if (X509_set_issuer_name(cert.get(), issuer_name) != 1) return OpenSslError("certificate");
+  if (absl::Status s = SetPublicKey(cert.get(), params.public_key,
+                                    self_signed ? nullptr : params.public_key_info);
+      !s.ok()) {
+    return s;
   }
 
   if (absl::Status s = AddBasicConstraints(cert.get(), params); !s.ok()) return s;

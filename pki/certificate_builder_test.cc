@@ -166,8 +166,14 @@ TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
   CertificateParams csr_params = LeafParams(csr_key->get());
   csr_params.names = *csr_names;
   csr_params.client_auth = false;
+  csr_params.public_key_info = X509_REQ_get_X509_PUBKEY(parsed->get());  // copied verbatim
   auto csr_leaf = BuildCertificate(csr_params, inter.signer());
   ASSERT_TRUE(csr_leaf.ok()) << csr_leaf.status();
+  {  // The certificate's key, re-parsed from its PEM, is the CSR's.
+    auto reparsed = ParseCertificatePem(csr_leaf->pem);
+    ASSERT_TRUE(reparsed.ok()) << reparsed.status();
+    EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(reparsed->get()), rsa->get()), 1);
+  }
 
   const std::string root_path = WriteTmp("root.pem", root.pem);
   const std::string inter_path = WriteTmp("inter.pem", inter.pem);

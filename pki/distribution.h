@@ -22,7 +22,7 @@ struct PkiDocument {
 absl::StatusOr<PkiDocument> IssuerCertificateDocument(Ca& ca, absl::string_view issuer_name,
                                                       bool der);
 
-// The issuer's current CRL (freshly signed by Ca::GetCrl): DER (application/pkix-crl), or
+// The issuer's current CRL (as stored; see Ca::GetCrl): DER (application/pkix-crl), or
 // PEM (application/x-pem-file) if `pem`.
 absl::StatusOr<PkiDocument> CrlDocument(Ca& ca, absl::string_view issuer_name, bool pem);
 

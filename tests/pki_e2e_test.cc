@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -20,6 +21,7 @@ namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Process;
 using testing::RunCommand;
 using testing::Runfile;
@@ -108,6 +110,18 @@ class PkiE2eTest : public ::testing::Test {
     auto r = RunCommand({"openssl", "ocsp", "-no_nonce", "-respin", resp, "-issuer", ca, "-cert",
                          leaf, "-CAfile", ca, "-resp_text"});
     return r.output;
+  }
+
+  // GnuTLS's certtool parses `args` (e.g. {"--crl-info", "--infile", path}) without
+  // errors or warnings.
+  void ExpectCerttoolClean(std::vector<std::string> args) {
+    args.insert(args.begin(), "certtool");
+    auto r = RunCommand(args);
+    const std::string line = absl::StrJoin(args, " ");
+    EXPECT_EQ(r.exit_code, 0) << line << "\n" << r.output;
+    const std::string lower = absl::AsciiStrToLower(r.output);
+    EXPECT_THAT(lower, Not(HasSubstr("warning"))) << line << "\n" << r.output;
+    EXPECT_THAT(lower, Not(HasSubstr("error"))) << line << "\n" << r.output;
   }
 
   std::unique_ptr<hsm::testing::SoftHsmToken> token_;
@@ -202,6 +216,21 @@ TEST_F(PkiE2eTest, IssueRevokeAndCrlOverGrpc) {
                                                absl::AsciiStrToUpper(leaf.serial_number()))));
   r = RunCommand({"openssl", "crl", "-inform", "DER", "-noout", "-in", der_path});
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  ExpectCerttoolClean({"--crl-info", "--infile", crl_path});
+  ExpectCerttoolClean({"--crl-info", "--inder", "--infile", der_path});
+  ExpectCerttoolClean({"--verify-crl", "--load-ca-certificate", root_path, "--infile", crl_path});
+  ExpectCerttoolClean({"-i", "--infile", leaf_path});
+  ExpectCerttoolClean({"-i", "--infile", root_path});
+  // The CRL is stored, not re-signed per request: a second GetCrl returns the same bytes.
+  {
+    grpc::ClientContext ctx;
+    v1::GetCrlRequest req;
+    req.set_issuer_name("root");
+    v1::Crl again;
+    grpc::Status s = stub_->GetCrl(&ctx, req, &again);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(again.crl_der(), crl.crl_der());
+  }
   r = RunCommand(
       {"openssl", "verify", "-crl_check", "-CAfile", root_path, "-CRLfile", crl_path, leaf_path});
   EXPECT_NE(r.exit_code, 0) << r.output;
@@ -309,6 +338,15 @@ TEST_F(PkiE2eTest, CaCrlAndOcspOverHttp) {
   const std::string crl_pem = token_->dir + "/http.crl.pem";
   r = Curl("/v1/pki/root/crl?format=pem", crl_pem);
   EXPECT_EQ(r.output, "200 application/x-pem-file");
+  ExpectCerttoolClean({"--crl-info", "--inder", "--infile", crl_der});
+  ExpectCerttoolClean({"--crl-info", "--infile", crl_pem});
+  ExpectCerttoolClean({"--verify-crl", "--load-ca-certificate", ca_path, "--infile", crl_pem});
+  ExpectCerttoolClean({"-i", "--infile", leaf_path});
+  ExpectCerttoolClean({"-i", "--infile", ca_path});
+  // PEM and DER are the same CRL.
+  r = RunCommand({"openssl", "crl", "-in", crl_pem, "-outform", "DER", "-out", crl_pem + ".der"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadAll(crl_pem + ".der"), ReadAll(crl_der));
   r = RunCommand(
       {"openssl", "verify", "-crl_check", "-CAfile", ca_path, "-CRLfile", crl_pem, leaf_path});
   EXPECT_THAT(r.output, HasSubstr("certificate revoked"));
