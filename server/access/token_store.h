@@ -12,7 +12,8 @@
 // Authorization is the caller's job (the access gate): this class checks only that
 // requests are well formed. Policy "root" is granted only by Bootstrap and CreateRoot.
 //
-// Authenticate keeps tokens it has verified in a bounded in-memory cache, so checking an
+// Authenticate keeps tokens it has verified in a bounded in-memory cache (by accessor, with
+// the token's SHA-256 compared in constant time), so checking an
 // already-verified token touches neither the HSM nor storage; expiry is still checked on
 // every call. Revoke and Renew through this object update the cache at once. Another
 // process sharing the storage does not: its revocations reach this cache only when the
@@ -23,7 +24,9 @@
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
 // calls on an unknown or expired token are NOT_FOUND. Bad requests are INVALID_ARGUMENT
 // naming the field and the limit; HSM and storage faults keep their codes (UNAVAILABLE,
-// ...); a stored record that fails its integrity check is DATA_LOSS naming the accessor.
+// ...); a stored record that fails its integrity check (record_mac) is DATA_LOSS naming the
+// accessor — Authenticate says so only to the holder of the genuine token; a record that
+// does not even parse authenticates nothing ("invalid token").
 // Writes use compare-and-set and retry, so concurrent renewals and revocations (also from
 // other processes) never lose an update.
 //

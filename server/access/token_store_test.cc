@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hsm/pkcs11_module.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/sqlite_storage.h"
 #include "server/access/records.pb.h"
@@ -86,6 +87,40 @@ class TokenStoreTest : public ::testing::Test {
 };
 SoftHsmToken* TokenStoreTest::token_ = nullptr;
 
+// Counts PKCS#11 calls.
+class CountingObserver final : public hsm::CallObserver {
+ public:
+  void OnCall(const char*, CK_RV, absl::Duration) override { calls.fetch_add(1); }
+  std::atomic<int> calls{0};
+};
+
+// Storage that counts the calls it forwards.
+class CountingStorage final : public kms::Storage {
+ public:
+  explicit CountingStorage(kms::Storage* inner) : inner_(inner) {}
+  absl::StatusOr<std::optional<kms::Entry>> Get(absl::string_view key) override {
+    calls.fetch_add(1);
+    return inner_->Get(key);
+  }
+  absl::StatusOr<std::vector<kms::Entry>> List(absl::string_view prefix,
+                                               absl::string_view start_after,
+                                               size_t limit) override {
+    calls.fetch_add(1);
+    return inner_->List(prefix, start_after, limit);
+  }
+  absl::Status Commit(const kms::WriteBatch& batch) override {
+    calls.fetch_add(1);
+    return inner_->Commit(batch);
+  }
+  std::string Backend() const override { return inner_->Backend(); }
+  std::string Location() const override { return inner_->Location(); }
+  uint32_t SchemaVersion() const override { return inner_->SchemaVersion(); }
+  std::atomic<int> calls{0};
+
+ private:
+  kms::Storage* inner_;
+};
+
 void ExpectInvalid(const absl::StatusOr<v1::TokenInfo>& result, const std::string& message) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated) << result.status();
@@ -121,6 +156,42 @@ TEST_F(TokenStoreTest, CreateThenAuthenticate) {
   auto looked_up = store_->Lookup(info.accessor(), kNow);
   ASSERT_TRUE(looked_up.ok()) << looked_up.status();
   EXPECT_EQ(looked_up->SerializeAsString(), info.SerializeAsString());
+}
+
+TEST_F(TokenStoreTest, VerifiedTokensAreCheckedWithoutHsmOrStorage) {
+  CountingStorage storage(storage_.get());
+  auto store = TokenStore::Open(&storage, hsm_.get(), {});
+  ASSERT_TRUE(store.ok());
+  auto created = (*store)->Create(Request({"p"}), "cn:admin", kNow);
+  ASSERT_TRUE(created.ok());
+  const std::string token = Text(created->token);
+  const std::string other = Text(MustCreate(Request({"p"})).token);
+  const std::string wrong = token.substr(0, 37) + other.substr(37);
+  ASSERT_TRUE((*store)->Authenticate(token, kNow).ok());  // verifies and caches
+
+  CountingObserver observer;
+  hsm_->SetCallObserver(&observer);
+  storage.calls = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE((*store)->Authenticate(token, kNow + absl::Seconds(i)).ok());
+    ExpectInvalid((*store)->Authenticate(wrong, kNow), "invalid token");
+  }
+  EXPECT_EQ(observer.calls.load(), 0);
+  EXPECT_EQ(storage.calls.load(), 0);
+  hsm_->SetCallObserver(nullptr);
+  // Expiry is still decided per call.
+  ExpectInvalid((*store)->Authenticate(token, kNow + absl::Hours(1)), "token expired");
+}
+
+TEST_F(TokenStoreTest, CacheIsBounded) {
+  TokenStoreOptions options;
+  options.max_cached_tokens = 2;
+  auto store = NewStore(options);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 5; ++i) tokens.push_back(Text(MustCreate(Request({"p"})).token));
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& token : tokens) EXPECT_TRUE(store->Authenticate(token, kNow).ok());
+  }
 }
 
 TEST_F(TokenStoreTest, TokensAreDistinct) {
