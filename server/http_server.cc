@@ -15,6 +15,8 @@
 namespace strongroom::server {
 namespace {
 
+constexpr size_t kConnectionThreads = 128;
+
 bool IsPattern(absl::string_view path) { return path.find('{') != absl::string_view::npos; }
 
 // Matches `path` against a Handle() pattern, filling *params on success.
@@ -92,6 +94,9 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
   server_->Post(".*", handler);
   server_->Put(".*", handler);
   server_->Delete(".*", handler);
+  // A keep-alive connection holds a pool thread while it is open (cpp-httplib serves a
+  // connection per thread), so the pool bounds concurrent clients, not CPU use.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kConnectionThreads); };
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
   server_->set_payload_max_length(size_t{16} << 20);

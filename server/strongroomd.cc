@@ -182,7 +182,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
                                           start_time);
   if (absl::Status s = d->StartHttp(); !s.ok()) return Prefixed("http: ", s);
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
-  d->rotator_ = std::thread([raw = d.get()] { raw->AutoRotate(); });
+  d->maintainer_ = std::thread([raw = d.get()] { raw->Maintain(); });
   return d;
 }
 
@@ -495,9 +495,12 @@ void Strongroomd::Monitor() {
   }
 }
 
-void Strongroomd::AutoRotate() {
+void Strongroomd::Maintain() {
   const absl::Duration period = ToDuration(config_.transit().auto_rotate_check_interval());
   while (!stop_.WaitForNotificationWithTimeout(period)) {
+    if (absl::Status s = ca_->RefreshDueCrls(absl::Now()); !s.ok()) {
+      LogWarning(absl::StrCat("CRL refresh: ", s.message()));
+    }
     absl::StatusOr<int> rotated = keyring_->RotateDueKeys(absl::Now());
     if (!rotated.ok()) {
       LogWarning(absl::StrCat("auto-rotation: ", rotated.status().message()));
@@ -512,7 +515,7 @@ void Strongroomd::Shutdown() {
   shut_down_ = true;
   stop_.Notify();
   if (monitor_.joinable()) monitor_.join();
-  if (rotator_.joinable()) rotator_.join();
+  if (maintainer_.joinable()) maintainer_.join();
   auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(config_.grpc().drain_seconds());
   if (kms_server_ != nullptr) {

@@ -6,7 +6,8 @@
 // serves strongroom.v1.System, strongroom.v1.Transit, strongroom.v1.Pki (CA keys in the HSM,
 // signing through an hsm::HsmProvider), grpc.health.v1.Health and server
 // reflection, and the Kubernetes KMS v2 plugin on a unix socket when kms_plugin is
-// configured. Keys with an auto_rotate_period are rotated when due. Any failure is
+// configured. Keys with an auto_rotate_period are rotated when due, and CRLs are rebuilt
+// when half their validity has passed. Any failure is
 // returned as one clear status; nothing is left running. While serving, a monitor probes
 // the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
 // unavailable) and the token is found again when it returns. Shutdown() stops accepting
@@ -95,7 +96,9 @@ class Strongroomd {
  private:
   explicit Strongroomd(v1::ServerConfig config);
   void Monitor();
-  void AutoRotate();
+  // Every transit.auto_rotate_check_interval: rotates keys that are due and rebuilds CRLs
+  // older than half their validity.
+  void Maintain();
   absl::Status StartKmsPlugin();
   absl::Status StartAccess();
   absl::Status StartHttp();
@@ -134,7 +137,7 @@ class Strongroomd {
   bool created_certificate_ = false;
   absl::Notification stop_;
   std::thread monitor_;
-  std::thread rotator_;
+  std::thread maintainer_;
   bool shut_down_ = false;
 };
 

@@ -7,14 +7,14 @@
 
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace strongroom::server::access {
 namespace {
 
 constexpr size_t kMaxCacheEntries = 10000;
-constexpr absl::Duration kReloadInterval = absl::Seconds(1);
+// A refused chain is not verified (nor the anchors re-read for it) again for this long.
+constexpr absl::Duration kRefusalTtl = absl::Seconds(1);
 
 struct X509Deleter {
   void operator()(X509* x) const { X509_free(x); }
@@ -94,7 +94,6 @@ ClientCertVerifier::~ClientCertVerifier() { X509_STORE_free(store_); }
 
 absl::Status ClientCertVerifier::Reload() {
   absl::StatusOr<std::string> bundle = source_();
-  loaded_at_ = absl::Now();
   if (!bundle.ok()) return bundle.status();
   X509_STORE* store = X509_STORE_new();
   if (store == nullptr) return absl::ResourceExhaustedError("out of memory");
@@ -153,19 +152,17 @@ absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = cache_.find(key);
-    if (it != cache_.end()) return check(it->second);
+    if (it != cache_.end() && (it->second.status.ok() || now < it->second.retry_after)) {
+      return check(it->second);
+    }
   }
   absl::MutexLock lock(&mu_);
   Verdict verdict = Verify(chain_pem);
-  if (!verdict.status.ok() && absl::Now() - loaded_at_ >= kReloadInterval &&
-      Reload().ok()) {
-    verdict = Verify(chain_pem);
-  }
+  // The issuer may be a CA created since the anchors were read: read them again once.
+  if (!verdict.status.ok() && Reload().ok()) verdict = Verify(chain_pem);
+  verdict.retry_after = now + kRefusalTtl;
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-  // An unknown issuer may become known (a CA created later): do not cache that refusal.
-  if (verdict.status.ok() || absl::StrContains(verdict.status.message(), "expired")) {
-    cache_[key] = verdict;
-  }
+  cache_[key] = verdict;
   return check(verdict);
 }
 

@@ -3,10 +3,10 @@
 // A chain (leaf first, PEM, as the TLS layer received it) is trusted when it verifies to
 // one of the configured client CAs for TLS client use at the current time. The identity is
 // the leaf's first URI SAN (e.g. a SPIFFE ID), else "dns:<first DNS SAN>", else
-// "cn:<subject CN>". Verdicts are cached per chain until the leaf expires, so the hot path
-// hashes the chain and does one lookup. Anchors come from a trust source that is read
-// again (at most once a second) when a chain's issuer is unknown, so CAs created after
-// start (Strongroom issuers) are picked up. Thread-safe.
+// "cn:<subject CN>". Verdicts are cached per chain (trusted ones until the leaf expires,
+// refusals for a second), so the hot path hashes the chain and does one lookup. Anchors
+// come from a trust source that is read again when a chain is refused, so CAs created
+// after start (Strongroom issuers) are trusted at once. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -43,6 +43,7 @@ class ClientCertVerifier {
     std::string identity;
     absl::Time not_before;
     absl::Time not_after;
+    absl::Time retry_after;  // refusals: verify again after this
   };
   explicit ClientCertVerifier(TrustSource source) : source_(std::move(source)) {}
   absl::Status Reload() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -51,7 +52,6 @@ class ClientCertVerifier {
   const TrustSource source_;
   absl::Mutex mu_;
   x509_store_st* store_ ABSL_GUARDED_BY(mu_) = nullptr;
-  absl::Time loaded_at_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Verdict> cache_ ABSL_GUARDED_BY(mu_);
 };
 

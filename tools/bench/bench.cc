@@ -32,6 +32,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "hsm/hsm.h"
 #include "hsm/pkcs11_module.h"
@@ -42,7 +43,10 @@
 #include "pki/crl_builder.h"
 #include "pki/openssl_ptr.h"
 #include "server/config.h"
+#include "server/audit/audit_log.h"
+#include "server/audit/hsm_audit_keys.h"
 #include "server/strongroomd.h"
+#include "strongroom/v1/auth.grpc.pb.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "tools/bench/echo.grpc.pb.h"
@@ -133,19 +137,80 @@ pki::X509Ptr ParsePem(const std::string& pem) {
   std::exit(1);
 }
 
+// `n` TLS channels, one connection each; with a client certificate (mTLS) when
+// `client` is set, else with `token` as a bearer token when that is set.
+struct ClientCredentials {
+  std::string cert_pem;
+  std::string key_pem;
+  std::string token;
+};
+
 std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& addr, const std::string& ca,
-                                                     int n) {
+                                                     int n, const ClientCredentials& client = {}) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ca;
+  ssl.pem_cert_chain = client.cert_pem;
+  ssl.pem_private_key = client.key_pem;
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
+  if (!client.token.empty()) {
+    credentials = grpc::CompositeChannelCredentials(credentials,
+                                                    grpc::AccessTokenCredentials(client.token));
+  }
   for (int i = 0; i < n; ++i) {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
     args.SetInt("strongroom.bench.client", i);
-    out.push_back(grpc::CreateCustomChannel(addr, grpc::SslCredentials(ssl), args));
+    out.push_back(grpc::CreateCustomChannel(addr, credentials, args));
   }
   return out;
+}
+
+// As the bench's clients: a client certificate for spiffe://bench/app from Strongroom's own
+// CA (issuer "bench-clients", trusted through auth.client_ca_issuers), made with the
+// bootstrap root token, which is then revoked.
+ClientCredentials BenchIdentity(const std::string& addr, const std::string& ca,
+                                const std::string& root_token) {
+  auto root = Channels(addr, ca, 1, {"", "", root_token})[0];
+  auto pki = v1::Pki::NewStub(root);
+  auto check = [](const grpc::Status& s, const char* what) {
+    if (!s.ok()) Die(absl::StrCat(what, ": ", s.error_message()));
+  };
+  {
+    grpc::ClientContext ctx;
+    v1::CreateRootIssuerRequest req;
+    req.set_issuer_name("bench-clients");
+    req.set_common_name("Strongroom Bench Clients");
+    v1::Issuer out;
+    check(pki->CreateRootIssuer(&ctx, req, &out), "CreateRootIssuer");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::Role role, out;
+    role.set_name("bench-client");
+    role.set_issuer_name("bench-clients");
+    role.add_allowed_uri_sans("spiffe://bench/*");
+    role.set_client_flag(true);
+    role.mutable_ttl()->set_seconds(3600);
+    check(pki->PutRole(&ctx, role, &out), "PutRole");
+  }
+  ClientCredentials identity;
+  {
+    grpc::ClientContext ctx;
+    v1::IssueCertificateRequest req;
+    req.set_role("bench-client");
+    req.add_uri_sans("spiffe://bench/app");
+    v1::IssuedCertificate out;
+    check(pki->IssueCertificate(&ctx, req, &out), "IssueCertificate");
+    identity.cert_pem = out.certificate_pem();
+    identity.key_pem = out.private_key_pem();
+  }
+  grpc::ClientContext ctx;
+  v1::RevokeTokenResponse revoked;
+  check(v1::Auth::NewStub(root)->RevokeSelf(&ctx, v1::RevokeSelfRequest(), &revoked),
+        "RevokeSelf");
+  return identity;
 }
 
 void Print(const std::string& what, const Result& r, const char* unit) {
@@ -165,7 +230,9 @@ void Ratio(const std::string& what, double ratio, double target = 0) {
 int Main(int argc, char** argv) {
   CLI::App app{"strongroom-bench: Strongroom beside this machine's limits"};
   double seconds = 3;
-  int clients = 8;
+  // Every request waits for its audit line's fdatasync; group commit turns concurrency
+  // into throughput, so unary measurements use many clients (echo and Encrypt alike).
+  int clients = 32;
   int batch_clients = 4;
   int batch = 1000;
   app.add_option("--seconds", seconds, "length of each measurement");
@@ -200,6 +267,21 @@ int Main(int argc, char** argv) {
   config->mutable_http()->set_address("127.0.0.1:0");
   config->mutable_grpc()->mutable_tls()->set_cert_file(token->dir + "/state/tls/server.crt");
   config->mutable_grpc()->mutable_tls()->set_key_file(token->dir + "/state/tls/server.key");
+  // Access as in production: the clients are an mTLS identity bound to a policy, and every
+  // request is audited (durably, before the reply).
+  {
+    v1::AuthConfig& auth = *config->mutable_auth();
+    auth.add_client_ca_issuers("bench-clients");
+    v1::Policy* policy = auth.add_policies();
+    policy->set_name("bench");
+    v1::PolicyRule* rule = policy->add_rules();
+    rule->set_resource("*");
+    rule->add_operations("*");
+    v1::IdentityBinding* binding = auth.add_identities();
+    binding->set_identity("spiffe://bench/*");
+    binding->add_policies("bench");
+    config->mutable_audit()->set_path(token->dir + "/state/audit/audit.log");
+  }
   if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return 1;
   auto server = server::Strongroomd::Start(*config);
   if (!server.ok()) {
@@ -218,7 +300,10 @@ int Main(int argc, char** argv) {
   builder.RegisterService(&echo);
   std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
 
-  auto transit_channels = Channels(addr, ca, std::max(clients, batch_clients));
+  const ClientCredentials identity =
+      BenchIdentity(addr, ca, std::string(absl::StripTrailingAsciiWhitespace(
+                                  ReadFile(config->state_dir() + "/root-token"))));
+  auto transit_channels = Channels(addr, ca, std::max(clients, batch_clients), identity);
   std::vector<std::unique_ptr<v1::Transit::Stub>> stubs;
   for (auto& ch : transit_channels) stubs.push_back(v1::Transit::NewStub(ch));
   auto echo_channels = Channels(absl::StrCat("127.0.0.1:", echo_port), ca, clients);
@@ -264,7 +349,7 @@ int Main(int argc, char** argv) {
       cores, seconds, clients, batch_clients, batch);
 
   auto want = [&](absl::string_view phase) { return absl::StrContains(phases, phase); };
-  Result echo_r, unary, aes, batch_enc, batch_dec, raw, hsm_r;
+  Result echo_r, unary, http_enc, audit_r, aes, batch_enc, batch_dec, raw, hsm_r;
 
   // 1. Transport: echo vs unary Encrypt.
   EchoMessage ping;
@@ -278,6 +363,61 @@ int Main(int argc, char** argv) {
   v1::EncryptRequest one = encrypt_request("bench-aes", 1);
   if (want("transport"))
     unary = Run(clients, seconds, true, [&](int t) { return encrypt(t, one); });
+
+  // The same encryption through the Vault-compatible HTTP API, with a token.
+  if (want("transport")) {
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest req;
+    req.add_policies("bench");
+    v1::CreateTokenResponse token_response;
+    grpc::Status s =
+        v1::Auth::NewStub(transit_channels[0])->CreateToken(&ctx, req, &token_response);
+    if (!s.ok()) Die("CreateToken: " + s.error_message());
+    const httplib::Headers headers = {{"X-Vault-Token", token_response.token()}};
+    const std::string body = absl::StrCat("{\"plaintext\":\"", absl::Base64Escape(plaintext), "\"}");
+    std::vector<std::unique_ptr<httplib::SSLClient>> vault_clients;
+    for (int i = 0; i < clients; ++i) {
+      auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", (*server)->http_port());
+      c->set_ca_cert_path(config->grpc().tls().cert_file());
+      c->enable_server_certificate_verification(true);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);
+      vault_clients.push_back(std::move(c));
+    }
+    auto post = [&](int t) -> int {
+      auto res = vault_clients[t]->Post("/v1/transit/encrypt/bench-aes", headers, body,
+                                        "application/json");
+      return res && res->status == 200 && absl::StrContains(res->body, "vault:v1:") ? 1 : 0;
+    };
+    for (int t = 0; t < clients; ++t) {
+      if (post(t) == 0) Die("HTTP encrypt failed before the measurement");
+    }
+    http_enc = Run(clients, seconds, true, post);
+
+    // The audit log alone: appends/s with group commit (one write + fdatasync per batch),
+    // as many appending threads as clients, signed checkpoints by an HSM key.
+    auto audit_hsm = hsm::Hsm::Open(token->Options());
+    if (!audit_hsm.ok()) Die("cannot open the HSM for the audit measurement");
+    auto signer = server::audit::HsmAuditSigner::Create(audit_hsm->get());
+    if (!signer.ok()) Die("cannot create the audit signing key");
+    server::audit::AuditLogOptions options;
+    options.path = token->dir + "/bench-audit/audit.log";
+    auto log = server::audit::AuditLog::Open(options, signer->get());
+    if (!log.ok()) Die(absl::StrCat("AuditLog: ", log.status().message()));
+    server::audit::AuditEvent event;
+    event.request_id = "0123456789ab-00000001";
+    event.identity = "spiffe://bench/app";
+    event.peer = "ipv4:127.0.0.1:40000";
+    event.operation = "encrypt";
+    event.resource = "transit/keys/bench-aes";
+    event.key_version = 1;
+    event.code = "OK";
+    audit_r = Run(clients, seconds, true, [&](int) {
+      server::audit::AuditEvent e = event;
+      e.time = absl::Now();
+      return (*log)->Append(e).ok() ? 1 : 0;
+    });
+  }
 
   // 2. Crypto: in-process AES-256-GCM vs batched Encrypt / Decrypt.
   uint8_t key[32], nonce[12];
@@ -526,8 +666,13 @@ int Main(int argc, char** argv) {
   if (want("transport")) {
     std::printf("Transport (unary, 64 B, %d clients, TLS on loopback)\n", clients);
     Print("bare gRPC echo", echo_r, "ops/s");
-    Print("Encrypt", unary, "ops/s");
-    Ratio("Encrypt / echo", unary.ops_per_second / echo_r.ops_per_second, 0.85);
+    Print("Encrypt (mTLS identity + policy + durable audit)", unary, "ops/s");
+    Print("Vault API POST /v1/transit/encrypt (HTTPS, token)", http_enc, "ops/s");
+    Print("audit log appends alone (group commit)", audit_r, "lines/s");
+    Ratio("Encrypt / echo", unary.ops_per_second / echo_r.ops_per_second, 0.75);
+    Ratio("HTTP encrypt / gRPC Encrypt", http_enc.ops_per_second / unary.ops_per_second);
+    Ratio("Encrypt / audit appends (audit's share of capacity)",
+          unary.ops_per_second / audit_r.ops_per_second);
     std::printf("\n");
   }
   if (want("crypto") || want("batch") || want("aes")) {
