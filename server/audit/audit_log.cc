@@ -78,8 +78,7 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status ReadAt(int fd, uint64_t offset, size_t n, const std::string& path,
-                    std::string* out) {
+absl::Status ReadAt(int fd, uint64_t offset, size_t n, const std::string& path, std::string* out) {
   out->resize(n);
   size_t done = 0;
   while (done < n) {
@@ -189,8 +188,8 @@ void AppendRequestBody(const AuditEvent& event, std::string* out) {
   absl::StrAppend(out, ",\"key_version\":", event.key_version, ",\"code\":");
   internal::AppendJsonString(event.code, out);
   if (event.http_status > 0) absl::StrAppend(out, ",\"http_status\":", event.http_status);
-  absl::StrAppend(out, ",\"latency_us\":",
-                  std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
+  absl::StrAppend(
+      out, ",\"latency_us\":", std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
   if (!event.error.empty()) {
     out->append(",\"error\":");
     internal::AppendJsonString(event.error, out);
@@ -278,8 +277,8 @@ absl::Status AuditLog::Recover() {
   absl::StatusOr<LineSummary> last = Summarize(lines->last, options_.path, "last");
   if (!last.ok()) return last.status();
   if (header->type != "header") {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": the first line is not a header; move the file aside"));
+    return absl::DataLossError(absl::StrCat(
+        "audit log ", options_.path, ": the first line is not a header; move the file aside"));
   }
   file_first_seq_ = header->seq;
   file_start_ = header->time;
@@ -344,7 +343,7 @@ absl::Status AuditLog::Append(const AuditEvent& event) {
   queue_.append(body);
   std::shared_ptr<Batch> batch = open_batch_;
   work_cv_.Signal();
-  while (!batch->done) done_cv_.Wait(&mu_);
+  while (!batch->done) batch->done_cv.Wait(&mu_);
   return batch->status;
 }
 
@@ -378,7 +377,7 @@ void AuditLog::WriterLoop() {
     if (batch != nullptr) {
       batch->status = std::move(status);
       batch->done = true;
-      done_cv_.SignalAll();
+      batch->done_cv.SignalAll();
     }
   }
 }
@@ -439,10 +438,9 @@ absl::Status AuditLog::Rotate(bool checkpoint_first) {
     absl::Status checkpoint = WriteCheckpoint();
     if (!checkpoint.ok()) return checkpoint;
   }
-  std::string rotated =
-      absl::StrCat(options_.path, ".", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(),
-                                                        absl::UTCTimeZone()),
-                   ".", file_first_seq_);
+  std::string rotated = absl::StrCat(
+      options_.path, ".", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), ".",
+      file_first_seq_);
   if (rename(options_.path.c_str(), rotated.c_str()) != 0) return Unavailable("rotate", errno);
   previous_file_ = Basename(rotated);
   close(fd_);
@@ -481,10 +479,10 @@ bool AuditLog::AppendCheckpoint(absl::Time now) {
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
   {
     absl::MutexLock lock(&mu_);
-    sign_status_ = sig.ok() ? absl::OkStatus()
-                            : absl::UnavailableError(absl::StrCat(
-                                  "audit log unavailable: cannot sign checkpoint: ",
-                                  sig.status().message()));
+    sign_status_ =
+        sig.ok() ? absl::OkStatus()
+                 : absl::UnavailableError(absl::StrCat(
+                       "audit log unavailable: cannot sign checkpoint: ", sig.status().message()));
   }
   if (!sig.ok()) return false;  // retried with the next batch
   std::string body = "\"type\":\"checkpoint\",\"time\":\"";
@@ -539,8 +537,8 @@ absl::Status AuditLog::Commit() {
 }
 
 absl::Status AuditLog::Unavailable(absl::string_view operation, int err) const {
-  return absl::UnavailableError(absl::StrCat("audit log unavailable: ", operation, " ",
-                                             options_.path, ": ", Errno(err)));
+  return absl::UnavailableError(
+      absl::StrCat("audit log unavailable: ", operation, " ", options_.path, ": ", Errno(err)));
 }
 
 }  // namespace strongroom::server::audit

@@ -42,8 +42,8 @@ struct AuditEvent {
   std::string operation;
   std::string resource;
   uint32_t key_version = 0;
-  std::string code;      // gRPC status code name: "OK", "PERMISSION_DENIED", ...
-  int http_status = 0;   // set for HTTP routes
+  std::string code;     // gRPC status code name: "OK", "PERMISSION_DENIED", ...
+  int http_status = 0;  // set for HTTP routes
   absl::Duration latency;
   std::string error;       // status message on failure (never secret)
   std::string token_hmac;  // optional hex HMAC-SHA256 for correlation, may be empty
@@ -95,10 +95,12 @@ class AuditLog {
   absl::Status health() const;
 
  private:
-  // The outcome of one group commit, shared by the Append calls it carries.
+  // The outcome of one group commit, shared by the Append calls it carries. Guarded by
+  // mu_. Its own condvar wakes only its callers, not those queued for the next batch.
   struct Batch {
     bool done = false;
     absl::Status status;
+    absl::CondVar done_cv;
   };
 
   AuditLog(const AuditLogOptions& options, AuditSigner* signer);
@@ -138,8 +140,7 @@ class AuditLog {
   const std::string public_key_b64_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;     // writer: something queued, or stopping
-  absl::CondVar done_cv_;     // appenders: a batch finished
+  absl::CondVar work_cv_;                   // writer: something queued, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -150,16 +151,16 @@ class AuditLog {
   // File and chain state: Open and the destructor use it while the writer is not
   // running, the writer thread otherwise.
   int fd_ = -1;
-  uint64_t file_bytes_ = 0;       // durable length of the file
-  bool dirty_ = false;            // bytes beyond file_bytes_ may remain from a failed write
-  uint64_t file_first_seq_ = 0;   // seq of the header
-  absl::Time file_start_;         // time of the header
-  std::string previous_file_;     // for the next header; empty for a fresh chain
+  uint64_t file_bytes_ = 0;      // durable length of the file
+  bool dirty_ = false;           // bytes beyond file_bytes_ may remain from a failed write
+  uint64_t file_first_seq_ = 0;  // seq of the header
+  absl::Time file_start_;        // time of the header
+  std::string previous_file_;    // for the next header; empty for a fresh chain
   uint64_t next_seq_ = 1;
-  internal::Sha256 prev_{};       // chain hash of the last durable line
+  internal::Sha256 prev_{};          // chain hash of the last durable line
   uint64_t uncovered_lines_ = 0;     // durable lines after the last checkpoint
   uint64_t uncovered_requests_ = 0;  // of which requests
-  absl::Time last_checkpoint_;      // of the last checkpoint attempt
+  absl::Time last_checkpoint_;       // of the last checkpoint attempt
   // Lines formatted but not yet durable, and the chain state after them.
   std::string out_;
   uint64_t pending_seq_ = 1;

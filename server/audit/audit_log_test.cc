@@ -28,10 +28,10 @@
 namespace strongroom::server::audit {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
 using testing::FreshDir;
+using ::testing::HasSubstr;
 using testing::LogFiles;
+using ::testing::MatchesRegex;
 using testing::ReadLines;
 using testing::SampleEvent;
 using testing::SoftwareSigner;
@@ -89,20 +89,20 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
 
   std::vector<std::string> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 3);
-  EXPECT_THAT(lines[0], MatchesRegex(absl::StrCat(
-                            R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
-                            R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
+  EXPECT_THAT(lines[0],
+              MatchesRegex(absl::StrCat(
+                  R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
+                  R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
   EXPECT_THAT(lines[1], MatchesRegex(R"re(\{"seq":2,"prev":"[0-9a-f]{64}",.*)re"));
-  EXPECT_THAT(lines[1],
-              HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
-                        R"("request_id":"req-1",)"
-                        R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
-                        "\xc3\xa9"
-                        R"( bad\ufffd","peer":"ipv4:127.0.0.1:50000",)"
-                        R"("operation":"transit.encrypt","resource":"transit/keys/k1",)"
-                        R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
-                        R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
-                        R"("token_hmac":"00ff"})"));
+  EXPECT_THAT(lines[1], HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
+                                  R"("request_id":"req-1",)"
+                                  R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
+                                  "\xc3\xa9"
+                                  R"( bad\ufffd","peer":"ipv4:127.0.0.1:50000",)"
+                                  R"("operation":"transit.encrypt","resource":"transit/keys/k1",)"
+                                  R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
+                                  R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
+                                  R"("token_hmac":"00ff"})"));
   EXPECT_THAT(lines[2], MatchesRegex(R"re(\{"seq":3,"prev":"[0-9a-f]{64}","type":"checkpoint",)re"
                                      R"re("time":"[^"]+","sig":"[A-Za-z0-9+/=]+"\})re"));
   VerifyReport report = VerifyOk({path});
