@@ -175,29 +175,19 @@ absl::StatusOr<LineSummary> Summarize(absl::string_view line, const std::string&
 void AppendRequestBody(const AuditEvent& event, std::string* out) {
   out->append("\"type\":\"request\",\"time\":\"");
   internal::AppendTime(event.time, out);
-  out->append("\",\"request_id\":");
-  internal::AppendJsonString(event.request_id, out);
-  out->append(",\"identity\":");
-  internal::AppendJsonString(event.identity, out);
-  out->append(",\"peer\":");
-  internal::AppendJsonString(event.peer, out);
-  out->append(",\"operation\":");
-  internal::AppendJsonString(event.operation, out);
-  out->append(",\"resource\":");
-  internal::AppendJsonString(event.resource, out);
-  absl::StrAppend(out, ",\"key_version\":", event.key_version, ",\"code\":");
-  internal::AppendJsonString(event.code, out);
+  out->push_back('"');
+  internal::AppendStringMember("request_id", event.request_id, out);
+  internal::AppendStringMember("identity", event.identity, out);
+  internal::AppendStringMember("peer", event.peer, out);
+  internal::AppendStringMember("operation", event.operation, out);
+  internal::AppendStringMember("resource", event.resource, out);
+  absl::StrAppend(out, ",\"key_version\":", event.key_version);
+  internal::AppendStringMember("code", event.code, out);
   if (event.http_status > 0) absl::StrAppend(out, ",\"http_status\":", event.http_status);
   absl::StrAppend(
       out, ",\"latency_us\":", std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
-  if (!event.error.empty()) {
-    out->append(",\"error\":");
-    internal::AppendJsonString(event.error, out);
-  }
-  if (!event.token_hmac.empty()) {
-    out->append(",\"token_hmac\":");
-    internal::AppendJsonString(event.token_hmac, out);
-  }
+  if (!event.error.empty()) internal::AppendStringMember("error", event.error, out);
+  if (!event.token_hmac.empty()) internal::AppendStringMember("token_hmac", event.token_hmac, out);
 }
 
 }  // namespace
@@ -421,10 +411,7 @@ absl::Status AuditLog::EnsureFile() {
   std::string body = "\"type\":\"header\",\"time\":\"";
   internal::AppendTime(now, &body);
   absl::StrAppend(&body, "\",\"public_key\":\"", public_key_b64_, "\"");
-  if (!previous_file_.empty()) {
-    body.append(",\"previous_file\":");
-    internal::AppendJsonString(previous_file_, &body);
-  }
+  if (!previous_file_.empty()) internal::AppendStringMember("previous_file", previous_file_, &body);
   AppendLine(body);
   absl::Status written = Commit();
   if (!written.ok()) return written;

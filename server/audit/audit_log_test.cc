@@ -49,6 +49,13 @@ std::unique_ptr<AuditLog> OpenLog(const AuditLogOptions& options, AuditSigner* s
   return log.ok() ? *std::move(log) : nullptr;
 }
 
+// Opens the log, appends SampleEvent(first) to SampleEvent(first + count - 1), closes it.
+void WriteEvents(const AuditLogOptions& options, AuditSigner* signer, int first, int count) {
+  std::unique_ptr<AuditLog> log = OpenLog(options, signer);
+  ASSERT_NE(log, nullptr);
+  for (int i = first; i < first + count; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
+}
+
 VerifyReport VerifyOk(const std::vector<std::string>& files, const std::string& pem = "") {
   VerifyReport report;
   absl::Status verified = VerifyAuditLogs(files, pem, &report);
@@ -120,10 +127,7 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
 TEST(AuditLogTest, RoundTripVerifies) {
   std::string path = FreshDir("roundtrip") + "/audit.log";
   SoftwareSigner signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 100; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 100);
   VerifyReport report = VerifyOk({path}, signer.public_key_pem());
   EXPECT_EQ(report.files, 1);
   EXPECT_EQ(report.lines, 102);  // header, 100 requests, checkpoint
@@ -182,10 +186,8 @@ TEST(AuditLogTest, IdleLogGetsItsTailSignedWithinTheInterval) {
 TEST(AuditLogTest, RestartContinuesTheChain) {
   std::string path = FreshDir("restart") + "/audit.log";
   SoftwareSigner signer;
-  for (int run = 0; run < 2; ++run) {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 3);
+  WriteEvents(Options(path), &signer, 3, 3);
   VerifyReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 9);  // header, 3, checkpoint, 3, checkpoint
   EXPECT_EQ(report.last_seq, 9);
@@ -195,18 +197,12 @@ TEST(AuditLogTest, RestartContinuesTheChain) {
 TEST(AuditLogTest, PartialLineFromACrashIsTruncatedOnReopen) {
   std::string path = FreshDir("partial") + "/audit.log";
   SoftwareSigner signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 3);
   FILE* file = std::fopen(path.c_str(), "a");
   ASSERT_NE(file, nullptr);
   std::fputs("{\"seq\":6,\"prev\":\"12ab", file);  // cut off mid-write, never acknowledged
   std::fclose(file);
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    ASSERT_TRUE(log->Append(SampleEvent(9)).ok());
-  }
+  WriteEvents(Options(path), &signer, 9, 1);
   std::vector<std::string> lines = ReadLines(path);
   VerifyReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 7);
@@ -255,10 +251,7 @@ TEST(AuditLogTest, RotationByAge) {
   SoftwareSigner signer;
   AuditLogOptions options = Options(path);
   options.max_file_age = absl::ZeroDuration();  // every batch finds the file due
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(options, &signer, 0, 3);
   std::vector<std::string> files = LogFiles(path);
   EXPECT_EQ(files.size(), 3);
   VerifyOk(files);
@@ -270,16 +263,10 @@ TEST(AuditLogTest, MissingCurrentFileContinuesTheNewestRotatedFile) {
   SoftwareSigner signer;
   AuditLogOptions options = Options(path);
   options.max_file_age = absl::ZeroDuration();
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
-    for (int i = 0; i < 2; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(options, &signer, 0, 2);
   // A crash between renaming the old file and writing the new header.
   ASSERT_EQ(unlink(path.c_str()), 0);
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    ASSERT_TRUE(log->Append(SampleEvent(5)).ok());
-  }
+  WriteEvents(Options(path), &signer, 5, 1);
   std::vector<std::string> files = LogFiles(path);
   ASSERT_EQ(files.size(), 2);
   VerifyOk(files);
@@ -288,14 +275,8 @@ TEST(AuditLogTest, MissingCurrentFileContinuesTheNewestRotatedFile) {
 TEST(AuditLogTest, NewSigningKeyStartsANewFile) {
   std::string path = FreshDir("new-key") + "/audit.log";
   SoftwareSigner old_signer, new_signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &old_signer);
-    ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
-  }
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &new_signer);
-    ASSERT_TRUE(log->Append(SampleEvent(2)).ok());
-  }
+  WriteEvents(Options(path), &old_signer, 1, 1);
+  WriteEvents(Options(path), &new_signer, 2, 1);
   std::vector<std::string> files = LogFiles(path);
   ASSERT_EQ(files.size(), 2);
   VerifyOk({files[0]}, old_signer.public_key_pem());
