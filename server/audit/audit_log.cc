@@ -239,7 +239,7 @@ absl::Status AuditLog::Start() {
   last_checkpoint_ = absl::Now();
   absl::Status recovered = Recover();
   if (!recovered.ok()) return recovered;
-  if (file_bytes_ == 0) {
+  if (fd_ >= 0 && file_bytes_ == 0) {  // a new or empty file, not one rotated just now
     absl::Status chained = RecoverFromRotated();
     if (!chained.ok()) return chained;
     absl::Status synced = SyncDirectory(Dirname(options_.path));

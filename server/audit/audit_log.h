@@ -12,8 +12,9 @@
 //   checkpoint:  "time", "sig": base64 DER ECDSA over SHA-256("strongroom-audit-checkpoint\0"
 //                || seq as 8 bytes big-endian || the 32 bytes of prev); through the chain it
 //                commits to every earlier line, including those of earlier files.
-// Times are RFC 3339 UTC with microseconds. Every file starts with a header. Checkpoints are
-// written at most every checkpoint_interval while requests arrive, before rotation and on
+// Times are RFC 3339 UTC with microseconds. Every file starts with a header. A checkpoint is
+// written once checkpoint_interval has passed since the last one if requests came since (so
+// the tail is signed within an interval, and an idle log gets none), before rotation and on
 // close. Rotated files are renamed <path>.<UTC time YYYYMMDDTHHMMSSZ>.<first seq>; a file
 // may exceed max_file_bytes by at most one batch of lines.
 #pragma once
@@ -74,7 +75,8 @@ class AuditLog {
   // is truncated away and the chain resumes from its last complete line; an empty file
   // continues the newest rotated file beside it. A file whose header names another public
   // key than `signer`'s is rotated first. `signer` must outlive the log. Errors name the
-  // path and the failing system call.
+  // path and the failing system call; DATA_LOSS if the file's first or last complete line
+  // is not an audit line (the operator moves it aside).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                         AuditSigner* signer);
   // Writes what is queued and a final signed checkpoint, then closes the file. No Append
