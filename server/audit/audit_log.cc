@@ -347,8 +347,10 @@ void AuditLog::WriterLoop() {
   absl::MutexLock lock(&mu_);
   while (true) {
     // A timed checkpoint is due once requests went uncovered for checkpoint_interval.
-    absl::Time due = uncovered_requests_ > 0 ? last_checkpoint_ + options_.checkpoint_interval
-                                             : absl::InfiniteFuture();
+    // After a signing failure it waits for the next requests instead.
+    absl::Time due = uncovered_requests_ > 0 && sign_status_.ok()
+                         ? last_checkpoint_ + options_.checkpoint_interval
+                         : absl::InfiniteFuture();
     while (queue_.empty() && !stopping_ && absl::Now() < due) {
       work_cv_.WaitWithDeadline(&mu_, due);
     }

@@ -284,6 +284,43 @@ TEST(AuditLogTest, NewSigningKeyStartsANewFile) {
   EXPECT_EQ(report.first_seq, 4);  // continues the first file's three lines
 }
 
+// Signs like SoftwareSigner until `fail` is set.
+class FlakySigner : public AuditSigner {
+ public:
+  absl::StatusOr<std::string> SignDigest(absl::string_view digest) override {
+    if (fail) return absl::UnavailableError("HSM gone");
+    return signer_.SignDigest(digest);
+  }
+  const std::string& public_key_der() const override { return signer_.public_key_der(); }
+  std::string public_key_pem() const { return signer_.public_key_pem(); }
+  bool fail = false;
+
+ private:
+  SoftwareSigner signer_;
+};
+
+TEST(AuditLogTest, SigningFailureKeepsRequestsAndRetriesTheCheckpoint) {
+  std::string path = FreshDir("sign-fails") + "/audit.log";
+  FlakySigner signer;
+  AuditLogOptions options = Options(path);
+  options.max_file_age = absl::ZeroDuration();  // a checkpoint before every later batch
+  std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+  ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
+  signer.fail = true;
+  ASSERT_TRUE(log->Append(SampleEvent(2)).ok());  // durable, only not signed
+  EXPECT_EQ(log->health().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(log->health().message(), HasSubstr("cannot sign checkpoint: HSM gone"));
+  signer.fail = false;
+  ASSERT_TRUE(log->Append(SampleEvent(3)).ok());
+  EXPECT_TRUE(log->health().ok()) << log->health();
+  log.reset();
+  std::vector<std::string> files = LogFiles(path);
+  VerifyReport report = VerifyOk(files, signer.public_key_pem());
+  EXPECT_EQ(report.checkpoints, 2);  // the first file's was never signed
+  EXPECT_EQ(report.uncovered_lines, 0);
+  EXPECT_EQ(CountRequests(files), 3);
+}
+
 // Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers
 // RLIMIT_FSIZE) so that the log's writes really fail, then frees the space.
 TEST(AuditLogTest, FullDiskFailsCleanlyAndRecovers) {
