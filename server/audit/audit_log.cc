@@ -78,8 +78,7 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status ReadAt(int fd, uint64_t offset, size_t n, const std::string& path,
-                    std::string* out) {
+absl::Status ReadAt(int fd, uint64_t offset, size_t n, const std::string& path, std::string* out) {
   out->resize(n);
   size_t done = 0;
   while (done < n) {
@@ -176,29 +175,19 @@ absl::StatusOr<LineSummary> Summarize(absl::string_view line, const std::string&
 void AppendRequestBody(const AuditEvent& event, std::string* out) {
   out->append("\"type\":\"request\",\"time\":\"");
   internal::AppendTime(event.time, out);
-  out->append("\",\"request_id\":");
-  internal::AppendJsonString(event.request_id, out);
-  out->append(",\"identity\":");
-  internal::AppendJsonString(event.identity, out);
-  out->append(",\"peer\":");
-  internal::AppendJsonString(event.peer, out);
-  out->append(",\"operation\":");
-  internal::AppendJsonString(event.operation, out);
-  out->append(",\"resource\":");
-  internal::AppendJsonString(event.resource, out);
-  absl::StrAppend(out, ",\"key_version\":", event.key_version, ",\"code\":");
-  internal::AppendJsonString(event.code, out);
+  out->push_back('"');
+  internal::AppendStringMember("request_id", event.request_id, out);
+  internal::AppendStringMember("identity", event.identity, out);
+  internal::AppendStringMember("peer", event.peer, out);
+  internal::AppendStringMember("operation", event.operation, out);
+  internal::AppendStringMember("resource", event.resource, out);
+  absl::StrAppend(out, ",\"key_version\":", event.key_version);
+  internal::AppendStringMember("code", event.code, out);
   if (event.http_status > 0) absl::StrAppend(out, ",\"http_status\":", event.http_status);
-  absl::StrAppend(out, ",\"latency_us\":",
-                  std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
-  if (!event.error.empty()) {
-    out->append(",\"error\":");
-    internal::AppendJsonString(event.error, out);
-  }
-  if (!event.token_hmac.empty()) {
-    out->append(",\"token_hmac\":");
-    internal::AppendJsonString(event.token_hmac, out);
-  }
+  absl::StrAppend(
+      out, ",\"latency_us\":", std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
+  if (!event.error.empty()) internal::AppendStringMember("error", event.error, out);
+  if (!event.token_hmac.empty()) internal::AppendStringMember("token_hmac", event.token_hmac, out);
 }
 
 }  // namespace
@@ -250,7 +239,7 @@ absl::Status AuditLog::Start() {
   last_checkpoint_ = absl::Now();
   absl::Status recovered = Recover();
   if (!recovered.ok()) return recovered;
-  if (file_bytes_ == 0) {
+  if (fd_ >= 0 && file_bytes_ == 0) {  // a new or empty file, not one rotated just now
     absl::Status chained = RecoverFromRotated();
     if (!chained.ok()) return chained;
     absl::Status synced = SyncDirectory(Dirname(options_.path));
@@ -278,8 +267,8 @@ absl::Status AuditLog::Recover() {
   absl::StatusOr<LineSummary> last = Summarize(lines->last, options_.path, "last");
   if (!last.ok()) return last.status();
   if (header->type != "header") {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": the first line is not a header; move the file aside"));
+    return absl::DataLossError(absl::StrCat(
+        "audit log ", options_.path, ": the first line is not a header; move the file aside"));
   }
   file_first_seq_ = header->seq;
   file_start_ = header->time;
@@ -344,7 +333,7 @@ absl::Status AuditLog::Append(const AuditEvent& event) {
   queue_.append(body);
   std::shared_ptr<Batch> batch = open_batch_;
   work_cv_.Signal();
-  while (!batch->done) done_cv_.Wait(&mu_);
+  while (!batch->done) batch->done_cv.Wait(&mu_);
   return batch->status;
 }
 
@@ -358,8 +347,10 @@ void AuditLog::WriterLoop() {
   absl::MutexLock lock(&mu_);
   while (true) {
     // A timed checkpoint is due once requests went uncovered for checkpoint_interval.
-    absl::Time due = uncovered_requests_ > 0 ? last_checkpoint_ + options_.checkpoint_interval
-                                             : absl::InfiniteFuture();
+    // After a signing failure it waits for the next requests instead.
+    absl::Time due = uncovered_requests_ > 0 && sign_status_.ok()
+                         ? last_checkpoint_ + options_.checkpoint_interval
+                         : absl::InfiniteFuture();
     while (queue_.empty() && !stopping_ && absl::Now() < due) {
       work_cv_.WaitWithDeadline(&mu_, due);
     }
@@ -378,7 +369,7 @@ void AuditLog::WriterLoop() {
     if (batch != nullptr) {
       batch->status = std::move(status);
       batch->done = true;
-      done_cv_.SignalAll();
+      batch->done_cv.SignalAll();
     }
   }
 }
@@ -422,10 +413,7 @@ absl::Status AuditLog::EnsureFile() {
   std::string body = "\"type\":\"header\",\"time\":\"";
   internal::AppendTime(now, &body);
   absl::StrAppend(&body, "\",\"public_key\":\"", public_key_b64_, "\"");
-  if (!previous_file_.empty()) {
-    body.append(",\"previous_file\":");
-    internal::AppendJsonString(previous_file_, &body);
-  }
+  if (!previous_file_.empty()) internal::AppendStringMember("previous_file", previous_file_, &body);
   AppendLine(body);
   absl::Status written = Commit();
   if (!written.ok()) return written;
@@ -439,10 +427,9 @@ absl::Status AuditLog::Rotate(bool checkpoint_first) {
     absl::Status checkpoint = WriteCheckpoint();
     if (!checkpoint.ok()) return checkpoint;
   }
-  std::string rotated =
-      absl::StrCat(options_.path, ".", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(),
-                                                        absl::UTCTimeZone()),
-                   ".", file_first_seq_);
+  std::string rotated = absl::StrCat(
+      options_.path, ".", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), ".",
+      file_first_seq_);
   if (rename(options_.path.c_str(), rotated.c_str()) != 0) return Unavailable("rotate", errno);
   previous_file_ = Basename(rotated);
   close(fd_);
@@ -481,10 +468,10 @@ bool AuditLog::AppendCheckpoint(absl::Time now) {
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
   {
     absl::MutexLock lock(&mu_);
-    sign_status_ = sig.ok() ? absl::OkStatus()
-                            : absl::UnavailableError(absl::StrCat(
-                                  "audit log unavailable: cannot sign checkpoint: ",
-                                  sig.status().message()));
+    sign_status_ =
+        sig.ok() ? absl::OkStatus()
+                 : absl::UnavailableError(absl::StrCat(
+                       "audit log unavailable: cannot sign checkpoint: ", sig.status().message()));
   }
   if (!sig.ok()) return false;  // retried with the next batch
   std::string body = "\"type\":\"checkpoint\",\"time\":\"";
@@ -539,8 +526,8 @@ absl::Status AuditLog::Commit() {
 }
 
 absl::Status AuditLog::Unavailable(absl::string_view operation, int err) const {
-  return absl::UnavailableError(absl::StrCat("audit log unavailable: ", operation, " ",
-                                             options_.path, ": ", Errno(err)));
+  return absl::UnavailableError(
+      absl::StrCat("audit log unavailable: ", operation, " ", options_.path, ": ", Errno(err)));
 }
 
 }  // namespace strongroom::server::audit

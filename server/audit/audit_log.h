@@ -12,8 +12,9 @@
 //   checkpoint:  "time", "sig": base64 DER ECDSA over SHA-256("strongroom-audit-checkpoint\0"
 //                || seq as 8 bytes big-endian || the 32 bytes of prev); through the chain it
 //                commits to every earlier line, including those of earlier files.
-// Times are RFC 3339 UTC with microseconds. Every file starts with a header. Checkpoints are
-// written at most every checkpoint_interval while requests arrive, before rotation and on
+// Times are RFC 3339 UTC with microseconds. Every file starts with a header. A checkpoint is
+// written once checkpoint_interval has passed since the last one if requests came since (so
+// the tail is signed within an interval, and an idle log gets none), before rotation and on
 // close. Rotated files are renamed <path>.<UTC time YYYYMMDDTHHMMSSZ>.<first seq>; a file
 // may exceed max_file_bytes by at most one batch of lines.
 #pragma once
@@ -42,8 +43,8 @@ struct AuditEvent {
   std::string operation;
   std::string resource;
   uint32_t key_version = 0;
-  std::string code;      // gRPC status code name: "OK", "PERMISSION_DENIED", ...
-  int http_status = 0;   // set for HTTP routes
+  std::string code;     // gRPC status code name: "OK", "PERMISSION_DENIED", ...
+  int http_status = 0;  // set for HTTP routes
   absl::Duration latency;
   std::string error;       // status message on failure (never secret)
   std::string token_hmac;  // optional hex HMAC-SHA256 for correlation, may be empty
@@ -74,7 +75,8 @@ class AuditLog {
   // is truncated away and the chain resumes from its last complete line; an empty file
   // continues the newest rotated file beside it. A file whose header names another public
   // key than `signer`'s is rotated first. `signer` must outlive the log. Errors name the
-  // path and the failing system call.
+  // path and the failing system call; DATA_LOSS if the file's first or last complete line
+  // is not an audit line (the operator moves it aside).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                         AuditSigner* signer);
   // Writes what is queued and a final signed checkpoint, then closes the file. No Append
@@ -95,10 +97,12 @@ class AuditLog {
   absl::Status health() const;
 
  private:
-  // The outcome of one group commit, shared by the Append calls it carries.
+  // The outcome of one group commit, shared by the Append calls it carries. Guarded by
+  // mu_. Its own condvar wakes only its callers, not those queued for the next batch.
   struct Batch {
     bool done = false;
     absl::Status status;
+    absl::CondVar done_cv;
   };
 
   AuditLog(const AuditLogOptions& options, AuditSigner* signer);
@@ -138,8 +142,7 @@ class AuditLog {
   const std::string public_key_b64_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;     // writer: something queued, or stopping
-  absl::CondVar done_cv_;     // appenders: a batch finished
+  absl::CondVar work_cv_;                   // writer: something queued, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -150,16 +153,16 @@ class AuditLog {
   // File and chain state: Open and the destructor use it while the writer is not
   // running, the writer thread otherwise.
   int fd_ = -1;
-  uint64_t file_bytes_ = 0;       // durable length of the file
-  bool dirty_ = false;            // bytes beyond file_bytes_ may remain from a failed write
-  uint64_t file_first_seq_ = 0;   // seq of the header
-  absl::Time file_start_;         // time of the header
-  std::string previous_file_;     // for the next header; empty for a fresh chain
+  uint64_t file_bytes_ = 0;      // durable length of the file
+  bool dirty_ = false;           // bytes beyond file_bytes_ may remain from a failed write
+  uint64_t file_first_seq_ = 0;  // seq of the header
+  absl::Time file_start_;        // time of the header
+  std::string previous_file_;    // for the next header; empty for a fresh chain
   uint64_t next_seq_ = 1;
-  internal::Sha256 prev_{};       // chain hash of the last durable line
+  internal::Sha256 prev_{};          // chain hash of the last durable line
   uint64_t uncovered_lines_ = 0;     // durable lines after the last checkpoint
   uint64_t uncovered_requests_ = 0;  // of which requests
-  absl::Time last_checkpoint_;      // of the last checkpoint attempt
+  absl::Time last_checkpoint_;       // of the last checkpoint attempt
   // Lines formatted but not yet durable, and the chain state after them.
   std::string out_;
   uint64_t pending_seq_ = 1;

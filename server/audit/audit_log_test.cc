@@ -28,10 +28,10 @@
 namespace strongroom::server::audit {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
 using testing::FreshDir;
+using ::testing::HasSubstr;
 using testing::LogFiles;
+using ::testing::MatchesRegex;
 using testing::ReadLines;
 using testing::SampleEvent;
 using testing::SoftwareSigner;
@@ -47,6 +47,13 @@ std::unique_ptr<AuditLog> OpenLog(const AuditLogOptions& options, AuditSigner* s
   absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(options, signer);
   EXPECT_TRUE(log.ok()) << log.status();
   return log.ok() ? *std::move(log) : nullptr;
+}
+
+// Opens the log, appends SampleEvent(first) to SampleEvent(first + count - 1), closes it.
+void WriteEvents(const AuditLogOptions& options, AuditSigner* signer, int first, int count) {
+  std::unique_ptr<AuditLog> log = OpenLog(options, signer);
+  ASSERT_NE(log, nullptr);
+  for (int i = first; i < first + count; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
 }
 
 VerifyReport VerifyOk(const std::vector<std::string>& files, const std::string& pem = "") {
@@ -89,20 +96,20 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
 
   std::vector<std::string> lines = ReadLines(path);
   ASSERT_EQ(lines.size(), 3);
-  EXPECT_THAT(lines[0], MatchesRegex(absl::StrCat(
-                            R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
-                            R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
+  EXPECT_THAT(lines[0],
+              MatchesRegex(absl::StrCat(
+                  R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
+                  R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
   EXPECT_THAT(lines[1], MatchesRegex(R"re(\{"seq":2,"prev":"[0-9a-f]{64}",.*)re"));
-  EXPECT_THAT(lines[1],
-              HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
-                        R"("request_id":"req-1",)"
-                        R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
-                        "\xc3\xa9"
-                        R"( bad\ufffd","peer":"ipv4:127.0.0.1:50000",)"
-                        R"("operation":"transit.encrypt","resource":"transit/keys/k1",)"
-                        R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
-                        R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
-                        R"("token_hmac":"00ff"})"));
+  EXPECT_THAT(lines[1], HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
+                                  R"("request_id":"req-1",)"
+                                  R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
+                                  "\xc3\xa9"
+                                  R"( bad\ufffd","peer":"ipv4:127.0.0.1:50000",)"
+                                  R"("operation":"transit.encrypt","resource":"transit/keys/k1",)"
+                                  R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
+                                  R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
+                                  R"("token_hmac":"00ff"})"));
   EXPECT_THAT(lines[2], MatchesRegex(R"re(\{"seq":3,"prev":"[0-9a-f]{64}","type":"checkpoint",)re"
                                      R"re("time":"[^"]+","sig":"[A-Za-z0-9+/=]+"\})re"));
   VerifyReport report = VerifyOk({path});
@@ -120,10 +127,7 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
 TEST(AuditLogTest, RoundTripVerifies) {
   std::string path = FreshDir("roundtrip") + "/audit.log";
   SoftwareSigner signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 100; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 100);
   VerifyReport report = VerifyOk({path}, signer.public_key_pem());
   EXPECT_EQ(report.files, 1);
   EXPECT_EQ(report.lines, 102);  // header, 100 requests, checkpoint
@@ -182,10 +186,8 @@ TEST(AuditLogTest, IdleLogGetsItsTailSignedWithinTheInterval) {
 TEST(AuditLogTest, RestartContinuesTheChain) {
   std::string path = FreshDir("restart") + "/audit.log";
   SoftwareSigner signer;
-  for (int run = 0; run < 2; ++run) {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 3);
+  WriteEvents(Options(path), &signer, 3, 3);
   VerifyReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 9);  // header, 3, checkpoint, 3, checkpoint
   EXPECT_EQ(report.last_seq, 9);
@@ -195,18 +197,12 @@ TEST(AuditLogTest, RestartContinuesTheChain) {
 TEST(AuditLogTest, PartialLineFromACrashIsTruncatedOnReopen) {
   std::string path = FreshDir("partial") + "/audit.log";
   SoftwareSigner signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(Options(path), &signer, 0, 3);
   FILE* file = std::fopen(path.c_str(), "a");
   ASSERT_NE(file, nullptr);
   std::fputs("{\"seq\":6,\"prev\":\"12ab", file);  // cut off mid-write, never acknowledged
   std::fclose(file);
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    ASSERT_TRUE(log->Append(SampleEvent(9)).ok());
-  }
+  WriteEvents(Options(path), &signer, 9, 1);
   std::vector<std::string> lines = ReadLines(path);
   VerifyReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 7);
@@ -255,10 +251,7 @@ TEST(AuditLogTest, RotationByAge) {
   SoftwareSigner signer;
   AuditLogOptions options = Options(path);
   options.max_file_age = absl::ZeroDuration();  // every batch finds the file due
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(options, &signer, 0, 3);
   std::vector<std::string> files = LogFiles(path);
   EXPECT_EQ(files.size(), 3);
   VerifyOk(files);
@@ -270,16 +263,10 @@ TEST(AuditLogTest, MissingCurrentFileContinuesTheNewestRotatedFile) {
   SoftwareSigner signer;
   AuditLogOptions options = Options(path);
   options.max_file_age = absl::ZeroDuration();
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
-    for (int i = 0; i < 2; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  }
+  WriteEvents(options, &signer, 0, 2);
   // A crash between renaming the old file and writing the new header.
   ASSERT_EQ(unlink(path.c_str()), 0);
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
-    ASSERT_TRUE(log->Append(SampleEvent(5)).ok());
-  }
+  WriteEvents(Options(path), &signer, 5, 1);
   std::vector<std::string> files = LogFiles(path);
   ASSERT_EQ(files.size(), 2);
   VerifyOk(files);
@@ -288,19 +275,50 @@ TEST(AuditLogTest, MissingCurrentFileContinuesTheNewestRotatedFile) {
 TEST(AuditLogTest, NewSigningKeyStartsANewFile) {
   std::string path = FreshDir("new-key") + "/audit.log";
   SoftwareSigner old_signer, new_signer;
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &old_signer);
-    ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
-  }
-  {
-    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &new_signer);
-    ASSERT_TRUE(log->Append(SampleEvent(2)).ok());
-  }
+  WriteEvents(Options(path), &old_signer, 1, 1);
+  WriteEvents(Options(path), &new_signer, 2, 1);
   std::vector<std::string> files = LogFiles(path);
   ASSERT_EQ(files.size(), 2);
   VerifyOk({files[0]}, old_signer.public_key_pem());
   VerifyReport report = VerifyOk({files[1]}, new_signer.public_key_pem());
   EXPECT_EQ(report.first_seq, 4);  // continues the first file's three lines
+}
+
+// Signs like SoftwareSigner until `fail` is set.
+class FlakySigner : public AuditSigner {
+ public:
+  absl::StatusOr<std::string> SignDigest(absl::string_view digest) override {
+    if (fail) return absl::UnavailableError("HSM gone");
+    return signer_.SignDigest(digest);
+  }
+  const std::string& public_key_der() const override { return signer_.public_key_der(); }
+  std::string public_key_pem() const { return signer_.public_key_pem(); }
+  bool fail = false;
+
+ private:
+  SoftwareSigner signer_;
+};
+
+TEST(AuditLogTest, SigningFailureKeepsRequestsAndRetriesTheCheckpoint) {
+  std::string path = FreshDir("sign-fails") + "/audit.log";
+  FlakySigner signer;
+  AuditLogOptions options = Options(path);
+  options.max_file_age = absl::ZeroDuration();  // a checkpoint before every later batch
+  std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
+  ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
+  signer.fail = true;
+  ASSERT_TRUE(log->Append(SampleEvent(2)).ok());  // durable, only not signed
+  EXPECT_EQ(log->health().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(log->health().message(), HasSubstr("cannot sign checkpoint: HSM gone"));
+  signer.fail = false;
+  ASSERT_TRUE(log->Append(SampleEvent(3)).ok());
+  EXPECT_TRUE(log->health().ok()) << log->health();
+  log.reset();
+  std::vector<std::string> files = LogFiles(path);
+  VerifyReport report = VerifyOk(files, signer.public_key_pem());
+  EXPECT_EQ(report.checkpoints, 2);  // the first file's was never signed
+  EXPECT_EQ(report.uncovered_lines, 0);
+  EXPECT_EQ(CountRequests(files), 3);
 }
 
 // Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers

@@ -33,9 +33,17 @@ struct Member {
 constexpr Member kCommon[] = {{"seq", true}, {"prev"}, {"type"}};
 constexpr Member kHeader[] = {{"time"}, {"public_key"}, {"previous_file", false, true}};
 constexpr Member kRequest[] = {
-    {"time"},      {"request_id"},  {"identity"},          {"peer"},
-    {"operation"}, {"resource"},    {"key_version", true}, {"code"},
-    {"http_status", true, true},    {"latency_us", true},  {"error", false, true},
+    {"time"},
+    {"request_id"},
+    {"identity"},
+    {"peer"},
+    {"operation"},
+    {"resource"},
+    {"key_version", true},
+    {"code"},
+    {"http_status", true, true},
+    {"latency_us", true},
+    {"error", false, true},
     {"token_hmac", false, true},
 };
 constexpr Member kCheckpoint[] = {{"time"}, {"sig"}};
@@ -46,8 +54,7 @@ std::string CheckMembers(const std::vector<Field>& fields, absl::Span<const Memb
   for (const Member& member : members) {
     if (*next < fields.size() && fields[*next].name == member.name) {
       if (fields[*next].is_number != member.number) {
-        return absl::StrCat("\"", member.name, "\" is not a ",
-                            member.number ? "number" : "string");
+        return absl::StrCat("\"", member.name, "\" is not a ", member.number ? "number" : "string");
       }
       ++*next;
     } else if (!member.optional) {
@@ -131,7 +138,8 @@ class Verifier {
     if (!problem.empty()) return Fail(problem);
     uint64_t seq = (*fields)[0].number;
     Sha256 prev;
-    if (!ParseHash((*fields)[1].text, &prev)) return Fail("\"prev\" is not 64 lowercase hex digits");
+    if (!ParseHash((*fields)[1].text, &prev))
+      return Fail("\"prev\" is not 64 lowercase hex digits");
     const std::string& type = (*fields)[2].text;
     absl::Span<const Member> members;
     if (type == "header") {
@@ -146,8 +154,8 @@ class Verifier {
     problem = CheckMembers(*fields, members, &next);
     if (!problem.empty()) return Fail(absl::StrCat(type, " line: ", problem));
     if (next != fields->size()) {
-      return Fail(absl::StrCat(type, " line: unexpected \"", absl::CHexEscape((*fields)[next].name),
-                               "\""));
+      return Fail(
+          absl::StrCat(type, " line: unexpected \"", absl::CHexEscape((*fields)[next].name), "\""));
     }
     absl::Time time;
     if (!internal::ParseTime((*fields)[3].text, &time)) {
@@ -166,8 +174,9 @@ class Verifier {
       std::string sig;
       if (!absl::Base64Unescape((*fields)[4].text, &sig) ||
           !VerifySignature(key_.get(), internal::CheckpointDigest(seq, prev), sig)) {
-        return Fail("checkpoint signature does not verify (lines before it changed, or signed "
-                    "with another key)");
+        return Fail(
+            "checkpoint signature does not verify (lines before it changed, or signed "
+            "with another key)");
       }
       ++report_->checkpoints;
       report_->last_checkpoint_seq = seq;

@@ -21,7 +21,7 @@ struct VerifyReport {
   uint64_t files = 0;
   uint64_t lines = 0;
   uint64_t checkpoints = 0;
-  uint64_t first_seq = 0;            // 1 unless earlier files were not given
+  uint64_t first_seq = 0;  // 1 unless earlier files were not given
   uint64_t last_seq = 0;
   uint64_t last_checkpoint_seq = 0;  // 0 if none; it signs every line before it
   uint64_t uncovered_lines = 0;      // lines after the last checkpoint

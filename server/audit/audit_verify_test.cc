@@ -16,8 +16,8 @@
 namespace strongroom::server::audit {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FreshDir;
+using ::testing::HasSubstr;
 using testing::LogFiles;
 using testing::ReadLines;
 using testing::SampleEvent;

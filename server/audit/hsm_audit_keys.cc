@@ -42,7 +42,9 @@ absl::StatusOr<std::string> PublicKeyPem(absl::string_view der) {
 absl::StatusOr<std::unique_ptr<HsmAuditSigner>> HsmAuditSigner::Create(hsm::Hsm* hsm) {
   absl::Status created = CreateIfMissing(
       hsm->PrivateKeyExists(kAuditSigningKeyLabel),
-      [](hsm::Hsm* h) { return h->GenerateKeyPair(kAuditSigningKeyLabel, hsm::KeyPairType::kEcP256); },
+      [](hsm::Hsm* h) {
+        return h->GenerateKeyPair(kAuditSigningKeyLabel, hsm::KeyPairType::kEcP256);
+      },
       hsm);
   if (!created.ok()) return created;
   absl::StatusOr<std::string> der = hsm->PublicKeyDer(kAuditSigningKeyLabel);

@@ -15,9 +15,9 @@
 namespace strongroom::server::audit {
 namespace {
 
+using testing::FreshDir;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-using testing::FreshDir;
 using testing::SampleEvent;
 
 class HsmAuditKeysTest : public ::testing::Test {

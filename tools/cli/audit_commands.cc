@@ -29,13 +29,12 @@ std::string Summary(const VerifyReport& report) {
   std::vector<std::pair<std::string, std::string>> fields = {
       {"Result", "OK"},
       {"Files", absl::StrCat(report.files)},
-      {"Lines", absl::StrCat(report.lines, " (seq ", report.first_seq, " to ", report.last_seq,
-                             report.first_seq > 1 ? ", continuing earlier files not given" : "",
-                             ")")},
+      {"Lines",
+       absl::StrCat(report.lines, " (seq ", report.first_seq, " to ", report.last_seq,
+                    report.first_seq > 1 ? ", continuing earlier files not given" : "", ")")},
       {"Checkpoints", absl::StrCat(report.checkpoints)},
-      {"Signed up to", report.checkpoints == 0
-                           ? "-"
-                           : absl::StrCat("seq ", report.last_checkpoint_seq)},
+      {"Signed up to",
+       report.checkpoints == 0 ? "-" : absl::StrCat("seq ", report.last_checkpoint_seq)},
       {"Unsigned tail", absl::StrCat(report.uncovered_lines, " lines")},
   };
   return FormatFields(fields);
@@ -50,8 +49,9 @@ void AddVerify(CLI::App* audit, const GlobalOptions& options) {
   CLI::App* command = audit->add_subcommand(
       "verify", "Check audit log files (oldest first): format, hash chain, checkpoint signatures");
   command->add_option("FILE", flags->files, "Audit log files, rotated files first")->required();
-  command->add_option("--public-key", flags->public_key,
-                      "PEM public key the checkpoints must verify with (pins the key)")
+  command
+      ->add_option("--public-key", flags->public_key,
+                   "PEM public key the checkpoints must verify with (pins the key)")
       ->type_name("PEM");
   OnRun(command, [flags, &options] {
     std::string pem;

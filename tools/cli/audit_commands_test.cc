@@ -14,14 +14,14 @@
 namespace strongroom::cli {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using server::audit::testing::FreshDir;
 using server::audit::testing::ReadLines;
 using server::audit::testing::SampleEvent;
 using server::audit::testing::SoftwareSigner;
 using server::audit::testing::WriteLines;
 using testing::CliResult;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 class AuditCommandsTest : public ::testing::Test {
  protected:

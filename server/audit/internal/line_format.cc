@@ -254,6 +254,11 @@ void AppendJsonString(absl::string_view text, std::string* out) {
   out->push_back('"');
 }
 
+void AppendStringMember(absl::string_view name, absl::string_view text, std::string* out) {
+  absl::StrAppend(out, ",\"", name, "\":");
+  AppendJsonString(text, out);
+}
+
 void AppendTime(absl::Time time, std::string* out) {
   absl::TimeZone::CivilInfo civil = absl::UTCTimeZone().At(time);
   int64_t micros = absl::ToInt64Microseconds(civil.subsecond);

@@ -33,6 +33,8 @@ Sha256 CheckpointDigest(uint64_t seq, const Sha256& prev);
 // '\\' are escaped; bytes that are not valid UTF-8 become U+FFFD, so the line is always
 // valid JSON.
 void AppendJsonString(absl::string_view text, std::string* out);
+// Appends the object member ,"<name>":<text as a JSON string>.
+void AppendStringMember(absl::string_view name, absl::string_view text, std::string* out);
 // Appends `time` as RFC 3339 UTC with microseconds: "2026-11-23T22:51:38.123456Z".
 void AppendTime(absl::Time time, std::string* out);
 // Parses what AppendTime writes.
