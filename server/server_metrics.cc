@@ -84,7 +84,14 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
           "PKCS#11 calls, by function and result (ok or the CKR_ name).", {"function", "result"})),
       hsm_duration_(registry->AddHistogram("strongroom_hsm_call_duration_seconds",
                                            "Duration of PKCS#11 calls.", {"function"},
-                                           LatencyBuckets())) {}
+                                           LatencyBuckets())),
+      audit_writes_(registry->AddCounter("strongroom_audit_writes_total",
+                                         "Audit records written durably (ok) or not (failed).",
+                                         {"result"})),
+      audit_duration_(registry->AddHistogram(
+          "strongroom_audit_write_duration_seconds",
+          "Time for an audit record to become durable (group commit included).", {},
+          LatencyBuckets())) {}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 ServerMetrics::InterceptorFactory() {
@@ -105,6 +112,11 @@ void ServerMetrics::RecordRpc(absl::string_view full_method, grpc::StatusCode co
 void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapsed) {
   hsm_calls_->WithLabels({function, rv == CKR_OK ? "ok" : hsm::CkRvName(rv)})->Increment();
   hsm_duration_->WithLabels({function})->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::RecordAuditWrite(absl::Duration elapsed, bool ok) {
+  audit_writes_->WithLabels({ok ? "ok" : "failed"})->Increment();
+  audit_duration_->WithLabels({})->Observe(absl::ToDoubleSeconds(elapsed));
 }
 
 void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,

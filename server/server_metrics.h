@@ -1,5 +1,6 @@
 // ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor),
-// PKCS#11 calls (as the HSM's CallObserver) and state gauges evaluated at scrape time.
+// PKCS#11 calls (as the HSM's CallObserver), audit writes (from the access gate) and
+// state gauges evaluated at scrape time.
 //
 // Kept together so each hook in the rest of the server is one line. Families are
 // registered in the constructor; the registry, and everything passed to
@@ -40,6 +41,8 @@ class ServerMetrics : public hsm::CallObserver {
   // `full_method` is "/package.Service/Method".
   void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
   void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
+  // One audit record's durable write (including the wait for its group commit).
+  void RecordAuditWrite(absl::Duration elapsed, bool ok);
 
   // The scrape-time gauges: seal state, HSM, KEK, transit keys and encryption counts,
   // build info and start time.
@@ -52,6 +55,8 @@ class ServerMetrics : public hsm::CallObserver {
   Family<Histogram>* const grpc_duration_;
   Family<Counter>* const hsm_calls_;
   Family<Histogram>* const hsm_duration_;
+  Family<Counter>* const audit_writes_;
+  Family<Histogram>* const audit_duration_;
 };
 
 }  // namespace strongroom::server

@@ -275,8 +275,11 @@ absl::Status Strongroomd::StartAccess() {
 
   auto certs = access::ClientCertVerifier::Create(ClientCaSource(auth, ca_.get()));
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
-  gate_ = std::make_unique<access::Gate>(*std::move(policies), *std::move(certs), tokens_.get(),
-                                         audit_.get(), audit_hasher_.get());
+  gate_ = std::make_unique<access::Gate>(
+      *std::move(policies), *std::move(certs), tokens_.get(), audit_.get(), audit_hasher_.get(),
+      [metrics = server_metrics_.get()](absl::Duration elapsed, bool ok) {
+        metrics->RecordAuditWrite(elapsed, ok);
+      });
   return absl::OkStatus();
 }
 

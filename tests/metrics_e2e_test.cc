@@ -131,6 +131,8 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_calls_total{function=\"C_GenerateRandom\","
                               "result=\"ok\"}"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_call_duration_seconds_count{function="));
+  EXPECT_THAT(text, HasSubstr("strongroom_audit_writes_total{result=\"ok\"} "));
+  EXPECT_THAT(text, HasSubstr("strongroom_audit_write_duration_seconds_count "));
   EXPECT_THAT(text, HasSubstr("strongroom_sealed 0\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_available 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_sessions_in_use "));

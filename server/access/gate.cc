@@ -21,12 +21,14 @@ std::string RandomBootId() {
 }  // namespace
 
 Gate::Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
-           TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher)
+           TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
+           AuditObserver observer)
     : policies_(std::move(policies)),
       certs_(std::move(certs)),
       tokens_(tokens),
       audit_(audit),
       hasher_(hasher),
+      observer_(std::move(observer)),
       boot_id_(RandomBootId()) {}
 
 Gate::~Gate() = default;
@@ -116,7 +118,10 @@ absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_
   event.latency = absl::Now() - call.start_;
   if (!result.ok()) event.error = std::string(result.message());
   event.token_hmac = call.token_hmac_;
-  return audit_->Append(event);
+  const absl::Time begin = absl::Now();
+  absl::Status written = audit_->Append(event);
+  if (observer_) observer_(absl::Now() - begin, written.ok());
+  return written;
 }
 
 }  // namespace strongroom::server::access

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,10 +69,14 @@ class Gate {
     absl::Status status_;
   };
 
+  // Sees the duration and success of each audit write (metrics).
+  using AuditObserver = std::function<void(absl::Duration elapsed, bool ok)>;
+
   // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
-  // audit records of refused tokens).
+  // audit records of refused tokens); so may `observer`.
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
-       TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher);
+       TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
+       AuditObserver observer = nullptr);
   ~Gate();
 
   void Reload(std::shared_ptr<const PolicySet> policies,
@@ -93,6 +98,7 @@ class Gate {
   TokenStore* const tokens_;
   audit::AuditLog* const audit_;
   audit::AuditHasher* const hasher_;
+  const AuditObserver observer_;
   const std::string boot_id_;
   std::atomic<uint64_t> next_request_{1};
 };
