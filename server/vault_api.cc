@@ -771,33 +771,36 @@ std::optional<HttpResponse> CheckKeyExists(kms::Transit* transit, const std::str
   return StatusError(key.status());
 }
 
-}  // namespace
-
-HttpResponse VaultApi::Encrypt(const HttpRequest& request) const {
+// Encrypt and Rewrap: the items, grouped by requested key version, go to the engine one
+// group per call; `set_input` puts an item's text (plaintext or ciphertext) in a request item.
+template <typename Request, typename Response, typename SetInput>
+HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest& request,
+                                absl::StatusOr<Response> (kms::Transit::*call)(const Request&),
+                                SetInput set_input) {
   if (ReservedMount(request)) return NotFound();
   absl::StatusOr<Struct> body = ParseBody(request.body);
   if (!body.ok()) return StatusError(body.status());
-  absl::StatusOr<Batch> batch = ReadBatch(Op::kEncrypt, *body);
+  absl::StatusOr<Batch> batch = ReadBatch(op, *body);
   if (!batch.ok()) return StatusError(batch.status());
   const std::string key_name = PathParam(request, "key");
   auto groups = PendingByVersion(*batch);
   if (groups.empty()) {
-    if (auto e = CheckKeyExists(transit_, key_name)) return *e;
+    if (auto e = CheckKeyExists(transit, key_name)) return *e;
   }
   for (const auto& [version, indexes] : groups) {
-    v1::EncryptRequest req;
+    Request req;
     req.set_key_name(key_name);
     req.set_key_version(version);
     for (size_t i : indexes) {
       const Item& item = batch->items[i];
-      v1::EncryptRequest::Item* in = req.add_items();
-      in->set_plaintext(item.text);
+      auto* in = req.add_items();
+      set_input(in, item.text);
       in->set_context(item.context);
       in->set_associated_data(item.associated_data);
     }
-    absl::StatusOr<v1::EncryptResponse> resp = transit_->Encrypt(req);
+    absl::StatusOr<Response> resp = (transit->*call)(req);
     if (!resp.ok()) {
-      if (auto e = RequestLevelError(transit_, resp.status(), key_name, kEncryptionKeyNotFound)) {
+      if (auto e = RequestLevelError(transit, resp.status(), key_name, kEncryptionKeyNotFound)) {
         return *e;
       }
       for (size_t i : indexes) batch->items[i].error = std::string(resp.status().message());
@@ -814,7 +817,16 @@ HttpResponse VaultApi::Encrypt(const HttpRequest& request) const {
       }
     }
   }
-  return BatchResponse(Op::kEncrypt, *batch);
+  return BatchResponse(op, *batch);
+}
+
+}  // namespace
+
+HttpResponse VaultApi::Encrypt(const HttpRequest& request) const {
+  return ProduceCiphertexts(transit_, Op::kEncrypt, request, &kms::Transit::Encrypt,
+                            [](v1::EncryptRequest::Item* in, const std::string& text) {
+                              in->set_plaintext(text);
+                            });
 }
 
 HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
@@ -864,47 +876,10 @@ HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
 }
 
 HttpResponse VaultApi::Rewrap(const HttpRequest& request) const {
-  if (ReservedMount(request)) return NotFound();
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
-  absl::StatusOr<Batch> batch = ReadBatch(Op::kRewrap, *body);
-  if (!batch.ok()) return StatusError(batch.status());
-  const std::string key_name = PathParam(request, "key");
-  auto groups = PendingByVersion(*batch);
-  if (groups.empty()) {
-    if (auto e = CheckKeyExists(transit_, key_name)) return *e;
-  }
-  for (const auto& [version, indexes] : groups) {
-    v1::RewrapRequest req;
-    req.set_key_name(key_name);
-    req.set_key_version(version);
-    for (size_t i : indexes) {
-      const Item& item = batch->items[i];
-      v1::RewrapRequest::Item* in = req.add_items();
-      in->set_ciphertext(item.text);
-      in->set_context(item.context);
-      in->set_associated_data(item.associated_data);
-    }
-    absl::StatusOr<v1::RewrapResponse> resp = transit_->Rewrap(req);
-    if (!resp.ok()) {
-      if (auto e = RequestLevelError(transit_, resp.status(), key_name, kEncryptionKeyNotFound)) {
-        return *e;
-      }
-      for (size_t i : indexes) batch->items[i].error = std::string(resp.status().message());
-      continue;
-    }
-    for (size_t k = 0; k < indexes.size() && k < static_cast<size_t>(resp->results_size()); ++k) {
-      const v1::EncryptResponse::Result& r = resp->results(static_cast<int>(k));
-      Item& item = batch->items[indexes[k]];
-      if (r.has_error()) {
-        SetItemError(&item, r.error());
-      } else {
-        item.result = r.ciphertext();
-        item.result_version = r.key_version();
-      }
-    }
-  }
-  return BatchResponse(Op::kRewrap, *batch);
+  return ProduceCiphertexts(transit_, Op::kRewrap, request, &kms::Transit::Rewrap,
+                            [](v1::RewrapRequest::Item* in, const std::string& text) {
+                              in->set_ciphertext(text);
+                            });
 }
 
 HttpResponse VaultApi::ReadKey(const HttpRequest& request) const {
