@@ -138,6 +138,8 @@ int Main(int argc, char** argv) {
   std::string config_path;
   app.add_option("-c,--config", config_path,
                  "YAML configuration file (default: embedded defaults)");
+  // --config may also follow a subcommand (`strongroomd init-token --config FILE`).
+  app.fallthrough();
   CLI::App* init = app.add_subcommand(
       "init-token", "initialise a development token (SoftHSM) and create its PIN files");
   CLI::App* root = app.add_subcommand(
