@@ -1,5 +1,7 @@
 #include "server/vault_api.h"
 
+#include "server/json_string.h"
+
 #include <openssl/rand.h>
 
 #include <cmath>
@@ -77,73 +79,13 @@ class Json {
  private:
   enum Kind { kNull, kBool, kInt, kString, kArray, kObject };
 
-  static void WriteString(absl::string_view s, std::string* out) {
-    out->push_back('"');
-    size_t i = 0;
-    while (i < s.size()) {
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c < 0x80) {
-        switch (c) {
-          case '"': out->append("\\\""); break;
-          case '\\': out->append("\\\\"); break;
-          case '\n': out->append("\\n"); break;
-          case '\r': out->append("\\r"); break;
-          case '\t': out->append("\\t"); break;
-          default:
-            if (c < 0x20 || c == 0x7f) {
-              absl::StrAppendFormat(out, "\\u%04x", c);
-            } else {
-              out->push_back(static_cast<char>(c));
-            }
-        }
-        ++i;
-        continue;
-      }
-      size_t len = Utf8SequenceLength(s.substr(i));
-      if (len == 0) {
-        out->append("\\ufffd");
-        ++i;
-      } else {
-        out->append(s.data() + i, len);
-        i += len;
-      }
-    }
-    out->push_back('"');
-  }
-
-  // Length of the well-formed UTF-8 sequence (RFC 3629) starting s, or 0.
-  static size_t Utf8SequenceLength(absl::string_view s) {
-    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = b(0);
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;  // no surrogates
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return 0;
-    }
-    if (s.size() < len) return 0;
-    if (b(1) < lo || b(1) > hi) return 0;
-    for (size_t k = 2; k < len; ++k) {
-      if (b(k) < 0x80 || b(k) > 0xbf) return 0;
-    }
-    return len;
-  }
 
   void Write(std::string* out) const {
     switch (kind_) {
       case kNull: out->append("null"); break;
       case kBool: out->append(b_ ? "true" : "false"); break;
       case kInt: absl::StrAppend(out, i_); break;
-      case kString: WriteString(s_, out); break;
+      case kString: AppendJsonString(s_, out); break;
       case kArray:
         out->push_back('[');
         for (size_t k = 0; k < items_.size(); ++k) {
@@ -156,7 +98,7 @@ class Json {
         out->push_back('{');
         for (size_t k = 0; k < members_.size(); ++k) {
           if (k > 0) out->push_back(',');
-          WriteString(members_[k].first, out);
+          AppendJsonString(members_[k].first, out);
           out->push_back(':');
           members_[k].second.Write(out);
         }

@@ -2,28 +2,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/json_string.h"
 
 namespace strongroom::server::access {
 namespace {
-
-std::string JsonEscape(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
-}
 
 int HttpStatusOf(const absl::Status& status) {
   switch (status.code()) {
@@ -61,7 +43,9 @@ HttpResponse JsonError(int status, absl::string_view message) {
   HttpResponse response;
   response.status = status;
   response.content_type = "application/json";
-  response.body = absl::StrCat("{\"errors\":[\"", JsonEscape(message), "\"]}");
+  response.body = "{\"errors\":[";
+  AppendJsonString(message, &response.body);
+  response.body += "]}";
   return response;
 }
 

@@ -29,10 +29,6 @@ void AppendHex(const Sha256& hash, std::string* out);
 // earlier line, in every earlier file of the chain.
 Sha256 CheckpointDigest(uint64_t seq, const Sha256& prev);
 
-// Appends `text` as a JSON string literal with its quotes. Control characters, '"' and
-// '\\' are escaped; bytes that are not valid UTF-8 become U+FFFD, so the line is always
-// valid JSON.
-void AppendJsonString(absl::string_view text, std::string* out);
 // Appends the object member ,"<name>":<text as a JSON string>.
 void AppendStringMember(absl::string_view name, absl::string_view text, std::string* out);
 // Appends `time` as RFC 3339 UTC with microseconds: "2026-11-23T22:51:38.123456Z".
