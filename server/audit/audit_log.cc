@@ -273,11 +273,7 @@ absl::Status AuditLog::Recover() {
   }
   file_first_seq_ = header->seq;
   file_start_ = header->time;
-  next_seq_ = last->seq + 1;
-  prev_ = internal::Sha256Of(lines->last);
-  // At least the last line is uncovered unless it is a checkpoint.
-  uncovered_lines_ = last->type == "checkpoint" ? 0 : 1;
-  uncovered_requests_ = last->type == "request" ? 1 : 0;
+  ResumeChain(last->seq, last->type, lines->last);
   if (header->public_key != public_key_b64_) {
     // Later checkpoints verify with another key: they go in a new file. This file's tail
     // stays covered through the chain by the new file's first checkpoint.
@@ -317,12 +313,17 @@ absl::Status AuditLog::RecoverFromRotated() {
   if (!lines.ok()) return lines.status();
   absl::StatusOr<LineSummary> last = Summarize(lines->last, path, "last");
   if (!last.ok()) return last.status();
-  next_seq_ = last->seq + 1;
-  prev_ = internal::Sha256Of(lines->last);
+  ResumeChain(last->seq, last->type, lines->last);
   previous_file_ = newest;
-  uncovered_lines_ = last->type == "checkpoint" ? 0 : 1;
-  uncovered_requests_ = last->type == "request" ? 1 : 0;
   return absl::OkStatus();
+}
+
+void AuditLog::ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line) {
+  next_seq_ = seq + 1;
+  prev_ = internal::Sha256Of(line);
+  // At least the last line is uncovered unless it is a checkpoint.
+  uncovered_lines_ = type == "checkpoint" ? 0 : 1;
+  uncovered_requests_ = type == "request" ? 1 : 0;
 }
 
 absl::Status AuditLog::Append(const AuditEvent& event) {

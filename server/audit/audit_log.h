@@ -113,6 +113,8 @@ class AuditLog {
   absl::Status Recover();
   // Sets the chain state from the last line of the newest rotated file, if there is one.
   absl::Status RecoverFromRotated();
+  // Continues the chain after the line `line` (seq `seq`, type `type`) of a file on disk.
+  void ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line);
 
   void WriterLoop();
   bool AllCallersQueued() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
