@@ -24,6 +24,7 @@ namespace {
 using internal::Sha256;
 
 constexpr size_t kReadChunk = 64 << 10;
+constexpr absl::Duration kMaxMergeWait = absl::Milliseconds(1);
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -272,11 +273,7 @@ absl::Status AuditLog::Recover() {
   }
   file_first_seq_ = header->seq;
   file_start_ = header->time;
-  next_seq_ = last->seq + 1;
-  prev_ = internal::Sha256Of(lines->last);
-  // At least the last line is uncovered unless it is a checkpoint.
-  uncovered_lines_ = last->type == "checkpoint" ? 0 : 1;
-  uncovered_requests_ = last->type == "request" ? 1 : 0;
+  ResumeChain(last->seq, last->type, lines->last);
   if (header->public_key != public_key_b64_) {
     // Later checkpoints verify with another key: they go in a new file. This file's tail
     // stays covered through the chain by the new file's first checkpoint.
@@ -316,12 +313,17 @@ absl::Status AuditLog::RecoverFromRotated() {
   if (!lines.ok()) return lines.status();
   absl::StatusOr<LineSummary> last = Summarize(lines->last, path, "last");
   if (!last.ok()) return last.status();
-  next_seq_ = last->seq + 1;
-  prev_ = internal::Sha256Of(lines->last);
+  ResumeChain(last->seq, last->type, lines->last);
   previous_file_ = newest;
-  uncovered_lines_ = last->type == "checkpoint" ? 0 : 1;
-  uncovered_requests_ = last->type == "request" ? 1 : 0;
   return absl::OkStatus();
+}
+
+void AuditLog::ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line) {
+  next_seq_ = seq + 1;
+  prev_ = internal::Sha256Of(line);
+  // At least the last line is uncovered unless it is a checkpoint.
+  uncovered_lines_ = type == "checkpoint" ? 0 : 1;
+  uncovered_requests_ = type == "request" ? 1 : 0;
 }
 
 absl::Status AuditLog::Append(const AuditEvent& event) {
@@ -331,11 +333,16 @@ absl::Status AuditLog::Append(const AuditEvent& event) {
   body.push_back('\n');
   absl::MutexLock lock(&mu_);
   queue_.append(body);
+  ++queued_;
+  ++in_flight_;
   std::shared_ptr<Batch> batch = open_batch_;
   work_cv_.Signal();
   while (!batch->done) batch->done_cv.Wait(&mu_);
+  --in_flight_;
   return batch->status;
 }
+
+bool AuditLog::AllCallersQueued() const { return queued_ >= in_flight_ || stopping_; }
 
 absl::Status AuditLog::health() const {
   absl::MutexLock lock(&mu_);
@@ -355,15 +362,23 @@ void AuditLog::WriterLoop() {
       work_cv_.WaitWithDeadline(&mu_, due);
     }
     if (queue_.empty() && stopping_) return;
+    // Callers of the last batch that are still on their way out may be back at once (a
+    // busy server): wait until every caller inside Append is queued, at most as long as
+    // the last commit took, so they join this batch rather than wait for the next one.
+    // Without this, 8 busy callers split into two alternating half batches.
+    mu_.AwaitWithTimeout(absl::Condition(this, &AuditLog::AllCallersQueued), merge_wait_);
     bodies.clear();
     bodies.swap(queue_);
+    queued_ = 0;
     std::shared_ptr<Batch> batch;
     if (!bodies.empty()) {
       batch = std::move(open_batch_);
       open_batch_ = std::make_shared<Batch>();
     }
     mu_.Unlock();
+    absl::Time start = absl::Now();
     absl::Status status = WriteBatch(bodies);
+    merge_wait_ = std::min(absl::Now() - start, kMaxMergeWait);
     mu_.Lock();
     write_status_ = status;
     if (batch != nullptr) {

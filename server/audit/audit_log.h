@@ -113,8 +113,11 @@ class AuditLog {
   absl::Status Recover();
   // Sets the chain state from the last line of the newest rotated file, if there is one.
   absl::Status RecoverFromRotated();
+  // Continues the chain after the line `line` (seq `seq`, type `type`) of a file on disk.
+  void ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line);
 
   void WriterLoop();
+  bool AllCallersQueued() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Writes `bodies` (request bodies, one per line) and a checkpoint if one is due,
   // rotating first if the file is due for it.
   absl::Status WriteBatch(absl::string_view bodies);
@@ -144,11 +147,14 @@ class AuditLog {
   mutable absl::Mutex mu_;
   absl::CondVar work_cv_;                   // writer: something queued, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
+  int queued_ ABSL_GUARDED_BY(mu_) = 0;     // bodies in queue_
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // Append calls that have not returned
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status write_status_ ABSL_GUARDED_BY(mu_);
   absl::Status sign_status_ ABSL_GUARDED_BY(mu_);
   std::thread writer_;
+  absl::Duration merge_wait_;  // writer only: how long a batch waits for late callers
 
   // File and chain state: Open and the destructor use it while the writer is not
   // running, the writer thread otherwise.
