@@ -21,5 +21,7 @@ export STRONGROOM_STATE_DIR="$state"
 
 # Creates the token and its random PINs (0600 files) on first run; a no-op afterwards.
 bazel-bin/server/strongroomd init-token
-echo "CLI: $PWD/bazel-bin/tools/cli/strongroom status" >&2
+# Every call needs credentials: the one-time root token of the first start (1 h), then the
+# tokens or client certificates made with it (README "Access control and audit").
+echo "CLI: STRONGROOM_TOKEN_FILE=$state/root-token $PWD/bazel-bin/tools/cli/strongroom status" >&2
 exec bazel-bin/server/strongroomd "$@"
