@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "hsm/hsm.h"
 #include "hsm/provider.h"
@@ -295,6 +296,17 @@ absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfi
   if (!storage.ok()) return Prefixed("storage: ", storage.status());
   auto tokens = access::TokenStore::Open(storage->get(), hsm->get(), TokenOptions(config.auth()));
   if (!tokens.ok()) return Prefixed("tokens: ", tokens.status());
+  // The token this replaces (if its file is still there) stops working: at most one root
+  // token from this command is ever live.
+  auto previous = ReadFile(absl::StrCat(config.state_dir(), "/root-token"), "root token");
+  if (previous.ok()) {
+    std::vector<absl::string_view> parts = absl::StrSplit(*previous, '.');
+    absl::Status revoked = parts.size() == 3 ? (*tokens)->Revoke(parts[1]) : absl::OkStatus();
+    OPENSSL_cleanse(previous->data(), previous->size());
+    if (!revoked.ok() && !absl::IsNotFound(revoked) && !absl::IsInvalidArgument(revoked)) {
+      return Prefixed("revoking the previous root token: ", revoked);
+    }
+  }
   auto root = (*tokens)->CreateRoot(ToDuration(config.auth().root_token_ttl()), absl::Now());
   if (!root.ok()) return root.status();
   return WriteRootToken(config, root->token);

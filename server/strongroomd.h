@@ -78,8 +78,9 @@ class VaultApi;
 class Strongroomd {
  public:
   static absl::StatusOr<std::unique_ptr<Strongroomd>> Start(const v1::ServerConfig& config);
-  // Opens the HSM and storage (not serving), creates a one-time root token and writes it
-  // to <state_dir>/root-token (0600); returns that path.
+  // Opens the HSM and storage (not serving), revokes the root token in
+  // <state_dir>/root-token if there is one, creates a new one-time root token and writes it
+  // there (0600); returns that path.
   static absl::StatusOr<std::string> GenerateRootToken(const v1::ServerConfig& config);
   ~Strongroomd();
 

@@ -551,6 +551,31 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
   EXPECT_THAT(r.output, HasSubstr(absl::StrCat(":", mid + 1, ":"))) << r.output;
 }
 
+// Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)
+// writes a new one-time root token and revokes the one it replaces.
+TEST_F(AccessE2eTest, GenerateRootTokenReplacesTheRootToken) {
+  WriteConfig("op-encrypt");
+  StartServer();
+  const std::string first = root_token_;
+  auto status = [&](const std::string& token) {
+    return Call(Channel(token), &v1::System::Stub::GetStatus, v1::GetStatusRequest()).error_code();
+  };
+  EXPECT_EQ(status(first), grpc::StatusCode::OK);
+  testing::RunResult r =
+      RunCommand({Runfile("server/strongroomd"), "generate-root-token", "--config", config_});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("root-token"));
+  const std::string second(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+  EXPECT_NE(second, first);
+  EXPECT_THAT(r.output, Not(HasSubstr(second)));
+  // A restart drops the server's cache of verified tokens, so the revocation is seen.
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0);
+  StartServer();
+  EXPECT_EQ(status(first), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(status(second), grpc::StatusCode::OK);
+}
+
 // The audit log on a tiny tmpfs in a private mount namespace: once it is full, requests
 // fail closed with UNAVAILABLE; once space is back, they succeed again and the log verifies.
 TEST_F(AccessE2eTest, FullDiskFailsClosedAndRecovers) {
