@@ -160,15 +160,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace strongroom::server
 
-#if defined(__SANITIZE_ADDRESS__)
-// Under --config=asan only. Debian's cpp-httplib initialises OpenSSL when it loads, after
-// which OpenSSL no longer frees its per-thread random generators (DRBGs) at exit. Those
-// are process-lifetime objects created by EVP_RAND_instantiate, never per-request memory;
-// any other leak still fails the sanitizer build. Debian's libcrypto has no frame
-// pointers, so unwinding on malloc must be full for the suppression to see that frame.
-extern "C" const char* __lsan_default_suppressions() { return "leak:EVP_RAND_instantiate\n"; }
-extern "C" const char* __asan_default_options() { return "fast_unwind_on_malloc=0"; }
-extern "C" const char* __lsan_default_options() { return "print_suppressions=0"; }
-#endif
-
 int main(int argc, char** argv) { return strongroom::server::Main(argc, argv); }
