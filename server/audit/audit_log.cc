@@ -24,7 +24,6 @@ namespace {
 using internal::Sha256;
 
 constexpr size_t kReadChunk = 64 << 10;
-constexpr absl::Duration kMaxMergeWait = absl::Milliseconds(1);
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -211,18 +210,22 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
     log->fd_ = -1;
     return started;
   }
-  log->writer_ = std::thread(&AuditLog::WriterLoop, log.get());
+  {
+    absl::MutexLock lock(&log->mu_);
+    log->checkpoint_due_ = log->CheckpointDue();
+  }
+  log->checkpointer_ = std::thread(&AuditLog::CheckpointLoop, log.get());
   return log;
 }
 
 AuditLog::~AuditLog() {
-  if (writer_.joinable()) {
+  if (checkpointer_.joinable()) {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
       work_cv_.Signal();
     }
-    writer_.join();
+    checkpointer_.join();
   }
   if (fd_ < 0) return;
   if (uncovered_lines_ > 0 && file_bytes_ > 0) WriteCheckpoint().IgnoreError();  // nobody to tell
@@ -333,59 +336,61 @@ absl::Status AuditLog::Append(const AuditEvent& event) {
   body.push_back('\n');
   absl::MutexLock lock(&mu_);
   queue_.append(body);
-  ++queued_;
-  ++in_flight_;
   std::shared_ptr<Batch> batch = open_batch_;
-  work_cv_.Signal();
-  while (!batch->done) batch->done_cv.Wait(&mu_);
-  --in_flight_;
+  while (!batch->done) {
+    if (!writing_) {
+      // No commit in progress: this caller commits what is queued (its own line
+      // included) on its own thread, so no other thread has to be woken for it.
+      CommitQueued();
+    } else {
+      batch->done_cv.Wait(&mu_);  // the leader commits it, or hands over to this caller
+    }
+  }
   return batch->status;
 }
 
-bool AuditLog::AllCallersQueued() const { return queued_ >= in_flight_ || stopping_; }
+void AuditLog::CommitQueued() {
+  writing_ = true;
+  std::string bodies;
+  bodies.swap(queue_);
+  std::shared_ptr<Batch> batch = std::move(open_batch_);
+  open_batch_ = std::make_shared<Batch>();
+  mu_.Unlock();
+  absl::Status status = WriteBatch(bodies);
+  mu_.Lock();
+  writing_ = false;
+  write_status_ = status;
+  checkpoint_due_ = CheckpointDue();
+  batch->status = std::move(status);
+  batch->done = true;
+  batch->done_cv.SignalAll();
+  // Lines queued meanwhile wait on the open batch: one of their callers leads next.
+  if (!queue_.empty()) open_batch_->done_cv.Signal();
+  work_cv_.Signal();
+}
+
+absl::Time AuditLog::CheckpointDue() const {
+  // A timed checkpoint is due once requests went uncovered for checkpoint_interval. After
+  // a signing failure it waits for the next requests instead.
+  return uncovered_requests_ > 0 && sign_status_.ok()
+             ? last_checkpoint_ + options_.checkpoint_interval
+             : absl::InfiniteFuture();
+}
 
 absl::Status AuditLog::health() const {
   absl::MutexLock lock(&mu_);
   return write_status_.ok() ? sign_status_ : write_status_;
 }
 
-void AuditLog::WriterLoop() {
-  std::string bodies;
+void AuditLog::CheckpointLoop() {
   absl::MutexLock lock(&mu_);
   while (true) {
-    // A timed checkpoint is due once requests went uncovered for checkpoint_interval.
-    // After a signing failure it waits for the next requests instead.
-    absl::Time due = uncovered_requests_ > 0 && sign_status_.ok()
-                         ? last_checkpoint_ + options_.checkpoint_interval
-                         : absl::InfiniteFuture();
-    while (queue_.empty() && !stopping_ && absl::Now() < due) {
-      work_cv_.WaitWithDeadline(&mu_, due);
+    while (!stopping_ && (writing_ || absl::Now() < checkpoint_due_)) {
+      work_cv_.WaitWithDeadline(&mu_, writing_ ? absl::InfiniteFuture() : checkpoint_due_);
     }
-    if (queue_.empty() && stopping_) return;
-    // Callers of the last batch that are still on their way out may be back at once (a
-    // busy server): wait until every caller inside Append is queued, at most as long as
-    // the last commit took, so they join this batch rather than wait for the next one.
-    // Without this, 8 busy callers split into two alternating half batches.
-    mu_.AwaitWithTimeout(absl::Condition(this, &AuditLog::AllCallersQueued), merge_wait_);
-    bodies.clear();
-    bodies.swap(queue_);
-    queued_ = 0;
-    std::shared_ptr<Batch> batch;
-    if (!bodies.empty()) {
-      batch = std::move(open_batch_);
-      open_batch_ = std::make_shared<Batch>();
-    }
-    mu_.Unlock();
-    absl::Time start = absl::Now();
-    absl::Status status = WriteBatch(bodies);
-    merge_wait_ = std::min(absl::Now() - start, kMaxMergeWait);
-    mu_.Lock();
-    write_status_ = status;
-    if (batch != nullptr) {
-      batch->status = std::move(status);
-      batch->done = true;
-      batch->done_cv.SignalAll();
-    }
+    if (stopping_) return;
+    // Idle and due: write the checkpoint (and whatever was queued meanwhile).
+    CommitQueued();
   }
 }
 

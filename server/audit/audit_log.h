@@ -87,8 +87,9 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Blocks until the event's line is durable (written and fdatasync'ed). Concurrent calls
-  // are group-committed: one writer thread takes whatever is queued and writes it with one
-  // write and one fdatasync. If that fails, every Append of the batch returns UNAVAILABLE
+  // are group-committed, leader/follower: a caller that finds no commit running commits
+  // everything queued itself, with one write and one fdatasync, while later callers queue
+  // for the next commit, which one of them leads. If that fails, every Append of the batch returns UNAVAILABLE
   // "audit log unavailable: <reason>", the file is truncated back to its last durable line
   // and the chain continues from there; later calls try again. Thread-safe.
   absl::Status Append(const AuditEvent& event);
@@ -107,7 +108,7 @@ class AuditLog {
 
   AuditLog(const AuditLogOptions& options, AuditSigner* signer);
 
-  // Open's work on the file: create or recover it, before the writer thread starts.
+  // Open's work on the file: create or recover it, before any commit can run.
   absl::Status Start();
   // Finds the last complete line of fd_, truncating a partial one; sets the chain state.
   absl::Status Recover();
@@ -116,8 +117,14 @@ class AuditLog {
   // Continues the chain after the line `line` (seq `seq`, type `type`) of a file on disk.
   void ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line);
 
-  void WriterLoop();
-  bool AllCallersQueued() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Leads one group commit: takes the queue and the open batch, writes them with mu_
+  // released, completes the batch and hands over to a queued caller. Requires !writing_.
+  void CommitQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When a timed checkpoint is next due (reads file state: call while leading, or before
+  // any commit can run).
+  absl::Time CheckpointDue() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Background thread: writes timed checkpoints while no requests arrive.
+  void CheckpointLoop();
   // Writes `bodies` (request bodies, one per line) and a checkpoint if one is due,
   // rotating first if the file is due for it.
   absl::Status WriteBatch(absl::string_view bodies);
@@ -145,19 +152,18 @@ class AuditLog {
   const std::string public_key_b64_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;                   // writer: something queued, or stopping
+  absl::CondVar work_cv_;                   // checkpointer: commit finished, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
-  int queued_ ABSL_GUARDED_BY(mu_) = 0;     // bodies in queue_
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // Append calls that have not returned
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a commit is leading (owns the file state)
+  absl::Time checkpoint_due_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status write_status_ ABSL_GUARDED_BY(mu_);
   absl::Status sign_status_ ABSL_GUARDED_BY(mu_);
-  std::thread writer_;
-  absl::Duration merge_wait_;  // writer only: how long a batch waits for late callers
+  std::thread checkpointer_;
 
-  // File and chain state: Open and the destructor use it while the writer is not
-  // running, the writer thread otherwise.
+  // File and chain state: Open and the destructor use it while no commit can run, the
+  // leading commit (writing_) otherwise.
   int fd_ = -1;
   uint64_t file_bytes_ = 0;      // durable length of the file
   bool dirty_ = false;           // bytes beyond file_bytes_ may remain from a failed write

@@ -64,7 +64,8 @@ struct Result {
 
 // Runs `op` on `threads` threads for `seconds`; op(thread) does one unit of work and
 // returns how many operations it was (0 = failure, which stops the run).
-Result Run(int threads, double seconds, bool latency, const std::function<int(int thread)>& op) {
+Result Run(const char* what, int threads, double seconds, bool latency,
+           const std::function<int(int thread)>& op) {
   std::atomic<bool> stop{false};
   std::atomic<bool> failed{false};
   std::vector<std::vector<double>> lat(threads);
@@ -93,7 +94,7 @@ Result Run(int threads, double seconds, bool latency, const std::function<int(in
   for (auto& w : workers) w.join();
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   if (failed) {
-    std::fprintf(stderr, "strongroom-bench: an operation failed; figures are void\n");
+    std::fprintf(stderr, "strongroom-bench: %s: an operation failed; figures are void\n", what);
     std::exit(1);
   }
   Result r;
@@ -230,9 +231,7 @@ void Ratio(const std::string& what, double ratio, double target = 0) {
 int Main(int argc, char** argv) {
   CLI::App app{"strongroom-bench: Strongroom beside this machine's limits"};
   double seconds = 3;
-  // Every request waits for its audit line's fdatasync; group commit turns concurrency
-  // into throughput, so unary measurements use many clients (echo and Encrypt alike).
-  int clients = 32;
+  int clients = 8;
   int batch_clients = 4;
   int batch = 1000;
   app.add_option("--seconds", seconds, "length of each measurement");
@@ -336,7 +335,11 @@ int Main(int argc, char** argv) {
     grpc::ClientContext ctx;
     v1::EncryptResponse resp;
     grpc::Status s = stubs[t]->Encrypt(&ctx, req, &resp);
-    if (!s.ok() || resp.results(0).has_error()) return 0;
+    if (!s.ok() || resp.results(0).has_error()) {
+      std::fprintf(stderr, "strongroom-bench: Encrypt: %s\n",
+                   s.ok() ? resp.results(0).error().message().c_str() : s.error_message().c_str());
+      return 0;
+    }
     return resp.results_size();
   };
   // Warm up connections and key caches.
@@ -355,14 +358,14 @@ int Main(int argc, char** argv) {
   EchoMessage ping;
   ping.set_payload(plaintext);
   if (want("transport"))
-    echo_r = Run(clients, seconds, true, [&](int t) {
+    echo_r = Run("echo_r", clients, seconds, true, [&](int t) {
       grpc::ClientContext ctx;
       EchoMessage pong;
       return echo_stubs[t]->Echo(&ctx, ping, &pong).ok() ? 1 : 0;
     });
   v1::EncryptRequest one = encrypt_request("bench-aes", 1);
   if (want("transport"))
-    unary = Run(clients, seconds, true, [&](int t) { return encrypt(t, one); });
+    unary = Run("unary", clients, seconds, true, [&](int t) { return encrypt(t, one); });
 
   // The same encryption through the Vault-compatible HTTP API, with a token.
   if (want("transport")) {
@@ -392,7 +395,7 @@ int Main(int argc, char** argv) {
     for (int t = 0; t < clients; ++t) {
       if (post(t) == 0) Die("HTTP encrypt failed before the measurement");
     }
-    http_enc = Run(clients, seconds, true, post);
+    http_enc = Run("http_enc", clients, seconds, true, post);
 
     // The audit log alone: appends/s with group commit (one write + fdatasync per batch),
     // as many appending threads as clients, signed checkpoints by an HSM key.
@@ -412,7 +415,7 @@ int Main(int argc, char** argv) {
     event.resource = "transit/keys/bench-aes";
     event.key_version = 1;
     event.code = "OK";
-    audit_r = Run(clients, seconds, true, [&](int) {
+    audit_r = Run("audit_r", clients, seconds, true, [&](int) {
       server::audit::AuditEvent e = event;
       e.time = absl::Now();
       return (*log)->Append(e).ok() ? 1 : 0;
@@ -424,7 +427,7 @@ int Main(int argc, char** argv) {
   RAND_bytes(key, sizeof(key));
   RAND_bytes(nonce, sizeof(nonce));
   if (want("crypto") || want("aes"))
-    aes = Run(cores, seconds, false, [&](int) {
+    aes = Run("aes", cores, seconds, false, [&](int) {
       std::string out;
       constexpr int kPerCall = 256;
       for (int i = 0; i < kPerCall; ++i) {
@@ -439,7 +442,7 @@ int Main(int argc, char** argv) {
     });
   v1::EncryptRequest many = encrypt_request("bench-aes", batch);
   if (want("crypto") || want("batch")) {
-    batch_enc = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, many); });
+    batch_enc = Run("batch_enc", batch_clients, seconds, false, [&](int t) { return encrypt(t, many); });
   }
   v1::DecryptRequest dec_req;
   {
@@ -450,7 +453,7 @@ int Main(int argc, char** argv) {
     for (const auto& r : resp.results()) dec_req.add_items()->set_ciphertext(r.ciphertext());
   }
   if (want("crypto") || want("batch"))
-    batch_dec = Run(batch_clients, seconds, false, [&](int t) {
+    batch_dec = Run("batch_dec", batch_clients, seconds, false, [&](int t) {
       grpc::ClientContext ctx;
       v1::DecryptResponse resp;
       grpc::Status s = stubs[t]->Decrypt(&ctx, dec_req, &resp);
@@ -482,7 +485,7 @@ int Main(int argc, char** argv) {
     (void)SR_P11(m, C_FindObjectsFinal, sessions[0]);
   }
   if (want("hsm"))
-    raw = Run(batch_clients, seconds, false, [&](int t) {
+    raw = Run("raw", batch_clients, seconds, false, [&](int t) {
       CK_GCM_PARAMS params = {nonce, 12, 96, nullptr, 0, 128};
       CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof(params)};
       uint8_t out[64 + 16];
@@ -498,7 +501,7 @@ int Main(int argc, char** argv) {
     });
   v1::EncryptRequest hsm_batch = encrypt_request("bench-hsm", hsm_batch_items);
   if (want("hsm")) {
-    hsm_r = Run(batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
+    hsm_r = Run("hsm_r", batch_clients, seconds, false, [&](int t) { return encrypt(t, hsm_batch); });
   }
 
   // 4. PKI: raw PKCS#11 ECDSA P-256 vs SignCertificate; OCSP over HTTPS; CRL build.
@@ -523,7 +526,7 @@ int Main(int argc, char** argv) {
     }
     uint8_t digest[32];
     RAND_bytes(digest, sizeof(digest));
-    raw_ecdsa = Run(batch_clients, seconds, false, [&](int t) {
+    raw_ecdsa = Run("raw_ecdsa", batch_clients, seconds, false, [&](int t) {
       CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
       uint8_t sig[64];
       CK_ULONG len = sizeof(sig);
@@ -590,11 +593,11 @@ int Main(int argc, char** argv) {
       if (grpc::Status s = sign(t, "bench-nostore", &c); !s.ok())
         Die("SignCertificate: " + s.error_message());
     }
-    sign_nostore = Run(clients, seconds, true, [&](int t) {
+    sign_nostore = Run("sign_nostore", clients, seconds, true, [&](int t) {
       v1::SignedCertificate c;
       return sign(t, "bench-nostore", &c).ok() ? 1 : 0;
     });
-    sign_store = Run(clients, seconds, true, [&](int t) {
+    sign_store = Run("sign_store", clients, seconds, true, [&](int t) {
       v1::SignedCertificate c;
       return sign(t, "bench-store", &c).ok() ? 1 : 0;
     });
@@ -638,7 +641,7 @@ int Main(int argc, char** argv) {
     for (int t = 0; t < clients; ++t) {
       if (ocsp(t) == 0) Die("OCSP request failed before the measurement");
     }
-    ocsp_r = Run(clients, seconds, true, ocsp);
+    ocsp_r = Run("ocsp_r", clients, seconds, true, ocsp);
 
     // CRL: crl_entries synthetic entries, signed by the issuer's HSM key via the provider.
     auto provider = hsm::HsmProvider::Load(raw_hsm->get());
