@@ -58,10 +58,15 @@ std::string GrpcResource(const Route& route, const google::protobuf::Message& re
 
 uint32_t GrpcKeyVersion(const google::protobuf::Message& response) {
   using google::protobuf::FieldDescriptor;
+  auto key_version_field = [](const google::protobuf::Descriptor* d) -> const FieldDescriptor* {
+    const FieldDescriptor* f = d->FindFieldByName("key_version");
+    return f != nullptr && !f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_UINT32
+               ? f
+               : nullptr;
+  };
   const google::protobuf::Descriptor* descriptor = response.GetDescriptor();
   const google::protobuf::Reflection* reflection = response.GetReflection();
-  if (const FieldDescriptor* f = descriptor->FindFieldByName("key_version");
-      f != nullptr && !f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_UINT32) {
+  if (const FieldDescriptor* f = key_version_field(descriptor)) {
     return reflection->GetUInt32(response, f);
   }
   const FieldDescriptor* results = descriptor->FindFieldByName("results");
@@ -69,10 +74,13 @@ uint32_t GrpcKeyVersion(const google::protobuf::Message& response) {
       results->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
     return 0;
   }
+  const FieldDescriptor* item_version = key_version_field(results->message_type());
+  if (item_version == nullptr) return 0;
   uint32_t version = 0;
   const int n = reflection->FieldSize(response, results);
   for (int i = 0; i < n; ++i) {
-    version = std::max(version, GrpcKeyVersion(reflection->GetRepeatedMessage(response, results, i)));
+    const google::protobuf::Message& item = reflection->GetRepeatedMessage(response, results, i);
+    version = std::max(version, item.GetReflection()->GetUInt32(item, item_version));
   }
   return version;
 }

@@ -289,6 +289,15 @@ int Main(int argc, char** argv) {
   }
   std::string ca = ReadFile(config->grpc().tls().cert_file());
   std::string addr = absl::StrCat("127.0.0.1:", (*server)->port());
+  // The bench's own handle on the token (raw PKCS#11 rates, the audit measurement). PKCS#11
+  // login is per process, so it stays open until the end: closing it would log the server
+  // out too.
+  std::unique_ptr<hsm::Hsm> bench_hsm;
+  if (auto opened = hsm::Hsm::Open(token->Options()); opened.ok()) {
+    bench_hsm = *std::move(opened);
+  } else {
+    Die(absl::StrCat("cannot open the token: ", opened.status().message()));
+  }
 
   EchoService echo;
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
@@ -399,9 +408,7 @@ int Main(int argc, char** argv) {
 
     // The audit log alone: appends/s with group commit (one write + fdatasync per batch),
     // as many appending threads as clients, signed checkpoints by an HSM key.
-    auto audit_hsm = hsm::Hsm::Open(token->Options());
-    if (!audit_hsm.ok()) Die("cannot open the HSM for the audit measurement");
-    auto signer = server::audit::HsmAuditSigner::Create(audit_hsm->get());
+    auto signer = server::audit::HsmAuditSigner::Create(bench_hsm.get());
     if (!signer.ok()) Die("cannot create the audit signing key");
     server::audit::AuditLogOptions options;
     options.path = token->dir + "/bench-audit/audit.log";
@@ -462,9 +469,8 @@ int Main(int argc, char** argv) {
     });
 
   // 3. HSM: raw PKCS#11 vs HSM-resident Encrypt (batched, so the HSM is the bound).
-  auto raw_hsm = hsm::Hsm::Open(token->Options());
   auto module = hsm::Pkcs11Module::Load(hsm::testing::kSoftHsmModule);
-  if (!raw_hsm.ok() || !module.ok() || !(*raw_hsm)->GenerateAesKey("bench-raw").ok()) {
+  if (!module.ok() || !bench_hsm->GenerateAesKey("bench-raw").ok()) {
     std::fprintf(stderr, "strongroom-bench: cannot set up the raw PKCS#11 measurement\n");
     return 1;
   }
@@ -510,7 +516,7 @@ int Main(int argc, char** argv) {
   std::string issuer_name = "bench-root";
   if (want("pki")) {
     // Raw ECDSA P-256 C_SignInit + C_Sign over a 32-byte digest, one session per thread.
-    if (!(*raw_hsm)->GenerateKeyPair("bench-raw-ec", hsm::KeyPairType::kEcP256).ok())
+    if (!bench_hsm->GenerateKeyPair("bench-raw-ec", hsm::KeyPairType::kEcP256).ok())
       Die("cannot create the raw ECDSA key pair");
     CK_OBJECT_HANDLE ec_key = CK_INVALID_HANDLE;
     {
@@ -644,7 +650,7 @@ int Main(int argc, char** argv) {
     ocsp_r = Run("ocsp_r", clients, seconds, true, ocsp);
 
     // CRL: crl_entries synthetic entries, signed by the issuer's HSM key via the provider.
-    auto provider = hsm::HsmProvider::Load(raw_hsm->get());
+    auto provider = hsm::HsmProvider::Load(bench_hsm.get());
     if (!provider.ok()) Die(absl::StrCat("HsmProvider: ", provider.status().message()));
     auto issuer_key = (*provider)->LoadPrivateKey(issuer.key_uri());
     if (!issuer_key.ok()) Die(absl::StrCat("LoadPrivateKey: ", issuer_key.status().message()));
