@@ -858,6 +858,19 @@ v1::Crl ToCrl(const CrlRecord& record) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> Ca::StoredCrlTimes() {
+  absl::StatusOr<std::vector<kms::Entry>> entries = storage_->List(kCrlPrefix, "", 0);
+  if (!entries.ok()) return entries.status();
+  std::vector<std::pair<std::string, absl::Time>> out;
+  for (const kms::Entry& entry : *entries) {
+    CrlRecord record;
+    if (!record.ParseFromString(entry.value)) continue;
+    out.emplace_back(entry.key.substr(sizeof(kCrlPrefix) - 1),
+                     absl::FromUnixSeconds(record.this_update().seconds()));
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<CrlRecord>> Ca::LoadStoredCrl(absl::string_view issuer_name) {
   auto entry = storage_->Get(absl::StrCat(kCrlPrefix, issuer_name));
   if (!entry.ok()) return entry.status();

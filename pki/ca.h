@@ -102,6 +102,9 @@ class Ca {
   // now + crl_validity). For a periodic maintenance loop: does nothing while sealed; on
   // errors carries on with the other issuers and returns the first error (naming the issuer).
   absl::Status RefreshDueCrls(absl::Time now);
+  // The thisUpdate of each issuer's stored CRL (issuers without one are left out). Reads
+  // only; for metrics.
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> StoredCrlTimes();
 
   // For the OCSP responder: the status of certificate `serial_number` (hex, any case) as
   // issued by `issuer_name`. kUnknown if there is no record (or a no_store role issued

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "hsm/ck_rv.h"
+#include "pki/ca.h"
 #include "hsm/hsm.h"
 #include "kms/barrier.h"
 #include "kms/keyring.h"
@@ -85,6 +86,11 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
       hsm_duration_(registry->AddHistogram("strongroom_hsm_call_duration_seconds",
                                            "Duration of PKCS#11 calls.", {"function"},
                                            LatencyBuckets())),
+      certificates_issued_(registry->AddCounter(
+          "strongroom_pki_certificates_issued_total",
+          "Certificates signed (IssueCertificate, SignCertificate, SignIntermediate).", {})),
+      certificates_revoked_(registry->AddCounter("strongroom_pki_certificates_revoked_total",
+                                                 "Certificates revoked.", {})),
       audit_writes_(registry->AddCounter("strongroom_audit_writes_total",
                                          "Audit records written durably (ok) or not (failed).",
                                          {"result"})),
@@ -107,6 +113,13 @@ void ServerMetrics::RecordRpc(absl::string_view full_method, grpc::StatusCode co
   std::string method(slash == absl::string_view::npos ? m : m.substr(slash + 1));
   grpc_requests_->WithLabels({service, method, CodeName(code)})->Increment();
   grpc_duration_->WithLabels({service, method})->Observe(absl::ToDoubleSeconds(elapsed));
+  if (code != grpc::StatusCode::OK || service != "strongroom.v1.Pki") return;
+  if (method == "IssueCertificate" || method == "SignCertificate" ||
+      method == "SignIntermediate") {
+    certificates_issued_->WithLabels({})->Increment();
+  } else if (method == "RevokeCertificate") {
+    certificates_revoked_->WithLabels({})->Increment();
+  }
 }
 
 void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapsed) {
@@ -120,8 +133,19 @@ void ServerMetrics::RecordAuditWrite(absl::Duration elapsed, bool ok) {
 }
 
 void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,
-                                        absl::Time start_time) {
+                                        pki::Ca* ca, absl::Time start_time) {
   MetricsRegistry& r = *registry_;
+  r.AddGaugeCallback("strongroom_pki_crl_age_seconds",
+                     "Seconds since the thisUpdate of each issuer's current CRL.", {"issuer"},
+                     [ca](GaugeSink& sink) {
+                       absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> crls =
+                           ca->StoredCrlTimes();
+                       if (!crls.ok()) return;
+                       const absl::Time now = absl::Now();
+                       for (const auto& [issuer, this_update] : *crls) {
+                         sink.Add({issuer}, absl::ToDoubleSeconds(now - this_update));
+                       }
+                     });
   r.AddGaugeCallback("strongroom_sealed", "1 while the barrier is sealed, else 0.",
                      [barrier] { return barrier->sealed() ? 1.0 : 0.0; });
   r.AddGaugeCallback("strongroom_hsm_available", "1 while the HSM token answers, else 0.",

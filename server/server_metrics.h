@@ -1,6 +1,7 @@
 // ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor),
-// PKCS#11 calls (as the HSM's CallObserver), audit writes (from the access gate) and
-// state gauges evaluated at scrape time.
+// PKCS#11 calls (as the HSM's CallObserver), audit writes (from the access gate),
+// certificates issued and revoked (from the Pki calls' outcomes) and state gauges evaluated
+// at scrape time.
 //
 // Kept together so each hook in the rest of the server is one line. Families are
 // registered in the constructor; the registry, and everything passed to
@@ -27,6 +28,9 @@ namespace strongroom::kms {
 class Barrier;
 class Keyring;
 }  // namespace strongroom::kms
+namespace strongroom::pki {
+class Ca;
+}
 
 namespace strongroom::server {
 
@@ -45,9 +49,9 @@ class ServerMetrics : public hsm::CallObserver {
   void RecordAuditWrite(absl::Duration elapsed, bool ok);
 
   // The scrape-time gauges: seal state, HSM, KEK, transit keys and encryption counts,
-  // build info and start time.
+  // CRL ages, build info and start time.
   void RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,
-                           absl::Time start_time);
+                           pki::Ca* ca, absl::Time start_time);
 
  private:
   MetricsRegistry* const registry_;
@@ -55,6 +59,8 @@ class ServerMetrics : public hsm::CallObserver {
   Family<Histogram>* const grpc_duration_;
   Family<Counter>* const hsm_calls_;
   Family<Histogram>* const hsm_duration_;
+  Family<Counter>* const certificates_issued_;
+  Family<Counter>* const certificates_revoked_;
   Family<Counter>* const audit_writes_;
   Family<Histogram>* const audit_duration_;
 };

@@ -180,7 +180,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   }
   if (absl::Status s = d->StartKmsPlugin(); !s.ok()) return Prefixed("kms_plugin: ", s);
   d->server_metrics_->RegisterStateGauges(d->hsm_.get(), d->barrier_.get(), d->keyring_.get(),
-                                          start_time);
+                                          d->ca_.get(), start_time);
   if (absl::Status s = d->StartHttp(); !s.ok()) return Prefixed("http: ", s);
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
   d->maintainer_ = std::thread([raw = d.get()] { raw->Maintain(); });

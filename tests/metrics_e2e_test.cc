@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <memory>
+#include <sys/stat.h>
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -116,6 +119,23 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   }
   testing::RunResult missing = Cli({"encrypt", "no-such-key", "--in", plaintext});
   ASSERT_NE(missing.exit_code, 0);
+  // A CA, two certificates, one revocation.
+  ASSERT_EQ(Cli({"pki", "root", "metrics-root", "--common-name", "Metrics Root"}).exit_code, 0);
+  ASSERT_EQ(Cli({"pki", "role", "put", "web", "--issuer", "metrics-root", "--allowed-domains",
+                 "example.com", "--allow-subdomains", "--server", "--max-ttl", "24h"})
+                .exit_code,
+            0);
+  std::string serial;
+  for (const char* name : {"a", "b"}) {
+    const std::string dir = absl::StrCat(token_->dir, "/cert-", name);
+    ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+    testing::RunResult issued = Cli({"pki", "issue", "web", "--common-name",
+                                     absl::StrCat(name, ".example.com"), "--out-dir", dir});
+    ASSERT_EQ(issued.exit_code, 0) << issued.output;
+    serial = std::string(absl::StripAsciiWhitespace(issued.output));
+  }
+  testing::RunResult revoked = Cli({"pki", "revoke", serial});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.output;
 
   // /metrics over HTTPS with the gRPC certificate.
   testing::RunResult metrics = Curl(http_port_, "/metrics");
@@ -131,6 +151,9 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_calls_total{function=\"C_GenerateRandom\","
                               "result=\"ok\"}"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_call_duration_seconds_count{function="));
+  EXPECT_THAT(text, HasSubstr("strongroom_pki_certificates_issued_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_pki_certificates_revoked_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_pki_crl_age_seconds{issuer=\"metrics-root\"} "));
   EXPECT_THAT(text, HasSubstr("strongroom_audit_writes_total{result=\"ok\"} "));
   EXPECT_THAT(text, HasSubstr("strongroom_audit_write_duration_seconds_count "));
   EXPECT_THAT(text, HasSubstr("strongroom_sealed 0\n"));
