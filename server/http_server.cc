@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <set>
@@ -49,6 +50,26 @@ bool MatchPattern(absl::string_view pattern, absl::string_view path,
   return true;
 }
 
+// The client's certificate chain (leaf first) as PEM; empty if it sent none.
+std::string PeerChainPem(const SSL* ssl) {
+  if (ssl == nullptr) return "";
+  // Server side the chain includes the leaf; a resumed session keeps only the leaf.
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (leaf == nullptr) return "";
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (chain != nullptr && sk_X509_num(chain) > 0) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) PEM_write_bio_X509(bio, sk_X509_value(chain, i));
+  } else {
+    PEM_write_bio_X509(bio, leaf);
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, n > 0 ? n : 0);
+  BIO_free(bio);
+  return pem;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string& cert_file,
@@ -65,6 +86,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string
       error = absl::StrCat("cannot use TLS key ", key_file, " with certificate ", cert_file);
       return false;
     }
+    // Ask for a client certificate but accept any (or none): the access gate verifies it
+    // against the client CAs and answers with a reason instead of a failed handshake.
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    static const unsigned char kSessionContext[] = "strongroom-http";
+    SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
     return true;
   });
   if (!server->is_valid()) {
@@ -83,6 +109,7 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
     request.body = req.body;
     for (const auto& [k, v] : req.params) request.params.emplace(k, v);
     for (const auto& [k, v] : req.headers) request.headers.emplace(absl::AsciiStrToLower(k), v);
+    request.client_cert_chain_pem = PeerChainPem(req.ssl);
     request.peer = req.remote_addr.find(':') != std::string::npos
                        ? absl::StrCat("ipv6:[", req.remote_addr, "]:", req.remote_port)
                        : absl::StrCat("ipv4:", req.remote_addr, ":", req.remote_port);

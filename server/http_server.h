@@ -39,6 +39,9 @@ struct HttpRequest {
   // Request headers, names lower-cased.
   std::multimap<std::string, std::string> headers;
   std::string peer;  // "ipv4:127.0.0.1:40112" / "ipv6:[::1]:40112", as gRPC names peers
+  // The client certificate chain (leaf first, PEM) the TLS handshake received, unverified;
+  // empty if the client sent none. The access gate decides whether to trust it.
+  std::string client_cert_chain_pem;
   // Set by the access gate before a protected route's handler runs.
   const access::Principal* principal = nullptr;
   // Values of the route pattern's "{name}" segments (URL-decoded, as the path).

@@ -176,10 +176,12 @@ class AccessE2eTest : public ::testing::Test {
 
   // Writes the config: one policy per operation, the app identity bound to
   // `app_policy`, and `extra` YAML appended.
-  void WriteConfig(const std::string& app_policy, const std::string& extra = "") {
+  void WriteConfig(const std::string& app_policy, const std::string& extra = "",
+                   bool http = false) {
     std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                                     "\n  pin_file: ", token_->pin_file,
-                                    "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  enabled: false\n",
+                                    "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
+                                    http ? "  address: 127.0.0.1:0\n" : "  enabled: false\n",
                                     "auth:\n  client_ca_file: ", token_->dir,
                                     "/client-ca.crt\n  policies:\n");
     for (const char* op : kOperations) {
@@ -549,6 +551,37 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
   r = verify_tampered(edited);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr(absl::StrCat(":", mid + 1, ":"))) << r.output;
+}
+
+// The Vault-compatible HTTP API takes client certificates too (optional mTLS): a trusted,
+// bound identity is served without a token, an untrusted one is refused.
+TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
+  WriteConfig("op-encrypt", "", /*http=*/true);
+  StartServer();
+  ASSERT_TRUE(server_->WaitForOutput("HTTP listening on https://127.0.0.1:")) << server_->output();
+  std::string out = server_->output();
+  size_t at = out.find("HTTP listening on https://127.0.0.1:") + 36;
+  int http_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(out.substr(at, out.find_first_not_of("0123456789", at) - at),
+                               &http_port));
+  v1::CreateKeyRequest create;
+  create.set_name("k");
+  ASSERT_TRUE(Call(Channel(root_token_), &v1::Transit::Stub::CreateKey, create).ok());
+  auto curl = [&](const Pem& client) {
+    const std::string cert = token_->dir + "/http-client.crt";
+    const std::string key = token_->dir + "/http-client.key";
+    EXPECT_TRUE(hsm::testing::WriteFile(cert, client.cert, 0600).ok());
+    EXPECT_TRUE(hsm::testing::WriteFile(key, client.key, 0600).ok());
+    return RunCommand({"curl", "-sS", "--max-time", "10", "--cacert", state_ + "/tls/server.crt",
+                       "--resolve", absl::StrCat("localhost:", http_port, ":127.0.0.1"), "--cert",
+                       cert, "--key", key, "-d", "{\"plaintext\":\"aGk=\"}",
+                       absl::StrCat("https://localhost:", http_port, "/v1/transit/encrypt/k")});
+  };
+  testing::RunResult ok = curl(MakeCert(&ca_, "app", "spiffe://test/app", -60, 3600));
+  EXPECT_THAT(ok.output, HasSubstr("\"ciphertext\":\"vault:v1:")) << ok.output;
+  Pem rogue_ca = MakeCert(nullptr, "rogue CA", "", -60, 3600);
+  testing::RunResult rogue = curl(MakeCert(&rogue_ca, "app", "spiffe://test/app", -60, 3600));
+  EXPECT_THAT(rogue.output, HasSubstr("client certificate not trusted")) << rogue.output;
 }
 
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)

@@ -53,6 +53,7 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
   return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
     Credentials credentials;
     credentials.peer = request.peer;
+    credentials.cert_chain_pem = request.client_cert_chain_pem;
     credentials.token = Header(request, "x-vault-token");
     if (credentials.token.empty()) {
       absl::string_view auth = Header(request, "authorization");

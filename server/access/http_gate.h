@@ -1,6 +1,8 @@
 // GateHttp: an HTTP route's handler behind the Gate.
 //
-// Credentials: the token in X-Vault-Token (Vault clients) or "Authorization: Bearer".
+// Credentials: the token in X-Vault-Token (Vault clients) or "Authorization: Bearer", and
+// the client certificate the TLS handshake received, if any (optional mTLS, verified by
+// the gate as for gRPC).
 // The resource is the route's template filled from the path parameters. Refusals answer
 // in Vault's shape, {"errors":["..."]}: 403 for missing, invalid or insufficient
 // credentials (as Vault does), 503 when the audit log cannot record the request (the
