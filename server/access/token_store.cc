@@ -1,6 +1,7 @@
 #include "server/access/token_store.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -35,6 +37,14 @@ constexpr size_t kMaxPolicyName = 128;
 constexpr size_t kMaxDisplayName = 256;
 constexpr size_t kMaxCreator = 1024;
 constexpr int kMutateAttempts = 16;
+
+// Before another compare-and-set attempt: a short, growing, jittered pause, so writers
+// racing on one record stop colliding in lockstep.
+void BackOff(int attempt) {
+  uint8_t jitter = 0;
+  RAND_bytes(&jitter, 1);
+  absl::SleepFor(absl::Microseconds((50 << std::min(attempt, 6)) * (1 + jitter % 4) / 4));
+}
 
 std::string RecordKey(absl::string_view accessor) { return absl::StrCat(kRecordPrefix, accessor); }
 
@@ -461,7 +471,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
       if (CRYPTO_memcmp(it->second.token_digest.data(), digest.data(), digest.size()) != 0) {
         return InvalidToken();
       }
-      cached = it->second.record;
+      if (now - it->second.verified < options_.cache_revalidate_after) cached = it->second.record;
     }
   }
   if (cached != nullptr) {
@@ -530,7 +540,10 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
     record.set_record_mac(*std::move(mac));
     absl::Status s = storage_->Commit(kms::WriteBatch().Put(
         RecordKey(accessor), record.SerializeAsString(), (*loaded)->revision));
-    if (absl::IsAborted(s)) continue;  // renewed or revoked meanwhile: read again
+    if (absl::IsAborted(s)) {  // renewed or revoked meanwhile: read again
+      BackOff(attempt);
+      continue;
+    }
     if (!s.ok()) return s;
     CacheUpdate(accessor, record);
     return InfoOf(record);
@@ -562,7 +575,10 @@ absl::Status TokenStore::Revoke(absl::string_view accessor) {
     }
     absl::Status s =
         storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), (*entry)->revision));
-    if (absl::IsAborted(s)) continue;  // renewed meanwhile: read again
+    if (absl::IsAborted(s)) {  // renewed meanwhile: read again
+      BackOff(attempt);
+      continue;
+    }
     if (!s.ok()) return s;
     CacheErase(accessor);
     return absl::OkStatus();
@@ -601,7 +617,8 @@ void TokenStore::CacheInsert(absl::string_view accessor, const Digest& digest, T
                    [now](const auto& entry) { return now >= ExpireTime(*entry.second.record); });
     if (cache_.size() >= options_.max_cached_tokens) cache_.clear();
   }
-  cache_[accessor] = CacheEntry{digest, std::make_shared<const TokenRecord>(std::move(record))};
+  cache_[accessor] =
+      CacheEntry{digest, std::make_shared<const TokenRecord>(std::move(record)), now};
 }
 
 void TokenStore::CacheUpdate(absl::string_view accessor, const TokenRecord& record) {

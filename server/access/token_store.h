@@ -14,11 +14,10 @@
 //
 // Authenticate keeps tokens it has verified in a bounded in-memory cache (by accessor, with
 // the token's SHA-256 compared in constant time), so checking an
-// already-verified token touches neither the HSM nor storage; expiry is still checked on
-// every call. Revoke and Renew through this object update the cache at once. Another
-// process sharing the storage does not: its revocations reach this cache only when the
-// entry is evicted or the process restarts (one strongroomd per storage is the supported
-// deployment).
+// already-verified token touches neither the HSM nor storage for
+// options.cache_revalidate_after; expiry is still checked on every call. Revoke and Renew
+// through this object update the cache at once; those of another process sharing the
+// storage take effect once the entry is due for revalidation.
 //
 // Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
@@ -64,6 +63,10 @@ struct TokenStoreOptions {
   std::string hmac_key_label = "strongroom-token-hmac";
   // Most verified tokens kept in the Authenticate cache.
   size_t max_cached_tokens = 100000;
+  // How long a verified token is trusted from the cache before storage is read again, so
+  // that revocations by another process (`strongroomd generate-root-token`, another node)
+  // take effect within this time.
+  absl::Duration cache_revalidate_after = absl::Seconds(5);
 };
 
 class TokenStore {
@@ -133,6 +136,7 @@ class TokenStore {
   struct CacheEntry {
     Digest token_digest;
     std::shared_ptr<const TokenRecord> record;
+    absl::Time verified;  // when storage and the HSM last vouched for it
   };
 
   TokenStore(kms::Storage* storage, hsm::Hsm* hsm, TokenStoreOptions options)

@@ -173,7 +173,7 @@ TEST_F(TokenStoreTest, VerifiedTokensAreCheckedWithoutHsmOrStorage) {
   hsm_->SetCallObserver(&observer);
   storage.calls = 0;
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE((*store)->Authenticate(token, kNow + absl::Seconds(i)).ok());
+    ASSERT_TRUE((*store)->Authenticate(token, kNow + absl::Milliseconds(40 * i)).ok());
     ExpectInvalid((*store)->Authenticate(wrong, kNow), "invalid token");
   }
   EXPECT_EQ(observer.calls.load(), 0);
@@ -181,6 +181,18 @@ TEST_F(TokenStoreTest, VerifiedTokensAreCheckedWithoutHsmOrStorage) {
   hsm_->SetCallObserver(nullptr);
   // Expiry is still decided per call.
   ExpectInvalid((*store)->Authenticate(token, kNow + absl::Hours(1)), "token expired");
+}
+
+TEST_F(TokenStoreTest, RevocationByAnotherStoreIsSeenOnRevalidation) {
+  auto mine = NewStore({});
+  auto theirs = NewStore({});
+  auto created = mine->Create(Request({"p"}), "cn:admin", kNow);
+  ASSERT_TRUE(created.ok());
+  const std::string token = Text(created->token);
+  ASSERT_TRUE(mine->Authenticate(token, kNow).ok());
+  ASSERT_TRUE(theirs->Revoke(created->info.accessor()).ok());
+  EXPECT_TRUE(mine->Authenticate(token, kNow + absl::Seconds(1)).ok());  // still cached
+  ExpectInvalid(mine->Authenticate(token, kNow + absl::Seconds(6)), "invalid token");
 }
 
 TEST_F(TokenStoreTest, CacheIsBounded) {
