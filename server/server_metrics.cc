@@ -3,9 +3,12 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "hsm/ck_rv.h"
 #include "pki/ca.h"
@@ -37,6 +40,13 @@ const char* CodeName(grpc::StatusCode code) {
                                            "UNAUTHENTICATED"};
   int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+// Distinguishes ServerMetrics objects in the per-thread series caches (an address could
+// be reused by a later object).
+uint64_t NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
 }
 
 class MetricsInterceptor : public grpc::experimental::Interceptor {
@@ -73,7 +83,8 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 }  // namespace
 
 ServerMetrics::ServerMetrics(MetricsRegistry* registry)
-    : registry_(registry),
+    : instance_(NextInstance()),
+      registry_(registry),
       grpc_requests_(registry->AddCounter("strongroom_grpc_requests_total",
                                           "gRPC requests completed, by final status code.",
                                           {"service", "method", "code"})),
@@ -94,10 +105,14 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
       audit_writes_(registry->AddCounter("strongroom_audit_writes_total",
                                          "Audit records written durably (ok) or not (failed).",
                                          {"result"})),
-      audit_duration_(registry->AddHistogram(
-          "strongroom_audit_write_duration_seconds",
-          "Time for an audit record to become durable (group commit included).", {},
-          LatencyBuckets())) {}
+      audit_ok_(audit_writes_->WithLabels({"ok"})),
+      audit_failed_(audit_writes_->WithLabels({"failed"})),
+      audit_duration_(registry
+                          ->AddHistogram("strongroom_audit_write_duration_seconds",
+                                         "Time for an audit record to become durable (group "
+                                         "commit included).",
+                                         {}, LatencyBuckets())
+                          ->Get()) {}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 ServerMetrics::InterceptorFactory() {
@@ -106,20 +121,38 @@ ServerMetrics::InterceptorFactory() {
 
 void ServerMetrics::RecordRpc(absl::string_view full_method, grpc::StatusCode code,
                               absl::Duration elapsed) {
+  // The hot path: each thread keeps the series it has used, keyed by the method name's
+  // address (gRPC's, stable for the server's life) and the code, so a call costs two
+  // atomic updates after the first. The family lookup (a reader lock) happens once per
+  // thread and series.
+  using Key = std::tuple<uint64_t, const char*, size_t, int>;
+  thread_local absl::flat_hash_map<Key, Series> cache;
+  const Key key{instance_, full_method.data(), full_method.size(), static_cast<int>(code)};
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, Lookup(full_method, code)).first;
+  it->second.requests->Increment();
+  it->second.duration->Observe(absl::ToDoubleSeconds(elapsed));
+  if (it->second.certificates != nullptr) it->second.certificates->Increment();
+}
+
+ServerMetrics::Series ServerMetrics::Lookup(absl::string_view full_method,
+                                            grpc::StatusCode code) {
   absl::string_view m = full_method;
   if (!m.empty() && m.front() == '/') m.remove_prefix(1);
   size_t slash = m.find('/');
   std::string service(slash == absl::string_view::npos ? "" : m.substr(0, slash));
   std::string method(slash == absl::string_view::npos ? m : m.substr(slash + 1));
-  grpc_requests_->WithLabels({service, method, CodeName(code)})->Increment();
-  grpc_duration_->WithLabels({service, method})->Observe(absl::ToDoubleSeconds(elapsed));
-  if (code != grpc::StatusCode::OK || service != "strongroom.v1.Pki") return;
-  if (method == "IssueCertificate" || method == "SignCertificate" ||
-      method == "SignIntermediate") {
-    certificates_issued_->WithLabels({})->Increment();
-  } else if (method == "RevokeCertificate") {
-    certificates_revoked_->WithLabels({})->Increment();
+  Series series{grpc_requests_->WithLabels({service, method, CodeName(code)}),
+                grpc_duration_->WithLabels({service, method}), nullptr};
+  if (code == grpc::StatusCode::OK && service == "strongroom.v1.Pki") {
+    if (method == "IssueCertificate" || method == "SignCertificate" ||
+        method == "SignIntermediate") {
+      series.certificates = certificates_issued_->Get();
+    } else if (method == "RevokeCertificate") {
+      series.certificates = certificates_revoked_->Get();
+    }
   }
+  return series;
 }
 
 void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapsed) {
@@ -128,8 +161,8 @@ void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapse
 }
 
 void ServerMetrics::RecordAuditWrite(absl::Duration elapsed, bool ok) {
-  audit_writes_->WithLabels({ok ? "ok" : "failed"})->Increment();
-  audit_duration_->WithLabels({})->Observe(absl::ToDoubleSeconds(elapsed));
+  (ok ? audit_ok_ : audit_failed_)->Increment();
+  audit_duration_->Observe(absl::ToDoubleSeconds(elapsed));
 }
 
 void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,

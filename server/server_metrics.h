@@ -54,6 +54,15 @@ class ServerMetrics : public hsm::CallObserver {
                            pki::Ca* ca, absl::Time start_time);
 
  private:
+  struct Series {
+    Counter* requests;
+    Histogram* duration;
+    Counter* certificates;  // issued or revoked, when the call is such a Pki call
+  };
+  // The series one RPC outcome updates (a family lookup; RecordRpc caches it per thread).
+  Series Lookup(absl::string_view full_method, grpc::StatusCode code);
+
+  const uint64_t instance_;
   MetricsRegistry* const registry_;
   Family<Counter>* const grpc_requests_;
   Family<Histogram>* const grpc_duration_;
@@ -62,7 +71,9 @@ class ServerMetrics : public hsm::CallObserver {
   Family<Counter>* const certificates_issued_;
   Family<Counter>* const certificates_revoked_;
   Family<Counter>* const audit_writes_;
-  Family<Histogram>* const audit_duration_;
+  Counter* const audit_ok_;
+  Counter* const audit_failed_;
+  Histogram* const audit_duration_;
 };
 
 }  // namespace strongroom::server
