@@ -18,18 +18,15 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -42,6 +39,7 @@
 #include "strongroom/v1/system.grpc.pb.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
 
 namespace strongroom {
 namespace {
@@ -49,15 +47,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Process;
+using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // A test CA and client certificates, made with OpenSSL directly.
 struct Pem {
@@ -196,30 +188,16 @@ class AccessE2eTest : public ::testing::Test {
 
   void StartServer() {
     server_ = std::make_unique<Process>();
-    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
-    ASSERT_TRUE(server_->WaitForOutput("listening on 127.0.0.1:")) << server_->output();
-    std::string out = server_->output();
-    size_t at = out.find("listening on 127.0.0.1:") + 23;
-    ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, out.find(' ', at) - at), &port_));
-    root_token_ = std::string(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+    port_ = testing::StartStrongroomd(*server_, config_).grpc;
+    ASSERT_NE(port_, 0) << server_->output();
+    root_token_ = testing::RootToken(state_);
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
   }
 
   // A channel with the given token and/or client certificate.
   std::shared_ptr<grpc::Channel> Channel(const std::string& token, const Pem* client = nullptr) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadAll(state_ + "/tls/server.crt");
-    if (client != nullptr) {
-      ssl.pem_private_key = client->key;
-      ssl.pem_cert_chain = client->cert;
-    }
-    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(ssl);
-    if (!token.empty()) {
-      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
-    }
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_), creds, args);
+    return testing::ServerChannel(state_, port_, token, client != nullptr ? client->cert : "",
+                                  client != nullptr ? client->key : "");
   }
 
   std::string CreateToken(const std::vector<std::string>& policies, int ttl_seconds = 600) {
@@ -558,12 +536,8 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
 TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
   WriteConfig("op-encrypt", "", /*http=*/true);
   StartServer();
-  ASSERT_TRUE(server_->WaitForOutput("HTTP listening on https://127.0.0.1:")) << server_->output();
-  std::string out = server_->output();
-  size_t at = out.find("HTTP listening on https://127.0.0.1:") + 36;
-  int http_port = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(out.substr(at, out.find_first_not_of("0123456789", at) - at),
-                               &http_port));
+  const int http_port = testing::WaitForPort(*server_, testing::kHttpListening);
+  ASSERT_NE(http_port, 0) << server_->output();
   v1::CreateKeyRequest create;
   create.set_name("k");
   ASSERT_TRUE(Call(Channel(root_token_), &v1::Transit::Stub::CreateKey, create).ok());
@@ -572,7 +546,7 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
     const std::string key = token_->dir + "/http-client.key";
     EXPECT_TRUE(hsm::testing::WriteFile(cert, client.cert, 0600).ok());
     EXPECT_TRUE(hsm::testing::WriteFile(key, client.key, 0600).ok());
-    return RunCommand({"curl", "-sS", "--max-time", "10", "--cacert", state_ + "/tls/server.crt",
+    return RunCommand({"curl", "-sS", "--max-time", "10", "--cacert", testing::ServerCert(state_),
                        "--resolve", absl::StrCat("localhost:", http_port, ":127.0.0.1"), "--cert",
                        cert, "--key", key, "-d", "{\"plaintext\":\"aGk=\"}",
                        absl::StrCat("https://localhost:", http_port, "/v1/transit/encrypt/k")});
@@ -598,7 +572,7 @@ TEST_F(AccessE2eTest, GenerateRootTokenReplacesTheRootToken) {
       RunCommand({Runfile("server/strongroomd"), "generate-root-token", "--config", config_});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("root-token"));
-  const std::string second(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+  const std::string second = testing::RootToken(state_);
   EXPECT_NE(second, first);
   EXPECT_THAT(r.output, Not(HasSubstr(second)));
   // The running server verifies cached tokens against storage again every 5 s.

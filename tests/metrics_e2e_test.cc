@@ -3,15 +3,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
-#include <sys/stat.h>
-
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -19,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
 
 namespace strongroom {
 namespace {
@@ -29,16 +28,6 @@ using testing::RunCommand;
 using testing::Runfile;
 
 constexpr int kEncryptCalls = 3;
-
-// The port that follows `marker` in `text`, or 0.
-int PortAfter(const std::string& text, const std::string& marker) {
-  size_t at = text.find(marker);
-  if (at == std::string::npos) return 0;
-  at += marker.size();
-  size_t end = text.find_first_not_of("0123456789", at);
-  int port = 0;
-  return absl::SimpleAtoi(text.substr(at, end - at), &port) ? port : 0;
-}
 
 // A port that was free a moment ago (Prometheus cannot bind port 0 and report it).
 int FreePort() {
@@ -64,7 +53,7 @@ class MetricsE2eTest : public ::testing::Test {
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
     state_ = token_->dir + "/state";
-    ca_ = state_ + "/tls/server.crt";
+    ca_ = testing::ServerCert(state_);
     config_ = token_->dir + "/strongroom.yaml";
     std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                                     "\n  pin_file: ", token_->pin_file,
@@ -73,11 +62,9 @@ class MetricsE2eTest : public ::testing::Test {
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
 
     server_ = std::make_unique<Process>();
-    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
-    ASSERT_TRUE(server_->WaitForOutput("unsealed and listening on 127.0.0.1:"))
-        << server_->output();
-    grpc_port_ = PortAfter(server_->output(), "unsealed and listening on 127.0.0.1:");
-    http_port_ = PortAfter(server_->output(), "HTTP listening on https://127.0.0.1:");
+    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
+    grpc_port_ = ports.grpc;
+    http_port_ = ports.http;
     ASSERT_NE(grpc_port_, 0) << server_->output();
     ASSERT_NE(http_port_, 0) << server_->output();
   }

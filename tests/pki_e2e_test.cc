@@ -3,19 +3,17 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
 
 namespace strongroom {
 namespace {
@@ -23,15 +21,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Process;
+using testing::ReadAll;
 using testing::RunCommand;
-using testing::Runfile;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 class PkiE2eTest : public ::testing::Test {
  protected:
@@ -48,31 +39,13 @@ class PkiE2eTest : public ::testing::Test {
                      "pki:\n  base_url: https://pki.test:8443\n  crl_validity: 2h\n");
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
     server_ = std::make_unique<Process>();
-    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
-    ASSERT_TRUE(server_->WaitForOutput("listening on 127.0.0.1:")) << server_->output();
-    std::string out = server_->output();
-    size_t at = out.find("listening on 127.0.0.1:") + 23;
-    int port = 0;
-    ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, out.find(' ', at) - at), &port))
-        << out;
-    ASSERT_TRUE(server_->WaitForOutput("HTTP listening on https://127.0.0.1:")) << out;
-    out = server_->output();
-    at = out.find("HTTP listening on https://127.0.0.1:") + 36;
-    size_t end = at;
-    while (end < out.size() && absl::ascii_isdigit(out[end])) ++end;
-    ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(out).substr(at, end - at), &http_port_)) << out;
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadAll(state_ + "/tls/server.crt");
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
+    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
+    ASSERT_NE(ports.grpc, 0) << server_->output();
+    ASSERT_NE(ports.http, 0) << server_->output();
+    http_port_ = ports.http;
     // The bootstrap root token strongroomd wrote on first start.
-    const std::string root_token(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
-    auto channel = grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", port),
-        grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
-                                          grpc::AccessTokenCredentials(root_token)),
-        args);
-    stub_ = v1::Pki::NewStub(channel);
+    stub_ =
+        v1::Pki::NewStub(testing::ServerChannel(state_, ports.grpc, testing::RootToken(state_)));
   }
 
   void TearDown() override {
@@ -94,7 +67,7 @@ class PkiE2eTest : public ::testing::Test {
                           std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {
         "curl",      "-sS",
-        "--cacert",  state_ + "/tls/server.crt",
+        "--cacert",  testing::ServerCert(state_),
         "--resolve", absl::StrCat("localhost:", http_port_, ":127.0.0.1"),
         "-o",        out,
         "-w",        "%{http_code} %{content_type}"};

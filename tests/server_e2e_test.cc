@@ -24,6 +24,7 @@
 #include "kubernetes/kms/v2/kms.grpc.pb.h"
 #include "strongroom/v1/system.pb.h"
 #include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
 
 namespace strongroom {
 namespace {
@@ -65,21 +66,16 @@ class ServerE2eTest : public ::testing::Test {
   // Starts strongroomd and waits until it listens; returns its port.
   int StartServer() {
     server_ = std::make_unique<Process>();
-    EXPECT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
-    EXPECT_TRUE(server_->WaitForOutput("listening on 127.0.0.1:")) << server_->output();
-    std::string out = server_->output();
-    size_t at = out.find("listening on 127.0.0.1:");
-    if (at == std::string::npos) return 0;
-    int port = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        absl::string_view(out).substr(at + 23, out.find(' ', at + 23) - at - 23), &port));
+    int port = testing::StartStrongroomd(*server_, config_).grpc;
+    EXPECT_NE(port, 0) << server_->output();
+    if (port == 0) return 0;
     addr_ = absl::StrCat("127.0.0.1:", port);
     return port;
   }
 
   testing::RunResult Cli(std::vector<std::string> args) {
     std::vector<std::string> argv = {Runfile("tools/cli/strongroom"), "--addr", addr_, "--ca-file",
-                                     state_ + "/tls/server.crt"};
+                                     testing::ServerCert(state_)};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, CliEnv());
   }
@@ -102,7 +98,7 @@ class ServerE2eTest : public ::testing::Test {
   // Runs a Python grpcio client script (an independent gRPC implementation) against the
   // server; the script gets the address and the CA file as argv[1] and argv[2].
   testing::RunResult Python(const std::string& script) {
-    return RunCommand({"python3", "-c", script, addr_, state_ + "/tls/server.crt"});
+    return RunCommand({"python3", "-c", script, addr_, testing::ServerCert(state_)});
   }
 
   static hsm::testing::SoftHsmToken* token_;
@@ -177,7 +173,7 @@ TEST_F(ServerE2eTest, SigkillDuringWritesLosesNoAcknowledgedWrite) {
   // acknowledged, committed write (new KEK state plus every record re-wrapped).
   Process client;
   std::string cli = absl::StrCat(Runfile("tools/cli/strongroom"), " --addr ", addr_, " --ca-file ",
-                                 state_, "/tls/server.crt --json");
+                                 testing::ServerCert(state_), " --json");
   ASSERT_TRUE(client.Start(
       {"sh", "-c",
        absl::StrCat("i=0; while [ $i -lt 200 ]; do i=$((i+1)); ", cli,

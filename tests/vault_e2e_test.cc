@@ -19,9 +19,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,12 +27,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
 
 namespace strongroom {
 namespace {
@@ -42,31 +40,15 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Process;
+using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
 
 constexpr char kKey[] = "vault-unseal";
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 bool Exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
-}
-
-// The port that follows `marker` in `text`, or 0.
-int PortAfter(const std::string& text, const std::string& marker) {
-  size_t at = text.find(marker);
-  if (at == std::string::npos) return 0;
-  at += marker.size();
-  size_t end = text.find_first_not_of("0123456789", at);
-  int port = 0;
-  return absl::SimpleAtoi(text.substr(at, end - at), &port) ? port : 0;
 }
 
 // The source directory tests/node (where tools/setup.sh put node_modules): the real path
@@ -93,7 +75,7 @@ class VaultE2eTest : public ::testing::Test {
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
     state_ = token_->dir + "/state";
-    ca_ = state_ + "/tls/server.crt";
+    ca_ = testing::ServerCert(state_);
     config_ = token_->dir + "/strongroom.yaml";
     const std::string yaml = absl::StrCat(
         "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
@@ -121,17 +103,12 @@ class VaultE2eTest : public ::testing::Test {
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
 
     server_ = std::make_unique<Process>();
-    ASSERT_TRUE(server_->Start({Runfile("server/strongroomd"), "--config", config_}));
-    ASSERT_TRUE(server_->WaitForOutput("HTTP listening on https://127.0.0.1:"))
-        << server_->output();
-    ASSERT_TRUE(server_->WaitForOutput("unsealed and listening on 127.0.0.1:"))
-        << server_->output();
-    grpc_port_ = PortAfter(server_->output(), "unsealed and listening on 127.0.0.1:");
-    http_port_ = PortAfter(server_->output(), "HTTP listening on https://127.0.0.1:");
+    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
+    grpc_port_ = ports.grpc;
+    http_port_ = ports.http;
     ASSERT_NE(grpc_port_, 0) << server_->output();
     ASSERT_NE(http_port_, 0) << server_->output();
-    root_token_ =
-        std::string(absl::StripTrailingAsciiWhitespace(ReadAll(state_ + "/root-token")));
+    root_token_ = testing::RootToken(state_);
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
   }
 
@@ -144,14 +121,7 @@ class VaultE2eTest : public ::testing::Test {
 
   // A periodic token holding `policy`, created over gRPC with the root token.
   std::string CreatePeriodicToken(const std::string& policy, const std::string& name) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadAll(ca_);
-    auto creds = grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
-                                                   grpc::AccessTokenCredentials(root_token_));
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    auto stub = v1::Auth::NewStub(
-        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", grpc_port_), creds, args));
+    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
     grpc::ClientContext ctx;
     v1::CreateTokenRequest request;
     request.add_policies(policy);
