@@ -51,8 +51,11 @@ HsmOptions SoftHsmToken::Options() const {
 
 std::string SoftHsmToken::DescribeObjects(const std::string& object_label) const {
   CommandResult r =
-      RunCommand(absl::StrCat("pkcs11-tool --module ", kSoftHsmModule, " --token-label ", label,
-                              " --login --pin ", pin, " --list-objects"));
+      // The PIN goes through the environment, read from the PIN file by the shell, never
+      // on a command line.
+      RunCommand(absl::StrCat("P11PIN=$(cat '", pin_file, "') pkcs11-tool --module ",
+                              kSoftHsmModule, " --token-label ", label,
+                              " --login --pin env:P11PIN --list-objects"));
   if (r.exit_code != 0) return "pkcs11-tool failed: " + r.output;
   // Objects are listed as a heading line ("Secret Key Object; AES ...") followed by
   // indented attribute lines.
