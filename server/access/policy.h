@@ -26,7 +26,6 @@
 
 namespace strongroom::server::access {
 
-inline constexpr char kRootPolicy[] = "root";
 inline constexpr char kKmsPluginPolicy[] = "@kms-plugin";
 
 // Whether `text` matches `pattern` ('*' = any run of characters).

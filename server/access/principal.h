@@ -11,6 +11,10 @@
 
 namespace strongroom::server::access {
 
+// The policy of root tokens: everything (see policy.h). Only the bootstrap and
+// `strongroomd generate-root-token` grant it.
+inline constexpr char kRootPolicy[] = "root";
+
 struct Principal {
   enum class Kind { kNone, kCertificate, kToken, kLocalSocket };
   Kind kind = Kind::kNone;

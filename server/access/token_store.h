@@ -50,6 +50,7 @@
 #include "hsm/secret_data.h"
 #include "kms/storage.h"
 #include "server/access/records.pb.h"
+#include "server/access/principal.h"
 #include "strongroom/v1/auth.pb.h"
 
 namespace strongroom::server::access {
@@ -126,8 +127,6 @@ class TokenStore {
   // always creates a new root token (policies {"root"}, `ttl`, not renewable).
   absl::StatusOr<Created> CreateRoot(absl::Duration ttl, absl::Time now);
 
-  // The policy that root tokens carry.
-  static constexpr char kRootPolicy[] = "root";
 
  private:
   using Digest = std::array<uint8_t, 32>;
