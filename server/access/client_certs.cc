@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kms/crypto/mac.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -66,13 +67,6 @@ absl::StatusOr<std::string> IdentityOf(X509* cert) {
     }
   }
   return absl::UnauthenticatedError("client certificate has no URI SAN, DNS SAN or CN");
-}
-
-std::string Sha256(absl::string_view data) {
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(digest), len);
 }
 
 }  // namespace
@@ -142,7 +136,11 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(absl::string_view chain_p
 
 absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain_pem,
                                                          absl::Time now) {
-  const std::string key = Sha256(chain_pem);
+  std::string key;  // the cache key: SHA-256 of the chain
+  if (absl::Status hashed = kms::crypto::Digest(hsm::HashAlgorithm::kSha256, chain_pem, &key);
+      !hashed.ok()) {
+    return hashed;
+  }
   auto check = [now](const Verdict& v) -> absl::StatusOr<std::string> {
     if (!v.status.ok()) return v.status;
     if (now > v.not_after) return absl::UnauthenticatedError("client certificate expired");

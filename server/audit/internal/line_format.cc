@@ -1,12 +1,11 @@
 #include "server/audit/internal/line_format.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "kms/crypto/mac.h"
 #include "server/json_string.h"
 
 namespace strongroom::server::audit::internal {
@@ -161,8 +160,12 @@ class Parser {
 }  // namespace
 
 Sha256 Sha256Of(absl::string_view bytes) {
-  Sha256 hash;
-  SHA256(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), hash.data());
+  thread_local std::string digest;  // reused: no allocation per line once warm
+  digest.clear();
+  Sha256 hash{};  // all zeros if OpenSSL fails, which breaks the chain where it happened
+  if (kms::crypto::Digest(hsm::HashAlgorithm::kSha256, bytes, &digest).ok()) {
+    std::copy(digest.begin(), digest.end(), hash.begin());
+  }
   return hash;
 }
 
