@@ -20,13 +20,13 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
 
 }  // namespace
 
-#define STRONGROOM_AUTH_RPC(Method, Request, Response)                                       \
-  grpc::Status AuthService::Method(grpc::ServerContext* context, const v1::Request* request, \
-                                   v1::Response* response) {                                 \
-    static const access::Route& route = access::RouteOrDie("/strongroom.v1.Auth/" #Method);  \
-    return access::ServeGrpc(                                                                \
-        *gate_, context, route, *request, response,                                         \
-        [&](const access::Gate::Call& call) { return Do##Method(call, *request); });        \
+#define STRONGROOM_AUTH_RPC(Method, Request, Response)                                            \
+  grpc::ServerUnaryReactor* AuthService::Method(                                                  \
+      grpc::CallbackServerContext* context, const v1::Request* request, v1::Response* response) { \
+    static const access::Route& route = access::RouteOrDie("/strongroom.v1.Auth/" #Method);       \
+    return gate_->Serve(                                                                          \
+        context, route, *request, response,                                                       \
+        [this, request](const access::Gate::Call& call) { return Do##Method(call, *request); });  \
   }
 STRONGROOM_AUTH_RPCS(STRONGROOM_AUTH_RPC)
 #undef STRONGROOM_AUTH_RPC
@@ -44,8 +44,9 @@ absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
       return absl::InvalidArgumentError(absl::StrCat("policies: no policy named \"", policy, "\""));
     }
     if (!root && std::find(held.begin(), held.end(), policy) == held.end()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          call.principal().identity, " may not grant policy \"", policy, "\": it does not hold it"));
+      return absl::PermissionDeniedError(absl::StrCat(call.principal().identity,
+                                                      " may not grant policy \"", policy,
+                                                      "\": it does not hold it"));
     }
   }
   absl::StatusOr<access::TokenStore::Created> created =
@@ -58,7 +59,7 @@ absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
 }
 
 absl::StatusOr<v1::WhoAmIResponse> AuthService::DoWhoAmI(const access::Gate::Call& call,
-                                                        const v1::WhoAmIRequest&) {
+                                                         const v1::WhoAmIRequest&) {
   v1::WhoAmIResponse response;
   response.set_identity(call.principal().identity);
   for (std::string& p : call.policies().PoliciesOf(call.principal())) {

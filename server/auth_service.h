@@ -7,7 +7,7 @@
 // calling token. Thread-safe.
 #pragma once
 
-#include "server/access/gate.h"
+#include "server/access/grpc_gate.h"
 #include "server/access/token_store.h"
 #include "server/vault_api.h"
 #include "strongroom/v1/auth.grpc.pb.h"
@@ -15,23 +15,23 @@
 namespace strongroom::server {
 
 // Every Auth RPC as X(Method, Request, Response).
-#define STRONGROOM_AUTH_RPCS(X)                                   \
-  X(CreateToken, CreateTokenRequest, CreateTokenResponse)         \
-  X(WhoAmI, WhoAmIRequest, WhoAmIResponse)                        \
-  X(LookupSelf, LookupSelfRequest, TokenInfo)                     \
-  X(RenewSelf, RenewSelfRequest, TokenInfo)                       \
-  X(RevokeSelf, RevokeSelfRequest, RevokeTokenResponse)           \
-  X(LookupToken, LookupTokenRequest, TokenInfo)                   \
-  X(RevokeToken, RevokeTokenRequest, RevokeTokenResponse)         \
+#define STRONGROOM_AUTH_RPCS(X)                           \
+  X(CreateToken, CreateTokenRequest, CreateTokenResponse) \
+  X(WhoAmI, WhoAmIRequest, WhoAmIResponse)                \
+  X(LookupSelf, LookupSelfRequest, TokenInfo)             \
+  X(RenewSelf, RenewSelfRequest, TokenInfo)               \
+  X(RevokeSelf, RevokeSelfRequest, RevokeTokenResponse)   \
+  X(LookupToken, LookupTokenRequest, TokenInfo)           \
+  X(RevokeToken, RevokeTokenRequest, RevokeTokenResponse) \
   X(ListTokens, ListTokensRequest, ListTokensResponse)
 
-class AuthService final : public v1::Auth::Service, public VaultTokenBackend {
+class AuthService final : public v1::Auth::CallbackService, public VaultTokenBackend {
  public:
-  AuthService(access::TokenStore* tokens, access::Gate* gate) : tokens_(tokens), gate_(gate) {}
+  AuthService(access::TokenStore* tokens, access::GrpcGate* gate) : tokens_(tokens), gate_(gate) {}
 
-#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
-  grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
-      override;
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext*, const v1::Request* request, \
+                                   v1::Response* response) override;
   STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_RPC)
 #undef STRONGROOM_DECLARE_RPC
 
@@ -42,14 +42,14 @@ class AuthService final : public v1::Auth::Service, public VaultTokenBackend {
 
  private:
   // The engine side of each RPC, for the admitted `call`.
-#define STRONGROOM_DECLARE_HANDLER(Method, Request, Response)              \
+#define STRONGROOM_DECLARE_HANDLER(Method, Request, Response)             \
   absl::StatusOr<v1::Response> Do##Method(const access::Gate::Call& call, \
                                           const v1::Request& request);
   STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_HANDLER)
 #undef STRONGROOM_DECLARE_HANDLER
 
   access::TokenStore* const tokens_;
-  access::Gate* const gate_;
+  access::GrpcGate* const gate_;
 };
 
 }  // namespace strongroom::server

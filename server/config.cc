@@ -167,6 +167,9 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (grpc.drain_seconds() > 3600) return check.Error("grpc.drain_seconds", "must be at most 3600");
   if (!grpc.port_file().empty()) grpc.set_port_file(Absolute(dir, grpc.port_file()));
   if (grpc.max_message_bytes() == 0) grpc.set_max_message_bytes(uint64_t{16} << 20);
+  if (grpc.worker_threads() == 0) grpc.set_worker_threads(16);
+  if (grpc.worker_threads() > 1024)
+    return check.Error("grpc.worker_threads", "must be at most 1024");
   if (grpc.max_message_bytes() > (uint64_t{1} << 30)) {
     return check.Error("grpc.max_message_bytes", "must be at most 1 GiB");
   }

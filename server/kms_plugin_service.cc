@@ -25,35 +25,37 @@ std::string KmsPluginService::KeyId(uint32_t version) const {
 }
 
 template <typename Response, typename Handler>
-grpc::Status KmsPluginService::Serve(grpc::ServerContext* context, const char* method,
-                                     Response* response, Handler&& handler) {
+grpc::ServerUnaryReactor* KmsPluginService::Serve(grpc::CallbackServerContext* context,
+                                                  const char* method, Response* response,
+                                                  Handler handler) {
   access::Credentials credentials;
   credentials.peer = context->peer();
   credentials.local_socket = true;
   const access::Route& route = access::RouteOrDie(method);
-  return access::ServeGrpc(*gate_, context, credentials, route,
-                           absl::StrCat("transit/keys/", key_name_), response,
-                           [&](const access::Gate::Call&) { return handler(); });
+  return gate_->Serve(
+      context, credentials, route, absl::StrCat("transit/keys/", key_name_), response,
+      [handler = std::move(handler)](const access::Gate::Call&) mutable { return handler(); });
 }
 
-grpc::Status KmsPluginService::Status(grpc::ServerContext* context, const ::v2::StatusRequest*,
-                                      ::v2::StatusResponse* response) {
+grpc::ServerUnaryReactor* KmsPluginService::Status(grpc::CallbackServerContext* context,
+                                                   const ::v2::StatusRequest*,
+                                                   ::v2::StatusResponse* response) {
   return Serve(context, "/v2.KeyManagementService/Status", response,
-               [&] { return CheckStatus(); });
+               [this] { return CheckStatus(); });
 }
 
-grpc::Status KmsPluginService::Encrypt(grpc::ServerContext* context,
-                                       const ::v2::EncryptRequest* request,
-                                       ::v2::EncryptResponse* response) {
+grpc::ServerUnaryReactor* KmsPluginService::Encrypt(grpc::CallbackServerContext* context,
+                                                    const ::v2::EncryptRequest* request,
+                                                    ::v2::EncryptResponse* response) {
   return Serve(context, "/v2.KeyManagementService/Encrypt", response,
-               [&] { return DoEncrypt(*request); });
+               [this, request] { return DoEncrypt(*request); });
 }
 
-grpc::Status KmsPluginService::Decrypt(grpc::ServerContext* context,
-                                       const ::v2::DecryptRequest* request,
-                                       ::v2::DecryptResponse* response) {
+grpc::ServerUnaryReactor* KmsPluginService::Decrypt(grpc::CallbackServerContext* context,
+                                                    const ::v2::DecryptRequest* request,
+                                                    ::v2::DecryptResponse* response) {
   return Serve(context, "/v2.KeyManagementService/Decrypt", response,
-               [&] { return DoDecrypt(*request); });
+               [this, request] { return DoDecrypt(*request); });
 }
 
 absl::StatusOr<::v2::StatusResponse> KmsPluginService::CheckStatus() {
@@ -86,9 +88,9 @@ absl::StatusOr<::v2::StatusResponse> KmsPluginService::CheckStatus() {
 absl::StatusOr<::v2::EncryptResponse> KmsPluginService::DoEncrypt(
     const ::v2::EncryptRequest& request) {
   if (request.plaintext().size() > kMaxPlaintextBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plaintext: ", request.plaintext().size(), " bytes is more than ",
-                     kMaxPlaintextBytes, " (the ciphertext must stay under 1 kB)"));
+    return absl::InvalidArgumentError(absl::StrCat("plaintext: ", request.plaintext().size(),
+                                                   " bytes is more than ", kMaxPlaintextBytes,
+                                                   " (the ciphertext must stay under 1 kB)"));
   }
   v1::EncryptRequest encrypt;
   encrypt.set_key_name(key_name_);

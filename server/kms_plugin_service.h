@@ -13,22 +13,24 @@
 #include <string>
 
 #include "kms/transit.h"
-#include "server/access/gate.h"
 #include "kubernetes/kms/v2/kms.grpc.pb.h"
+#include "server/access/grpc_gate.h"
 
 namespace strongroom::server {
 
-class KmsPluginService final : public ::v2::KeyManagementService::Service {
+class KmsPluginService final : public ::v2::KeyManagementService::CallbackService {
  public:
-  KmsPluginService(kms::Transit* transit, std::string key_name, access::Gate* gate)
+  KmsPluginService(kms::Transit* transit, std::string key_name, access::GrpcGate* gate)
       : transit_(transit), key_name_(std::move(key_name)), gate_(gate) {}
 
-  grpc::Status Status(grpc::ServerContext*, const ::v2::StatusRequest*,
-                      ::v2::StatusResponse* response) override;
-  grpc::Status Encrypt(grpc::ServerContext*, const ::v2::EncryptRequest* request,
-                       ::v2::EncryptResponse* response) override;
-  grpc::Status Decrypt(grpc::ServerContext*, const ::v2::DecryptRequest* request,
-                       ::v2::DecryptResponse* response) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const ::v2::StatusRequest*,
+                                   ::v2::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* Encrypt(grpc::CallbackServerContext*,
+                                    const ::v2::EncryptRequest* request,
+                                    ::v2::EncryptResponse* response) override;
+  grpc::ServerUnaryReactor* Decrypt(grpc::CallbackServerContext*,
+                                    const ::v2::DecryptRequest* request,
+                                    ::v2::DecryptResponse* response) override;
 
   // "strongroom/<key>/v<version>".
   std::string KeyId(uint32_t version) const;
@@ -36,15 +38,15 @@ class KmsPluginService final : public ::v2::KeyManagementService::Service {
  private:
   // Through the gate as the local socket principal, on "transit/keys/<key_name>".
   template <typename Response, typename Handler>
-  grpc::Status Serve(grpc::ServerContext* context, const char* method, Response* response,
-                     Handler&& handler);
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const char* method,
+                                  Response* response, Handler handler);
   absl::StatusOr<::v2::StatusResponse> CheckStatus();
   absl::StatusOr<::v2::EncryptResponse> DoEncrypt(const ::v2::EncryptRequest& request);
   absl::StatusOr<::v2::DecryptResponse> DoDecrypt(const ::v2::DecryptRequest& request);
 
   kms::Transit* const transit_;
   const std::string key_name_;
-  access::Gate* const gate_;
+  access::GrpcGate* const gate_;
 };
 
 }  // namespace strongroom::server

@@ -5,13 +5,13 @@
 namespace strongroom::server {
 
 // Every RPC is the same adapter: through the gate to the engine.
-#define STRONGROOM_PKI_RPC(Method, Request, Response)                                  \
-  grpc::Status PkiService::Method(grpc::ServerContext* context, const v1::Request* request, \
-                                  v1::Response* response) {                                 \
-    static const access::Route& route =                                                     \
-        access::RouteOrDie("/strongroom.v1.Pki/" #Method);                                \
-    return access::ServeGrpc(*gate_, context, route, *request, response,                    \
-                             [&](const access::Gate::Call&) { return ca_->Method(*request); }); \
+#define STRONGROOM_PKI_RPC(Method, Request, Response)                                             \
+  grpc::ServerUnaryReactor* PkiService::Method(                                                   \
+      grpc::CallbackServerContext* context, const v1::Request* request, v1::Response* response) { \
+    static const access::Route& route = access::RouteOrDie("/strongroom.v1.Pki/" #Method);        \
+    return gate_->Serve(                                                                          \
+        context, route, *request, response,                                                       \
+        [this, request](const access::Gate::Call&) { return ca_->Method(*request); });            \
   }
 STRONGROOM_PKI_RPCS(STRONGROOM_PKI_RPC)
 #undef STRONGROOM_PKI_RPC

@@ -3,8 +3,8 @@
 // runs the operation and reports errors. Thread-safe.
 #pragma once
 
-#include "server/access/gate.h"
 #include "pki/ca.h"
+#include "server/access/grpc_gate.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 
 namespace strongroom::server {
@@ -28,19 +28,19 @@ namespace strongroom::server {
   X(ListCertificates, ListCertificatesRequest, ListCertificatesResponse)                         \
   X(GetCrl, GetCrlRequest, Crl)
 
-class PkiService final : public v1::Pki::Service {
+class PkiService final : public v1::Pki::CallbackService {
  public:
-  PkiService(pki::Ca* ca, access::Gate* gate) : ca_(ca), gate_(gate) {}
+  PkiService(pki::Ca* ca, access::GrpcGate* gate) : ca_(ca), gate_(gate) {}
 
-#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
-  grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
-      override;
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext*, const v1::Request* request, \
+                                   v1::Response* response) override;
   STRONGROOM_PKI_RPCS(STRONGROOM_DECLARE_RPC)
 #undef STRONGROOM_DECLARE_RPC
 
  private:
   pki::Ca* const ca_;
-  access::Gate* const gate_;
+  access::GrpcGate* const gate_;
 };
 
 }  // namespace strongroom::server

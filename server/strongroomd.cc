@@ -24,6 +24,7 @@
 #include "pki/ocsp_responder.h"
 #include "server/access/client_certs.h"
 #include "server/access/gate.h"
+#include "server/access/grpc_gate.h"
 #include "server/access/http_gate.h"
 #include "server/access/policy.h"
 #include "server/access/token_store.h"
@@ -41,6 +42,7 @@
 #include "server/system_service.h"
 #include "server/transit_service.h"
 #include "server/vault_api.h"
+#include "server/worker_pool.h"
 
 namespace strongroom::server {
 namespace {
@@ -142,7 +144,9 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
                                      d->barrier_.get(), ca_options);
 
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
-  access::Gate* gate = d->gate_.get();
+  d->workers_ = std::make_unique<WorkerPool>(static_cast<int>(config.grpc().worker_threads()));
+  d->grpc_gate_ = std::make_unique<access::GrpcGate>(d->gate_.get(), d->workers_.get());
+  access::GrpcGate* gate = d->grpc_gate_.get();
   d->system_ =
       std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(), gate);
   d->transit_service_ = std::make_unique<TransitService>(d->transit_.get(), gate);
@@ -254,8 +258,8 @@ absl::Status Strongroomd::StartAccess() {
   auto audit = audit::AuditLog::Open(audit_options, audit_signer_.get());
   if (!audit.ok()) return Prefixed("audit: ", audit.status());
   audit_ = *std::move(audit);
-  if (absl::Status s =
-          audit_signer_->WritePublicKeyPem(absl::StrCat(Parent(ac.path()), "/audit-signing.pub.pem"));
+  if (absl::Status s = audit_signer_->WritePublicKeyPem(
+          absl::StrCat(Parent(ac.path()), "/audit-signing.pub.pem"));
       !s.ok()) {
     return Prefixed("audit: ", s);
   }
@@ -361,7 +365,7 @@ absl::Status Strongroomd::StartKmsPlugin() {
     unlink(path.c_str());  // A stale socket from a previous run.
   }
   if (absl::Status s = MakeDirs(Parent(path)); !s.ok()) return s;
-  kms_plugin_ = std::make_unique<KmsPluginService>(transit_.get(), kc.key_name(), gate_.get());
+  kms_plugin_ = std::make_unique<KmsPluginService>(transit_.get(), kc.key_name(), grpc_gate_.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   builder.RegisterService(kms_plugin_.get());
@@ -433,8 +437,8 @@ absl::Status Strongroomd::RegisterPkiRoutes() {
                    }),
            Protect("GET", "/v1/pki/{issuer}/crl",
                    [ca](const HttpRequest& request) {
-                     return DocumentResponse(pki::CrlDocument(
-                         *ca, request.path_params.at("issuer"), HasFormat(request, "pem")));
+                     return DocumentResponse(pki::CrlDocument(*ca, request.path_params.at("issuer"),
+                                                              HasFormat(request, "pem")));
                    }),
            Protect("POST", "/v1/pki/{issuer}/ocsp",
                    [ocsp](const HttpRequest& request) {
@@ -471,8 +475,9 @@ absl::Status Strongroomd::StartHttp() {
     return s;
   }
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
-  vault_api_ = std::make_unique<VaultApi>(transit_.get(), auth_service_.get(),
-                                          [system = system_.get()] { return system->CurrentStatus(); });
+  vault_api_ =
+      std::make_unique<VaultApi>(transit_.get(), auth_service_.get(),
+                                 [system = system_.get()] { return system->CurrentStatus(); });
   for (VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
       return s;

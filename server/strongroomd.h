@@ -55,6 +55,7 @@ class Transit;
 
 namespace strongroom::server::access {
 class Gate;
+class GrpcGate;
 class TokenStore;
 }  // namespace strongroom::server::access
 
@@ -74,6 +75,7 @@ class ServerMetrics;
 class SystemService;
 class TransitService;
 class VaultApi;
+class WorkerPool;
 
 class Strongroomd {
  public:
@@ -125,6 +127,8 @@ class Strongroomd {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<access::TokenStore> tokens_;
   std::unique_ptr<access::Gate> gate_;
+  std::unique_ptr<WorkerPool> workers_;  // gRPC requests run here
+  std::unique_ptr<access::GrpcGate> grpc_gate_;
   std::unique_ptr<AuthService> auth_service_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<TransitService> transit_service_;

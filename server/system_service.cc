@@ -34,48 +34,49 @@ v1::Status SystemService::CurrentStatus() const {
   return status;
 }
 
-grpc::Status SystemService::GetStatus(grpc::ServerContext* context,
-                                      const v1::GetStatusRequest* request, v1::Status* reply) {
+grpc::ServerUnaryReactor* SystemService::GetStatus(grpc::CallbackServerContext* context,
+                                                   const v1::GetStatusRequest* request,
+                                                   v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/GetStatus");
-  return access::ServeGrpc(*gate_, context, route, *request, reply,
-                           [&](const access::Gate::Call&) -> absl::StatusOr<v1::Status> {
-                             return CurrentStatus();
-                           });
+  return gate_->Serve(
+      context, route, *request, reply,
+      [this](const access::Gate::Call&) -> absl::StatusOr<v1::Status> { return CurrentStatus(); });
 }
 
-grpc::Status SystemService::Seal(grpc::ServerContext* context, const v1::SealRequest* request,
-                                 v1::Status* reply) {
+grpc::ServerUnaryReactor* SystemService::Seal(grpc::CallbackServerContext* context,
+                                              const v1::SealRequest* request, v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Seal");
-  return access::ServeGrpc(*gate_, context, route, *request, reply,
-                           [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
-                             barrier_->Seal("sealed by operator");
-                             LogInfo(absl::StrCat("sealed by ", call.principal().identity,
-                                                  ": cached keys dropped, logged out of the HSM"));
-                             return CurrentStatus();
-                           });
+  return gate_->Serve(context, route, *request, reply,
+                      [this](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+                        barrier_->Seal("sealed by operator");
+                        LogInfo(absl::StrCat("sealed by ", call.principal().identity,
+                                             ": cached keys dropped, logged out of the HSM"));
+                        return CurrentStatus();
+                      });
 }
 
-grpc::Status SystemService::Unseal(grpc::ServerContext* context, const v1::UnsealRequest* request,
-                                   v1::Status* reply) {
+grpc::ServerUnaryReactor* SystemService::Unseal(grpc::CallbackServerContext* context,
+                                                const v1::UnsealRequest* request,
+                                                v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Unseal");
-  return access::ServeGrpc(*gate_, context, route, *request, reply,
-                           [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
-                             if (absl::Status s = barrier_->Unseal(); !s.ok()) {
-                               LogWarning(absl::StrCat("unseal failed: ", s.message()));
-                               return s;
-                             }
-                             LogInfo(absl::StrCat("unsealed by ", call.principal().identity));
-                             return CurrentStatus();
-                           });
+  return gate_->Serve(context, route, *request, reply,
+                      [this](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+                        if (absl::Status s = barrier_->Unseal(); !s.ok()) {
+                          LogWarning(absl::StrCat("unseal failed: ", s.message()));
+                          return s;
+                        }
+                        LogInfo(absl::StrCat("unsealed by ", call.principal().identity));
+                        return CurrentStatus();
+                      });
 }
 
-grpc::Status SystemService::RotateRootKey(grpc::ServerContext* context,
-                                          const v1::RotateRootKeyRequest* request,
-                                          v1::Status* reply) {
+grpc::ServerUnaryReactor* SystemService::RotateRootKey(grpc::CallbackServerContext* context,
+                                                       const v1::RotateRootKeyRequest* request,
+                                                       v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/RotateRootKey");
-  return access::ServeGrpc(
-      *gate_, context, route, *request, reply,
-      [&](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
+  return gate_->Serve(
+      context, route, *request, reply,
+      [this](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
         absl::StatusOr<uint32_t> version = barrier_->RotateKek();
         if (!version.ok()) {
           LogWarning(absl::StrCat("KEK rotation failed: ", version.status().message()));

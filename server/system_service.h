@@ -12,33 +12,36 @@
 #include "hsm/hsm.h"
 #include "kms/barrier.h"
 #include "kms/storage.h"
-#include "server/access/gate.h"
+#include "server/access/grpc_gate.h"
 #include "strongroom/v1/system.grpc.pb.h"
 
 namespace strongroom::server {
 
 inline constexpr char kVersion[] = "0.1.0";
 
-class SystemService final : public v1::System::Service {
+class SystemService final : public v1::System::CallbackService {
  public:
-  SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier, access::Gate* gate)
+  SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier, access::GrpcGate* gate)
       : hsm_(hsm), storage_(storage), barrier_(barrier), gate_(gate), start_time_(absl::Now()) {}
 
   // The current status (also used by the health monitor and tests).
   v1::Status CurrentStatus() const;
 
-  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
-                         v1::Status* reply) override;
-  grpc::Status Seal(grpc::ServerContext*, const v1::SealRequest*, v1::Status* reply) override;
-  grpc::Status Unseal(grpc::ServerContext*, const v1::UnsealRequest*, v1::Status* reply) override;
-  grpc::Status RotateRootKey(grpc::ServerContext*, const v1::RotateRootKeyRequest*,
-                             v1::Status* reply) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext*, const v1::GetStatusRequest*,
+                                      v1::Status* reply) override;
+  grpc::ServerUnaryReactor* Seal(grpc::CallbackServerContext*, const v1::SealRequest*,
+                                 v1::Status* reply) override;
+  grpc::ServerUnaryReactor* Unseal(grpc::CallbackServerContext*, const v1::UnsealRequest*,
+                                   v1::Status* reply) override;
+  grpc::ServerUnaryReactor* RotateRootKey(grpc::CallbackServerContext*,
+                                          const v1::RotateRootKeyRequest*,
+                                          v1::Status* reply) override;
 
  private:
   hsm::Hsm* const hsm_;
   kms::Storage* const storage_;
   kms::Barrier* const barrier_;
-  access::Gate* const gate_;
+  access::GrpcGate* const gate_;
   const absl::Time start_time_;
 };
 

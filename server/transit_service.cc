@@ -5,13 +5,13 @@
 namespace strongroom::server {
 
 // Every RPC is the same adapter: through the gate to the engine.
-#define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                                  \
-  grpc::Status TransitService::Method(grpc::ServerContext* context, const v1::Request* request, \
-                                  v1::Response* response) {                                 \
-    static const access::Route& route =                                                     \
-        access::RouteOrDie("/strongroom.v1.Transit/" #Method);                                \
-    return access::ServeGrpc(*gate_, context, route, *request, response,                    \
-                             [&](const access::Gate::Call&) { return transit_->Method(*request); }); \
+#define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                                         \
+  grpc::ServerUnaryReactor* TransitService::Method(                                               \
+      grpc::CallbackServerContext* context, const v1::Request* request, v1::Response* response) { \
+    static const access::Route& route = access::RouteOrDie("/strongroom.v1.Transit/" #Method);    \
+    return gate_->Serve(                                                                          \
+        context, route, *request, response,                                                       \
+        [this, request](const access::Gate::Call&) { return transit_->Method(*request); });       \
   }
 STRONGROOM_TRANSIT_RPCS(STRONGROOM_TRANSIT_RPC)
 #undef STRONGROOM_TRANSIT_RPC

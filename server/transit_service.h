@@ -3,8 +3,8 @@
 // which validates, runs the operation and reports errors. Thread-safe.
 #pragma once
 
-#include "server/access/gate.h"
 #include "kms/transit.h"
+#include "server/access/grpc_gate.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 
 namespace strongroom::server {
@@ -27,19 +27,19 @@ namespace strongroom::server {
   X(Hmac, HmacRequest, HmacResponse)                                  \
   X(VerifyHmac, VerifyHmacRequest, VerifyResponse)
 
-class TransitService final : public v1::Transit::Service {
+class TransitService final : public v1::Transit::CallbackService {
  public:
-  TransitService(kms::Transit* transit, access::Gate* gate) : transit_(transit), gate_(gate) {}
+  TransitService(kms::Transit* transit, access::GrpcGate* gate) : transit_(transit), gate_(gate) {}
 
-#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                       \
-  grpc::Status Method(grpc::ServerContext*, const v1::Request* request, v1::Response* response) \
-      override;
+#define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext*, const v1::Request* request, \
+                                   v1::Response* response) override;
   STRONGROOM_TRANSIT_RPCS(STRONGROOM_DECLARE_RPC)
 #undef STRONGROOM_DECLARE_RPC
 
  private:
   kms::Transit* const transit_;
-  access::Gate* const gate_;
+  access::GrpcGate* const gate_;
 };
 
 }  // namespace strongroom::server

@@ -102,8 +102,8 @@ Gate::Call Gate::Admit(const Credentials& credentials, const Route& route, std::
   return call;
 }
 
-absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_t key_version,
-                          int http_status) {
+audit::AuditEvent Gate::Event(const Call& call, const absl::Status& outcome, uint32_t key_version,
+                              int http_status) {
   const absl::Status& result = call.status_.ok() ? outcome : call.status_;
   audit::AuditEvent event;
   event.time = call.start_;
@@ -118,8 +118,23 @@ absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_
   event.latency = absl::Now() - call.start_;
   if (!result.ok()) event.error = std::string(result.message());
   event.token_hmac = call.token_hmac_;
+  return event;
+}
+
+void Gate::RecordAsync(const Call& call, const absl::Status& outcome, uint32_t key_version,
+                       int http_status, absl::AnyInvocable<void(absl::Status)> done) {
   const absl::Time begin = absl::Now();
-  absl::Status written = audit_->Append(event);
+  audit_->AppendAsync(Event(call, outcome, key_version, http_status),
+                      [this, begin, done = std::move(done)](absl::Status written) mutable {
+                        if (observer_) observer_(absl::Now() - begin, written.ok());
+                        std::move(done)(std::move(written));
+                      });
+}
+
+absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_t key_version,
+                          int http_status) {
+  const absl::Time begin = absl::Now();
+  absl::Status written = audit_->Append(Event(call, outcome, key_version, http_status));
   if (observer_) observer_(absl::Now() - begin, written.ok());
   return written;
 }

@@ -3,9 +3,10 @@
 // Admit() turns the presented credentials into a Principal (a token wins over a client
 // certificate; a presented certificate must be trusted either way), checks the route's
 // operation on the resource against the current PolicySet, and hands back a Call. The
-// caller runs the request only if call.status() is OK, then calls Record(), which writes
-// the audit record (durably, group-committed); if that fails, the caller must answer
-// UNAVAILABLE instead of the result (fail closed).
+// caller runs the request only if call.status() is OK, then calls RecordAsync() (or
+// Record()), which writes the audit record (durably, group-committed) and says when it
+// is; only then may the caller answer, and if that failed it must answer UNAVAILABLE
+// instead of the result (fail closed).
 // Refusals are audited too. While the audit log is failing, requests are refused
 // before they run; each refusal retries the log, so service resumes once it can write.
 //
@@ -18,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -26,9 +28,9 @@
 #include "server/access/policy.h"
 #include "server/access/principal.h"
 #include "server/access/routes.h"
+#include "server/audit/audit_log.h"
 
 namespace strongroom::server::audit {
-class AuditLog;
 class AuditHasher;
 }  // namespace strongroom::server::audit
 
@@ -79,18 +81,25 @@ class Gate {
        AuditObserver observer = nullptr);
   ~Gate();
 
-  void Reload(std::shared_ptr<const PolicySet> policies,
-              std::unique_ptr<ClientCertVerifier> certs);
+  void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
   // Audits the call with its outcome (for a refused call, its refusal) and the key version
-  // and HTTP status when known. UNAVAILABLE if the record could not be made durable.
+  // and HTTP status when known; `done` gets OK once the record is durable, UNAVAILABLE if
+  // it could not be made so. `done` runs on the audit log's writer thread (quick, no
+  // waiting); the call need not outlive this function.
+  void RecordAsync(const Call& call, const absl::Status& result, uint32_t key_version,
+                   int http_status, absl::AnyInvocable<void(absl::Status)> done);
+  // The same, waiting for the outcome.
   absl::Status Record(const Call& call, const absl::Status& result, uint32_t key_version = 0,
                       int http_status = 0);
 
  private:
-  absl::StatusOr<Principal> Authenticate(const Credentials& credentials,
-                                         ClientCertVerifier& certs, Call& call);
+  // The audit record of `call`.
+  static audit::AuditEvent Event(const Call& call, const absl::Status& outcome,
+                                 uint32_t key_version, int http_status);
+  absl::StatusOr<Principal> Authenticate(const Credentials& credentials, ClientCertVerifier& certs,
+                                         Call& call);
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const PolicySet> policies_ ABSL_GUARDED_BY(mu_);

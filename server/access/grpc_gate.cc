@@ -25,12 +25,13 @@ const Route& RouteOrDie(absl::string_view name) {
   return *route;
 }
 
-Credentials GrpcCredentials(grpc::ServerContext* context) {
+Credentials GrpcCredentials(grpc::ServerContextBase* context) {
   Credentials credentials;
   credentials.peer = context->peer();
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth != nullptr) {
-    std::vector<grpc::string_ref> chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+    std::vector<grpc::string_ref> chain =
+        auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
     if (chain.empty()) chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
     if (!chain.empty()) credentials.cert_chain_pem = View(chain.front());
   }

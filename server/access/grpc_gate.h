@@ -1,4 +1,10 @@
-// ServeGrpc: a synchronous gRPC handler through the Gate.
+// GrpcGate: gRPC's callback API through the Gate, on a worker pool.
+//
+// Serve() takes a unary call as gRPC hands it over, runs it on the pool (so work that may
+// block — HSM calls, storage writes — never holds one of gRPC's few callback threads):
+// Admit, the handler if admitted, then the audit record; the reply goes out only once
+// that record is durable, from the audit log's writer thread, so a request waiting for
+// its record holds no thread at all.
 //
 // Credentials come from the call: the verified-by-us client certificate chain that TLS
 // received (the server requests but does not itself verify client certificates, so an
@@ -10,17 +16,20 @@
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include <string>
+#include <utility>
 
 #include "google/protobuf/message.h"
 #include "server/access/gate.h"
 #include "server/grpc_status.h"
+#include "server/worker_pool.h"
 
 namespace strongroom::server::access {
 
-// Credentials of a gRPC call; views into `context`, valid during the call.
-Credentials GrpcCredentials(grpc::ServerContext* context);
+// Credentials of a gRPC call; views into `context`, valid until the call is finished.
+Credentials GrpcCredentials(grpc::ServerContextBase* context);
 // The route's resource for `request` (each "{field}" from the request's string field).
 std::string GrpcResource(const Route& route, const google::protobuf::Message& request);
 // response.key_version, else the highest key_version among response.results; 0 if none.
@@ -30,35 +39,57 @@ uint32_t GrpcKeyVersion(const google::protobuf::Message& response);
 // every served method in the table).
 const Route& RouteOrDie(absl::string_view name);
 
-// Runs `handler(call)` -> absl::StatusOr<Response> if the gate admits the call.
-template <typename Response, typename Handler>
-grpc::Status ServeGrpc(Gate& gate, grpc::ServerContext* context, const Credentials& credentials,
-                       const Route& route, std::string resource, Response* response,
-                       Handler&& handler) {
-  Gate::Call call = gate.Admit(credentials, route, std::move(resource));
-  absl::Status result = call.status();
-  uint32_t key_version = 0;
-  if (result.ok()) {
-    absl::StatusOr<Response> reply = handler(call);
-    result = reply.status();
-    if (reply.ok()) {
-      *response = *std::move(reply);
-      key_version = GrpcKeyVersion(*response);
-    }
-  }
-  context->AddTrailingMetadata("x-request-id", call.request_id());
-  if (absl::Status audited = gate.Record(call, result, key_version); !audited.ok()) {
-    response->Clear();
-    return ToGrpcStatus(audited);
-  }
-  return ToGrpcStatus(result);
-}
+class GrpcGate {
+ public:
+  // Both must outlive the GrpcGate and every call it serves.
+  GrpcGate(Gate* gate, WorkerPool* pool) : gate_(gate), pool_(pool) {}
 
-template <typename Request, typename Response, typename Handler>
-grpc::Status ServeGrpc(Gate& gate, grpc::ServerContext* context, const Route& route,
-                       const Request& request, Response* response, Handler&& handler) {
-  return ServeGrpc(gate, context, GrpcCredentials(context), route, GrpcResource(route, request),
-                   response, std::forward<Handler>(handler));
-}
+  // Serves the call: handler(const Gate::Call&) -> absl::StatusOr<Response> runs on the
+  // pool if the gate admits the call. `handler` is moved to the pool, so it must capture by
+  // value (the request pointer gRPC passed stays valid until the call is finished).
+  template <typename Response, typename Handler>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, Credentials credentials,
+                                  const Route& route, std::string resource, Response* response,
+                                  Handler handler) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    pool_->Run([this, context, credentials, &route, resource = std::move(resource), response,
+                handler = std::move(handler), reactor]() mutable {
+      Gate::Call call = gate_->Admit(credentials, route, std::move(resource));
+      absl::Status result = call.status();
+      uint32_t key_version = 0;
+      if (result.ok()) {
+        absl::StatusOr<Response> reply = handler(call);
+        result = reply.status();
+        if (reply.ok()) {
+          *response = *std::move(reply);
+          key_version = GrpcKeyVersion(*response);
+        }
+      }
+      context->AddTrailingMetadata("x-request-id", call.request_id());
+      gate_->RecordAsync(call, result, key_version, /*http_status=*/0,
+                         [reactor, response, result](absl::Status audited) {
+                           if (!audited.ok()) {
+                             response->Clear();  // fail closed: no result without its record
+                             reactor->Finish(ToGrpcStatus(audited));
+                             return;
+                           }
+                           reactor->Finish(ToGrpcStatus(result));
+                         });
+    });
+    return reactor;
+  }
+
+  // The same, with the caller's credentials and the route's resource for `request`.
+  template <typename Request, typename Response, typename Handler>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const Route& route,
+                                  const Request& request, Response* response, Handler handler) {
+    return Serve(context, GrpcCredentials(context), route, GrpcResource(route, request), response,
+                 std::move(handler));
+  }
+
+ private:
+  Gate* const gate_;
+  WorkerPool* const pool_;
+};
 
 }  // namespace strongroom::server::access

@@ -195,8 +195,7 @@ void AppendRequestBody(const AuditEvent& event, std::string* out) {
 AuditLog::AuditLog(const AuditLogOptions& options, AuditSigner* signer)
     : options_(options),
       signer_(signer),
-      public_key_b64_(absl::Base64Escape(signer->public_key_der())),
-      open_batch_(std::make_shared<Batch>()) {}
+      public_key_b64_(absl::Base64Escape(signer->public_key_der())) {}
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& options,
                                                          AuditSigner* signer) {
@@ -214,18 +213,18 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
     absl::MutexLock lock(&log->mu_);
     log->checkpoint_due_ = log->CheckpointDue();
   }
-  log->checkpointer_ = std::thread(&AuditLog::CheckpointLoop, log.get());
+  log->writer_ = std::thread(&AuditLog::WriterLoop, log.get());
   return log;
 }
 
 AuditLog::~AuditLog() {
-  if (checkpointer_.joinable()) {
+  if (writer_.joinable()) {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
       work_cv_.Signal();
     }
-    checkpointer_.join();
+    writer_.join();
   }
   if (fd_ < 0) return;
   if (uncovered_lines_ > 0 && file_bytes_ > 0) WriteCheckpoint().IgnoreError();  // nobody to tell
@@ -329,44 +328,55 @@ void AuditLog::ResumeChain(uint64_t seq, absl::string_view type, absl::string_vi
   uncovered_requests_ = type == "request" ? 1 : 0;
 }
 
-absl::Status AuditLog::Append(const AuditEvent& event) {
+void AuditLog::AppendAsync(const AuditEvent& event, AppendCallback done) {
   thread_local std::string body;  // reused: no allocation per call once warm
   body.clear();
   AppendRequestBody(event, &body);
   body.push_back('\n');
   absl::MutexLock lock(&mu_);
   queue_.append(body);
-  std::shared_ptr<Batch> batch = open_batch_;
-  while (!batch->done) {
-    if (!writing_) {
-      // No commit in progress: this caller commits what is queued (its own line
-      // included) on its own thread, so no other thread has to be woken for it.
-      CommitQueued();
-    } else {
-      batch->done_cv.Wait(&mu_);  // the leader commits it, or hands over to this caller
-    }
-  }
-  return batch->status;
+  callbacks_.push_back(std::move(done));
+  if (callbacks_.size() == 1) work_cv_.Signal();  // the writer may be waiting for work
 }
 
-void AuditLog::CommitQueued() {
-  writing_ = true;
-  std::string bodies;
-  bodies.swap(queue_);
-  std::shared_ptr<Batch> batch = std::move(open_batch_);
-  open_batch_ = std::make_shared<Batch>();
-  mu_.Unlock();
-  absl::Status status = WriteBatch(bodies);
-  mu_.Lock();
-  writing_ = false;
-  write_status_ = status;
-  checkpoint_due_ = CheckpointDue();
-  batch->status = std::move(status);
-  batch->done = true;
-  batch->done_cv.SignalAll();
-  // Lines queued meanwhile wait on the open batch: one of their callers leads next.
-  if (!queue_.empty()) open_batch_->done_cv.Signal();
-  work_cv_.Signal();
+absl::Status AuditLog::Append(const AuditEvent& event) {
+  struct Outcome {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::Status status ABSL_GUARDED_BY(mu);
+  } outcome;
+  AppendAsync(event, [&outcome](absl::Status status) {
+    absl::MutexLock lock(&outcome.mu);
+    outcome.status = std::move(status);
+    outcome.done = true;
+  });
+  absl::MutexLock lock(&outcome.mu);
+  outcome.mu.Await(absl::Condition(&outcome.done));
+  return outcome.status;
+}
+
+void AuditLog::WriterLoop() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    while (callbacks_.empty() && !stopping_ && absl::Now() < checkpoint_due_) {
+      work_cv_.WaitWithDeadline(&mu_, checkpoint_due_);
+    }
+    if (callbacks_.empty() && stopping_) return;
+    // Lines queued (or a checkpoint due): commit them as one batch.
+    std::string bodies;
+    bodies.swap(queue_);
+    std::vector<AppendCallback> callbacks;
+    callbacks.swap(callbacks_);
+    mu_.Unlock();
+    absl::Status status = WriteBatch(bodies);
+    mu_.Lock();
+    write_status_ = status;
+    checkpoint_due_ = CheckpointDue();
+    // Health first, so a request admitted after a failed batch's reply is refused.
+    mu_.Unlock();
+    for (AppendCallback& done : callbacks) std::move(done)(status);
+    mu_.Lock();
+  }
 }
 
 absl::Time AuditLog::CheckpointDue() const {
@@ -380,18 +390,6 @@ absl::Time AuditLog::CheckpointDue() const {
 absl::Status AuditLog::health() const {
   absl::MutexLock lock(&mu_);
   return write_status_.ok() ? sign_status_ : write_status_;
-}
-
-void AuditLog::CheckpointLoop() {
-  absl::MutexLock lock(&mu_);
-  while (true) {
-    while (!stopping_ && (writing_ || absl::Now() < checkpoint_due_)) {
-      work_cv_.WaitWithDeadline(&mu_, writing_ ? absl::InfiniteFuture() : checkpoint_due_);
-    }
-    if (stopping_) return;
-    // Idle and due: write the checkpoint (and whatever was queued meanwhile).
-    CommitQueued();
-  }
 }
 
 absl::Status AuditLog::WriteBatch(absl::string_view bodies) {

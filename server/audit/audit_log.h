@@ -23,8 +23,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -79,33 +81,31 @@ class AuditLog {
   // is not an audit line (the operator moves it aside).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                         AuditSigner* signer);
-  // Writes what is queued and a final signed checkpoint, then closes the file. No Append
-  // may be running or start.
+  // Writes what is queued (running its callbacks) and a final signed checkpoint, then
+  // closes the file. No Append may be running or start.
   ~AuditLog();
 
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Blocks until the event's line is durable (written and fdatasync'ed). Concurrent calls
-  // are group-committed, leader/follower: a caller that finds no commit running commits
-  // everything queued itself, with one write and one fdatasync, while later callers queue
-  // for the next commit, which one of them leads. If that fails, every Append of the batch returns UNAVAILABLE
-  // "audit log unavailable: <reason>", the file is truncated back to its last durable line
-  // and the chain continues from there; later calls try again. Thread-safe.
+  // Called once the event's line is durable (OK) or could not be made so (UNAVAILABLE
+  // "audit log unavailable: <reason>"). Runs on the log's writer thread: it must be quick
+  // and must not wait for the log.
+  using AppendCallback = absl::AnyInvocable<void(absl::Status)>;
+
+  // Queues the event's line; `done` runs once it is durable. Lines queued while a batch is
+  // being written are group-committed by the writer thread in the next batch: one write
+  // and one fdatasync. If that fails, every line of the batch gets UNAVAILABLE, the file
+  // is truncated back to its last durable line and the chain continues from there; the
+  // next batch tries again. Thread-safe.
+  void AppendAsync(const AuditEvent& event, AppendCallback done);
+  // AppendAsync, waiting for the outcome.
   absl::Status Append(const AuditEvent& event);
 
   // OK, or UNAVAILABLE while the last write (or checkpoint signature) failed.
   absl::Status health() const;
 
  private:
-  // The outcome of one group commit, shared by the Append calls it carries. Guarded by
-  // mu_. Its own condvar wakes only its callers, not those queued for the next batch.
-  struct Batch {
-    bool done = false;
-    absl::Status status;
-    absl::CondVar done_cv;
-  };
-
   AuditLog(const AuditLogOptions& options, AuditSigner* signer);
 
   // Open's work on the file: create or recover it, before any commit can run.
@@ -117,14 +117,12 @@ class AuditLog {
   // Continues the chain after the line `line` (seq `seq`, type `type`) of a file on disk.
   void ResumeChain(uint64_t seq, absl::string_view type, absl::string_view line);
 
-  // Leads one group commit: takes the queue and the open batch, writes them with mu_
-  // released, completes the batch and hands over to a queued caller. Requires !writing_.
-  void CommitQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // When a timed checkpoint is next due (reads file state: call while leading, or before
-  // any commit can run).
+  // When a timed checkpoint is next due (reads file state: call on the writer thread, or
+  // before it starts).
   absl::Time CheckpointDue() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Background thread: writes timed checkpoints while no requests arrive.
-  void CheckpointLoop();
+  // The writer thread: commits what is queued, batch after batch, and timed checkpoints
+  // while no requests arrive; on stopping, drains the queue first.
+  void WriterLoop();
   // Writes `bodies` (request bodies, one per line) and a checkpoint if one is due,
   // rotating first if the file is due for it.
   absl::Status WriteBatch(absl::string_view bodies);
@@ -152,18 +150,17 @@ class AuditLog {
   const std::string public_key_b64_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;                   // checkpointer: commit finished, or stopping
+  absl::CondVar work_cv_;                   // writer: lines queued, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a commit is leading (owns the file state)
+  std::vector<AppendCallback> callbacks_ ABSL_GUARDED_BY(mu_);  // one per queued line
   absl::Time checkpoint_due_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status write_status_ ABSL_GUARDED_BY(mu_);
   absl::Status sign_status_ ABSL_GUARDED_BY(mu_);
-  std::thread checkpointer_;
+  std::thread writer_;
 
-  // File and chain state: Open and the destructor use it while no commit can run, the
-  // leading commit (writing_) otherwise.
+  // File and chain state: Open and the destructor use it while the writer thread is not
+  // running, the writer thread otherwise.
   int fd_ = -1;
   uint64_t file_bytes_ = 0;      // durable length of the file
   bool dirty_ = false;           // bytes beyond file_bytes_ may remain from a failed write

@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -323,6 +324,54 @@ TEST(AuditLogTest, SigningFailureKeepsRequestsAndRetriesTheCheckpoint) {
 
 // Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers
 // RLIMIT_FSIZE) so that the log's writes really fail, then frees the space.
+TEST(AuditLogTest, AppendAsyncCallsBackOnceItsLineIsInTheFile) {
+  std::string path = FreshDir("async") + "/audit.log";
+  SoftwareSigner signer;
+  std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+  constexpr int kLines = 200;
+  absl::Mutex mu;
+  int called = 0;
+  int found = 0;
+  for (int i = 0; i < kLines; ++i) {
+    const std::string id = SampleEvent(i).request_id;
+    log->AppendAsync(SampleEvent(i), [&, id](absl::Status status) {
+      EXPECT_TRUE(status.ok()) << status;
+      bool in_file = false;  // the callback runs only after the write and fdatasync
+      for (const std::string& line : ReadLines(path)) {
+        in_file = in_file || absl::StrContains(line, absl::StrCat("\"request_id\":\"", id, "\""));
+      }
+      absl::MutexLock lock(&mu);
+      ++called;
+      found += in_file;
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* n) { return *n == kLines; }, &called));
+    EXPECT_EQ(found, kLines);
+  }
+  log.reset();
+  VerifyOk({path});
+  EXPECT_EQ(CountRequests({path}), kLines);
+}
+
+TEST(AuditLogTest, CloseWritesAndCallsBackWhatIsStillQueued) {
+  std::string path = FreshDir("close-queued") + "/audit.log";
+  SoftwareSigner signer;
+  std::atomic<int> ok{0};
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    for (int i = 0; i < 100; ++i) {
+      log->AppendAsync(SampleEvent(i), [&ok](absl::Status status) { ok += status.ok(); });
+    }
+  }
+  EXPECT_EQ(ok.load(), 100);
+  VerifyReport report = VerifyOk({path});
+  EXPECT_EQ(CountRequests({path}), 100);
+  EXPECT_EQ(report.uncovered_lines, 0);
+}
+
 TEST(AuditLogTest, FullDiskFailsCleanlyAndRecovers) {
   std::string dir = FreshDir("full");
   bool tmpfs = unshare(CLONE_NEWNS) == 0 &&
