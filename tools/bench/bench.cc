@@ -209,6 +209,28 @@ void RunInFlight(const char* what, int in_flight, double seconds,
   }
 }
 
+// Keeps batched requests (`items` each) in flight like unary calls, so one batch's audit
+// wait overlaps the next one's work; rates are in items. A batch with a failed item stops
+// the bench.
+template <typename Response, typename Call>
+Result RunBatches(const char* what, int in_flight, double seconds, int items, Call call) {
+  Sample sample;
+  RunInFlight<Response>(
+      what, in_flight, seconds,
+      [&](int i, grpc::ClientContext* context, Response* reply,
+          std::function<void(grpc::Status)> done) {
+        call(i, context, reply, [reply, done = std::move(done)](grpc::Status status) {
+          done(status.ok() && reply->results(0).has_error()
+                   ? grpc::Status(grpc::StatusCode::INTERNAL, "an item failed")
+                   : status);
+        });
+      },
+      &sample);
+  Result r = sample.Summary();
+  r.ops_per_second *= items;
+  return r;
+}
+
 // The physical limit of a unary call here: gRPC's callback API, as strongroomd serves.
 class EchoService final : public Echo::CallbackService {
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context, const EchoMessage* request,
@@ -575,28 +597,13 @@ int Main(int argc, char** argv) {
       return kPerCall;
     });
   v1::EncryptRequest many = encrypt_request("bench-aes", batch);
-  // Batches are kept in flight like unary calls, so one batch's audit wait overlaps the
-  // next batch's work; a batch whose items fail stops the bench.
-  auto items_per_second = [&](const Sample& sample) {
-    Result r = sample.Summary();
-    r.ops_per_second *= batch;
-    return r;
-  };
   if (want("crypto") || want("batch")) {
-    Sample sample;
-    RunInFlight<v1::EncryptResponse>(
-        "batched Encrypt", batch_clients, seconds,
+    batch_enc = RunBatches<v1::EncryptResponse>(
+        "batched Encrypt", batch_clients, seconds, batch,
         [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
             std::function<void(grpc::Status)> done) {
-          stubs[i % stubs.size()]->async()->Encrypt(
-              context, &many, reply, [reply, done = std::move(done)](grpc::Status status) {
-                done(status.ok() && reply->results(0).has_error()
-                         ? grpc::Status(grpc::StatusCode::INTERNAL, "an item failed")
-                         : status);
-              });
-        },
-        &sample);
-    batch_enc = items_per_second(sample);
+          stubs[i % stubs.size()]->async()->Encrypt(context, &many, reply, std::move(done));
+        });
   }
   v1::DecryptRequest dec_req;
   {
@@ -607,20 +614,12 @@ int Main(int argc, char** argv) {
     for (const auto& r : resp.results()) dec_req.add_items()->set_ciphertext(r.ciphertext());
   }
   if (want("crypto") || want("batch")) {
-    Sample sample;
-    RunInFlight<v1::DecryptResponse>(
-        "batched Decrypt", batch_clients, seconds,
+    batch_dec = RunBatches<v1::DecryptResponse>(
+        "batched Decrypt", batch_clients, seconds, batch,
         [&](int i, grpc::ClientContext* context, v1::DecryptResponse* reply,
             std::function<void(grpc::Status)> done) {
-          stubs[i % stubs.size()]->async()->Decrypt(
-              context, &dec_req, reply, [reply, done = std::move(done)](grpc::Status status) {
-                done(status.ok() && reply->results(0).has_error()
-                         ? grpc::Status(grpc::StatusCode::INTERNAL, "an item failed")
-                         : status);
-              });
-        },
-        &sample);
-    batch_dec = items_per_second(sample);
+          stubs[i % stubs.size()]->async()->Decrypt(context, &dec_req, reply, std::move(done));
+        });
   }
 
   // 3. HSM: raw PKCS#11 vs HSM-resident Encrypt (batched, so the HSM is the bound).
