@@ -1,5 +1,7 @@
 #include "server/worker_pool.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace strongroom::server {
@@ -24,6 +26,7 @@ void WorkerPool::Run(absl::AnyInvocable<void() &&> task) {
 }
 
 void WorkerPool::Work() {
+  pthread_setname_np(pthread_self(), "sr-worker");  // as `top -H` and perf show it
   absl::MutexLock lock(&mu_);
   while (true) {
     while (tasks_.empty() && !stopping_) {
