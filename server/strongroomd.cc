@@ -146,6 +146,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
   d->workers_ = std::make_unique<WorkerPool>(static_cast<int>(config.grpc().worker_threads()));
   d->grpc_gate_ = std::make_unique<access::GrpcGate>(d->gate_.get(), d->workers_.get());
+  d->unknown_methods_ = std::make_unique<access::UnknownGrpcMethods>(d->gate_.get());
   access::GrpcGate* gate = d->grpc_gate_.get();
   d->system_ =
       std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(), gate);
@@ -167,6 +168,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   builder.RegisterService(d->transit_service_.get());
   builder.RegisterService(d->pki_service_.get());
   builder.RegisterService(d->auth_service_.get());
+  builder.RegisterCallbackGenericService(d->unknown_methods_.get());
   builder.experimental().SetInterceptorCreators(Interceptors(d->server_metrics_.get()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));

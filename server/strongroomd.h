@@ -56,6 +56,7 @@ class Transit;
 namespace strongroom::server::access {
 class Gate;
 class GrpcGate;
+class UnknownGrpcMethods;
 class TokenStore;
 }  // namespace strongroom::server::access
 
@@ -129,6 +130,7 @@ class Strongroomd {
   std::unique_ptr<access::Gate> gate_;
   std::unique_ptr<WorkerPool> workers_;  // gRPC requests run here
   std::unique_ptr<access::GrpcGate> grpc_gate_;
+  std::unique_ptr<access::UnknownGrpcMethods> unknown_methods_;
   std::unique_ptr<AuthService> auth_service_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<TransitService> transit_service_;

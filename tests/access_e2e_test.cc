@@ -8,6 +8,7 @@
 // with `strongroom audit verify`, fails naming the line after an edit, a deleted line or a
 // swap, and neither it nor the server log holds any plaintext, token, key or PIN of the run.
 // Last, a full disk under the audit log makes requests fail closed, and they recover.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -30,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -135,9 +137,9 @@ Pem MakeCert(const Pem* ca, const std::string& subject_cn, const std::string& ur
 // The grantable operations; the config has a policy "op-<name>" for each, granting that
 // operation on every resource.
 const char* const kOperations[] = {
-    "encrypt",    "decrypt",   "rewrap",     "datakey",   "sign",      "verify",  "hmac",
-    "read",       "create",    "rotate",     "configure", "delete",    "pki.issue",
-    "pki.sign",   "pki.revoke", "pki.admin", "sys.seal",  "sys.admin", "token.create",
+    "encrypt",    "decrypt",   "rewrap",   "datakey",   "sign",         "verify",    "hmac",
+    "read",       "create",    "rotate",   "configure", "delete",       "pki.issue", "pki.sign",
+    "pki.revoke", "pki.admin", "sys.seal", "sys.admin", "token.create",
 };
 
 class AccessE2eTest : public ::testing::Test {
@@ -170,12 +172,11 @@ class AccessE2eTest : public ::testing::Test {
   // `app_policy`, and `extra` YAML appended.
   void WriteConfig(const std::string& app_policy, const std::string& extra = "",
                    bool http = false) {
-    std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-                                    "\n  pin_file: ", token_->pin_file,
-                                    "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
-                                    http ? "  address: 127.0.0.1:0\n" : "  enabled: false\n",
-                                    "auth:\n  client_ca_file: ", token_->dir,
-                                    "/client-ca.crt\n  policies:\n");
+    std::string yaml =
+        absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+                     "\n  pin_file: ", token_->pin_file, "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
+                     http ? "  address: 127.0.0.1:0\n" : "  enabled: false\n",
+                     "auth:\n  client_ca_file: ", token_->dir, "/client-ca.crt\n  policies:\n");
     for (const char* op : kOperations) {
       absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
                       "          operations: [", op, "]\n");
@@ -291,7 +292,8 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
   std::string csr = RunCommand({"sh", "-c",
                                 absl::StrCat("openssl req -new -newkey ec -pkeyopt "
                                              "ec_paramgen_curve:P-256 -nodes -keyout ",
-                                             token_->dir, "/csr.key -subj /CN=b.example.test "
+                                             token_->dir,
+                                             "/csr.key -subj /CN=b.example.test "
                                              "2>/dev/null")})
                         .output;
   ASSERT_THAT(csr, HasSubstr("BEGIN CERTIFICATE REQUEST"));
@@ -403,7 +405,9 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
          return s;
        }},
       {"sys.admin",
-       [&](auto ch) { return Call(ch, &v1::System::Stub::RotateRootKey, v1::RotateRootKeyRequest()); }},
+       [&](auto ch) {
+         return Call(ch, &v1::System::Stub::RotateRootKey, v1::RotateRootKeyRequest());
+       }},
       {"token.create",
        [&](auto ch) {
          v1::CreateTokenRequest r;
@@ -482,6 +486,24 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
   EXPECT_EQ(calls["encrypt"](Channel("srt.0123456789abcdef0123456789abcdef.garbage")).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
 
+  // A method no service has: UNIMPLEMENTED naming it, and on record like any call.
+  {
+    grpc::GenericStub generic(Channel(""));
+    grpc::ClientContext context;
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;  // an empty message
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, "/strongroom.v1.Transit/Probe", grpc::StubOptions(), &request,
+                      &response, [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("unknown method /strongroom.v1.Transit/Probe"));
+  }
+
   // Revoke the bootstrap root token: nothing all-powerful remains.
   EXPECT_TRUE(Call(root, &v1::Auth::Stub::RevokeSelf, v1::RevokeSelfRequest()).ok());
   EXPECT_EQ(calls["read"](root).error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -498,6 +520,9 @@ TEST_F(AccessE2eTest, MatrixAuditAndNoSecretsLeak) {
   EXPECT_THAT(audit, HasSubstr("\"code\":\"PERMISSION_DENIED\""));
   EXPECT_THAT(audit, HasSubstr("\"code\":\"UNAUTHENTICATED\""));
   EXPECT_THAT(audit, HasSubstr("\"identity\":\"spiffe://test/app\""));
+  EXPECT_THAT(audit,
+              HasSubstr("\"resource\":\"grpc/strongroom.v1.Transit/Probe\",\"key_version\":0,"
+                        "\"code\":\"UNIMPLEMENTED\""));
   for (const std::string& secret : secrets_) {
     ASSERT_FALSE(secret.empty());
     EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a secret";
@@ -628,8 +653,8 @@ TEST_F(AccessE2eTest, FullDiskFailsClosedAndRecovers) {
   server_->Signal(SIGTERM);
   ASSERT_EQ(server_->Wait(), 0) << server_->output();
   server_.reset();
-  testing::RunResult r = RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify",
-                                     dir + "/audit.log"});
+  testing::RunResult r =
+      RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify", dir + "/audit.log"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   umount(dir.c_str());
 }

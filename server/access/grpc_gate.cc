@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -84,6 +85,35 @@ uint32_t GrpcKeyVersion(const google::protobuf::Message& response) {
     version = std::max(version, item.GetReflection()->GetUInt32(item, item_version));
   }
   return version;
+}
+
+namespace {
+
+// Answers without reading the request; deletes itself when gRPC is done with the call.
+class Refusal final : public grpc::ServerGenericBidiReactor {
+ public:
+  void OnDone() override { delete this; }
+};
+
+constexpr size_t kMaxAuditedMethodName = 256;
+
+}  // namespace
+
+grpc::ServerGenericBidiReactor* UnknownGrpcMethods::CreateReactor(
+    grpc::GenericCallbackServerContext* context) {
+  auto* reactor = new Refusal();
+  const absl::string_view method = context->method();
+  static const Route& route = RouteOrDie(kUnknownGrpcMethod);
+  Gate::Call call = gate_->Admit(GrpcCredentials(context), route,
+                                 absl::StrCat("grpc", method.substr(0, kMaxAuditedMethodName)));
+  const absl::Status refusal = absl::UnimplementedError(
+      absl::StrCat("unknown method ", method.substr(0, kMaxAuditedMethodName)));
+  context->AddTrailingMetadata("x-request-id", call.request_id());
+  gate_->RecordAsync(call, refusal, /*key_version=*/0, /*http_status=*/0,
+                     [reactor, refusal](absl::Status audited) {
+                       reactor->Finish(ToGrpcStatus(audited.ok() ? refusal : audited));
+                     });
+  return reactor;
 }
 
 }  // namespace strongroom::server::access

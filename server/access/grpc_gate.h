@@ -15,6 +15,7 @@
 // trailing metadata "x-request-id".
 #pragma once
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -90,6 +91,20 @@ class GrpcGate {
  private:
   Gate* const gate_;
   WorkerPool* const pool_;
+};
+
+// Calls to methods no registered service has: UNIMPLEMENTED naming the method, after the
+// call is audited like any other (route kUnknownGrpcMethod). Register it with
+// ServerBuilder::RegisterCallbackGenericService.
+class UnknownGrpcMethods final : public grpc::CallbackGenericService {
+ public:
+  explicit UnknownGrpcMethods(Gate* gate) : gate_(gate) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
+
+ private:
+  Gate* const gate_;
 };
 
 }  // namespace strongroom::server::access

@@ -63,6 +63,8 @@ constexpr Route kRoutes[] = {
     {"/grpc.health.v1.Health/Check", Op::kPublic, "sys/health"},
     {"/grpc.health.v1.Health/Watch", Op::kPublic, "sys/health"},
     {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", Op::kPublic, "sys/api"},
+    // Any other gRPC method: anyone may call it and be told UNIMPLEMENTED (on record).
+    {kUnknownGrpcMethod, Op::kPublic, "grpc{method}"},
     // HTTP: the Vault-compatible transit API (writes answer POST and PUT, as Vault does).
     {"POST /v1/{mount}/encrypt/{key}", Op::kEncrypt, "transit/keys/{key}"},
     {"PUT /v1/{mount}/encrypt/{key}", Op::kEncrypt, "transit/keys/{key}"},

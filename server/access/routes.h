@@ -22,6 +22,10 @@ struct Route {
   absl::string_view resource;
 };
 
+// The route of a gRPC call to a method no service has: answered UNIMPLEMENTED, and
+// audited like every call. Its resource is "grpc" + the method's full name.
+inline constexpr absl::string_view kUnknownGrpcMethod = "gRPC unknown method";
+
 // The route called `name`; nullptr if there is none.
 const Route* FindRoute(absl::string_view name);
 absl::Span<const Route> AllRoutes();
