@@ -1,6 +1,9 @@
-// HttpRouter: exact routes, "{name}" and "{name...}" patterns, 404 and 405.
+// HttpRouter: exact routes, "{name}" and "{name...}" patterns, 404 and 405, the unrouted
+// handler.
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/http_server.h"
@@ -72,6 +75,24 @@ TEST_F(HttpRouterTest, WrongMethodOnPatternIs405) {
   EXPECT_EQ(r.status, 405);
   EXPECT_THAT(r.body, HasSubstr("POST"));
   EXPECT_EQ(Call(router_, "DELETE", "/metrics").status, 405);
+}
+
+TEST_F(HttpRouterTest, UnroutedRequestsGoThroughTheUnroutedHandler) {
+  std::vector<std::string> seen;
+  router_.HandleUnrouted([&seen](const HttpRequest& request, HttpResponse answer) {
+    seen.push_back(
+        absl::StrCat(request.method, " ", request.path_params.at("path"), " ", answer.status));
+    answer.body = "seen";
+    return answer;
+  });
+  EXPECT_EQ(Call(router_, "GET", "/nowhere").body, "seen");
+  EXPECT_EQ(Call(router_, "DELETE", "/metrics").status, 405);
+  EXPECT_EQ(Call(router_, "GET", "/" + std::string(1000, 'x')).status, 404);
+  EXPECT_EQ(Call(router_, "GET", "/metrics").body, "metrics");  // routed: not seen
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "GET /nowhere 404");
+  EXPECT_EQ(seen[1], "DELETE /metrics 405");
+  EXPECT_EQ(seen[2], absl::StrCat("GET /", std::string(255, 'x'), " 404"));  // cut at 256
 }
 
 TEST_F(HttpRouterTest, ReplacesPatternHandler) {

@@ -172,7 +172,10 @@ HttpResponse HttpRouter::Route(HttpRequest request) const {
     response.status = 405;
     response.body = absl::StrCat("method not allowed; use ", absl::StrJoin(allowed, ", "), "\n");
   }
-  return response;
+  if (!unrouted_) return response;
+  constexpr size_t kMaxPath = 256;
+  request.path_params = {{"path", request.path.substr(0, kMaxPath)}};
+  return unrouted_(request, std::move(response));
 }
 
 absl::Status HttpServer::Start(const std::string& address) {

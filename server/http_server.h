@@ -70,8 +70,13 @@ class HttpRouter {
   // matched values are in HttpRequest::path_params. Exact routes win over patterns;
   // patterns are tried in registration order.
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
-  // The handler's response; 404 for an unknown path, 405 (naming the allowed methods)
-  // for a known path with another method.
+  // Requests no route takes go to `handler` with the router's answer (404, or 405 naming
+  // the allowed methods) and path_params {"path": the path, cut at 256 bytes}; it returns
+  // what to send. Without one, that answer goes out as it is.
+  using UnroutedHandler = std::function<HttpResponse(const HttpRequest&, HttpResponse answer)>;
+  void HandleUnrouted(UnroutedHandler handler) { unrouted_ = std::move(handler); }
+  // The handler's response; for an unrouted request, the 404/405 answer (through the
+  // unrouted handler when there is one).
   HttpResponse Route(HttpRequest request) const;
 
  private:
@@ -82,6 +87,7 @@ class HttpRouter {
   };
   std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
   std::vector<Pattern> patterns_;
+  UnroutedHandler unrouted_;
 };
 
 class HttpServer {
@@ -93,9 +99,12 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // HttpRouter::Handle; call before Start().
+  // HttpRouter::Handle and HandleUnrouted; call before Start().
   void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
     router_.Handle(method, path, std::move(handler));
+  }
+  void HandleUnrouted(HttpRouter::UnroutedHandler handler) {
+    router_.HandleUnrouted(std::move(handler));
   }
 
   // Binds host:port (host may be bracketed IPv6) and starts serving. UNAVAILABLE if the

@@ -485,6 +485,12 @@ absl::Status Strongroomd::StartHttp() {
       return s;
     }
   }
+  // Paths and methods no route takes are answered 404/405 through the gate, so that they
+  // are audited like every request.
+  http_->HandleUnrouted([gate = gate_.get(), &route = access::RouteOrDie(access::kUnroutedHttp)](
+                            const HttpRequest& request, HttpResponse answer) {
+    return access::GateHttp(gate, route, [&answer](const HttpRequest&) { return answer; })(request);
+  });
   if (absl::Status s = http_->Start(hc.address()); !s.ok()) return s;
   std::string host = hc.address().substr(0, hc.address().rfind(':'));
   // Not "listening on HOST:PORT": that phrase is the gRPC address in the startup line.

@@ -583,6 +583,24 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
   Pem rogue_ca = MakeCert(nullptr, "rogue CA", "", -60, 3600);
   testing::RunResult rogue = curl(MakeCert(&rogue_ca, "app", "spiffe://test/app", -60, 3600));
   EXPECT_THAT(rogue.output, HasSubstr("client certificate not trusted")) << rogue.output;
+
+  // Paths and methods nothing serves are answered, and audited, like every request.
+  auto status_of = [&](const std::string& method, const std::string& path) {
+    return RunCommand({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                       "-X", method, "--cacert", testing::ServerCert(state_), "--resolve",
+                       absl::StrCat("localhost:", http_port, ":127.0.0.1"),
+                       absl::StrCat("https://localhost:", http_port, path)})
+        .output;
+  };
+  EXPECT_EQ(status_of("GET", "/v1/probe/../etc"), "404");
+  EXPECT_EQ(status_of("DELETE", "/metrics"), "405");
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  EXPECT_THAT(audit, HasSubstr("\"resource\":\"http/v1/etc\",\"key_version\":0,"
+                               "\"code\":\"NOT_FOUND\",\"http_status\":404"));
+  EXPECT_THAT(audit, HasSubstr("\"resource\":\"http/metrics\",\"key_version\":0,"
+                               "\"code\":\"UNIMPLEMENTED\",\"http_status\":405"));
 }
 
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)

@@ -25,6 +25,7 @@ absl::Status StatusOfHttp(int status) {
     case 400: return absl::InvalidArgumentError("");
     case 403: return absl::PermissionDeniedError("");
     case 404: return absl::NotFoundError("");
+    case 405: return absl::UnimplementedError("");
     case 429: return absl::ResourceExhaustedError("");
     case 503: return absl::UnavailableError("");
     default: return absl::Status(status < 500 ? absl::StatusCode::kFailedPrecondition

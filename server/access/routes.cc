@@ -88,6 +88,8 @@ constexpr Route kRoutes[] = {
     {"POST /v1/pki/{issuer}/ocsp", Op::kPublic, "pki/issuers/{issuer}"},
     {"GET /v1/pki/{issuer}/ocsp/{request...}", Op::kPublic, "pki/issuers/{issuer}"},
     {"GET /metrics", Op::kPublic, "sys/metrics"},
+    // Any other path or method: anyone may ask and be told 404 or 405 (on record).
+    {kUnroutedHttp, Op::kPublic, "http{path}"},
 };
 
 }  // namespace

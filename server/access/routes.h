@@ -26,6 +26,10 @@ struct Route {
 // audited like every call. Its resource is "grpc" + the method's full name.
 inline constexpr absl::string_view kUnknownGrpcMethod = "gRPC unknown method";
 
+// The route of an HTTP request no route takes (404 or 405 from the router), audited like
+// every request. Its resource is "http" + the path.
+inline constexpr absl::string_view kUnroutedHttp = "HTTP unrouted request";
+
 // The route called `name`; nullptr if there is none.
 const Route* FindRoute(absl::string_view name);
 absl::Span<const Route> AllRoutes();

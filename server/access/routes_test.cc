@@ -69,8 +69,8 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
   std::set<std::string> seen;
   for (const Route& route : AllRoutes()) {
     EXPECT_TRUE(seen.insert(std::string(route.name)).second) << "duplicate " << route.name;
-    if (route.name == kUnknownGrpcMethod) {
-      // The catch-all, served by UnknownGrpcMethods.
+    if (route.name == kUnknownGrpcMethod || route.name == kUnroutedHttp) {
+      // The catch-alls: UnknownGrpcMethods, HttpRouter::HandleUnrouted.
     } else if (absl::StartsWith(route.name, "/")) {
       EXPECT_TRUE(real.count(std::string(route.name))) << route.name << " is not a served method";
     } else {
