@@ -481,20 +481,8 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   auto built = BuildCertificate(
       params, Signer{parent->key.get(), provider_->libctx(), parent->certificate.get()});
   if (!built.ok()) return built.status();
-  CertificateRecord cert;
-  cert.set_serial_number(built->serial_number);
-  cert.set_issuer_name(request.issuer_name());
-  cert.set_certificate_der(Der(built->certificate.get()));
-  *cert.mutable_not_after() = ToProto(params.not_after);
-  kms::WriteBatch batch;
-  batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
-            kms::WriteBatch::kMustNotExist);
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
-  v1::SignedCertificate response;
-  response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(parent->chain_pem);
-  response.set_serial_number(built->serial_number);
-  return response;
+  return Issued(*built, params.not_after, request.issuer_name(), /*role=*/"", parent->chain_pem,
+                /*store=*/true);
 }
 
 absl::StatusOr<v1::Issuer> Ca::ImportIssuerCertificate(
@@ -668,22 +656,31 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   auto built = BuildCertificate(
       params, Signer{issuer->key.get(), provider_->libctx(), issuer->certificate.get()});
   if (!built.ok()) return built.status();
-  if (!role.no_store()) {
+  return Issued(*built, params.not_after, role.issuer_name(), role.name(), issuer->chain_pem,
+                /*store=*/!role.no_store());
+}
+
+absl::StatusOr<v1::SignedCertificate> Ca::Issued(const BuiltCertificate& built,
+                                                 absl::Time not_after,
+                                                 const std::string& issuer_name,
+                                                 const std::string& role,
+                                                 const std::string& chain_pem, bool store) {
+  if (store) {
     CertificateRecord cert;
-    cert.set_serial_number(built->serial_number);
-    cert.set_issuer_name(role.issuer_name());
-    cert.set_role(role.name());
-    cert.set_certificate_der(Der(built->certificate.get()));
-    *cert.mutable_not_after() = ToProto(params.not_after);
+    cert.set_serial_number(built.serial_number);
+    cert.set_issuer_name(issuer_name);
+    if (!role.empty()) cert.set_role(role);
+    cert.set_certificate_der(Der(built.certificate.get()));
+    *cert.mutable_not_after() = ToProto(not_after);
     kms::WriteBatch batch;
     batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
               kms::WriteBatch::kMustNotExist);
     if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
   }
   v1::SignedCertificate response;
-  response.set_certificate_pem(built->pem);
-  response.set_ca_chain_pem(issuer->chain_pem);
-  response.set_serial_number(built->serial_number);
+  response.set_certificate_pem(built.pem);
+  response.set_ca_chain_pem(chain_pem);
+  response.set_serial_number(built.serial_number);
   return response;
 }
 
@@ -877,8 +874,7 @@ absl::StatusOr<std::optional<CrlRecord>> Ca::LoadStoredCrl(absl::string_view iss
   if (!entry->has_value()) return std::optional<CrlRecord>();
   CrlRecord record;
   if (!record.ParseFromString((*entry)->value) || record.crl_der().empty()) {
-    return absl::DataLossError(
-        absl::StrCat("stored CRL of issuer '", issuer_name, "' is corrupt"));
+    return absl::DataLossError(absl::StrCat("stored CRL of issuer '", issuer_name, "' is corrupt"));
   }
   return std::optional<CrlRecord>(std::move(record));
 }
@@ -926,7 +922,8 @@ absl::Status Ca::RefreshDueCrls(absl::Time now) {
       return BuildAndStoreCrl(name, now).status();
     }();
     if (!s.ok() && first_error.ok()) {
-      first_error = absl::Status(s.code(), absl::StrCat("CRL of issuer '", name, "': ", s.message()));
+      first_error =
+          absl::Status(s.code(), absl::StrCat("CRL of issuer '", name, "': ", s.message()));
     }
   }
   return first_error;

@@ -44,6 +44,8 @@
 
 namespace strongroom::pki {
 
+struct BuiltCertificate;  // certificate_builder.h
+
 struct CaOptions {
   // Prefix of the AIA, OCSP and CRL DP URLs, e.g. "https://ca.example:7401" (no trailing '/').
   std::string base_url = "https://127.0.0.1:7401";
@@ -154,6 +156,12 @@ class Ca {
                                                   absl::Duration requested_ttl,
                                                   EVP_PKEY* public_key,
                                                   const X509_PUBKEY* public_key_info);
+  // Stores `built` as a CertificateRecord (issued by `issuer_name`, under `role` if not
+  // empty) unless `store` is false, and returns it as the caller receives it.
+  absl::StatusOr<v1::SignedCertificate> Issued(const BuiltCertificate& built, absl::Time not_after,
+                                               const std::string& issuer_name,
+                                               const std::string& role,
+                                               const std::string& chain_pem, bool store);
   // Builds and signs the issuer's CRL (thisUpdate `now`, the next CRL number) and stores it
   // with the issuer's new CRL number in one commit.
   absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now)
