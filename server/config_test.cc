@@ -32,6 +32,7 @@ TEST(ConfigTest, EmbeddedDefaultsLiveUnderTheStateDir) {
   EXPECT_EQ(config->grpc().address(), "127.0.0.1:7400");
   EXPECT_EQ(config->grpc().tls().cert_file(), "/srv/sr/tls/server.crt");
   EXPECT_EQ(config->grpc().tls().key_file(), "/srv/sr/tls/server.key");
+  EXPECT_EQ(config->grpc().worker_threads(), 16u);
   EXPECT_EQ(config->secure_heap_bytes(), 4u << 20);
 }
 
@@ -80,6 +81,10 @@ TEST(ConfigTest, SemanticErrorsNameFileLineAndKey) {
   path = WriteConfig("module.yaml", "hsm:\n  module: libsofthsm2.so\n");
   EXPECT_THAT(LoadConfig(path).status().message(),
               HasSubstr(":2: hsm.module: must be an absolute path"));
+
+  path = WriteConfig("workers.yaml", "grpc:\n  worker_threads: 5000\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":2: grpc.worker_threads: must be at most 1024"));
 }
 
 TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
