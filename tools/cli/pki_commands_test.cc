@@ -21,7 +21,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -29,11 +28,13 @@
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/pki.pb.h"
 #include "tools/cli/testing/cli_runner.h"
+#include "tools/cli/testing/request_log.h"
 #include "tools/cli/testing/tls_server.h"
 
 namespace strongroom::cli {
 namespace {
 
+using testing::RequestLog;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -45,23 +46,6 @@ constexpr char kKeyPem[] = "-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIV
 constexpr char kCsrPem[] =
     "-----BEGIN CERTIFICATE REQUEST-----\nQ1NS\n-----END CERTIFICATE REQUEST-----\n";
 constexpr char kCrlPem[] = "-----BEGIN X509 CRL-----\nQ1JM\n-----END X509 CRL-----\n";
-
-template <typename Request>
-class RequestLog {
- public:
-  void Add(const Request& request) {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(request);
-  }
-  std::vector<Request> Get() const {
-    absl::MutexLock lock(&mu_);
-    return requests_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<Request> requests_ ABSL_GUARDED_BY(mu_);
-};
 
 // Records each request; answers with the canned PEMs above. The name "missing" (issuer,
 // role) is NOT_FOUND. ListCertificates serves "01 02" / "03" on pages "", p2.

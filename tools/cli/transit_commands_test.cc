@@ -23,7 +23,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -32,11 +31,13 @@
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "strongroom/v1/transit.pb.h"
 #include "tools/cli/testing/cli_runner.h"
+#include "tools/cli/testing/request_log.h"
 #include "tools/cli/testing/tls_server.h"
 
 namespace strongroom::cli {
 namespace {
 
+using testing::RequestLog;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -80,24 +81,6 @@ v1::Key CannedKey() {
   v2->set_encryptions(1);
   return key;
 }
-
-// Requests of one kind, in the order they arrived.
-template <typename Request>
-class RequestLog {
- public:
-  void Add(const Request& request) {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(request);
-  }
-  std::vector<Request> Get() const {
-    absl::MutexLock lock(&mu_);
-    return requests_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<Request> requests_ ABSL_GUARDED_BY(mu_);
-};
 
 // Records each request and answers from it:
 // - keys: CreateKey echoes the request as version 1 (with kPublicKeyPem for asymmetric
