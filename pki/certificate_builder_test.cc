@@ -40,19 +40,10 @@ struct Ca {
 Ca MakeRoot() {
   Ca ca;
   ca.key = MakeHsmKey("root", hsm::KeyPairType::kEcP256);
-  CertificateParams params;
-  params.names.common_name = "Strongroom Test Root";
-  params.public_key = ca.key.public_key.get();
-  params.not_before = absl::Now() - absl::Minutes(1);
-  params.not_after = absl::Now() + absl::Hours(24 * 365);
-  params.is_ca = true;
-  auto built =
-      BuildCertificate(params, Signer{ca.key.private_key.get(), TheProvider().libctx(), nullptr});
-  EXPECT_TRUE(built.ok()) << built.status();
-  if (built.ok()) {
-    ca.cert = std::move(built->certificate);
-    ca.pem = built->pem;
-  }
+  BuiltCertificate built =
+      testing::SelfSignedCa(ca.key, "Strongroom Test Root", absl::Hours(24 * 365));
+  ca.cert = std::move(built.certificate);
+  ca.pem = built.pem;
   return ca;
 }
 

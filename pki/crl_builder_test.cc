@@ -18,6 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::MakeHsmKey;
 using testing::RunCommand;
+using testing::SelfSignedCa;
 using testing::TheProvider;
 using testing::WriteTmp;
 
@@ -26,16 +27,10 @@ class CrlBuilderTest : public ::testing::Test {
   void SetUp() override {
     key_ = MakeHsmKey("crl-issuer", hsm::KeyPairType::kEcP256);
     ASSERT_NE(key_.private_key, nullptr);
-    CertificateParams params;
-    params.names.common_name = "Strongroom CRL Test CA";
-    params.public_key = key_.public_key.get();
-    params.not_before = absl::Now() - absl::Minutes(1);
-    params.not_after = absl::Now() + absl::Hours(24);
-    params.is_ca = true;
-    auto built = BuildCertificate(params, signer());
-    ASSERT_TRUE(built.ok()) << built.status();
-    cert_ = std::move(built->certificate);
-    pem_ = built->pem;
+    BuiltCertificate built = SelfSignedCa(key_, "Strongroom CRL Test CA", absl::Hours(24));
+    ASSERT_NE(built.certificate, nullptr);
+    cert_ = std::move(built.certificate);
+    pem_ = built.pem;
   }
   Signer signer() const {
     return Signer{key_.private_key.get(), TheProvider().libctx(), cert_.get()};

@@ -29,23 +29,18 @@ class OcspResponderTest : public ::testing::Test {
   void SetUp() override {
     key_ = MakeHsmKey("ocsp-issuer", hsm::KeyPairType::kEcP256);
     ASSERT_NE(key_.private_key, nullptr);
-    CertificateParams params;
-    params.names.common_name = "Strongroom OCSP Test CA";
-    params.public_key = key_.public_key.get();
-    params.not_before = absl::Now() - absl::Minutes(1);
-    params.not_after = absl::Now() + absl::Hours(24);
-    params.is_ca = true;
-    auto built = BuildCertificate(params, signer());
-    ASSERT_TRUE(built.ok()) << built.status();
-    ca_ = std::move(built->certificate);
+    BuiltCertificate built =
+        testing::SelfSignedCa(key_, "Strongroom OCSP Test CA", absl::Hours(24));
+    ASSERT_NE(built.certificate, nullptr);
+    ca_ = std::move(built.certificate);
     for (const char* name : {"good", "revoked", "unknown"}) {
       auto leaf_key = GenerateSoftwareKey(v1::EC_P256);
       ASSERT_TRUE(leaf_key.ok());
       CertificateParams lp;
       lp.names.common_name = name;
       lp.public_key = leaf_key->get();
-      lp.not_before = params.not_before;
-      lp.not_after = params.not_after;
+      lp.not_before = absl::Now() - absl::Minutes(1);
+      lp.not_after = absl::Now() + absl::Hours(24);
       auto leaf = BuildCertificate(lp, signer());
       ASSERT_TRUE(leaf.ok()) << leaf.status();
       serials_[name] = leaf->serial_number;

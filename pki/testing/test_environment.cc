@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace strongroom::pki::testing {
@@ -78,6 +79,23 @@ std::string WriteTmp(const std::string& name, const std::string& content) {
   absl::Status s = hsm::testing::WriteFile(path, content, 0644);
   EXPECT_TRUE(s.ok()) << s;
   return path;
+}
+
+BuiltCertificate SelfSignedCa(const HsmKey& key, const std::string& common_name,
+                              absl::Duration validity) {
+  CertificateParams params;
+  params.names.common_name = common_name;
+  params.public_key = key.public_key.get();
+  params.not_before = absl::Now() - absl::Minutes(1);
+  params.not_after = absl::Now() + validity;
+  params.is_ca = true;
+  absl::StatusOr<BuiltCertificate> built =
+      BuildCertificate(params, Signer{key.private_key.get(), TheProvider().libctx(), nullptr});
+  if (!built.ok()) {
+    ADD_FAILURE() << "self-signed CA " << common_name << ": " << built.status();
+    return BuiltCertificate{};
+  }
+  return *std::move(built);
 }
 
 }  // namespace strongroom::pki::testing

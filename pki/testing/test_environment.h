@@ -4,9 +4,11 @@
 
 #include <string>
 
+#include "absl/time/time.h"
 #include "hsm/hsm.h"
 #include "hsm/provider.h"
 #include "hsm/testing/softhsm_token.h"
+#include "pki/certificate_builder.h"
 #include "pki/openssl_ptr.h"
 
 namespace strongroom::pki::testing {
@@ -21,6 +23,11 @@ struct HsmKey {
   EvpPkeyPtr public_key;
 };
 HsmKey MakeHsmKey(const std::string& label, hsm::KeyPairType type);
+
+// A self-signed CA certificate for `key` named `common_name`, valid from a minute ago for
+// `validity`. Fails the test on error (and returns no certificate).
+BuiltCertificate SelfSignedCa(const HsmKey& key, const std::string& common_name,
+                              absl::Duration validity);
 
 // $TEST_TMPDIR/name; WriteTmp writes `content` there and returns the path.
 std::string TmpPath(const std::string& name);
