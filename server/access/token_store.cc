@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "kms/crypto/mac.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -457,8 +457,13 @@ void TokenStore::DeleteExpired(absl::string_view accessor, int64_t revision) {
 absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now) {
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
+  // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
+  std::string sha256;
+  if (absl::Status s = kms::crypto::Digest(hsm::HashAlgorithm::kSha256, token, &sha256); !s.ok()) {
+    return s;
+  }
   Digest digest;
-  SHA256(reinterpret_cast<const uint8_t*>(token.data()), token.size(), digest.data());
+  memcpy(digest.data(), sha256.data(), digest.size());
 
   uint64_t epoch = 0;
   std::shared_ptr<const TokenRecord> cached;
