@@ -207,6 +207,7 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (IsZero(auth.root_token_ttl())) auth.mutable_root_token_ttl()->set_seconds(3600);
   if (IsZero(auth.max_token_ttl())) auth.mutable_max_token_ttl()->set_seconds(768 * 3600);
   if (IsZero(auth.default_token_ttl())) auth.mutable_default_token_ttl()->set_seconds(3600);
+  if (auth.refused_token_hmacs_per_second() == 0) auth.set_refused_token_hmacs_per_second(50);
   for (const auto* d : {&auth.root_token_ttl(), &auth.max_token_ttl(), &auth.default_token_ttl()}) {
     if (d->seconds() < 1) return check.Error("auth", "token lifetimes must be at least 1s");
   }

@@ -33,6 +33,7 @@ TEST(ConfigTest, EmbeddedDefaultsLiveUnderTheStateDir) {
   EXPECT_EQ(config->grpc().tls().cert_file(), "/srv/sr/tls/server.crt");
   EXPECT_EQ(config->grpc().tls().key_file(), "/srv/sr/tls/server.key");
   EXPECT_EQ(config->grpc().worker_threads(), 16u);
+  EXPECT_EQ(config->auth().refused_token_hmacs_per_second(), 50u);
   EXPECT_EQ(config->secure_heap_bytes(), 4u << 20);
 }
 

@@ -284,6 +284,7 @@ absl::Status Strongroomd::StartAccess() {
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
   gate_ = std::make_unique<access::Gate>(
       *std::move(policies), *std::move(certs), tokens_.get(), audit_.get(), audit_hasher_.get(),
+      auth.refused_token_hmacs_per_second(),
       [metrics = server_metrics_.get()](absl::Duration elapsed, bool ok) {
         metrics->RecordAuditWrite(elapsed, ok);
       });

@@ -603,6 +603,34 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
                                "\"code\":\"UNIMPLEMENTED\",\"http_status\":405"));
 }
 
+// Refused tokens get an HSM-keyed token_hmac in their audit line only within
+// auth.refused_token_hmacs_per_second, so a flood of bad tokens cannot use up the HSM;
+// every refusal is still recorded.
+TEST_F(AccessE2eTest, RefusedTokenHmacsAreBounded) {
+  WriteConfig("op-encrypt", "  refused_token_hmacs_per_second: 2\n");
+  StartServer();
+  constexpr int kAttempts = 40;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kAttempts; ++i) {
+    grpc::Status s = Call(Channel(absl::StrCat("srt.bogus-", i)), &v1::System::Stub::GetStatus,
+                          v1::GetStatusRequest());
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  int refused = 0, hashed = 0;
+  for (absl::string_view line :
+       absl::StrSplit(ReadAll(state_ + "/audit/audit.log"), '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, "\"code\":\"UNAUTHENTICATED\"")) continue;
+    ++refused;
+    if (absl::StrContains(line, "\"token_hmac\":\"")) ++hashed;
+  }
+  EXPECT_EQ(refused, kAttempts);
+  EXPECT_GE(hashed, 2);  // the first second's burst
+  EXPECT_LE(hashed, 2 + static_cast<int>(2 * elapsed) + 1) << elapsed << " s";
+}
+
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)
 // writes a new one-time root token and revokes the one it replaces.
 TEST_F(AccessE2eTest, GenerateRootTokenReplacesTheRootToken) {

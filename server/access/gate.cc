@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,12 +24,14 @@ std::string RandomBootId() {
 
 Gate::Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
            TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
-           AuditObserver observer)
+           uint32_t refused_token_hmacs_per_second, AuditObserver observer)
     : policies_(std::move(policies)),
       certs_(std::move(certs)),
       tokens_(tokens),
       audit_(audit),
       hasher_(hasher),
+      refused_token_hmacs_(std::max<uint32_t>(refused_token_hmacs_per_second, 1),
+                           std::max<uint32_t>(refused_token_hmacs_per_second, 1)),
       observer_(std::move(observer)),
       boot_id_(RandomBootId()) {}
 
@@ -58,8 +62,9 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
   if (!credentials.token.empty()) {
     absl::StatusOr<v1::TokenInfo> info = tokens_->Authenticate(credentials.token, now);
     if (!info.ok()) {
-      // Correlate repeated attempts with one token without recording it.
-      if (hasher_ != nullptr) {
+      // Correlate repeated attempts with one token without recording it; each is an HSM
+      // operation, so only as many as the budget allows.
+      if (hasher_ != nullptr && refused_token_hmacs_.TryTake(now)) {
         absl::StatusOr<std::string> mac = hasher_->HexHmac(credentials.token);
         if (mac.ok()) call.token_hmac_ = *std::move(mac);
       }

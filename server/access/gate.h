@@ -28,6 +28,7 @@
 #include "server/access/policy.h"
 #include "server/access/principal.h"
 #include "server/access/routes.h"
+#include "server/access/token_bucket.h"
 #include "server/audit/audit_log.h"
 
 namespace strongroom::server::audit {
@@ -75,10 +76,12 @@ class Gate {
   using AuditObserver = std::function<void(absl::Duration elapsed, bool ok)>;
 
   // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
-  // audit records of refused tokens); so may `observer`.
+  // audit records of refused tokens); so may `observer`. At most
+  // `refused_token_hmacs_per_second` refused tokens a second (that many at once) are
+  // hashed for their audit record.
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
        TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
-       AuditObserver observer = nullptr);
+       uint32_t refused_token_hmacs_per_second, AuditObserver observer = nullptr);
   ~Gate();
 
   void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
@@ -107,6 +110,7 @@ class Gate {
   TokenStore* const tokens_;
   audit::AuditLog* const audit_;
   audit::AuditHasher* const hasher_;
+  TokenBucket refused_token_hmacs_;
   const AuditObserver observer_;
   const std::string boot_id_;
   std::atomic<uint64_t> next_request_{1};
