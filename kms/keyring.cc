@@ -16,7 +16,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 constexpr char kRecordPrefix[] = "transit/keys/";
-constexpr int kMutateAttempts = 8;
+constexpr int kMutateAttempts = 16;
 
 std::string RecordKey(absl::string_view name) { return absl::StrCat(kRecordPrefix, name); }
 
@@ -335,7 +335,10 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Mutate(absl::string_v
     record.set_generation(record.generation() + 1);
     batch.Put(RecordKey(name), record.SerializeAsString(), (*entry)->revision);
     absl::Status s = storage_->Commit(batch);
-    if (absl::IsAborted(s) && attempt + 1 < kMutateAttempts) continue;
+    if (absl::IsAborted(s) && attempt + 1 < kMutateAttempts) {
+      CasBackOff(attempt);
+      continue;
+    }
     if (!s.ok()) return s;
     return Install(std::move(record));
   }

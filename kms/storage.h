@@ -24,6 +24,11 @@
 
 namespace strongroom::kms {
 
+// Before compare-and-set attempt `attempt` (0-based) is retried after an ABORTED Commit:
+// a short pause that grows with `attempt` (up to ~3 ms) and is jittered, so writers
+// racing on one record stop colliding in lockstep.
+void CasBackOff(int attempt);
+
 // Entry is one stored record.
 struct Entry {
   std::string key;

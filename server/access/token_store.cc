@@ -1,7 +1,6 @@
 #include "server/access/token_store.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstring>
@@ -37,14 +36,6 @@ constexpr size_t kMaxPolicyName = 128;
 constexpr size_t kMaxDisplayName = 256;
 constexpr size_t kMaxCreator = 1024;
 constexpr int kMutateAttempts = 16;
-
-// Before another compare-and-set attempt: a short, growing, jittered pause, so writers
-// racing on one record stop colliding in lockstep.
-void BackOff(int attempt) {
-  uint8_t jitter = 0;
-  RAND_bytes(&jitter, 1);
-  absl::SleepFor(absl::Microseconds((50 << std::min(attempt, 6)) * (1 + jitter % 4) / 4));
-}
 
 std::string RecordKey(absl::string_view accessor) { return absl::StrCat(kRecordPrefix, accessor); }
 
@@ -546,7 +537,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
     absl::Status s = storage_->Commit(kms::WriteBatch().Put(
         RecordKey(accessor), record.SerializeAsString(), (*loaded)->revision));
     if (absl::IsAborted(s)) {  // renewed or revoked meanwhile: read again
-      BackOff(attempt);
+      kms::CasBackOff(attempt);
       continue;
     }
     if (!s.ok()) return s;
@@ -581,7 +572,7 @@ absl::Status TokenStore::Revoke(absl::string_view accessor) {
     absl::Status s =
         storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), (*entry)->revision));
     if (absl::IsAborted(s)) {  // renewed meanwhile: read again
-      BackOff(attempt);
+      kms::CasBackOff(attempt);
       continue;
     }
     if (!s.ok()) return s;
