@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "hsm/openssl_ptr.h"
@@ -271,9 +272,30 @@ absl::StatusOr<v1::Key> Transit::TrimKey(const v1::TrimKeyRequest& request) {
   return KeyToProto(**key);
 }
 
+// The AEAD contexts of one request, one per key version of a WRAPPED, non-derived key,
+// each set up on first use: the items of a batch share it instead of setting the key up
+// one by one.
+class Transit::Ciphers {
+ public:
+  absl::StatusOr<crypto::AeadContext*> For(const TransitKey& key, uint32_t version,
+                                           const VersionMaterial& material) {
+    for (auto& [v, context] : contexts_) {
+      if (v == version) return &context;
+    }
+    absl::StatusOr<crypto::AeadContext> created =
+        crypto::AeadContext::Create(AeadOf(key.type()), material.key);
+    if (!created.ok()) return created.status();
+    contexts_.emplace_back(version, *std::move(created));
+    return &contexts_.back().second;
+  }
+
+ private:
+  std::deque<std::pair<uint32_t, crypto::AeadContext>> contexts_;  // stable addresses
+};
+
 absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
                               const VersionMaterial& material, const SealInput& in,
-                              std::string* out) {
+                              Ciphers& ciphers, std::string* out) {
   if (in.plaintext.size() > limits_.max_plaintext_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("plaintext: ", in.plaintext.size(),
                                                    " bytes exceeds the limit of ",
@@ -330,11 +352,12 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
       return s;
     }
   } else {
+    absl::StatusOr<crypto::AeadContext*> cipher = ciphers.For(key, version, material);
+    if (!cipher.ok()) return cipher.status();
     uint8_t nonce_copy[kAeadNonceSize];
     std::memcpy(nonce_copy, nonce, kAeadNonceSize);  // `payload` may move as it grows
-    if (absl::Status s =
-            crypto::AeadSeal(AeadOf(key.type()), material.key, absl::MakeConstSpan(nonce_copy),
-                             in.associated_data, in.plaintext, &payload);
+    if (absl::Status s = (*cipher)->Seal(absl::MakeConstSpan(nonce_copy), in.associated_data,
+                                         in.plaintext, &payload);
         !s.ok()) {
       return s;
     }
@@ -345,7 +368,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
 
 absl::Status Transit::OpenOne(const TransitKey& key, absl::string_view ciphertext,
                               absl::string_view associated_data, absl::string_view context,
-                              std::string* out, uint32_t* version) {
+                              Ciphers& ciphers, std::string* out, uint32_t* version) {
   absl::StatusOr<Envelope> env = ParseEnvelope(ciphertext, "ciphertext");
   if (!env.ok()) return env.status();
   *version = env->version;
@@ -377,8 +400,9 @@ absl::Status Transit::OpenOne(const TransitKey& key, absl::string_view ciphertex
     return crypto::AeadOpen(AeadOf(key.type()), dk->RevealSecret(), nonce, associated_data, sealed,
                             out);
   }
-  return crypto::AeadOpen(AeadOf(key.type()), (*material)->key, nonce, associated_data, sealed,
-                          out);
+  absl::StatusOr<crypto::AeadContext*> cipher = ciphers.For(key, env->version, **material);
+  if (!cipher.ok()) return cipher.status();
+  return (*cipher)->Open(nonce, associated_data, sealed, out);
 }
 
 absl::StatusOr<v1::EncryptResponse> Transit::Encrypt(const v1::EncryptRequest& request) {
@@ -389,11 +413,12 @@ absl::StatusOr<v1::EncryptResponse> Transit::Encrypt(const v1::EncryptRequest& r
   const auto& [snapshot, version, material] = *enc;
   v1::EncryptResponse response;
   response.mutable_results()->Reserve(request.items_size());
+  Ciphers ciphers;
   for (const v1::EncryptRequest::Item& item : request.items()) {
     v1::EncryptResponse::Result* result = response.add_results();
     result->set_reference(item.reference());
     absl::Status s = SealOne(*snapshot, version, *material,
-                             {item.plaintext(), item.associated_data(), item.context()},
+                             {item.plaintext(), item.associated_data(), item.context()}, ciphers,
                              result->mutable_ciphertext());
     if (s.ok()) {
       result->set_key_version(version);
@@ -410,12 +435,13 @@ absl::StatusOr<v1::DecryptResponse> Transit::Decrypt(const v1::DecryptRequest& r
   if (!key.ok()) return key.status();
   v1::DecryptResponse response;
   response.mutable_results()->Reserve(request.items_size());
+  Ciphers ciphers;
   for (const v1::DecryptRequest::Item& item : request.items()) {
     v1::DecryptResponse::Result* result = response.add_results();
     result->set_reference(item.reference());
     uint32_t version = 0;
     absl::Status s = OpenOne(**key, item.ciphertext(), item.associated_data(), item.context(),
-                             result->mutable_plaintext(), &version);
+                             ciphers, result->mutable_plaintext(), &version);
     if (s.ok()) {
       result->set_key_version(version);
     } else {
@@ -433,16 +459,17 @@ absl::StatusOr<v1::RewrapResponse> Transit::Rewrap(const v1::RewrapRequest& requ
   if (!enc.ok()) return enc.status();
   const auto& [snapshot, version, material] = *enc;
   v1::RewrapResponse response;
+  Ciphers ciphers;
   for (const v1::RewrapRequest::Item& item : request.items()) {
     v1::EncryptResponse::Result* result = response.add_results();
     result->set_reference(item.reference());
     ScrubbedString plaintext;
     uint32_t old_version = 0;
     absl::Status s = OpenOne(*snapshot, item.ciphertext(), item.associated_data(), item.context(),
-                             &plaintext.value, &old_version);
+                             ciphers, &plaintext.value, &old_version);
     if (s.ok()) {
       s = SealOne(*snapshot, version, *material,
-                  {plaintext.value, item.associated_data(), item.context()},
+                  {plaintext.value, item.associated_data(), item.context()}, ciphers,
                   result->mutable_ciphertext());
     }
     if (s.ok()) {
@@ -472,8 +499,9 @@ absl::StatusOr<v1::GenerateDataKeyResponse> Transit::GenerateDataKey(
     return absl::InternalError("random number generator failed");
   }
   v1::GenerateDataKeyResponse response;
+  Ciphers ciphers;
   if (absl::Status s = SealOne(*snapshot, version, *material,
-                               {dek.RevealSecretAsString(), "", request.context()},
+                               {dek.RevealSecretAsString(), "", request.context()}, ciphers,
                                response.mutable_ciphertext());
       !s.ok()) {
     return s;

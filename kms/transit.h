@@ -52,13 +52,14 @@ class Transit {
     absl::string_view associated_data;
     absl::string_view context;
   };
+  class Ciphers;  // one request's AEAD contexts, by key version (transit.cc)
   // Encrypts one item with `version` of `key`, appending the envelope to *out.
   absl::Status SealOne(const TransitKey& key, uint32_t version, const VersionMaterial& material,
-                       const SealInput& in, std::string* out);
+                       const SealInput& in, Ciphers& ciphers, std::string* out);
   // Decrypts one envelope, appending the plaintext to *out; sets *version.
   absl::Status OpenOne(const TransitKey& key, absl::string_view ciphertext,
                        absl::string_view associated_data, absl::string_view context,
-                       std::string* out, uint32_t* version);
+                       Ciphers& ciphers, std::string* out, uint32_t* version);
   absl::StatusOr<std::shared_ptr<const TransitKey>> AeadKey(absl::string_view name);
   // What an encrypting call works with: the snapshot and version chosen for `count`
   // encryptions (counted), and that version's material.

@@ -291,6 +291,46 @@ TEST_F(TransitTest, DerivedAndConvergentKeys) {
   EXPECT_EQ(transit_->CreateKey(bad).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// One batch holding ciphertexts of several versions (and a forged one between them):
+// each item opens with its own version's key, and a failed item does not disturb the next.
+TEST_F(TransitTest, BatchesMixingVersionsOpenEachWithItsOwnKey) {
+  Create("mixed");
+  std::vector<std::string> ciphertexts;
+  for (int v = 1; v <= 3; ++v) {
+    if (v > 1) Rotate("mixed");
+    ciphertexts.push_back(Encrypt("mixed", absl::StrCat("pt", v)).ciphertext());
+  }
+  std::string forged = ciphertexts[0];
+  char& c = forged[forged.size() - 8];  // inside the base64, not its padding
+  c = c == 'A' ? 'B' : 'A';
+  const std::vector<std::string> batch = {ciphertexts[2], ciphertexts[0], forged, ciphertexts[1],
+                                          ciphertexts[0]};
+  const std::vector<std::string> expected = {"pt3", "pt1", "", "pt2", "pt1"};
+  v1::DecryptRequest dec;
+  dec.set_key_name("mixed");
+  v1::RewrapRequest rewrap;
+  rewrap.set_key_name("mixed");
+  for (const std::string& ct : batch) {
+    dec.add_items()->set_ciphertext(ct);
+    rewrap.add_items()->set_ciphertext(ct);
+  }
+  auto opened = transit_->Decrypt(dec);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto rewrapped = transit_->Rewrap(rewrap);
+  ASSERT_TRUE(rewrapped.ok()) << rewrapped.status();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("item ", i));
+    if (expected[i].empty()) {
+      EXPECT_EQ(opened->results(i).error().message(), "decryption failed");
+      EXPECT_TRUE(rewrapped->results(i).has_error());
+      continue;
+    }
+    EXPECT_EQ(opened->results(i).plaintext(), expected[i]);
+    EXPECT_EQ(rewrapped->results(i).key_version(), 3u);
+    EXPECT_EQ(Decrypt("mixed", rewrapped->results(i).ciphertext()).plaintext(), expected[i]);
+  }
+}
+
 TEST_F(TransitTest, RewrapAndDataKeys) {
   Create("rewrap");
   auto old = Encrypt("rewrap", "payload", "ad");
@@ -569,11 +609,13 @@ TEST_F(TransitTest, ConcurrentChangesLeaveTheNewestSnapshotInstalled) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 15; ++i) {
         if ((i + t) % 3 == 0) {
-          EXPECT_TRUE(keyring_->Rotate("contended").ok());
+          absl::Status s = keyring_->Rotate("contended").status();
+          EXPECT_TRUE(s.ok()) << s;
         } else {
           KeyConfigUpdate update;
           update.deletion_allowed = (i + t) % 2 == 0;
-          EXPECT_TRUE(keyring_->UpdateConfig("contended", update).ok());
+          absl::Status s = keyring_->UpdateConfig("contended", update).status();
+          EXPECT_TRUE(s.ok()) << s;
         }
       }
     });

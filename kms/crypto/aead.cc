@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "hsm/openssl_ptr.h"
@@ -122,15 +123,19 @@ size_t AeadKeySize(AeadAlgorithm algorithm) {
   return algorithm == AeadAlgorithm::kAes128Gcm ? 16 : 32;
 }
 
-absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
+namespace {
+
+absl::Status BadKeySize(AeadAlgorithm algorithm, size_t size) {
+  return absl::InvalidArgumentError(absl::StrCat("key for ", Name(algorithm), " must be ",
+                                                 AeadKeySize(algorithm), " bytes, got ", size));
+}
+
+// Seals with `ctx`, which holds `algorithm`; `key` is loaded first unless null (the
+// context already holds it).
+absl::Status SealWith(AeadAlgorithm algorithm, EVP_CIPHER_CTX* ctx, const uint8_t* key,
                       absl::Span<const uint8_t> nonce, absl::string_view aad,
                       absl::string_view plaintext, std::string* out) {
   if (out == nullptr) return absl::InvalidArgumentError("out must not be null");
-  if (key.size() != AeadKeySize(algorithm)) {
-    return absl::InvalidArgumentError(absl::StrCat("key for ", Name(algorithm), " must be ",
-                                                   AeadKeySize(algorithm), " bytes, got ",
-                                                   key.size()));
-  }
   if (nonce.size() != kAeadNonceSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("nonce must be ", kAeadNonceSize, " bytes, got ", nonce.size()));
@@ -138,7 +143,6 @@ absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
   if (Aliases(plaintext, *out) || Aliases(aad, *out)) {
     return absl::InvalidArgumentError("plaintext and aad must not point into *out");
   }
-  EVP_CIPHER_CTX* ctx = ThreadContext(algorithm, /*encrypt=*/true);
   if (ctx == nullptr) {
     ERR_clear_error();
     return absl::InternalError(absl::StrCat("cannot set up ", Name(algorithm), " in OpenSSL"));
@@ -151,10 +155,9 @@ absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
   OSSL_PARAM get_tag[] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
                                                             dst + plaintext.size(), kAeadTagSize),
                           OSSL_PARAM_construct_end()};
-  if (EVP_EncryptInit_ex2(ctx, nullptr, key.data(), nonce.data(), nullptr) != 1 ||
-      !AddAad(ctx, aad) || !Process(ctx, plaintext, dst) ||
-      EVP_EncryptFinal_ex(ctx, final_block, &final_len) != 1 || final_len != 0 ||
-      EVP_CIPHER_CTX_get_params(ctx, get_tag) != 1) {
+  if (EVP_EncryptInit_ex2(ctx, nullptr, key, nonce.data(), nullptr) != 1 || !AddAad(ctx, aad) ||
+      !Process(ctx, plaintext, dst) || EVP_EncryptFinal_ex(ctx, final_block, &final_len) != 1 ||
+      final_len != 0 || EVP_CIPHER_CTX_get_params(ctx, get_tag) != 1) {
     ERR_clear_error();
     out->resize(old_size);
     return absl::InternalError(absl::StrCat(Name(algorithm), " encryption failed in OpenSSL"));
@@ -162,16 +165,15 @@ absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
   return absl::OkStatus();
 }
 
-absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
-                      absl::Span<const uint8_t> nonce, absl::string_view aad,
-                      absl::string_view ciphertext_and_tag, std::string* out) {
-  if (out == nullptr || key.size() != AeadKeySize(algorithm) || nonce.size() != kAeadNonceSize ||
+// Opens with `ctx` as SealWith seals.
+absl::Status OpenWith(EVP_CIPHER_CTX* ctx, const uint8_t* key, absl::Span<const uint8_t> nonce,
+                      absl::string_view aad, absl::string_view ciphertext_and_tag,
+                      std::string* out) {
+  if (ctx == nullptr || out == nullptr || nonce.size() != kAeadNonceSize ||
       ciphertext_and_tag.size() < kAeadTagSize || Aliases(ciphertext_and_tag, *out) ||
       Aliases(aad, *out)) {
     return DecryptionFailed();
   }
-  EVP_CIPHER_CTX* ctx = ThreadContext(algorithm, /*encrypt=*/false);
-  if (ctx == nullptr) return DecryptionFailed();
   const size_t ciphertext_size = ciphertext_and_tag.size() - kAeadTagSize;
   const absl::string_view ciphertext = ciphertext_and_tag.substr(0, ciphertext_size);
   // The provider copies the tag; OSSL_PARAM just has no const variant.
@@ -180,7 +182,7 @@ absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
           OSSL_CIPHER_PARAM_AEAD_TAG,
           const_cast<char*>(ciphertext_and_tag.data() + ciphertext_size), kAeadTagSize),
       OSSL_PARAM_construct_end()};
-  if (EVP_DecryptInit_ex2(ctx, nullptr, key.data(), nonce.data(), nullptr) != 1 ||
+  if (EVP_DecryptInit_ex2(ctx, nullptr, key, nonce.data(), nullptr) != 1 ||
       EVP_CIPHER_CTX_set_params(ctx, set_tag) != 1 || !AddAad(ctx, aad)) {
     return DecryptionFailed();
   }
@@ -197,6 +199,46 @@ absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
     return DecryptionFailed();
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
+                      absl::Span<const uint8_t> nonce, absl::string_view aad,
+                      absl::string_view plaintext, std::string* out) {
+  if (key.size() != AeadKeySize(algorithm)) return BadKeySize(algorithm, key.size());
+  return SealWith(algorithm, ThreadContext(algorithm, /*encrypt=*/true), key.data(), nonce, aad,
+                  plaintext, out);
+}
+
+absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
+                      absl::Span<const uint8_t> nonce, absl::string_view aad,
+                      absl::string_view ciphertext_and_tag, std::string* out) {
+  if (key.size() != AeadKeySize(algorithm)) return DecryptionFailed();
+  return OpenWith(ThreadContext(algorithm, /*encrypt=*/false), key.data(), nonce, aad,
+                  ciphertext_and_tag, out);
+}
+
+absl::StatusOr<AeadContext> AeadContext::Create(AeadAlgorithm algorithm,
+                                                absl::Span<const uint8_t> key) {
+  if (key.size() != AeadKeySize(algorithm)) return BadKeySize(algorithm, key.size());
+  const EVP_CIPHER* cipher = Cipher(algorithm);
+  hsm::EvpCipherCtxPtr ctx(cipher != nullptr ? EVP_CIPHER_CTX_new() : nullptr);
+  if (ctx == nullptr || EVP_EncryptInit_ex2(ctx.get(), cipher, key.data(), nullptr, nullptr) != 1) {
+    ERR_clear_error();
+    return absl::InternalError(absl::StrCat("cannot set up ", Name(algorithm), " in OpenSSL"));
+  }
+  return AeadContext(algorithm, std::move(ctx));
+}
+
+absl::Status AeadContext::Seal(absl::Span<const uint8_t> nonce, absl::string_view aad,
+                               absl::string_view plaintext, std::string* out) {
+  return SealWith(algorithm_, ctx_.get(), /*key=*/nullptr, nonce, aad, plaintext, out);
+}
+
+absl::Status AeadContext::Open(absl::Span<const uint8_t> nonce, absl::string_view aad,
+                               absl::string_view ciphertext_and_tag, std::string* out) {
+  return OpenWith(ctx_.get(), /*key=*/nullptr, nonce, aad, ciphertext_and_tag, out);
 }
 
 }  // namespace strongroom::kms::crypto

@@ -1,22 +1,28 @@
 // AEAD primitives for wrapped transit keys: AES-128-GCM, AES-256-GCM and
 // ChaCha20-Poly1305 (RFC 8439), all with 96-bit nonces and 128-bit tags.
 //
-// The key bytes come from the caller and are used only for the duration of one call. For
+// AeadSeal and AeadOpen take the key bytes from the caller and use them for one call. For
 // speed, each thread keeps one OpenSSL cipher context per algorithm and direction and
 // re-keys it on every call: the expanded key of the last call therefore stays in that
-// thread's context until the next call or thread exit (it is cleansed when freed).
+// thread's context until the next call or thread exit (it is cleansed when freed). They
+// are thread-safe, take no locks and do not allocate beyond growing *out.
 //
-// All functions are thread-safe, take no locks and do not allocate beyond growing *out.
+// AeadContext sets a key up once for many items (a batch), so each costs only its nonce
+// and data: the key schedule lives in the context until it is destroyed (cleansed).
+//
 // Nonce uniqueness per key is the caller's responsibility.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "hsm/openssl_ptr.h"
 
 namespace strongroom::kms::crypto {
 
@@ -44,5 +50,26 @@ absl::Status AeadSeal(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
 absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
                       absl::Span<const uint8_t> nonce, absl::string_view aad,
                       absl::string_view ciphertext_and_tag, std::string* out);
+
+// One key of one algorithm, set up for AeadSeal/AeadOpen-equivalent calls without being
+// set up again each time. Not thread-safe (one per thread or request); movable.
+class AeadContext {
+ public:
+  // INVALID_ARGUMENT for a wrong key size, INTERNAL if OpenSSL fails.
+  static absl::StatusOr<AeadContext> Create(AeadAlgorithm algorithm, absl::Span<const uint8_t> key);
+
+  // As AeadSeal and AeadOpen with this context's algorithm and key.
+  absl::Status Seal(absl::Span<const uint8_t> nonce, absl::string_view aad,
+                    absl::string_view plaintext, std::string* out);
+  absl::Status Open(absl::Span<const uint8_t> nonce, absl::string_view aad,
+                    absl::string_view ciphertext_and_tag, std::string* out);
+
+ private:
+  AeadContext(AeadAlgorithm algorithm, hsm::EvpCipherCtxPtr ctx)
+      : algorithm_(algorithm), ctx_(std::move(ctx)) {}
+
+  AeadAlgorithm algorithm_;
+  hsm::EvpCipherCtxPtr ctx_;
+};
 
 }  // namespace strongroom::kms::crypto

@@ -60,6 +60,37 @@ TEST_P(AeadTest, KeySize) {
   EXPECT_EQ(AeadKeySize(alg()), alg() == AeadAlgorithm::kAes128Gcm ? 16u : 32u);
 }
 
+TEST_P(AeadTest, ContextMatchesOneShotCallsAndOutlivesFailures) {
+  absl::StatusOr<AeadContext> context = AeadContext::Create(alg(), key_);
+  ASSERT_TRUE(context.ok()) << context.status();
+  for (size_t size = 0; size <= 100; ++size) {
+    SCOPED_TRACE(absl::StrCat("size ", size));
+    const Bytes nonce = Pattern(kAeadNonceSize, static_cast<uint32_t>(1000 + size));
+    const std::string plaintext = PatternString(size, static_cast<uint32_t>(size));
+    const std::string aad = PatternString(size % 23, 7);
+    std::string expected, sealed = "s";
+    ASSERT_TRUE(AeadSeal(alg(), key_, nonce, aad, plaintext, &expected).ok());
+    ASSERT_TRUE(context->Seal(nonce, aad, plaintext, &sealed).ok());
+    EXPECT_EQ(sealed, "s" + expected);
+    // A forged tag fails like AeadOpen's, leaves *out alone, and the context still opens.
+    std::string forged = expected;
+    forged.back() ^= 1;
+    std::string opened = "o";
+    absl::Status s = context->Open(nonce, aad, forged, &opened);
+    EXPECT_EQ(s.message(), "decryption failed");
+    EXPECT_EQ(opened, "o");
+    ASSERT_TRUE(context->Open(nonce, aad, expected, &opened).ok());
+    EXPECT_EQ(opened, "o" + plaintext);
+  }
+}
+
+TEST_P(AeadTest, ContextRejectsAWrongKeySize) {
+  const Bytes short_key(AeadKeySize(alg()) - 1, 1);
+  absl::StatusOr<AeadContext> context = AeadContext::Create(alg(), short_key);
+  EXPECT_EQ(context.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(context.status().message().find("must be"), absl::string_view::npos);
+}
+
 TEST_P(AeadTest, RoundTripsAllSizesUpTo300) {
   for (size_t size = 0; size <= 300; ++size) {
     SCOPED_TRACE(absl::StrCat("size ", size));

@@ -126,6 +126,15 @@ Outcome RunAead(bool chacha, const WycheproofCase& c) {
     s = AeadOpen(alg, Span(key), Span(iv), aad, sealed, &out);
     if (!s.ok()) return Fail(absl::StrCat("AeadOpen: ", s.ToString()));
     if (out != prefix + msg) return Fail("AeadOpen plaintext differs from msg");
+    // The same through one AeadContext, sealing then opening with its key set up once.
+    absl::StatusOr<AeadContext> context = AeadContext::Create(alg, Span(key));
+    if (!context.ok()) return Fail(absl::StrCat("AeadContext: ", context.status().ToString()));
+    out = prefix;
+    s = context->Seal(Span(iv), aad, msg, &out);
+    if (!s.ok() || out != prefix + sealed) return Fail("AeadContext::Seal differs from ct || tag");
+    out = prefix;
+    s = context->Open(Span(iv), aad, sealed, &out);
+    if (!s.ok() || out != prefix + msg) return Fail("AeadContext::Open differs from msg");
     return Pass();
   }
   const absl::Status s = AeadOpen(alg, Span(key), Span(iv), aad, sealed, &out);
@@ -133,6 +142,12 @@ Outcome RunAead(bool chacha, const WycheproofCase& c) {
   if (!s.ok() && s.message() != "decryption failed") {
     return Fail(absl::StrCat("AeadOpen error says more than 'decryption failed': ", s.ToString()));
   }
+  absl::StatusOr<AeadContext> context = AeadContext::Create(alg, Span(key));
+  if (!context.ok()) return Fail(absl::StrCat("AeadContext: ", context.status().ToString()));
+  std::string context_out = prefix;
+  const absl::Status cs = context->Open(Span(iv), aad, sealed, &context_out);
+  if (cs.ok() != s.ok() || context_out != out)
+    return Fail("AeadContext::Open differs from AeadOpen");
   return Judge(c, s.ok(), "AeadOpen");
 }
 
