@@ -27,6 +27,8 @@ constexpr std::array<uint8_t, 256> kBase64Values = MakeBase64Values();
 }  // namespace
 
 void AppendEnvelope(uint32_t version, absl::string_view payload, std::string* out) {
+  // One allocation: prefix, up to 10 version digits, ':' and the base64.
+  out->reserve(out->size() + kPrefix.size() + 11 + 4 * ((payload.size() + 2) / 3));
   absl::StrAppend(out, kPrefix, version, ":");
   size_t at = out->size();
   out->resize(at + 4 * ((payload.size() + 2) / 3));
