@@ -4,6 +4,14 @@
 
 namespace strongroom::server {
 
+TransitService::TransitService(kms::Transit* transit, access::GrpcGate* gate)
+    : transit_(transit), gate_(gate) {
+#define STRONGROOM_SET_ALLOCATOR(Method, Request, Response) \
+  SetMessageAllocatorFor_##Method(&Method##_requests_);
+  STRONGROOM_TRANSIT_RPCS(STRONGROOM_SET_ALLOCATOR)
+#undef STRONGROOM_SET_ALLOCATOR
+}
+
 // Every RPC is the same adapter: through the gate to the engine.
 #define STRONGROOM_TRANSIT_RPC(Method, Request, Response)                                         \
   grpc::ServerUnaryReactor* TransitService::Method(                                               \

@@ -5,6 +5,7 @@
 
 #include "kms/transit.h"
 #include "server/access/grpc_gate.h"
+#include "server/wiping_arena.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 
 namespace strongroom::server {
@@ -29,7 +30,8 @@ namespace strongroom::server {
 
 class TransitService final : public v1::Transit::CallbackService {
  public:
-  TransitService(kms::Transit* transit, access::GrpcGate* gate) : transit_(transit), gate_(gate) {}
+  // Every request is parsed onto a wiping arena (server/wiping_arena.h).
+  TransitService(kms::Transit* transit, access::GrpcGate* gate);
 
 #define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext*, const v1::Request* request, \
@@ -40,6 +42,10 @@ class TransitService final : public v1::Transit::CallbackService {
  private:
   kms::Transit* const transit_;
   access::GrpcGate* const gate_;
+#define STRONGROOM_DECLARE_ALLOCATOR(Method, Request, Response) \
+  WipingRequestAllocator<v1::Request, v1::Response> Method##_requests_;
+  STRONGROOM_TRANSIT_RPCS(STRONGROOM_DECLARE_ALLOCATOR)
+#undef STRONGROOM_DECLARE_ALLOCATOR
 };
 
 }  // namespace strongroom::server
