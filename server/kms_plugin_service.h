@@ -11,17 +11,22 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "kms/transit.h"
 #include "kubernetes/kms/v2/kms.grpc.pb.h"
 #include "server/access/grpc_gate.h"
+#include "server/wiping_arena.h"
 
 namespace strongroom::server {
 
 class KmsPluginService final : public ::v2::KeyManagementService::CallbackService {
  public:
+  // Encrypt requests (the API server's plaintext DEK) are parsed onto a wiping arena.
   KmsPluginService(kms::Transit* transit, std::string key_name, access::GrpcGate* gate)
-      : transit_(transit), key_name_(std::move(key_name)), gate_(gate) {}
+      : transit_(transit), key_name_(std::move(key_name)), gate_(gate) {
+    SetMessageAllocatorFor_Encrypt(&encrypt_requests_);
+  }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const ::v2::StatusRequest*,
                                    ::v2::StatusResponse* response) override;
@@ -47,6 +52,7 @@ class KmsPluginService final : public ::v2::KeyManagementService::CallbackServic
   kms::Transit* const transit_;
   const std::string key_name_;
   access::GrpcGate* const gate_;
+  WipingRequestAllocator<::v2::EncryptRequest, ::v2::EncryptResponse> encrypt_requests_;
 };
 
 }  // namespace strongroom::server
