@@ -87,22 +87,32 @@ size_t DigestSize(hsm::HashAlgorithm hash) {
   return kSizes[Index(hash)];
 }
 
-absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string* out) {
-  if (out == nullptr) return absl::InvalidArgumentError("out must not be null");
-  EVP_MD_CTX* ctx = ThreadDigestContext(hash);
-  const size_t old_size = out->size();
+absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out) {
   const size_t size = DigestSize(hash);
-  out->resize(old_size + size);
+  if (out.size() != size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("digest buffer must be ", size, " bytes, got ", out.size()));
+  }
+  EVP_MD_CTX* ctx = ThreadDigestContext(hash);
   unsigned int len = 0;
   if (ctx == nullptr || Md(hash) == nullptr || EVP_DigestInit_ex2(ctx, Md(hash), nullptr) != 1 ||
       EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, reinterpret_cast<uint8_t*>(&(*out)[old_size]), &len) != 1 ||
-      len != size) {
+      EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != size) {
     ERR_clear_error();
-    out->resize(old_size);
     return absl::InternalError(absl::StrCat(Name(hash), " failed in OpenSSL"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string* out) {
+  if (out == nullptr) return absl::InvalidArgumentError("out must not be null");
+  const size_t old_size = out->size();
+  out->resize(old_size + DigestSize(hash));
+  absl::Status s =
+      Digest(hash, data,
+             absl::MakeSpan(reinterpret_cast<uint8_t*>(&(*out)[old_size]), out->size() - old_size));
+  if (!s.ok()) out->resize(old_size);
+  return s;
 }
 
 absl::Status HmacCompute(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key,

@@ -22,6 +22,9 @@ size_t DigestSize(hsm::HashAlgorithm hash);
 // Digest appends the digest of `data` under `hash` to *out. INTERNAL if OpenSSL fails;
 // *out is then left as it was.
 absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string* out);
+// The same into `out`, which must be exactly DigestSize(hash) bytes (INVALID_ARGUMENT
+// otherwise): no allocation.
+absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out);
 
 // HmacCompute appends the full-length HMAC-`hash` tag of `data` under `key` to *out.
 // INVALID_ARGUMENT for an empty key (always a bug in this service), INTERNAL if OpenSSL

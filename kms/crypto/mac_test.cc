@@ -1,6 +1,7 @@
 // Known-answer and behaviour tests for Digest, HMAC and HKDF beyond Wycheproof.
 #include "kms/crypto/mac.h"
 
+#include <array>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -51,6 +52,17 @@ TEST(DigestTest, KnownAnswers) {
   out.clear();
   ASSERT_TRUE(Digest(HashAlgorithm::kSha256, absl::string_view(), &out).ok());
   EXPECT_EQ(Hex(out), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(DigestTest, IntoAFixedBufferOfExactlyTheDigestSize) {
+  std::array<uint8_t, 32> sha256{};
+  ASSERT_TRUE(Digest(HashAlgorithm::kSha256, "abc", absl::MakeSpan(sha256)).ok());
+  EXPECT_EQ(Hex(std::string(sha256.begin(), sha256.end())),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::array<uint8_t, 48> wrong{};
+  absl::Status s = Digest(HashAlgorithm::kSha256, "abc", absl::MakeSpan(wrong));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "digest buffer must be 32 bytes, got 48");
 }
 
 struct HmacVector {

@@ -449,12 +449,12 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
-  std::string sha256;
-  if (absl::Status s = kms::crypto::Digest(hsm::HashAlgorithm::kSha256, token, &sha256); !s.ok()) {
+  Digest digest;
+  if (absl::Status s =
+          kms::crypto::Digest(hsm::HashAlgorithm::kSha256, token, absl::MakeSpan(digest));
+      !s.ok()) {
     return s;
   }
-  Digest digest;
-  memcpy(digest.data(), sha256.data(), digest.size());
 
   uint64_t epoch = 0;
   std::shared_ptr<const TokenRecord> cached;

@@ -160,11 +160,9 @@ class Parser {
 }  // namespace
 
 Sha256 Sha256Of(absl::string_view bytes) {
-  thread_local std::string digest;  // reused: no allocation per line once warm
-  digest.clear();
-  Sha256 hash{};  // all zeros if OpenSSL fails, which breaks the chain where it happened
-  if (kms::crypto::Digest(hsm::HashAlgorithm::kSha256, bytes, &digest).ok()) {
-    std::copy(digest.begin(), digest.end(), hash.begin());
+  Sha256 hash{};
+  if (!kms::crypto::Digest(hsm::HashAlgorithm::kSha256, bytes, absl::MakeSpan(hash)).ok()) {
+    hash.fill(0);  // OpenSSL failed: a broken chain where it happened, never a stale hash
   }
   return hash;
 }
