@@ -2,8 +2,6 @@
 
 #include <openssl/rand.h>
 
-#include <algorithm>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -30,8 +28,7 @@ Gate::Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCert
       tokens_(tokens),
       audit_(audit),
       hasher_(hasher),
-      refused_token_hmacs_(std::max<uint32_t>(refused_token_hmacs_per_second, 1),
-                           std::max<uint32_t>(refused_token_hmacs_per_second, 1)),
+      refused_token_hmacs_(refused_token_hmacs_per_second, refused_token_hmacs_per_second),
       observer_(std::move(observer)),
       boot_id_(RandomBootId()) {}
 

@@ -78,7 +78,7 @@ class Gate {
   // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
   // audit records of refused tokens); so may `observer`. At most
   // `refused_token_hmacs_per_second` refused tokens a second (that many at once) are
-  // hashed for their audit record.
+  // hashed for their audit record; 0 means none.
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
        TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
        uint32_t refused_token_hmacs_per_second, AuditObserver observer = nullptr);

@@ -14,7 +14,7 @@ namespace strongroom::server::access {
 
 class TokenBucket {
  public:
-  // Starts full. per_second > 0, burst >= 1.
+  // Starts full. With a burst below 1 nothing is ever taken.
   TokenBucket(double per_second, double burst)
       : per_second_(per_second), burst_(burst), tokens_(burst) {}
 

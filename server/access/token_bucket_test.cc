@@ -31,5 +31,11 @@ TEST(TokenBucketTest, TimeGoingBackwardsEarnsNothing) {
   EXPECT_TRUE(bucket.TryTake(t0 + absl::Seconds(1)));
 }
 
+TEST(TokenBucketTest, AZeroRateNeverGivesOne) {
+  TokenBucket bucket(/*per_second=*/0, /*burst=*/0);
+  EXPECT_EQ(Takes(bucket, absl::FromUnixSeconds(1000), 10), 0);
+  EXPECT_EQ(Takes(bucket, absl::FromUnixSeconds(5000), 10), 0);
+}
+
 }  // namespace
 }  // namespace strongroom::server::access

@@ -127,7 +127,6 @@ class TokenStore {
   // always creates a new root token (policies {"root"}, `ttl`, not renewable).
   absl::StatusOr<Created> CreateRoot(absl::Duration ttl, absl::Time now);
 
-
  private:
   using Digest = std::array<uint8_t, 32>;
 

@@ -322,8 +322,6 @@ TEST(AuditLogTest, SigningFailureKeepsRequestsAndRetriesTheCheckpoint) {
   EXPECT_EQ(CountRequests(files), 3);
 }
 
-// Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers
-// RLIMIT_FSIZE) so that the log's writes really fail, then frees the space.
 TEST(AuditLogTest, AppendAsyncCallsBackOnceItsLineIsInTheFile) {
   std::string path = FreshDir("async") + "/audit.log";
   SoftwareSigner signer;
@@ -372,6 +370,8 @@ TEST(AuditLogTest, CloseWritesAndCallsBackWhatIsStillQueued) {
   EXPECT_EQ(report.uncovered_lines, 0);
 }
 
+// Fills a small tmpfs in a private mount namespace (or, where mounting is refused, lowers
+// RLIMIT_FSIZE) so that the log's writes really fail, then frees the space.
 TEST(AuditLogTest, FullDiskFailsCleanlyAndRecovers) {
   std::string dir = FreshDir("full");
   bool tmpfs = unshare(CLONE_NEWNS) == 0 &&
