@@ -66,57 +66,6 @@ struct Result {
   double cpu_us_per_op = 0;  // busy CPU of the whole machine per operation (0: not measured)
 };
 
-// Runs `op` on `threads` threads for `seconds`; op(thread) does one unit of work and
-// returns how many operations it was (0 = failure, which stops the run).
-Result Run(const char* what, int threads, double seconds, bool latency,
-           const std::function<int(int thread)>& op) {
-  std::atomic<bool> stop{false};
-  std::atomic<bool> failed{false};
-  std::vector<std::vector<double>> lat(threads);
-  std::vector<uint64_t> counts(threads, 0);
-  std::vector<std::thread> workers;
-  auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      while (!stop.load(std::memory_order_relaxed)) {
-        auto begin = Clock::now();
-        int n = op(t);
-        if (n == 0) {
-          failed = true;
-          stop = true;
-          return;
-        }
-        counts[t] += n;
-        if (latency) {
-          lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
-        }
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // the measurement window
-  stop = true;
-  for (auto& w : workers) w.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failed) {
-    std::fprintf(stderr, "strongroom-bench: %s: an operation failed; figures are void\n", what);
-    std::exit(1);
-  }
-  Result r;
-  uint64_t total = 0;
-  for (uint64_t c : counts) total += c;
-  r.ops_per_second = total / elapsed;
-  if (latency) {
-    std::vector<double> all;
-    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-    std::sort(all.begin(), all.end());
-    if (!all.empty()) {
-      r.p50_ms = all[all.size() / 2];
-      r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-    }
-  }
-  return r;
-}
-
 // Busy CPU time of the whole machine so far (all cores, every process), in seconds.
 double BusyCpuSeconds() {
   std::ifstream in("/proc/stat");
@@ -146,6 +95,50 @@ struct Sample {
     return r;
   }
 };
+
+// Runs `op` on `threads` threads for `seconds`; op(thread) does one unit of work and
+// returns how many operations it was (0 = failure, which stops the run).
+Result Run(const char* what, int threads, double seconds, bool latency,
+           const std::function<int(int thread)>& op) {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::vector<std::vector<double>> lat(threads);
+  std::vector<uint64_t> counts(threads, 0);
+  std::vector<std::thread> workers;
+  const double busy = BusyCpuSeconds();
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto begin = Clock::now();
+        int n = op(t);
+        if (n == 0) {
+          failed = true;
+          stop = true;
+          return;
+        }
+        counts[t] += n;
+        if (latency) {
+          lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // the measurement window
+  stop = true;
+  for (auto& w : workers) w.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failed) {
+    std::fprintf(stderr, "strongroom-bench: %s: an operation failed; figures are void\n", what);
+    std::exit(1);
+  }
+  Sample sample;
+  sample.seconds = elapsed;
+  sample.busy_cpu_seconds = BusyCpuSeconds() - busy;
+  for (uint64_t c : counts) sample.ops += c;
+  for (auto& v : lat) sample.latency_ms.insert(sample.latency_ms.end(), v.begin(), v.end());
+  return sample.Summary();
+}
 
 // Keeps `in_flight` unary calls outstanding for `seconds` through gRPC's callback API, so
 // the load generator needs no thread per call, and adds what it saw to *sample.
