@@ -51,21 +51,25 @@ const EVP_CIPHER* Cipher(AeadAlgorithm algorithm) {
   return nullptr;
 }
 
+// A new context for `algorithm` in one direction, keyed with `key` unless it is null;
+// null if OpenSSL fails.
+hsm::EvpCipherCtxPtr NewContext(AeadAlgorithm algorithm, bool encrypt, const uint8_t* key) {
+  const EVP_CIPHER* cipher = Cipher(algorithm);
+  if (cipher == nullptr) return nullptr;
+  hsm::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  if (ctx == nullptr) return nullptr;
+  const int ok = encrypt ? EVP_EncryptInit_ex2(ctx.get(), cipher, key, nullptr, nullptr)
+                         : EVP_DecryptInit_ex2(ctx.get(), cipher, key, nullptr, nullptr);
+  return ok == 1 ? std::move(ctx) : nullptr;
+}
+
 // This thread's context for `algorithm` in one direction, bound to the cipher on first
 // use; each call then only re-keys it (EVP_*Init_ex2 with a null cipher), which reuses
 // the provider context without allocating.
 EVP_CIPHER_CTX* ThreadContext(AeadAlgorithm algorithm, bool encrypt) {
   thread_local hsm::EvpCipherCtxPtr contexts[3][2];
   hsm::EvpCipherCtxPtr& slot = contexts[Index(algorithm)][encrypt ? 1 : 0];
-  if (slot != nullptr) return slot.get();
-  const EVP_CIPHER* cipher = Cipher(algorithm);
-  if (cipher == nullptr) return nullptr;
-  hsm::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (ctx == nullptr) return nullptr;
-  const int ok = encrypt ? EVP_EncryptInit_ex2(ctx.get(), cipher, nullptr, nullptr, nullptr)
-                         : EVP_DecryptInit_ex2(ctx.get(), cipher, nullptr, nullptr, nullptr);
-  if (ok != 1) return nullptr;
-  slot = std::move(ctx);
+  if (slot == nullptr) slot = NewContext(algorithm, encrypt, /*key=*/nullptr);
   return slot.get();
 }
 
@@ -222,9 +226,8 @@ absl::Status AeadOpen(AeadAlgorithm algorithm, absl::Span<const uint8_t> key,
 absl::StatusOr<AeadContext> AeadContext::Create(AeadAlgorithm algorithm,
                                                 absl::Span<const uint8_t> key) {
   if (key.size() != AeadKeySize(algorithm)) return BadKeySize(algorithm, key.size());
-  const EVP_CIPHER* cipher = Cipher(algorithm);
-  hsm::EvpCipherCtxPtr ctx(cipher != nullptr ? EVP_CIPHER_CTX_new() : nullptr);
-  if (ctx == nullptr || EVP_EncryptInit_ex2(ctx.get(), cipher, key.data(), nullptr, nullptr) != 1) {
+  hsm::EvpCipherCtxPtr ctx = NewContext(algorithm, /*encrypt=*/true, key.data());
+  if (ctx == nullptr) {
     ERR_clear_error();
     return absl::InternalError(absl::StrCat("cannot set up ", Name(algorithm), " in OpenSSL"));
   }
