@@ -18,6 +18,7 @@
 #include "pki/certificate_builder.h"
 #include "pki/crl_builder.h"
 #include "pki/role_policy.h"
+#include "pki/serial.h"
 #include "pki/signer.h"
 
 namespace strongroom::pki {
@@ -67,15 +68,6 @@ absl::Status ValidateName(absl::string_view field, absl::string_view name) {
     }
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> NormalizeSerial(absl::string_view serial) {
-  std::string s = absl::AsciiStrToLower(serial);
-  if (s.empty() || s.size() > 64 ||
-      !std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
-    return absl::InvalidArgumentError("serial_number: must be 1 to 64 hex digits without colons");
-  }
-  return s;
 }
 
 absl::StatusOr<hsm::KeyPairType> HsmKeyType(v1::PkiKeyType type) {
@@ -746,7 +738,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
 absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
     const v1::RevokeCertificateRequest& request) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  auto serial = NormalizeSerial(request.serial_number());
+  auto serial = CanonicalSerial(request.serial_number());
   if (!serial.ok()) return serial.status();
   absl::MutexLock lock(&issuer_mu_);
   auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
@@ -778,7 +770,7 @@ absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
 
 absl::StatusOr<v1::CertificateRecord> Ca::GetCertificate(const v1::GetCertificateRequest& request) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  auto serial = NormalizeSerial(request.serial_number());
+  auto serial = CanonicalSerial(request.serial_number());
   if (!serial.ok()) return serial.status();
   auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
   if (!entry.ok()) return entry.status();
@@ -970,7 +962,7 @@ absl::StatusOr<v1::Crl> Ca::BuildAndStoreCrl(absl::string_view issuer_name, absl
 absl::StatusOr<Ca::CertificateStatus> Ca::LookupCertificateStatus(absl::string_view issuer_name,
                                                                   absl::string_view serial_number) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  auto serial = NormalizeSerial(serial_number);
+  auto serial = CanonicalSerial(serial_number);
   if (!serial.ok()) return serial.status();
   auto entry = storage_->Get(absl::StrCat(kCertPrefix, *serial));
   if (!entry.ok()) return entry.status();

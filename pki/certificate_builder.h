@@ -90,7 +90,8 @@ absl::StatusOr<EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type);
 
 // RandomSerial returns a positive 159-bit random serial number.
 absl::StatusOr<Asn1IntegerPtr> RandomSerial();
-// SerialToHex formats a serial as lowercase hex without colons or leading zeros.
+// SerialToHex formats a serial as lowercase hex without colons or leading zero bytes (the
+// form of CanonicalSerial in serial.h).
 std::string SerialToHex(const ASN1_INTEGER* serial);
 
 // PEM encodings.

@@ -181,6 +181,7 @@ class AccessE2eTest : public ::testing::Test {
       absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
                       "          operations: [", op, "]\n");
     }
+    yaml += extra_policies_;
     absl::StrAppend(&yaml, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
                     app_policy, "]\n", extra);
     config_ = token_->dir + "/strongroom.yaml";
@@ -220,6 +221,7 @@ class AccessE2eTest : public ::testing::Test {
   int port_ = 0;
   std::unique_ptr<Process> server_;
   std::vector<std::string> secrets_;  // must never appear in the audit or server log
+  std::string extra_policies_;        // more entries of auth.policies, for WriteConfig
 };
 
 hsm::testing::SoftHsmToken* AccessE2eTest::token_ = nullptr;
@@ -703,6 +705,93 @@ TEST_F(AccessE2eTest, FullDiskFailsClosedAndRecovers) {
       RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify", dir + "/audit.log"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   umount(dir.c_str());
+}
+
+
+// "AB:CD" for "abcd": a serial as `openssl x509 -text` prints it.
+std::string WithColons(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    if (i > 0) out += ':';
+    out += hex.substr(i, 2);
+  }
+  return out;
+}
+
+// Resources are put in the engines' form before the policy check: a deny on a certificate's
+// serial holds however the serial is spelled (upper case, colons), and what the audit log
+// records is the serial the engine acted on.
+TEST_F(AccessE2eTest, SerialSpellingCannotDodgeADeny) {
+  WriteConfig("op-encrypt");
+  StartServer();
+  auto root = Channel(root_token_);
+  using P = v1::Pki::Stub;
+  v1::CreateRootIssuerRequest issuer;
+  issuer.set_issuer_name("ca");
+  issuer.set_common_name("Serial Test CA");
+  ASSERT_TRUE(Call(root, &P::CreateRootIssuer, issuer).ok());
+  v1::Role role;
+  role.set_name("web");
+  role.set_issuer_name("ca");
+  role.add_allowed_domains("example.test");
+  role.set_allow_subdomains(true);
+  role.set_server_flag(true);
+  ASSERT_TRUE(Call(root, &P::PutRole, role).ok());
+  v1::IssueCertificateRequest issue;
+  issue.set_role("web");
+  issue.set_common_name("a.example.test");
+  v1::IssuedCertificate guarded, other;
+  ASSERT_TRUE(Call(root, &P::IssueCertificate, issue, &guarded).ok());
+  ASSERT_TRUE(Call(root, &P::IssueCertificate, issue, &other).ok());
+  const std::string serial = guarded.serial_number();
+  ASSERT_EQ(serial, absl::AsciiStrToLower(serial));
+  ASSERT_NE(serial, absl::AsciiStrToUpper(serial)) << "a serial of digits only: run again";
+
+  extra_policies_ = absl::StrCat(
+      "    - name: revoker\n      rules:\n        - resource: pki/certs/*\n"
+      "          operations: [pki.revoke, read]\n        - resource: pki/certs/",
+      serial, "\n          operations: [pki.revoke, read]\n          effect: deny\n");
+  WriteConfig("op-encrypt");
+  server_->Signal(SIGHUP);
+  ASSERT_TRUE(server_->WaitForOutput("SIGHUP: reloaded")) << server_->output();
+  auto revoker = Channel(CreateToken({"revoker"}));
+
+  for (const std::string& spelling :
+       {serial, absl::AsciiStrToUpper(serial), WithColons(serial),
+        WithColons(absl::AsciiStrToUpper(serial))}) {
+    SCOPED_TRACE(spelling);
+    v1::RevokeCertificateRequest revoke;
+    revoke.set_serial_number(spelling);
+    grpc::Status s = Call(revoker, &P::RevokeCertificate, revoke);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("pki/certs/" + serial + ": denied by policy revoker"));
+    v1::GetCertificateRequest get;
+    get.set_serial_number(spelling);
+    EXPECT_EQ(Call(revoker, &P::GetCertificate, get).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  v1::GetCertificateRequest get;
+  get.set_serial_number(serial);
+  v1::CertificateRecord record;
+  ASSERT_TRUE(Call(root, &P::GetCertificate, get, &record).ok());
+  EXPECT_FALSE(record.has_revocation_time()) << "the denied certificate was revoked";
+
+  // Every spelling names the same certificate: the engine takes the colon form too.
+  v1::RevokeCertificateRequest revoke;
+  revoke.set_serial_number(WithColons(absl::AsciiStrToUpper(other.serial_number())));
+  grpc::Status s = Call(revoker, &P::RevokeCertificate, revoke);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  get.set_serial_number(other.serial_number());
+  ASSERT_TRUE(Call(root, &P::GetCertificate, get, &record).ok());
+  EXPECT_TRUE(record.has_revocation_time());
+
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  server_.reset();
+  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  EXPECT_THAT(audit, HasSubstr(absl::StrCat("\"operation\":\"pki.revoke\",\"resource\":\"pki/certs/",
+                                            other.serial_number(), "\"")));
+  EXPECT_THAT(audit, Not(HasSubstr(absl::AsciiStrToUpper(serial))));
 }
 
 }  // namespace

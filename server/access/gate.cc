@@ -81,7 +81,7 @@ Gate::Call Gate::Admit(const Credentials& credentials, const Route& route, std::
   call.start_ = absl::Now();
   call.request_id_ = absl::StrFormat("%s-%08x", boot_id_, next_request_.fetch_add(1));
   call.peer_ = credentials.peer;
-  call.resource_ = std::move(resource);
+  call.resource_ = CanonicalResource(std::move(resource));
   std::shared_ptr<ClientCertVerifier> certs;
   {
     absl::ReaderMutexLock lock(&mu_);

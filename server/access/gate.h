@@ -2,7 +2,9 @@
 //
 // Admit() turns the presented credentials into a Principal (a token wins over a client
 // certificate; a presented certificate must be trusted either way), checks the route's
-// operation on the resource against the current PolicySet, and hands back a Call. The
+// operation on the resource (in the engines' form: CanonicalResource in routes.h, so the
+// check, the engine and the audit record name the same object) against the current
+// PolicySet, and hands back a Call. The
 // caller runs the request only if call.status() is OK, then calls RecordAsync() (or
 // Record()), which writes the audit record (durably, group-committed) and says when it
 // is; only then may the caller answer, and if that failed it must answer UNAVAILABLE

@@ -1,5 +1,9 @@
 #include "server/access/routes.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "pki/serial.h"
+
 namespace strongroom::server::access {
 namespace {
 
@@ -102,5 +106,14 @@ const Route* FindRoute(absl::string_view name) {
 }
 
 absl::Span<const Route> AllRoutes() { return kRoutes; }
+
+std::string CanonicalResource(std::string resource) {
+  constexpr absl::string_view kCerts = "pki/certs/";
+  if (!absl::StartsWith(resource, kCerts)) return resource;
+  absl::StatusOr<std::string> serial =
+      pki::CanonicalSerial(absl::string_view(resource).substr(kCerts.size()));
+  if (!serial.ok()) return resource;
+  return absl::StrCat(kCerts, *serial);
+}
 
 }  // namespace strongroom::server::access

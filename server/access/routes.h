@@ -34,6 +34,15 @@ inline constexpr absl::string_view kUnroutedHttp = "HTTP unrouted request";
 const Route* FindRoute(absl::string_view name);
 absl::Span<const Route> AllRoutes();
 
+// `resource` in the form the engines act on, so that policies (and the audit log) see the
+// object the engine will touch however the request spells it: the gate applies it to every
+// request's resource before the policy check. "pki/certs/<serial>" gets the canonical serial
+// (pki/serial.h: any case, ':' or '-' between bytes, leading zeros); a serial the engine
+// would refuse stays as it is (and is refused there). Every other resource names its object
+// by the exact string its engine uses (key, role and issuer names are case-sensitive and
+// strictly checked, token accessors must be lowercase hex), so it is returned unchanged.
+std::string CanonicalResource(std::string resource);
+
 // `resource_template` with each "{x}" replaced by lookup(x).
 template <typename Lookup>
 std::string ExpandResource(absl::string_view resource_template, const Lookup& lookup) {

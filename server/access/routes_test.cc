@@ -107,5 +107,43 @@ TEST(RoutesTest, ResourceFieldsExistInRequests) {
   }
 }
 
+
+// A policy sees the object the engine will act on: serials in every spelling the PKI engine
+// takes become its one stored form; names the engines take only verbatim stay verbatim.
+TEST(CanonicalResourceTest, SerialsTakeTheEnginesForm) {
+  EXPECT_EQ(CanonicalResource("pki/certs/4370DC9A"), "pki/certs/4370dc9a");
+  EXPECT_EQ(CanonicalResource("pki/certs/43:70:dc:9A"), "pki/certs/4370dc9a");
+  EXPECT_EQ(CanonicalResource("pki/certs/00-43-70"), "pki/certs/4370");
+  EXPECT_EQ(CanonicalResource("pki/certs/4370dc9a"), "pki/certs/4370dc9a");
+  // Not a serial: the engine refuses it, so it stays as sent (and matches no serial rule).
+  EXPECT_EQ(CanonicalResource("pki/certs/xyz"), "pki/certs/xyz");
+  EXPECT_EQ(CanonicalResource("pki/certs/"), "pki/certs/");
+  EXPECT_EQ(CanonicalResource("pki/certs"), "pki/certs");
+  for (const char* verbatim : {"transit/keys/Payments-Cards", "pki/roles/Web", "pki/issuers/CA",
+                               "auth/tokens/ABCDEF", "sys/seal", "http/v1/PKI/certs/AB"}) {
+    EXPECT_EQ(CanonicalResource(verbatim), verbatim);
+  }
+}
+
+// Every resource a route names is of a kind whose engine form CanonicalResource knows: a new
+// kind must be added there (and here) deliberately.
+TEST(CanonicalResourceTest, EveryRouteResourceIsAKnownKind) {
+  const std::set<std::string> kinds = {
+      "transit/keys/{",  // keyring: names as given, [A-Za-z0-9._-], case-sensitive
+      "pki/roles/{",     // pki::Ca: names as given, case-sensitive
+      "pki/issuers/{",   // pki::Ca: names as given, case-sensitive
+      "pki/certs/{",     // pki::Ca: CanonicalSerial
+      "auth/tokens/{",   // TokenStore: accessors only as 32 lowercase hex digits
+      "grpc{",           // unknown methods, refused
+      "http{",           // unrouted HTTP requests, refused
+  };
+  for (const Route& route : AllRoutes()) {
+    const size_t brace = route.resource.find('{');
+    if (brace == absl::string_view::npos) continue;  // a fixed resource
+    EXPECT_TRUE(kinds.count(std::string(route.resource.substr(0, brace + 1))))
+        << route.name << ": " << route.resource;
+  }
+}
+
 }  // namespace
 }  // namespace strongroom::server::access
