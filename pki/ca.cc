@@ -158,6 +158,13 @@ absl::Status NotFound(absl::string_view what, absl::string_view name) {
   return absl::NotFoundError(absl::StrCat("no ", what, " named '", name, "'"));
 }
 
+// The outcome of a role write that was checked against the role as loaded: ABORTED (the
+// compare-and-set lost) means the role changed after the check.
+absl::Status RoleChanged(absl::string_view name, absl::Status status) {
+  if (!absl::IsAborted(status)) return status;
+  return absl::AbortedError(absl::StrCat("role '", name, "' changed meanwhile; try again"));
+}
+
 // Names of the records under `prefix`, a page at a time.
 absl::StatusOr<std::vector<std::string>> ListNames(kms::Storage* storage, absl::string_view prefix,
                                                    uint32_t page_size, absl::string_view token,
@@ -548,10 +555,27 @@ absl::StatusOr<v1::ListIssuersResponse> Ca::ListIssuers(const v1::ListIssuersReq
   return response;
 }
 
-absl::StatusOr<v1::Role> Ca::PutRole(const v1::Role& role) {
+absl::StatusOr<v1::Role> Ca::PutRole(const v1::Role& role, const CallerRights& rights) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
   if (absl::Status s = ValidateName("name", role.name()); !s.ok()) return s;
   if (role.issuer_name().empty()) return absl::InvalidArgumentError("issuer_name: required");
+  // Rights on the issuer the role will be bound to, and on the one it is bound to now (a
+  // role bound to an issuer is part of what that issuer signs): checked before anything is
+  // said about either issuer, and the write commits only over the role as checked.
+  if (absl::Status s = rights.CheckIssuer(CallerRights::IssuerUse::kAdmin, role.issuer_name());
+      !s.ok()) {
+    return s;
+  }
+  int64_t revision = kms::WriteBatch::kMustNotExist;
+  auto stored = LoadRole(role.name(), &revision);
+  if (stored.ok()) {
+    if (absl::Status s = rights.CheckIssuer(CallerRights::IssuerUse::kAdmin, stored->issuer_name());
+        !s.ok()) {
+      return s;
+    }
+  } else if (!absl::IsNotFound(stored.status())) {
+    return stored.status();
+  }
   auto issuer = LoadIssuerRecord(role.issuer_name());
   if (absl::IsNotFound(issuer.status())) {
     return absl::InvalidArgumentError(
@@ -576,16 +600,17 @@ absl::StatusOr<v1::Role> Ca::PutRole(const v1::Role& role) {
   RoleRecord record;
   record.set_role(role.SerializeAsString());
   kms::WriteBatch batch;
-  batch.Put(absl::StrCat(kRolePrefix, role.name()), record.SerializeAsString());
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  batch.Put(absl::StrCat(kRolePrefix, role.name()), record.SerializeAsString(), revision);
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return RoleChanged(role.name(), s);
   return role;
 }
 
-absl::StatusOr<v1::Role> Ca::LoadRole(absl::string_view name) {
+absl::StatusOr<v1::Role> Ca::LoadRole(absl::string_view name, int64_t* revision) {
   if (!ValidateName("role", name).ok()) return NotFound("role", name);
   auto entry = storage_->Get(absl::StrCat(kRolePrefix, name));
   if (!entry.ok()) return entry.status();
   if (!entry->has_value()) return NotFound("role", name);
+  if (revision != nullptr) *revision = (*entry)->revision;
   RoleRecord record;
   v1::Role role;
   if (!record.ParseFromString((*entry)->value) || !role.ParseFromString(record.role()) ||
@@ -610,14 +635,27 @@ absl::StatusOr<v1::ListRolesResponse> Ca::ListRoles(const v1::ListRolesRequest& 
   return response;
 }
 
-absl::StatusOr<v1::DeleteRoleResponse> Ca::DeleteRole(const v1::DeleteRoleRequest& request) {
+absl::StatusOr<v1::DeleteRoleResponse> Ca::DeleteRole(const v1::DeleteRoleRequest& request,
+                                                      const CallerRights& rights) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  auto role = LoadRole(request.name());
+  int64_t revision = 0;
+  auto role = LoadRole(request.name(), &revision);
   if (!role.ok()) return role.status();
+  if (absl::Status s = rights.CheckIssuer(CallerRights::IssuerUse::kAdmin, role->issuer_name());
+      !s.ok()) {
+    return s;
+  }
   kms::WriteBatch batch;
-  batch.Delete(absl::StrCat(kRolePrefix, request.name()));
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  batch.Delete(absl::StrCat(kRolePrefix, request.name()), revision);
+  if (absl::Status s = storage_->Commit(batch); !s.ok()) return RoleChanged(request.name(), s);
   return v1::DeleteRoleResponse();
+}
+
+absl::Status Ca::AuthorizeLeaf(const v1::Role& role, CallerRights::IssuerUse use,
+                               const NameRequest& names, const CallerRights& rights) {
+  if (absl::Status s = rights.CheckIssuer(use, role.issuer_name()); !s.ok()) return s;
+  if (absl::Status s = CheckNames(role, names); !s.ok()) return s;
+  return rights.CheckNames(names);
 }
 
 absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const NameRequest& names,
@@ -691,14 +729,17 @@ NameRequest RequestNames(absl::string_view cn,
 }  // namespace
 
 absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
-    const v1::IssueCertificateRequest& request) {
+    const v1::IssueCertificateRequest& request, const CallerRights& rights) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
   auto role = LoadRole(request.role());
   if (!role.ok()) return role.status();
   NameRequest names = RequestNames(request.common_name(), request.dns_sans(), request.ip_sans(),
                                    request.uri_sans());
   // Check the request before spending a key generation on it.
-  if (absl::Status s = CheckNames(*role, names); !s.ok()) return s;
+  if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kIssue, names, rights);
+      !s.ok()) {
+    return s;
+  }
   auto key = GenerateSoftwareKey(role->key_type());
   if (!key.ok()) return key.status();
   auto signed_cert =
@@ -714,8 +755,8 @@ absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
   return response;
 }
 
-absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
-    const v1::SignCertificateRequest& request) {
+absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(const v1::SignCertificateRequest& request,
+                                                          const CallerRights& rights) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
   auto role = LoadRole(request.role());
   if (!role.ok()) return role.status();
@@ -730,6 +771,10 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(
     auto from_csr = NamesFromCsr(csr->get());
     if (!from_csr.ok()) return from_csr.status();
     names = *std::move(from_csr);
+  }
+  if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kSign, names, rights);
+      !s.ok()) {
+    return s;
   }
   return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get(),
                    X509_REQ_get_X509_PUBKEY(csr->get()));

@@ -36,6 +36,7 @@
 #include "hsm/provider.h"
 #include "kms/barrier.h"
 #include "kms/storage.h"
+#include "pki/caller_rights.h"
 #include "pki/name_request.h"
 #include "pki/openssl_ptr.h"
 #include "pki/records.pb.h"
@@ -75,18 +76,28 @@ class Ca {
   absl::StatusOr<v1::Issuer> GetIssuer(const v1::GetIssuerRequest& request);
   absl::StatusOr<v1::ListIssuersResponse> ListIssuers(const v1::ListIssuersRequest& request);
 
+  // Roles are bound to issuers, so writing one needs the caller's rights (`rights`, kAdmin)
+  // on the issuer it names and, if the role exists, on the issuer it is bound to as stored;
+  // the write commits only if the role is still as checked (else ABORTED).
+
   // Stores `role` after validating it (name, issuer exists, ttl <= max_ttl, key type/bits).
-  absl::StatusOr<v1::Role> PutRole(const v1::Role& role);
+  absl::StatusOr<v1::Role> PutRole(const v1::Role& role, const CallerRights& rights);
   absl::StatusOr<v1::Role> GetRole(const v1::GetRoleRequest& request);
   absl::StatusOr<v1::ListRolesResponse> ListRoles(const v1::ListRolesRequest& request);
-  absl::StatusOr<v1::DeleteRoleResponse> DeleteRole(const v1::DeleteRoleRequest& request);
+  absl::StatusOr<v1::DeleteRoleResponse> DeleteRole(const v1::DeleteRoleRequest& request,
+                                                    const CallerRights& rights);
+
+  // Issuance through a role needs the caller's rights on the role's issuer as stored
+  // (kIssue, kSign) and on the names the certificate will carry (CallerRights::CheckNames),
+  // checked after the role's own checks and before any key is generated or anything signed.
 
   // A new software key of role.key_type and a certificate for it; the PKCS#8 PEM private
   // key is in the reply only.
-  absl::StatusOr<v1::IssuedCertificate> IssueCertificate(
-      const v1::IssueCertificateRequest& request);
+  absl::StatusOr<v1::IssuedCertificate> IssueCertificate(const v1::IssueCertificateRequest& request,
+                                                         const CallerRights& rights);
   // A certificate for the CSR's key; names from the request, else from the CSR.
-  absl::StatusOr<v1::SignedCertificate> SignCertificate(const v1::SignCertificateRequest& request);
+  absl::StatusOr<v1::SignedCertificate> SignCertificate(const v1::SignCertificateRequest& request,
+                                                        const CallerRights& rights);
   // Marks the certificate revoked (idempotent: the first revocation time stays) and
   // rebuilds its issuer's CRL.
   absl::StatusOr<v1::RevokeCertificateResponse> RevokeCertificate(
@@ -137,7 +148,13 @@ class Ca {
   // The issuer with its HSM key and, if `need_certificate`, its certificate (else
   // FAILED_PRECONDITION).
   absl::StatusOr<LoadedIssuer> LoadIssuer(absl::string_view name, bool need_certificate);
-  absl::StatusOr<v1::Role> LoadRole(absl::string_view name);
+  // The stored role (and its storage revision, if `revision` is not null).
+  absl::StatusOr<v1::Role> LoadRole(absl::string_view name, int64_t* revision = nullptr);
+  // The checks every leaf passes before a key is made or anything signed: the caller's
+  // rights on the role's issuer for `use`, the role's rules for `names`, and the caller's
+  // rights on `names`.
+  absl::Status AuthorizeLeaf(const v1::Role& role, CallerRights::IssuerUse use,
+                             const NameRequest& names, const CallerRights& rights);
   // Creates the HSM key pair of a new issuer; returns its label.
   absl::StatusOr<std::string> NewIssuerKey(const std::string& issuer, v1::PkiKeyType type);
   // Loads a new issuer's HSM key pair, runs `step` (self-sign or make a CSR), stores the

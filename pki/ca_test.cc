@@ -7,14 +7,19 @@
 
 #include <cstdlib>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/barrier.h"
 #include "kms/sqlite_storage.h"
+#include "pki/testing/all_rights.h"
 
 namespace strongroom::pki {
 namespace {
@@ -23,6 +28,8 @@ using hsm::testing::RunCommand;
 using hsm::testing::SoftHsmToken;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+const testing::AllRights kAllRights;
 
 std::string Tmp(const std::string& name) {
   const char* dir = getenv("TEST_TMPDIR");
@@ -113,7 +120,7 @@ class CaTest : public ::testing::Test {
     role.set_server_flag(true);
     role.mutable_max_ttl()->set_seconds(3600 * 24 * 90);
     role.set_no_store(no_store);
-    auto put = ca_->PutRole(role);
+    auto put = ca_->PutRole(role, kAllRights);
     EXPECT_TRUE(put.ok()) << put.status();
     return role;
   }
@@ -123,7 +130,7 @@ class CaTest : public ::testing::Test {
     req.set_role(role);
     req.set_common_name(cn);
     req.add_dns_sans(cn);
-    auto issued = ca_->IssueCertificate(req);
+    auto issued = ca_->IssueCertificate(req, kAllRights);
     EXPECT_TRUE(issued.ok()) << issued.status();
     return issued.ok() ? *issued : v1::IssuedCertificate();
   }
@@ -157,7 +164,8 @@ TEST_F(CaTest, RootIntermediateLeafChainVerifiesStrictly) {
   v1::IssueCertificateRequest early;
   early.set_role("early");
   early.set_common_name("a.example.com");
-  EXPECT_EQ(ca_->IssueCertificate(early).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ca_->IssueCertificate(early, kAllRights).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 
   v1::SignIntermediateRequest sreq;
   sreq.set_issuer_name("root");
@@ -230,27 +238,29 @@ TEST_F(CaTest, RoleViolationsAreRefused) {
   v1::IssueCertificateRequest req;
   req.set_role("web");
   req.set_common_name("www.evil.com");
-  auto issued = ca_->IssueCertificate(req);
+  auto issued = ca_->IssueCertificate(req, kAllRights);
   EXPECT_EQ(issued.status().code(), absl::StatusCode::kPermissionDenied);
   req.set_common_name("www.example.com");
   req.add_ip_sans("10.0.0.1");
-  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ca_->IssueCertificate(req, kAllRights).status().code(),
+            absl::StatusCode::kPermissionDenied);
   req.clear_ip_sans();
   req.mutable_ttl()->set_seconds(3600 * 24 * 365);
-  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ca_->IssueCertificate(req, kAllRights).status().code(),
+            absl::StatusCode::kInvalidArgument);
   req.set_role("nope");
-  EXPECT_EQ(ca_->IssueCertificate(req).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ca_->IssueCertificate(req, kAllRights).status().code(), absl::StatusCode::kNotFound);
 
   v1::Role bad;
   bad.set_name("bad");
   bad.set_issuer_name("missing");
-  auto put = ca_->PutRole(bad);
+  auto put = ca_->PutRole(bad, kAllRights);
   EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(put.status().message(), HasSubstr("issuer_name"));
   bad.set_issuer_name("r");
   bad.mutable_ttl()->set_seconds(100);
   bad.mutable_max_ttl()->set_seconds(10);
-  put = ca_->PutRole(bad);
+  put = ca_->PutRole(bad, kAllRights);
   EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(put.status().message(), HasSubstr("max_ttl"));
 
@@ -265,21 +275,138 @@ TEST_F(CaTest, RoleViolationsAreRefused) {
   v1::SignCertificateRequest sreq;
   sreq.set_role("web");
   sreq.set_csr_pem(pem);
-  auto signed_cert = ca_->SignCertificate(sreq);
+  auto signed_cert = ca_->SignCertificate(sreq, kAllRights);
   ASSERT_TRUE(signed_cert.ok()) << signed_cert.status();
   std::string path = WriteTmp("signed.pem", signed_cert->certificate_pem());
   r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", path));
   EXPECT_THAT(r.output, HasSubstr("CA:FALSE"));
   EXPECT_THAT(r.output, HasSubstr("CN = api.example.com"));
   sreq.set_common_name("www.evil.com");
-  EXPECT_EQ(ca_->SignCertificate(sreq).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ca_->SignCertificate(sreq, kAllRights).status().code(),
+            absl::StatusCode::kPermissionDenied);
 
   v1::DeleteRoleRequest del;
   del.set_name("web");
-  EXPECT_TRUE(ca_->DeleteRole(del).ok());
+  EXPECT_TRUE(ca_->DeleteRole(del, kAllRights).ok());
   v1::GetRoleRequest get;
   get.set_name("web");
   EXPECT_EQ(ca_->GetRole(get).status().code(), absl::StatusCode::kNotFound);
+}
+
+// What the CA asked of the caller's rights, in order ("kAdmin r1", "names cn=... dns=...
+// uri=..."); refuses the issuers and URI SANs it is told to.
+class RecordedRights final : public CallerRights {
+ public:
+  std::set<std::string> refused_issuers;
+  std::set<std::string> refused_uris;
+  mutable std::vector<std::string> asked;
+
+  absl::Status CheckIssuer(IssuerUse use, absl::string_view issuer) const override {
+    const char* what = use == IssuerUse::kAdmin   ? "kAdmin"
+                       : use == IssuerUse::kIssue ? "kIssue"
+                                                  : "kSign";
+    asked.push_back(absl::StrCat(what, " ", issuer));
+    if (refused_issuers.count(std::string(issuer))) {
+      return absl::PermissionDeniedError(absl::StrCat("refused issuer ", issuer));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status CheckNames(const NameRequest& names) const override {
+    asked.push_back(absl::StrCat("names cn=", names.common_name,
+                                 " dns=", absl::StrJoin(names.dns_sans, ","),
+                                 " uri=", absl::StrJoin(names.uri_sans, ",")));
+    for (const std::string& uri : names.uri_sans) {
+      if (refused_uris.count(uri)) return absl::PermissionDeniedError("refused name");
+    }
+    return absl::OkStatus();
+  }
+};
+
+// Role writes ask for rights on the issuer a role is bound to before and after; issuance
+// asks for rights on the role's issuer as stored and on the names the certificate will carry
+// (the CSR's, when the request names none), before anything is signed or stored.
+TEST_F(CaTest, CallerRightsAreCheckedAgainstTheStoredRole) {
+  MakeRoot("shared");
+  MakeRoot("own");
+  v1::Role role;
+  role.set_name("team");
+  role.set_issuer_name("shared");
+  role.add_allowed_domains("example.com");
+  role.set_allow_subdomains(true);
+  role.add_allowed_uri_sans("spiffe://prod.example/*");
+  role.set_client_flag(true);
+  v1::GetRoleRequest get;
+  get.set_name("team");
+
+  RecordedRights rights;
+  rights.refused_issuers = {"shared"};
+  // A new role bound to an issuer the caller may not administer.
+  EXPECT_EQ(ca_->PutRole(role, rights).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(rights.asked, ::testing::ElementsAre("kAdmin shared"));
+  EXPECT_EQ(ca_->GetRole(get).status().code(), absl::StatusCode::kNotFound);
+  // Nor does the caller learn whether a refused issuer exists.
+  role.set_issuer_name("no-such-issuer");
+  rights.refused_issuers = {"no-such-issuer"};
+  EXPECT_EQ(ca_->PutRole(role, rights).status().code(), absl::StatusCode::kPermissionDenied);
+
+  role.set_issuer_name("shared");
+  ASSERT_TRUE(ca_->PutRole(role, kAllRights).ok());
+  // Rebinding to an issuer the caller holds still needs the one the role is bound to now;
+  // deleting the role too.
+  rights = RecordedRights();
+  rights.refused_issuers = {"shared"};
+  role.set_issuer_name("own");
+  EXPECT_EQ(ca_->PutRole(role, rights).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(rights.asked, ::testing::ElementsAre("kAdmin own", "kAdmin shared"));
+  v1::DeleteRoleRequest del;
+  del.set_name("team");
+  EXPECT_EQ(ca_->DeleteRole(del, rights).status().code(), absl::StatusCode::kPermissionDenied);
+  auto stored = ca_->GetRole(get);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->issuer_name(), "shared");
+
+  // Issuance: the stored role's issuer, then the names.
+  v1::IssueCertificateRequest issue;
+  issue.set_role("team");
+  issue.set_common_name("svc.example.com");
+  issue.add_uri_sans("spiffe://prod.example/payments/api");
+  rights.asked.clear();
+  EXPECT_EQ(ca_->IssueCertificate(issue, rights).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(rights.asked, ::testing::ElementsAre("kIssue shared"));
+  rights.refused_issuers.clear();
+  rights.refused_uris = {"spiffe://prod.example/payments/api"};
+  rights.asked.clear();
+  EXPECT_EQ(ca_->IssueCertificate(issue, rights).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(
+      rights.asked,
+      ::testing::ElementsAre(
+          "kIssue shared", "names cn=svc.example.com dns= uri=spiffe://prod.example/payments/api"));
+  auto listed = ca_->ListCertificates(v1::ListCertificatesRequest());
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->serial_numbers_size(), 0) << "a refused certificate was stored";
+
+  // SignCertificate: names from the CSR when the request gives none are the ones checked.
+  std::string key = Tmp("rights.key");
+  auto pem = RunCommand(absl::StrCat(
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ", key,
+      " -subj /CN=csr.example.com -addext subjectAltName=URI:spiffe://prod.example/payments/api"
+      " 2>/dev/null"));
+  ASSERT_EQ(pem.exit_code, 0) << pem.output;
+  v1::SignCertificateRequest sign;
+  sign.set_role("team");
+  sign.set_csr_pem(pem.output);
+  rights.asked.clear();
+  EXPECT_EQ(ca_->SignCertificate(sign, rights).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(
+      rights.asked,
+      ::testing::ElementsAre(
+          "kSign shared", "names cn=csr.example.com dns= uri=spiffe://prod.example/payments/api"));
+  rights.refused_uris.clear();
+  auto signed_cert = ca_->SignCertificate(sign, rights);
+  EXPECT_TRUE(signed_cert.ok()) << signed_cert.status();
 }
 
 TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {

@@ -20,9 +20,12 @@
 #include "pki/ca.h"
 #include "pki/certificate_builder.h"
 #include "pki/role_policy.h"
+#include "pki/testing/all_rights.h"
 
 namespace strongroom::pki {
 namespace {
+
+const testing::AllRights kAllRights;
 
 double Time(const char* what, int n, const std::function<void()>& f) {
   for (int i = 0; i < 20; ++i) f();
@@ -62,7 +65,7 @@ TEST(SignProfile, Stages) {
   role.set_server_flag(true);
   role.mutable_ttl()->set_seconds(3600);
   role.set_no_store(true);
-  ASSERT_TRUE(ca.PutRole(role).ok());
+  ASSERT_TRUE(ca.PutRole(role, kAllRights).ok());
   auto key = GenerateSoftwareKey(v1::EC_P256);
   auto csr = BuildCsr("svc.bench.example", key->get(), Signer{key->get(), nullptr, nullptr});
   std::string csr_pem = CsrToPem(csr->get());
@@ -72,7 +75,8 @@ TEST(SignProfile, Stages) {
   req.set_common_name("svc.bench.example");
   const int n = 2000;
   std::printf("SignCertificate stages (P-256 CSR, P-256 HSM issuer), 1 thread:\n");
-  Time("Ca::SignCertificate (no_store), total", n, [&] { ASSERT_TRUE(ca.SignCertificate(req).ok()); });
+  Time("Ca::SignCertificate (no_store), total", n,
+       [&] { ASSERT_TRUE(ca.SignCertificate(req, kAllRights).ok()); });
   Time("ParseCsr (PEM + signature verify)", n, [&] { ASSERT_TRUE(ParseCsr(csr_pem).ok()); });
   auto parsed = ParseCsr(csr_pem);
   Time("CsrPublicKey + CheckCsrKey", n, [&] {

@@ -794,5 +794,134 @@ TEST_F(AccessE2eTest, SerialSpellingCannotDodgeADeny) {
   EXPECT_THAT(audit, Not(HasSubstr(absl::AsciiStrToUpper(serial))));
 }
 
+// A role is bound to an issuer, so writing one needs pki.admin on that issuer (the one it is
+// bound to as stored, and the one it is bound to after the write), and issuing through one
+// needs pki.issue or pki.sign on its issuer as stored; a certificate is a credential, so it
+// may not name an identity that holds a policy the caller does not hold. The escalation this
+// closes: a token with pki.admin and pki.issue on pki/roles/team-* bound a new role to the
+// issuer trusted for client authentication and issued itself the payments workload's SPIFFE
+// ID, which then authenticated with the payments workload's policies.
+TEST_F(AccessE2eTest, RolesCannotMintIdentitiesBeyondTheCallersRights) {
+  extra_policies_ =
+      "    - name: team-admin\n      rules:\n"
+      "        - resource: pki/roles/team-*\n          operations: [pki.admin, pki.issue, pki.sign]\n"
+      "        - resource: pki/issuers/team-ca\n          operations: [pki.admin, pki.issue]\n"
+      "    - name: workload-issuer\n      rules:\n"
+      "        - resource: pki/roles/*\n          operations: [pki.issue, pki.sign]\n"
+      "        - resource: pki/issuers/workloads\n          operations: [pki.issue, pki.sign]\n"
+      "    - name: payments-app\n      rules:\n"
+      "        - resource: transit/keys/payments-*\n          operations: [encrypt]\n";
+  WriteConfig("op-encrypt",
+              "    - identity: spiffe://prod.example/payments/*\n      policies: [payments-app]\n"
+              "  client_ca_issuers: [workloads]\n");
+  StartServer();
+  auto root = Channel(root_token_);
+  using P = v1::Pki::Stub;
+  for (const char* name : {"workloads", "team-ca"}) {
+    v1::CreateRootIssuerRequest issuer;
+    issuer.set_issuer_name(name);
+    issuer.set_common_name(name);
+    ASSERT_TRUE(Call(root, &P::CreateRootIssuer, issuer).ok());
+  }
+  v1::CreateKeyRequest key;
+  key.set_name("payments-cards");
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, key).ok());
+  auto client_role = [](const std::string& name, const std::string& issuer,
+                        const std::string& uris) {
+    v1::Role role;
+    role.set_name(name);
+    role.set_issuer_name(issuer);
+    role.add_allowed_uri_sans(uris);
+    role.set_client_flag(true);
+    return role;
+  };
+  // Set up by root: a team role on the shared workload CA, and a broad one.
+  ASSERT_TRUE(Call(root, &P::PutRole,
+                   client_role("team-y", "workloads", "spiffe://prod.example/team-y/*"))
+                  .ok());
+  ASSERT_TRUE(
+      Call(root, &P::PutRole, client_role("broad", "workloads", "spiffe://prod.example/*")).ok());
+  auto issue = [](const std::string& role, const std::string& uri) {
+    v1::IssueCertificateRequest r;
+    r.set_role(role);
+    r.add_uri_sans(uri);
+    return r;
+  };
+  const std::string payments = "spiffe://prod.example/payments/api";
+  // What a certificate authenticates as, and whether it may encrypt with payments-cards.
+  auto encrypts_as_payments = [&](const v1::IssuedCertificate& cert) {
+    Pem pem{cert.certificate_pem(), cert.private_key_pem()};
+    secrets_.push_back(cert.private_key_pem().substr(40, 40));
+    v1::EncryptRequest enc;
+    enc.set_key_name("payments-cards");
+    enc.add_items()->set_plaintext("x");
+    return Call(Channel("", &pem), &v1::Transit::Stub::Encrypt, enc);
+  };
+
+  auto team = Channel(CreateToken({"team-admin"}));
+  // 1. The escalation: bind a new role to the client CA, issue the payments identity.
+  grpc::Status s = Call(team, &P::PutRole,
+                        client_role("team-x", "workloads", "spiffe://prod.example/*"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("may not pki.admin pki/issuers/workloads"));
+  v1::IssuedCertificate minted;
+  s = Call(team, &P::IssueCertificate, issue("team-x", payments), &minted);
+  EXPECT_FALSE(s.ok());
+  if (s.ok()) {
+    EXPECT_FALSE(encrypts_as_payments(minted).ok()) << "the minted certificate is the payments app";
+  }
+  // 2. The issuer as stored decides, not the one the request names: rebinding team-y (bound
+  // to workloads) to the team's own issuer, or deleting it, needs pki.admin on workloads.
+  s = Call(team, &P::PutRole, client_role("team-y", "team-ca", "spiffe://prod.example/*"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("pki/issuers/workloads"));
+  v1::DeleteRoleRequest del;
+  del.set_name("team-y");
+  s = Call(team, &P::DeleteRole, del);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  // 3. Issuing through a role needs the operation on its issuer too.
+  s = Call(team, &P::IssueCertificate, issue("team-y", "spiffe://prod.example/team-y/svc"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("may not pki.issue pki/issuers/workloads"));
+  v1::SignCertificateRequest sign;
+  sign.set_role("team-y");
+  sign.set_csr_pem(RunCommand({"sh", "-c",
+                               "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                               "-nodes -keyout /dev/null -subj /CN=svc 2>/dev/null"})
+                       .output);
+  sign.add_uri_sans("spiffe://prod.example/team-y/svc");
+  s = Call(team, &P::SignCertificate, sign);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("may not pki.sign pki/issuers/workloads"));
+  // On its own issuer the team manages roles and issues, but not identities bound to
+  // policies it does not hold, whether or not that issuer is trusted for clients.
+  s = Call(team, &P::PutRole, client_role("team-z", "team-ca", "spiffe://prod.example/*"));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = Call(team, &P::IssueCertificate, issue("team-z", "spiffe://prod.example/team-z/svc"));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = Call(team, &P::IssueCertificate, issue("team-z", payments));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("payments-app"));
+
+  // 4. An issuing service with rights on the client CA mints what the roles allow, except
+  // identities holding policies it does not hold itself.
+  auto issuer_bot = Channel(CreateToken({"workload-issuer"}));
+  s = Call(issuer_bot, &P::IssueCertificate, issue("broad", "spiffe://prod.example/team-y/svc"));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = Call(issuer_bot, &P::IssueCertificate, issue("broad", payments), &minted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  if (s.ok()) EXPECT_FALSE(encrypts_as_payments(minted).ok());
+  sign.set_role("broad");
+  sign.set_uri_sans(0, payments);
+  s = Call(issuer_bot, &P::SignCertificate, sign);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  // Holding payments-app as well, it may: and that certificate is the payments workload.
+  auto payments_bot = Channel(CreateToken({"workload-issuer", "payments-app"}));
+  s = Call(payments_bot, &P::IssueCertificate, issue("broad", payments), &minted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = encrypts_as_payments(minted);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
 }  // namespace
 }  // namespace strongroom
