@@ -76,7 +76,7 @@ class ClientCertVerifier {
   // revocation cannot be checked.
   absl::StatusOr<std::string> Identity(absl::string_view chain_pem, absl::Time now);
 
-  // Counters and table sizes, for tests and metrics.
+  // Counters and table sizes, for tests.
   struct Stats {
     uint64_t verifications = 0;  // chains verified (cache misses)
     uint64_t reads = 0;          // TrustSource::Read calls, failed ones included
