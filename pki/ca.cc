@@ -381,7 +381,11 @@ absl::Status Ca::FinishIssuer(IssuerRecord* record, const IssuerKeyStep& step) {
     }
     return s;
   }();
-  if (!status.ok()) (void)hsm_->DestroyObjects(label);  // No record refers to the key.
+  if (!status.ok()) {
+    (void)hsm_->DestroyObjects(label);  // No record refers to the key.
+  } else if (!record->certificate_der().empty()) {
+    trust_epoch_.fetch_add(1, std::memory_order_release);
+  }
   return status;
 }
 
@@ -535,6 +539,7 @@ absl::StatusOr<v1::Issuer> Ca::ImportIssuerCertificate(
   batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),
             issuer->revision);
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  trust_epoch_.fetch_add(1, std::memory_order_release);
   return ToIssuer(record);
 }
 
@@ -808,6 +813,7 @@ absl::StatusOr<v1::RevokeCertificateResponse> Ca::RevokeCertificate(
   // rebuild below fails (the next GetCrl or RefreshDueCrls then builds one).
   batch.Delete(absl::StrCat(kCrlPrefix, cert.issuer_name()));
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  trust_epoch_.fetch_add(1, std::memory_order_release);
   *response.mutable_revocation_time() = cert.revocation_time();
   (void)BuildAndStoreCrl(cert.issuer_name(), absl::Now());
   return response;

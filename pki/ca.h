@@ -22,6 +22,7 @@
 // committed with compare-and-set; issuance runs concurrently.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -140,6 +141,12 @@ class Ca {
   };
   absl::StatusOr<IssuerKey> LoadIssuerKey(absl::string_view issuer_name);
 
+  // A counter that increases once a change relying parties must see at once is committed:
+  // an issuer that gets its certificate (CreateRootIssuer, ImportIssuerCertificate) or a
+  // revocation. Caches of trust verdicts (server/access/client_certs.h) compare it to know
+  // when to look again. Counts this process's changes only (0 at start).
+  uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
+
  private:
   struct LoadedIssuer;
 
@@ -192,6 +199,7 @@ class Ca {
   kms::Barrier* const barrier_;
   const CaOptions options_;
   absl::Mutex issuer_mu_;  // serialises issuer-record updates
+  std::atomic<uint64_t> trust_epoch_{0};
   // Issuer keys by HSM label: loading one through the provider reads the token, and labels
   // never change meaning. Provider keys hold only the label and the public key.
   struct CachedKeys {

@@ -554,6 +554,28 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
   ASSERT_TRUE(barrier_->Unseal().ok());
 }
 
+// The trust epoch moves after each change relying parties must see at once (a new issuer
+// certificate, a revocation) and not for issuance or repeated revocation.
+TEST_F(CaTest, TrustEpochMovesOnNewIssuersAndRevocations) {
+  uint64_t epoch = ca_->trust_epoch();
+  MakeRoot("te");
+  EXPECT_GT(ca_->trust_epoch(), epoch);
+  epoch = ca_->trust_epoch();
+  MakeRole("web", "te");
+  v1::IssuedCertificate c = Issue("web", "a.example.com");
+  EXPECT_EQ(ca_->trust_epoch(), epoch);
+  v1::RevokeCertificateRequest rev;
+  rev.set_serial_number(c.serial_number());
+  ASSERT_TRUE(ca_->RevokeCertificate(rev).ok());
+  EXPECT_GT(ca_->trust_epoch(), epoch);
+  epoch = ca_->trust_epoch();
+  ASSERT_TRUE(ca_->RevokeCertificate(rev).ok());  // already revoked: nothing changes
+  EXPECT_EQ(ca_->trust_epoch(), epoch);
+  auto status = ca_->LookupCertificateStatus("te", c.serial_number());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->kind, pki::Ca::CertificateStatus::kRevoked);
+}
+
 TEST_F(CaTest, NoStoreRolesKeepNoRecord) {
   MakeRoot("ns");
   MakeRole("ephemeral", "ns", /*no_store=*/true);

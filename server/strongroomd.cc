@@ -195,26 +195,46 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
 
 namespace {
 
-// The client CAs: auth.client_ca_file's PEM bundle and the certificates (and chains) of
-// the auth.client_ca_issuers that exist.
-access::ClientCertVerifier::TrustSource ClientCaSource(v1::AuthConfig auth, pki::Ca* ca) {
-  return [auth = std::move(auth), ca]() -> absl::StatusOr<std::string> {
-    std::string bundle;
-    if (!auth.client_ca_file().empty()) {
-      auto file = ReadFile(auth.client_ca_file(), "auth.client_ca_file");
+// The client CAs: auth.client_ca_file's PEM bundle (checked for nothing but the chain,
+// validity and clientAuth: no CRL or OCSP) and the certificates of the
+// auth.client_ca_issuers that exist, whose certificates are looked up in the Ca's
+// inventory for revocation.
+class ClientCaSource : public access::ClientCertVerifier::TrustSource {
+ public:
+  ClientCaSource(v1::AuthConfig auth, pki::Ca* ca) : auth_(std::move(auth)), ca_(ca) {}
+
+  absl::StatusOr<access::ClientCertVerifier::Anchors> Read() override {
+    access::ClientCertVerifier::Anchors anchors;
+    if (!auth_.client_ca_file().empty()) {
+      auto file = ReadFile(auth_.client_ca_file(), "auth.client_ca_file");
       if (!file.ok()) return file.status();
-      bundle = *std::move(file);
+      anchors.external_pem = *std::move(file);
     }
-    for (const std::string& name : auth.client_ca_issuers()) {
+    for (const std::string& name : auth_.client_ca_issuers()) {
       v1::GetIssuerRequest request;
       request.set_issuer_name(name);
-      absl::StatusOr<v1::Issuer> issuer = ca->GetIssuer(request);
-      if (!issuer.ok()) continue;  // Not created yet (or sealed): trusted once it is.
-      absl::StrAppend(&bundle, "\n", issuer->certificate_pem());
+      absl::StatusOr<v1::Issuer> issuer = ca_->GetIssuer(request);
+      // Not created yet (or sealed): trusted once it is.
+      if (!issuer.ok() || issuer->certificate_pem().empty()) continue;
+      anchors.local_issuers.emplace_back(name, issuer->certificate_pem());
     }
-    return bundle;
-  };
-}
+    return anchors;
+  }
+
+  uint64_t Epoch() override { return ca_->trust_epoch(); }
+
+  // A certificate without a record (issued through a no_store role) cannot be revoked.
+  absl::StatusOr<bool> Revoked(absl::string_view issuer, absl::string_view serial) override {
+    absl::StatusOr<pki::Ca::CertificateStatus> status =
+        ca_->LookupCertificateStatus(issuer, serial);
+    if (!status.ok()) return status.status();
+    return status->kind == pki::Ca::CertificateStatus::kRevoked;
+  }
+
+ private:
+  const v1::AuthConfig auth_;
+  pki::Ca* const ca_;
+};
 
 absl::StatusOr<std::string> WriteRootToken(const v1::ServerConfig& config,
                                            const hsm::SecretData& token) {
@@ -280,7 +300,8 @@ absl::Status Strongroomd::StartAccess() {
                          "); set up identities or tokens with it, then revoke it"));
   }
 
-  auto certs = access::ClientCertVerifier::Create(ClientCaSource(auth, ca_.get()));
+  auto certs =
+      access::ClientCertVerifier::Create(std::make_unique<ClientCaSource>(auth, ca_.get()));
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
   gate_ = std::make_unique<access::Gate>(
       *std::move(policies), *std::move(certs), tokens_.get(), audit_.get(), audit_hasher_.get(),
@@ -322,7 +343,8 @@ absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfi
 absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
   auto policies = CompilePolicies(config);
   if (!policies.ok()) return policies.status();
-  auto certs = access::ClientCertVerifier::Create(ClientCaSource(config.auth(), ca_.get()));
+  auto certs = access::ClientCertVerifier::Create(
+      std::make_unique<ClientCaSource>(config.auth(), ca_.get()));
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
   gate_->Reload(*std::move(policies), *std::move(certs));
   return absl::OkStatus();

@@ -18,7 +18,8 @@
 //
 // Access: every gRPC call and HTTP route passes the access gate (server/access/gate.h):
 // mTLS identities (client certificates requested, verified against auth.client_ca_file
-// and auth.client_ca_issuers), tokens, compiled policies, and a durable audit record
+// and auth.client_ca_issuers, the latter's revocations applied from the next request on),
+// tokens, compiled policies, and a durable audit record
 // (server/audit/audit_log.h) before the reply. On the first start the one-time
 // bootstrap root token is written to <state_dir>/root-token (0600).
 #pragma once

@@ -605,6 +605,64 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
                                "\"code\":\"UNIMPLEMENTED\",\"http_status\":405"));
 }
 
+// A client certificate from a Strongroom issuer in auth.client_ca_issuers authenticates
+// until it is revoked; the very next call after RevokeCertificate is refused, on the same
+// connection (the trusted verdict was cached), while another certificate of the issuer
+// still works.
+TEST_F(AccessE2eTest, RevokedStrongroomClientCertificateIsRefusedAtOnce) {
+  WriteConfig("op-encrypt", "  client_ca_issuers: [clients]\n");
+  StartServer();
+  using P = v1::Pki::Stub;
+  auto root = Channel(root_token_);
+  v1::CreateKeyRequest create;
+  create.set_name("k");
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, create).ok());
+  // Created after start: trusted at once.
+  v1::CreateRootIssuerRequest issuer;
+  issuer.set_issuer_name("clients");
+  issuer.set_common_name("Access Test Clients");
+  ASSERT_TRUE(Call(root, &P::CreateRootIssuer, issuer).ok());
+  v1::Role role;
+  role.set_name("workloads");
+  role.set_issuer_name("clients");
+  role.add_allowed_uri_sans("spiffe://test/*");
+  role.set_client_flag(true);
+  role.mutable_ttl()->set_seconds(3600);
+  role.mutable_max_ttl()->set_seconds(7200);
+  ASSERT_TRUE(Call(root, &P::PutRole, role).ok());
+  auto issue = [&] {
+    v1::IssueCertificateRequest request;
+    request.set_role("workloads");
+    request.add_uri_sans("spiffe://test/app");
+    v1::IssuedCertificate issued;
+    grpc::Status s = Call(root, &P::IssueCertificate, request, &issued);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return issued;
+  };
+  const v1::IssuedCertificate revoked = issue();
+  const v1::IssuedCertificate kept = issue();
+  Pem revoked_pem{revoked.certificate_pem(), revoked.private_key_pem()};
+  Pem kept_pem{kept.certificate_pem(), kept.private_key_pem()};
+  auto app = Channel("", &revoked_pem);
+  v1::EncryptRequest enc;
+  enc.set_key_name("k");
+  enc.add_items()->set_plaintext("x");
+  grpc::Status s = Call(app, &v1::Transit::Stub::Encrypt, enc);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(Call(app, &v1::Transit::Stub::Encrypt, enc).ok());  // from the verdict cache
+
+  v1::RevokeCertificateRequest revoke;
+  revoke.set_serial_number(revoked.serial_number());
+  ASSERT_TRUE(Call(root, &P::RevokeCertificate, revoke).ok());
+  s = Call(app, &v1::Transit::Stub::Encrypt, enc);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("client certificate revoked"));
+  s = Call(Channel("", &revoked_pem), &v1::Transit::Stub::Encrypt, enc);  // a new connection
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  s = Call(Channel("", &kept_pem), &v1::Transit::Stub::Encrypt, enc);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
 // Refused tokens get an HSM-keyed token_hmac in their audit line only within
 // auth.refused_token_hmacs_per_second, so a flood of bad tokens cannot use up the HSM;
 // every refusal is still recorded.

@@ -1,33 +1,45 @@
 #include "server/access/client_certs.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "hsm/openssl_ptr.h"
 #include "kms/crypto/mac.h"
+#include "pki/certificate_builder.h"
 
 namespace strongroom::server::access {
 namespace {
 
-constexpr size_t kMaxCacheEntries = 10000;
 // A refused chain is not verified (nor the anchors re-read for it) again for this long.
 constexpr absl::Duration kRefusalTtl = absl::Seconds(1);
 
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
+using hsm::X509Ptr;
+using X509StorePtr = std::unique_ptr<X509_STORE, hsm::OpenSslDeleter<X509_STORE, X509_STORE_free>>;
+using X509StoreCtxPtr =
+    std::unique_ptr<X509_STORE_CTX, hsm::OpenSslDeleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+using GeneralNamesPtr =
+    std::unique_ptr<GENERAL_NAMES, hsm::OpenSslDeleter<GENERAL_NAMES, GENERAL_NAMES_free>>;
+struct X509StackDeleter {
+  void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }  // not the certs
 };
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
 
 std::vector<X509Ptr> ParsePemCerts(absl::string_view pem) {
   std::vector<X509Ptr> out;
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (bio == nullptr) return out;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) out.emplace_back(cert);
-  BIO_free(bio);
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(cert);
+  }
+  ERR_clear_error();  // the end of the input reads as an error
   return out;
 }
 
@@ -43,15 +55,14 @@ std::string Asn1String(const ASN1_STRING* s) {
 }
 
 absl::StatusOr<std::string> IdentityOf(X509* cert) {
-  GENERAL_NAMES* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   std::string uri, dns;
-  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type == GEN_URI && uri.empty()) uri = Asn1String(name->d.uniformResourceIdentifier);
     if (name->type == GEN_DNS && dns.empty()) dns = Asn1String(name->d.dNSName);
   }
-  GENERAL_NAMES_free(names);
   if (!uri.empty()) return uri;
   if (!dns.empty()) return absl::StrCat("dns:", dns);
   X509_NAME* subject = X509_get_subject_name(cert);
@@ -69,7 +80,19 @@ absl::StatusOr<std::string> IdentityOf(X509* cert) {
   return absl::UnauthenticatedError("client certificate has no URI SAN, DNS SAN or CN");
 }
 
+bool SameAnchors(const ClientCertVerifier::Anchors& a, const ClientCertVerifier::Anchors& b) {
+  return a.external_pem == b.external_pem && a.local_issuers == b.local_issuers;
+}
+
 }  // namespace
+
+// The anchors as read, and the store built from them. Immutable once published.
+struct ClientCertVerifier::Snapshot {
+  Anchors anchors;
+  X509StorePtr store;
+  std::vector<std::pair<std::string, X509Ptr>> local_issuers;  // name, certificate
+  uint64_t version = 0;
+};
 
 absl::StatusOr<std::string> CertificateIdentity(absl::string_view cert_pem) {
   std::vector<X509Ptr> certs = ParsePemCerts(cert_pem);
@@ -77,29 +100,89 @@ absl::StatusOr<std::string> CertificateIdentity(absl::string_view cert_pem) {
   return IdentityOf(certs[0].get());
 }
 
-absl::StatusOr<std::unique_ptr<ClientCertVerifier>> ClientCertVerifier::Create(TrustSource source) {
+ClientCertVerifier::ClientCertVerifier(std::unique_ptr<TrustSource> source)
+    : source_(std::move(source)) {}
+
+ClientCertVerifier::~ClientCertVerifier() = default;
+
+absl::StatusOr<std::unique_ptr<ClientCertVerifier>> ClientCertVerifier::Create(
+    std::unique_ptr<TrustSource> source) {
   std::unique_ptr<ClientCertVerifier> v(new ClientCertVerifier(std::move(source)));
-  absl::MutexLock lock(&v->mu_);
-  if (absl::Status s = v->Reload(); !s.ok()) return s;
+  absl::MutexLock lock(&v->reload_mu_);
+  if (absl::Status s = v->Reload(v->source_->Epoch(), absl::Now()); !s.ok()) return s;
   return v;
 }
 
-ClientCertVerifier::~ClientCertVerifier() { X509_STORE_free(store_); }
+ClientCertVerifier::Stats ClientCertVerifier::stats() const {
+  Stats stats;
+  stats.verifications = verifications_.load();
+  stats.reads = reads_.load();
+  {
+    absl::ReaderMutexLock lock(&trusted_mu_);
+    stats.trusted = trusted_.size();
+  }
+  absl::MutexLock lock(&refused_mu_);
+  stats.refused = refused_.size();
+  return stats;
+}
 
-absl::Status ClientCertVerifier::Reload() {
-  absl::StatusOr<std::string> bundle = source_();
-  if (!bundle.ok()) return bundle.status();
-  X509_STORE* store = X509_STORE_new();
-  if (store == nullptr) return absl::ResourceExhaustedError("out of memory");
-  for (X509Ptr& cert : ParsePemCerts(*bundle)) X509_STORE_add_cert(store, cert.get());
-  X509_STORE_free(store_);
-  store_ = store;
-  cache_.clear();
+std::shared_ptr<const ClientCertVerifier::Snapshot> ClientCertVerifier::CurrentSnapshot() const {
+  absl::ReaderMutexLock lock(&snapshot_mu_);
+  return snapshot_;
+}
+
+absl::Status ClientCertVerifier::Reload(uint64_t epoch, absl::Time now) {
+  reads_.fetch_add(1);
+  // Recorded first: a failing source is retried at the same pace, not on every refusal.
+  loaded_epoch_.store(std::max(loaded_epoch_.load(), epoch));
+  loaded_at_ = std::max(loaded_at_, now);
+  absl::StatusOr<Anchors> anchors = source_->Read();
+  if (!anchors.ok()) return anchors.status();
+  std::shared_ptr<const Snapshot> current = CurrentSnapshot();
+  if (current != nullptr && SameAnchors(current->anchors, *anchors)) return absl::OkStatus();
+  auto next = std::make_shared<Snapshot>();
+  next->store.reset(X509_STORE_new());
+  if (next->store == nullptr) return absl::ResourceExhaustedError("out of memory");
+  for (X509Ptr& cert : ParsePemCerts(anchors->external_pem)) {
+    X509_STORE_add_cert(next->store.get(), cert.get());
+  }
+  for (const auto& [name, pem] : anchors->local_issuers) {
+    std::vector<X509Ptr> certs = ParsePemCerts(pem);
+    if (certs.empty()) continue;
+    X509_STORE_add_cert(next->store.get(), certs[0].get());
+    next->local_issuers.emplace_back(name, std::move(certs[0]));
+  }
+  ERR_clear_error();  // a certificate given twice is not an error
+  next->anchors = *std::move(anchors);
+  next->version = current != nullptr ? current->version + 1 : 1;
+  absl::MutexLock lock(&snapshot_mu_);
+  snapshot_ = std::move(next);
+  anchors_version_.store(snapshot_->version);
   return absl::OkStatus();
 }
 
-ClientCertVerifier::Verdict ClientCertVerifier::Verify(absl::string_view chain_pem) {
+bool ClientCertVerifier::MaybeReload(uint64_t epoch, absl::Time now) {
+  const uint64_t before = anchors_version_.load();
+  if (reload_mu_.TryLock()) {
+    if (epoch > loaded_epoch_.load() || now >= loaded_at_ + kMinReloadInterval) {
+      (void)Reload(epoch, now);  // on failure the current anchors stay
+    }
+    reload_mu_.Unlock();
+  } else if (epoch > loaded_epoch_.load()) {
+    // Another thread is reading. A new issuer must be trusted at once, so a refusal seen
+    // after the epoch moved waits for that read (and reads if it was an older one); other
+    // refusals carry on with the current snapshot.
+    absl::MutexLock lock(&reload_mu_);
+    if (epoch > loaded_epoch_.load()) (void)Reload(epoch, now);
+  }
+  return anchors_version_.load() != before;
+}
+
+ClientCertVerifier::Verdict ClientCertVerifier::Verify(const Snapshot& snapshot,
+                                                       absl::string_view chain_pem) const {
+  verifications_.fetch_add(1);
   Verdict verdict;
+  verdict.anchors = snapshot.version;
   std::vector<X509Ptr> chain = ParsePemCerts(chain_pem);
   if (chain.empty()) {
     verdict.status = absl::UnauthenticatedError("client certificate cannot be parsed");
@@ -108,30 +191,86 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(absl::string_view chain_p
   X509* leaf = chain[0].get();
   verdict.not_before = AsnTime(X509_get0_notBefore(leaf));
   verdict.not_after = AsnTime(X509_get0_notAfter(leaf));
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
-  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted, chain[i].get());
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  int ok = ctx != nullptr && X509_STORE_CTX_init(ctx, store_, leaf, untrusted) == 1 &&
-           X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1 &&
-           X509_verify_cert(ctx) == 1;
+  X509StackPtr untrusted(sk_X509_new_null());
+  for (size_t i = 1; untrusted != nullptr && i < chain.size(); ++i) {
+    sk_X509_push(untrusted.get(), chain[i].get());
+  }
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  const bool ok =
+      ctx != nullptr && untrusted != nullptr &&
+      X509_STORE_CTX_init(ctx.get(), snapshot.store.get(), leaf, untrusted.get()) == 1 &&
+      X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
+      X509_verify_cert(ctx.get()) == 1;
   if (!ok) {
-    int err = ctx != nullptr ? X509_STORE_CTX_get_error(ctx) : X509_V_ERR_UNSPECIFIED;
+    int err = ctx != nullptr ? X509_STORE_CTX_get_error(ctx.get()) : X509_V_ERR_UNSPECIFIED;
     verdict.status = absl::UnauthenticatedError(
         err == X509_V_ERR_CERT_HAS_EXPIRED
             ? "client certificate expired"
             : absl::StrCat("client certificate not trusted: ", X509_verify_cert_error_string(err)));
+    ERR_clear_error();
+    return verdict;
   }
-  X509_STORE_CTX_free(ctx);
-  sk_X509_free(untrusted);
-  if (ok) {
-    absl::StatusOr<std::string> identity = IdentityOf(leaf);
-    if (identity.ok()) {
-      verdict.identity = *std::move(identity);
-    } else {
-      verdict.status = identity.status();
+  // Each certificate signed by a local issuer is looked up in that issuer's inventory.
+  STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
+  for (int i = 0; i + 1 < sk_X509_num(verified); ++i) {
+    const X509* signer = sk_X509_value(verified, i + 1);
+    for (const auto& [name, certificate] : snapshot.local_issuers) {
+      if (X509_cmp(signer, certificate.get()) != 0) continue;
+      verdict.local_serials.emplace_back(
+          name, pki::SerialToHex(X509_get0_serialNumber(sk_X509_value(verified, i))));
+      break;
     }
   }
+  absl::StatusOr<std::string> identity = IdentityOf(leaf);
+  if (identity.ok()) {
+    verdict.identity = *std::move(identity);
+  } else {
+    verdict.status = identity.status();
+  }
   return verdict;
+}
+
+absl::Status ClientCertVerifier::CheckRevocation(Verdict& verdict, uint64_t epoch) {
+  for (const auto& [issuer, serial] : verdict.local_serials) {
+    absl::StatusOr<bool> revoked = source_->Revoked(issuer, serial);
+    if (!revoked.ok()) {
+      return absl::Status(revoked.status().code(),
+                          absl::StrCat("cannot check the client certificate for revocation: ",
+                                       revoked.status().message()));
+    }
+    if (*revoked) {
+      verdict.status = absl::UnauthenticatedError("client certificate revoked");
+      break;
+    }
+  }
+  verdict.checked_epoch = epoch;
+  return absl::OkStatus();
+}
+
+void ClientCertVerifier::CacheTrusted(const std::string& key, const Verdict& verdict,
+                                      absl::Time now) {
+  const uint64_t version = anchors_version_.load();
+  absl::MutexLock lock(&trusted_mu_);
+  if (trusted_.size() >= kMaxTrusted && !trusted_.contains(key)) {
+    for (auto it = trusted_.begin(); it != trusted_.end();) {
+      if (it->second.not_after < now || it->second.anchors != version) {
+        trusted_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    if (trusted_.size() >= kMaxTrusted) return;  // verified again on each use, never evicted
+  }
+  trusted_[key] = verdict;
+}
+
+void ClientCertVerifier::CacheRefused(const std::string& key, const Verdict& verdict) {
+  absl::MutexLock lock(&refused_mu_);
+  if (refused_.insert_or_assign(key, verdict).second) refused_order_.push_back(key);
+  while (refused_.size() > kMaxRefused) {
+    refused_.erase(refused_order_.front());
+    refused_order_.pop_front();
+  }
 }
 
 absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain_pem,
@@ -147,20 +286,62 @@ absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain
     if (now < v.not_before) return absl::UnauthenticatedError("client certificate not yet valid");
     return v.identity;
   };
+  // Read before any lookup, so that a change committed meanwhile is seen on the next call.
+  const uint64_t epoch = source_->Epoch();
+  const uint64_t version = anchors_version_.load();
+  std::optional<Verdict> recheck;
   {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end() && (it->second.status.ok() || now < it->second.retry_after)) {
-      return check(it->second);
+    absl::ReaderMutexLock lock(&trusted_mu_);
+    auto it = trusted_.find(key);
+    if (it != trusted_.end() && it->second.anchors == version) {
+      if (it->second.local_serials.empty() || it->second.checked_epoch == epoch) {
+        return check(it->second);
+      }
+      recheck = it->second;
     }
   }
-  absl::MutexLock lock(&mu_);
-  Verdict verdict = Verify(chain_pem);
-  // The issuer may be a CA created since the anchors were read: read them again once.
-  if (!verdict.status.ok() && Reload().ok()) verdict = Verify(chain_pem);
-  verdict.retry_after = now + kRefusalTtl;
-  if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-  cache_[key] = verdict;
+  if (recheck.has_value()) {
+    // Something was revoked (or an issuer created) since this chain was last looked up.
+    if (absl::Status s = CheckRevocation(*recheck, epoch); !s.ok()) return s;
+    if (recheck->status.ok()) {
+      absl::MutexLock lock(&trusted_mu_);
+      auto it = trusted_.find(key);
+      if (it != trusted_.end() && it->second.anchors == recheck->anchors) {
+        it->second.checked_epoch = std::max(it->second.checked_epoch, epoch);
+      }
+      return check(*recheck);
+    }
+    {
+      absl::MutexLock lock(&trusted_mu_);
+      trusted_.erase(key);
+    }
+    recheck->retry_after = now + kRefusalTtl;
+    CacheRefused(key, *recheck);
+    return recheck->status;
+  }
+  {
+    absl::MutexLock lock(&refused_mu_);
+    auto it = refused_.find(key);
+    if (it != refused_.end() && it->second.anchors == version &&
+        it->second.checked_epoch == epoch && now < it->second.retry_after) {
+      return it->second.status;
+    }
+  }
+  Verdict verdict = Verify(*CurrentSnapshot(), chain_pem);
+  // The issuer may be a CA created since the anchors were read.
+  if (!verdict.status.ok() && MaybeReload(epoch, now)) {
+    verdict = Verify(*CurrentSnapshot(), chain_pem);
+  }
+  if (verdict.status.ok()) {
+    if (absl::Status s = CheckRevocation(verdict, epoch); !s.ok()) return s;
+  }
+  if (verdict.status.ok()) {
+    CacheTrusted(key, verdict, now);
+  } else {
+    verdict.checked_epoch = epoch;  // a new issuer since then: verify again at once
+    verdict.retry_after = now + kRefusalTtl;
+    CacheRefused(key, verdict);
+  }
   return check(verdict);
 }
 
