@@ -49,8 +49,20 @@ absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
                                                       "\": it does not hold it"));
     }
   }
+  if (request.period().seconds() != 0 || request.period().nanos() != 0) {
+    // A token that never expires while renewed is a right of its own.
+    if (absl::Status s = call.policies().Check(call.principal(), access::Operation::kTokenPeriodic,
+                                               call.resource());
+        !s.ok()) {
+      return s;
+    }
+  }
+  // A token's children never outlive it; root's and certificate identities' are bounded
+  // by auth.max_token_ttl only.
+  const bool token_parent = call.principal().kind == access::Principal::Kind::kToken && !root;
   absl::StatusOr<access::TokenStore::Created> created =
-      tokens_->Create(request, call.principal().identity, absl::Now());
+      tokens_->Create(request, call.principal().identity, absl::Now(),
+                      token_parent ? call.principal().token_accessor : "");
   if (!created.ok()) return created.status();
   v1::CreateTokenResponse response;
   response.set_token(std::string(created->token.RevealSecretAsString()));

@@ -170,8 +170,9 @@ class AccessE2eTest : public ::testing::Test {
 
   // Writes the config: one policy per operation, the app identity bound to
   // `app_policy`, and `extra` YAML appended.
+  // `policies` is YAML of further entries of auth.policies.
   void WriteConfig(const std::string& app_policy, const std::string& extra = "",
-                   bool http = false) {
+                   bool http = false, const std::string& policies = "") {
     std::string yaml =
         absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                      "\n  pin_file: ", token_->pin_file, "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
@@ -181,7 +182,7 @@ class AccessE2eTest : public ::testing::Test {
       absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
                       "          operations: [", op, "]\n");
     }
-    absl::StrAppend(&yaml, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
+    absl::StrAppend(&yaml, policies, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
                     app_policy, "]\n", extra);
     config_ = token_->dir + "/strongroom.yaml";
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
@@ -202,6 +203,10 @@ class AccessE2eTest : public ::testing::Test {
   }
 
   std::string CreateToken(const std::vector<std::string>& policies, int ttl_seconds = 600) {
+    return CreateTokenWithInfo(policies, ttl_seconds).token();
+  }
+  v1::CreateTokenResponse CreateTokenWithInfo(const std::vector<std::string>& policies,
+                                              int ttl_seconds = 600) {
     auto stub = v1::Auth::NewStub(Channel(root_token_));
     grpc::ClientContext ctx;
     v1::CreateTokenRequest request;
@@ -211,7 +216,7 @@ class AccessE2eTest : public ::testing::Test {
     grpc::Status s = stub->CreateToken(&ctx, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     secrets_.push_back(response.token());
-    return response.token();
+    return response;
   }
 
   static hsm::testing::SoftHsmToken* token_;
@@ -629,6 +634,70 @@ TEST_F(AccessE2eTest, RefusedTokenHmacsAreBounded) {
   EXPECT_EQ(refused, kAttempts);
   EXPECT_GE(hashed, 2);  // the first second's burst
   EXPECT_LE(hashed, 2 + static_cast<int>(2 * elapsed) + 1) << elapsed << " s";
+}
+
+// A token that may create tokens cannot make one that outlives it, with a longer period, or
+// periodic without `token.periodic`.
+TEST_F(AccessE2eTest, ChildTokensNeverOutliveTheirParent) {
+  WriteConfig("op-encrypt", "", /*http=*/false,
+              "    - name: periodic\n      rules:\n        - resource: auth/tokens\n"
+              "          operations: [token.periodic]\n");
+  StartServer();
+  v1::CreateTokenResponse parent = CreateTokenWithInfo({"op-token.create", "periodic"}, 600);
+  const int64_t parent_expiry = parent.info().expire_time().seconds();
+  auto child = [&](const std::string& token, int64_t ttl, int64_t period, int64_t max_ttl,
+                   v1::TokenInfo* info = nullptr) {
+    v1::CreateTokenRequest r;
+    r.add_policies("op-token.create");
+    if (ttl > 0) r.mutable_ttl()->set_seconds(ttl);
+    if (period > 0) r.mutable_period()->set_seconds(period);
+    if (max_ttl > 0) r.mutable_explicit_max_ttl()->set_seconds(max_ttl);
+    v1::CreateTokenResponse response;
+    grpc::Status s = Call(Channel(token), &v1::Auth::Stub::CreateToken, r, &response);
+    if (s.ok()) secrets_.push_back(response.token());
+    if (info != nullptr) *info = response.info();
+    return s;
+  };
+  // Longer than the parent's remaining life: refused, naming the field.
+  grpc::Status s = child(parent.token(), 7200, 0, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("ttl"));
+  s = child(parent.token(), 300, 0, 7200);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("explicit_max_ttl"));
+  // Within it: created, and its maximum is the parent's expiry (also by default).
+  v1::TokenInfo info;
+  ASSERT_TRUE(child(parent.token(), 300, 0, 0, &info).ok());
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  ASSERT_TRUE(child(parent.token(), 0, 0, 0, &info).ok());  // default ttl (1h) is cut short
+  EXPECT_LE(info.expire_time().seconds(), parent_expiry);
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  // Periodic: no longer than the parent's own ttl or period, and bounded by its expiry.
+  s = child(parent.token(), 0, 3600, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("period"));
+  ASSERT_TRUE(child(parent.token(), 0, 300, 0, &info).ok());
+  EXPECT_EQ(info.period().seconds(), 300);
+  EXPECT_TRUE(info.has_max_expire_time());
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  // Periodic tokens need token.periodic, even for a token that may create tokens.
+  s = child(CreateToken({"op-token.create"}), 0, 300, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("token.periodic"));
+}
+
+// renew-self with a huge increment extends a token by at most its own ttl.
+TEST_F(AccessE2eTest, RenewSelfNeverExceedsTheTokensTtl) {
+  WriteConfig("op-encrypt");
+  StartServer();
+  const int64_t start = absl::ToUnixSeconds(absl::Now());
+  const std::string short_lived = CreateToken({"op-encrypt"}, 600);
+  v1::RenewSelfRequest renew;
+  renew.mutable_increment()->set_seconds(100 * 3600);
+  v1::TokenInfo renewed;
+  ASSERT_TRUE(Call(Channel(short_lived), &v1::Auth::Stub::RenewSelf, renew, &renewed).ok());
+  EXPECT_LE(renewed.expire_time().seconds(), absl::ToUnixSeconds(absl::Now()) + 600);
+  EXPECT_GE(renewed.expire_time().seconds(), start + 600);
 }
 
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)

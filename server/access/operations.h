@@ -34,6 +34,7 @@ namespace strongroom::server::access {
   X(kSysSeal, "sys.seal")         \
   X(kSysAdmin, "sys.admin")       \
   X(kTokenCreate, "token.create") \
+  X(kTokenPeriodic, "token.periodic") \
   X(kAuthenticated, "authenticated") \
   X(kPublic, "public")
 

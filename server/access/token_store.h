@@ -92,17 +92,23 @@ class TokenStore {
   // options.max_ttl) at most options.max_ttl; a ttl above explicit_max_ttl is refused.
   // Periodic tokens (period > 0) ignore ttl and take no explicit_max_ttl. Tokens from
   // Create are renewable.
+  // `parent` is the accessor of the creating token (empty for a certificate identity or a
+  // root token): the new token then never outlives the parent's current expiry. Its expiry
+  // and maximum expiry are at most that (a ttl or explicit_max_ttl reaching beyond it is
+  // refused; the defaults are cut to it), a periodic one gets it as its maximum expiry, and
+  // its period is at most the parent's period (or ttl, for a non-periodic parent).
+  // FAILED_PRECONDITION if the parent has expired or was revoked meanwhile.
   absl::StatusOr<Created> Create(const v1::CreateTokenRequest& request, absl::string_view creator,
-                                 absl::Time now);
+                                 absl::Time now, absl::string_view parent = "");
 
   // The details of a valid `token` at `now`. UNAUTHENTICATED "invalid token" / "token
   // expired" (see above); an expired token's record is deleted.
   absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now);
 
-  // Extends the token's expiry: periodic tokens to now + min(increment or period, period);
-  // others to now + (increment or ttl), never past max_expire_time. A zero increment means
-  // the default. FAILED_PRECONDITION for a non-renewable (root) token; INVALID_ARGUMENT for
-  // a negative increment.
+  // Extends the token's expiry to now + min(increment, rule), where the rule is the token's
+  // period (periodic tokens) or ttl, never past its max_expire_time (if it has one); a zero
+  // increment means the rule itself. FAILED_PRECONDITION for a non-renewable (root) token;
+  // INVALID_ARGUMENT for a negative increment.
   absl::StatusOr<v1::TokenInfo> Renew(absl::string_view accessor, absl::Duration increment,
                                       absl::Time now);
 

@@ -337,6 +337,9 @@ TEST_F(TokenStoreTest, RenewIsCappedByExplicitMaxTtl) {
   EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(80));
   renewed = store_->Renew(accessor, absl::Hours(2), kNow + absl::Minutes(70));
   ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(130));  // at most + ttl
+  renewed = store_->Renew(accessor, absl::Hours(2), kNow + absl::Minutes(125));
+  ASSERT_TRUE(renewed.ok());
   EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Hours(3));  // capped
   EXPECT_TRUE(store_->Authenticate(Text(created.token), kNow + absl::Minutes(179)).ok());
   ExpectInvalid(store_->Authenticate(Text(created.token), kNow + absl::Hours(3)), "token expired");
@@ -344,6 +347,87 @@ TEST_F(TokenStoreTest, RenewIsCappedByExplicitMaxTtl) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Renew(accessor, -absl::Seconds(1), kNow).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TokenStoreTest, RenewNeverExtendsByMoreThanTheTokensOwnRule) {
+  v1::CreateTokenRequest request = Request({"p"});
+  Set(absl::Hours(2), request.mutable_ttl());  // and the default maximum, 768h
+  const std::string accessor = MustCreate(request).info.accessor();
+  for (absl::Duration increment : {absl::Hours(3), absl::Hours(768), absl::Hours(100000)}) {
+    auto renewed = store_->Renew(accessor, increment, kNow + absl::Hours(1));
+    ASSERT_TRUE(renewed.ok()) << renewed.status();
+    EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Hours(3));
+  }
+  auto renewed = store_->Renew(accessor, absl::Minutes(30), kNow + absl::Hours(1));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(90));
+}
+
+TEST_F(TokenStoreTest, ChildrenNeverOutliveTheirParent) {
+  v1::CreateTokenRequest request = Request({"p"});
+  Set(absl::Hours(2), request.mutable_ttl());
+  const std::string parent = MustCreate(request).info.accessor();
+  const absl::Time now = kNow + absl::Hours(1);  // the parent has 1h left
+  const absl::Time bound = kNow + absl::Hours(2);
+  auto child = [&](absl::Duration ttl, absl::Duration period, absl::Duration max) {
+    v1::CreateTokenRequest r = Request({"p"});
+    Set(ttl, r.mutable_ttl());
+    Set(period, r.mutable_period());
+    Set(max, r.mutable_explicit_max_ttl());
+    return store_->Create(r, "token:parent", now, parent);
+  };
+  const absl::Duration zero = absl::ZeroDuration();
+  // Beyond the parent's expiry: refused, naming the field and the limit.
+  auto refused = child(absl::Hours(2), zero, zero);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("ttl: at most 1h"));
+  refused = child(absl::Minutes(10), zero, absl::Hours(5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("explicit_max_ttl: at most 1h"));
+  // Within it, and the defaults (ttl 1h, maximum 768h) cut to it.
+  for (absl::Duration ttl : {absl::Minutes(10), absl::Hours(1), zero}) {
+    auto created = child(ttl, zero, zero);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_LE(TimeOf(created->info.expire_time()), bound);
+    EXPECT_EQ(TimeOf(created->info.max_expire_time()), bound);
+    for (absl::Time t = TimeOf(created->info.expire_time()); t < bound;) {
+      auto renewed = store_->Renew(created->info.accessor(), zero, t - absl::Seconds(1));
+      ASSERT_TRUE(renewed.ok()) << renewed.status();
+      EXPECT_LE(TimeOf(renewed->expire_time()), bound);
+      if (TimeOf(renewed->expire_time()) == t) break;  // renewed up to the bound
+      t = TimeOf(renewed->expire_time());
+    }
+  }
+  // Periodic children: period at most the parent's ttl, expiry bounded by the parent's.
+  refused = child(zero, absl::Hours(3), zero);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("period: at most 2h"));
+  auto periodic = child(zero, absl::Hours(2), zero);
+  ASSERT_TRUE(periodic.ok()) << periodic.status();
+  EXPECT_EQ(TimeOf(periodic->info.expire_time()), bound);
+  EXPECT_EQ(TimeOf(periodic->info.max_expire_time()), bound);
+  auto renewed = store_->Renew(periodic->info.accessor(), zero, bound - absl::Minutes(1));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), bound);
+  ExpectInvalid(store_->Authenticate(Text(periodic->token), bound), "token expired");
+
+  // A periodic parent: children's periods at most its period, their maximum its expiry.
+  v1::CreateTokenRequest periodic_request = Request({"p"});
+  Set(absl::Hours(24), periodic_request.mutable_period());
+  const std::string periodic_parent = MustCreate(periodic_request).info.accessor();
+  v1::CreateTokenRequest r = Request({"p"});
+  Set(absl::Hours(25), r.mutable_period());
+  EXPECT_EQ(store_->Create(r, "token:parent", kNow, periodic_parent).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Set(absl::Hours(24), r.mutable_period());
+  auto created = store_->Create(r, "token:parent", kNow + absl::Hours(20), periodic_parent);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(TimeOf(created->info.max_expire_time()), kNow + absl::Hours(24));
+
+  // A parent that is gone creates nothing.
+  ASSERT_TRUE(store_->Revoke(parent).ok());
+  EXPECT_EQ(child(absl::Minutes(1), zero, zero).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(TokenStoreTest, RootTokensAreNotRenewable) {
