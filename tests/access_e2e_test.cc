@@ -700,6 +700,51 @@ TEST_F(AccessE2eTest, RenewSelfNeverExceedsTheTokensTtl) {
   EXPECT_GE(renewed.expire_time().seconds(), start + 600);
 }
 
+// A caller who knows an accessor cannot make each refused attempt cost HSM work beyond
+// auth.refused_token_hmacs_per_second: counted with the server's own PKCS#11 call metrics.
+TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
+  WriteConfig("op-encrypt", "  refused_token_hmacs_per_second: 2\n", /*http=*/true);
+  StartServer();
+  const int http_port = testing::WaitForPort(*server_, testing::kHttpListening);
+  ASSERT_NE(http_port, 0) << server_->output();
+  // The number of HMACs the HSM computed so far (C_SignInit: one per HMAC or signature).
+  auto hsm_sign_inits = [&]() -> int {
+    testing::RunResult r = RunCommand(
+        {"curl", "-sS", "--fail", "--max-time", "10", "--cacert", testing::ServerCert(state_),
+         "--resolve", absl::StrCat("localhost:", http_port, ":127.0.0.1"), "-H",
+         "X-Vault-Token: " + root_token_, absl::StrCat("https://localhost:", http_port, "/metrics")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string marker = "strongroom_hsm_calls_total{function=\"C_SignInit\",result=\"ok\"} ";
+    size_t at = r.output.find(marker);
+    if (at == std::string::npos) return 0;
+    return std::atoi(r.output.c_str() + at + marker.size());
+  };
+  // Tokens whose accessors an attacker learned (from an error or the audit log), never used
+  // since the server started, so none is in its cache.
+  std::vector<std::string> accessors;
+  for (int i = 0; i < 3; ++i) {
+    accessors.push_back(CreateTokenWithInfo({"op-encrypt"}).info().accessor());
+  }
+  hsm_sign_inits();  // the root token is verified and cached by now
+  const int before = hsm_sign_inits();
+  constexpr int kAttempts = 60;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kAttempts; ++i) {
+    // Well formed: srt.<accessor>.<43 base64url characters>, a different secret each time.
+    std::string secret = absl::StrCat(i, "-", std::string(43, 'A')).substr(0, 43);
+    grpc::Status s = Call(Channel(absl::StrCat("srt.", accessors[i % accessors.size()], ".", secret)),
+                          &v1::System::Stub::GetStatus, v1::GetStatusRequest());
+    EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
+    EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  const int spent = hsm_sign_inits() - before;
+  // One unmetered check per accessor, the budget's burst (2) and rate (2/s) for everything
+  // else (token checks and audit token_hmacs alike), and at most one audit checkpoint.
+  EXPECT_LE(spent, static_cast<int>(accessors.size()) + 2 + static_cast<int>(2 * elapsed) + 2)
+      << elapsed << " s";
+}
+
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)
 // writes a new one-time root token and revokes the one it replaces.
 TEST_F(AccessE2eTest, GenerateRootTokenReplacesTheRootToken) {

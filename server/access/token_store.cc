@@ -489,7 +489,8 @@ void TokenStore::DeleteExpired(absl::string_view accessor, int64_t revision) {
   storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), revision)).IgnoreError();
 }
 
-absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now) {
+absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now,
+                                                       TokenBucket* refusal_budget) {
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
@@ -502,6 +503,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
 
   uint64_t epoch = 0;
   std::shared_ptr<const TokenRecord> cached;
+  bool verified_before = false;  // this very token was verified (the entry may be stale)
   {
     absl::ReaderMutexLock lock(&cache_mu_);
     epoch = epoch_;
@@ -511,6 +513,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
       if (CRYPTO_memcmp(it->second.token_digest.data(), digest.data(), digest.size()) != 0) {
         return InvalidToken();
       }
+      verified_before = true;
       if (now - it->second.verified < options_.cache_revalidate_after) cached = it->second.record;
     }
   }
@@ -529,9 +532,24 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   }
   if (!loaded->has_value()) return InvalidToken();  // never issued, revoked or expired
   Loaded& found = **loaded;
+  // An accessor under attack: its HMAC in the HSM is paid from the refusal budget.
+  const bool suspect = !verified_before && refusal_budget != nullptr && IsSuspect(accessor, now);
+  if (suspect && !refusal_budget->TryTake(now)) {
+    MarkSuspect(accessor, now);
+    return absl::UnavailableError(
+        "token not checked: too many refused attempts with its accessor; try again later");
+  }
   absl::StatusOr<std::string> hash = TokenHash(token);
   if (!hash.ok()) return hash.status();
-  if (!SameBytes(*hash, found.record.token_hash())) return InvalidToken();
+  if (!SameBytes(*hash, found.record.token_hash())) {
+    if (refusal_budget != nullptr) {
+      // The first refusal is paid afterwards (it may leave the budget empty).
+      if (!suspect) refusal_budget->TryTake(now);
+      MarkSuspect(accessor, now);
+    }
+    return InvalidToken();
+  }
+  if (refusal_budget != nullptr) ClearSuspect(accessor);
   // The token is genuine from here on: details of the record may be told to its holder.
   absl::StatusOr<std::string> mac = RecordMac(found.record);
   if (!mac.ok()) return mac.status();
@@ -675,6 +693,36 @@ void TokenStore::CacheErase(absl::string_view accessor) {
   absl::MutexLock lock(&cache_mu_);
   ++epoch_;
   cache_.erase(accessor);
+}
+
+// ---- Accessors under attack ----
+
+bool TokenStore::IsSuspect(absl::string_view accessor, absl::Time now) {
+  absl::MutexLock lock(&cache_mu_);
+  if (suspects_.size() >= options_.max_cached_tokens) {
+    absl::erase_if(suspects_,
+                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
+    if (suspects_.size() >= options_.max_cached_tokens) return true;
+  }
+  auto it = suspects_.find(accessor);
+  return it != suspects_.end() && now - it->second < kSuspectFor;
+}
+
+void TokenStore::MarkSuspect(absl::string_view accessor, absl::Time now) {
+  absl::MutexLock lock(&cache_mu_);
+  if (suspects_.size() >= options_.max_cached_tokens && !suspects_.contains(accessor)) {
+    absl::erase_if(suspects_,
+                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
+    // Still full: IsSuspect() holds for every accessor until entries age out.
+    if (suspects_.size() >= options_.max_cached_tokens) return;
+  }
+  absl::Time& last = suspects_[accessor];
+  last = std::max(last, now);
+}
+
+void TokenStore::ClearSuspect(absl::string_view accessor) {
+  absl::MutexLock lock(&cache_mu_);
+  suspects_.erase(accessor);
 }
 
 }  // namespace strongroom::server::access

@@ -13,6 +13,7 @@
 #include "hsm/testing/softhsm_token.h"
 #include "kms/sqlite_storage.h"
 #include "server/access/records.pb.h"
+#include "server/access/token_bucket.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -231,6 +232,64 @@ TEST_F(TokenStoreTest, WrongSecretWithRightAccessorIsRefused) {
     EXPECT_THAT(result.status().message(), Not(HasSubstr(token.substr(37))));
   }
   EXPECT_TRUE(store_->Authenticate(token, kNow).ok());
+}
+
+// Counts HMACs and signatures the HSM starts (C_SignInit).
+class SignCounter final : public hsm::CallObserver {
+ public:
+  void OnCall(const char* function, CK_RV, absl::Duration) override {
+    if (absl::string_view(function) == "C_SignInit") calls.fetch_add(1);
+  }
+  std::atomic<int> calls{0};
+};
+
+// A caller who knows an accessor: after its first wrong secret, each attempt with that
+// accessor costs HSM work only as the refusal budget allows; other tokens are unaffected.
+TEST_F(TokenStoreTest, RefusedAttemptsWithAKnownAccessorAreMetered) {
+  TokenStore::Created attacked = MustCreate(Request({"p"}));
+  const std::string token = Text(attacked.token);
+  const std::string bystander = Text(MustCreate(Request({"p"})).token);
+  auto store = NewStore();  // nothing cached
+  TokenBucket budget(/*per_second=*/1, /*burst=*/2);
+  SignCounter hsm_work;
+  hsm_->SetCallObserver(&hsm_work);
+  for (int i = 0; i < 100; ++i) {
+    std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'A')).substr(0, 43);
+    auto result = store->Authenticate(wrong, kNow + absl::Milliseconds(i), &budget);
+    EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnauthenticated,
+                                                         absl::StatusCode::kUnavailable));
+  }
+  // The first refusal (which empties the budget's share) and the burst of 2, nothing more.
+  EXPECT_LE(hsm_work.calls.load(), 3);
+  EXPECT_GE(hsm_work.calls.load(), 1);
+  // Another accessor is verified as before, with the budget empty.
+  EXPECT_TRUE(store->Authenticate(bystander, kNow, &budget).ok());
+  // The attacked accessor's genuine token waits for the budget, then is verified and cached,
+  // after which wrong secrets cost nothing at all.
+  EXPECT_EQ(store->Authenticate(token, kNow + absl::Milliseconds(100), &budget).status().code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(store->Authenticate(token, kNow + absl::Seconds(2), &budget).ok());
+  hsm_work.calls = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'B')).substr(0, 43);
+    ExpectInvalid(store->Authenticate(wrong, kNow + absl::Seconds(2), &budget), "invalid token");
+  }
+  EXPECT_EQ(hsm_work.calls.load(), 0);
+  hsm_->SetCallObserver(nullptr);
+
+  // With no budget at all (rate 0) an attacked accessor is checked again once attempts stop
+  // for TokenStore::kSuspectFor.
+  TokenBucket none(0, 0);
+  auto cold = NewStore();
+  std::string wrong = token.substr(0, 37) + std::string(43, 'C');
+  ExpectInvalid(cold->Authenticate(wrong, kNow, &none), "invalid token");
+  EXPECT_EQ(cold->Authenticate(wrong, kNow + absl::Seconds(30), &none).status().code(),
+            absl::StatusCode::kUnavailable);
+  // (Unchecked, the genuine token looks like one more attempt.)
+  EXPECT_EQ(cold->Authenticate(token, kNow + absl::Seconds(60), &none).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(
+      cold->Authenticate(token, kNow + absl::Seconds(60) + TokenStore::kSuspectFor, &none).ok());
 }
 
 TEST_F(TokenStoreTest, GarbageTokensAreRefused) {
