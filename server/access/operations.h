@@ -4,7 +4,7 @@
 // (routes.h). The grantable operations are the names policies use; kAuthenticated and
 // kPublic are not grantable: kAuthenticated routes serve any authenticated caller about
 // itself (whoami, token self-service), kPublic routes serve anyone (health, CA
-// certificates, CRLs, OCSP, metrics).
+// certificates, CRLs, OCSP, and metrics if the config opens them).
 #pragma once
 
 #include <cstdint>
