@@ -119,12 +119,21 @@ absl::StatusOr<v1::RevokeTokenResponse> AuthService::DoRevokeToken(
   return v1::RevokeTokenResponse();
 }
 
-absl::StatusOr<v1::ListTokensResponse> AuthService::DoListTokens(const access::Gate::Call&,
+absl::StatusOr<v1::ListTokensResponse> AuthService::DoListTokens(const access::Gate::Call& call,
                                                                  const v1::ListTokensRequest&) {
   absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
   if (!tokens.ok()) return tokens.status();
   v1::ListTokensResponse response;
-  for (v1::TokenInfo& t : *tokens) *response.add_tokens() = std::move(t);
+  for (v1::TokenInfo& t : *tokens) {
+    // Only the tokens the caller may look up.
+    if (!call.policies()
+             .Check(call.principal(), access::Operation::kRead,
+                    absl::StrCat("auth/tokens/", t.accessor()))
+             .ok()) {
+      continue;
+    }
+    *response.add_tokens() = std::move(t);
+  }
   return response;
 }
 

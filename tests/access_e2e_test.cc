@@ -745,6 +745,64 @@ TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
       << elapsed << " s";
 }
 
+// Lists show only the entries the caller may read, and paging over them stays complete.
+TEST_F(AccessE2eTest, ListsShowOnlyWhatTheCallerMayRead) {
+  WriteConfig("op-encrypt", "", /*http=*/false,
+              "    - name: app-reader\n      rules:\n"
+              "        - resource: transit/keys\n          operations: [read]\n"
+              "        - resource: transit/keys/app-*\n          operations: [read]\n"
+              "        - resource: pki/roles\n          operations: [read]\n"
+              "        - resource: pki/roles/app-*\n          operations: [read]\n"
+              "        - resource: auth/tokens\n          operations: [read]\n");
+  StartServer();
+  auto root = Channel(root_token_);
+  for (const char* name : {"aaa", "app-1", "app-2", "apq", "zzz", "app-3"}) {
+    v1::CreateKeyRequest create;
+    create.set_name(name);
+    ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, create).ok()) << name;
+  }
+  auto reader = Channel(CreateToken({"app-reader"}));
+  for (uint32_t page_size : {0u, 1u, 2u}) {
+    SCOPED_TRACE(page_size);
+    std::vector<std::string> seen;
+    v1::ListKeysRequest list;
+    list.set_page_size(page_size);
+    for (int pages = 0; pages < 20; ++pages) {
+      v1::ListKeysResponse response;
+      grpc::Status s = Call(reader, &v1::Transit::Stub::ListKeys, list, &response);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      if (page_size > 0) EXPECT_LE(response.names_size(), static_cast<int>(page_size));
+      seen.insert(seen.end(), response.names().begin(), response.names().end());
+      if (response.next_page_token().empty()) break;
+      list.set_page_token(response.next_page_token());
+    }
+    EXPECT_THAT(seen, ::testing::ElementsAre("app-1", "app-2", "app-3"));
+  }
+  v1::ListKeysResponse all;
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::ListKeys, v1::ListKeysRequest(), &all).ok());
+  EXPECT_EQ(all.names_size(), 6);
+
+  v1::CreateRootIssuerRequest issuer;
+  issuer.set_issuer_name("ca");
+  issuer.set_common_name("Test CA");
+  ASSERT_TRUE(Call(root, &v1::Pki::Stub::CreateRootIssuer, issuer).ok());
+  for (const char* name : {"app-web", "db"}) {
+    v1::Role role;
+    role.set_name(name);
+    role.set_issuer_name("ca");
+    ASSERT_TRUE(Call(root, &v1::Pki::Stub::PutRole, role).ok()) << name;
+  }
+  v1::ListRolesResponse roles;
+  ASSERT_TRUE(Call(reader, &v1::Pki::Stub::ListRoles, v1::ListRolesRequest(), &roles).ok());
+  EXPECT_THAT(roles.names(), ::testing::ElementsAre("app-web"));
+  // Tokens: listed only where `read` on auth/tokens/<accessor> is granted (none here).
+  v1::ListTokensResponse tokens;
+  ASSERT_TRUE(Call(reader, &v1::Auth::Stub::ListTokens, v1::ListTokensRequest(), &tokens).ok());
+  EXPECT_EQ(tokens.tokens_size(), 0);
+  ASSERT_TRUE(Call(root, &v1::Auth::Stub::ListTokens, v1::ListTokensRequest(), &tokens).ok());
+  EXPECT_GE(tokens.tokens_size(), 2);
+}
+
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)
 // writes a new one-time root token and revokes the one it replaces.
 TEST_F(AccessE2eTest, GenerateRootTokenReplacesTheRootToken) {
