@@ -12,8 +12,7 @@ absl::StatusOr<Response> PkiService::ListVisible(
     google::protobuf::RepeatedPtrField<std::string>* (Response::*names)()) {
   Response response;
   absl::StatusOr<std::vector<std::string>> visible = access::VisiblePage(
-      call.policies(), call.principal(), resource_prefix, request.page_size(),
-      request.page_token(),
+      call.policies(), call.principal(), resource_prefix, request.page_size(), request.page_token(),
       [&](const std::string& page_token,
           std::string* next) -> absl::StatusOr<std::vector<std::string>> {
         Request page = request;
@@ -21,8 +20,7 @@ absl::StatusOr<Response> PkiService::ListVisible(
         absl::StatusOr<Response> listed = (ca_->*method)(page);
         if (!listed.ok()) return listed.status();
         *next = listed->next_page_token();
-        return std::vector<std::string>(((*listed).*names)()->begin(),
-                                        ((*listed).*names)()->end());
+        return std::vector<std::string>(((*listed).*names)()->begin(), ((*listed).*names)()->end());
       },
       response.mutable_next_page_token());
   if (!visible.ok()) return visible.status();
@@ -55,11 +53,10 @@ absl::StatusOr<v1::ListCertificatesResponse> PkiService::Run(
   grpc::ServerUnaryReactor* PkiService::Method(                                                   \
       grpc::CallbackServerContext* context, const v1::Request* request, v1::Response* response) { \
     static const access::Route& route = access::RouteOrDie("/strongroom.v1.Pki/" #Method);        \
-    return gate_->Serve(                                                                          \
-        context, route, *request, response,                                                       \
-        [this, request](const access::Gate::Call& call) {                                        \
-          return Run(call, *request, &pki::Ca::Method);                                           \
-        });                                                                                       \
+    return gate_->Serve(context, route, *request, response,                                       \
+                        [this, request](const access::Gate::Call& call) {                         \
+                          return Run(call, *request, &pki::Ca::Method);                           \
+                        });                                                                       \
   }
 STRONGROOM_PKI_RPCS(STRONGROOM_PKI_RPC)
 #undef STRONGROOM_PKI_RPC

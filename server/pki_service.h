@@ -50,9 +50,9 @@ class PkiService final : public v1::Pki::CallbackService {
   absl::StatusOr<v1::ListIssuersResponse> Run(
       const access::Gate::Call& call, const v1::ListIssuersRequest& request,
       Lister<v1::ListIssuersRequest, v1::ListIssuersResponse> method);
-  absl::StatusOr<v1::ListRolesResponse> Run(const access::Gate::Call& call,
-                                            const v1::ListRolesRequest& request,
-                                            Lister<v1::ListRolesRequest, v1::ListRolesResponse> method);
+  absl::StatusOr<v1::ListRolesResponse> Run(
+      const access::Gate::Call& call, const v1::ListRolesRequest& request,
+      Lister<v1::ListRolesRequest, v1::ListRolesResponse> method);
   absl::StatusOr<v1::ListCertificatesResponse> Run(
       const access::Gate::Call& call, const v1::ListCertificatesRequest& request,
       Lister<v1::ListCertificatesRequest, v1::ListCertificatesResponse> method);
@@ -60,8 +60,8 @@ class PkiService final : public v1::Pki::CallbackService {
   // `resource_prefix` + name.
   template <typename Request, typename Response>
   absl::StatusOr<Response> ListVisible(
-      const access::Gate::Call& call, const Request& request,
-      Lister<Request, Response> method, absl::string_view resource_prefix,
+      const access::Gate::Call& call, const Request& request, Lister<Request, Response> method,
+      absl::string_view resource_prefix,
       google::protobuf::RepeatedPtrField<std::string>* (Response::*names)());
 
   pki::Ca* const ca_;

@@ -18,9 +18,9 @@ absl::StatusOr<v1::ListKeysResponse> TransitService::Run(
     absl::StatusOr<v1::ListKeysResponse> (kms::Transit::*)(const v1::ListKeysRequest&)) {
   v1::ListKeysResponse response;
   absl::StatusOr<std::vector<std::string>> names = access::VisiblePage(
-      call.policies(), call.principal(), "transit/keys/", request.page_size(),
-      request.page_token(),
-      [&](const std::string& page_token, std::string* next) -> absl::StatusOr<std::vector<std::string>> {
+      call.policies(), call.principal(), "transit/keys/", request.page_size(), request.page_token(),
+      [&](const std::string& page_token,
+          std::string* next) -> absl::StatusOr<std::vector<std::string>> {
         v1::ListKeysRequest page = request;
         page.set_page_token(page_token);
         absl::StatusOr<v1::ListKeysResponse> listed = transit_->ListKeys(page);
@@ -39,11 +39,10 @@ absl::StatusOr<v1::ListKeysResponse> TransitService::Run(
   grpc::ServerUnaryReactor* TransitService::Method(                                               \
       grpc::CallbackServerContext* context, const v1::Request* request, v1::Response* response) { \
     static const access::Route& route = access::RouteOrDie("/strongroom.v1.Transit/" #Method);    \
-    return gate_->Serve(                                                                          \
-        context, route, *request, response,                                                       \
-        [this, request](const access::Gate::Call& call) {                                        \
-          return Run(call, *request, &kms::Transit::Method);                                      \
-        });                                                                                       \
+    return gate_->Serve(context, route, *request, response,                                       \
+                        [this, request](const access::Gate::Call& call) {                         \
+                          return Run(call, *request, &kms::Transit::Method);                      \
+                        });                                                                       \
   }
 STRONGROOM_TRANSIT_RPCS(STRONGROOM_TRANSIT_RPC)
 #undef STRONGROOM_TRANSIT_RPC

@@ -171,8 +171,8 @@ class AccessE2eTest : public ::testing::Test {
   // Writes the config: one policy per operation, the app identity bound to
   // `app_policy`, and `extra` YAML appended.
   // `policies` is YAML of further entries of auth.policies.
-  void WriteConfig(const std::string& app_policy, const std::string& extra = "",
-                   bool http = false, const std::string& policies = "") {
+  void WriteConfig(const std::string& app_policy, const std::string& extra = "", bool http = false,
+                   const std::string& policies = "") {
     std::string yaml =
         absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                      "\n  pin_file: ", token_->pin_file, "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
@@ -182,7 +182,8 @@ class AccessE2eTest : public ::testing::Test {
       absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
                       "          operations: [", op, "]\n");
     }
-    absl::StrAppend(&yaml, policies, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
+    absl::StrAppend(&yaml, policies,
+                    "  identities:\n    - identity: spiffe://test/app\n      policies: [",
                     app_policy, "]\n", extra);
     config_ = token_->dir + "/strongroom.yaml";
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
@@ -709,10 +710,11 @@ TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
   ASSERT_NE(http_port, 0) << server_->output();
   // The number of HMACs the HSM computed so far (C_SignInit: one per HMAC or signature).
   auto hsm_sign_inits = [&]() -> int {
-    testing::RunResult r = RunCommand(
-        {"curl", "-sS", "--fail", "--max-time", "10", "--cacert", testing::ServerCert(state_),
-         "--resolve", absl::StrCat("localhost:", http_port, ":127.0.0.1"), "-H",
-         "X-Vault-Token: " + root_token_, absl::StrCat("https://localhost:", http_port, "/metrics")});
+    testing::RunResult r = RunCommand({"curl", "-sS", "--fail", "--max-time", "10", "--cacert",
+                                       testing::ServerCert(state_), "--resolve",
+                                       absl::StrCat("localhost:", http_port, ":127.0.0.1"), "-H",
+                                       "X-Vault-Token: " + root_token_,
+                                       absl::StrCat("https://localhost:", http_port, "/metrics")});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     const std::string marker = "strongroom_hsm_calls_total{function=\"C_SignInit\",result=\"ok\"} ";
     size_t at = r.output.find(marker);
@@ -732,8 +734,9 @@ TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
   for (int i = 0; i < kAttempts; ++i) {
     // Well formed: srt.<accessor>.<43 base64url characters>, a different secret each time.
     std::string secret = absl::StrCat(i, "-", std::string(43, 'A')).substr(0, 43);
-    grpc::Status s = Call(Channel(absl::StrCat("srt.", accessors[i % accessors.size()], ".", secret)),
-                          &v1::System::Stub::GetStatus, v1::GetStatusRequest());
+    grpc::Status s =
+        Call(Channel(absl::StrCat("srt.", accessors[i % accessors.size()], ".", secret)),
+             &v1::System::Stub::GetStatus, v1::GetStatusRequest());
     EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
     EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   }

@@ -200,9 +200,8 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       "scrape_configs:\n  - job_name: strongroom\n    scheme: https\n"
       "    tls_config:\n      ca_file: ",
-      ca_, "\n      server_name: localhost\n    authorization:\n      credentials_file: ",
-      state_, "/root-token\n    static_configs:\n      - targets: ['127.0.0.1:",
-      http_port_, "']\n");
+      ca_, "\n      server_name: localhost\n    authorization:\n      credentials_file: ", state_,
+      "/root-token\n    static_configs:\n      - targets: ['127.0.0.1:", http_port_, "']\n");
   ASSERT_TRUE(hsm::testing::WriteFile(token_->dir + "/prometheus.yml", prom_config, 0600).ok());
   Process prometheus;
   ASSERT_TRUE(prometheus.Start({"prometheus", "--config.file=" + token_->dir + "/prometheus.yml",

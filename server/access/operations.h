@@ -14,28 +14,28 @@
 
 namespace strongroom::server::access {
 
-#define STRONGROOM_OPERATIONS(X)  \
-  X(kEncrypt, "encrypt")          \
-  X(kDecrypt, "decrypt")          \
-  X(kRewrap, "rewrap")            \
-  X(kDatakey, "datakey")          \
-  X(kSign, "sign")                \
-  X(kVerify, "verify")            \
-  X(kHmac, "hmac")                \
-  X(kRead, "read")                \
-  X(kCreate, "create")            \
-  X(kRotate, "rotate")            \
-  X(kConfigure, "configure")      \
-  X(kDelete, "delete")            \
-  X(kPkiIssue, "pki.issue")       \
-  X(kPkiSign, "pki.sign")         \
-  X(kPkiRevoke, "pki.revoke")     \
-  X(kPkiAdmin, "pki.admin")       \
-  X(kSysSeal, "sys.seal")         \
-  X(kSysAdmin, "sys.admin")       \
-  X(kTokenCreate, "token.create") \
+#define STRONGROOM_OPERATIONS(X)      \
+  X(kEncrypt, "encrypt")              \
+  X(kDecrypt, "decrypt")              \
+  X(kRewrap, "rewrap")                \
+  X(kDatakey, "datakey")              \
+  X(kSign, "sign")                    \
+  X(kVerify, "verify")                \
+  X(kHmac, "hmac")                    \
+  X(kRead, "read")                    \
+  X(kCreate, "create")                \
+  X(kRotate, "rotate")                \
+  X(kConfigure, "configure")          \
+  X(kDelete, "delete")                \
+  X(kPkiIssue, "pki.issue")           \
+  X(kPkiSign, "pki.sign")             \
+  X(kPkiRevoke, "pki.revoke")         \
+  X(kPkiAdmin, "pki.admin")           \
+  X(kSysSeal, "sys.seal")             \
+  X(kSysAdmin, "sys.admin")           \
+  X(kTokenCreate, "token.create")     \
   X(kTokenPeriodic, "token.periodic") \
-  X(kAuthenticated, "authenticated") \
+  X(kAuthenticated, "authenticated")  \
   X(kPublic, "public")
 
 enum class Operation : uint8_t {

@@ -369,8 +369,8 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequ
     }
     const TokenRecord& p = (*loaded)->record;
     bound = ExpireTime(p);
-    parent_rule = FromProto(p.period()) > absl::ZeroDuration() ? FromProto(p.period())
-                                                              : FromProto(p.ttl());
+    parent_rule =
+        FromProto(p.period()) > absl::ZeroDuration() ? FromProto(p.period()) : FromProto(p.ttl());
   }
   // For error messages: the parent's remaining lifetime in whole seconds.
   auto remaining_text = [&] {

@@ -60,8 +60,8 @@
 #include "hsm/hsm.h"
 #include "hsm/secret_data.h"
 #include "kms/storage.h"
-#include "server/access/records.pb.h"
 #include "server/access/principal.h"
+#include "server/access/records.pb.h"
 #include "server/access/token_bucket.h"
 #include "strongroom/v1/auth.pb.h"
 

@@ -20,8 +20,8 @@ class FakeListing {
   }
   absl::StatusOr<std::vector<std::string>> Fetch(const std::string& after, std::string* next) {
     ++fetches;
-    auto it = after.empty() ? names_.begin()
-                            : std::upper_bound(names_.begin(), names_.end(), after);
+    auto it =
+        after.empty() ? names_.begin() : std::upper_bound(names_.begin(), names_.end(), after);
     std::vector<std::string> page;
     for (; it != names_.end() && page.size() < engine_page_; ++it) page.push_back(*it);
     next->clear();
