@@ -49,8 +49,20 @@ absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
                                                       "\": it does not hold it"));
     }
   }
+  if (request.period().seconds() != 0 || request.period().nanos() != 0) {
+    // A token that never expires while renewed is a right of its own.
+    if (absl::Status s = call.policies().Check(call.principal(), access::Operation::kTokenPeriodic,
+                                               call.resource());
+        !s.ok()) {
+      return s;
+    }
+  }
+  // A token's children never outlive it; root's and certificate identities' are bounded
+  // by auth.max_token_ttl only.
+  const bool token_parent = call.principal().kind == access::Principal::Kind::kToken && !root;
   absl::StatusOr<access::TokenStore::Created> created =
-      tokens_->Create(request, call.principal().identity, absl::Now());
+      tokens_->Create(request, call.principal().identity, absl::Now(),
+                      token_parent ? call.principal().token_accessor : "");
   if (!created.ok()) return created.status();
   v1::CreateTokenResponse response;
   response.set_token(std::string(created->token.RevealSecretAsString()));
@@ -107,12 +119,21 @@ absl::StatusOr<v1::RevokeTokenResponse> AuthService::DoRevokeToken(
   return v1::RevokeTokenResponse();
 }
 
-absl::StatusOr<v1::ListTokensResponse> AuthService::DoListTokens(const access::Gate::Call&,
+absl::StatusOr<v1::ListTokensResponse> AuthService::DoListTokens(const access::Gate::Call& call,
                                                                  const v1::ListTokensRequest&) {
   absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
   if (!tokens.ok()) return tokens.status();
   v1::ListTokensResponse response;
-  for (v1::TokenInfo& t : *tokens) *response.add_tokens() = std::move(t);
+  for (v1::TokenInfo& t : *tokens) {
+    // Only the tokens the caller may look up.
+    if (!call.policies()
+             .Check(call.principal(), access::Operation::kRead,
+                    absl::StrCat("auth/tokens/", t.accessor()))
+             .ok()) {
+      continue;
+    }
+    *response.add_tokens() = std::move(t);
+  }
   return response;
 }
 

@@ -3,8 +3,10 @@
 //
 // CreateToken grants only policies that exist and that the caller holds itself (a root
 // token may grant any config policy; nobody can mint another root token here — that
-// takes `strongroomd generate-root-token` on the server). The *Self methods act on the
-// calling token. Thread-safe.
+// takes `strongroomd generate-root-token` on the server). A periodic token needs
+// token.periodic on "auth/tokens" as well; a token created by a non-root token never
+// outlives it (TokenStore::Create). The *Self methods act on the calling token.
+// Thread-safe.
 #pragma once
 
 #include "server/access/grpc_gate.h"

@@ -489,16 +489,18 @@ absl::Status Strongroomd::StartHttp() {
       HttpServer::Create(tls.cert_file(), tls.key_file());
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
-  if (absl::Status s = Protect("GET", "/metrics",
-                               [registry = metrics_.get()](const HttpRequest&) {
-                                 HttpResponse response;
-                                 response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                                 response.body = registry->Exposition();
-                                 return response;
-                               });
-      !s.ok()) {
-    return s;
-  }
+  http_->Handle("GET", "/metrics",
+                access::GateHttp(gate_.get(),
+                                 access::RouteOrDie(hc.metrics_unauthenticated()
+                                                        ? access::kOpenMetrics
+                                                        : absl::string_view("GET /metrics")),
+                                 [registry = metrics_.get()](const HttpRequest&) {
+                                   HttpResponse response;
+                                   response.content_type =
+                                       "text/plain; version=0.0.4; charset=utf-8";
+                                   response.body = registry->Exposition();
+                                   return response;
+                                 }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ =
       std::make_unique<VaultApi>(transit_.get(), auth_service_.get(),

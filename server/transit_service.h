@@ -40,6 +40,16 @@ class TransitService final : public v1::Transit::CallbackService {
 #undef STRONGROOM_DECLARE_RPC
 
  private:
+  // The engine's `method` for an admitted call; listings show only what the caller may
+  // read (access/visible_page.h).
+  template <typename Request, typename Method>
+  auto Run(const access::Gate::Call&, const Request& request, Method method) {
+    return (transit_->*method)(request);
+  }
+  absl::StatusOr<v1::ListKeysResponse> Run(
+      const access::Gate::Call& call, const v1::ListKeysRequest& request,
+      absl::StatusOr<v1::ListKeysResponse> (kms::Transit::*)(const v1::ListKeysRequest&));
+
   kms::Transit* const transit_;
   access::GrpcGate* const gate_;
 #define STRONGROOM_DECLARE_ALLOCATOR(Method, Request, Response) \

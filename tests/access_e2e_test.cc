@@ -170,8 +170,9 @@ class AccessE2eTest : public ::testing::Test {
 
   // Writes the config: one policy per operation, the app identity bound to
   // `app_policy`, and `extra` YAML appended.
-  void WriteConfig(const std::string& app_policy, const std::string& extra = "",
-                   bool http = false) {
+  // `policies` is YAML of further entries of auth.policies.
+  void WriteConfig(const std::string& app_policy, const std::string& extra = "", bool http = false,
+                   const std::string& policies = "") {
     std::string yaml =
         absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                      "\n  pin_file: ", token_->pin_file, "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n",
@@ -181,8 +182,8 @@ class AccessE2eTest : public ::testing::Test {
       absl::StrAppend(&yaml, "    - name: op-", op, "\n      rules:\n        - resource: \"*\"\n",
                       "          operations: [", op, "]\n");
     }
-    yaml += extra_policies_;
-    absl::StrAppend(&yaml, "  identities:\n    - identity: spiffe://test/app\n      policies: [",
+    absl::StrAppend(&yaml, extra_policies_, policies,
+                    "  identities:\n    - identity: spiffe://test/app\n      policies: [",
                     app_policy, "]\n", extra);
     config_ = token_->dir + "/strongroom.yaml";
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
@@ -203,6 +204,10 @@ class AccessE2eTest : public ::testing::Test {
   }
 
   std::string CreateToken(const std::vector<std::string>& policies, int ttl_seconds = 600) {
+    return CreateTokenWithInfo(policies, ttl_seconds).token();
+  }
+  v1::CreateTokenResponse CreateTokenWithInfo(const std::vector<std::string>& policies,
+                                              int ttl_seconds = 600) {
     auto stub = v1::Auth::NewStub(Channel(root_token_));
     grpc::ClientContext ctx;
     v1::CreateTokenRequest request;
@@ -212,7 +217,7 @@ class AccessE2eTest : public ::testing::Test {
     grpc::Status s = stub->CreateToken(&ctx, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     secrets_.push_back(response.token());
-    return response.token();
+    return response;
   }
 
   static hsm::testing::SoftHsmToken* token_;
@@ -689,6 +694,175 @@ TEST_F(AccessE2eTest, RefusedTokenHmacsAreBounded) {
   EXPECT_EQ(refused, kAttempts);
   EXPECT_GE(hashed, 2);  // the first second's burst
   EXPECT_LE(hashed, 2 + static_cast<int>(2 * elapsed) + 1) << elapsed << " s";
+}
+
+// A token that may create tokens cannot make one that outlives it, with a longer period, or
+// periodic without `token.periodic`.
+TEST_F(AccessE2eTest, ChildTokensNeverOutliveTheirParent) {
+  WriteConfig("op-encrypt", "", /*http=*/false,
+              "    - name: periodic\n      rules:\n        - resource: auth/tokens\n"
+              "          operations: [token.periodic]\n");
+  StartServer();
+  v1::CreateTokenResponse parent = CreateTokenWithInfo({"op-token.create", "periodic"}, 600);
+  const int64_t parent_expiry = parent.info().expire_time().seconds();
+  auto child = [&](const std::string& token, int64_t ttl, int64_t period, int64_t max_ttl,
+                   v1::TokenInfo* info = nullptr) {
+    v1::CreateTokenRequest r;
+    r.add_policies("op-token.create");
+    if (ttl > 0) r.mutable_ttl()->set_seconds(ttl);
+    if (period > 0) r.mutable_period()->set_seconds(period);
+    if (max_ttl > 0) r.mutable_explicit_max_ttl()->set_seconds(max_ttl);
+    v1::CreateTokenResponse response;
+    grpc::Status s = Call(Channel(token), &v1::Auth::Stub::CreateToken, r, &response);
+    if (s.ok()) secrets_.push_back(response.token());
+    if (info != nullptr) *info = response.info();
+    return s;
+  };
+  // Longer than the parent's remaining life: refused, naming the field.
+  grpc::Status s = child(parent.token(), 7200, 0, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("ttl"));
+  s = child(parent.token(), 300, 0, 7200);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("explicit_max_ttl"));
+  // Within it: created, and its maximum is the parent's expiry (also by default).
+  v1::TokenInfo info;
+  ASSERT_TRUE(child(parent.token(), 300, 0, 0, &info).ok());
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  ASSERT_TRUE(child(parent.token(), 0, 0, 0, &info).ok());  // default ttl (1h) is cut short
+  EXPECT_LE(info.expire_time().seconds(), parent_expiry);
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  // Periodic: no longer than the parent's own ttl or period, and bounded by its expiry.
+  s = child(parent.token(), 0, 3600, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("period"));
+  ASSERT_TRUE(child(parent.token(), 0, 300, 0, &info).ok());
+  EXPECT_EQ(info.period().seconds(), 300);
+  EXPECT_TRUE(info.has_max_expire_time());
+  EXPECT_LE(info.max_expire_time().seconds(), parent_expiry);
+  // Periodic tokens need token.periodic, even for a token that may create tokens.
+  s = child(CreateToken({"op-token.create"}), 0, 300, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("token.periodic"));
+}
+
+// renew-self with a huge increment extends a token by at most its own ttl.
+TEST_F(AccessE2eTest, RenewSelfNeverExceedsTheTokensTtl) {
+  WriteConfig("op-encrypt");
+  StartServer();
+  const int64_t start = absl::ToUnixSeconds(absl::Now());
+  const std::string short_lived = CreateToken({"op-encrypt"}, 600);
+  v1::RenewSelfRequest renew;
+  renew.mutable_increment()->set_seconds(100 * 3600);
+  v1::TokenInfo renewed;
+  ASSERT_TRUE(Call(Channel(short_lived), &v1::Auth::Stub::RenewSelf, renew, &renewed).ok());
+  EXPECT_LE(renewed.expire_time().seconds(), absl::ToUnixSeconds(absl::Now()) + 600);
+  EXPECT_GE(renewed.expire_time().seconds(), start + 600);
+}
+
+// A caller who knows an accessor cannot make each refused attempt cost HSM work beyond
+// auth.refused_token_hmacs_per_second: counted with the server's own PKCS#11 call metrics.
+TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
+  WriteConfig("op-encrypt", "  refused_token_hmacs_per_second: 2\n", /*http=*/true);
+  StartServer();
+  const int http_port = testing::WaitForPort(*server_, testing::kHttpListening);
+  ASSERT_NE(http_port, 0) << server_->output();
+  // The number of HMACs the HSM computed so far (C_SignInit: one per HMAC or signature).
+  auto hsm_sign_inits = [&]() -> int {
+    testing::RunResult r = RunCommand({"curl", "-sS", "--fail", "--max-time", "10", "--cacert",
+                                       testing::ServerCert(state_), "--resolve",
+                                       absl::StrCat("localhost:", http_port, ":127.0.0.1"), "-H",
+                                       "X-Vault-Token: " + root_token_,
+                                       absl::StrCat("https://localhost:", http_port, "/metrics")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string marker = "strongroom_hsm_calls_total{function=\"C_SignInit\",result=\"ok\"} ";
+    size_t at = r.output.find(marker);
+    if (at == std::string::npos) return 0;
+    return std::atoi(r.output.c_str() + at + marker.size());
+  };
+  // Tokens whose accessors an attacker learned (from an error or the audit log), never used
+  // since the server started, so none is in its cache.
+  std::vector<std::string> accessors;
+  for (int i = 0; i < 3; ++i) {
+    accessors.push_back(CreateTokenWithInfo({"op-encrypt"}).info().accessor());
+  }
+  hsm_sign_inits();  // the root token is verified and cached by now
+  const int before = hsm_sign_inits();
+  constexpr int kAttempts = 60;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kAttempts; ++i) {
+    // Well formed: srt.<accessor>.<43 base64url characters>, a different secret each time.
+    std::string secret = absl::StrCat(i, "-", std::string(43, 'A')).substr(0, 43);
+    grpc::Status s =
+        Call(Channel(absl::StrCat("srt.", accessors[i % accessors.size()], ".", secret)),
+             &v1::System::Stub::GetStatus, v1::GetStatusRequest());
+    EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
+    EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  const int spent = hsm_sign_inits() - before;
+  // One unmetered check per accessor, the budget's burst (2) and rate (2/s) for everything
+  // else (token checks and audit token_hmacs alike), and at most one audit checkpoint.
+  EXPECT_LE(spent, static_cast<int>(accessors.size()) + 2 + static_cast<int>(2 * elapsed) + 2)
+      << elapsed << " s";
+}
+
+// Lists show only the entries the caller may read, and paging over them stays complete.
+TEST_F(AccessE2eTest, ListsShowOnlyWhatTheCallerMayRead) {
+  WriteConfig("op-encrypt", "", /*http=*/false,
+              "    - name: app-reader\n      rules:\n"
+              "        - resource: transit/keys\n          operations: [read]\n"
+              "        - resource: transit/keys/app-*\n          operations: [read]\n"
+              "        - resource: pki/roles\n          operations: [read]\n"
+              "        - resource: pki/roles/app-*\n          operations: [read]\n"
+              "        - resource: auth/tokens\n          operations: [read]\n");
+  StartServer();
+  auto root = Channel(root_token_);
+  for (const char* name : {"aaa", "app-1", "app-2", "apq", "zzz", "app-3"}) {
+    v1::CreateKeyRequest create;
+    create.set_name(name);
+    ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, create).ok()) << name;
+  }
+  auto reader = Channel(CreateToken({"app-reader"}));
+  for (uint32_t page_size : {0u, 1u, 2u}) {
+    SCOPED_TRACE(page_size);
+    std::vector<std::string> seen;
+    v1::ListKeysRequest list;
+    list.set_page_size(page_size);
+    for (int pages = 0; pages < 20; ++pages) {
+      v1::ListKeysResponse response;
+      grpc::Status s = Call(reader, &v1::Transit::Stub::ListKeys, list, &response);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      if (page_size > 0) EXPECT_LE(response.names_size(), static_cast<int>(page_size));
+      seen.insert(seen.end(), response.names().begin(), response.names().end());
+      if (response.next_page_token().empty()) break;
+      list.set_page_token(response.next_page_token());
+    }
+    EXPECT_THAT(seen, ::testing::ElementsAre("app-1", "app-2", "app-3"));
+  }
+  v1::ListKeysResponse all;
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::ListKeys, v1::ListKeysRequest(), &all).ok());
+  EXPECT_EQ(all.names_size(), 6);
+
+  v1::CreateRootIssuerRequest issuer;
+  issuer.set_issuer_name("ca");
+  issuer.set_common_name("Test CA");
+  ASSERT_TRUE(Call(root, &v1::Pki::Stub::CreateRootIssuer, issuer).ok());
+  for (const char* name : {"app-web", "db"}) {
+    v1::Role role;
+    role.set_name(name);
+    role.set_issuer_name("ca");
+    ASSERT_TRUE(Call(root, &v1::Pki::Stub::PutRole, role).ok()) << name;
+  }
+  v1::ListRolesResponse roles;
+  ASSERT_TRUE(Call(reader, &v1::Pki::Stub::ListRoles, v1::ListRolesRequest(), &roles).ok());
+  EXPECT_THAT(roles.names(), ::testing::ElementsAre("app-web"));
+  // Tokens: listed only where `read` on auth/tokens/<accessor> is granted (none here).
+  v1::ListTokensResponse tokens;
+  ASSERT_TRUE(Call(reader, &v1::Auth::Stub::ListTokens, v1::ListTokensRequest(), &tokens).ok());
+  EXPECT_EQ(tokens.tokens_size(), 0);
+  ASSERT_TRUE(Call(root, &v1::Auth::Stub::ListTokens, v1::ListTokensRequest(), &tokens).ok());
+  EXPECT_GE(tokens.tokens_size(), 2);
 }
 
 // Recovery: `strongroomd generate-root-token` (run by whoever holds the HSM PIN file)

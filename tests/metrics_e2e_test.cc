@@ -23,6 +23,7 @@ namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Process;
 using testing::RunCommand;
 using testing::Runfile;
@@ -55,10 +56,20 @@ class MetricsE2eTest : public ::testing::Test {
     state_ = token_->dir + "/state";
     ca_ = testing::ServerCert(state_);
     config_ = token_->dir + "/strongroom.yaml";
+    StartServer("");
+  }
+
+  // (Re)starts strongroomd with `http_extra` (YAML lines under http:) in its config.
+  void StartServer(const std::string& http_extra) {
+    if (server_ != nullptr) {
+      server_->Signal(SIGTERM);
+      ASSERT_EQ(server_->Wait(), 0) << server_->output();
+    }
     std::string yaml = absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
                                     "\n  pin_file: ", token_->pin_file,
                                     "\ngrpc:\n  address: 127.0.0.1:0\n"
-                                    "http:\n  address: 127.0.0.1:0\n");
+                                    "http:\n  address: 127.0.0.1:0\n",
+                                    http_extra);
     ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
 
     server_ = std::make_unique<Process>();
@@ -76,12 +87,17 @@ class MetricsE2eTest : public ::testing::Test {
     return RunCommand(argv, {{"STRONGROOM_TOKEN_FILE", state_ + "/root-token"}});
   }
 
-  // GET https://localhost:<port><path>, verifying the server's certificate.
-  testing::RunResult Curl(int port, const std::string& path, bool https = true) {
+  // GET https://localhost:<port><path>, verifying the server's certificate, with the root
+  // token as a bearer token if `authenticated`.
+  testing::RunResult Curl(int port, const std::string& path, bool https = true,
+                          bool authenticated = true) {
     std::vector<std::string> argv = {"curl", "-sS", "--fail", "--max-time", "10"};
     if (https) {
       argv.insert(argv.end(),
                   {"--cacert", ca_, "--resolve", absl::StrCat("localhost:", port, ":127.0.0.1")});
+      if (authenticated) {
+        argv.insert(argv.end(), {"-H", "Authorization: Bearer " + testing::RootToken(state_)});
+      }
     }
     argv.push_back(absl::StrCat(https ? "https" : "http", "://", https ? "localhost" : "127.0.0.1",
                                 ":", port, path));
@@ -123,6 +139,13 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   }
   testing::RunResult revoked = Cli({"pki", "revoke", serial});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.output;
+
+  // /metrics needs an identity allowed `read` on sys/metrics (key names are in it).
+  testing::RunResult anonymous = Curl(http_port_, "/metrics", /*https=*/true,
+                                      /*authenticated=*/false);
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_THAT(anonymous.output, HasSubstr("403"));
+  EXPECT_THAT(anonymous.output, Not(HasSubstr("payments")));
 
   // /metrics over HTTPS with the gRPC certificate.
   testing::RunResult metrics = Curl(http_port_, "/metrics");
@@ -177,8 +200,8 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       "scrape_configs:\n  - job_name: strongroom\n    scheme: https\n"
       "    tls_config:\n      ca_file: ",
-      ca_, "\n      server_name: localhost\n    static_configs:\n      - targets: ['127.0.0.1:",
-      http_port_, "']\n");
+      ca_, "\n      server_name: localhost\n    authorization:\n      credentials_file: ", state_,
+      "/root-token\n    static_configs:\n      - targets: ['127.0.0.1:", http_port_, "']\n");
   ASSERT_TRUE(hsm::testing::WriteFile(token_->dir + "/prometheus.yml", prom_config, 0600).ok());
   Process prometheus;
   ASSERT_TRUE(prometheus.Start({"prometheus", "--config.file=" + token_->dir + "/prometheus.yml",
@@ -214,6 +237,17 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   prometheus.Signal(SIGTERM);
   EXPECT_EQ(prometheus.Wait(), 0) << prometheus.output();
 
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(), 0) << server_->output();
+}
+
+// http.metrics_unauthenticated: true serves /metrics to anyone (off by default).
+TEST_F(MetricsE2eTest, ConfigCanOpenMetricsToAnyone) {
+  EXPECT_NE(Curl(http_port_, "/metrics", /*https=*/true, /*authenticated=*/false).exit_code, 0);
+  StartServer("  metrics_unauthenticated: true\n");
+  testing::RunResult open = Curl(http_port_, "/metrics", /*https=*/true, /*authenticated=*/false);
+  ASSERT_EQ(open.exit_code, 0) << open.output;
+  EXPECT_THAT(open.output, HasSubstr("strongroom_sealed 0\n"));
   server_->Signal(SIGTERM);
   EXPECT_EQ(server_->Wait(), 0) << server_->output();
 }

@@ -57,7 +57,9 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
     principal.identity = *std::move(identity);
   }
   if (!credentials.token.empty()) {
-    absl::StatusOr<v1::TokenInfo> info = tokens_->Authenticate(credentials.token, now);
+    // HSM work for refused tokens, in the store and here, is paid from one budget.
+    absl::StatusOr<v1::TokenInfo> info =
+        tokens_->Authenticate(credentials.token, now, &refused_token_hmacs_);
     if (!info.ok()) {
       // Correlate repeated attempts with one token without recording it; each is an HSM
       // operation, so only as many as the budget allows.

@@ -78,9 +78,10 @@ class Gate {
   using AuditObserver = std::function<void(absl::Duration elapsed, bool ok)>;
 
   // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
-  // audit records of refused tokens); so may `observer`. At most
-  // `refused_token_hmacs_per_second` refused tokens a second (that many at once) are
-  // hashed for their audit record; 0 means none.
+  // audit records of refused tokens); so may `observer`. HSM work for refused tokens is
+  // paid from one budget of `refused_token_hmacs_per_second` (that many at once; 0 means
+  // none): the token's check for accessors under attack (TokenStore::Authenticate) and the
+  // token_hmac of its audit record.
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
        TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
        uint32_t refused_token_hmacs_per_second, AuditObserver observer = nullptr);

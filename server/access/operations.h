@@ -4,7 +4,7 @@
 // (routes.h). The grantable operations are the names policies use; kAuthenticated and
 // kPublic are not grantable: kAuthenticated routes serve any authenticated caller about
 // itself (whoami, token self-service), kPublic routes serve anyone (health, CA
-// certificates, CRLs, OCSP, metrics).
+// certificates, CRLs, OCSP, and metrics if the config opens them).
 #pragma once
 
 #include <cstdint>
@@ -14,27 +14,28 @@
 
 namespace strongroom::server::access {
 
-#define STRONGROOM_OPERATIONS(X)  \
-  X(kEncrypt, "encrypt")          \
-  X(kDecrypt, "decrypt")          \
-  X(kRewrap, "rewrap")            \
-  X(kDatakey, "datakey")          \
-  X(kSign, "sign")                \
-  X(kVerify, "verify")            \
-  X(kHmac, "hmac")                \
-  X(kRead, "read")                \
-  X(kCreate, "create")            \
-  X(kRotate, "rotate")            \
-  X(kConfigure, "configure")      \
-  X(kDelete, "delete")            \
-  X(kPkiIssue, "pki.issue")       \
-  X(kPkiSign, "pki.sign")         \
-  X(kPkiRevoke, "pki.revoke")     \
-  X(kPkiAdmin, "pki.admin")       \
-  X(kSysSeal, "sys.seal")         \
-  X(kSysAdmin, "sys.admin")       \
-  X(kTokenCreate, "token.create") \
-  X(kAuthenticated, "authenticated") \
+#define STRONGROOM_OPERATIONS(X)      \
+  X(kEncrypt, "encrypt")              \
+  X(kDecrypt, "decrypt")              \
+  X(kRewrap, "rewrap")                \
+  X(kDatakey, "datakey")              \
+  X(kSign, "sign")                    \
+  X(kVerify, "verify")                \
+  X(kHmac, "hmac")                    \
+  X(kRead, "read")                    \
+  X(kCreate, "create")                \
+  X(kRotate, "rotate")                \
+  X(kConfigure, "configure")          \
+  X(kDelete, "delete")                \
+  X(kPkiIssue, "pki.issue")           \
+  X(kPkiSign, "pki.sign")             \
+  X(kPkiRevoke, "pki.revoke")         \
+  X(kPkiAdmin, "pki.admin")           \
+  X(kSysSeal, "sys.seal")             \
+  X(kSysAdmin, "sys.admin")           \
+  X(kTokenCreate, "token.create")     \
+  X(kTokenPeriodic, "token.periodic") \
+  X(kAuthenticated, "authenticated")  \
   X(kPublic, "public")
 
 enum class Operation : uint8_t {

@@ -85,13 +85,15 @@ constexpr Route kRoutes[] = {
     {"POST /v1/auth/token/renew-self", Op::kAuthenticated, "auth/self"},
     {"PUT /v1/auth/token/renew-self", Op::kAuthenticated, "auth/self"},
     {"GET /v1/sys/health", Op::kPublic, "sys/health"},
-    // HTTP: what relying parties fetch without credentials (RFC 5280 AIA/CDP, RFC 6960),
-    // and Prometheus scrapes.
+    // HTTP: what relying parties fetch without credentials (RFC 5280 AIA/CDP, RFC 6960).
     {"GET /v1/pki/{issuer}/ca", Op::kPublic, "pki/issuers/{issuer}"},
     {"GET /v1/pki/{issuer}/crl", Op::kPublic, "pki/issuers/{issuer}"},
     {"POST /v1/pki/{issuer}/ocsp", Op::kPublic, "pki/issuers/{issuer}"},
     {"GET /v1/pki/{issuer}/ocsp/{request...}", Op::kPublic, "pki/issuers/{issuer}"},
-    {"GET /metrics", Op::kPublic, "sys/metrics"},
+    // Prometheus scrapes: the metrics name every key and issuer, so an identity is needed
+    // unless the config opens them.
+    {"GET /metrics", Op::kRead, "sys/metrics"},
+    {kOpenMetrics, Op::kPublic, "sys/metrics"},
     // Any other path or method: anyone may ask and be told 404 or 405 (on record).
     {kUnroutedHttp, Op::kPublic, "http{path}"},
 };

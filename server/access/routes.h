@@ -30,6 +30,10 @@ inline constexpr absl::string_view kUnknownGrpcMethod = "gRPC unknown method";
 // every request. Its resource is "http" + the path.
 inline constexpr absl::string_view kUnroutedHttp = "HTTP unrouted request";
 
+// GET /metrics served to anyone, when http.metrics_unauthenticated says so; otherwise
+// "GET /metrics" needs `read` on "sys/metrics".
+inline constexpr absl::string_view kOpenMetrics = "GET /metrics (http.metrics_unauthenticated)";
+
 // The route called `name`; nullptr if there is none.
 const Route* FindRoute(absl::string_view name);
 absl::Span<const Route> AllRoutes();

@@ -320,7 +320,8 @@ absl::StatusOr<TokenStore::Created> TokenStore::Mint(TokenRecord record, bool bo
 }
 
 absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequest& request,
-                                                       absl::string_view creator, absl::Time now) {
+                                                       absl::string_view creator, absl::Time now,
+                                                       absl::string_view parent) {
   if (request.policies().empty()) {
     return absl::InvalidArgumentError("policies: at least one policy is required");
   }
@@ -354,23 +355,66 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequ
       RequestDuration(request.explicit_max_ttl(), "explicit_max_ttl", options_.max_ttl);
   if (!explicit_max.ok()) return explicit_max.status();
 
+  // A token's children never outlive it: `bound` is the parent's expiry, `parent_rule`
+  // the extension its own renewals get (its period, or its ttl).
+  std::optional<absl::Time> bound;
+  absl::Duration parent_rule = absl::InfiniteDuration();
+  if (!parent.empty()) {
+    if (absl::Status s = CheckAccessor(parent); !s.ok()) return s;
+    absl::StatusOr<std::optional<Loaded>> loaded = Load(parent, /*verify=*/true);
+    if (!loaded.ok()) return loaded.status();
+    if (!loaded->has_value() || now >= ExpireTime((*loaded)->record)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the creating token ", parent, " has expired or was revoked"));
+    }
+    const TokenRecord& p = (*loaded)->record;
+    bound = ExpireTime(p);
+    parent_rule =
+        FromProto(p.period()) > absl::ZeroDuration() ? FromProto(p.period()) : FromProto(p.ttl());
+  }
+  // For error messages: the parent's remaining lifetime in whole seconds.
+  auto remaining_text = [&] {
+    return absl::StrCat(absl::FormatDuration(absl::Trunc(*bound - now, absl::Seconds(1))),
+                        " (the creating token's remaining lifetime)");
+  };
+
   record.set_display_name(request.display_name());
   record.set_creator(std::string(creator));
   *record.mutable_create_time() = ToProto(now);
   record.set_renewable(true);
   if (*period > absl::ZeroDuration()) {
-    // Periodic: no maximum lifetime; each renewal grants one period.
+    // Periodic: each renewal grants one period; no maximum lifetime unless a parent's.
     if (*explicit_max > absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
           "explicit_max_ttl: not allowed for periodic tokens (period > 0), which have no "
           "maximum lifetime");
     }
+    absl::Time expire = now + *period;
+    if (bound.has_value()) {
+      if (*period > parent_rule) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("period: at most ", absl::FormatDuration(parent_rule),
+                         " (the creating token's own period or ttl)"));
+      }
+      expire = std::min(expire, *bound);
+      *record.mutable_max_expire_time() = ToProto(*bound);
+    }
     *record.mutable_ttl() = ToProto(*period);
     *record.mutable_period() = ToProto(*period);
-    *record.mutable_expire_time() = ToProto(now + *period);
+    *record.mutable_expire_time() = ToProto(expire);
   } else {
     absl::Duration max_ttl =
         *explicit_max > absl::ZeroDuration() ? *explicit_max : options_.max_ttl;
+    if (bound.has_value()) {
+      if (*ttl > *bound - now) {
+        return absl::InvalidArgumentError(absl::StrCat("ttl: at most ", remaining_text()));
+      }
+      if (*explicit_max > *bound - now) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("explicit_max_ttl: at most ", remaining_text()));
+      }
+      max_ttl = std::min(max_ttl, *bound - now);
+    }
     absl::Duration lifetime = *ttl;
     if (lifetime == absl::ZeroDuration()) {
       lifetime = std::min(options_.default_ttl, max_ttl);
@@ -445,7 +489,8 @@ void TokenStore::DeleteExpired(absl::string_view accessor, int64_t revision) {
   storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), revision)).IgnoreError();
 }
 
-absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now) {
+absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now,
+                                                       TokenBucket* refusal_budget) {
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
@@ -458,6 +503,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
 
   uint64_t epoch = 0;
   std::shared_ptr<const TokenRecord> cached;
+  bool verified_before = false;  // this very token was verified (the entry may be stale)
   {
     absl::ReaderMutexLock lock(&cache_mu_);
     epoch = epoch_;
@@ -467,6 +513,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
       if (CRYPTO_memcmp(it->second.token_digest.data(), digest.data(), digest.size()) != 0) {
         return InvalidToken();
       }
+      verified_before = true;
       if (now - it->second.verified < options_.cache_revalidate_after) cached = it->second.record;
     }
   }
@@ -485,9 +532,24 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   }
   if (!loaded->has_value()) return InvalidToken();  // never issued, revoked or expired
   Loaded& found = **loaded;
+  // An accessor under attack: its HMAC in the HSM is paid from the refusal budget.
+  const bool suspect = !verified_before && refusal_budget != nullptr && IsSuspect(accessor, now);
+  if (suspect && !refusal_budget->TryTake(now)) {
+    MarkSuspect(accessor, now);
+    return absl::UnavailableError(
+        "token not checked: too many refused attempts with its accessor; try again later");
+  }
   absl::StatusOr<std::string> hash = TokenHash(token);
   if (!hash.ok()) return hash.status();
-  if (!SameBytes(*hash, found.record.token_hash())) return InvalidToken();
+  if (!SameBytes(*hash, found.record.token_hash())) {
+    if (refusal_budget != nullptr) {
+      // The first refusal is paid afterwards (it may leave the budget empty).
+      if (!suspect) refusal_budget->TryTake(now);
+      MarkSuspect(accessor, now);
+    }
+    return InvalidToken();
+  }
+  if (refusal_budget != nullptr) ClearSuspect(accessor);
   // The token is genuine from here on: details of the record may be told to its holder.
   absl::StatusOr<std::string> mac = RecordMac(found.record);
   if (!mac.ok()) return mac.status();
@@ -520,14 +582,14 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
       return absl::FailedPreconditionError(absl::StrCat(
           "token ", accessor, " is not renewable (root tokens are not); create a new one"));
     }
-    absl::Duration period = FromProto(record.period());
-    absl::Time expire;
-    if (period > absl::ZeroDuration()) {
-      expire = now + (increment == absl::ZeroDuration() ? period : std::min(increment, period));
-    } else {
-      absl::Duration extension =
-          increment == absl::ZeroDuration() ? FromProto(record.ttl()) : increment;
-      expire = std::min(now + extension, FromProto(record.max_expire_time()));
+    // The token's own rule: its period, or its ttl; an increment never exceeds it.
+    const absl::Duration rule = FromProto(record.period()) > absl::ZeroDuration()
+                                    ? FromProto(record.period())
+                                    : FromProto(record.ttl());
+    absl::Time expire =
+        now + (increment == absl::ZeroDuration() ? rule : std::min(increment, rule));
+    if (record.has_max_expire_time()) {
+      expire = std::min(expire, FromProto(record.max_expire_time()));
     }
     *record.mutable_expire_time() = ToProto(expire);
     record.set_generation(record.generation() + 1);
@@ -631,6 +693,36 @@ void TokenStore::CacheErase(absl::string_view accessor) {
   absl::MutexLock lock(&cache_mu_);
   ++epoch_;
   cache_.erase(accessor);
+}
+
+// ---- Accessors under attack ----
+
+bool TokenStore::IsSuspect(absl::string_view accessor, absl::Time now) {
+  absl::MutexLock lock(&cache_mu_);
+  if (suspects_.size() >= options_.max_cached_tokens) {
+    absl::erase_if(suspects_,
+                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
+    if (suspects_.size() >= options_.max_cached_tokens) return true;
+  }
+  auto it = suspects_.find(accessor);
+  return it != suspects_.end() && now - it->second < kSuspectFor;
+}
+
+void TokenStore::MarkSuspect(absl::string_view accessor, absl::Time now) {
+  absl::MutexLock lock(&cache_mu_);
+  if (suspects_.size() >= options_.max_cached_tokens && !suspects_.contains(accessor)) {
+    absl::erase_if(suspects_,
+                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
+    // Still full: IsSuspect() holds for every accessor until entries age out.
+    if (suspects_.size() >= options_.max_cached_tokens) return;
+  }
+  absl::Time& last = suspects_[accessor];
+  last = std::max(last, now);
+}
+
+void TokenStore::ClearSuspect(absl::string_view accessor) {
+  absl::MutexLock lock(&cache_mu_);
+  suspects_.erase(accessor);
 }
 
 }  // namespace strongroom::server::access

@@ -19,6 +19,17 @@
 // through this object update the cache at once; those of another process sharing the
 // storage take effect once the entry is due for revalidation.
 //
+// Refused tokens and the HSM: a token that is malformed, whose accessor names no stored
+// token, or whose accessor names a cached token with another secret is refused without HSM
+// work. Only a well-formed token whose accessor exists and is not verified in the cache
+// costs an HMAC in the HSM. Given a refusal budget, that HMAC is metered for accessors under
+// attack: once a presented secret for an accessor was wrong (that refusal also draws on the
+// budget), every later unverified attempt with that accessor needs a token from the budget
+// until no attempt has been refused for kSuspectFor, or the genuine token is verified; without
+// one it is refused UNAVAILABLE without HSM work. So refusals cost at most one unmetered
+// HMAC per existing accessor per kSuspectFor, and the budget's rate beyond that, while tokens
+// whose accessors are not attacked are verified as before.
+//
 // Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
 // calls on an unknown or expired token are NOT_FOUND. Bad requests are INVALID_ARGUMENT
@@ -49,8 +60,9 @@
 #include "hsm/hsm.h"
 #include "hsm/secret_data.h"
 #include "kms/storage.h"
-#include "server/access/records.pb.h"
 #include "server/access/principal.h"
+#include "server/access/records.pb.h"
+#include "server/access/token_bucket.h"
 #include "strongroom/v1/auth.pb.h"
 
 namespace strongroom::server::access {
@@ -92,17 +104,29 @@ class TokenStore {
   // options.max_ttl) at most options.max_ttl; a ttl above explicit_max_ttl is refused.
   // Periodic tokens (period > 0) ignore ttl and take no explicit_max_ttl. Tokens from
   // Create are renewable.
+  // `parent` is the accessor of the creating token (empty for a certificate identity or a
+  // root token): the new token then never outlives the parent's current expiry. Its expiry
+  // and maximum expiry are at most that (a ttl or explicit_max_ttl reaching beyond it is
+  // refused; the defaults are cut to it), a periodic one gets it as its maximum expiry, and
+  // its period is at most the parent's period (or ttl, for a non-periodic parent).
+  // FAILED_PRECONDITION if the parent has expired or was revoked meanwhile.
   absl::StatusOr<Created> Create(const v1::CreateTokenRequest& request, absl::string_view creator,
-                                 absl::Time now);
+                                 absl::Time now, absl::string_view parent = "");
+
+  // How long an accessor stays under attack after its last refused attempt (see above).
+  static constexpr absl::Duration kSuspectFor = absl::Seconds(60);
 
   // The details of a valid `token` at `now`. UNAUTHENTICATED "invalid token" / "token
-  // expired" (see above); an expired token's record is deleted.
-  absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now);
+  // expired" (see above); an expired token's record is deleted. `refusal_budget` (may be
+  // null: unmetered) meters HSM work for accessors under attack (see above); UNAVAILABLE
+  // when it is needed and empty.
+  absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now,
+                                             TokenBucket* refusal_budget = nullptr);
 
-  // Extends the token's expiry: periodic tokens to now + min(increment or period, period);
-  // others to now + (increment or ttl), never past max_expire_time. A zero increment means
-  // the default. FAILED_PRECONDITION for a non-renewable (root) token; INVALID_ARGUMENT for
-  // a negative increment.
+  // Extends the token's expiry to now + min(increment, rule), where the rule is the token's
+  // period (periodic tokens) or ttl, never past its max_expire_time (if it has one); a zero
+  // increment means the rule itself. FAILED_PRECONDITION for a non-renewable (root) token;
+  // INVALID_ARGUMENT for a negative increment.
   absl::StatusOr<v1::TokenInfo> Renew(absl::string_view accessor, absl::Duration increment,
                                       absl::Time now);
 
@@ -163,6 +187,12 @@ class TokenStore {
   void CacheUpdate(absl::string_view accessor, const TokenRecord& record);
   // After a revocation or expiry: drops the token.
   void CacheErase(absl::string_view accessor);
+  // Whether `accessor` had a refused attempt within kSuspectFor of `now` (always true while
+  // the suspect table is full).
+  bool IsSuspect(absl::string_view accessor, absl::Time now);
+  // Records a refused attempt with `accessor` at `now` / a verified token of it.
+  void MarkSuspect(absl::string_view accessor, absl::Time now);
+  void ClearSuspect(absl::string_view accessor);
 
   kms::Storage* const storage_;
   hsm::Hsm* const hsm_;
@@ -173,6 +203,9 @@ class TokenStore {
   // cache what it read.
   uint64_t epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
   absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
+  // Accessors under attack: the time of their last refused attempt. At most
+  // options.max_cached_tokens entries.
+  absl::flat_hash_map<std::string, absl::Time> suspects_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace strongroom::server::access

@@ -13,6 +13,7 @@
 #include "hsm/testing/softhsm_token.h"
 #include "kms/sqlite_storage.h"
 #include "server/access/records.pb.h"
+#include "server/access/token_bucket.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -233,6 +234,64 @@ TEST_F(TokenStoreTest, WrongSecretWithRightAccessorIsRefused) {
   EXPECT_TRUE(store_->Authenticate(token, kNow).ok());
 }
 
+// Counts HMACs and signatures the HSM starts (C_SignInit).
+class SignCounter final : public hsm::CallObserver {
+ public:
+  void OnCall(const char* function, CK_RV, absl::Duration) override {
+    if (absl::string_view(function) == "C_SignInit") calls.fetch_add(1);
+  }
+  std::atomic<int> calls{0};
+};
+
+// A caller who knows an accessor: after its first wrong secret, each attempt with that
+// accessor costs HSM work only as the refusal budget allows; other tokens are unaffected.
+TEST_F(TokenStoreTest, RefusedAttemptsWithAKnownAccessorAreMetered) {
+  TokenStore::Created attacked = MustCreate(Request({"p"}));
+  const std::string token = Text(attacked.token);
+  const std::string bystander = Text(MustCreate(Request({"p"})).token);
+  auto store = NewStore();  // nothing cached
+  TokenBucket budget(/*per_second=*/1, /*burst=*/2);
+  SignCounter hsm_work;
+  hsm_->SetCallObserver(&hsm_work);
+  for (int i = 0; i < 100; ++i) {
+    std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'A')).substr(0, 43);
+    auto result = store->Authenticate(wrong, kNow + absl::Milliseconds(i), &budget);
+    EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnauthenticated,
+                                                         absl::StatusCode::kUnavailable));
+  }
+  // The first refusal (which empties the budget's share) and the burst of 2, nothing more.
+  EXPECT_LE(hsm_work.calls.load(), 3);
+  EXPECT_GE(hsm_work.calls.load(), 1);
+  // Another accessor is verified as before, with the budget empty.
+  EXPECT_TRUE(store->Authenticate(bystander, kNow, &budget).ok());
+  // The attacked accessor's genuine token waits for the budget, then is verified and cached,
+  // after which wrong secrets cost nothing at all.
+  EXPECT_EQ(store->Authenticate(token, kNow + absl::Milliseconds(100), &budget).status().code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(store->Authenticate(token, kNow + absl::Seconds(2), &budget).ok());
+  hsm_work.calls = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'B')).substr(0, 43);
+    ExpectInvalid(store->Authenticate(wrong, kNow + absl::Seconds(2), &budget), "invalid token");
+  }
+  EXPECT_EQ(hsm_work.calls.load(), 0);
+  hsm_->SetCallObserver(nullptr);
+
+  // With no budget at all (rate 0) an attacked accessor is checked again once attempts stop
+  // for TokenStore::kSuspectFor.
+  TokenBucket none(0, 0);
+  auto cold = NewStore();
+  std::string wrong = token.substr(0, 37) + std::string(43, 'C');
+  ExpectInvalid(cold->Authenticate(wrong, kNow, &none), "invalid token");
+  EXPECT_EQ(cold->Authenticate(wrong, kNow + absl::Seconds(30), &none).status().code(),
+            absl::StatusCode::kUnavailable);
+  // (Unchecked, the genuine token looks like one more attempt.)
+  EXPECT_EQ(cold->Authenticate(token, kNow + absl::Seconds(60), &none).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(
+      cold->Authenticate(token, kNow + absl::Seconds(60) + TokenStore::kSuspectFor, &none).ok());
+}
+
 TEST_F(TokenStoreTest, GarbageTokensAreRefused) {
   const std::string token = Text(MustCreate(Request({"p"})).token);
   std::vector<std::string> garbage = {
@@ -337,6 +396,9 @@ TEST_F(TokenStoreTest, RenewIsCappedByExplicitMaxTtl) {
   EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(80));
   renewed = store_->Renew(accessor, absl::Hours(2), kNow + absl::Minutes(70));
   ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(130));  // at most + ttl
+  renewed = store_->Renew(accessor, absl::Hours(2), kNow + absl::Minutes(125));
+  ASSERT_TRUE(renewed.ok());
   EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Hours(3));  // capped
   EXPECT_TRUE(store_->Authenticate(Text(created.token), kNow + absl::Minutes(179)).ok());
   ExpectInvalid(store_->Authenticate(Text(created.token), kNow + absl::Hours(3)), "token expired");
@@ -344,6 +406,87 @@ TEST_F(TokenStoreTest, RenewIsCappedByExplicitMaxTtl) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Renew(accessor, -absl::Seconds(1), kNow).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TokenStoreTest, RenewNeverExtendsByMoreThanTheTokensOwnRule) {
+  v1::CreateTokenRequest request = Request({"p"});
+  Set(absl::Hours(2), request.mutable_ttl());  // and the default maximum, 768h
+  const std::string accessor = MustCreate(request).info.accessor();
+  for (absl::Duration increment : {absl::Hours(3), absl::Hours(768), absl::Hours(100000)}) {
+    auto renewed = store_->Renew(accessor, increment, kNow + absl::Hours(1));
+    ASSERT_TRUE(renewed.ok()) << renewed.status();
+    EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Hours(3));
+  }
+  auto renewed = store_->Renew(accessor, absl::Minutes(30), kNow + absl::Hours(1));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), kNow + absl::Minutes(90));
+}
+
+TEST_F(TokenStoreTest, ChildrenNeverOutliveTheirParent) {
+  v1::CreateTokenRequest request = Request({"p"});
+  Set(absl::Hours(2), request.mutable_ttl());
+  const std::string parent = MustCreate(request).info.accessor();
+  const absl::Time now = kNow + absl::Hours(1);  // the parent has 1h left
+  const absl::Time bound = kNow + absl::Hours(2);
+  auto child = [&](absl::Duration ttl, absl::Duration period, absl::Duration max) {
+    v1::CreateTokenRequest r = Request({"p"});
+    Set(ttl, r.mutable_ttl());
+    Set(period, r.mutable_period());
+    Set(max, r.mutable_explicit_max_ttl());
+    return store_->Create(r, "token:parent", now, parent);
+  };
+  const absl::Duration zero = absl::ZeroDuration();
+  // Beyond the parent's expiry: refused, naming the field and the limit.
+  auto refused = child(absl::Hours(2), zero, zero);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("ttl: at most 1h"));
+  refused = child(absl::Minutes(10), zero, absl::Hours(5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("explicit_max_ttl: at most 1h"));
+  // Within it, and the defaults (ttl 1h, maximum 768h) cut to it.
+  for (absl::Duration ttl : {absl::Minutes(10), absl::Hours(1), zero}) {
+    auto created = child(ttl, zero, zero);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_LE(TimeOf(created->info.expire_time()), bound);
+    EXPECT_EQ(TimeOf(created->info.max_expire_time()), bound);
+    for (absl::Time t = TimeOf(created->info.expire_time()); t < bound;) {
+      auto renewed = store_->Renew(created->info.accessor(), zero, t - absl::Seconds(1));
+      ASSERT_TRUE(renewed.ok()) << renewed.status();
+      EXPECT_LE(TimeOf(renewed->expire_time()), bound);
+      if (TimeOf(renewed->expire_time()) == t) break;  // renewed up to the bound
+      t = TimeOf(renewed->expire_time());
+    }
+  }
+  // Periodic children: period at most the parent's ttl, expiry bounded by the parent's.
+  refused = child(zero, absl::Hours(3), zero);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("period: at most 2h"));
+  auto periodic = child(zero, absl::Hours(2), zero);
+  ASSERT_TRUE(periodic.ok()) << periodic.status();
+  EXPECT_EQ(TimeOf(periodic->info.expire_time()), bound);
+  EXPECT_EQ(TimeOf(periodic->info.max_expire_time()), bound);
+  auto renewed = store_->Renew(periodic->info.accessor(), zero, bound - absl::Minutes(1));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(TimeOf(renewed->expire_time()), bound);
+  ExpectInvalid(store_->Authenticate(Text(periodic->token), bound), "token expired");
+
+  // A periodic parent: children's periods at most its period, their maximum its expiry.
+  v1::CreateTokenRequest periodic_request = Request({"p"});
+  Set(absl::Hours(24), periodic_request.mutable_period());
+  const std::string periodic_parent = MustCreate(periodic_request).info.accessor();
+  v1::CreateTokenRequest r = Request({"p"});
+  Set(absl::Hours(25), r.mutable_period());
+  EXPECT_EQ(store_->Create(r, "token:parent", kNow, periodic_parent).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Set(absl::Hours(24), r.mutable_period());
+  auto created = store_->Create(r, "token:parent", kNow + absl::Hours(20), periodic_parent);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(TimeOf(created->info.max_expire_time()), kNow + absl::Hours(24));
+
+  // A parent that is gone creates nothing.
+  ASSERT_TRUE(store_->Revoke(parent).ok());
+  EXPECT_EQ(child(absl::Minutes(1), zero, zero).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(TokenStoreTest, RootTokensAreNotRenewable) {

@@ -85,7 +85,8 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
       ->required();
   AddDuration(command, "--ttl", &flags->ttl, "Lifetime [default: the server's]");
   AddDuration(command, "--period", &flags->period,
-              "Periodic token: each renewal extends it by this much, with no maximum");
+              "Periodic token (needs token.periodic): each renewal extends it by this much, "
+              "with no maximum unless a token creates it (then never past that token)");
   AddDuration(command, "--explicit-max-ttl", &flags->explicit_max_ttl,
               "Renewals never extend past creation + this [default: the server's maximum]");
   command->add_option("--display-name", flags->display_name, "Name shown in listings and audit")
