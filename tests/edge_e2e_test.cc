@@ -4,7 +4,8 @@
 // and audited; every reply to a request inside the documented limits is sent, and a reply
 // too large to send is refused with RESOURCE_EXHAUSTED and audited as such, never as OK;
 // an overload is shed at once with RESOURCE_EXHAUSTED, audited and counted, instead of
-// queueing without bound.
+// queueing without bound; SIGTERM ends the process within drain_seconds (plus a fixed
+// teardown grace) whatever slow clients do.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -358,6 +359,42 @@ TEST_F(EdgeE2eTest, AnOverloadIsShedAtOnceAuditedAndCounted) {
     }
   }
   EXPECT_EQ(audited, kCalls - 2);
+}
+
+// Slow clients: a gRPC health Watch stream that never ends and an HTTPS request whose
+// headers arrive one byte every 200 ms, for longer than the test.
+constexpr char kSlowClients[] = R"py(
+import socket, ssl, sys, time, grpc
+grpc_port, http_port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+creds = grpc.ssl_channel_credentials(open(ca, 'rb').read())
+ch = grpc.secure_channel('127.0.0.1:' + grpc_port, creds,
+                         options=[('grpc.ssl_target_name_override', 'localhost')])
+watch = ch.unary_stream('/grpc.health.v1.Health/Watch')(b'')
+next(watch)
+ctx = ssl.create_default_context(cafile=ca)
+raw = socket.create_connection(('127.0.0.1', http_port))
+tls = ctx.wrap_socket(raw, server_hostname='localhost')
+tls.sendall(b'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ')
+print('ready', flush=True)
+for _ in range(600):
+    tls.sendall(b'a')
+    time.sleep(0.2)
+)py";
+
+TEST_F(EdgeE2eTest, SigtermEndsTheProcessWithinTheBoundWhateverSlowClientsDo) {
+  ASSERT_NO_FATAL_FAILURE(StartServer("  drain_seconds: 1\n", "", /*http=*/true));
+  Process clients;
+  ASSERT_TRUE(clients.Start({"python3", "-c", kSlowClients, absl::StrCat(ports_.grpc),
+                             absl::StrCat(ports_.http), testing::ServerCert(state_)}));
+  ASSERT_TRUE(clients.WaitForOutput("ready")) << clients.output();
+  const absl::Time start = absl::Now();
+  server_->Signal(SIGTERM);
+  // drain_seconds (1) + the fixed teardown grace (10) + scheduling slack.
+  const bool closed = server_->WaitForClose(absl::Seconds(1 + 10 + 3));
+  EXPECT_TRUE(closed) << server_->output();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1 + 10 + 3));
+  if (!closed) server_->Signal(SIGKILL);
+  server_->Wait();
 }
 
 }  // namespace
