@@ -170,6 +170,10 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (grpc.worker_threads() == 0) grpc.set_worker_threads(16);
   if (grpc.worker_threads() > 1024)
     return check.Error("grpc.worker_threads", "must be at most 1024");
+  if (grpc.max_pending_requests() == 0) grpc.set_max_pending_requests(256);
+  if (grpc.max_pending_requests() > 100000) {
+    return check.Error("grpc.max_pending_requests", "must be at most 100000");
+  }
   if (grpc.max_message_bytes() > (uint64_t{1} << 30)) {
     return check.Error("grpc.max_message_bytes", "must be at most 1 GiB");
   }

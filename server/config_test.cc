@@ -33,6 +33,7 @@ TEST(ConfigTest, EmbeddedDefaultsLiveUnderTheStateDir) {
   EXPECT_EQ(config->grpc().tls().cert_file(), "/srv/sr/tls/server.crt");
   EXPECT_EQ(config->grpc().tls().key_file(), "/srv/sr/tls/server.key");
   EXPECT_EQ(config->grpc().worker_threads(), 16u);
+  EXPECT_EQ(config->grpc().max_pending_requests(), 256u);
   EXPECT_EQ(config->auth().refused_token_hmacs_per_second(), 50u);
   EXPECT_EQ(config->secure_heap_bytes(), 4u << 20);
 }
@@ -86,6 +87,10 @@ TEST(ConfigTest, SemanticErrorsNameFileLineAndKey) {
   path = WriteConfig("workers.yaml", "grpc:\n  worker_threads: 5000\n");
   EXPECT_THAT(LoadConfig(path).status().message(),
               HasSubstr(":2: grpc.worker_threads: must be at most 1024"));
+
+  path = WriteConfig("pending.yaml", "grpc:\n  max_pending_requests: 200000\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":2: grpc.max_pending_requests: must be at most 100000"));
 }
 
 TEST(ConfigTest, KmsPluginDefaultsAndChecks) {

@@ -7,7 +7,10 @@
 //                                            <state_dir>/root-token (needs the HSM PIN file)
 //
 // SIGHUP re-reads the config file and swaps in its auth policies, identity bindings and
-// client CAs (a bad file is logged and changes nothing); SIGTERM/SIGINT drain and stop.
+// client CAs (a bad file is logged and changes nothing); SIGTERM/SIGINT drain and stop:
+// in-flight calls get grpc.drain_seconds, and the process exits at most kTeardownGrace
+// after that whatever clients or a stuck call do (status 0 if it stopped in order, 1 if the
+// deadline cut it short; every answered request was already audited durably).
 // Startup failures print one line, "strongroomd: <what is wrong>", and exit 1.
 #include <openssl/rand.h>
 #include <signal.h>
@@ -15,10 +18,14 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "hsm/hsm.h"
 #include "hsm/pin_file.h"
 #include "hsm/secret_data.h"
@@ -30,6 +37,10 @@
 
 namespace strongroom::server {
 namespace {
+
+// After drain_seconds, the longest the rest of the shutdown (listeners, seal, HSM logout)
+// may take before the process exits regardless.
+constexpr absl::Duration kTeardownGrace = absl::Seconds(10);
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "strongroomd: %s\n", std::string(status.message()).c_str());
@@ -125,7 +136,20 @@ int Serve(const std::string& config_path, const v1::ServerConfig& config) {
                          " s)"));
     break;
   }
+  // Slow clients (an HTTP request that trickles in, a stream that never ends) or a call
+  // stuck in the HSM can hold an orderly shutdown forever: past the bound, exit anyway.
+  const absl::Duration bound = absl::Seconds(config.grpc().drain_seconds()) + kTeardownGrace;
+  absl::Notification stopped;
+  std::thread deadline([&stopped, bound] {
+    if (stopped.WaitForNotificationWithTimeout(bound)) return;
+    LogError(absl::StrCat("not stopped ", absl::FormatDuration(bound),
+                          " after the signal (slow clients or a stuck call); exiting now"));
+    std::_Exit(1);
+  });
   (*server)->Shutdown();
+  server->reset();
+  stopped.Notify();
+  deadline.join();
   LogInfo("stopped: sealed, logged out of the HSM");
   return 0;
 }

@@ -102,6 +102,12 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
           "Certificates signed (IssueCertificate, SignCertificate, SignIntermediate).", {})),
       certificates_revoked_(registry->AddCounter("strongroom_pki_certificates_revoked_total",
                                                  "Certificates revoked.", {})),
+      grpc_shed_(registry
+                     ->AddCounter("strongroom_grpc_requests_shed_total",
+                                  "gRPC requests refused at once because grpc.max_pending_requests "
+                                  "were already pending (answered RESOURCE_EXHAUSTED).",
+                                  {})
+                     ->Get()),
       audit_writes_(registry->AddCounter("strongroom_audit_writes_total",
                                          "Audit records written durably (ok) or not (failed).",
                                          {"result"})),
@@ -159,6 +165,8 @@ void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapse
   hsm_calls_->WithLabels({function, rv == CKR_OK ? "ok" : hsm::CkRvName(rv)})->Increment();
   hsm_duration_->WithLabels({function})->Observe(absl::ToDoubleSeconds(elapsed));
 }
+
+void ServerMetrics::RecordShed() { grpc_shed_->Increment(); }
 
 void ServerMetrics::RecordAuditWrite(absl::Duration elapsed, bool ok) {
   (ok ? audit_ok_ : audit_failed_)->Increment();

@@ -1,7 +1,7 @@
-// ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor),
-// PKCS#11 calls (as the HSM's CallObserver), audit writes (from the access gate),
-// certificates issued and revoked (from the Pki calls' outcomes) and state gauges evaluated
-// at scrape time.
+// ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor) and
+// those shed under overload, PKCS#11 calls (as the HSM's CallObserver), audit writes (from
+// the access gate), certificates issued and revoked (from the Pki calls' outcomes) and
+// state gauges evaluated at scrape time.
 //
 // Kept together so each hook in the rest of the server is one line. Families are
 // registered in the constructor; the registry, and everything passed to
@@ -45,6 +45,8 @@ class ServerMetrics : public hsm::CallObserver {
   // `full_method` is "/package.Service/Method".
   void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
   void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
+  // One gRPC request shed under overload (access::GrpcGate).
+  void RecordShed();
   // One audit record's durable write (including the wait for its group commit).
   void RecordAuditWrite(absl::Duration elapsed, bool ok);
 
@@ -70,6 +72,7 @@ class ServerMetrics : public hsm::CallObserver {
   Family<Histogram>* const hsm_duration_;
   Family<Counter>* const certificates_issued_;
   Family<Counter>* const certificates_revoked_;
+  Counter* const grpc_shed_;
   Family<Counter>* const audit_writes_;
   Counter* const audit_ok_;
   Counter* const audit_failed_;

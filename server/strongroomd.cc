@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -62,10 +63,27 @@ absl::Duration ToDuration(const google::protobuf::Duration& d) {
 }
 
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> Interceptors(
-    ServerMetrics* metrics) {
+    ServerMetrics* metrics, access::Gate* gate) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+  v.push_back(access::MalformedRequestInterceptorFactory(gate));
   v.push_back(metrics->InterceptorFactory());
   return v;
+}
+
+// The largest reply: what a request of grpc.max_message_bytes can grow to. Its bytes become
+// base64 at most (Encrypt: 4/3), each batch item gains a bounded envelope (nonce, tag,
+// "vault:vN:" prefix, key version, framing, or an error message instead), and the reply has
+// a small fixed envelope of its own. Replies not bounded by their request (listings) are
+// checked against it by the GrpcGate.
+constexpr uint64_t kReplyBytesPerItem = 512;
+constexpr uint64_t kReplyEnvelopeBytes = 16 << 10;
+
+uint64_t MaxReplyBytes(const v1::ServerConfig& config) {
+  const uint64_t request = config.grpc().max_message_bytes();
+  return std::min<uint64_t>(
+      std::numeric_limits<int>::max(),
+      request + (request + 2) / 3 + config.transit().max_batch_items() * kReplyBytesPerItem +
+          kReplyEnvelopeBytes);
 }
 
 absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
@@ -145,7 +163,12 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
 
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
   d->workers_ = std::make_unique<WorkerPool>(static_cast<int>(config.grpc().worker_threads()));
-  d->grpc_gate_ = std::make_unique<access::GrpcGate>(d->gate_.get(), d->workers_.get());
+  access::GrpcGate::Options gate_options;
+  gate_options.max_pending = config.grpc().max_pending_requests();
+  gate_options.max_reply_bytes = MaxReplyBytes(config);
+  gate_options.on_shed = [metrics = d->server_metrics_.get()] { metrics->RecordShed(); };
+  d->grpc_gate_ = std::make_unique<access::GrpcGate>(d->gate_.get(), d->workers_.get(),
+                                                     std::move(gate_options));
   d->unknown_methods_ = std::make_unique<access::UnknownGrpcMethods>(d->gate_.get());
   access::GrpcGate* gate = d->grpc_gate_.get();
   d->system_ =
@@ -169,9 +192,20 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   builder.RegisterService(d->pki_service_.get());
   builder.RegisterService(d->auth_service_.get());
   builder.RegisterCallbackGenericService(d->unknown_methods_.get());
-  builder.experimental().SetInterceptorCreators(Interceptors(d->server_metrics_.get()));
+  builder.experimental().SetInterceptorCreators(
+      Interceptors(d->server_metrics_.get(), d->gate_.get()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
-  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc().max_message_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(MaxReplyBytes(config)));
+  // gRPC's own buffers stay within what the pending requests may hold (a request and its
+  // reply each), and one connection cannot open more streams than may be pending.
+  grpc::ResourceQuota quota("strongroom-grpc");
+  quota.Resize(static_cast<size_t>(std::min<uint64_t>(
+      std::numeric_limits<int64_t>::max() / 2,
+      (uint64_t{config.grpc().max_pending_requests()} + config.grpc().worker_threads()) *
+          (config.grpc().max_message_bytes() + MaxReplyBytes(config)))));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config.grpc().max_pending_requests()));
   d->grpc_ = builder.BuildAndStart();
   if (d->grpc_ == nullptr || d->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc().address(),
@@ -394,7 +428,7 @@ absl::Status Strongroomd::StartKmsPlugin() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   builder.RegisterService(kms_plugin_.get());
-  builder.experimental().SetInterceptorCreators(Interceptors(server_metrics_.get()));
+  builder.experimental().SetInterceptorCreators(Interceptors(server_metrics_.get(), gate_.get()));
   kms_server_ = builder.BuildAndStart();
   if (kms_server_ == nullptr)
     return absl::UnavailableError(absl::StrCat("cannot listen on ", path));

@@ -3,6 +3,8 @@
 // The gRPC services hand each request to it so that work which may block (HSM calls,
 // storage writes) never holds gRPC's own few callback threads. A task is woken for only
 // when a worker is idle; under load workers take the next task without sleeping.
+// The queue itself has no bound: callers bound what they queue (access::GrpcGate sheds
+// calls beyond grpc.max_pending_requests before they reach Run()).
 // Thread-safe. The destructor runs every queued task, then joins the workers.
 #pragma once
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -85,6 +86,123 @@ uint32_t GrpcKeyVersion(const google::protobuf::Message& response) {
     version = std::max(version, item.GetReflection()->GetUInt32(item, item_version));
   }
   return version;
+}
+
+bool GrpcGate::Take() {
+  size_t pending = pending_.load(std::memory_order_relaxed);
+  do {
+    if (pending >= options_.max_pending) return false;
+  } while (!pending_.compare_exchange_weak(pending, pending + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void GrpcGate::Release() { pending_.fetch_sub(1, std::memory_order_relaxed); }
+
+void GrpcGate::Shed(grpc::CallbackServerContext* context, const Credentials& credentials,
+                    const Route& route, std::string resource, grpc::ServerUnaryReactor* reactor) {
+  if (options_.on_shed) options_.on_shed();
+  Gate::Call call = gate_->Admit(credentials, route, std::move(resource));
+  const absl::Status refusal =
+      call.status().ok()
+          ? absl::ResourceExhaustedError(absl::StrCat(
+                "server busy: ", options_.max_pending,
+                " requests already pending (grpc.max_pending_requests); retry later"))
+          : call.status();
+  context->AddTrailingMetadata("x-request-id", call.request_id());
+  gate_->RecordAsync(call, refusal, /*key_version=*/0, /*http_status=*/0,
+                     [reactor, refusal](absl::Status audited) {
+                       reactor->Finish(ToGrpcStatus(audited.ok() ? refusal : audited));
+                     });
+}
+
+absl::Status GrpcGate::CheckReplySize(const google::protobuf::Message& reply) const {
+  const size_t size = reply.ByteSizeLong();
+  if (size <= options_.max_reply_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "reply of ", size, " bytes exceeds the largest reply, ", options_.max_reply_bytes,
+      " bytes (derived from grpc.max_message_bytes); ask for less (a smaller page or batch)"));
+}
+
+namespace {
+
+// Audits and answers a call whose request did not parse; see the header.
+class MalformedRequestInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MalformedRequestInterceptor(Gate* gate, grpc::experimental::ServerRpcInfo* info,
+                              const Route* route)
+      : gate_(gate), info_(info), route_(route) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    // gRPC hands interceptors no message when it could not parse the request.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      malformed_ = true;
+    }
+    if (!malformed_ ||
+        !methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      methods->Proceed();
+      return;
+    }
+    Gate::Call call = gate_->Admit(
+        GrpcCredentials(info_->server_context()), *route_,
+        ExpandResource(route_->resource, [](absl::string_view) { return std::string(); }));
+    const absl::Status outcome =
+        call.status().ok()
+            ? absl::InvalidArgumentError(absl::StrCat(
+                  "request is not a valid ", RequestType(),
+                  " message (malformed protobuf, or a string field that is not UTF-8)"))
+            : call.status();
+    methods->GetSendTrailingMetadata()->emplace("x-request-id", call.request_id());
+    gate_->RecordAsync(call, outcome, /*key_version=*/0, /*http_status=*/0,
+                       [methods, outcome](absl::Status audited) {
+                         methods->ModifySendStatus(ToGrpcStatus(audited.ok() ? outcome : audited));
+                         methods->Proceed();
+                       });
+  }
+
+ private:
+  // "strongroom.v1.EncryptRequest" for "/strongroom.v1.Transit/Encrypt"; "request" if the
+  // method is not in the generated descriptor pool.
+  std::string RequestType() const {
+    std::string name(absl::string_view(info_->method()).substr(1));
+    std::replace(name.begin(), name.end(), '/', '.');
+    const google::protobuf::MethodDescriptor* method =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(name);
+    return method != nullptr ? method->input_type()->full_name() : "request";
+  }
+
+  Gate* const gate_;
+  grpc::experimental::ServerRpcInfo* const info_;
+  const Route* const route_;
+  bool malformed_ = false;
+};
+
+class MalformedRequestFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MalformedRequestFactory(Gate* gate) : gate_(gate) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY &&
+        info->type() != grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING) {
+      return nullptr;  // No request message read before the handler runs.
+    }
+    const Route* route = FindRoute(info->method());
+    if (route == nullptr) return nullptr;  // Not served through the gate.
+    return new MalformedRequestInterceptor(gate_, info, route);
+  }
+
+ private:
+  Gate* const gate_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MalformedRequestInterceptorFactory(Gate* gate) {
+  return std::make_unique<MalformedRequestFactory>(gate);
 }
 
 namespace {

@@ -6,6 +6,13 @@
 // that record is durable, from the audit log's writer thread, so a request waiting for
 // its record holds no thread at all.
 //
+// Bounds: at most options.max_pending calls are taken at once (queued for a worker,
+// running, or waiting for their audit record); a call beyond that is shed at once, on
+// gRPC's thread, with RESOURCE_EXHAUSTED, audited like any other and reported to
+// options.on_shed. A reply larger than options.max_reply_bytes is not sent: the call is
+// answered, and audited, RESOURCE_EXHAUSTED instead, so no OK is recorded for a reply gRPC
+// would refuse to send.
+//
 // Credentials come from the call: the verified-by-us client certificate chain that TLS
 // received (the server requests but does not itself verify client certificates, so an
 // untrusted one is refused here with UNAUTHENTICATED rather than failing the handshake)
@@ -18,7 +25,11 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/server_interceptor.h>
 
+#include <atomic>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -42,8 +53,18 @@ const Route& RouteOrDie(absl::string_view name);
 
 class GrpcGate {
  public:
-  // Both must outlive the GrpcGate and every call it serves.
-  GrpcGate(Gate* gate, WorkerPool* pool) : gate_(gate), pool_(pool) {}
+  struct Options {
+    // Calls taken and not yet answered; more are shed (grpc.max_pending_requests).
+    size_t max_pending = 256;
+    // The largest reply sent (the server's max send message size).
+    size_t max_reply_bytes = size_t{16} << 20;
+    // Called once per shed call (metrics); may be empty.
+    std::function<void()> on_shed;
+  };
+
+  // `gate` and `pool` must outlive the GrpcGate and every call it serves.
+  GrpcGate(Gate* gate, WorkerPool* pool, Options options)
+      : gate_(gate), pool_(pool), options_(std::move(options)) {}
 
   // Serves the call: handler(const Gate::Call&) -> absl::StatusOr<Response> runs on the
   // pool if the gate admits the call. `handler` is moved to the pool, so it must capture by
@@ -53,6 +74,10 @@ class GrpcGate {
                                   const Route& route, std::string resource, Response* response,
                                   Handler handler) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (!Take()) {
+      Shed(context, credentials, route, std::move(resource), reactor);
+      return reactor;
+    }
     pool_->Run([this, context, credentials, &route, resource = std::move(resource), response,
                 handler = std::move(handler), reactor]() mutable {
       Gate::Call call = gate_->Admit(credentials, route, std::move(resource));
@@ -60,15 +85,16 @@ class GrpcGate {
       uint32_t key_version = 0;
       if (result.ok()) {
         absl::StatusOr<Response> reply = handler(call);
-        result = reply.status();
-        if (reply.ok()) {
+        result = reply.ok() ? CheckReplySize(*reply) : reply.status();
+        if (result.ok()) {
           *response = *std::move(reply);
           key_version = GrpcKeyVersion(*response);
         }
       }
       context->AddTrailingMetadata("x-request-id", call.request_id());
       gate_->RecordAsync(call, result, key_version, /*http_status=*/0,
-                         [reactor, response, result](absl::Status audited) {
+                         [this, reactor, response, result](absl::Status audited) {
+                           Release();
                            if (!audited.ok()) {
                              response->Clear();  // fail closed: no result without its record
                              reactor->Finish(ToGrpcStatus(audited));
@@ -89,9 +115,30 @@ class GrpcGate {
   }
 
  private:
+  // Counts a call in if fewer than options_.max_pending are; false (nothing counted) if not.
+  bool Take();
+  void Release();
+  // Answers the call RESOURCE_EXHAUSTED (or its refusal, if the gate refuses it) once its
+  // audit record is written.
+  void Shed(grpc::CallbackServerContext* context, const Credentials& credentials,
+            const Route& route, std::string resource, grpc::ServerUnaryReactor* reactor);
+  // RESOURCE_EXHAUSTED naming the limit if `reply` is larger than options_.max_reply_bytes.
+  absl::Status CheckReplySize(const google::protobuf::Message& reply) const;
+
   Gate* const gate_;
   WorkerPool* const pool_;
+  const Options options_;
+  std::atomic<size_t> pending_{0};
 };
+
+// A server interceptor for requests gRPC could not parse into the method's request
+// message (malformed protobuf, a string field that is not UTF-8): gRPC never hands those
+// to a handler and would answer UNIMPLEMENTED unaudited. For methods in the route table,
+// the interceptor audits such a call like any other (its route, the resource with every
+// field empty; a refused caller gets its refusal) and answers INVALID_ARGUMENT naming the
+// message type, with the request id in trailing metadata. `gate` must outlive every call.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MalformedRequestInterceptorFactory(Gate* gate);
 
 // Calls to methods no registered service has: UNIMPLEMENTED naming the method, after the
 // call is audited like any other (route kUnknownGrpcMethod). Register it with

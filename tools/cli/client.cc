@@ -388,8 +388,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
 
   grpc::ChannelArguments args;
   // Replies carry base64 ciphertext of inputs up to the CLI's 4 MiB input limit; accept
-  // what the server may send by default (grpc.max_message_bytes, 16 MiB).
-  args.SetMaxReceiveMessageSize(16 << 20);
+  // what the server may send by default (sized from grpc.max_message_bytes, 16 MiB: about
+  // 26 MiB, see config.proto).
+  args.SetMaxReceiveMessageSize(32 << 20);
   args.SetMaxSendMessageSize(16 << 20);
   if (IsLoopbackName(TargetHost(options.addr))) {
     args.SetSslTargetNameOverride("localhost");  // GRPC_SSL_TARGET_NAME_OVERRIDE_ARG
