@@ -192,11 +192,11 @@ HttpResponse Envelope(int status, Json data, Json auth = Json(),
 absl::StatusOr<Struct> ParseBody(const std::string& body) {
   Struct out;
   if (absl::StripAsciiWhitespace(body).empty()) return out;
-  auto status = google::protobuf::util::JsonStringToMessage(body, &out);
-  if (!status.ok()) {
+  // The parser's message quotes the body around the fault, and the body may be base64
+  // plaintext: the caller gets the problem, never the parser's text.
+  if (!google::protobuf::util::JsonStringToMessage(body, &out).ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("failed to parse JSON input: the body must be a JSON object (",
-                     status.ToString(), ")"));
+        "failed to parse JSON input: the body must be a JSON object in UTF-8");
   }
   return out;
 }

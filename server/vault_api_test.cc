@@ -548,6 +548,36 @@ TEST_F(VaultApiTest, ErrorsUseVaultCodesAndNameTheField) {
   EXPECT_EQ(Call("POST", "/v1/sys/encrypt/k", R"({"plaintext":""})").status, 404);
 }
 
+// A body that does not parse is refused with a message that names the problem and quotes
+// none of the body, which may hold base64 plaintext.
+TEST_F(VaultApiTest, MalformedJsonErrorsQuoteNothingOfTheBody) {
+  CreateKey("k");
+  const std::string secret = B64("the plaintext nobody may see");  // 40 characters
+  const std::vector<std::string> bodies = {
+      absl::StrCat(R"({"plaintext":")", secret),                   // unterminated string
+      absl::StrCat(R"({"plaintext":")", secret, R"(" "x":1})"),    // missing comma
+      absl::StrCat(R"({"plaintext":")", secret, "\xff\xfe\"}"),    // invalid UTF-8
+      absl::StrCat(R"({")", secret, R"(":})"),                     // missing value
+      absl::StrCat(R"({"plaintext":)", secret, "}"),                // unquoted
+      absl::StrCat(R"([")", secret, R"("])"),                      // not an object
+      absl::StrCat(R"({"batch_input":[{"plaintext":")", secret, R"("}})"),
+  };
+  for (const std::string& path :
+       {"/v1/transit/encrypt/k", "/v1/transit/decrypt/k", "/v1/transit/rewrap/k",
+        "/v1/transit/keys/k2", "/v1/auth/token/renew-self"}) {
+    for (const std::string& body : bodies) {
+      Reply r = Call("POST", path, body, &principal_);
+      EXPECT_EQ(r.status, 400) << path << " " << body << ": " << r.body;
+      EXPECT_THAT(r.Str("errors.0"), StartsWith("failed to parse JSON input")) << r.body;
+      // Not even a part of the secret: every 6-character slice of it is absent.
+      for (size_t i = 0; i + 6 <= secret.size(); ++i) {
+        ASSERT_THAT(r.body, Not(HasSubstr(secret.substr(i, 6))))
+            << path << " " << body << " echoes the body: " << r.body;
+      }
+    }
+  }
+}
+
 TEST_F(VaultApiTest, SealedEngineIs503) {
   CreateKey("k");
   barrier_->Seal("sealed by test");
