@@ -3,6 +3,11 @@
 // HTTP <-> engine ciphertext interchange, HSM-resident keys, sys/health and the token routes.
 #include "server/vault_api.h"
 
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,6 +26,34 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/access/principal.h"
+
+namespace strongroom::server {
+namespace {
+
+// This binary replaces the global operator delete so that a test can look into every
+// heap block freed while a request is handled (DecodedPlaintextIsCleansedBeforeItIsFreed).
+std::atomic<bool> watching_frees{false};
+std::string freed_marker;
+std::atomic<int> blocks_with_marker{0};
+
+void InspectFreed(void* p) {
+  if (p == nullptr || !watching_frees.load(std::memory_order_relaxed)) return;
+  if (memmem(p, malloc_usable_size(p), freed_marker.data(), freed_marker.size()) != nullptr) {
+    ++blocks_with_marker;
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::server
+
+void operator delete(void* p) noexcept {
+  strongroom::server::InspectFreed(p);
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  strongroom::server::InspectFreed(p);
+  std::free(p);
+}
 
 namespace strongroom::server {
 namespace {
@@ -576,6 +609,37 @@ TEST_F(VaultApiTest, MalformedJsonErrorsQuoteNothingOfTheBody) {
       }
     }
   }
+}
+
+// The decoded plaintext (encrypt) and the engine's plaintext (decrypt) are cleansed before
+// their buffers are freed. (Their base64 form is still copied by protobuf's JSON parser and
+// by the HTTP body itself: see README, Architecture.)
+TEST_F(VaultApiTest, DecodedPlaintextIsCleansedBeforeItIsFreed) {
+  CreateKey("clean");
+  freed_marker = "RAW-PLAINTEXT-MARKER-123";
+  const std::string plaintext = freed_marker + std::string(40, 'z');  // on the heap
+  auto route = [this](const std::string& path, const std::string& body) {
+    HttpRequest request;
+    request.method = "POST";
+    request.path = path;
+    request.body = body;
+    blocks_with_marker = 0;
+    watching_frees = true;
+    HttpResponse response = router_.Route(request);
+    watching_frees = false;
+    EXPECT_EQ(response.status, 200) << response.body;
+    return response.body;
+  };
+  std::string encrypted = route("/v1/transit/encrypt/clean",
+                                absl::StrCat(R"({"plaintext":")", B64(plaintext), R"("})"));
+  EXPECT_EQ(blocks_with_marker.load(), 0) << "encrypt freed the plaintext uncleansed";
+  size_t at = encrypted.find("vault:v1:");
+  ASSERT_NE(at, std::string::npos) << encrypted;
+  std::string ciphertext = encrypted.substr(at, encrypted.find('"', at) - at);
+  std::string decrypted = route("/v1/transit/decrypt/clean",
+                                absl::StrCat(R"({"ciphertext":")", ciphertext, R"("})"));
+  EXPECT_EQ(blocks_with_marker.load(), 0) << "decrypt freed the plaintext uncleansed";
+  EXPECT_THAT(decrypted, HasSubstr(B64(plaintext)));
 }
 
 TEST_F(VaultApiTest, SealedEngineIs503) {
