@@ -30,6 +30,11 @@ void Inspect(void* p) {
 
 }  // namespace
 
+// Allocation through malloc too, so that new and delete stay a pair under ASan.
+void* operator new(size_t size) {
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
 void operator delete(void* p) noexcept {
   Inspect(p);
   std::free(p);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,11 @@ void InspectFreed(void* p) {
 }  // namespace
 }  // namespace strongroom::server
 
+// Allocation through malloc too, so that new and delete stay a pair under ASan.
+void* operator new(size_t size) {
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
 void operator delete(void* p) noexcept {
   strongroom::server::InspectFreed(p);
   std::free(p);
