@@ -212,6 +212,7 @@ absl::StatusCode CkRvCode(CK_RV rv) {
     case CKR_TOKEN_NOT_RECOGNIZED:
     case CKR_USER_NOT_LOGGED_IN:
     case CKR_GENERAL_ERROR:
+    case CKR_FUNCTION_FAILED:
       return absl::StatusCode::kUnavailable;
     case CKR_PIN_INCORRECT:
     case CKR_PIN_INVALID:

@@ -9,7 +9,8 @@ namespace strongroom::hsm {
 // "CKR_PIN_INCORRECT" for CKR_PIN_INCORRECT; "CKR_VENDOR_DEFINED"/"CKR_UNKNOWN" otherwise.
 const char* CkRvName(CK_RV rv);
 
-// UNAVAILABLE for faults of the token, its sessions or the library (worth a reconnect),
+// UNAVAILABLE for faults of the token, its sessions or the library (including
+// CKR_GENERAL_ERROR and CKR_FUNCTION_FAILED: a device error, never a verdict on data),
 // PERMISSION_DENIED for PIN problems, INVALID_ARGUMENT for bad data, FAILED_PRECONDITION
 // for a key or token that cannot do what was asked, NOT_FOUND for stale handles.
 absl::StatusCode CkRvCode(CK_RV rv);

@@ -487,45 +487,75 @@ absl::StatusOr<std::string> Hsm::AesGcmEncrypt(const std::string& label,
   return out;
 }
 
+absl::Status Hsm::AesGcmDecryptOnce(const std::string& label, absl::Span<const uint8_t> iv,
+                                    absl::string_view aad, absl::string_view ciphertext_and_tag,
+                                    SecretData* out) {
+  *out = SecretData(ciphertext_and_tag.size());
+  return WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+    GcmMechanism gcm(iv, aad);
+    CK_MECHANISM* mech = &gcm.mechanism;
+    if (auto s = SR_P11(*module_, C_DecryptInit, session, mech, key); !s.ok()) return s;
+    CK_ULONG len = out->size();
+    if (auto s = SR_P11(*module_, C_Decrypt, session,
+                        reinterpret_cast<CK_BYTE*>(const_cast<char*>(ciphertext_and_tag.data())),
+                        ciphertext_and_tag.size(), out->MutableSecret().data(), &len);
+        !s.ok()) {
+      return s;
+    }
+    out->Truncate(len);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Hsm::AesGcmSelfCheck(const std::string& label) {
+  static constexpr uint8_t kBlock[16] = {'s', 't', 'r', 'o', 'n', 'g', 'r', 'o',
+                                         'o', 'm', '-', 'c', 'h', 'e', 'c', 'k'};
+  static constexpr char kAad[] = "strongroom-hsm-self-check";
+  uint8_t iv[12];
+  if (absl::Status s = GenerateRandom(absl::MakeSpan(iv)); !s.ok()) return s;
+  absl::StatusOr<std::string> ct = AesGcmEncrypt(label, iv, kAad, kBlock);
+  if (!ct.ok()) return ct.status();
+  SecretData back;
+  if (absl::Status s = AesGcmDecryptOnce(label, iv, kAad, *ct, &back); !s.ok()) return s;
+  if (back.RevealSecretAsString() !=
+      absl::string_view(reinterpret_cast<const char*>(kBlock), sizeof(kBlock))) {
+    return absl::UnavailableError(absl::StrCat("HSM key '", label, "' failed a self-check"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SecretData> Hsm::AesGcmDecrypt(const std::string& label,
                                               absl::Span<const uint8_t> iv, absl::string_view aad,
                                               absl::string_view ciphertext_and_tag) {
   if (iv.size() != 12 || ciphertext_and_tag.size() < 16) {
     return absl::InvalidArgumentError("decryption failed");
   }
-  SecretData out(ciphertext_and_tag.size());
-  absl::Status s =
-      WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
-        GcmMechanism gcm(iv, aad);
-        CK_MECHANISM* mech = &gcm.mechanism;
-        if (auto s = SR_P11(*module_, C_DecryptInit, session, mech, key); !s.ok()) return s;
-        CK_ULONG len = out.size();
-        if (auto s =
-                SR_P11(*module_, C_Decrypt, session,
-                       reinterpret_cast<CK_BYTE*>(const_cast<char*>(ciphertext_and_tag.data())),
-                       ciphertext_and_tag.size(), out.MutableSecret().data(), &len);
-            !s.ok()) {
-          return s;
-        }
-        out.Truncate(len);
-        return absl::OkStatus();
-      });
-  if (!s.ok()) {
-    // Authentication failures look alike whatever the module calls them (SoftHSM says
-    // CKR_GENERAL_ERROR for a bad tag).
-    switch (RvOf(s)) {
-      case CKR_GENERAL_ERROR:
-      case CKR_ENCRYPTED_DATA_INVALID:
-      case CKR_ENCRYPTED_DATA_LEN_RANGE:
-      case CKR_DATA_INVALID:
-      case CKR_DATA_LEN_RANGE:
-      case CKR_FUNCTION_FAILED:
-        return absl::InvalidArgumentError("decryption failed");
-      default:
-        return s;
-    }
+  // The module's answers for input that does not authenticate. SoftHSM says
+  // CKR_GENERAL_ERROR for a bad tag, which is also what a failing device says.
+  const auto rejects_input = [](CK_RV rv) {
+    return rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+           rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE;
+  };
+  const auto ambiguous = [](CK_RV rv) {
+    return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+  };
+  SecretData out;
+  absl::Status s = AesGcmDecryptOnce(label, iv, aad, ciphertext_and_tag, &out);
+  if (s.ok()) return out;
+  if (rejects_input(RvOf(s))) return absl::InvalidArgumentError("decryption failed");
+  if (!ambiguous(RvOf(s))) return s;
+  // The device decides: if it cannot round-trip a known block under this key it is at
+  // fault; if it can, the first answer may have been a passing fault, so try once more.
+  if (absl::Status check = AesGcmSelfCheck(label); !check.ok()) {
+    return absl::UnavailableError(absl::StrCat("HSM fault: ", s.message(), " (self-check: ",
+                                               check.message(), ")"));
   }
-  return out;
+  s = AesGcmDecryptOnce(label, iv, aad, ciphertext_and_tag, &out);
+  if (s.ok()) return out;
+  if (rejects_input(RvOf(s)) || ambiguous(RvOf(s))) {
+    return absl::InvalidArgumentError("decryption failed");
+  }
+  return s;
 }
 
 absl::StatusOr<std::string> Hsm::Sign(const std::string& label, SignScheme scheme,

@@ -101,7 +101,10 @@ class Hsm {
                                             absl::string_view aad,
                                             absl::Span<const uint8_t> plaintext);
   // Inverse of AesGcmEncrypt; any authentication failure is INVALID_ARGUMENT
-  // "decryption failed".
+  // "decryption failed". A device fault is UNAVAILABLE naming the CKR_ code: where the
+  // module's answer could mean either (CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED), a round
+  // trip of a known block under the same key decides, and the decryption is tried once
+  // more if the device works.
   absl::StatusOr<SecretData> AesGcmDecrypt(const std::string& label, absl::Span<const uint8_t> iv,
                                            absl::string_view aad,
                                            absl::string_view ciphertext_and_tag);
@@ -133,6 +136,12 @@ class Hsm {
       CK_OBJECT_CLASS cls, const std::string& label,
       const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& fn);
   absl::StatusOr<bool> Exists(CK_OBJECT_CLASS cls, const std::string& label);
+  // One C_Decrypt of AES-GCM into *out, the module's answer unclassified.
+  absl::Status AesGcmDecryptOnce(const std::string& label, absl::Span<const uint8_t> iv,
+                                 absl::string_view aad, absl::string_view ciphertext_and_tag,
+                                 SecretData* out);
+  // OK if `label` encrypts and decrypts a known block correctly right now.
+  absl::Status AesGcmSelfCheck(const std::string& label);
 
   std::unique_ptr<Pkcs11Module> module_;
   std::unique_ptr<SessionPool> pool_;

@@ -172,6 +172,33 @@ TEST_F(HsmTest, AesGcmRoundTripAndTamperDetection) {
             absl::StatusCode::kNotFound);
 }
 
+// A device that fails is not a ciphertext that does not authenticate, even where the
+// module answers both with CKR_GENERAL_ERROR (SoftHSM does for a bad tag).
+TEST_F(HsmTest, AesGcmDecryptTellsDeviceFaultsFromBadCiphertexts) {
+  ASSERT_TRUE(hsm_->GenerateAesKey("kek-gcm-fault").ok());
+  auto iv = Iv();
+  auto ct = hsm_->AesGcmEncrypt("kek-gcm-fault", iv, "aad", Bytes("key material"));
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  std::string bad = *ct;
+  bad.back() ^= 0x01;
+  for (CK_RV rv : {CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED}) {
+    hsm_->faults().Fail("C_Decrypt", rv);
+    for (const std::string* input : {&*ct, &bad}) {
+      auto r = hsm_->AesGcmDecrypt("kek-gcm-fault", iv, "aad", *input);
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << CkRvName(rv);
+      EXPECT_THAT(r.status().message(), HasSubstr(CkRvName(rv)));
+    }
+    hsm_->faults().Clear();
+  }
+  hsm_->faults().Fail("C_Decrypt", CKR_GENERAL_ERROR, 1);  // passes by itself
+  auto back = hsm_->AesGcmDecrypt("kek-gcm-fault", iv, "aad", *ct);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->RevealSecretAsString(), "key material");
+  auto r = hsm_->AesGcmDecrypt("kek-gcm-fault", iv, "aad", bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "decryption failed");
+}
+
 struct KeyPairCase {
   KeyPairType type;
   SignScheme scheme;

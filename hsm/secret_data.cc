@@ -62,6 +62,12 @@ void SecretData::Truncate(size_t size) {
   size_ = size;
 }
 
+void CleanseString(std::string* s) {
+  s->resize(s->capacity());  // makes the bytes past size() part of the string: all of them
+  OPENSSL_cleanse(s->data(), s->size());
+  s->clear();
+}
+
 absl::Status InitSecureHeap(size_t bytes) {
   if (CRYPTO_secure_malloc_initialized()) return absl::OkStatus();
   size_t heap = 4096;

@@ -56,6 +56,12 @@ class SecretData {
   size_t capacity_ = 0;
 };
 
+// Cleanses the whole buffer of `*s` (its capacity, not only its size) with OPENSSL_cleanse
+// and empties it; the buffer stays allocated, so a reused string keeps its capacity. The
+// one way to wipe a secret that has to pass through a std::string (a protobuf field, an
+// I/O buffer); a secret held beyond the call belongs in SecretData.
+void CleanseString(std::string* s);
+
 // Initialises OpenSSL's secure heap of `bytes` (a power of two is used, rounded up) so
 // that SecretData lives in locked memory. Returns FAILED_PRECONDITION if the heap cannot
 // be created or locked. Call once, early in main().

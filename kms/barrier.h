@@ -65,7 +65,8 @@ class Barrier {
   // (kMustNotExist: versions are written once). UNAVAILABLE while sealed.
   absl::Status Wrap(const KeyMaterialId& id, const hsm::SecretData& material, WriteBatch* batch);
   // The material of `id`, from the cache or storage. NOT_FOUND if there is no record,
-  // DATA_LOSS if the record does not unwrap under its binding, UNAVAILABLE while sealed.
+  // DATA_LOSS if the record does not unwrap under its binding (it was altered or moved),
+  // UNAVAILABLE while sealed or when the HSM fails (a device fault is never DATA_LOSS).
   absl::StatusOr<std::shared_ptr<const hsm::SecretData>> Unwrap(const KeyMaterialId& id);
   // Adds the deletion of `id`'s record to `batch` and drops it from the cache.
   void Forget(const KeyMaterialId& id, WriteBatch* batch);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hsm/ck_rv.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/records.pb.h"
 #include "kms/sqlite_storage.h"
@@ -16,6 +17,7 @@ namespace {
 using hsm::SecretData;
 using hsm::testing::SoftHsmToken;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BarrierTest : public ::testing::Test {
  protected:
@@ -122,6 +124,28 @@ TEST_F(BarrierTest, FlippedBitsDoNotUnwrap) {
     EXPECT_EQ(Fresh()->Unwrap({"gamma", 1, "aes256-gcm"}).status().code(),
               absl::StatusCode::kDataLoss)
         << "byte " << i;
+  }
+}
+
+// A failing HSM is not a tampered record: CKR_GENERAL_ERROR (which SoftHSM also answers
+// for a bad tag) and CKR_FUNCTION_FAILED from a device that fails are UNAVAILABLE, and a
+// fault that clears by itself costs nothing.
+TEST_F(BarrierTest, HsmFaultsWhileUnwrappingAreUnavailableNotDataLoss) {
+  Store({"eta", 1, "aes256-gcm"}, std::string(32, 'E'));
+  for (CK_RV rv : {CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED, CKR_DEVICE_ERROR}) {
+    hsm_->faults().Fail("C_Decrypt", rv);
+    auto got = Fresh()->Unwrap({"eta", 1, "aes256-gcm"});
+    hsm_->faults().Clear();
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable)
+        << hsm::CkRvName(rv) << ": " << got.status();
+    EXPECT_THAT(got.status().message(), Not(HasSubstr("altered")));
+    EXPECT_THAT(got.status().message(), HasSubstr(hsm::CkRvName(rv)));
+
+    hsm_->faults().Fail("C_Decrypt", rv, 1);  // a passing fault
+    auto retried = Fresh()->Unwrap({"eta", 1, "aes256-gcm"});
+    hsm_->faults().Clear();
+    ASSERT_TRUE(retried.ok()) << hsm::CkRvName(rv) << ": " << retried.status();
+    EXPECT_EQ((*retried)->RevealSecretAsString(), std::string(32, 'E'));
   }
 }
 

@@ -7,8 +7,10 @@
 #include <cstring>
 #include <deque>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "hsm/openssl_ptr.h"
+#include "hsm/secret_data.h"
 #include "kms/ciphertext.h"
 #include "kms/crypto/aead.h"
 #include "kms/crypto/hkdf.h"
@@ -133,12 +135,6 @@ absl::StatusOr<std::string> VersionHmac(const TransitKey& key, const VersionMate
   if (absl::Status s = crypto::HmacCompute(hash, mac_key, input, &tag); !s.ok()) return s;
   return tag;
 }
-
-// A per-call scrubbed string for plaintext that only passes through (rewrap).
-struct ScrubbedString {
-  std::string value;
-  ~ScrubbedString() { OPENSSL_cleanse(value.data(), value.size()); }
-};
 
 }  // namespace
 
@@ -310,10 +306,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
   thread_local std::string payload;
   payload.assign(kAeadNonceSize, '\0');
   payload.reserve(kAeadNonceSize + in.plaintext.size() + kAeadTagSize);
-  struct Wipe {
-    std::string& s;
-    ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
-  } wipe{payload};
+  absl::Cleanup wipe = [] { hsm::CleanseString(&payload); };
   uint8_t nonce[kAeadNonceSize];
   if (key.record().convergent()) {
     // Deterministic: the same plaintext and context give the same nonce (and ciphertext).
@@ -323,7 +316,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
     std::string mac;
     absl::Status s =
         crypto::HmacCompute(hsm::HashAlgorithm::kSha256, material.hmac_key, data, &mac);
-    OPENSSL_cleanse(data.data(), data.size());
+    hsm::CleanseString(&data);
     if (!s.ok()) return s;
     std::memcpy(nonce, mac.data(), kAeadNonceSize);
   } else if (absl::Status s = RandomNonce(nonce); !s.ok()) {
@@ -460,18 +453,19 @@ absl::StatusOr<v1::RewrapResponse> Transit::Rewrap(const v1::RewrapRequest& requ
   const auto& [snapshot, version, material] = *enc;
   v1::RewrapResponse response;
   Ciphers ciphers;
+  std::string plaintext;  // each item's, only passing through; cleansed after each
   for (const v1::RewrapRequest::Item& item : request.items()) {
     v1::EncryptResponse::Result* result = response.add_results();
     result->set_reference(item.reference());
-    ScrubbedString plaintext;
     uint32_t old_version = 0;
     absl::Status s = OpenOne(*snapshot, item.ciphertext(), item.associated_data(), item.context(),
-                             ciphers, &plaintext.value, &old_version);
+                             ciphers, &plaintext, &old_version);
     if (s.ok()) {
       s = SealOne(*snapshot, version, *material,
-                  {plaintext.value, item.associated_data(), item.context()}, ciphers,
+                  {plaintext, item.associated_data(), item.context()}, ciphers,
                   result->mutable_ciphertext());
     }
+    hsm::CleanseString(&plaintext);
     if (s.ok()) {
       result->set_key_version(version);
     } else {

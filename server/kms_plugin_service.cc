@@ -1,7 +1,9 @@
 #include "server/kms_plugin_service.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "hsm/cleanse_message.h"
 #include "server/access/grpc_gate.h"
 
 namespace strongroom::server {
@@ -92,7 +94,9 @@ absl::StatusOr<::v2::EncryptResponse> KmsPluginService::DoEncrypt(
                                                    " bytes is more than ", kMaxPlaintextBytes,
                                                    " (the ciphertext must stay under 1 kB)"));
   }
+  // The one copy of the DEK the engine's request needs, cleansed when done.
   v1::EncryptRequest encrypt;
+  absl::Cleanup cleanse = [&encrypt] { hsm::CleanseMessage(&encrypt); };
   encrypt.set_key_name(key_name_);
   encrypt.add_items()->set_plaintext(request.plaintext());
   absl::StatusOr<v1::EncryptResponse> result = transit_->Encrypt(encrypt);
@@ -131,7 +135,7 @@ absl::StatusOr<::v2::DecryptResponse> KmsPluginService::DoDecrypt(
   v1::DecryptResponse::Result* item = result->mutable_results(0);
   if (item->has_error()) return ItemStatus(item->error());
   ::v2::DecryptResponse response;
-  response.set_plaintext(std::move(*item->mutable_plaintext()));
+  response.mutable_plaintext()->swap(*item->mutable_plaintext());  // moved, not copied
   return response;
 }
 

@@ -16,16 +16,18 @@
 #include "kms/transit.h"
 #include "kubernetes/kms/v2/kms.grpc.pb.h"
 #include "server/access/grpc_gate.h"
-#include "server/wiping_arena.h"
+#include "server/cleansing_allocator.h"
 
 namespace strongroom::server {
 
 class KmsPluginService final : public ::v2::KeyManagementService::CallbackService {
  public:
-  // Encrypt requests (the API server's plaintext DEK) are parsed onto a wiping arena.
+  // Encrypt requests and Decrypt responses (the API server's plaintext DEK) are cleansed
+  // when the call is done (server/cleansing_allocator.h).
   KmsPluginService(kms::Transit* transit, std::string key_name, access::GrpcGate* gate)
       : transit_(transit), key_name_(std::move(key_name)), gate_(gate) {
-    SetMessageAllocatorFor_Encrypt(&encrypt_requests_);
+    SetMessageAllocatorFor_Encrypt(&encrypt_messages_);
+    SetMessageAllocatorFor_Decrypt(&decrypt_messages_);
   }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const ::v2::StatusRequest*,
@@ -52,7 +54,8 @@ class KmsPluginService final : public ::v2::KeyManagementService::CallbackServic
   kms::Transit* const transit_;
   const std::string key_name_;
   access::GrpcGate* const gate_;
-  WipingRequestAllocator<::v2::EncryptRequest, ::v2::EncryptResponse> encrypt_requests_;
+  CleansingMessageAllocator<::v2::EncryptRequest, ::v2::EncryptResponse> encrypt_messages_;
+  CleansingMessageAllocator<::v2::DecryptRequest, ::v2::DecryptResponse> decrypt_messages_;
 };
 
 }  // namespace strongroom::server

@@ -3,7 +3,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "hsm/hsm.h"
 #include "hsm/provider.h"
+#include "hsm/secret_data.h"
 #include "kms/barrier.h"
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
@@ -182,11 +182,10 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   // expired one gets UNAUTHENTICATED naming the problem instead of a failed handshake.
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  OPENSSL_cleanse(key->data(), key->size());
+  hsm::CleanseString(&*key);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.grpc().address(), grpc::SslServerCredentials(ssl), &d->port_);
-  OPENSSL_cleanse(ssl.pem_key_cert_pairs[0].private_key.data(),
-                  ssl.pem_key_cert_pairs[0].private_key.size());
+  hsm::CleanseString(&ssl.pem_key_cert_pairs[0].private_key);
   builder.RegisterService(d->system_.get());
   builder.RegisterService(d->transit_service_.get());
   builder.RegisterService(d->pki_service_.get());
@@ -364,7 +363,7 @@ absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfi
   if (previous.ok()) {
     std::vector<absl::string_view> parts = absl::StrSplit(*previous, '.');
     absl::Status revoked = parts.size() == 3 ? (*tokens)->Revoke(parts[1]) : absl::OkStatus();
-    OPENSSL_cleanse(previous->data(), previous->size());
+    hsm::CleanseString(&*previous);
     if (!revoked.ok() && !absl::IsNotFound(revoked) && !absl::IsInvalidArgument(revoked)) {
       return Prefixed("revoking the previous root token: ", revoked);
     }

@@ -8,7 +8,7 @@ namespace strongroom::server {
 TransitService::TransitService(kms::Transit* transit, access::GrpcGate* gate)
     : transit_(transit), gate_(gate) {
 #define STRONGROOM_SET_ALLOCATOR(Method, Request, Response) \
-  SetMessageAllocatorFor_##Method(&Method##_requests_);
+  SetMessageAllocatorFor_##Method(&Method##_messages_);
   STRONGROOM_TRANSIT_RPCS(STRONGROOM_SET_ALLOCATOR)
 #undef STRONGROOM_SET_ALLOCATOR
 }

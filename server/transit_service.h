@@ -5,7 +5,7 @@
 
 #include "kms/transit.h"
 #include "server/access/grpc_gate.h"
-#include "server/wiping_arena.h"
+#include "server/cleansing_allocator.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 
 namespace strongroom::server {
@@ -30,7 +30,8 @@ namespace strongroom::server {
 
 class TransitService final : public v1::Transit::CallbackService {
  public:
-  // Every request is parsed onto a wiping arena (server/wiping_arena.h).
+  // Every request and response is cleansed when its call is done
+  // (server/cleansing_allocator.h).
   TransitService(kms::Transit* transit, access::GrpcGate* gate);
 
 #define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
@@ -53,7 +54,7 @@ class TransitService final : public v1::Transit::CallbackService {
   kms::Transit* const transit_;
   access::GrpcGate* const gate_;
 #define STRONGROOM_DECLARE_ALLOCATOR(Method, Request, Response) \
-  WipingRequestAllocator<v1::Request, v1::Response> Method##_requests_;
+  CleansingMessageAllocator<v1::Request, v1::Response> Method##_messages_;
   STRONGROOM_TRANSIT_RPCS(STRONGROOM_DECLARE_ALLOCATOR)
 #undef STRONGROOM_DECLARE_ALLOCATOR
 };

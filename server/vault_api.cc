@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -22,6 +23,8 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "hsm/cleanse_message.h"
+#include "hsm/secret_data.h"
 
 namespace strongroom::server {
 namespace {
@@ -37,6 +40,11 @@ using google::protobuf::Value;
 class Json {
  public:
   Json() = default;  // null
+  Json(const Json&) = default;
+  Json(Json&&) = default;
+  Json& operator=(const Json&) = default;
+  Json& operator=(Json&&) = default;
+  ~Json() { hsm::CleanseString(&s_); }  // a string value may be base64 plaintext
   Json(bool b) : kind_(kBool), b_(b) {}  // NOLINT
   template <typename T,
             std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
@@ -189,16 +197,15 @@ HttpResponse Envelope(int status, Json data, Json auth = Json(),
 // Request parsing. Bodies are JSON objects (an empty body is an empty object); fields are
 // typed leniently the way Vault's are: integers and booleans may also arrive as strings.
 
-absl::StatusOr<Struct> ParseBody(const std::string& body) {
-  Struct out;
-  if (absl::StripAsciiWhitespace(body).empty()) return out;
-  auto status = google::protobuf::util::JsonStringToMessage(body, &out);
-  if (!status.ok()) {
+absl::Status ParseBody(const std::string& body, Struct* out) {
+  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  // The parser's message quotes the body around the fault, and the body may be base64
+  // plaintext: the caller gets the problem, never the parser's text.
+  if (!google::protobuf::util::JsonStringToMessage(body, out).ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("failed to parse JSON input: the body must be a JSON object (",
-                     status.ToString(), ")"));
+        "failed to parse JSON input: the body must be a JSON object in UTF-8");
   }
-  return out;
+  return absl::OkStatus();
 }
 
 // The field, or nullptr if absent or JSON null.
@@ -212,13 +219,42 @@ absl::Status TypeError(absl::string_view field, absl::string_view expected) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": expected ", expected));
 }
 
-absl::StatusOr<std::optional<std::string>> GetString(const Struct& s, const std::string& name,
-                                                     absl::string_view label) {
+// The string in the body, not a copy (it may be base64 plaintext); nullptr if absent.
+absl::StatusOr<const std::string*> GetString(const Struct& s, const std::string& name,
+                                             absl::string_view label) {
   const Value* v = Field(s, name);
-  if (v == nullptr) return std::optional<std::string>();
+  if (v == nullptr) return nullptr;
   if (v->kind_case() != Value::kStringValue) return TypeError(label, "a string");
-  return std::optional<std::string>(v->string_value());
+  return &v->string_value();
 }
+
+// Cleanses every string in a parsed body (hsm::CleanseMessage does not reach map fields,
+// and a Struct's fields are a map).
+void CleanseJson(Value* v);
+void CleanseJson(Struct* s) {
+  for (auto& [name, value] : *s->mutable_fields()) CleanseJson(&value);
+}
+void CleanseJson(Value* v) {
+  switch (v->kind_case()) {
+    case Value::kStringValue:
+      hsm::CleanseString(v->mutable_string_value());
+      break;
+    case Value::kStructValue:
+      CleanseJson(v->mutable_struct_value());
+      break;
+    case Value::kListValue:
+      for (Value& item : *v->mutable_list_value()->mutable_values()) CleanseJson(&item);
+      break;
+    default:
+      break;
+  }
+}
+
+// A parsed body that is cleansed when it goes out of scope.
+struct Body {
+  Struct json;
+  ~Body() { CleanseJson(&json); }
+};
 
 // A non-negative integer from a JSON number or a decimal string, at most `max`.
 absl::StatusOr<std::optional<uint64_t>> GetUint(const Struct& s, const std::string& name,
@@ -310,7 +346,15 @@ bool DecodeBase64(absl::string_view in, std::string* out) {
 // ---------------------------------------------------------------------------------------
 // Batches: Vault's single form is a batch of one that answers with data.<field> or errors.
 
+// Input and output bytes are cleansed when the item goes.
 struct Item {
+  Item() = default;
+  Item(Item&&) = default;
+  Item& operator=(Item&&) = default;
+  ~Item() {
+    for (std::string* s : {&text, &context, &associated_data, &result}) hsm::CleanseString(s);
+  }
+
   // Input.
   std::string text;  // plaintext (decoded) or ciphertext
   std::string context;
@@ -362,13 +406,13 @@ absl::Status ReadItem(Op op, const Struct& s, const std::string& prefix, uint32_
   auto version = GetUint(s, "key_version", absl::StrCat(prefix, "key_version"), kMaxVersion);
   if (!version.ok()) return version.status();
 
-  if (!text->has_value() || (op != Op::kEncrypt && (*text)->empty())) {
+  if (*text == nullptr || (op != Op::kEncrypt && (*text)->empty())) {
     std::string missing = op == Op::kEncrypt ? "missing plaintext to encrypt"
                                              : absl::StrCat("missing ciphertext to ", OpName(op));
     if (single) return absl::InvalidArgumentError(missing);
     item->error = missing;
   }
-  item->reference = reference->value_or("");
+  item->reference = *reference != nullptr ? **reference : "";
   item->key_version = version->has_value() ? static_cast<uint32_t>(**version) : default_version;
   if (!item->error.empty()) return absl::OkStatus();
   if (op == Op::kEncrypt) {
@@ -379,15 +423,15 @@ absl::Status ReadItem(Op op, const Struct& s, const std::string& prefix, uint32_
   } else {
     item->text = **text;
   }
-  if (context->has_value() && !DecodeBase64(**context, &item->context)) {
+  if (*context != nullptr && !DecodeBase64(**context, &item->context)) {
     item->error = "context: not valid base64";
     return absl::OkStatus();
   }
-  if (aad->has_value() && !DecodeBase64(**aad, &item->associated_data)) {
+  if (*aad != nullptr && !DecodeBase64(**aad, &item->associated_data)) {
     item->error = "associated_data: not valid base64";
     return absl::OkStatus();
   }
-  if (nonce->has_value() && !(*nonce)->empty()) {
+  if (*nonce != nullptr && !(*nonce)->empty()) {
     item->error = "provided nonce not allowed for this key";
   }
   return absl::OkStatus();
@@ -720,8 +764,9 @@ HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest&
                                 absl::StatusOr<Response> (kms::Transit::*call)(const Request&),
                                 SetInput set_input) {
   if (ReservedMount(request)) return NotFound();
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
+  Body parsed;
+  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  const Struct* body = &parsed.json;
   absl::StatusOr<Batch> batch = ReadBatch(op, *body);
   if (!batch.ok()) return StatusError(batch.status());
   const std::string key_name = PathParam(request, "key");
@@ -731,14 +776,15 @@ HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest&
   }
   for (const auto& [version, indexes] : groups) {
     Request req;
+    absl::Cleanup cleanse_req = [&req] { hsm::CleanseMessage(&req); };
     req.set_key_name(key_name);
     req.set_key_version(version);
-    for (size_t i : indexes) {
-      const Item& item = batch->items[i];
+    for (size_t i : indexes) {  // the items' bytes move into the request: no copies
+      Item& item = batch->items[i];
       auto* in = req.add_items();
-      set_input(in, item.text);
-      in->set_context(item.context);
-      in->set_associated_data(item.associated_data);
+      set_input(in, &item.text);
+      in->mutable_context()->swap(item.context);
+      in->mutable_associated_data()->swap(item.associated_data);
     }
     absl::StatusOr<Response> resp = (transit->*call)(req);
     if (!resp.ok()) {
@@ -766,15 +812,16 @@ HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest&
 
 HttpResponse VaultApi::Encrypt(const HttpRequest& request) const {
   return ProduceCiphertexts(transit_, Op::kEncrypt, request, &kms::Transit::Encrypt,
-                            [](v1::EncryptRequest::Item* in, const std::string& text) {
-                              in->set_plaintext(text);
+                            [](v1::EncryptRequest::Item* in, std::string* text) {
+                              in->mutable_plaintext()->swap(*text);
                             });
 }
 
 HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
+  Body parsed;
+  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  const Struct* body = &parsed.json;
   absl::StatusOr<Batch> batch = ReadBatch(Op::kDecrypt, *body);
   if (!batch.ok()) return StatusError(batch.status());
   const std::string key_name = PathParam(request, "key");
@@ -786,15 +833,19 @@ HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
     if (auto e = CheckKeyExists(transit_, key_name)) return *e;
   } else {
     v1::DecryptRequest req;
+    absl::Cleanup cleanse_req = [&req] { hsm::CleanseMessage(&req); };
     req.set_key_name(key_name);
-    for (size_t i : pending) {
-      const Item& item = batch->items[i];
+    for (size_t i : pending) {  // the items' bytes move into the request: no copies
+      Item& item = batch->items[i];
       v1::DecryptRequest::Item* in = req.add_items();
-      in->set_ciphertext(item.text);
-      in->set_context(item.context);
-      in->set_associated_data(item.associated_data);
+      in->mutable_ciphertext()->swap(item.text);
+      in->mutable_context()->swap(item.context);
+      in->mutable_associated_data()->swap(item.associated_data);
     }
     absl::StatusOr<v1::DecryptResponse> resp = transit_->Decrypt(req);
+    absl::Cleanup cleanse_resp = [&resp] {
+      if (resp.ok()) hsm::CleanseMessage(&*resp);
+    };
     if (!resp.ok()) {
       if (auto e = RequestLevelError(transit_, resp.status(), key_name, kEncryptionKeyNotFound)) {
         return *e;
@@ -803,12 +854,12 @@ HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
     } else {
       for (size_t k = 0; k < pending.size() && k < static_cast<size_t>(resp->results_size());
            ++k) {
-        const v1::DecryptResponse::Result& r = resp->results(static_cast<int>(k));
+        v1::DecryptResponse::Result& r = *resp->mutable_results(static_cast<int>(k));
         Item& item = batch->items[pending[k]];
         if (r.has_error()) {
           SetItemError(&item, r.error());
         } else {
-          item.result = r.plaintext();
+          item.result.swap(*r.mutable_plaintext());
           item.result_version = r.key_version();
         }
       }
@@ -819,8 +870,8 @@ HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
 
 HttpResponse VaultApi::Rewrap(const HttpRequest& request) const {
   return ProduceCiphertexts(transit_, Op::kRewrap, request, &kms::Transit::Rewrap,
-                            [](v1::RewrapRequest::Item* in, const std::string& text) {
-                              in->set_ciphertext(text);
+                            [](v1::RewrapRequest::Item* in, std::string* text) {
+                              in->mutable_ciphertext()->swap(*text);
                             });
 }
 
@@ -838,14 +889,15 @@ HttpResponse VaultApi::ReadKey(const HttpRequest& request) const {
 
 HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
+  Body parsed;
+  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  const Struct* body = &parsed.json;
   v1::CreateKeyRequest req;
   req.set_name(PathParam(request, "key"));
 
   auto type = GetString(*body, "type", "type");
   if (!type.ok()) return StatusError(type.status());
-  std::string type_name = type->value_or("aes256-gcm96");
+  std::string type_name = *type != nullptr ? **type : "aes256-gcm96";
   std::optional<v1::KeyType> key_type = ParseVaultType(type_name);
   if (!key_type.has_value()) {
     return Errors(400, {absl::StrCat("type: unknown key type ", type_name)});
@@ -854,7 +906,7 @@ HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
 
   auto residency = GetString(*body, "residency", "residency");
   if (!residency.ok()) return StatusError(residency.status());
-  std::string where = residency->value_or("wrapped");
+  std::string where = *residency != nullptr ? **residency : "wrapped";
   if (where == "hsm") {
     req.set_residency(v1::HSM);
   } else if (where == "wrapped") {
@@ -908,8 +960,9 @@ HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
 HttpResponse VaultApi::RotateKey(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
   // A body is allowed (Vault clients send "{}" or nothing) and ignored.
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
+  Body parsed;
+  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  const Struct* body = &parsed.json;
   v1::RotateKeyRequest req;
   req.set_name(PathParam(request, "key"));
   absl::StatusOr<v1::Key> key = transit_->RotateKey(req);
@@ -983,8 +1036,9 @@ HttpResponse VaultApi::LookupSelf(const HttpRequest& request) const {
 
 HttpResponse VaultApi::RenewSelf(const HttpRequest& request) const {
   if (request.principal == nullptr) return Errors(403, {"permission denied"});
-  absl::StatusOr<Struct> body = ParseBody(request.body);
-  if (!body.ok()) return StatusError(body.status());
+  Body parsed;
+  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  const Struct* body = &parsed.json;
   absl::StatusOr<absl::Duration> increment = GetDuration(*body, "increment", "increment");
   if (!increment.ok()) return StatusError(increment.status());
   absl::StatusOr<v1::TokenInfo> info = tokens_->RenewSelf(*request.principal, *increment);

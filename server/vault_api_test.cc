@@ -3,7 +3,13 @@
 // HTTP <-> engine ciphertext interchange, HSM-resident keys, sys/health and the token routes.
 #include "server/vault_api.h"
 
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +27,39 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/access/principal.h"
+
+namespace strongroom::server {
+namespace {
+
+// This binary replaces the global operator delete so that a test can look into every
+// heap block freed while a request is handled (DecodedPlaintextIsCleansedBeforeItIsFreed).
+std::atomic<bool> watching_frees{false};
+std::string freed_marker;
+std::atomic<int> blocks_with_marker{0};
+
+void InspectFreed(void* p) {
+  if (p == nullptr || !watching_frees.load(std::memory_order_relaxed)) return;
+  if (memmem(p, malloc_usable_size(p), freed_marker.data(), freed_marker.size()) != nullptr) {
+    ++blocks_with_marker;
+  }
+}
+
+}  // namespace
+}  // namespace strongroom::server
+
+// Allocation through malloc too, so that new and delete stay a pair under ASan.
+void* operator new(size_t size) {
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  strongroom::server::InspectFreed(p);
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  strongroom::server::InspectFreed(p);
+  std::free(p);
+}
 
 namespace strongroom::server {
 namespace {
@@ -546,6 +585,67 @@ TEST_F(VaultApiTest, ErrorsUseVaultCodesAndNameTheField) {
 
   EXPECT_EQ(Call("GET", "/v1/transit/encrypt/k").status, 405);
   EXPECT_EQ(Call("POST", "/v1/sys/encrypt/k", R"({"plaintext":""})").status, 404);
+}
+
+// A body that does not parse is refused with a message that names the problem and quotes
+// none of the body, which may hold base64 plaintext.
+TEST_F(VaultApiTest, MalformedJsonErrorsQuoteNothingOfTheBody) {
+  CreateKey("k");
+  const std::string secret = B64("the plaintext nobody may see");  // 40 characters
+  const std::vector<std::string> bodies = {
+      absl::StrCat(R"({"plaintext":")", secret),                   // unterminated string
+      absl::StrCat(R"({"plaintext":")", secret, R"(" "x":1})"),    // missing comma
+      absl::StrCat(R"({"plaintext":")", secret, "\xff\xfe\"}"),    // invalid UTF-8
+      absl::StrCat(R"({")", secret, R"(":})"),                     // missing value
+      absl::StrCat(R"({"plaintext":)", secret, "}"),                // unquoted
+      absl::StrCat(R"([")", secret, R"("])"),                      // not an object
+      absl::StrCat(R"({"batch_input":[{"plaintext":")", secret, R"("}})"),
+  };
+  for (const std::string& path :
+       {"/v1/transit/encrypt/k", "/v1/transit/decrypt/k", "/v1/transit/rewrap/k",
+        "/v1/transit/keys/k2", "/v1/auth/token/renew-self"}) {
+    for (const std::string& body : bodies) {
+      Reply r = Call("POST", path, body, &principal_);
+      EXPECT_EQ(r.status, 400) << path << " " << body << ": " << r.body;
+      EXPECT_THAT(r.Str("errors.0"), StartsWith("failed to parse JSON input")) << r.body;
+      // Not even a part of the secret: every 6-character slice of it is absent.
+      for (size_t i = 0; i + 6 <= secret.size(); ++i) {
+        ASSERT_THAT(r.body, Not(HasSubstr(secret.substr(i, 6))))
+            << path << " " << body << " echoes the body: " << r.body;
+      }
+    }
+  }
+}
+
+// The decoded plaintext (encrypt) and the engine's plaintext (decrypt) are cleansed before
+// their buffers are freed. (Their base64 form is still copied by protobuf's JSON parser and
+// by the HTTP body itself: see README, Architecture.)
+TEST_F(VaultApiTest, DecodedPlaintextIsCleansedBeforeItIsFreed) {
+  CreateKey("clean");
+  freed_marker = "RAW-PLAINTEXT-MARKER-123";
+  const std::string plaintext = freed_marker + std::string(40, 'z');  // on the heap
+  auto route = [this](const std::string& path, const std::string& body) {
+    HttpRequest request;
+    request.method = "POST";
+    request.path = path;
+    request.body = body;
+    blocks_with_marker = 0;
+    watching_frees = true;
+    HttpResponse response = router_.Route(request);
+    watching_frees = false;
+    EXPECT_EQ(response.status, 200) << response.body;
+    return response.body;
+  };
+  std::string encrypted = route("/v1/transit/encrypt/clean",
+                                absl::StrCat(R"({"plaintext":")", B64(plaintext), R"("})"));
+  EXPECT_EQ(blocks_with_marker.load(), 0) << "encrypt freed the plaintext uncleansed";
+  size_t at = encrypted.find("vault:v1:");
+  ASSERT_NE(at, std::string::npos) << encrypted;
+  std::string ciphertext = encrypted.substr(at, encrypted.find('"', at) - at);
+  std::string decrypted = route("/v1/transit/decrypt/clean",
+                                absl::StrCat(R"({"ciphertext":")", ciphertext, R"("})"));
+  EXPECT_EQ(blocks_with_marker.load(), 0) << "decrypt freed the plaintext uncleansed";
+  EXPECT_THAT(decrypted, HasSubstr(B64(plaintext)));
 }
 
 TEST_F(VaultApiTest, SealedEngineIs503) {

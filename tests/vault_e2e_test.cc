@@ -327,5 +327,32 @@ TEST_F(VaultE2eTest, NodeVaultCurlAndAudit) {
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
+// A body that does not parse is answered 400 with the problem named; neither the answer
+// nor the audit line nor the server's log quotes any of the body (base64 plaintext).
+TEST_F(VaultE2eTest, MalformedBodiesAreNeitherEchoedNorAudited) {
+  const std::string token = CreatePeriodicToken("vault-seal", "vault-seal-node-1");
+  const std::string secret = "c2VjcmV0LW1hcmtlci1ub2JvZHktbWF5LXNlZQ";  // never valid JSON here
+  for (const std::string& body :
+       {absl::StrCat("{\"plaintext\":\"", secret, "\" \"x\":1}"),
+        absl::StrCat("{\"plaintext\":", secret, "}"), absl::StrCat("{\"plaintext\":\"", secret)}) {
+    HttpReply reply = Curl("PUT", absl::StrCat("/v1/transit/encrypt/", kKey), token, body);
+    EXPECT_EQ(reply.status, 400) << reply.raw;
+    EXPECT_THAT(reply.body, HasSubstr("failed to parse JSON input")) << reply.raw;
+    for (size_t i = 0; i + 6 <= secret.size(); ++i) {
+      ASSERT_THAT(reply.body, Not(HasSubstr(secret.substr(i, 6)))) << reply.raw;
+    }
+  }
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0) << server_->output();
+  const std::string server_log = server_->output();
+  server_.reset();
+  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  EXPECT_THAT(audit, HasSubstr("\"http_status\":400")) << audit;
+  for (size_t i = 0; i + 6 <= secret.size(); ++i) {
+    ASSERT_THAT(audit, Not(HasSubstr(secret.substr(i, 6)))) << audit;
+    ASSERT_THAT(server_log, Not(HasSubstr(secret.substr(i, 6)))) << server_log;
+  }
+}
+
 }  // namespace
 }  // namespace strongroom

@@ -1,6 +1,7 @@
 #include "tools/cli/client.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +30,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "hsm/openssl_ptr.h"
+#include "hsm/secret_data.h"
 #include "server/state_dir.h"
 
 namespace strongroom::cli {
@@ -47,13 +50,6 @@ using hsm::BioPtr;
 using hsm::EvpPkeyPtr;
 using hsm::X509Ptr;
 
-// A string that is wiped when it goes out of scope (for private key PEM).
-class WipedString {
- public:
-  ~WipedString() { OPENSSL_cleanse(value.data(), value.size()); }
-  std::string value;
-};
-
 std::string Getenv(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
@@ -72,6 +68,12 @@ absl::Status ReadSmallFile(const std::string& path, absl::string_view what,
     return err == ENOENT ? fail("no such file") : fail(absl::AsciiStrToLower(strerror(err)));
   }
   out->clear();
+  // Sized up front, so that appending never moves (and leaves behind) a key's bytes.
+  struct stat info;
+  if (fstat(fd, &info) == 0 && info.st_size > 0 &&
+      static_cast<uint64_t>(info.st_size) <= kMaxPemFileBytes) {
+    out->reserve(static_cast<size_t>(info.st_size));
+  }
   char buf[16384];
   absl::Status status = absl::OkStatus();
   for (;;) {
@@ -90,10 +92,7 @@ absl::Status ReadSmallFile(const std::string& path, absl::string_view what,
   }
   close(fd);
   OPENSSL_cleanse(buf, sizeof(buf));
-  if (!status.ok()) {
-    OPENSSL_cleanse(out->data(), out->size());
-    out->clear();
-  }
+  if (!status.ok()) hsm::CleanseString(out);
   return status;
 }
 
@@ -172,28 +171,31 @@ std::string TargetHost(absl::string_view target) {
 // the channel and wipes it afterwards.
 class BearerTokenPlugin final : public grpc::MetadataCredentialsPlugin {
  public:
-  explicit BearerTokenPlugin(absl::string_view token) {
-    header_.value = absl::StrCat("Bearer ", token);
+  explicit BearerTokenPlugin(absl::string_view token) : header_(kBearer.size() + token.size()) {
+    absl::Span<uint8_t> header = header_.MutableSecret();
+    std::memcpy(header.data(), kBearer.data(), kBearer.size());
+    std::memcpy(header.data() + kBearer.size(), token.data(), token.size());
   }
   bool IsBlocking() const override { return false; }
   const char* GetType() const override { return "strongroom-bearer-token"; }
   grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
                            std::multimap<grpc::string, grpc::string>* metadata) override {
-    metadata->emplace("authorization", header_.value);
+    metadata->emplace("authorization", std::string(header_.RevealSecretAsString()));
     return grpc::Status::OK;
   }
   grpc::string DebugString() override { return "strongroom bearer token (not shown)"; }
 
  private:
-  WipedString header_;
+  static constexpr absl::string_view kBearer = "Bearer ";
+  hsm::SecretData header_;
 };
 
 // The token to send, from options.token_file or STRONGROOM_TOKEN; empty if neither is set.
-absl::Status ReadToken(const ClientOptions& options, WipedString* token) {
+absl::Status ReadToken(const ClientOptions& options, std::string* token) {
   std::string source;
   if (!options.token_file.empty()) {
     if (absl::Status s =
-            ReadSmallFile(options.token_file, "token file", kTokenFileSource, &token->value);
+            ReadSmallFile(options.token_file, "token file", kTokenFileSource, token);
         !s.ok()) {
       return s;
     }
@@ -201,14 +203,13 @@ absl::Status ReadToken(const ClientOptions& options, WipedString* token) {
   } else {
     const char* value = std::getenv(kTokenVariable);
     if (value == nullptr || *value == '\0') return absl::OkStatus();
-    token->value = value;
+    token->assign(value);
     source = kTokenVariable;
   }
   // One line: a trailing newline (and surrounding blanks) is allowed, nothing else.
-  absl::string_view trimmed = absl::StripAsciiWhitespace(token->value);
+  absl::string_view trimmed = absl::StripAsciiWhitespace(*token);
   auto fail = [&](absl::string_view reason) {
-    OPENSSL_cleanse(token->value.data(), token->value.size());
-    token->value.clear();
+    hsm::CleanseString(token);
     return absl::FailedPreconditionError(absl::StrCat(source, ": ", reason));
   };
   if (trimmed.empty()) return fail("empty; want a strongroomd token");
@@ -219,9 +220,8 @@ absl::Status ReadToken(const ClientOptions& options, WipedString* token) {
     }
   }
   std::string exact(trimmed);
-  OPENSSL_cleanse(token->value.data(), token->value.size());
-  token->value.swap(exact);
-  OPENSSL_cleanse(exact.data(), exact.size());
+  token->swap(exact);
+  hsm::CleanseString(&exact);
   return absl::OkStatus();
 }
 
@@ -366,24 +366,26 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
             ? absl::StrCat("client key given without a certificate: set ", kCertSource)
             : absl::StrCat("client certificate given without a key: set ", kKeySource));
   }
-  WipedString key_pem;
+  std::string key_pem;
+  absl::Cleanup cleanse_key = [&key_pem] { hsm::CleanseString(&key_pem); };
   if (!options.cert_file.empty()) {
     if (absl::Status s = ReadSmallFile(options.cert_file, "client certificate", kCertSource,
                                        &ssl.pem_cert_chain);
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = ReadSmallFile(options.key_file, "client key", kKeySource, &key_pem.value);
+    if (absl::Status s = ReadSmallFile(options.key_file, "client key", kKeySource, &key_pem);
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = CheckClientIdentity(options, ssl.pem_cert_chain, key_pem.value); !s.ok()) {
+    if (absl::Status s = CheckClientIdentity(options, ssl.pem_cert_chain, key_pem); !s.ok()) {
       return s;
     }
-    ssl.pem_private_key = key_pem.value;
+    ssl.pem_private_key = key_pem;
   }
 
-  WipedString token;
+  std::string token;
+  absl::Cleanup cleanse_token = [&token] { hsm::CleanseString(&token); };
   if (absl::Status s = ReadToken(options, &token); !s.ok()) return s;
 
   grpc::ChannelArguments args;
@@ -396,14 +398,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ClientOptions& opti
     args.SetSslTargetNameOverride("localhost");  // GRPC_SSL_TARGET_NAME_OVERRIDE_ARG
   }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
-  OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+  hsm::CleanseString(&ssl.pem_private_key);
   if (credentials == nullptr) {
     return absl::InternalError("cannot create TLS credentials");
   }
-  if (!token.value.empty()) {
+  if (!token.empty()) {
     credentials = grpc::CompositeChannelCredentials(
         credentials,
-        grpc::MetadataCredentialsFromPlugin(std::make_unique<BearerTokenPlugin>(token.value)));
+        grpc::MetadataCredentialsFromPlugin(std::make_unique<BearerTokenPlugin>(token)));
     if (credentials == nullptr) {
       return absl::InternalError("cannot create token call credentials");
     }

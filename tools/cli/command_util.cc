@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "hsm/secret_data.h"
 #include "tools/cli/client.h"
 
 namespace strongroom::cli {
@@ -55,19 +56,13 @@ void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(remainder)));
 }
 
-// Overwrites and empties a string that held plaintext or a data key.
-void Wipe(std::string* secret) {
-  OPENSSL_cleanse(secret->data(), secret->size());
-  secret->clear();
-}
-
 // Appends to `out` without leaving a copy of its earlier bytes in freed memory.
 void AppendWiping(absl::string_view data, std::string* out) {
   if (out->size() + data.size() > out->capacity()) {
     std::string bigger;
     bigger.reserve(std::max(out->capacity() * 2, out->size() + data.size()));
     bigger.append(*out);
-    Wipe(out);
+    hsm::CleanseString(out);
     *out = std::move(bigger);
   }
   out->append(data.data(), data.size());
@@ -141,7 +136,7 @@ absl::Status ReadInput(const std::string& path, absl::string_view what, std::str
   }
   OPENSSL_cleanse(buf, sizeof(buf));
   if (fd != STDIN_FILENO) close(fd);
-  if (!status.ok()) Wipe(out);
+  if (!status.ok()) hsm::CleanseString(out);
   return status;
 }
 
@@ -189,7 +184,7 @@ absl::Status PrintJson(const google::protobuf::Message& reply, const std::string
   absl::StatusOr<std::string> json = FormatJson(reply);
   if (!json.ok()) return json.status();
   absl::Status status = WriteOutput(path, *json);
-  Wipe(&*json);
+  hsm::CleanseString(&*json);
   return status;
 }
 

@@ -89,9 +89,6 @@ void SetDuration(absl::Duration duration, google::protobuf::Duration* out);
 
 // ---- Input and output ----
 
-// Overwrites and empties a string that held plaintext, a data key or a private key.
-void Wipe(std::string* secret);
-
 // Appends to `out` without leaving a copy of its earlier bytes in freed memory.
 void AppendWiping(absl::string_view data, std::string* out);
 

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/repeated_field.h"
+#include "hsm/secret_data.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/pki.pb.h"
 #include "tools/cli/command_util.h"
@@ -535,12 +536,12 @@ void AddIssue(CLI::App* pki, const GlobalOptions& options) {
         if (!reply.ca_chain_pem().empty()) absl::StrAppend(&text, Pem(reply.ca_chain_pem()));
         std::string key = Pem(reply.private_key_pem());
         AppendWiping(key, &text);
-        Wipe(&key);
+        hsm::CleanseString(&key);
         status = Print(text);
-        Wipe(&text);
+        hsm::CleanseString(&text);
       }
     }
-    Wipe(reply.mutable_private_key_pem());
+    hsm::CleanseString(reply.mutable_private_key_pem());
     return status;
   });
 }

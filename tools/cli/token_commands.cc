@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
+#include "hsm/secret_data.h"
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "strongroom/v1/auth.pb.h"
 #include "tools/cli/command_util.h"
@@ -116,7 +117,7 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
     if (status.ok() && to_file) {
       std::string line = absl::StrCat(reply.token(), "\n");
       status = WriteNewFile(flags->out, line, 0600);
-      Wipe(&line);
+      hsm::CleanseString(&line);
       if (!status.ok()) {
         // The token exists but is lost: name it so that it can be revoked.
         status =
@@ -132,11 +133,11 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
       Fields fields = InfoFields(reply.info());
       fields.insert(fields.begin(), {"Token", reply.token()});
       std::string text = FormatFields(fields);
-      Wipe(&fields.front().second);
+      hsm::CleanseString(&fields.front().second);
       status = Print(text);
-      Wipe(&text);
+      hsm::CleanseString(&text);
     }
-    Wipe(reply.mutable_token());
+    hsm::CleanseString(reply.mutable_token());
     return status;
   });
 }

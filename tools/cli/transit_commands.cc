@@ -37,6 +37,7 @@
 #include "google/protobuf/repeated_field.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "hsm/openssl_ptr.h"
+#include "hsm/secret_data.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "strongroom/v1/transit.pb.h"
 #include "tools/cli/command_util.h"
@@ -473,7 +474,7 @@ void AddEncrypt(CLI::App& app, const GlobalOptions& options) {
     item->set_context(flags->context);
     v1::EncryptResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Encrypt, request, &reply);
-    Wipe(item->mutable_plaintext());
+    hsm::CleanseString(item->mutable_plaintext());
     if (!status.ok()) return status;
     absl::StatusOr<const v1::EncryptResponse::Result*> result = OnlyResult(reply.results());
     if (!result.ok()) return result.status();
@@ -539,7 +540,7 @@ void AddDecrypt(CLI::App& app, const GlobalOptions& options) {
       }
     }
     for (v1::DecryptResponse::Result& result : *reply.mutable_results()) {
-      Wipe(result.mutable_plaintext());
+      hsm::CleanseString(result.mutable_plaintext());
     }
     return status;
   });
@@ -620,13 +621,13 @@ void AddDataKey(CLI::App& app, const GlobalOptions& options) {
         if (flags->plaintext) {
           std::string encoded = absl::Base64Escape(reply.plaintext());
           absl::StrAppend(&text, "plaintext: ", encoded, "\n");
-          Wipe(&encoded);
+          hsm::CleanseString(&encoded);
         }
         status = Print(text);
-        Wipe(&text);
+        hsm::CleanseString(&text);
       }
     }
-    Wipe(reply.mutable_plaintext());
+    hsm::CleanseString(reply.mutable_plaintext());
     return status;
   });
 }
@@ -684,7 +685,7 @@ void AddSign(CLI::App& app, const GlobalOptions& options) {
     }
     v1::SignResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Sign, request, &reply);
-    Wipe(request.mutable_input());
+    hsm::CleanseString(request.mutable_input());
     if (!status.ok()) return status;
     if (reply.signature().empty()) return Missing("signature");
     return options.json ? PrintJson(reply) : PrintLine(reply.signature());
@@ -720,7 +721,7 @@ void AddVerify(CLI::App& app, const GlobalOptions& options) {
     }
     v1::VerifyResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Verify, request, &reply);
-    Wipe(request.mutable_input());
+    hsm::CleanseString(request.mutable_input());
     if (!status.ok()) return status;
     return ReportVerdict(reply, "signature", flags->signing.key, options);
   });
@@ -750,7 +751,7 @@ void AddHmac(CLI::App& app, const GlobalOptions& options) {
     request.set_hash_algorithm(flags->hash);
     v1::HmacResponse reply;
     absl::Status status = TransitClient(options).Call(&v1::Transit::Stub::Hmac, request, &reply);
-    Wipe(request.mutable_input());
+    hsm::CleanseString(request.mutable_input());
     if (!status.ok()) return status;
     if (reply.hmac().empty()) return Missing("HMAC");
     return options.json ? PrintJson(reply) : PrintLine(reply.hmac());
@@ -783,7 +784,7 @@ void AddVerifyHmac(CLI::App& app, const GlobalOptions& options) {
     v1::VerifyResponse reply;
     absl::Status status =
         TransitClient(options).Call(&v1::Transit::Stub::VerifyHmac, request, &reply);
-    Wipe(request.mutable_input());
+    hsm::CleanseString(request.mutable_input());
     if (!status.ok()) return status;
     return ReportVerdict(reply, "HMAC", flags->key, options);
   });
