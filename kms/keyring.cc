@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace strongroom::kms {
@@ -345,8 +345,19 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Mutate(absl::string_v
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_view name) {
-  std::vector<std::string> labels;
+  return RotateFrom(name, std::nullopt);
+}
+
+absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
+    absl::string_view name, std::optional<uint32_t> from_latest) {
+  std::vector<std::string> labels;   // HSM objects of the current attempt
+  std::vector<std::string> orphans;  // HSM objects of attempts that did not commit
   auto key = Mutate(name, [&](TransitKeyRecord* record, WriteBatch* batch) -> absl::Status {
+    orphans.insert(orphans.end(), labels.begin(), labels.end());
+    labels.clear();
+    if (from_latest.has_value() && record->latest_version() != *from_latest) {
+      return absl::CancelledError(absl::StrCat("transit key '", name, "' was already rotated"));
+    }
     uint32_t next = record->latest_version() + 1;
     absl::StatusOr<TransitVersionRecord> v = NewVersion(*record, next, batch, &labels);
     if (!v.ok()) return v.status();
@@ -354,13 +365,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_v
     record->set_latest_version(next);
     return absl::OkStatus();
   });
-  // HSM objects of attempts that did not commit belong to nothing.
-  std::vector<std::string> orphans;
-  for (const std::string& label : labels) {
-    bool used =
-        key.ok() && absl::StartsWith(label, (*key)->record().versions().rbegin()->hsm_label());
-    if (!used) orphans.push_back(label);
-  }
+  if (!key.ok()) orphans.insert(orphans.end(), labels.begin(), labels.end());
   DestroyHsmObjects(orphans);
   return key;
 }
@@ -611,21 +616,11 @@ absl::StatusOr<int> Keyring::RotateDueKeys(absl::Time now) {
       if (CreateTime(*r.versions().rbegin()) + absl::Seconds(r.auto_rotate_seconds()) > now) {
         continue;
       }
-      uint32_t due_latest = r.latest_version();
-      std::vector<std::string> labels;
-      auto key = Mutate(r.name(), [&](TransitKeyRecord* cur, WriteBatch* batch) -> absl::Status {
-        if (cur->latest_version() != due_latest) return absl::CancelledError("already rotated");
-        uint32_t next = cur->latest_version() + 1;
-        absl::StatusOr<TransitVersionRecord> v = NewVersion(*cur, next, batch, &labels);
-        if (!v.ok()) return v.status();
-        *cur->add_versions() = *std::move(v);
-        cur->set_latest_version(next);
-        return absl::OkStatus();
-      });
+      absl::StatusOr<std::shared_ptr<const TransitKey>> key =
+          RotateFrom(r.name(), r.latest_version());
       if (key.ok()) {
         ++rotated;
       } else if (!absl::IsCancelled(key.status())) {
-        DestroyHsmObjects(labels);
         return key.status();
       }
     }
