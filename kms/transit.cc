@@ -106,6 +106,21 @@ absl::Status CheckReadVersion(const TransitKey& key, uint32_t version, absl::str
   return absl::OkStatus();
 }
 
+// The version a new signature or HMAC uses: `requested`, or the latest if 0. It must be
+// available and not below min_encryption_version (FAILED_PRECONDITION).
+absl::StatusOr<uint32_t> WriteVersion(const TransitKey& key, uint32_t requested) {
+  const TransitKeyRecord& r = key.record();
+  uint32_t version = requested == 0 ? r.latest_version() : requested;
+  if (version > r.latest_version() || version < r.min_available_version()) {
+    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
+  }
+  if (r.min_encryption_version() != 0 && version < r.min_encryption_version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_version: ", version, " is below min_encryption_version ", r.min_encryption_version()));
+  }
+  return version;
+}
+
 absl::Status WrongType(const TransitKey& key, absl::string_view operation) {
   return absl::InvalidArgumentError(absl::StrCat("key '", key.name(), "' of type ",
                                                  KeyTypeName(key.type()), " cannot ", operation));
@@ -558,16 +573,9 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
   absl::StatusOr<SigningParams> params = SigningParamsFor(
       **key, request.hash_algorithm(), request.signature_algorithm(), request.prehashed());
   if (!params.ok()) return params.status();
-  const TransitKeyRecord& r = (*key)->record();
-  uint32_t version = request.key_version() == 0 ? r.latest_version() : request.key_version();
-  if (version > r.latest_version() || version < r.min_available_version()) {
-    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
-  }
-  if (r.min_encryption_version() != 0 && version < r.min_encryption_version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key_version: ", version, " is below min_encryption_version ", r.min_encryption_version()));
-  }
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, version);
+  absl::StatusOr<uint32_t> version = WriteVersion(**key, request.key_version());
+  if (!version.ok()) return version.status();
+  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, *version);
   if (!material.ok()) return material.status();
   absl::StatusOr<std::string> sig;
   if ((*key)->residency() == Residency::kHsm) {
@@ -584,8 +592,8 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
   }
   if (!sig.ok()) return sig.status();
   v1::SignResponse response;
-  response.set_signature(FormatEnvelope(version, *sig));
-  response.set_key_version(version);
+  response.set_signature(FormatEnvelope(*version, *sig));
+  response.set_key_version(*version);
   return response;
 }
 
@@ -617,18 +625,15 @@ absl::StatusOr<v1::HmacResponse> Transit::Hmac(const v1::HmacRequest& request) {
   if (!hash.ok()) return hash.status();
   absl::StatusOr<std::shared_ptr<const TransitKey>> key = keyring_->Get(request.key_name());
   if (!key.ok()) return key.status();
-  const TransitKeyRecord& r = (*key)->record();
-  uint32_t version = request.key_version() == 0 ? r.latest_version() : request.key_version();
-  if (version > r.latest_version() || version < r.min_available_version()) {
-    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
-  }
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, version);
+  absl::StatusOr<uint32_t> version = WriteVersion(**key, request.key_version());
+  if (!version.ok()) return version.status();
+  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, *version);
   if (!material.ok()) return material.status();
   absl::StatusOr<std::string> tag = VersionHmac(**key, **material, *hash, request.input(), hsm_);
   if (!tag.ok()) return tag.status();
   v1::HmacResponse response;
-  response.set_hmac(FormatEnvelope(version, *tag));
-  response.set_key_version(version);
+  response.set_hmac(FormatEnvelope(*version, *tag));
+  response.set_key_version(*version);
   return response;
 }
 

@@ -479,6 +479,41 @@ TEST_F(TransitTest, HmacAndWrongOperations) {
   EXPECT_EQ(transit_->Encrypt(enc).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A new HMAC, like a new signature or ciphertext, never uses a version below
+// min_encryption_version; verifying old ones still works down to min_decryption_version.
+TEST_F(TransitTest, HmacAndSignHonourMinEncryptionVersion) {
+  Create("mac-min", v1::HMAC);
+  Create("sign-min", v1::ECDSA_P256);
+  for (const char* key : {"mac-min", "sign-min"}) {
+    SCOPED_TRACE(key);
+    Rotate(key);
+    KeyConfigUpdate update;
+    update.min_encryption_version = 2;
+    ASSERT_TRUE(keyring_->UpdateConfig(key, update).ok());
+    v1::HmacRequest hmac;
+    hmac.set_key_name(key);
+    hmac.set_input("data");
+    v1::SignRequest sign;
+    sign.set_key_name(key);
+    sign.set_input("data");
+    auto old_version = [&]() -> absl::Status {
+      if (std::string(key) == "mac-min") return transit_->Hmac(hmac).status();
+      return transit_->Sign(sign).status();
+    };
+    hmac.set_key_version(1);
+    sign.set_key_version(1);
+    absl::Status refused = old_version();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+    EXPECT_THAT(refused.message(), HasSubstr("below min_encryption_version 2"));
+  }
+  v1::HmacRequest hmac;
+  hmac.set_key_name("mac-min");
+  hmac.set_input("data");
+  auto latest = transit_->Hmac(hmac);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->key_version(), 2u);
+}
+
 TEST_F(TransitTest, LimitsAreEnforcedWithClearErrors) {
   Open(KeyringOptions{}, TransitLimits{3, 10});
   Create("limits");
