@@ -254,6 +254,16 @@ absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord&
   return v;
 }
 
+absl::Status Keyring::CheckAutoRotatePeriod(absl::Duration period) const {
+  if (period < absl::ZeroDuration() ||
+      (period > absl::ZeroDuration() && period < options_.min_auto_rotate_period)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
+                     absl::FormatDuration(options_.min_auto_rotate_period)));
+  }
+  return absl::OkStatus();
+}
+
 void Keyring::DestroyHsmObjects(const std::vector<std::string>& labels) {
   for (const std::string& label : labels) (void)hsm_->DestroyObjects(label);
 }
@@ -276,13 +286,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
   if (o.convergent && !o.derived) {
     return absl::InvalidArgumentError("convergent: requires derived");
   }
-  if (o.auto_rotate_period < absl::ZeroDuration() ||
-      (o.auto_rotate_period > absl::ZeroDuration() &&
-       o.auto_rotate_period < options_.min_auto_rotate_period)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
-                     absl::FormatDuration(options_.min_auto_rotate_period)));
-  }
+  if (absl::Status s = CheckAutoRotatePeriod(o.auto_rotate_period); !s.ok()) return s;
   TransitKeyRecord record;
   record.set_name(o.name);
   record.set_type(std::string(KeyTypeName(o.type)));
@@ -386,14 +390,8 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::UpdateConfig(absl::st
                        " (min_decryption_version) and ", r->latest_version(), " (latest)"));
     }
     if (u.auto_rotate_period.has_value()) {
-      absl::Duration p = *u.auto_rotate_period;
-      if (p < absl::ZeroDuration() ||
-          (p > absl::ZeroDuration() && p < options_.min_auto_rotate_period)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
-                         absl::FormatDuration(options_.min_auto_rotate_period)));
-      }
-      r->set_auto_rotate_seconds(absl::ToInt64Seconds(p));
+      if (absl::Status s = CheckAutoRotatePeriod(*u.auto_rotate_period); !s.ok()) return s;
+      r->set_auto_rotate_seconds(absl::ToInt64Seconds(*u.auto_rotate_period));
     }
     r->set_min_decryption_version(min_dec);
     r->set_min_encryption_version(min_enc);

@@ -185,6 +185,8 @@ class Keyring {
                                                   std::vector<std::string>* hsm_labels);
   absl::StatusOr<std::unique_ptr<const VersionMaterial>> LoadMaterial(const TransitKey& key,
                                                                       uint32_t version);
+  // INVALID_ARGUMENT unless `period` is 0 (never) or at least min_auto_rotate_period.
+  absl::Status CheckAutoRotatePeriod(absl::Duration period) const;
   // Best-effort destruction of HSM objects no committed record refers to.
   void DestroyHsmObjects(const std::vector<std::string>& labels);
 

@@ -888,9 +888,6 @@ HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
   absl::StatusOr<absl::Duration> period =
       GetDuration(*body, "auto_rotate_period", "auto_rotate_period");
   if (!period.ok()) return StatusError(period.status());
-  if (*period != absl::ZeroDuration() && *period < absl::Hours(1)) {
-    return Errors(400, {"auto rotate period must be 0 to disable or at least an hour"});
-  }
   req.mutable_auto_rotate_period()->set_seconds(absl::ToInt64Seconds(*period));
 
   std::vector<std::string> warnings;
