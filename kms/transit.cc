@@ -20,20 +20,6 @@ namespace {
 using crypto::kAeadNonceSize;
 using crypto::kAeadTagSize;
 
-constexpr KeyType kApiToKeyType[] = {
-    KeyType::kAes256Gcm,  // KEY_TYPE_UNSPECIFIED
-    KeyType::kAes256Gcm, KeyType::kAes128Gcm, KeyType::kChaCha20Poly1305, KeyType::kEcdsaP256,
-    KeyType::kEcdsaP384, KeyType::kEd25519,   KeyType::kRsa2048,          KeyType::kRsa3072,
-    KeyType::kRsa4096,   KeyType::kHmac,
-};
-
-v1::KeyType ApiKeyType(KeyType type) {
-  for (int i = 1; i < static_cast<int>(std::size(kApiToKeyType)); ++i) {
-    if (kApiToKeyType[i] == type) return static_cast<v1::KeyType>(i);
-  }
-  return v1::KEY_TYPE_UNSPECIFIED;
-}
-
 absl::StatusOr<hsm::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
   switch (hash) {
     case v1::HASH_ALGORITHM_UNSPECIFIED:
@@ -212,15 +198,14 @@ absl::StatusOr<Transit::Encryption> Transit::PrepareEncryption(absl::string_view
 }
 
 absl::StatusOr<v1::Key> Transit::CreateKey(const v1::CreateKeyRequest& request) {
-  if (request.type() < 0 || request.type() >= static_cast<int>(std::size(kApiToKeyType))) {
-    return absl::InvalidArgumentError("type: unknown key type");
-  }
+  std::optional<KeyType> type = KeyTypeOf(request.type());
+  if (!type.has_value()) return absl::InvalidArgumentError("type: unknown key type");
   if (request.residency() != v1::WRAPPED && request.residency() != v1::HSM) {
     return absl::InvalidArgumentError("residency: unknown value");
   }
   CreateKeyOptions options;
   options.name = request.name();
-  options.type = kApiToKeyType[request.type()];
+  options.type = *type;
   options.residency = request.residency() == v1::HSM ? Residency::kHsm : Residency::kWrapped;
   options.derived = request.derived();
   options.convergent = request.convergent();
