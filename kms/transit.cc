@@ -20,18 +20,31 @@ namespace {
 using crypto::kAeadNonceSize;
 using crypto::kAeadTagSize;
 
-absl::StatusOr<hsm::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
+absl::StatusOr<crypto::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
   switch (hash) {
     case v1::HASH_ALGORITHM_UNSPECIFIED:
     case v1::SHA2_256:
-      return hsm::HashAlgorithm::kSha256;
+      return crypto::HashAlgorithm::kSha256;
     case v1::SHA2_384:
-      return hsm::HashAlgorithm::kSha384;
+      return crypto::HashAlgorithm::kSha384;
     case v1::SHA2_512:
-      return hsm::HashAlgorithm::kSha512;
+      return crypto::HashAlgorithm::kSha512;
     default:
       return absl::InvalidArgumentError("hash_algorithm: unknown value");
   }
+}
+
+// The same hash for operations inside the HSM.
+hsm::HashAlgorithm HsmHash(crypto::HashAlgorithm hash) {
+  switch (hash) {
+    case crypto::HashAlgorithm::kSha384:
+      return hsm::HashAlgorithm::kSha384;
+    case crypto::HashAlgorithm::kSha512:
+      return hsm::HashAlgorithm::kSha512;
+    case crypto::HashAlgorithm::kSha256:
+      break;
+  }
+  return hsm::HashAlgorithm::kSha256;
 }
 
 crypto::AeadAlgorithm AeadOf(KeyType type) {
@@ -125,9 +138,11 @@ std::string PemOf(const std::string& der) {
 // The HMAC of `input` under a version: its HMAC key in the HSM for HSM-resident keys,
 // else the key itself (type hmac) or the version's wrapped HMAC key.
 absl::StatusOr<std::string> VersionHmac(const TransitKey& key, const VersionMaterial& material,
-                                        hsm::HashAlgorithm hash, absl::string_view input,
+                                        crypto::HashAlgorithm hash, absl::string_view input,
                                         hsm::Hsm* hsm) {
-  if (key.residency() == Residency::kHsm) return hsm->Hmac(material.hsm_hmac_label, hash, input);
+  if (key.residency() == Residency::kHsm) {
+    return hsm->Hmac(material.hsm_hmac_label, HsmHash(hash), input);
+  }
   std::string tag;
   absl::Span<const uint8_t> mac_key =
       key.type() == KeyType::kHmac ? material.key : material.hmac_key;
@@ -322,7 +337,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
     data.append(in.plaintext.data(), in.plaintext.size());
     std::string mac;
     absl::Status s =
-        crypto::HmacCompute(hsm::HashAlgorithm::kSha256, material.hmac_key, data, &mac);
+        crypto::HmacCompute(crypto::HashAlgorithm::kSha256, material.hmac_key, data, &mac);
     OPENSSL_cleanse(data.data(), data.size());
     if (!s.ok()) return s;
     std::memcpy(nonce, mac.data(), kAeadNonceSize);
@@ -521,7 +536,7 @@ struct SigningParams {
 absl::StatusOr<SigningParams> SigningParamsFor(const TransitKey& key, v1::HashAlgorithm hash,
                                                v1::SignatureAlgorithm algorithm, bool prehashed) {
   if (!IsAsymmetric(key.type())) return WrongType(key, "sign or verify");
-  absl::StatusOr<hsm::HashAlgorithm> h = HashOf(hash);
+  absl::StatusOr<crypto::HashAlgorithm> h = HashOf(hash);
   if (!h.ok()) return h.status();
   SigningParams p;
   p.options.hash = *h;
@@ -571,7 +586,8 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
                !s.ok()) {
       return s;
     }
-    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, params->options.hash, digest);
+    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, HsmHash(params->options.hash),
+                     digest);
   } else {
     sig = (*material)->private_key->Sign(params->options, request.input());
   }
@@ -606,7 +622,7 @@ absl::StatusOr<v1::HmacResponse> Transit::Hmac(const v1::HmacRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("input: exceeds the limit of ", limits_.max_plaintext_bytes, " bytes"));
   }
-  absl::StatusOr<hsm::HashAlgorithm> hash = HashOf(request.hash_algorithm());
+  absl::StatusOr<crypto::HashAlgorithm> hash = HashOf(request.hash_algorithm());
   if (!hash.ok()) return hash.status();
   absl::StatusOr<std::shared_ptr<const TransitKey>> key = keyring_->Get(request.key_name());
   if (!key.ok()) return key.status();
@@ -623,7 +639,7 @@ absl::StatusOr<v1::HmacResponse> Transit::Hmac(const v1::HmacRequest& request) {
 }
 
 absl::StatusOr<v1::VerifyResponse> Transit::VerifyHmac(const v1::VerifyHmacRequest& request) {
-  absl::StatusOr<hsm::HashAlgorithm> hash = HashOf(request.hash_algorithm());
+  absl::StatusOr<crypto::HashAlgorithm> hash = HashOf(request.hash_algorithm());
   if (!hash.ok()) return hash.status();
   absl::StatusOr<std::shared_ptr<const TransitKey>> key = keyring_->Get(request.key_name());
   if (!key.ok()) return key.status();

@@ -154,13 +154,13 @@ Outcome RunAead(bool chacha, const WycheproofCase& c) {
 
 // --- Signatures -------------------------------------------------------------------------
 
-bool HashFromName(const std::string& name, hsm::HashAlgorithm* hash) {
+bool HashFromName(const std::string& name, HashAlgorithm* hash) {
   if (name == "SHA-256") {
-    *hash = hsm::HashAlgorithm::kSha256;
+    *hash = HashAlgorithm::kSha256;
   } else if (name == "SHA-384") {
-    *hash = hsm::HashAlgorithm::kSha384;
+    *hash = HashAlgorithm::kSha384;
   } else if (name == "SHA-512") {
-    *hash = hsm::HashAlgorithm::kSha512;
+    *hash = HashAlgorithm::kSha512;
   } else {
     return false;
   }
@@ -214,7 +214,7 @@ Outcome RunSignature(AsymmetricType type, RsaPadding padding, const WycheproofCa
 
 // --- HMAC and HKDF ----------------------------------------------------------------------
 
-Outcome RunHmac(hsm::HashAlgorithm hash, const WycheproofCase& c) {
+Outcome RunHmac(HashAlgorithm hash, const WycheproofCase& c) {
   std::string key, msg, tag;
   Outcome bad;
   if (!ReadHex(c, {{"key", &key}, {"msg", &msg}, {"tag", &tag}}, &bad)) return bad;
@@ -349,8 +349,8 @@ INSTANTIATE_TEST_SUITE_P(
               std::bind(RunSignature, AsymmetricType::kRsa2048, RsaPadding::kPss, _1)},
         Suite{"rsa_signature_2048_sha256_test.json",
               std::bind(RunSignature, AsymmetricType::kRsa2048, RsaPadding::kPkcs1, _1)},
-        Suite{"hmac_sha256_test.json", std::bind(RunHmac, hsm::HashAlgorithm::kSha256, _1)},
-        Suite{"hmac_sha512_test.json", std::bind(RunHmac, hsm::HashAlgorithm::kSha512, _1)},
+        Suite{"hmac_sha256_test.json", std::bind(RunHmac, HashAlgorithm::kSha256, _1)},
+        Suite{"hmac_sha512_test.json", std::bind(RunHmac, HashAlgorithm::kSha512, _1)},
         Suite{"hkdf_sha256_test.json", RunHkdf}),
     TestName);
 

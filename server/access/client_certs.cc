@@ -137,7 +137,8 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(absl::string_view chain_p
 absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain_pem,
                                                          absl::Time now) {
   std::string key;  // the cache key: SHA-256 of the chain
-  if (absl::Status hashed = kms::crypto::Digest(hsm::HashAlgorithm::kSha256, chain_pem, &key);
+  if (absl::Status hashed =
+          kms::crypto::Digest(kms::crypto::HashAlgorithm::kSha256, chain_pem, &key);
       !hashed.ok()) {
     return hashed;
   }
