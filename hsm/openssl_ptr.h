@@ -57,15 +57,34 @@ struct X509StackDeleter {
   void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }
 };
 using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
+// A stack of extensions it owns, with them.
+struct X509ExtensionStackDeleter {
+  void operator()(STACK_OF(X509_EXTENSION) * stack) const {
+    sk_X509_EXTENSION_pop_free(stack, X509_EXTENSION_free);
+  }
+};
+using X509ExtensionStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), X509ExtensionStackDeleter>;
 using Asn1IntegerPtr =
     std::unique_ptr<ASN1_INTEGER, OpenSslDeleter<ASN1_INTEGER, ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OpenSslDeleter<ASN1_TIME, ASN1_TIME_free>>;
+using Asn1ObjectPtr = std::unique_ptr<ASN1_OBJECT, OpenSslDeleter<ASN1_OBJECT, ASN1_OBJECT_free>>;
+// Any ASN1_STRING type (IA5String, OCTET STRING, ...).
+using Asn1StringPtr = std::unique_ptr<ASN1_STRING, OpenSslDeleter<ASN1_STRING, ASN1_STRING_free>>;
 using Asn1BitStringPtr =
     std::unique_ptr<ASN1_BIT_STRING, OpenSslDeleter<ASN1_BIT_STRING, ASN1_BIT_STRING_free>>;
 using GeneralNamesPtr =
     std::unique_ptr<GENERAL_NAMES, OpenSslDeleter<GENERAL_NAMES, GENERAL_NAMES_free>>;
 using GeneralNamePtr =
     std::unique_ptr<GENERAL_NAME, OpenSslDeleter<GENERAL_NAME, GENERAL_NAME_free>>;
+using AccessDescriptionPtr =
+    std::unique_ptr<ACCESS_DESCRIPTION,
+                    OpenSslDeleter<ACCESS_DESCRIPTION, ACCESS_DESCRIPTION_free>>;
+using AuthorityInfoAccessPtr =
+    std::unique_ptr<AUTHORITY_INFO_ACCESS,
+                    OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>;
+using DistPointPtr = std::unique_ptr<DIST_POINT, OpenSslDeleter<DIST_POINT, DIST_POINT_free>>;
+using CrlDistPointsPtr =
+    std::unique_ptr<CRL_DIST_POINTS, OpenSslDeleter<CRL_DIST_POINTS, CRL_DIST_POINTS_free>>;
 using OcspRequestPtr =
     std::unique_ptr<OCSP_REQUEST, OpenSslDeleter<OCSP_REQUEST, OCSP_REQUEST_free>>;
 using OcspResponsePtr =

@@ -27,13 +27,12 @@ absl::Status OpenSslError(absl::string_view what) {
 
 hsm::GeneralNamePtr Ia5Name(int type, absl::string_view value) {
   hsm::GeneralNamePtr name(GENERAL_NAME_new());
-  ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
+  hsm::Asn1StringPtr ia5(ASN1_IA5STRING_new());
   if (name == nullptr || ia5 == nullptr ||
-      ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
-    ASN1_IA5STRING_free(ia5);
+      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) != 1) {
     return nullptr;
   }
-  GENERAL_NAME_set0_value(name.get(), type, ia5);
+  GENERAL_NAME_set0_value(name.get(), type, ia5.release());
   return name;
 }
 
@@ -51,18 +50,15 @@ absl::StatusOr<hsm::GeneralNamesPtr> SubjectAltNames(const NameRequest& names) {
     if (absl::Status s = push(Ia5Name(GEN_DNS, dns)); !s.ok()) return s;
   }
   for (const std::string& ip : names.ip_sans) {
-    ASN1_OCTET_STRING* octets = a2i_IPADDRESS(ip.c_str());
+    hsm::Asn1StringPtr octets(a2i_IPADDRESS(ip.c_str()));
     if (octets == nullptr) {
       ERR_clear_error();
       return absl::InvalidArgumentError(
           absl::StrCat("ip_sans: \"", ip, "\" is not an IPv4 or IPv6 address"));
     }
     hsm::GeneralNamePtr name(GENERAL_NAME_new());
-    if (name == nullptr) {
-      ASN1_OCTET_STRING_free(octets);
-      return OpenSslError("subjectAltName");
-    }
-    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets);
+    if (name == nullptr) return OpenSslError("subjectAltName");
+    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets.release());
     if (absl::Status s = push(std::move(name)); !s.ok()) return s;
   }
   for (const std::string& uri : names.uri_sans) {
@@ -133,18 +129,17 @@ absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params)
   if (params.issuing_certificate_url.empty() && params.ocsp_url.empty()) {
     return absl::OkStatus();
   }
-  std::unique_ptr<AUTHORITY_INFO_ACCESS,
-                  hsm::OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>
-      aia(sk_ACCESS_DESCRIPTION_new_null());
+  hsm::AuthorityInfoAccessPtr aia(sk_ACCESS_DESCRIPTION_new_null());
   if (aia == nullptr) return OpenSslError("authorityInfoAccess");
   auto add = [&](int method, const std::string& url) -> absl::Status {
     if (url.empty()) return absl::OkStatus();
-    ACCESS_DESCRIPTION* ad = ACCESS_DESCRIPTION_new();
+    hsm::AccessDescriptionPtr owned(ACCESS_DESCRIPTION_new());
     hsm::GeneralNamePtr location = Ia5Name(GEN_URI, url);
-    if (ad == nullptr || location == nullptr || sk_ACCESS_DESCRIPTION_push(aia.get(), ad) == 0) {
-      ACCESS_DESCRIPTION_free(ad);
+    if (owned == nullptr || location == nullptr ||
+        sk_ACCESS_DESCRIPTION_push(aia.get(), owned.get()) == 0) {
       return OpenSslError("authorityInfoAccess");
     }
+    ACCESS_DESCRIPTION* ad = owned.release();  // the stack owns it now
     ASN1_OBJECT_free(ad->method);
     ad->method = OBJ_nid2obj(method);
     GENERAL_NAME_free(ad->location);
@@ -158,13 +153,12 @@ absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params)
 
 absl::Status AddCrlDistributionPoint(X509* cert, const CertificateParams& params) {
   if (params.crl_distribution_point.empty()) return absl::OkStatus();
-  std::unique_ptr<CRL_DIST_POINTS, hsm::OpenSslDeleter<CRL_DIST_POINTS, CRL_DIST_POINTS_free>>
-      points(sk_DIST_POINT_new_null());
-  DIST_POINT* point = DIST_POINT_new();
-  if (points == nullptr || point == nullptr || sk_DIST_POINT_push(points.get(), point) == 0) {
-    DIST_POINT_free(point);
+  hsm::CrlDistPointsPtr points(sk_DIST_POINT_new_null());
+  hsm::DistPointPtr owned(DIST_POINT_new());
+  if (points == nullptr || owned == nullptr || sk_DIST_POINT_push(points.get(), owned.get()) == 0) {
     return OpenSslError("crlDistributionPoints");
   }
+  DIST_POINT* point = owned.release();  // the stack owns it now
   point->distpoint = DIST_POINT_NAME_new();
   hsm::GeneralNamesPtr full_name(GENERAL_NAMES_new());
   hsm::GeneralNamePtr uri = Ia5Name(GEN_URI, params.crl_distribution_point);
@@ -210,31 +204,34 @@ absl::Status SetPublicKey(X509* cert, EVP_PKEY* key, const X509_PUBKEY* info) {
   int param_type = V_ASN1_UNDEF;
   const void* param = nullptr;
   X509_ALGOR_get0(nullptr, &param_type, &param, algor);
+  hsm::Asn1ObjectPtr param_object;
+  hsm::Asn1StringPtr param_sequence;
   void* param_copy = nullptr;
   if (param_type == V_ASN1_OBJECT) {
-    param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
+    param_object.reset(OBJ_dup(static_cast<const ASN1_OBJECT*>(param)));
+    param_copy = param_object.get();
   } else if (param_type == V_ASN1_SEQUENCE) {
-    param_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param));
+    param_sequence.reset(ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param)));
+    param_copy = param_sequence.get();
   } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
     return absl::InvalidArgumentError("public_key_info: unsupported algorithm parameters");
   }
-  auto free_param = [&] {
-    if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
-    if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
-  };
   if ((param_type == V_ASN1_OBJECT || param_type == V_ASN1_SEQUENCE) && param_copy == nullptr) {
     return OpenSslError("subject public key");
   }
-  ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
-  auto* bits_copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len));
+  hsm::Asn1ObjectPtr algorithm_copy(OBJ_dup(algorithm));
+  hsm::OpenSslBytesPtr<unsigned char> bits_copy(
+      static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len)));
   if (algorithm_copy == nullptr || bits_copy == nullptr ||
-      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), algorithm_copy, param_type, param_copy,
-                             bits_copy, bits_len) != 1) {
-    ASN1_OBJECT_free(algorithm_copy);
-    OPENSSL_free(bits_copy);
-    free_param();
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), algorithm_copy.get(), param_type,
+                             param_copy, bits_copy.get(), bits_len) != 1) {
     return OpenSslError("subject public key");
   }
+  // The public key owns them now.
+  algorithm_copy.release();
+  bits_copy.release();
+  param_object.release();
+  param_sequence.release();
   return absl::OkStatus();
 }
 
@@ -264,10 +261,8 @@ absl::StatusOr<hsm::Asn1IntegerPtr> RandomSerial() {
 std::string SerialToHex(const ASN1_INTEGER* serial) {
   hsm::BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (bn == nullptr) return "";
-  char* hex = BN_bn2hex(bn.get());
-  std::string out = absl::AsciiStrToLower(hex != nullptr ? hex : "");
-  OPENSSL_free(hex);
-  return out;
+  hsm::OpenSslBytesPtr<char> hex(BN_bn2hex(bn.get()));
+  return absl::AsciiStrToLower(hex != nullptr ? hex.get() : "");
 }
 
 absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& params,
@@ -393,17 +388,19 @@ absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr) {
     unsigned char* utf8 = nullptr;
     int len =
         ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
+    hsm::OpenSslBytesPtr<unsigned char> owned(utf8);
     if (len < 0) {
       ERR_clear_error();
       return absl::InvalidArgumentError("csr: common name is not valid text");
     }
     names.common_name.assign(reinterpret_cast<char*>(utf8), len);
-    OPENSSL_free(utf8);
   }
-  STACK_OF(X509_EXTENSION)* extensions = X509_REQ_get_extensions(csr);
-  hsm::GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(
-      X509V3_get_d2i(extensions, NID_subject_alt_name, nullptr, nullptr)));
-  sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+  hsm::GeneralNamesPtr sans;
+  {
+    hsm::X509ExtensionStackPtr extensions(X509_REQ_get_extensions(csr));
+    sans.reset(static_cast<GENERAL_NAMES*>(
+        X509V3_get_d2i(extensions.get(), NID_subject_alt_name, nullptr, nullptr)));
+  }
   ERR_clear_error();
   for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);

@@ -84,25 +84,22 @@ absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
     return OpenSslError("crl");
   }
 
-  BIGNUM* bn = nullptr;
   for (const Entry& entry : entries) {
     hsm::X509RevokedPtr item(X509_REVOKED_new());
-    if (item == nullptr || BN_hex2bn(&bn, entry.serial.c_str()) == 0) {
-      BN_free(bn);
-      return OpenSslError("crl entry");
-    }
-    hsm::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn, nullptr));
+    BIGNUM* parsed = nullptr;
+    int parsed_len = BN_hex2bn(&parsed, entry.serial.c_str());
+    hsm::BignumPtr bn(parsed);
+    if (item == nullptr || parsed_len == 0) return OpenSslError("crl entry");
+    hsm::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
     hsm::Asn1TimePtr when(ASN1_TIME_set(nullptr, entry.revoked_at));
     if (serial == nullptr || when == nullptr ||
         X509_REVOKED_set_serialNumber(item.get(), serial.get()) != 1 ||
         X509_REVOKED_set_revocationDate(item.get(), when.get()) != 1 ||
         X509_CRL_add0_revoked(crl.get(), item.get()) != 1) {
-      BN_free(bn);
       return OpenSslError("crl entry");
     }
     item.release();
   }
-  BN_free(bn);
 
   hsm::Asn1IntegerPtr number(ASN1_INTEGER_new());
   if (number == nullptr || ASN1_INTEGER_set_uint64(number.get(), params.crl_number) != 1 ||
@@ -136,9 +133,8 @@ std::string CrlToDer(X509_CRL* crl) {
   unsigned char* der = nullptr;
   int len = i2d_X509_CRL(crl, &der);
   if (len < 0) return "";
-  std::string out(reinterpret_cast<char*>(der), len);
-  OPENSSL_free(der);
-  return out;
+  hsm::OpenSslBytesPtr<unsigned char> owned(der);
+  return std::string(reinterpret_cast<char*>(der), len);
 }
 
 }  // namespace strongroom::pki

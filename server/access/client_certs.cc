@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "hsm/openssl_ptr.h"
 #include "kms/crypto/mac.h"
 
 namespace strongroom::server::access {
@@ -17,17 +18,15 @@ constexpr size_t kMaxCacheEntries = 10000;
 // A refused chain is not verified (nor the anchors re-read for it) again for this long.
 constexpr absl::Duration kRefusalTtl = absl::Seconds(1);
 
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using hsm::X509Ptr;
 
 std::vector<X509Ptr> ParsePemCerts(absl::string_view pem) {
   std::vector<X509Ptr> out;
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (bio == nullptr) return out;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) out.emplace_back(cert);
-  BIO_free(bio);
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(cert);
+  }
   return out;
 }
 
@@ -43,15 +42,14 @@ std::string Asn1String(const ASN1_STRING* s) {
 }
 
 absl::StatusOr<std::string> IdentityOf(X509* cert) {
-  GENERAL_NAMES* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  hsm::GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   std::string uri, dns;
-  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type == GEN_URI && uri.empty()) uri = Asn1String(name->d.uniformResourceIdentifier);
     if (name->type == GEN_DNS && dns.empty()) dns = Asn1String(name->d.dNSName);
   }
-  GENERAL_NAMES_free(names);
   if (!uri.empty()) return uri;
   if (!dns.empty()) return absl::StrCat("dns:", dns);
   X509_NAME* subject = X509_get_subject_name(cert);
@@ -60,10 +58,9 @@ absl::StatusOr<std::string> IdentityOf(X509* cert) {
     ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
     unsigned char* utf8 = nullptr;
     int len = ASN1_STRING_to_UTF8(&utf8, cn);
+    hsm::OpenSslBytesPtr<unsigned char> owned(utf8);
     if (len > 0) {
-      std::string out = absl::StrCat("cn:", absl::string_view(reinterpret_cast<char*>(utf8), len));
-      OPENSSL_free(utf8);
-      return out;
+      return absl::StrCat("cn:", absl::string_view(reinterpret_cast<char*>(utf8), len));
     }
   }
   return absl::UnauthenticatedError("client certificate has no URI SAN, DNS SAN or CN");
@@ -108,21 +105,19 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(absl::string_view chain_p
   X509* leaf = chain[0].get();
   verdict.not_before = AsnTime(X509_get0_notBefore(leaf));
   verdict.not_after = AsnTime(X509_get0_notAfter(leaf));
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
-  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted, chain[i].get());
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  int ok = ctx != nullptr && X509_STORE_CTX_init(ctx, store_, leaf, untrusted) == 1 &&
-           X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1 &&
-           X509_verify_cert(ctx) == 1;
+  hsm::X509StackPtr untrusted(sk_X509_new_null());
+  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
+  hsm::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  int ok = ctx != nullptr && X509_STORE_CTX_init(ctx.get(), store_, leaf, untrusted.get()) == 1 &&
+           X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
+           X509_verify_cert(ctx.get()) == 1;
   if (!ok) {
-    int err = ctx != nullptr ? X509_STORE_CTX_get_error(ctx) : X509_V_ERR_UNSPECIFIED;
+    int err = ctx != nullptr ? X509_STORE_CTX_get_error(ctx.get()) : X509_V_ERR_UNSPECIFIED;
     verdict.status = absl::UnauthenticatedError(
         err == X509_V_ERR_CERT_HAS_EXPIRED
             ? "client certificate expired"
             : absl::StrCat("client certificate not trusted: ", X509_verify_cert_error_string(err)));
   }
-  X509_STORE_CTX_free(ctx);
-  sk_X509_free(untrusted);
   if (ok) {
     absl::StatusOr<std::string> identity = IdentityOf(leaf);
     if (identity.ok()) {
