@@ -58,18 +58,6 @@ struct GcmMechanism {
   CK_MECHANISM mechanism;
 };
 
-size_t DigestSize(HashAlgorithm hash) {
-  switch (hash) {
-    case HashAlgorithm::kSha256:
-      return 32;
-    case HashAlgorithm::kSha384:
-      return 48;
-    case HashAlgorithm::kSha512:
-      return 64;
-  }
-  return 0;
-}
-
 const char* ClassName(CK_OBJECT_CLASS cls) {
   switch (cls) {
     case CKO_SECRET_KEY:
@@ -140,6 +128,18 @@ absl::StatusOr<std::string> PkeyFromParams(const char* type, OSSL_PARAM_BLD* bld
 }
 
 }  // namespace
+
+size_t DigestSize(HashAlgorithm hash) {
+  switch (hash) {
+    case HashAlgorithm::kSha256:
+      return 32;
+    case HashAlgorithm::kSha384:
+      return 48;
+    case HashAlgorithm::kSha512:
+      return 64;
+  }
+  return 0;
+}
 
 namespace {
 

@@ -7,6 +7,7 @@
 // Thread-safe. Errors carry the PKCS#11 function and CKR_ name, never key or PIN bytes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +43,9 @@ struct TokenInfo {
 enum class KeyPairType { kEcP256, kEcP384, kRsa2048, kRsa3072, kRsa4096 };
 
 enum class HashAlgorithm { kSha256, kSha384, kSha512 };
+
+// The digest length of `hash` in bytes (32, 48 or 64).
+size_t DigestSize(HashAlgorithm hash);
 
 // How Sign() treats its input, which is always a digest of `hash`:
 // kEcdsa -> DER ECDSA-Sig-Value; kRsaPkcs1 -> RSASSA-PKCS1-v1_5; kRsaPss -> RSASSA-PSS

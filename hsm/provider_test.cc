@@ -29,9 +29,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::SoftHsmToken;
 
-using X509CrlPtr = std::unique_ptr<X509_CRL, OpenSslDeleter<X509_CRL, X509_CRL_free>>;
-using X509ReqPtr = std::unique_ptr<X509_REQ, OpenSslDeleter<X509_REQ, X509_REQ_free>>;
-
 // One SoftHSM token, Hsm and provider for the whole binary; key pairs are generated once
 // per label.
 class ProviderEnvironment : public ::testing::Environment {

@@ -1,7 +1,8 @@
 // KeyType: the kinds of transit key, their stable names and what each can do.
 //
-// Names ("aes256-gcm", "ecdsa-p256", ...) are what storage records and the barrier's AAD
-// bind, so they never change. Residency says where a key's material lives: WRAPPED keys
+// The one table of key types: names ("aes256-gcm", "ecdsa-p256", ...) are what storage
+// records and the barrier's AAD bind, so they never change; the CLI shows them and the Vault
+// API derives its own from them. Residency says where a key's material lives: WRAPPED keys
 // are generated from the HSM's RNG and stored wrapped by the KEK; HSM keys are created
 // inside the HSM and every operation on them runs there.
 #pragma once
@@ -9,8 +10,10 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
+#include "strongroom/v1/transit.pb.h"
 
 namespace strongroom::kms {
 
@@ -29,8 +32,14 @@ enum class KeyType {
 
 enum class Residency { kWrapped, kHsm };
 
+// Every key type, in the order of the wire enum.
+std::vector<KeyType> AllKeyTypes();
 absl::string_view KeyTypeName(KeyType type);
 std::optional<KeyType> ParseKeyType(absl::string_view name);
+// The wire enum value of `type`, and the type of a wire value (KEY_TYPE_UNSPECIFIED is
+// aes256-gcm, the default; nullopt for a value outside the enum).
+v1::KeyType ApiKeyType(KeyType type);
+std::optional<KeyType> KeyTypeOf(v1::KeyType type);
 
 bool IsAead(KeyType type);        // encrypt, decrypt, rewrap, datakey
 bool IsAsymmetric(KeyType type);  // sign, verify

@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace strongroom::kms {
@@ -254,6 +254,16 @@ absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord&
   return v;
 }
 
+absl::Status Keyring::CheckAutoRotatePeriod(absl::Duration period) const {
+  if (period < absl::ZeroDuration() ||
+      (period > absl::ZeroDuration() && period < options_.min_auto_rotate_period)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
+                     absl::FormatDuration(options_.min_auto_rotate_period)));
+  }
+  return absl::OkStatus();
+}
+
 void Keyring::DestroyHsmObjects(const std::vector<std::string>& labels) {
   for (const std::string& label : labels) (void)hsm_->DestroyObjects(label);
 }
@@ -276,13 +286,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
   if (o.convergent && !o.derived) {
     return absl::InvalidArgumentError("convergent: requires derived");
   }
-  if (o.auto_rotate_period < absl::ZeroDuration() ||
-      (o.auto_rotate_period > absl::ZeroDuration() &&
-       o.auto_rotate_period < options_.min_auto_rotate_period)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
-                     absl::FormatDuration(options_.min_auto_rotate_period)));
-  }
+  if (absl::Status s = CheckAutoRotatePeriod(o.auto_rotate_period); !s.ok()) return s;
   TransitKeyRecord record;
   record.set_name(o.name);
   record.set_type(std::string(KeyTypeName(o.type)));
@@ -345,8 +349,19 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Mutate(absl::string_v
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_view name) {
-  std::vector<std::string> labels;
+  return RotateFrom(name, std::nullopt);
+}
+
+absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
+    absl::string_view name, std::optional<uint32_t> from_latest) {
+  std::vector<std::string> labels;   // HSM objects of the current attempt
+  std::vector<std::string> orphans;  // HSM objects of attempts that did not commit
   auto key = Mutate(name, [&](TransitKeyRecord* record, WriteBatch* batch) -> absl::Status {
+    orphans.insert(orphans.end(), labels.begin(), labels.end());
+    labels.clear();
+    if (from_latest.has_value() && record->latest_version() != *from_latest) {
+      return absl::CancelledError(absl::StrCat("transit key '", name, "' was already rotated"));
+    }
     uint32_t next = record->latest_version() + 1;
     absl::StatusOr<TransitVersionRecord> v = NewVersion(*record, next, batch, &labels);
     if (!v.ok()) return v.status();
@@ -354,13 +369,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_v
     record->set_latest_version(next);
     return absl::OkStatus();
   });
-  // HSM objects of attempts that did not commit belong to nothing.
-  std::vector<std::string> orphans;
-  for (const std::string& label : labels) {
-    bool used =
-        key.ok() && absl::StartsWith(label, (*key)->record().versions().rbegin()->hsm_label());
-    if (!used) orphans.push_back(label);
-  }
+  if (!key.ok()) orphans.insert(orphans.end(), labels.begin(), labels.end());
   DestroyHsmObjects(orphans);
   return key;
 }
@@ -381,14 +390,8 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::UpdateConfig(absl::st
                        " (min_decryption_version) and ", r->latest_version(), " (latest)"));
     }
     if (u.auto_rotate_period.has_value()) {
-      absl::Duration p = *u.auto_rotate_period;
-      if (p < absl::ZeroDuration() ||
-          (p > absl::ZeroDuration() && p < options_.min_auto_rotate_period)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("auto_rotate_period: must be 0 (never) or at least ",
-                         absl::FormatDuration(options_.min_auto_rotate_period)));
-      }
-      r->set_auto_rotate_seconds(absl::ToInt64Seconds(p));
+      if (absl::Status s = CheckAutoRotatePeriod(*u.auto_rotate_period); !s.ok()) return s;
+      r->set_auto_rotate_seconds(absl::ToInt64Seconds(*u.auto_rotate_period));
     }
     r->set_min_decryption_version(min_dec);
     r->set_min_encryption_version(min_enc);
@@ -611,21 +614,11 @@ absl::StatusOr<int> Keyring::RotateDueKeys(absl::Time now) {
       if (CreateTime(*r.versions().rbegin()) + absl::Seconds(r.auto_rotate_seconds()) > now) {
         continue;
       }
-      uint32_t due_latest = r.latest_version();
-      std::vector<std::string> labels;
-      auto key = Mutate(r.name(), [&](TransitKeyRecord* cur, WriteBatch* batch) -> absl::Status {
-        if (cur->latest_version() != due_latest) return absl::CancelledError("already rotated");
-        uint32_t next = cur->latest_version() + 1;
-        absl::StatusOr<TransitVersionRecord> v = NewVersion(*cur, next, batch, &labels);
-        if (!v.ok()) return v.status();
-        *cur->add_versions() = *std::move(v);
-        cur->set_latest_version(next);
-        return absl::OkStatus();
-      });
+      absl::StatusOr<std::shared_ptr<const TransitKey>> key =
+          RotateFrom(r.name(), r.latest_version());
       if (key.ok()) {
         ++rotated;
       } else if (!absl::IsCancelled(key.status())) {
-        DestroyHsmObjects(labels);
         return key.status();
       }
     }

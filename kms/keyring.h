@@ -172,6 +172,11 @@ class Keyring {
   absl::StatusOr<std::shared_ptr<const TransitKey>> Mutate(absl::string_view name,
                                                            const Mutation& mutate);
   absl::StatusOr<std::shared_ptr<const TransitKey>> Load(absl::string_view name);
+  // Adds a version to `name` (the one rotate path): with `from_latest`, only while the
+  // latest version is still that one, else CANCELLED. HSM objects made by attempts that
+  // did not commit are destroyed; those of the committed version are kept.
+  absl::StatusOr<std::shared_ptr<const TransitKey>> RotateFrom(absl::string_view name,
+                                                               std::optional<uint32_t> from_latest);
   std::shared_ptr<const TransitKey> Install(TransitKeyRecord record);
   // Makes version `version` of a key: material wrapped into `batch`, HSM objects created.
   // HSM objects it creates are added to *hsm_labels (to destroy if the commit fails).
@@ -180,6 +185,8 @@ class Keyring {
                                                   std::vector<std::string>* hsm_labels);
   absl::StatusOr<std::unique_ptr<const VersionMaterial>> LoadMaterial(const TransitKey& key,
                                                                       uint32_t version);
+  // INVALID_ARGUMENT unless `period` is 0 (never) or at least min_auto_rotate_period.
+  absl::Status CheckAutoRotatePeriod(absl::Duration period) const;
   // Best-effort destruction of HSM objects no committed record refers to.
   void DestroyHsmObjects(const std::vector<std::string>& labels);
 

@@ -22,32 +22,31 @@ namespace {
 using crypto::kAeadNonceSize;
 using crypto::kAeadTagSize;
 
-constexpr KeyType kApiToKeyType[] = {
-    KeyType::kAes256Gcm,  // KEY_TYPE_UNSPECIFIED
-    KeyType::kAes256Gcm, KeyType::kAes128Gcm, KeyType::kChaCha20Poly1305, KeyType::kEcdsaP256,
-    KeyType::kEcdsaP384, KeyType::kEd25519,   KeyType::kRsa2048,          KeyType::kRsa3072,
-    KeyType::kRsa4096,   KeyType::kHmac,
-};
-
-v1::KeyType ApiKeyType(KeyType type) {
-  for (int i = 1; i < static_cast<int>(std::size(kApiToKeyType)); ++i) {
-    if (kApiToKeyType[i] == type) return static_cast<v1::KeyType>(i);
-  }
-  return v1::KEY_TYPE_UNSPECIFIED;
-}
-
-absl::StatusOr<hsm::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
+absl::StatusOr<crypto::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
   switch (hash) {
     case v1::HASH_ALGORITHM_UNSPECIFIED:
     case v1::SHA2_256:
-      return hsm::HashAlgorithm::kSha256;
+      return crypto::HashAlgorithm::kSha256;
     case v1::SHA2_384:
-      return hsm::HashAlgorithm::kSha384;
+      return crypto::HashAlgorithm::kSha384;
     case v1::SHA2_512:
-      return hsm::HashAlgorithm::kSha512;
+      return crypto::HashAlgorithm::kSha512;
     default:
       return absl::InvalidArgumentError("hash_algorithm: unknown value");
   }
+}
+
+// The same hash for operations inside the HSM.
+hsm::HashAlgorithm HsmHash(crypto::HashAlgorithm hash) {
+  switch (hash) {
+    case crypto::HashAlgorithm::kSha384:
+      return hsm::HashAlgorithm::kSha384;
+    case crypto::HashAlgorithm::kSha512:
+      return hsm::HashAlgorithm::kSha512;
+    case crypto::HashAlgorithm::kSha256:
+      break;
+  }
+  return hsm::HashAlgorithm::kSha256;
 }
 
 crypto::AeadAlgorithm AeadOf(KeyType type) {
@@ -108,6 +107,21 @@ absl::Status CheckReadVersion(const TransitKey& key, uint32_t version, absl::str
   return absl::OkStatus();
 }
 
+// The version a new signature or HMAC uses: `requested`, or the latest if 0. It must be
+// available and not below min_encryption_version (FAILED_PRECONDITION).
+absl::StatusOr<uint32_t> WriteVersion(const TransitKey& key, uint32_t requested) {
+  const TransitKeyRecord& r = key.record();
+  uint32_t version = requested == 0 ? r.latest_version() : requested;
+  if (version > r.latest_version() || version < r.min_available_version()) {
+    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
+  }
+  if (r.min_encryption_version() != 0 && version < r.min_encryption_version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_version: ", version, " is below min_encryption_version ", r.min_encryption_version()));
+  }
+  return version;
+}
+
 absl::Status WrongType(const TransitKey& key, absl::string_view operation) {
   return absl::InvalidArgumentError(absl::StrCat("key '", key.name(), "' of type ",
                                                  KeyTypeName(key.type()), " cannot ", operation));
@@ -126,9 +140,11 @@ std::string PemOf(const std::string& der) {
 // The HMAC of `input` under a version: its HMAC key in the HSM for HSM-resident keys,
 // else the key itself (type hmac) or the version's wrapped HMAC key.
 absl::StatusOr<std::string> VersionHmac(const TransitKey& key, const VersionMaterial& material,
-                                        hsm::HashAlgorithm hash, absl::string_view input,
+                                        crypto::HashAlgorithm hash, absl::string_view input,
                                         hsm::Hsm* hsm) {
-  if (key.residency() == Residency::kHsm) return hsm->Hmac(material.hsm_hmac_label, hash, input);
+  if (key.residency() == Residency::kHsm) {
+    return hsm->Hmac(material.hsm_hmac_label, HsmHash(hash), input);
+  }
   std::string tag;
   absl::Span<const uint8_t> mac_key =
       key.type() == KeyType::kHmac ? material.key : material.hmac_key;
@@ -193,15 +209,14 @@ absl::StatusOr<Transit::Encryption> Transit::PrepareEncryption(absl::string_view
 }
 
 absl::StatusOr<v1::Key> Transit::CreateKey(const v1::CreateKeyRequest& request) {
-  if (request.type() < 0 || request.type() >= static_cast<int>(std::size(kApiToKeyType))) {
-    return absl::InvalidArgumentError("type: unknown key type");
-  }
+  std::optional<KeyType> type = KeyTypeOf(request.type());
+  if (!type.has_value()) return absl::InvalidArgumentError("type: unknown key type");
   if (request.residency() != v1::WRAPPED && request.residency() != v1::HSM) {
     return absl::InvalidArgumentError("residency: unknown value");
   }
   CreateKeyOptions options;
   options.name = request.name();
-  options.type = kApiToKeyType[request.type()];
+  options.type = *type;
   options.residency = request.residency() == v1::HSM ? Residency::kHsm : Residency::kWrapped;
   options.derived = request.derived();
   options.convergent = request.convergent();
@@ -315,7 +330,7 @@ absl::Status Transit::SealOne(const TransitKey& key, uint32_t version,
     data.append(in.plaintext.data(), in.plaintext.size());
     std::string mac;
     absl::Status s =
-        crypto::HmacCompute(hsm::HashAlgorithm::kSha256, material.hmac_key, data, &mac);
+        crypto::HmacCompute(crypto::HashAlgorithm::kSha256, material.hmac_key, data, &mac);
     hsm::CleanseString(&data);
     if (!s.ok()) return s;
     std::memcpy(nonce, mac.data(), kAeadNonceSize);
@@ -515,7 +530,7 @@ struct SigningParams {
 absl::StatusOr<SigningParams> SigningParamsFor(const TransitKey& key, v1::HashAlgorithm hash,
                                                v1::SignatureAlgorithm algorithm, bool prehashed) {
   if (!IsAsymmetric(key.type())) return WrongType(key, "sign or verify");
-  absl::StatusOr<hsm::HashAlgorithm> h = HashOf(hash);
+  absl::StatusOr<crypto::HashAlgorithm> h = HashOf(hash);
   if (!h.ok()) return h.status();
   SigningParams p;
   p.options.hash = *h;
@@ -552,16 +567,9 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
   absl::StatusOr<SigningParams> params = SigningParamsFor(
       **key, request.hash_algorithm(), request.signature_algorithm(), request.prehashed());
   if (!params.ok()) return params.status();
-  const TransitKeyRecord& r = (*key)->record();
-  uint32_t version = request.key_version() == 0 ? r.latest_version() : request.key_version();
-  if (version > r.latest_version() || version < r.min_available_version()) {
-    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
-  }
-  if (r.min_encryption_version() != 0 && version < r.min_encryption_version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key_version: ", version, " is below min_encryption_version ", r.min_encryption_version()));
-  }
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, version);
+  absl::StatusOr<uint32_t> version = WriteVersion(**key, request.key_version());
+  if (!version.ok()) return version.status();
+  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, *version);
   if (!material.ok()) return material.status();
   absl::StatusOr<std::string> sig;
   if ((*key)->residency() == Residency::kHsm) {
@@ -572,14 +580,15 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
                !s.ok()) {
       return s;
     }
-    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, params->options.hash, digest);
+    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, HsmHash(params->options.hash),
+                     digest);
   } else {
     sig = (*material)->private_key->Sign(params->options, request.input());
   }
   if (!sig.ok()) return sig.status();
   v1::SignResponse response;
-  response.set_signature(FormatEnvelope(version, *sig));
-  response.set_key_version(version);
+  response.set_signature(FormatEnvelope(*version, *sig));
+  response.set_key_version(*version);
   return response;
 }
 
@@ -607,27 +616,24 @@ absl::StatusOr<v1::HmacResponse> Transit::Hmac(const v1::HmacRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("input: exceeds the limit of ", limits_.max_plaintext_bytes, " bytes"));
   }
-  absl::StatusOr<hsm::HashAlgorithm> hash = HashOf(request.hash_algorithm());
+  absl::StatusOr<crypto::HashAlgorithm> hash = HashOf(request.hash_algorithm());
   if (!hash.ok()) return hash.status();
   absl::StatusOr<std::shared_ptr<const TransitKey>> key = keyring_->Get(request.key_name());
   if (!key.ok()) return key.status();
-  const TransitKeyRecord& r = (*key)->record();
-  uint32_t version = request.key_version() == 0 ? r.latest_version() : request.key_version();
-  if (version > r.latest_version() || version < r.min_available_version()) {
-    return absl::InvalidArgumentError(absl::StrCat("key_version: ", version, " is not available"));
-  }
-  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, version);
+  absl::StatusOr<uint32_t> version = WriteVersion(**key, request.key_version());
+  if (!version.ok()) return version.status();
+  absl::StatusOr<const VersionMaterial*> material = keyring_->Material(**key, *version);
   if (!material.ok()) return material.status();
   absl::StatusOr<std::string> tag = VersionHmac(**key, **material, *hash, request.input(), hsm_);
   if (!tag.ok()) return tag.status();
   v1::HmacResponse response;
-  response.set_hmac(FormatEnvelope(version, *tag));
-  response.set_key_version(version);
+  response.set_hmac(FormatEnvelope(*version, *tag));
+  response.set_key_version(*version);
   return response;
 }
 
 absl::StatusOr<v1::VerifyResponse> Transit::VerifyHmac(const v1::VerifyHmacRequest& request) {
-  absl::StatusOr<hsm::HashAlgorithm> hash = HashOf(request.hash_algorithm());
+  absl::StatusOr<crypto::HashAlgorithm> hash = HashOf(request.hash_algorithm());
   if (!hash.ok()) return hash.status();
   absl::StatusOr<std::shared_ptr<const TransitKey>> key = keyring_->Get(request.key_name());
   if (!key.ok()) return key.status();

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,6 +19,7 @@
 #include "kms/ciphertext.h"
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
+#include "kms/storage.h"
 
 namespace strongroom::kms {
 namespace {
@@ -474,6 +479,41 @@ TEST_F(TransitTest, HmacAndWrongOperations) {
   EXPECT_EQ(transit_->Encrypt(enc).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A new HMAC, like a new signature or ciphertext, never uses a version below
+// min_encryption_version; verifying old ones still works down to min_decryption_version.
+TEST_F(TransitTest, HmacAndSignHonourMinEncryptionVersion) {
+  Create("mac-min", v1::HMAC);
+  Create("sign-min", v1::ECDSA_P256);
+  for (const char* key : {"mac-min", "sign-min"}) {
+    SCOPED_TRACE(key);
+    Rotate(key);
+    KeyConfigUpdate update;
+    update.min_encryption_version = 2;
+    ASSERT_TRUE(keyring_->UpdateConfig(key, update).ok());
+    v1::HmacRequest hmac;
+    hmac.set_key_name(key);
+    hmac.set_input("data");
+    v1::SignRequest sign;
+    sign.set_key_name(key);
+    sign.set_input("data");
+    auto old_version = [&]() -> absl::Status {
+      if (std::string(key) == "mac-min") return transit_->Hmac(hmac).status();
+      return transit_->Sign(sign).status();
+    };
+    hmac.set_key_version(1);
+    sign.set_key_version(1);
+    absl::Status refused = old_version();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+    EXPECT_THAT(refused.message(), HasSubstr("below min_encryption_version 2"));
+  }
+  v1::HmacRequest hmac;
+  hmac.set_key_name("mac-min");
+  hmac.set_input("data");
+  auto latest = transit_->Hmac(hmac);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->key_version(), 2u);
+}
+
 TEST_F(TransitTest, LimitsAreEnforcedWithClearErrors) {
   Open(KeyringOptions{}, TransitLimits{3, 10});
   Create("limits");
@@ -546,6 +586,134 @@ TEST_F(TransitTest, AutoRotationOnPeriodSurvivesRestart) {
   req.mutable_auto_rotate_period()->set_seconds(0);
   req.set_name("too-fast");
   EXPECT_EQ(transit_->CreateKey(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Storage whose next commit to `key` is preceded by `race` (another writer commits first,
+// so the compare-and-set fails) or, with `after_commit`, followed by it (before the committer
+// has installed its snapshot).
+class RacedStorage : public Storage {
+ public:
+  RacedStorage(Storage* inner, std::string key, std::function<void()> race,
+               bool after_commit = false)
+      : inner_(inner), key_(std::move(key)), race_(std::move(race)), after_(after_commit) {}
+  absl::StatusOr<std::optional<Entry>> Get(absl::string_view key) override {
+    return inner_->Get(key);
+  }
+  absl::StatusOr<std::vector<Entry>> List(absl::string_view prefix, absl::string_view after,
+                                          size_t limit) override {
+    return inner_->List(prefix, after, limit);
+  }
+  absl::Status Commit(const WriteBatch& batch) override {
+    std::function<void()> race;
+    for (const WriteBatch::Op& op : batch.ops()) {
+      if (op.key == key_ && race_) race = std::exchange(race_, nullptr);
+    }
+    if (race && !after_) race();
+    absl::Status s = inner_->Commit(batch);
+    if (race && after_) race();
+    return s;
+  }
+  std::string Backend() const override { return inner_->Backend(); }
+  std::string Location() const override { return inner_->Location(); }
+  uint32_t SchemaVersion() const override { return inner_->SchemaVersion(); }
+
+ private:
+  Storage* const inner_;
+  const std::string key_;
+  std::function<void()> race_;
+  const bool after_;
+};
+
+// A rotation whose commit is overtaken by a newer one before it installs its snapshot keeps
+// the HSM objects it committed.
+TEST_F(TransitTest, RotationOvertakenBeforeInstallKeepsItsHsmObjects) {
+  Create("overtaken", v1::AES256_GCM, v1::HSM);
+  Keyring* node = nullptr;
+  RacedStorage raced(
+      storage_.get(), "transit/keys/overtaken",
+      [&] {
+        absl::Status s = node->Rotate("overtaken").status();
+        EXPECT_TRUE(s.ok()) << s;
+      },
+      /*after_commit=*/true);
+  Barrier barrier(hsm_, &raced);
+  ASSERT_TRUE(barrier.Unseal().ok());
+  Keyring keyring(hsm_, &raced, &barrier);
+  node = &keyring;
+  auto rotated = keyring.Rotate("overtaken");
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  ASSERT_EQ((*rotated)->latest_version(), 3u);
+  for (const TransitVersionRecord& v : (*rotated)->record().versions()) {
+    EXPECT_TRUE(*hsm_->SecretKeyExists(v.hsm_label())) << v.version();
+    EXPECT_TRUE(*hsm_->SecretKeyExists(v.hsm_label() + "-hmac")) << v.version();
+  }
+}
+
+// Auto-rotation of an HSM-resident key that loses a compare-and-set race (to another node's
+// rotation, or to any other change) leaves on the token only the objects of committed versions.
+TEST_F(TransitTest, AutoRotationLosingARaceLeavesNoOrphanHsmObjects) {
+  KeyringOptions options;
+  options.min_auto_rotate_period = absl::Seconds(1);
+  Open(options);
+  auto token_labels = [](const std::string& key) {
+    std::vector<std::string> found;
+    auto labels = token_->ObjectLabels();
+    EXPECT_TRUE(labels.ok()) << labels.status();
+    for (const std::string& l : labels.value_or(std::vector<std::string>{})) {
+      if (absl::StartsWith(l, absl::StrCat("strongroom-transit-", key, "-v"))) found.push_back(l);
+    }
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+  auto committed_labels = [&](const std::string& key) {
+    std::vector<std::string> labels;
+    auto stored = storage_->Get(absl::StrCat("transit/keys/", key));
+    TransitKeyRecord record;
+    EXPECT_TRUE(stored.ok() && stored->has_value() && record.ParseFromString((*stored)->value));
+    for (const TransitVersionRecord& v : record.versions()) {
+      for (const std::string& l : HsmObjectLabels(v.hsm_label())) labels.push_back(l);
+    }
+    std::sort(labels.begin(), labels.end());
+    return labels;
+  };
+  struct Race {
+    const char* key;
+    std::function<absl::Status(Keyring*, const std::string&)> other_node;
+    uint32_t latest_after;
+  };
+  const Race races[] = {
+      {"raced-by-rotation",
+       [](Keyring* k, const std::string& key) { return k->Rotate(key).status(); }, 2},
+      {"raced-by-config",
+       [](Keyring* k, const std::string& key) {
+         KeyConfigUpdate update;
+         update.deletion_allowed = true;
+         return k->UpdateConfig(key, update).status();
+       },
+       2},
+  };
+  for (const Race& race : races) {
+    SCOPED_TRACE(race.key);
+    CreateKeyOptions create;
+    create.name = race.key;
+    create.residency = Residency::kHsm;
+    create.auto_rotate_period = absl::Hours(1);
+    ASSERT_TRUE(keyring_->Create(create).ok());
+    std::string key = race.key;
+    RacedStorage raced(storage_.get(), absl::StrCat("transit/keys/", key), [&] {
+      absl::Status s = race.other_node(keyring_.get(), key);
+      EXPECT_TRUE(s.ok()) << s;
+    });
+    Barrier barrier(hsm_, &raced);
+    ASSERT_TRUE(barrier.Unseal().ok());
+    Keyring node(hsm_, &raced, &barrier, options);
+    ASSERT_TRUE(node.RotateDueKeys(absl::Now() + absl::Hours(2)).ok());
+    auto stored = storage_->Get(absl::StrCat("transit/keys/", key));
+    TransitKeyRecord record;
+    ASSERT_TRUE(stored.ok() && stored->has_value() && record.ParseFromString((*stored)->value));
+    EXPECT_EQ(record.latest_version(), race.latest_after);
+    EXPECT_EQ(token_labels(key), committed_labels(key));
+  }
 }
 
 TEST_F(TransitTest, DeleteOnlyWhenAllowedAndHsmObjectsGo) {

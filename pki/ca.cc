@@ -36,14 +36,6 @@ constexpr absl::Duration kDefaultIntermediateTtl = absl::Hours(24 * 365 * 5);
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 
-using X509StorePtr = std::unique_ptr<X509_STORE, OpenSslDeleter<X509_STORE, X509_STORE_free>>;
-using X509StoreCtxPtr =
-    std::unique_ptr<X509_STORE_CTX, OpenSslDeleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
-struct X509StackDeleter {
-  void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }  // not the certs
-};
-using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
-
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t));
 }
@@ -101,24 +93,24 @@ std::string Der(X509* cert) {
   return out;
 }
 
-X509Ptr FromDer(absl::string_view der) {
+hsm::X509Ptr FromDer(absl::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  return hsm::X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
 }
 
 std::string PemOfDer(absl::string_view der) {
-  X509Ptr cert = FromDer(der);
+  hsm::X509Ptr cert = FromDer(der);
   return cert ? CertificateToPem(cert.get()) : "";
 }
 
 // Every certificate in `pem`, in order. INVALID_ARGUMENT naming `field` if there is none
 // or one does not parse.
-absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(absl::string_view field,
-                                                       absl::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::vector<X509Ptr> out;
+absl::StatusOr<std::vector<hsm::X509Ptr>> ParseCertificates(absl::string_view field,
+                                                            absl::string_view pem) {
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<hsm::X509Ptr> out;
   while (true) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    hsm::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (cert == nullptr) break;
     out.push_back(std::move(cert));
   }
@@ -135,15 +127,15 @@ absl::Time NotAfter(X509* cert) {
   return absl::Now() + absl::Hours(24) * days + absl::Seconds(secs);
 }
 
-EvpPkeyPtr ParsePublicKey(absl::string_view der) {
+hsm::EvpPkeyPtr ParsePublicKey(absl::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  return EvpPkeyPtr(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  return hsm::EvpPkeyPtr(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
 }
 
 // The PKCS#8 PEM of `key`, built in a secure-heap BIO (cleansed when freed) and copied
 // once into *out, the reply that returns it.
 absl::Status PrivateKeyPem(EVP_PKEY* key, std::string* out) {
-  BioPtr bio(BIO_new(BIO_s_secmem()));
+  hsm::BioPtr bio(BIO_new(BIO_s_secmem()));
   if (bio == nullptr ||
       !PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) {
     return absl::InternalError(absl::StrCat("encoding the private key: ", DrainOpenSslErrors()));
@@ -191,9 +183,9 @@ absl::StatusOr<std::vector<std::string>> ListNames(kms::Storage* storage, absl::
 struct Ca::LoadedIssuer {
   IssuerRecord record;
   int64_t revision = 0;
-  EvpPkeyPtr key;         // provider key (signing)
-  EvpPkeyPtr public_key;  // default library context
-  X509Ptr certificate;    // nullptr while awaiting its certificate
+  hsm::EvpPkeyPtr key;         // provider key (signing)
+  hsm::EvpPkeyPtr public_key;  // default library context
+  hsm::X509Ptr certificate;    // nullptr while awaiting its certificate
   std::string chain_pem;  // certificate and chain, PEM (empty without a certificate)
 };
 
@@ -234,7 +226,7 @@ v1::Issuer Ca::ToIssuer(const IssuerRecord& record) const {
   issuer.set_key_type(static_cast<v1::PkiKeyType>(record.key_type()));
   issuer.set_key_uri(KeyUri(record.hsm_key_label()));
   if (!record.certificate_der().empty()) {
-    X509Ptr cert = FromDer(record.certificate_der());
+    hsm::X509Ptr cert = FromDer(record.certificate_der());
     std::string chain = CertificateToPem(cert.get());
     for (const std::string& der : record.chain_der()) chain += PemOfDer(der);
     issuer.set_certificate_pem(CertificateToPem(cert.get()));
@@ -296,9 +288,9 @@ absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool nee
         "issuer '", name, "' has no certificate yet (sign its CSR and ImportIssuerCertificate)"));
   }
   const std::string& label = issuer.record.hsm_key_label();
-  auto share = [](const EvpPkeyPtr& k) {
+  auto share = [](const hsm::EvpPkeyPtr& k) {
     EVP_PKEY_up_ref(k.get());
-    return EvpPkeyPtr(k.get());
+    return hsm::EvpPkeyPtr(k.get());
   };
   {
     absl::MutexLock lock(&key_cache_mu_);
@@ -313,7 +305,7 @@ absl::StatusOr<Ca::LoadedIssuer> Ca::LoadIssuer(absl::string_view name, bool nee
   if (!key.ok()) return key.status();
   auto der = hsm_->PublicKeyDer(label);
   if (!der.ok()) return der.status();
-  EvpPkeyPtr public_key = ParsePublicKey(*der);
+  hsm::EvpPkeyPtr public_key = ParsePublicKey(*der);
   if (public_key == nullptr) {
     return absl::InternalError(
         absl::StrCat("HSM public key of issuer '", name, "' does not parse"));
@@ -369,7 +361,7 @@ absl::Status Ca::FinishIssuer(IssuerRecord* record, const IssuerKeyStep& step) {
     if (!key.ok()) return key.status();
     auto der = hsm_->PublicKeyDer(label);
     if (!der.ok()) return der.status();
-    EvpPkeyPtr public_key = ParsePublicKey(*der);
+    hsm::EvpPkeyPtr public_key = ParsePublicKey(*der);
     if (public_key == nullptr) return absl::InternalError("HSM public key does not parse");
     if (absl::Status s = step(key->get(), public_key.get()); !s.ok()) return s;
     kms::WriteBatch batch;
@@ -510,16 +502,16 @@ absl::StatusOr<v1::Issuer> Ca::ImportIssuerCertificate(
   }
   auto chain = ParseCertificates("chain_pem", request.chain_pem());
   if (!chain.ok()) return chain.status();
-  X509StorePtr store(X509_STORE_new());
-  X509StackPtr untrusted(sk_X509_new_null());
-  for (const X509Ptr& c : *chain) {
+  hsm::X509StorePtr store(X509_STORE_new());
+  hsm::X509StackPtr untrusted(sk_X509_new_null());
+  for (const hsm::X509Ptr& c : *chain) {
     if (X509_self_signed(c.get(), 0) == 1) {
       X509_STORE_add_cert(store.get(), c.get());
     } else {
       sk_X509_push(untrusted.get(), c.get());
     }
   }
-  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  hsm::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!X509_STORE_CTX_init(ctx.get(), store.get(), cert, untrusted.get())) {
     return absl::InternalError(absl::StrCat("verifying the chain: ", DrainOpenSslErrors()));
   }
@@ -533,7 +525,7 @@ absl::StatusOr<v1::Issuer> Ca::ImportIssuerCertificate(
   IssuerRecord record = issuer->record;
   record.set_certificate_der(Der(cert));
   record.clear_chain_der();
-  for (const X509Ptr& c : *chain) record.add_chain_der(Der(c.get()));
+  for (const hsm::X509Ptr& c : *chain) record.add_chain_der(Der(c.get()));
   *record.mutable_not_after() = ToProto(NotAfter(cert));
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kIssuerPrefix, record.name()), record.SerializeAsString(),

@@ -34,12 +34,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hsm/hsm.h"
+#include "hsm/openssl_ptr.h"
 #include "hsm/provider.h"
 #include "kms/barrier.h"
 #include "kms/storage.h"
 #include "pki/caller_rights.h"
 #include "pki/name_request.h"
-#include "pki/openssl_ptr.h"
 #include "pki/records.pb.h"
 #include "pki/signer.h"
 #include "strongroom/v1/pki.pb.h"
@@ -134,8 +134,8 @@ class Ca {
   // sealed, NOT_FOUND, FAILED_PRECONDITION without a certificate). signer() stays valid
   // while the IssuerKey lives.
   struct IssuerKey {
-    EvpPkeyPtr key;  // provider key
-    X509Ptr certificate;
+    hsm::EvpPkeyPtr key;  // provider key
+    hsm::X509Ptr certificate;
     OSSL_LIB_CTX* libctx = nullptr;
     Signer signer() const { return Signer{key.get(), libctx, certificate.get()}; }
   };
@@ -203,14 +203,14 @@ class Ca {
   // Issuer keys by HSM label: loading one through the provider reads the token, and labels
   // never change meaning. Provider keys hold only the label and the public key.
   struct CachedKeys {
-    EvpPkeyPtr key;         // provider key (signing)
-    EvpPkeyPtr public_key;  // default library context
+    hsm::EvpPkeyPtr key;         // provider key (signing)
+    hsm::EvpPkeyPtr public_key;  // default library context
   };
   // Issuer certificates, parsed, and their chain PEM, by issuer name (checked against the
   // stored certificate DER on every use, so a re-created issuer is never served stale).
   struct ParsedIssuer {
     std::string certificate_der;
-    X509Ptr certificate;  // shared read-only (X509_up_ref) with callers
+    hsm::X509Ptr certificate;  // shared read-only (X509_up_ref) with callers
     std::string chain_pem;
   };
   absl::Mutex key_cache_mu_;

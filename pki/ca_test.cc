@@ -45,10 +45,10 @@ std::string WriteTmp(const std::string& name, const std::string& content) {
 // The cRLNumber of a DER CRL (-1 if it does not parse or has none).
 long CrlNumber(const std::string& der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+  hsm::X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
   if (crl == nullptr) return -1;
-  Asn1IntegerPtr number(
-      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
+  hsm::Asn1IntegerPtr number(static_cast<ASN1_INTEGER*>(
+      X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
   return number == nullptr ? -1 : ASN1_INTEGER_get(number.get());
 }
 

@@ -25,22 +25,21 @@ absl::Status OpenSslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", DrainOpenSslErrors()));
 }
 
-GeneralNamePtr Ia5Name(int type, absl::string_view value) {
-  GeneralNamePtr name(GENERAL_NAME_new());
-  ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
+hsm::GeneralNamePtr Ia5Name(int type, absl::string_view value) {
+  hsm::GeneralNamePtr name(GENERAL_NAME_new());
+  hsm::Asn1StringPtr ia5(ASN1_IA5STRING_new());
   if (name == nullptr || ia5 == nullptr ||
-      ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
-    ASN1_IA5STRING_free(ia5);
+      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) != 1) {
     return nullptr;
   }
-  GENERAL_NAME_set0_value(name.get(), type, ia5);
+  GENERAL_NAME_set0_value(name.get(), type, ia5.release());
   return name;
 }
 
-absl::StatusOr<GeneralNamesPtr> SubjectAltNames(const NameRequest& names) {
-  GeneralNamesPtr gens(GENERAL_NAMES_new());
+absl::StatusOr<hsm::GeneralNamesPtr> SubjectAltNames(const NameRequest& names) {
+  hsm::GeneralNamesPtr gens(GENERAL_NAMES_new());
   if (gens == nullptr) return OpenSslError("subjectAltName");
-  auto push = [&](GeneralNamePtr name) -> absl::Status {
+  auto push = [&](hsm::GeneralNamePtr name) -> absl::Status {
     if (name == nullptr || sk_GENERAL_NAME_push(gens.get(), name.get()) == 0) {
       return OpenSslError("subjectAltName");
     }
@@ -51,18 +50,15 @@ absl::StatusOr<GeneralNamesPtr> SubjectAltNames(const NameRequest& names) {
     if (absl::Status s = push(Ia5Name(GEN_DNS, dns)); !s.ok()) return s;
   }
   for (const std::string& ip : names.ip_sans) {
-    ASN1_OCTET_STRING* octets = a2i_IPADDRESS(ip.c_str());
+    hsm::Asn1StringPtr octets(a2i_IPADDRESS(ip.c_str()));
     if (octets == nullptr) {
       ERR_clear_error();
       return absl::InvalidArgumentError(
           absl::StrCat("ip_sans: \"", ip, "\" is not an IPv4 or IPv6 address"));
     }
-    GeneralNamePtr name(GENERAL_NAME_new());
-    if (name == nullptr) {
-      ASN1_OCTET_STRING_free(octets);
-      return OpenSslError("subjectAltName");
-    }
-    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets);
+    hsm::GeneralNamePtr name(GENERAL_NAME_new());
+    if (name == nullptr) return OpenSslError("subjectAltName");
+    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets.release());
     if (absl::Status s = push(std::move(name)); !s.ok()) return s;
   }
   for (const std::string& uri : names.uri_sans) {
@@ -80,7 +76,7 @@ absl::Status AddExtension(X509* cert, int nid, void* value, bool critical) {
 
 // Adds an extension from a fixed configuration string (never caller data).
 absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
+  hsm::X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
   if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
     return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid)));
   }
@@ -88,8 +84,8 @@ absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* 
 }
 
 absl::Status AddBasicConstraints(X509* cert, const CertificateParams& params) {
-  std::unique_ptr<BASIC_CONSTRAINTS, OpenSslDeleter<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>> bc(
-      BASIC_CONSTRAINTS_new());
+  std::unique_ptr<BASIC_CONSTRAINTS, hsm::OpenSslDeleter<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>>
+      bc(BASIC_CONSTRAINTS_new());
   if (bc == nullptr) return OpenSslError("basicConstraints");
   bc->ca = params.is_ca ? 0xff : 0;
   if (params.is_ca && params.max_path_length.has_value()) {
@@ -102,8 +98,7 @@ absl::Status AddBasicConstraints(X509* cert, const CertificateParams& params) {
 }
 
 absl::Status AddKeyUsage(X509* cert, const CertificateParams& params) {
-  std::unique_ptr<ASN1_BIT_STRING, OpenSslDeleter<ASN1_BIT_STRING, ASN1_BIT_STRING_free>> ku(
-      ASN1_BIT_STRING_new());
+  hsm::Asn1BitStringPtr ku(ASN1_BIT_STRING_new());
   if (ku == nullptr) return OpenSslError("keyUsage");
   // Bit numbers from RFC 5280 4.2.1.3.
   constexpr int kDigitalSignature = 0, kKeyEncipherment = 2, kKeyCertSign = 5, kCrlSign = 6;
@@ -121,7 +116,8 @@ absl::Status AddKeyUsage(X509* cert, const CertificateParams& params) {
 
 absl::Status AddExtendedKeyUsage(X509* cert, const CertificateParams& params) {
   if (params.is_ca || (!params.server_auth && !params.client_auth)) return absl::OkStatus();
-  std::unique_ptr<EXTENDED_KEY_USAGE, OpenSslDeleter<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>>
+  std::unique_ptr<EXTENDED_KEY_USAGE,
+                  hsm::OpenSslDeleter<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>>
       eku(sk_ASN1_OBJECT_new_null());
   if (eku == nullptr) return OpenSslError("extendedKeyUsage");
   if (params.server_auth) sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_server_auth));
@@ -133,18 +129,17 @@ absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params)
   if (params.issuing_certificate_url.empty() && params.ocsp_url.empty()) {
     return absl::OkStatus();
   }
-  std::unique_ptr<AUTHORITY_INFO_ACCESS,
-                  OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>
-      aia(sk_ACCESS_DESCRIPTION_new_null());
+  hsm::AuthorityInfoAccessPtr aia(sk_ACCESS_DESCRIPTION_new_null());
   if (aia == nullptr) return OpenSslError("authorityInfoAccess");
   auto add = [&](int method, const std::string& url) -> absl::Status {
     if (url.empty()) return absl::OkStatus();
-    ACCESS_DESCRIPTION* ad = ACCESS_DESCRIPTION_new();
-    GeneralNamePtr location = Ia5Name(GEN_URI, url);
-    if (ad == nullptr || location == nullptr || sk_ACCESS_DESCRIPTION_push(aia.get(), ad) == 0) {
-      ACCESS_DESCRIPTION_free(ad);
+    hsm::AccessDescriptionPtr owned(ACCESS_DESCRIPTION_new());
+    hsm::GeneralNamePtr location = Ia5Name(GEN_URI, url);
+    if (owned == nullptr || location == nullptr ||
+        sk_ACCESS_DESCRIPTION_push(aia.get(), owned.get()) == 0) {
       return OpenSslError("authorityInfoAccess");
     }
+    ACCESS_DESCRIPTION* ad = owned.release();  // the stack owns it now
     ASN1_OBJECT_free(ad->method);
     ad->method = OBJ_nid2obj(method);
     GENERAL_NAME_free(ad->location);
@@ -158,16 +153,15 @@ absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params)
 
 absl::Status AddCrlDistributionPoint(X509* cert, const CertificateParams& params) {
   if (params.crl_distribution_point.empty()) return absl::OkStatus();
-  std::unique_ptr<CRL_DIST_POINTS, OpenSslDeleter<CRL_DIST_POINTS, CRL_DIST_POINTS_free>> points(
-      sk_DIST_POINT_new_null());
-  DIST_POINT* point = DIST_POINT_new();
-  if (points == nullptr || point == nullptr || sk_DIST_POINT_push(points.get(), point) == 0) {
-    DIST_POINT_free(point);
+  hsm::CrlDistPointsPtr points(sk_DIST_POINT_new_null());
+  hsm::DistPointPtr owned(DIST_POINT_new());
+  if (points == nullptr || owned == nullptr || sk_DIST_POINT_push(points.get(), owned.get()) == 0) {
     return OpenSslError("crlDistributionPoints");
   }
+  DIST_POINT* point = owned.release();  // the stack owns it now
   point->distpoint = DIST_POINT_NAME_new();
-  GeneralNamesPtr full_name(GENERAL_NAMES_new());
-  GeneralNamePtr uri = Ia5Name(GEN_URI, params.crl_distribution_point);
+  hsm::GeneralNamesPtr full_name(GENERAL_NAMES_new());
+  hsm::GeneralNamePtr uri = Ia5Name(GEN_URI, params.crl_distribution_point);
   if (point->distpoint == nullptr || full_name == nullptr || uri == nullptr ||
       sk_GENERAL_NAME_push(full_name.get(), uri.get()) == 0) {
     return OpenSslError("crlDistributionPoints");
@@ -210,31 +204,34 @@ absl::Status SetPublicKey(X509* cert, EVP_PKEY* key, const X509_PUBKEY* info) {
   int param_type = V_ASN1_UNDEF;
   const void* param = nullptr;
   X509_ALGOR_get0(nullptr, &param_type, &param, algor);
+  hsm::Asn1ObjectPtr param_object;
+  hsm::Asn1StringPtr param_sequence;
   void* param_copy = nullptr;
   if (param_type == V_ASN1_OBJECT) {
-    param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
+    param_object.reset(OBJ_dup(static_cast<const ASN1_OBJECT*>(param)));
+    param_copy = param_object.get();
   } else if (param_type == V_ASN1_SEQUENCE) {
-    param_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param));
+    param_sequence.reset(ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param)));
+    param_copy = param_sequence.get();
   } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
     return absl::InvalidArgumentError("public_key_info: unsupported algorithm parameters");
   }
-  auto free_param = [&] {
-    if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
-    if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
-  };
   if ((param_type == V_ASN1_OBJECT || param_type == V_ASN1_SEQUENCE) && param_copy == nullptr) {
     return OpenSslError("subject public key");
   }
-  ASN1_OBJECT* algorithm_copy = OBJ_dup(algorithm);
-  auto* bits_copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len));
+  hsm::Asn1ObjectPtr algorithm_copy(OBJ_dup(algorithm));
+  hsm::OpenSslBytesPtr<unsigned char> bits_copy(
+      static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len)));
   if (algorithm_copy == nullptr || bits_copy == nullptr ||
-      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), algorithm_copy, param_type, param_copy,
-                             bits_copy, bits_len) != 1) {
-    ASN1_OBJECT_free(algorithm_copy);
-    OPENSSL_free(bits_copy);
-    free_param();
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), algorithm_copy.get(), param_type,
+                             param_copy, bits_copy.get(), bits_len) != 1) {
     return OpenSslError("subject public key");
   }
+  // The public key owns them now.
+  algorithm_copy.release();
+  bits_copy.release();
+  param_object.release();
+  param_sequence.release();
   return absl::OkStatus();
 }
 
@@ -251,23 +248,21 @@ std::string Asn1StringText(const ASN1_STRING* s) {
 
 }  // namespace
 
-absl::StatusOr<Asn1IntegerPtr> RandomSerial() {
+absl::StatusOr<hsm::Asn1IntegerPtr> RandomSerial() {
   unsigned char bytes[20];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) return OpenSslError("serial: RAND_bytes");
   bytes[0] = (bytes[0] & 0x7f) | 0x40;  // positive, always 20 bytes, 159 random-ish bits
-  BignumPtr bn(BN_bin2bn(bytes, sizeof(bytes), nullptr));
-  Asn1IntegerPtr serial(bn == nullptr ? nullptr : BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  hsm::BignumPtr bn(BN_bin2bn(bytes, sizeof(bytes), nullptr));
+  hsm::Asn1IntegerPtr serial(bn == nullptr ? nullptr : BN_to_ASN1_INTEGER(bn.get(), nullptr));
   if (serial == nullptr) return OpenSslError("serial");
   return serial;
 }
 
 std::string SerialToHex(const ASN1_INTEGER* serial) {
-  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  hsm::BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (bn == nullptr) return "";
-  char* hex = BN_bn2hex(bn.get());
-  std::string out = absl::AsciiStrToLower(hex != nullptr ? hex : "");
-  OPENSSL_free(hex);
-  return out;
+  hsm::OpenSslBytesPtr<char> hex(BN_bn2hex(bn.get()));
+  return absl::AsciiStrToLower(hex != nullptr ? hex.get() : "");
 }
 
 absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& params,
@@ -292,11 +287,11 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
                     : "signer: key does not match the issuer certificate");
   }
 
-  X509Ptr cert(X509_new());
+  hsm::X509Ptr cert(X509_new());
   if (cert == nullptr || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
     return OpenSslError("certificate");
   }
-  absl::StatusOr<Asn1IntegerPtr> serial = RandomSerial();
+  absl::StatusOr<hsm::Asn1IntegerPtr> serial = RandomSerial();
   if (!serial.ok()) return serial.status();
   if (X509_set_serialNumber(cert.get(), serial->get()) != 1) return OpenSslError("serial");
   if (ASN1_TIME_set(X509_getm_notBefore(cert.get()), absl::ToTimeT(params.not_before)) == nullptr ||
@@ -334,7 +329,7 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
   }
   const NameRequest& names = params.names;
   if (!names.dns_sans.empty() || !names.ip_sans.empty() || !names.uri_sans.empty()) {
-    absl::StatusOr<GeneralNamesPtr> sans = SubjectAltNames(names);
+    absl::StatusOr<hsm::GeneralNamesPtr> sans = SubjectAltNames(names);
     if (!sans.ok()) return sans.status();
     // An empty subject makes the SAN extension critical (RFC 5280 4.2.1.6).
     if (absl::Status s = AddExtension(cert.get(), NID_subject_alt_name, sans->get(),
@@ -346,7 +341,7 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
   if (absl::Status s = AddAuthorityInfoAccess(cert.get(), params); !s.ok()) return s;
   if (absl::Status s = AddCrlDistributionPoint(cert.get(), params); !s.ok()) return s;
 
-  absl::StatusOr<EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
+  absl::StatusOr<hsm::EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
   if (!md_ctx.ok()) return md_ctx.status();
   if (X509_sign_ctx(cert.get(), md_ctx->get()) <= 0) return OpenSslError("signing certificate");
 
@@ -357,10 +352,10 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
   return built;
 }
 
-absl::StatusOr<X509ReqPtr> ParseCsr(absl::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509ReqPtr csr(bio == nullptr ? nullptr
-                                : PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+absl::StatusOr<hsm::X509ReqPtr> ParseCsr(absl::string_view pem) {
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  hsm::X509ReqPtr csr(bio == nullptr ? nullptr
+                                     : PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   if (csr == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError("csr: not a PEM certificate request");
@@ -373,13 +368,13 @@ absl::StatusOr<X509ReqPtr> ParseCsr(absl::string_view pem) {
   return csr;
 }
 
-absl::StatusOr<EvpPkeyPtr> CsrPublicKey(X509_REQ* csr) {
+absl::StatusOr<hsm::EvpPkeyPtr> CsrPublicKey(X509_REQ* csr) {
   EVP_PKEY* key = X509_REQ_get_pubkey(csr);
   if (key == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError("csr: no usable public key");
   }
-  return EvpPkeyPtr(key);
+  return hsm::EvpPkeyPtr(key);
 }
 
 absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr) {
@@ -393,17 +388,19 @@ absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr) {
     unsigned char* utf8 = nullptr;
     int len =
         ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
+    hsm::OpenSslBytesPtr<unsigned char> owned(utf8);
     if (len < 0) {
       ERR_clear_error();
       return absl::InvalidArgumentError("csr: common name is not valid text");
     }
     names.common_name.assign(reinterpret_cast<char*>(utf8), len);
-    OPENSSL_free(utf8);
   }
-  STACK_OF(X509_EXTENSION)* extensions = X509_REQ_get_extensions(csr);
-  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(
-      X509V3_get_d2i(extensions, NID_subject_alt_name, nullptr, nullptr)));
-  sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+  hsm::GeneralNamesPtr sans;
+  {
+    hsm::X509ExtensionStackPtr extensions(X509_REQ_get_extensions(csr));
+    sans.reset(static_cast<GENERAL_NAMES*>(
+        X509V3_get_d2i(extensions.get(), NID_subject_alt_name, nullptr, nullptr)));
+  }
   ERR_clear_error();
   for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
@@ -434,14 +431,14 @@ absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr) {
   return names;
 }
 
-absl::StatusOr<X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* public_key,
-                                    const Signer& signer) {
+absl::StatusOr<hsm::X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* public_key,
+                                         const Signer& signer) {
   if (public_key == nullptr) return absl::InvalidArgumentError("public_key: missing");
   if (common_name.empty()) return absl::InvalidArgumentError("common_name: empty");
   if (!KeysMatch(signer.key, public_key)) {
     return absl::FailedPreconditionError("signer: key is not the private half of public_key");
   }
-  X509ReqPtr csr(X509_REQ_new());
+  hsm::X509ReqPtr csr(X509_REQ_new());
   if (csr == nullptr || X509_REQ_set_version(csr.get(), X509_REQ_VERSION_1) != 1) {
     return OpenSslError("csr");
   }
@@ -449,13 +446,13 @@ absl::StatusOr<X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* pub
     return s;
   }
   if (X509_REQ_set_pubkey(csr.get(), public_key) != 1) return OpenSslError("csr");
-  absl::StatusOr<EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
+  absl::StatusOr<hsm::EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
   if (!md_ctx.ok()) return md_ctx.status();
   if (X509_REQ_sign_ctx(csr.get(), md_ctx->get()) <= 0) return OpenSslError("signing csr");
   return csr;
 }
 
-absl::StatusOr<EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type) {
+absl::StatusOr<hsm::EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type) {
   EVP_PKEY* key = nullptr;
   switch (type) {
     case v1::PKI_KEY_TYPE_UNSPECIFIED:
@@ -478,11 +475,11 @@ absl::StatusOr<EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type) {
       return absl::InvalidArgumentError(absl::StrCat("key_type: unknown value ", type));
   }
   if (key == nullptr) return OpenSslError("key generation");
-  return EvpPkeyPtr(key);
+  return hsm::EvpPkeyPtr(key);
 }
 
 std::string CertificateToPem(X509* certificate) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_X509(bio.get(), certificate) != 1) return "";
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
@@ -490,16 +487,17 @@ std::string CertificateToPem(X509* certificate) {
 }
 
 std::string CsrToPem(X509_REQ* csr) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), csr) != 1) return "";
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, len);
 }
 
-absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio == nullptr ? nullptr : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+absl::StatusOr<hsm::X509Ptr> ParseCertificatePem(absl::string_view pem) {
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  hsm::X509Ptr cert(bio == nullptr ? nullptr
+                                   : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError("certificate: not a PEM certificate");

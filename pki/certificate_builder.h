@@ -17,8 +17,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "hsm/openssl_ptr.h"
 #include "pki/name_request.h"
-#include "pki/openssl_ptr.h"
 #include "pki/signer.h"
 #include "strongroom/v1/pki.pb.h"
 
@@ -52,7 +52,7 @@ struct CertificateParams {
 };
 
 struct BuiltCertificate {
-  X509Ptr certificate;
+  hsm::X509Ptr certificate;
   std::string serial_number;  // lowercase hex, no colons
   std::string pem;
 };
@@ -68,10 +68,10 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
 
 // ParseCsr parses a PEM CSR and verifies its self-signature. INVALID_ARGUMENT
 // "csr: ..." if it does not parse or the signature does not verify.
-absl::StatusOr<X509ReqPtr> ParseCsr(absl::string_view pem);
+absl::StatusOr<hsm::X509ReqPtr> ParseCsr(absl::string_view pem);
 
 // CsrPublicKey returns a new reference to the CSR's public key.
-absl::StatusOr<EvpPkeyPtr> CsrPublicKey(X509_REQ* csr);
+absl::StatusOr<hsm::EvpPkeyPtr> CsrPublicKey(X509_REQ* csr);
 
 // NamesFromCsr reads the CSR's subject CN and its requested DNS, IP and URI SANs, for
 // callers whose request gives no names (they still go through CheckNames).
@@ -81,15 +81,15 @@ absl::StatusOr<NameRequest> NamesFromCsr(X509_REQ* csr);
 // BuildCsr builds a CSR with subject CN `common_name` for `public_key` (not owned), signed
 // by signer.key (e.g. a new intermediate's HSM key; signer.certificate is ignored). The CSR
 // carries no extensions; the parent decides them when it signs.
-absl::StatusOr<X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* public_key,
-                                    const Signer& signer);
+absl::StatusOr<hsm::X509ReqPtr> BuildCsr(absl::string_view common_name, EVP_PKEY* public_key,
+                                         const Signer& signer);
 
 // GenerateSoftwareKey creates a software key pair of `type` (for IssueCertificate, which
 // returns the private key once). PKI_KEY_TYPE_UNSPECIFIED means EC_P256.
-absl::StatusOr<EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type);
+absl::StatusOr<hsm::EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type);
 
 // RandomSerial returns a positive 159-bit random serial number.
-absl::StatusOr<Asn1IntegerPtr> RandomSerial();
+absl::StatusOr<hsm::Asn1IntegerPtr> RandomSerial();
 // SerialToHex formats a serial as lowercase hex without colons or leading zero bytes (the
 // form of CanonicalSerial in serial.h).
 std::string SerialToHex(const ASN1_INTEGER* serial);
@@ -97,6 +97,6 @@ std::string SerialToHex(const ASN1_INTEGER* serial);
 // PEM encodings.
 std::string CertificateToPem(X509* certificate);
 std::string CsrToPem(X509_REQ* csr);
-absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem);
+absl::StatusOr<hsm::X509Ptr> ParseCertificatePem(absl::string_view pem);
 
 }  // namespace strongroom::pki

@@ -30,7 +30,7 @@ constexpr char kOcspUrl[] = "http://ocsp.example.com";
 
 struct Ca {
   HsmKey key;
-  X509Ptr cert;
+  hsm::X509Ptr cert;
   std::string pem;
   Signer signer() const {
     return Signer{key.private_key.get(), TheProvider().libctx(), cert.get()};
@@ -95,8 +95,8 @@ CertificateParams LeafParams(EVP_PKEY* key) {
 }
 
 // A CSR for `key` with subject CN `cn`, asking for extensions `ext_conf` (e.g. "CA:TRUE").
-X509ReqPtr MakeCsr(EVP_PKEY* key, const std::string& cn, const char* basic_constraints) {
-  X509ReqPtr csr(X509_REQ_new());
+hsm::X509ReqPtr MakeCsr(EVP_PKEY* key, const std::string& cn, const char* basic_constraints) {
+  hsm::X509ReqPtr csr(X509_REQ_new());
   X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr.get()), "CN", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_REQ_set_pubkey(csr.get(), key);
@@ -145,7 +145,7 @@ TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
 
   // Leaf 2: from an RSA CSR (SignCertificate); names taken from the CSR.
   auto rsa = GenerateSoftwareKey(v1::RSA2048);
-  X509ReqPtr csr = MakeCsr(rsa->get(), "csr.example.com", nullptr);
+  hsm::X509ReqPtr csr = MakeCsr(rsa->get(), "csr.example.com", nullptr);
   auto parsed = ParseCsr(CsrToPem(csr.get()));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   auto csr_names = NamesFromCsr(parsed->get());
@@ -226,7 +226,7 @@ TEST(CertificateBuilderTest, CsrAskingForCaGetsCaFalse) {
   Ca root = MakeRoot();
   ASSERT_NE(root.cert, nullptr);
   auto key = GenerateSoftwareKey(v1::EC_P256);
-  X509ReqPtr csr = MakeCsr(key->get(), "csr.example.com", "critical,CA:TRUE,pathlen:5");
+  hsm::X509ReqPtr csr = MakeCsr(key->get(), "csr.example.com", "critical,CA:TRUE,pathlen:5");
   auto parsed = ParseCsr(CsrToPem(csr.get()));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   auto csr_key = CsrPublicKey(parsed->get());
@@ -241,7 +241,7 @@ TEST(CertificateBuilderTest, CsrAskingForCaGetsCaFalse) {
 
 TEST(CertificateBuilderTest, RefusesCsrWithBadSignature) {
   auto key = GenerateSoftwareKey(v1::EC_P256);
-  X509ReqPtr csr = MakeCsr(key->get(), "victim.example.com", nullptr);
+  hsm::X509ReqPtr csr = MakeCsr(key->get(), "victim.example.com", nullptr);
   unsigned char* der = nullptr;
   int len = i2d_X509_REQ(csr.get(), &der);
   ASSERT_GT(len, 0);
@@ -251,7 +251,7 @@ TEST(CertificateBuilderTest, RefusesCsrWithBadSignature) {
   ASSERT_NE(at, std::string::npos);
   bytes[at] = 'w';  // signed data changed, signature kept
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  X509ReqPtr tampered(d2i_X509_REQ(nullptr, &p, len));
+  hsm::X509ReqPtr tampered(d2i_X509_REQ(nullptr, &p, len));
   ASSERT_NE(tampered, nullptr);
   auto parsed = ParseCsr(CsrToPem(tampered.get()));
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
@@ -260,8 +260,8 @@ TEST(CertificateBuilderTest, RefusesCsrWithBadSignature) {
 }
 
 TEST(CertificateBuilderTest, RefusesRsa1024Csr) {
-  EvpPkeyPtr weak(EVP_RSA_gen(1024));
-  X509ReqPtr csr = MakeCsr(weak.get(), "weak.example.com", nullptr);
+  hsm::EvpPkeyPtr weak(EVP_RSA_gen(1024));
+  hsm::X509ReqPtr csr = MakeCsr(weak.get(), "weak.example.com", nullptr);
   auto parsed = ParseCsr(CsrToPem(csr.get()));
   ASSERT_TRUE(parsed.ok()) << parsed.status();  // well-formed; the role refuses the key
   auto key = CsrPublicKey(parsed->get());

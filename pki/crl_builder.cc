@@ -36,9 +36,9 @@ bool CanonicalSerial(absl::string_view hex, std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<X509CrlPtr> BuildCrl(const CrlParams& params,
-                                    absl::Span<const RevokedCertificate> revoked,
-                                    const Signer& signer) {
+absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
+                                         absl::Span<const RevokedCertificate> revoked,
+                                         const Signer& signer) {
   if (signer.key == nullptr || signer.certificate == nullptr) {
     return absl::InvalidArgumentError("signer: a CRL needs the issuer key and certificate");
   }
@@ -73,9 +73,9 @@ absl::StatusOr<X509CrlPtr> BuildCrl(const CrlParams& params,
     }
   }
 
-  X509CrlPtr crl(X509_CRL_new());
-  Asn1TimePtr this_update(ASN1_TIME_set(nullptr, absl::ToTimeT(params.this_update)));
-  Asn1TimePtr next_update(ASN1_TIME_set(nullptr, absl::ToTimeT(params.next_update)));
+  hsm::X509CrlPtr crl(X509_CRL_new());
+  hsm::Asn1TimePtr this_update(ASN1_TIME_set(nullptr, absl::ToTimeT(params.this_update)));
+  hsm::Asn1TimePtr next_update(ASN1_TIME_set(nullptr, absl::ToTimeT(params.next_update)));
   if (crl == nullptr || this_update == nullptr || next_update == nullptr ||
       X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(signer.certificate)) != 1 ||
@@ -84,27 +84,24 @@ absl::StatusOr<X509CrlPtr> BuildCrl(const CrlParams& params,
     return OpenSslError("crl");
   }
 
-  BIGNUM* bn = nullptr;
   for (const Entry& entry : entries) {
-    X509RevokedPtr item(X509_REVOKED_new());
-    if (item == nullptr || BN_hex2bn(&bn, entry.serial.c_str()) == 0) {
-      BN_free(bn);
-      return OpenSslError("crl entry");
-    }
-    Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn, nullptr));
-    Asn1TimePtr when(ASN1_TIME_set(nullptr, entry.revoked_at));
+    hsm::X509RevokedPtr item(X509_REVOKED_new());
+    BIGNUM* parsed = nullptr;
+    int parsed_len = BN_hex2bn(&parsed, entry.serial.c_str());
+    hsm::BignumPtr bn(parsed);
+    if (item == nullptr || parsed_len == 0) return OpenSslError("crl entry");
+    hsm::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    hsm::Asn1TimePtr when(ASN1_TIME_set(nullptr, entry.revoked_at));
     if (serial == nullptr || when == nullptr ||
         X509_REVOKED_set_serialNumber(item.get(), serial.get()) != 1 ||
         X509_REVOKED_set_revocationDate(item.get(), when.get()) != 1 ||
         X509_CRL_add0_revoked(crl.get(), item.get()) != 1) {
-      BN_free(bn);
       return OpenSslError("crl entry");
     }
     item.release();
   }
-  BN_free(bn);
 
-  Asn1IntegerPtr number(ASN1_INTEGER_new());
+  hsm::Asn1IntegerPtr number(ASN1_INTEGER_new());
   if (number == nullptr || ASN1_INTEGER_set_uint64(number.get(), params.crl_number) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, X509V3_ADD_REPLACE) != 1) {
     return OpenSslError("crl number");
@@ -112,20 +109,20 @@ absl::StatusOr<X509CrlPtr> BuildCrl(const CrlParams& params,
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, signer.certificate, nullptr, nullptr, crl.get(), 0);
-  X509ExtensionPtr aki(
+  hsm::X509ExtensionPtr aki(
       X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
   if (aki == nullptr || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1) {
     return OpenSslError("crl authorityKeyIdentifier");
   }
 
-  absl::StatusOr<EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
+  absl::StatusOr<hsm::EvpMdCtxPtr> md_ctx = NewSigningContext(signer);
   if (!md_ctx.ok()) return md_ctx.status();
   if (X509_CRL_sign_ctx(crl.get(), md_ctx->get()) <= 0) return OpenSslError("signing crl");
   return crl;
 }
 
 std::string CrlToPem(X509_CRL* crl) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_X509_CRL(bio.get(), crl) != 1) return "";
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
@@ -136,9 +133,8 @@ std::string CrlToDer(X509_CRL* crl) {
   unsigned char* der = nullptr;
   int len = i2d_X509_CRL(crl, &der);
   if (len < 0) return "";
-  std::string out(reinterpret_cast<char*>(der), len);
-  OPENSSL_free(der);
-  return out;
+  hsm::OpenSslBytesPtr<unsigned char> owned(der);
+  return std::string(reinterpret_cast<char*>(der), len);
 }
 
 }  // namespace strongroom::pki

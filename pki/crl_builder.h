@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "pki/openssl_ptr.h"
+#include "hsm/openssl_ptr.h"
 #include "pki/signer.h"
 
 namespace strongroom::pki {
@@ -33,9 +33,9 @@ struct CrlParams {
 // signer.key (FAILED_PRECONDITION otherwise). INVALID_ARGUMENT for a malformed or
 // duplicate serial (named) or next_update not after this_update; INTERNAL with OpenSSL's
 // errors if signing fails.
-absl::StatusOr<X509CrlPtr> BuildCrl(const CrlParams& params,
-                                    absl::Span<const RevokedCertificate> revoked,
-                                    const Signer& signer);
+absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
+                                         absl::Span<const RevokedCertificate> revoked,
+                                         const Signer& signer);
 
 // PEM and DER encodings of a CRL.
 std::string CrlToPem(X509_CRL* crl);

@@ -38,7 +38,7 @@ class CrlBuilderTest : public ::testing::Test {
   CrlParams Params() const { return CrlParams{absl::Now(), absl::Now() + absl::Hours(24), 42}; }
 
   testing::HsmKey key_;
-  X509Ptr cert_;
+  hsm::X509Ptr cert_;
   std::string pem_;
 };
 

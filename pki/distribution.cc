@@ -18,7 +18,7 @@ absl::StatusOr<PkiDocument> IssuerCertificateDocument(Ca& ca, absl::string_view 
         absl::StrCat("issuer '", issuer_name, "' has no certificate yet"));
   }
   if (!der) return PkiDocument{"application/x-pem-file", issuer->certificate_pem()};
-  absl::StatusOr<X509Ptr> cert = ParseCertificatePem(issuer->certificate_pem());
+  absl::StatusOr<hsm::X509Ptr> cert = ParseCertificatePem(issuer->certificate_pem());
   if (!cert.ok()) return cert.status();
   unsigned char* out = nullptr;
   int len = i2d_X509(cert->get(), &out);

@@ -12,15 +12,6 @@
 namespace strongroom::pki {
 namespace {
 
-using OcspRequestPtr =
-    std::unique_ptr<OCSP_REQUEST, hsm::OpenSslDeleter<OCSP_REQUEST, OCSP_REQUEST_free>>;
-using OcspResponsePtr =
-    std::unique_ptr<OCSP_RESPONSE, hsm::OpenSslDeleter<OCSP_RESPONSE, OCSP_RESPONSE_free>>;
-using OcspBasicRespPtr =
-    std::unique_ptr<OCSP_BASICRESP, hsm::OpenSslDeleter<OCSP_BASICRESP, OCSP_BASICRESP_free>>;
-using OcspCertIdPtr =
-    std::unique_ptr<OCSP_CERTID, hsm::OpenSslDeleter<OCSP_CERTID, OCSP_CERTID_free>>;
-
 std::string ResponseDer(OCSP_RESPONSE* response) {
   unsigned char* der = nullptr;
   int len = response != nullptr ? i2d_OCSP_RESPONSE(response, &der) : -1;
@@ -30,7 +21,9 @@ std::string ResponseDer(OCSP_RESPONSE* response) {
   return out;
 }
 
-Asn1TimePtr TimeOf(absl::Time t) { return Asn1TimePtr(ASN1_TIME_set(nullptr, absl::ToTimeT(t))); }
+hsm::Asn1TimePtr TimeOf(absl::Time t) {
+  return hsm::Asn1TimePtr(ASN1_TIME_set(nullptr, absl::ToTimeT(t)));
+}
 
 // Whether `id` names `issuer` (SHA-1 or SHA-256 hashes of its subject and key).
 bool IdNamesIssuer(OCSP_CERTID* id, X509* issuer) {
@@ -39,16 +32,16 @@ bool IdNamesIssuer(OCSP_CERTID* id, X509* issuer) {
   if (!OCSP_id_get0_info(nullptr, &md_oid, nullptr, &serial, id)) return false;
   const int nid = OBJ_obj2nid(md_oid);
   if (nid != NID_sha1 && nid != NID_sha256) return false;
-  OcspCertIdPtr expected(OCSP_cert_id_new(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(),
-                                          X509_get_subject_name(issuer),
-                                          X509_get0_pubkey_bitstr(issuer), serial));
+  hsm::OcspCertIdPtr expected(OCSP_cert_id_new(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(),
+                                               X509_get_subject_name(issuer),
+                                               X509_get0_pubkey_bitstr(issuer), serial));
   return expected != nullptr && OCSP_id_issuer_cmp(expected.get(), id) == 0;
 }
 
 }  // namespace
 
 std::string OcspErrorResponse(int status) {
-  OcspResponsePtr response(OCSP_response_create(status, nullptr));
+  hsm::OcspResponsePtr response(OCSP_response_create(status, nullptr));
   return ResponseDer(response.get());
 }
 
@@ -57,7 +50,7 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
                               absl::Duration validity) {
   const auto* data = reinterpret_cast<const unsigned char*>(request.data());
   const unsigned char* p = data;
-  OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
+  hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
   if (req == nullptr || p != data + request.size() || OCSP_request_onereq_count(req.get()) <= 0) {
     ERR_clear_error();
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
@@ -66,9 +59,9 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
   const absl::Time this_time = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
-  Asn1TimePtr this_update = TimeOf(this_time);
-  Asn1TimePtr next_update = TimeOf(this_time + validity);
-  OcspBasicRespPtr basic(OCSP_BASICRESP_new());
+  hsm::Asn1TimePtr this_update = TimeOf(this_time);
+  hsm::Asn1TimePtr next_update = TimeOf(this_time + validity);
+  hsm::OcspBasicRespPtr basic(OCSP_BASICRESP_new());
   if (basic == nullptr || this_update == nullptr || next_update == nullptr) {
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
@@ -81,7 +74,7 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
       return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     }
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
-    Asn1TimePtr revoked_at;
+    hsm::Asn1TimePtr revoked_at;
     if (IdNamesIssuer(id, issuer.certificate)) {
       absl::StatusOr<Ca::CertificateStatus> found = lookup(SerialToHex(serial));
       if (absl::IsInvalidArgument(found.status())) {
@@ -112,13 +105,13 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
   if (OCSP_copy_nonce(basic.get(), req.get()) <= 0) {
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
-  absl::StatusOr<EvpMdCtxPtr> ctx = NewSigningContext(issuer);
+  absl::StatusOr<hsm::EvpMdCtxPtr> ctx = NewSigningContext(issuer);
   if (!ctx.ok() || OCSP_basic_sign_ctx(basic.get(), issuer.certificate, ctx->get(), nullptr,
                                        OCSP_NOCERTS | OCSP_RESPID_KEY) != 1) {
     ERR_clear_error();
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
-  OcspResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
+  hsm::OcspResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
   return ResponseDer(response.get());
 }
 
@@ -131,7 +124,7 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
     if (absl::IsNotFound(issuer.status()) || absl::IsFailedPrecondition(issuer.status())) {
       // A malformed request is still reported as such, whoever it was sent to.
       const auto* data = reinterpret_cast<const unsigned char*>(request.data());
-      OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &data, static_cast<long>(request.size())));
+      hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &data, static_cast<long>(request.size())));
       ERR_clear_error();
       return OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
                                               : OCSP_RESPONSE_STATUS_UNAUTHORIZED);

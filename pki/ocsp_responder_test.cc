@@ -17,13 +17,6 @@ namespace {
 using testing::MakeHsmKey;
 using testing::TheProvider;
 
-using OcspRequestPtr =
-    std::unique_ptr<OCSP_REQUEST, hsm::OpenSslDeleter<OCSP_REQUEST, OCSP_REQUEST_free>>;
-using OcspResponsePtr =
-    std::unique_ptr<OCSP_RESPONSE, hsm::OpenSslDeleter<OCSP_RESPONSE, OCSP_RESPONSE_free>>;
-using OcspBasicRespPtr =
-    std::unique_ptr<OCSP_BASICRESP, hsm::OpenSslDeleter<OCSP_BASICRESP, OCSP_BASICRESP_free>>;
-
 class OcspResponderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,7 +51,7 @@ class OcspResponderTest : public ::testing::Test {
   // A DER request for `names` (SHA-1 CertIDs unless `md`), with a nonce if `nonce`.
   std::string Request(std::initializer_list<const char*> names, bool nonce,
                       const EVP_MD* md = nullptr) {
-    OcspRequestPtr req(OCSP_REQUEST_new());
+    hsm::OcspRequestPtr req(OCSP_REQUEST_new());
     for (const char* name : names) {
       OCSP_CERTID* id = OCSP_cert_to_id(md, leaves_[name].get(), ca_.get());
       EXPECT_NE(OCSP_request_add0_id(req.get(), id), nullptr);
@@ -83,13 +76,13 @@ class OcspResponderTest : public ::testing::Test {
   }
 
   // Parses and verifies `der` against the CA; the basic response.
-  OcspBasicRespPtr Verified(const std::string& der, unsigned long flags = 0) {
+  hsm::OcspBasicRespPtr Verified(const std::string& der, unsigned long flags = 0) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
+    hsm::OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
     EXPECT_NE(response, nullptr);
     if (response == nullptr) return nullptr;
     EXPECT_EQ(OCSP_response_status(response.get()), OCSP_RESPONSE_STATUS_SUCCESSFUL);
-    OcspBasicRespPtr basic(OCSP_response_get1_basic(response.get()));
+    hsm::OcspBasicRespPtr basic(OCSP_response_get1_basic(response.get()));
     EXPECT_NE(basic, nullptr);
     if (basic == nullptr) return nullptr;
     STACK_OF(X509)* certs = sk_X509_new_null();
@@ -116,16 +109,16 @@ class OcspResponderTest : public ::testing::Test {
   }
 
   testing::HsmKey key_;
-  X509Ptr ca_;
-  std::map<std::string, X509Ptr> leaves_;
+  hsm::X509Ptr ca_;
+  std::map<std::string, hsm::X509Ptr> leaves_;
   std::map<std::string, std::string> serials_;
   std::map<std::string, Ca::CertificateStatus> statuses_;
-  OcspRequestPtr request_;
+  hsm::OcspRequestPtr request_;
 };
 
 TEST_F(OcspResponderTest, GoodRevokedUnknownWithNonce) {
   std::string der = Respond(Request({"good", "revoked", "unknown"}, /*nonce=*/true));
-  OcspBasicRespPtr basic = Verified(der);
+  hsm::OcspBasicRespPtr basic = Verified(der);
   ASSERT_NE(basic, nullptr);
   EXPECT_EQ(OCSP_check_nonce(request_.get(), basic.get()), 1);
   EXPECT_EQ(StatusOf(basic.get(), "good"), V_OCSP_CERTSTATUS_GOOD);
@@ -137,20 +130,20 @@ TEST_F(OcspResponderTest, GoodRevokedUnknownWithNonce) {
 }
 
 TEST_F(OcspResponderTest, NoNonceNotEchoed) {
-  OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, /*nonce=*/false)));
+  hsm::OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, /*nonce=*/false)));
   ASSERT_NE(basic, nullptr);
   EXPECT_EQ(OCSP_check_nonce(request_.get(), basic.get()), 2);  // absent in both
 }
 
 TEST_F(OcspResponderTest, Sha256CertId) {
-  OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, false, EVP_sha256())));
+  hsm::OcspBasicRespPtr basic = Verified(Respond(Request({"good"}, false, EVP_sha256())));
   ASSERT_NE(basic, nullptr);
   EXPECT_EQ(StatusOf(basic.get(), "good", nullptr, EVP_sha256()), V_OCSP_CERTSTATUS_GOOD);
 }
 
 TEST_F(OcspResponderTest, OtherIssuerIsUnknown) {
   // A CertID whose issuer hashes are the leaf's own (not our CA's).
-  OcspRequestPtr req(OCSP_REQUEST_new());
+  hsm::OcspRequestPtr req(OCSP_REQUEST_new());
   OCSP_CERTID* id = OCSP_cert_to_id(nullptr, leaves_["good"].get(), leaves_["revoked"].get());
   OCSP_request_add0_id(req.get(), id);
   unsigned char* der = nullptr;
@@ -158,7 +151,7 @@ TEST_F(OcspResponderTest, OtherIssuerIsUnknown) {
   std::string request(reinterpret_cast<char*>(der), len);
   OPENSSL_free(der);
   // The signature verifies; the CA is (rightly) not authorised for another issuer's ids.
-  OcspBasicRespPtr basic = Verified(Respond(request), OCSP_NOCHECKS);
+  hsm::OcspBasicRespPtr basic = Verified(Respond(request), OCSP_NOCHECKS);
   ASSERT_NE(basic, nullptr);
   int status = -2;
   ASSERT_EQ(OCSP_resp_find_status(basic.get(), id, &status, nullptr, nullptr, nullptr, nullptr), 1);
@@ -170,7 +163,7 @@ TEST_F(OcspResponderTest, MalformedRequest) {
        {std::string(), std::string("garbage"), Request({"good"}, false) + "x"}) {
     std::string der = Respond(bad);
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
+    hsm::OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, der.size()));
     ASSERT_NE(response, nullptr);
     EXPECT_EQ(OCSP_response_status(response.get()), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
   }

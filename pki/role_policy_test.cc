@@ -158,7 +158,7 @@ TEST(RolePolicyTest, CsrKeyChecks) {
     ASSERT_TRUE(key.ok());
     EXPECT_TRUE(CheckCsrKey(role, key->get()).ok()) << type;
   }
-  EvpPkeyPtr rsa1024(EVP_RSA_gen(1024));
+  hsm::EvpPkeyPtr rsa1024(EVP_RSA_gen(1024));
   absl::Status s = CheckCsrKey(role, rsa1024.get());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(),
@@ -167,11 +167,11 @@ TEST(RolePolicyTest, CsrKeyChecks) {
   role.set_key_bits(3072);
   auto rsa2048 = GenerateSoftwareKey(v1::RSA2048);
   EXPECT_THAT(CheckCsrKey(role, rsa2048->get()).message(), HasSubstr("minimum of 3072"));
-  EvpPkeyPtr p521(EVP_EC_gen("P-521"));
+  hsm::EvpPkeyPtr p521(EVP_EC_gen("P-521"));
   s = CheckCsrKey(role, p521.get());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("secp521r1"));
-  EvpPkeyPtr ed25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  hsm::EvpPkeyPtr ed25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   EXPECT_EQ(CheckCsrKey(role, ed25519.get()).code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -139,14 +139,18 @@ TEST(SignProfile, Stages) {
   });
   auto built = BuildCertificate(params, ik->signer());
   Time("X509_set_pubkey (CSR's EVP_PKEY)", n, [&] {
-    X509Ptr c(X509_new());
+    hsm::X509Ptr c(X509_new());
     X509_set_pubkey(c.get(), pk->get());
   });
   Time("X509_PUBKEY copy via get0/set0_param", n, [&] {
-    X509Ptr c(X509_new());
-    ASN1_OBJECT* obj = nullptr; const unsigned char* pk_bytes = nullptr; int pk_len = 0; X509_ALGOR* alg = nullptr;
+    hsm::X509Ptr c(X509_new());
+    ASN1_OBJECT* obj = nullptr;
+    const unsigned char* pk_bytes = nullptr;
+    int pk_len = 0;
+    X509_ALGOR* alg = nullptr;
     X509_PUBKEY_get0_param(&obj, &pk_bytes, &pk_len, &alg, X509_REQ_get_X509_PUBKEY(parsed->get()));
-    int ptype = 0; const void* pval = nullptr;
+    int ptype = 0;
+    const void* pval = nullptr;
     X509_ALGOR_get0(nullptr, &ptype, &pval, alg);
     void* pv = ptype == V_ASN1_OBJECT ? (void*)OBJ_dup((const ASN1_OBJECT*)pval) : nullptr;
     unsigned char* enc = (unsigned char*)OPENSSL_memdup(pk_bytes, pk_len);
@@ -164,15 +168,15 @@ TEST(SignProfile, Stages) {
   }
   Time("d2i_X509 (issuer certificate)", n, [&] {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(issuer_der.data());
-    X509Ptr c(d2i_X509(nullptr, &p, issuer_der.size()));
+    hsm::X509Ptr c(d2i_X509(nullptr, &p, issuer_der.size()));
   });
   Time("PEM_read_bio_X509_REQ (no verify)", n, [&] {
-    BioPtr bio(BIO_new_mem_buf(csr_pem.data(), csr_pem.size()));
-    X509ReqPtr r(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+    hsm::BioPtr bio(BIO_new_mem_buf(csr_pem.data(), csr_pem.size()));
+    hsm::X509ReqPtr r(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   });
   Time("X509_REQ_verify", n, [&] { X509_REQ_verify(parsed->get(), X509_REQ_get0_pubkey(parsed->get())); });
   Time("SKI hash + AKI keyid:always (X509V3_EXT_conf_nid)", n, [&] {
-    X509Ptr c(X509_new());
+    hsm::X509Ptr c(X509_new());
     X509_set_pubkey(c.get(), pk->get());
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
@@ -181,7 +185,7 @@ TEST(SignProfile, Stages) {
     X509_EXTENSION_free(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
   });
   Time("X509_sign_ctx with software key (ctx included)", n, [&] {
-    X509Ptr c(X509_dup(built->certificate.get()));
+    hsm::X509Ptr c(X509_dup(built->certificate.get()));
     auto ctx = NewSigningContext(Signer{soft_issuer_key->get(), nullptr, nullptr});
     X509_sign_ctx(c.get(), ctx->get());
   });

@@ -35,9 +35,9 @@ std::string DrainOpenSslErrors() {
   return out;
 }
 
-absl::StatusOr<EvpMdCtxPtr> NewSigningContext(const Signer& signer) {
+absl::StatusOr<hsm::EvpMdCtxPtr> NewSigningContext(const Signer& signer) {
   if (signer.key == nullptr) return absl::InvalidArgumentError("signer: no key");
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  hsm::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (ctx == nullptr || EVP_DigestSignInit_ex(ctx.get(), nullptr, SigningDigest(signer.key),
                                               signer.libctx, nullptr, signer.key, nullptr) != 1) {
     return absl::InternalError(

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "pki/openssl_ptr.h"
+#include "hsm/openssl_ptr.h"
 
 namespace strongroom::pki {
 
@@ -27,7 +27,7 @@ const char* SigningDigest(const EVP_PKEY* key);
 // A digest-sign context for `signer.key` in `signer.libctx`, ready for X509_sign_ctx,
 // X509_REQ_sign_ctx or X509_CRL_sign_ctx. INVALID_ARGUMENT without a key; INTERNAL with
 // OpenSSL's errors if the key cannot sign.
-absl::StatusOr<EvpMdCtxPtr> NewSigningContext(const Signer& signer);
+absl::StatusOr<hsm::EvpMdCtxPtr> NewSigningContext(const Signer& signer);
 
 // The OpenSSL error queue as text (emptied), for INTERNAL messages.
 std::string DrainOpenSslErrors();

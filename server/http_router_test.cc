@@ -100,5 +100,17 @@ TEST_F(HttpRouterTest, ReplacesPatternHandler) {
   EXPECT_EQ(Call(router_, "GET", "/v1/pki/x/ca").body, "ca2 issuer=x");
 }
 
+TEST(HttpStatusOf, MapsEveryFailureTheVaultWay) {
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kFailedPrecondition), 400);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kResourceExhausted), 400);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kUnauthenticated), 403);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kDataLoss), 500);
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kInternal), 500);
+}
+
 }  // namespace
 }  // namespace strongroom::server

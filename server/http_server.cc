@@ -72,6 +72,26 @@ std::string PeerChainPem(const SSL* ssl) {
 
 }  // namespace
 
+int HttpStatusOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kResourceExhausted:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return 403;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string& cert_file,
                                                                const std::string& key_file) {
   std::string error;

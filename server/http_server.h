@@ -59,6 +59,12 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// HttpStatusOf: the HTTP status of a failed call, the one map for every HTTP route (Vault's
+// conventions): 400 for bad input or state (INVALID_ARGUMENT, FAILED_PRECONDITION,
+// OUT_OF_RANGE, ALREADY_EXISTS, RESOURCE_EXHAUSTED), 403 for UNAUTHENTICATED and
+// PERMISSION_DENIED, 404 for NOT_FOUND, 503 for UNAVAILABLE, else 500.
+int HttpStatusOf(absl::StatusCode code);
+
 // HttpRouter: dispatch by method and path (exact, or a pattern; see Handle). Not
 // thread-safe while routes are added; Route() is const and may run concurrently after.
 class HttpRouter {

@@ -449,21 +449,20 @@ HttpResponse DocumentResponse(const absl::StatusOr<pki::PkiDocument>& doc) {
     response.body = doc->body;
     return response;
   }
-  switch (doc.status().code()) {
-    case absl::StatusCode::kNotFound:
-      response.status = 404;
-      response.body = "unknown issuer\n";
+  // A document that does not exist yet (an issuer without its certificate) is not found.
+  const bool not_yet = doc.status().code() == absl::StatusCode::kFailedPrecondition;
+  response.status = HttpStatusOf(not_yet ? absl::StatusCode::kNotFound : doc.status().code());
+  switch (response.status) {
+    case 404:
+      response.body = not_yet ? "issuer has no certificate yet\n" : "unknown issuer\n";
       break;
-    case absl::StatusCode::kFailedPrecondition:
-      response.status = 404;
-      response.body = "issuer has no certificate yet\n";
+    case 400:
+      response.body = "bad request\n";
       break;
-    case absl::StatusCode::kUnavailable:
-      response.status = 503;
+    case 503:
       response.body = "sealed\n";
       break;
     default:
-      response.status = 500;
       response.body = "internal error\n";
   }
   return response;

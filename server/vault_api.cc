@@ -1,7 +1,5 @@
 #include "server/vault_api.h"
 
-#include "server/json_string.h"
-
 #include <openssl/rand.h>
 
 #include <cmath>
@@ -25,6 +23,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "hsm/cleanse_message.h"
 #include "hsm/secret_data.h"
+#include "kms/key_type.h"
+#include "server/json_string.h"
 
 namespace strongroom::server {
 namespace {
@@ -137,26 +137,6 @@ HttpResponse JsonResponse(int status, const Json& body) {
 
 HttpResponse Errors(int status, std::vector<std::string> errors) {
   return JsonResponse(status, Json::Object().Set("errors", Json::Strings(errors)));
-}
-
-int HttpStatusOf(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kResourceExhausted:
-      return 400;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-      return 403;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
 }
 
 HttpResponse StatusError(const absl::Status& status) {
@@ -564,38 +544,29 @@ HttpResponse BatchResponse(Op op, const Batch& batch) {
 // ---------------------------------------------------------------------------------------
 // Keys.
 
-struct TypeName {
-  v1::KeyType type;
-  const char* vault;
-};
-constexpr TypeName kTypeNames[] = {
-    {v1::AES256_GCM, "aes256-gcm96"}, {v1::AES128_GCM, "aes128-gcm96"},
-    {v1::CHACHA20_POLY1305, "chacha20-poly1305"}, {v1::ECDSA_P256, "ecdsa-p256"},
-    {v1::ECDSA_P384, "ecdsa-p384"}, {v1::ED25519, "ed25519"},
-    {v1::RSA_2048, "rsa-2048"}, {v1::RSA_3072, "rsa-3072"},
-    {v1::RSA_4096, "rsa-4096"}, {v1::HMAC, "hmac"},
-};
-
-const char* VaultTypeName(v1::KeyType type) {
-  for (const TypeName& t : kTypeNames) {
-    if (t.type == type) return t.vault;
-  }
-  return "unknown";
+// Vault's names for key types: the engine's, with "96" (the nonce bits) after AES-GCM's.
+std::string VaultTypeName(v1::KeyType type) {
+  std::optional<kms::KeyType> t = kms::KeyTypeOf(type);
+  if (!t.has_value()) return "unknown";
+  std::string name(kms::KeyTypeName(*t));
+  if (*t == kms::KeyType::kAes256Gcm || *t == kms::KeyType::kAes128Gcm) name += "96";
+  return name;
 }
 
 std::optional<v1::KeyType> ParseVaultType(absl::string_view name) {
-  for (const TypeName& t : kTypeNames) {
-    if (name == t.vault) return t.type;
+  for (kms::KeyType t : kms::AllKeyTypes()) {
+    if (name == VaultTypeName(kms::ApiKeyType(t))) return kms::ApiKeyType(t);
   }
   return std::nullopt;
 }
 
 bool IsAeadType(v1::KeyType t) {
-  return t == v1::AES256_GCM || t == v1::AES128_GCM || t == v1::CHACHA20_POLY1305;
+  std::optional<kms::KeyType> type = kms::KeyTypeOf(t);
+  return type.has_value() && kms::IsAead(*type);
 }
 bool IsAsymmetricType(v1::KeyType t) {
-  return t == v1::ECDSA_P256 || t == v1::ECDSA_P384 || t == v1::ED25519 || t == v1::RSA_2048 ||
-         t == v1::RSA_3072 || t == v1::RSA_4096;
+  std::optional<kms::KeyType> type = kms::KeyTypeOf(t);
+  return type.has_value() && kms::IsAsymmetric(*type);
 }
 
 // The public key's "name" in Vault's read shape.
@@ -940,9 +911,6 @@ HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
   absl::StatusOr<absl::Duration> period =
       GetDuration(*body, "auto_rotate_period", "auto_rotate_period");
   if (!period.ok()) return StatusError(period.status());
-  if (*period != absl::ZeroDuration() && *period < absl::Hours(1)) {
-    return Errors(400, {"auto rotate period must be 0 to disable or at least an hour"});
-  }
   req.mutable_auto_rotate_period()->set_seconds(absl::ToInt64Seconds(*period));
 
   std::vector<std::string> warnings;

@@ -309,6 +309,26 @@ TEST_F(VaultApiTest, CreateTakesVaultTypesOptionsAndResidency) {
   EXPECT_THAT(again.Str("warnings.0"), HasSubstr("already existed"));
 }
 
+// The minimum auto-rotation period is the keyring's (transit.min_auto_rotate_period), not
+// one of the Vault API's own.
+TEST_F(VaultApiTest, AutoRotatePeriodMinimumIsTheKeyringsConfiguredOne) {
+  Reply refused = Call("POST", "/v1/transit/keys/fast", R"({"auto_rotate_period":"10m"})");
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_THAT(refused.Str("errors.0"), HasSubstr("at least 1h"));
+
+  kms::KeyringOptions options;
+  options.min_auto_rotate_period = absl::Minutes(5);
+  kms::Keyring keyring(hsm_, storage_.get(), barrier_.get(), options);
+  kms::Transit transit(&keyring, hsm_);
+  VaultApi api(&transit, &tokens_, [] { return v1::Status(); });
+  for (VaultRoute& r : api.Routes()) router_.Handle(r.method, r.pattern, r.handler);
+  CreateKey("fast", R"({"auto_rotate_period":"10m"})");
+  EXPECT_EQ(Call("GET", "/v1/transit/keys/fast").Num("data.auto_rotate_period"), 600);
+  Reply too_fast = Call("POST", "/v1/transit/keys/faster", R"({"auto_rotate_period":"4m"})");
+  EXPECT_EQ(too_fast.status, 400) << too_fast.body;
+  EXPECT_THAT(too_fast.Str("errors.0"), HasSubstr("at least 5m"));
+}
+
 TEST_F(VaultApiTest, HsmResidentKeyThroughResidency) {
   Reply created = Call("PUT", "/v1/transit/keys/hsm-seal", R"({"residency":"hsm"})");
   ASSERT_EQ(created.status, 200) << created.body;

@@ -34,18 +34,6 @@ struct SignatureContext {
   EvpMdCtxPtr md_ctx;                        // Set between digest_sign_init and final.
 };
 
-size_t DigestSize(HashAlgorithm hash) {
-  switch (hash) {
-    case HashAlgorithm::kSha256:
-      return 32;
-    case HashAlgorithm::kSha384:
-      return 48;
-    case HashAlgorithm::kSha512:
-      return 64;
-  }
-  return 0;
-}
-
 const char* DigestName(HashAlgorithm hash) {
   switch (hash) {
     case HashAlgorithm::kSha256:

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace strongroom::hsm::testing {
 
@@ -49,13 +51,29 @@ HsmOptions SoftHsmToken::Options() const {
   return options;
 }
 
+CommandResult SoftHsmToken::ListObjects() const {
+  // The PIN goes through the environment, read from the PIN file by the shell, never on a
+  // command line.
+  return RunCommand(absl::StrCat("P11PIN=$(cat '", pin_file, "') pkcs11-tool --module ",
+                                 kSoftHsmModule, " --token-label ", label,
+                                 " --login --pin env:P11PIN --list-objects"));
+}
+
+absl::StatusOr<std::vector<std::string>> SoftHsmToken::ObjectLabels() const {
+  CommandResult r = ListObjects();
+  if (r.exit_code != 0) return absl::InternalError("pkcs11-tool failed: " + r.output);
+  std::vector<std::string> labels;
+  for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (absl::ConsumePrefix(&line, "label:")) {
+      labels.emplace_back(absl::StripAsciiWhitespace(line));
+    }
+  }
+  return labels;
+}
+
 std::string SoftHsmToken::DescribeObjects(const std::string& object_label) const {
-  CommandResult r =
-      // The PIN goes through the environment, read from the PIN file by the shell, never
-      // on a command line.
-      RunCommand(absl::StrCat("P11PIN=$(cat '", pin_file, "') pkcs11-tool --module ",
-                              kSoftHsmModule, " --token-label ", label,
-                              " --login --pin env:P11PIN --list-objects"));
+  CommandResult r = ListObjects();
   if (r.exit_code != 0) return "pkcs11-tool failed: " + r.output;
   // Objects are listed as a heading line ("Secret Key Object; AES ...") followed by
   // indented attribute lines.

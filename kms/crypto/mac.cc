@@ -11,25 +11,25 @@
 namespace strongroom::kms::crypto {
 namespace {
 
-int Index(hsm::HashAlgorithm hash) {
+int Index(HashAlgorithm hash) {
   switch (hash) {
-    case hsm::HashAlgorithm::kSha256:
+    case HashAlgorithm::kSha256:
       return 0;
-    case hsm::HashAlgorithm::kSha384:
+    case HashAlgorithm::kSha384:
       return 1;
-    case hsm::HashAlgorithm::kSha512:
+    case HashAlgorithm::kSha512:
       return 2;
   }
   abort();  // Not a valid enumerator: a broken invariant.
 }
 
-const char* Name(hsm::HashAlgorithm hash) {
+const char* Name(HashAlgorithm hash) {
   static constexpr const char* kNames[] = {"SHA256", "SHA384", "SHA512"};
   return kNames[Index(hash)];
 }
 
 // Provider implementations, fetched once per process and intentionally never freed.
-const EVP_MD* Md(hsm::HashAlgorithm hash) {
+const EVP_MD* Md(HashAlgorithm hash) {
   static const EVP_MD* const kMds[] = {EVP_MD_fetch(nullptr, "SHA256", nullptr),
                                        EVP_MD_fetch(nullptr, "SHA384", nullptr),
                                        EVP_MD_fetch(nullptr, "SHA512", nullptr)};
@@ -41,7 +41,7 @@ EVP_MAC* HmacMethod() {
   return kHmac;
 }
 
-EVP_MD_CTX* ThreadDigestContext(hsm::HashAlgorithm hash) {
+EVP_MD_CTX* ThreadDigestContext(HashAlgorithm hash) {
   thread_local hsm::EvpMdCtxPtr contexts[3];
   hsm::EvpMdCtxPtr& slot = contexts[Index(hash)];
   if (slot == nullptr) slot.reset(EVP_MD_CTX_new());
@@ -49,7 +49,7 @@ EVP_MD_CTX* ThreadDigestContext(hsm::HashAlgorithm hash) {
 }
 
 // This thread's HMAC context for `hash`, with the digest bound on first use.
-EVP_MAC_CTX* ThreadHmacContext(hsm::HashAlgorithm hash) {
+EVP_MAC_CTX* ThreadHmacContext(HashAlgorithm hash) {
   thread_local hsm::EvpMacCtxPtr contexts[3];
   hsm::EvpMacCtxPtr& slot = contexts[Index(hash)];
   if (slot != nullptr) return slot.get();
@@ -66,7 +66,7 @@ EVP_MAC_CTX* ThreadHmacContext(hsm::HashAlgorithm hash) {
 
 // Writes the tag (DigestSize(hash) bytes) to `tag`. The key must not be empty: with a
 // null or empty key EVP_MAC_init would silently reuse the context's previous key.
-bool ComputeInto(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
+bool ComputeInto(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
                  uint8_t* tag) {
   EVP_MAC_CTX* ctx = ThreadHmacContext(hash);
   size_t tag_len = 0;
@@ -82,12 +82,12 @@ bool ComputeInto(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key, absl::s
 
 }  // namespace
 
-size_t DigestSize(hsm::HashAlgorithm hash) {
+size_t DigestSize(HashAlgorithm hash) {
   static constexpr size_t kSizes[] = {32, 48, 64};
   return kSizes[Index(hash)];
 }
 
-absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out) {
+absl::Status Digest(HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out) {
   const size_t size = DigestSize(hash);
   if (out.size() != size) {
     return absl::InvalidArgumentError(
@@ -104,7 +104,7 @@ absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, absl::Span<
   return absl::OkStatus();
 }
 
-absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string* out) {
+absl::Status Digest(HashAlgorithm hash, absl::string_view data, std::string* out) {
   if (out == nullptr) return absl::InvalidArgumentError("out must not be null");
   const size_t old_size = out->size();
   out->resize(old_size + DigestSize(hash));
@@ -115,8 +115,8 @@ absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string
   return s;
 }
 
-absl::Status HmacCompute(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key,
-                         absl::string_view data, std::string* out) {
+absl::Status HmacCompute(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
+                         std::string* out) {
   if (out == nullptr) return absl::InvalidArgumentError("out must not be null");
   if (key.empty()) return absl::InvalidArgumentError("HMAC key must not be empty");
   const size_t old_size = out->size();
@@ -128,7 +128,7 @@ absl::Status HmacCompute(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key,
   return absl::OkStatus();
 }
 
-bool HmacVerify(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
+bool HmacVerify(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
                 absl::string_view tag) {
   const size_t size = DigestSize(hash);
   if (tag.size() != size) return false;

@@ -1,4 +1,4 @@
-// Message digests and HMAC over hsm::HashAlgorithm (SHA-256, SHA-384, SHA-512).
+// Message digests and HMAC over HashAlgorithm (SHA-256, SHA-384, SHA-512).
 //
 // Thread-safe and lock-free: each thread keeps one reusable OpenSSL context per hash, so
 // the HMAC key state of a thread's last call stays in that context until its next call or
@@ -12,30 +12,33 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "hsm/hsm.h"
 
 namespace strongroom::kms::crypto {
 
+// The hashes of the software primitives (digests, HMAC, signatures). Its own enum, so that
+// code hashing in software (the audit verifier in the CLI) need not link PKCS#11.
+enum class HashAlgorithm { kSha256, kSha384, kSha512 };
+
 // DigestSize returns the output size of `hash` in bytes (32, 48 or 64).
-size_t DigestSize(hsm::HashAlgorithm hash);
+size_t DigestSize(HashAlgorithm hash);
 
 // Digest appends the digest of `data` under `hash` to *out. INTERNAL if OpenSSL fails;
 // *out is then left as it was.
-absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, std::string* out);
+absl::Status Digest(HashAlgorithm hash, absl::string_view data, std::string* out);
 // The same into `out`, which must be exactly DigestSize(hash) bytes (INVALID_ARGUMENT
 // otherwise): no allocation.
-absl::Status Digest(hsm::HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out);
+absl::Status Digest(HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out);
 
 // HmacCompute appends the full-length HMAC-`hash` tag of `data` under `key` to *out.
 // INVALID_ARGUMENT for an empty key (always a bug in this service), INTERNAL if OpenSSL
 // fails; on error *out is left as it was.
-absl::Status HmacCompute(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key,
-                         absl::string_view data, std::string* out);
+absl::Status HmacCompute(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
+                         std::string* out);
 
 // HmacVerify reports whether `tag` is the full-length HMAC-`hash` tag of `data` under
 // `key`, compared in constant time. Truncated tags, empty keys and internal failures all
 // give false.
-bool HmacVerify(hsm::HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
+bool HmacVerify(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string_view data,
                 absl::string_view tag);
 
 }  // namespace strongroom::kms::crypto

@@ -10,14 +10,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/types/span.h"
 #include "gtest/gtest.h"
-#include "hsm/hsm.h"
 #include "hsm/secret_data.h"
 #include "kms/crypto/hkdf.h"
 
 namespace strongroom::kms::crypto {
 namespace {
-
-using hsm::HashAlgorithm;
 
 std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
 

@@ -53,13 +53,13 @@ int RsaBits(AsymmetricType type) {
 }
 
 // Legacy EVP_MD handles, used only to name the digest to the provider.
-const EVP_MD* MdFor(hsm::HashAlgorithm hash) {
+const EVP_MD* MdFor(HashAlgorithm hash) {
   switch (hash) {
-    case hsm::HashAlgorithm::kSha256:
+    case HashAlgorithm::kSha256:
       return EVP_sha256();
-    case hsm::HashAlgorithm::kSha384:
+    case HashAlgorithm::kSha384:
       return EVP_sha384();
-    case hsm::HashAlgorithm::kSha512:
+    case HashAlgorithm::kSha512:
       return EVP_sha512();
   }
   abort();

@@ -12,9 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "hsm/hsm.h"
 #include "hsm/openssl_ptr.h"
 #include "hsm/secret_data.h"
+#include "kms/crypto/mac.h"
 
 namespace strongroom::kms::crypto {
 
@@ -25,7 +25,7 @@ enum class RsaPadding { kPss, kPkcs1 };
 // How Sign and Verify treat their input. `hash` and `padding` are ignored for Ed25519
 // (which hashes with SHA-512 internally); `padding` is ignored for ECDSA.
 struct SignOptions {
-  hsm::HashAlgorithm hash = hsm::HashAlgorithm::kSha256;
+  HashAlgorithm hash = HashAlgorithm::kSha256;
   RsaPadding padding = RsaPadding::kPss;
   // The input is already a digest under `hash` (INVALID_ARGUMENT if its length is wrong,
   // or for Ed25519, which has no prehashed mode here).

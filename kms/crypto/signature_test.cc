@@ -12,14 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "hsm/hsm.h"
 #include "hsm/secret_data.h"
 #include "kms/crypto/mac.h"
 
 namespace strongroom::kms::crypto {
 namespace {
-
-using hsm::HashAlgorithm;
 
 constexpr AsymmetricType kAllTypes[] = {AsymmetricType::kEcdsaP256, AsymmetricType::kEcdsaP384,
                                         AsymmetricType::kEd25519,   AsymmetricType::kRsa2048,

@@ -6,10 +6,10 @@
 
 #include "absl/time/time.h"
 #include "hsm/hsm.h"
+#include "hsm/openssl_ptr.h"
 #include "hsm/provider.h"
 #include "hsm/testing/softhsm_token.h"
 #include "pki/certificate_builder.h"
-#include "pki/openssl_ptr.h"
 
 namespace strongroom::pki::testing {
 
@@ -19,8 +19,8 @@ hsm::HsmProvider& TheProvider();
 // An HSM key pair `label` (created on first use): its provider-backed private key and its
 // public key parsed in the default library context. Fails the test on error.
 struct HsmKey {
-  EvpPkeyPtr private_key;
-  EvpPkeyPtr public_key;
+  hsm::EvpPkeyPtr private_key;
+  hsm::EvpPkeyPtr public_key;
 };
 HsmKey MakeHsmKey(const std::string& label, hsm::KeyPairType type);
 

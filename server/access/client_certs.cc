@@ -71,10 +71,9 @@ absl::StatusOr<std::string> IdentityOf(X509* cert) {
     ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
     unsigned char* utf8 = nullptr;
     int len = ASN1_STRING_to_UTF8(&utf8, cn);
+    hsm::OpenSslBytesPtr<unsigned char> owned(utf8);
     if (len > 0) {
-      std::string out = absl::StrCat("cn:", absl::string_view(reinterpret_cast<char*>(utf8), len));
-      OPENSSL_free(utf8);
-      return out;
+      return absl::StrCat("cn:", absl::string_view(reinterpret_cast<char*>(utf8), len));
     }
   }
   return absl::UnauthenticatedError("client certificate has no URI SAN, DNS SAN or CN");
@@ -276,7 +275,8 @@ void ClientCertVerifier::CacheRefused(const std::string& key, const Verdict& ver
 absl::StatusOr<std::string> ClientCertVerifier::Identity(absl::string_view chain_pem,
                                                          absl::Time now) {
   std::string key;  // the cache key: SHA-256 of the chain
-  if (absl::Status hashed = kms::crypto::Digest(hsm::HashAlgorithm::kSha256, chain_pem, &key);
+  if (absl::Status hashed =
+          kms::crypto::Digest(kms::crypto::HashAlgorithm::kSha256, chain_pem, &key);
       !hashed.ok()) {
     return hashed;
   }

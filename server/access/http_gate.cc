@@ -7,18 +7,6 @@
 namespace strongroom::server::access {
 namespace {
 
-int HttpStatusOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 absl::Status StatusOfHttp(int status) {
   if (status < 400) return absl::OkStatus();
   switch (status) {
@@ -71,7 +59,7 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
       admitted.principal = &call.principal();
       response = handler(admitted);
     } else {
-      response = JsonError(HttpStatusOf(call.status()), call.status().message());
+      response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
     }
     absl::Status audited =
         gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);

@@ -496,7 +496,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
   Digest digest;
   if (absl::Status s =
-          kms::crypto::Digest(hsm::HashAlgorithm::kSha256, token, absl::MakeSpan(digest));
+          kms::crypto::Digest(kms::crypto::HashAlgorithm::kSha256, token, absl::MakeSpan(digest));
       !s.ok()) {
     return s;
   }

@@ -38,13 +38,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "hsm/hsm.h"
+#include "hsm/openssl_ptr.h"
 #include "hsm/pkcs11_module.h"
 #include "hsm/provider.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/crypto/aead.h"
 #include "pki/certificate_builder.h"
 #include "pki/crl_builder.h"
-#include "pki/openssl_ptr.h"
 #include "server/audit/audit_log.h"
 #include "server/audit/hsm_audit_keys.h"
 #include "server/config.h"
@@ -243,9 +243,9 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-pki::X509Ptr ParsePem(const std::string& pem) {
-  pki::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  return pki::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+hsm::X509Ptr ParsePem(const std::string& pem) {
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return hsm::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -725,7 +725,7 @@ int Main(int argc, char** argv) {
       pki::Signer self{key->get(), nullptr, nullptr};
       auto csr = pki::BuildCsr("svc.bench.example", key->get(), self);
       if (!csr.ok()) Die(absl::StrCat("BuildCsr: ", csr.status().message()));
-      pki::BioPtr bio(BIO_new(BIO_s_mem()));
+      hsm::BioPtr bio(BIO_new(BIO_s_mem()));
       PEM_write_bio_X509_REQ(bio.get(), csr->get());
       char* data = nullptr;
       long len = BIO_get_mem_data(bio.get(), &data);
@@ -757,8 +757,8 @@ int Main(int argc, char** argv) {
     });
 
     // OCSP: one DER request for the stored certificate, POSTed over keep-alive HTTPS.
-    pki::X509Ptr leaf = ParsePem(stored.certificate_pem());
-    pki::X509Ptr root = ParsePem(issuer.certificate_pem());
+    hsm::X509Ptr leaf = ParsePem(stored.certificate_pem());
+    hsm::X509Ptr root = ParsePem(issuer.certificate_pem());
     if (leaf == nullptr || root == nullptr) Die("cannot parse the issued certificates");
     std::string ocsp_der;
     {

@@ -36,36 +36,39 @@ inline constexpr char kStdio[] = "-";
 
 template <typename Enum>
 struct Named {
-  const char* name;
+  absl::string_view name;
   Enum value;
 };
 
-template <typename Enum, size_t N>
-std::vector<std::string> NamesOf(const Named<Enum> (&table)[N]) {
+// A table is any range of Named<Enum>: a constexpr array, or a vector built from another
+// layer's table (kms key types).
+template <typename Table>
+std::vector<std::string> NamesOf(const Table& table) {
   std::vector<std::string> names;
-  for (const Named<Enum>& entry : table) names.push_back(entry.name);
+  for (const auto& entry : table) names.emplace_back(entry.name);
   return names;
 }
 
-template <typename Enum, size_t N>
-std::string NameOf(const Named<Enum> (&table)[N], Enum value) {
-  for (const Named<Enum>& entry : table) {
-    if (entry.value == value) return entry.name;
+template <typename Table, typename Enum>
+std::string NameOf(const Table& table, Enum value) {
+  for (const auto& entry : table) {
+    if (entry.value == value) return std::string(entry.name);
   }
   return absl::StrCat("unknown (", static_cast<int64_t>(value), ")");
 }
 
 // ---- Flags ----
 
-// --flag taking one of the names in `table`; stores the matching value in *value.
-template <typename Enum, size_t N>
-CLI::Option* AddChoice(CLI::App* command, const std::string& flag, const Named<Enum> (&table)[N],
-                       Enum* value, const std::string& description) {
+// --flag taking one of the names in `table` (which must outlive the command); stores the
+// matching value in *value.
+template <typename Table, typename Enum>
+CLI::Option* AddChoice(CLI::App* command, const std::string& flag, const Table& table, Enum* value,
+                       const std::string& description) {
   return command
       ->add_option_function<std::string>(
           flag,
           [&table, value](const std::string& name) {
-            for (const Named<Enum>& entry : table) {
+            for (const auto& entry : table) {
               if (name == entry.name) *value = entry.value;
             }
           },

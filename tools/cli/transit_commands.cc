@@ -38,6 +38,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "hsm/openssl_ptr.h"
 #include "hsm/secret_data.h"
+#include "kms/key_type.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "strongroom/v1/transit.pb.h"
 #include "tools/cli/command_util.h"
@@ -52,18 +53,17 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 
 // ---- Names on the command line and in human output ----
 
-constexpr Named<v1::KeyType> kKeyTypes[] = {
-    {"aes256-gcm", v1::AES256_GCM},
-    {"aes128-gcm", v1::AES128_GCM},
-    {"chacha20-poly1305", v1::CHACHA20_POLY1305},
-    {"ecdsa-p256", v1::ECDSA_P256},
-    {"ecdsa-p384", v1::ECDSA_P384},
-    {"ed25519", v1::ED25519},
-    {"rsa-2048", v1::RSA_2048},
-    {"rsa-3072", v1::RSA_3072},
-    {"rsa-4096", v1::RSA_4096},
-    {"hmac", v1::HMAC},
-};
+// The engine's key type names (kms/key_type.h).
+const std::vector<Named<v1::KeyType>>& KeyTypes() {
+  static const auto* const types = [] {
+    auto* named = new std::vector<Named<v1::KeyType>>();
+    for (kms::KeyType t : kms::AllKeyTypes()) {
+      named->push_back({kms::KeyTypeName(t), kms::ApiKeyType(t)});
+    }
+    return named;
+  }();
+  return *types;
+}
 constexpr Named<v1::Residency> kResidencies[] = {{"wrapped", v1::WRAPPED}, {"hsm", v1::HSM}};
 constexpr Named<v1::HashAlgorithm> kHashAlgorithms[] = {
     {"sha2-256", v1::SHA2_256}, {"sha2-384", v1::SHA2_384}, {"sha2-512", v1::SHA2_512}};
@@ -72,7 +72,8 @@ constexpr Named<v1::SignatureAlgorithm> kSignatureAlgorithms[] = {{"pss", v1::PS
 constexpr Named<uint32_t> kDataKeyBits[] = {{"128", 128}, {"256", 256}, {"512", 512}};
 
 bool IsAead(v1::KeyType type) {
-  return type == v1::AES256_GCM || type == v1::AES128_GCM || type == v1::CHACHA20_POLY1305;
+  std::optional<kms::KeyType> t = kms::KeyTypeOf(type);
+  return t.has_value() && kms::IsAead(*t);
 }
 
 // ---- Flags ----
@@ -130,7 +131,7 @@ std::string PublicKeyFingerprint(const std::string& pem) {
 Fields KeyFields(const v1::Key& key) {
   Fields fields;
   fields.emplace_back("Name", key.name());
-  fields.emplace_back("Type", NameOf(kKeyTypes, key.type()));
+  fields.emplace_back("Type", NameOf(KeyTypes(), key.type()));
   fields.emplace_back("Residency", NameOf(kResidencies, key.residency()));
   fields.emplace_back("Latest version", absl::StrCat(key.latest_version()));
   fields.emplace_back("Min decryption version", absl::StrCat(key.min_decryption_version()));
@@ -245,7 +246,7 @@ void AddKeyCreate(CLI::App* key, const GlobalOptions& options) {
   auto flags = std::make_shared<Flags>();
   CLI::App* command = key->add_subcommand("create", "Create a transit key (version 1)");
   AddKeyName(command, &flags->name);
-  AddChoice(command, "--type", kKeyTypes, &flags->type, "Key type [default aes256-gcm]")
+  AddChoice(command, "--type", KeyTypes(), &flags->type, "Key type [default aes256-gcm]")
       ->type_name("TYPE");
   command->add_flag("--hsm", flags->hsm,
                     "Create the key inside the HSM, non-extractable [default: wrapped by the KEK]");

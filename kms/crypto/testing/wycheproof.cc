@@ -31,6 +31,11 @@ int HexDigit(char c) {
 
 }  // namespace
 
+bool WycheproofOptional() {
+  const char* optional = getenv(kWycheproofOptionalEnv);
+  return optional != nullptr && absl::string_view(optional) == "1";
+}
+
 absl::StatusOr<std::string> WycheproofDir() {
   if (const char* dir = getenv(kWycheproofDirEnv); dir != nullptr && *dir != '\0') {
     return std::string(dir);

@@ -15,6 +15,13 @@ namespace strongroom::kms::crypto::testing {
 // The environment variable naming the directory that holds the vector files.
 inline constexpr char kWycheproofDirEnv[] = "STRONGROOM_WYCHEPROOF_DIR";
 
+// The environment variable that, set to 1, lets the tests skip when the vectors are
+// missing; otherwise missing vectors fail them.
+inline constexpr char kWycheproofOptionalEnv[] = "STRONGROOM_WYCHEPROOF_OPTIONAL";
+
+// Whether $STRONGROOM_WYCHEPROOF_OPTIONAL is "1".
+bool WycheproofOptional();
+
 // WycheproofDir returns $STRONGROOM_WYCHEPROOF_DIR if set and non-empty, else
 // <repo root>/../shared/testdata/wycheproof, where the repo root is the directory of the
 // resolved (realpath) runfile $TEST_SRCDIR/strongroom/WORKSPACE. The directory may not

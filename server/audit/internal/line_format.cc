@@ -161,7 +161,7 @@ class Parser {
 
 Sha256 Sha256Of(absl::string_view bytes) {
   Sha256 hash{};
-  if (!kms::crypto::Digest(hsm::HashAlgorithm::kSha256, bytes, absl::MakeSpan(hash)).ok()) {
+  if (!kms::crypto::Digest(kms::crypto::HashAlgorithm::kSha256, bytes, absl::MakeSpan(hash)).ok()) {
     hash.fill(0);  // OpenSSL failed: a broken chain where it happened, never a stale hash
   }
   return hash;
