@@ -121,8 +121,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(server)));
 }
 
-HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std::move(server)) {
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+void internal::InstallRouter(const HttpRouter* router, httplib::Server* server) {
+  auto handler = [router](const httplib::Request& req, httplib::Response& res) {
     HttpRequest request;
     request.method = req.method;
     request.path = req.path;
@@ -133,20 +133,24 @@ HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std
     request.peer = req.remote_addr.find(':') != std::string::npos
                        ? absl::StrCat("ipv6:[", req.remote_addr, "]:", req.remote_port)
                        : absl::StrCat("ipv4:", req.remote_addr, ":", req.remote_port);
-    HttpResponse response = router_.Route(std::move(request));
+    HttpResponse response = router->Route(std::move(request));
     res.status = response.status;
     res.set_content(std::move(response.body), response.content_type.c_str());
   };
-  server_->Get(".*", handler);
-  server_->Post(".*", handler);
-  server_->Put(".*", handler);
-  server_->Delete(".*", handler);
+  server->Get(".*", handler);
+  server->Post(".*", handler);
+  server->Put(".*", handler);
+  server->Delete(".*", handler);
+  server->set_payload_max_length(size_t{16} << 20);
+}
+
+HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std::move(server)) {
+  internal::InstallRouter(&router_, server_.get());
   // A keep-alive connection holds a pool thread while it is open (cpp-httplib serves a
   // connection per thread), so the pool bounds concurrent clients, not CPU use.
   server_->new_task_queue = [] { return new httplib::ThreadPool(kConnectionThreads); };
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  server_->set_payload_max_length(size_t{16} << 20);
 }
 
 HttpServer::~HttpServer() { Stop(); }

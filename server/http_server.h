@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 
 namespace httplib {
+class Server;
 class SSLServer;
 }
 
@@ -95,6 +96,13 @@ class HttpRouter {
   std::vector<Pattern> patterns_;
   UnroutedHandler unrouted_;
 };
+
+namespace internal {
+// Routes every request `server` parses to `router` and sets the request limits HttpServer
+// serves with. HttpServer's own wiring, exposed for the HTTP fuzzer, which feeds raw bytes
+// to cpp-httplib's parser without a socket. `router` must outlive `server`.
+void InstallRouter(const HttpRouter* router, httplib::Server* server);
+}  // namespace internal
 
 class HttpServer {
  public:

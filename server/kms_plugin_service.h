@@ -42,14 +42,16 @@ class KmsPluginService final : public ::v2::KeyManagementService::CallbackServic
   // "strongroom/<key>/v<version>".
   std::string KeyId(uint32_t version) const;
 
+  // What Encrypt and Decrypt do once the gate has let the call in (public for the fuzzer).
+  absl::StatusOr<::v2::EncryptResponse> DoEncrypt(const ::v2::EncryptRequest& request);
+  absl::StatusOr<::v2::DecryptResponse> DoDecrypt(const ::v2::DecryptRequest& request);
+
  private:
   // Through the gate as the local socket principal, on "transit/keys/<key_name>".
   template <typename Response, typename Handler>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const char* method,
                                   Response* response, Handler handler);
   absl::StatusOr<::v2::StatusResponse> CheckStatus();
-  absl::StatusOr<::v2::EncryptResponse> DoEncrypt(const ::v2::EncryptRequest& request);
-  absl::StatusOr<::v2::DecryptResponse> DoDecrypt(const ::v2::DecryptRequest& request);
 
   kms::Transit* const transit_;
   const std::string key_name_;

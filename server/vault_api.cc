@@ -177,8 +177,42 @@ HttpResponse Envelope(int status, Json data, Json auth = Json(),
 // Request parsing. Bodies are JSON objects (an empty body is an empty object); fields are
 // typed leniently the way Vault's are: integers and booleans may also arrive as strings.
 
+// Vault's requests nest objects and arrays 3 deep ({"batch_input":[{...}]}). protobuf's JSON
+// parser takes time quadratic in the nesting of arrays, so deeper bodies are refused first.
+constexpr int kMaxJsonDepth = 16;
+
+// Whether the objects and arrays of `json` nest at most `limit` deep; brackets inside
+// strings do not count. A scan, not a parse: malformed input is left to the parser.
+bool NestingWithin(absl::string_view json, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 absl::Status ParseBody(const std::string& body, Struct* out) {
   if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  if (!NestingWithin(body, kMaxJsonDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "failed to parse JSON input: objects and arrays nested more than ", kMaxJsonDepth,
+        " deep"));
+  }
   // The parser's message quotes the body around the fault, and the body may be base64
   // plaintext: the caller gets the problem, never the parser's text.
   if (!google::protobuf::util::JsonStringToMessage(body, out).ok()) {

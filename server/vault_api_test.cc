@@ -668,6 +668,26 @@ TEST_F(VaultApiTest, DecodedPlaintextIsCleansedBeforeItIsFreed) {
   EXPECT_THAT(decrypted, HasSubstr(B64(plaintext)));
 }
 
+// protobuf's JSON parser takes time quadratic in the nesting of arrays (seconds for a few
+// kB, hours for the 16 MiB an HTTP body may be): depth is refused before it parses.
+TEST_F(VaultApiTest, DeeplyNestedBodiesAreRefusedBeforeParsing) {
+  CreateKey("k");
+  const int depth = 5000;
+  std::string nested = absl::StrCat(R"({"batch_input":)", std::string(depth, '['),
+                                    std::string(depth, ']'), "}");
+  for (const char* route : {"/v1/transit/encrypt/k", "/v1/transit/decrypt/k",
+                            "/v1/transit/rewrap/k", "/v1/transit/keys/n"}) {
+    Reply r = Call("POST", route, nested);
+    EXPECT_EQ(r.status, 400) << route;
+    EXPECT_THAT(r.Str("errors.0"), HasSubstr("nested more than")) << route;
+  }
+  // Brackets inside strings are text, not nesting.
+  Reply r = Call("POST", "/v1/transit/encrypt/k",
+                 absl::StrCat(R"({"plaintext":"", "reference":")", std::string(100, '['),
+                              std::string(100, '{'), R"("})"));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(VaultApiTest, SealedEngineIs503) {
   CreateKey("k");
   barrier_->Seal("sealed by test");

@@ -16,6 +16,8 @@ packages=(
   prometheus curl
   # an independent gRPC client for end-to-end tests
   python3 python3-grpcio
+  # fuzzing (tools/fuzz.sh): clang with libFuzzer, the sanitizer runtimes and lld
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev lld-14
 )
 
 # Node.js runs node-vault, the independent Vault client of tests/node. Debian's nodejs and

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed and runs the whole test suite; ends with "N passed, N failed"
-# (test cases, counted from the JUnit XML of every test target).
+# Installs what is needed, runs the whole test suite, then every fuzz target for a bounded
+# time (tools/fuzz.sh; FUZZ_SECONDS each, default 20); ends with "N passed, N failed" (test
+# cases, counted from the JUnit XML of every test target, plus one case per fuzz target).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,10 +9,15 @@ tools/setup.sh || exit 1
 bazel test //... "$@"
 rc=$?
 
-python3 - "$(bazel info bazel-testlogs 2>/dev/null)" <<'PY'
+fuzz_log="$(mktemp)"
+trap 'rm -f "$fuzz_log"' EXIT
+tools/fuzz.sh | tee "$fuzz_log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+
+python3 - "$(bazel info bazel-testlogs 2>/dev/null)" "$fuzz_log" <<'PY'
 import os, subprocess, sys
 import xml.etree.ElementTree as ET
-logs = sys.argv[1]
+logs, fuzz_log = sys.argv[1], sys.argv[2]
 # The targets `bazel test //...` runs: every test but those tagged manual.
 query = "tests(//...) except attr(tags, manual, tests(//...))"
 targets = subprocess.run(["bazel", "query", query], capture_output=True, text=True).stdout.split()
@@ -28,6 +34,12 @@ for t in targets:
             skipped += 1
         else:
             passed += 1
+# Each fuzz target is one case: "fuzz: PASS <label> ..." or "fuzz: FAIL ...".
+for fuzz_line in open(fuzz_log):
+    if fuzz_line.startswith("fuzz: PASS "):
+        passed += 1
+    elif fuzz_line.startswith("fuzz: FAIL"):
+        failed += 1
 line = f"{passed} passed, {failed} failed"
 print(line + (f", {skipped} skipped" if skipped else ""))
 PY

@@ -1,0 +1,93 @@
+#include "server/testing/fuzz_transit.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "hsm/testing/softhsm_token.h"
+#include "kms/barrier.h"
+#include "kms/keyring.h"
+#include "kms/sqlite_storage.h"
+#include "server/vault_api.h"
+
+namespace strongroom::server::testing {
+namespace {
+
+void Check(const absl::Status& status, const char* what) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "FuzzTransit: %s: %s\n", what, status.ToString().c_str());
+  std::abort();
+}
+
+// The engine and what it stands on; never destroyed (reachable until exit).
+struct Engine {
+  std::unique_ptr<hsm::Hsm> hsm;
+  std::unique_ptr<kms::SqliteStorage> storage;
+  std::unique_ptr<kms::Barrier> barrier;
+  std::unique_ptr<kms::Keyring> keyring;
+  std::unique_ptr<kms::Transit> transit;
+};
+
+Engine* Build() {
+  auto token = hsm::testing::SoftHsmToken::Create("fuzz");
+  Check(token.status(), "SoftHSM token");
+  auto* engine = new Engine;
+  auto hsm = hsm::Hsm::Open(token->Options());
+  Check(hsm.status(), "HSM");
+  engine->hsm = *std::move(hsm);
+  auto storage = kms::SqliteStorage::Open(absl::StrCat(token->dir, "/fuzz.db"));
+  Check(storage.status(), "storage");
+  engine->storage = *std::move(storage);
+  engine->barrier = std::make_unique<kms::Barrier>(engine->hsm.get(), engine->storage.get());
+  Check(engine->barrier->Unseal(), "unseal");
+  engine->keyring = std::make_unique<kms::Keyring>(engine->hsm.get(), engine->storage.get(),
+                                                   engine->barrier.get(), kms::KeyringOptions{});
+  engine->transit = std::make_unique<kms::Transit>(engine->keyring.get(), engine->hsm.get());
+
+  v1::CreateKeyRequest aes;
+  aes.set_name("aes");
+  aes.set_type(v1::AES256_GCM);
+  Check(engine->transit->CreateKey(aes).status(), "key aes");
+  v1::CreateKeyRequest derived = aes;
+  derived.set_name("derived");
+  derived.set_derived(true);
+  derived.set_convergent(true);
+  Check(engine->transit->CreateKey(derived).status(), "key derived");
+  v1::CreateKeyRequest resident = aes;
+  resident.set_name("hsm");
+  resident.set_residency(v1::HSM);
+  Check(engine->transit->CreateKey(resident).status(), "key hsm");
+  return engine;
+}
+
+class NoTokens : public VaultTokenBackend {
+ public:
+  absl::StatusOr<v1::TokenInfo> LookupSelf(const access::Principal&) override {
+    return absl::UnimplementedError("no token store");
+  }
+  absl::StatusOr<v1::TokenInfo> RenewSelf(const access::Principal&, absl::Duration) override {
+    return absl::UnimplementedError("no token store");
+  }
+};
+
+}  // namespace
+
+kms::Transit& FuzzTransit() {
+  static Engine* const engine = Build();
+  return *engine->transit;
+}
+
+const HttpRouter& FuzzVaultRouter() {
+  static const HttpRouter* const router = [] {
+    static NoTokens tokens;
+    static VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); });
+    auto* r = new HttpRouter;
+    for (VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
+    return r;
+  }();
+  return *router;
+}
+
+}  // namespace strongroom::server::testing
