@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "pki/certificate_builder.h"
-#include "pki/openssl_ptr.h"
+#include "hsm/openssl_ptr.h"
 
 namespace strongroom::pki {
 namespace {
@@ -18,8 +18,8 @@ namespace {
 std::string StoredForm(const std::string& hex) {
   BIGNUM* raw = nullptr;
   EXPECT_GT(BN_hex2bn(&raw, hex.c_str()), 0) << hex;
-  BignumPtr bn(raw);
-  Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  hsm::BignumPtr bn(raw);
+  hsm::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
   return SerialToHex(serial.get());
 }
 

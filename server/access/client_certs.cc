@@ -22,15 +22,10 @@ namespace {
 constexpr absl::Duration kRefusalTtl = absl::Seconds(1);
 
 using hsm::X509Ptr;
-using X509StorePtr = std::unique_ptr<X509_STORE, hsm::OpenSslDeleter<X509_STORE, X509_STORE_free>>;
-using X509StoreCtxPtr =
-    std::unique_ptr<X509_STORE_CTX, hsm::OpenSslDeleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
-using GeneralNamesPtr =
-    std::unique_ptr<GENERAL_NAMES, hsm::OpenSslDeleter<GENERAL_NAMES, GENERAL_NAMES_free>>;
-struct X509StackDeleter {
-  void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }  // not the certs
-};
-using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
+using hsm::GeneralNamesPtr;
+using hsm::X509StackPtr;
+using hsm::X509StoreCtxPtr;
+using hsm::X509StorePtr;
 
 std::vector<X509Ptr> ParsePemCerts(absl::string_view pem) {
   std::vector<X509Ptr> out;
