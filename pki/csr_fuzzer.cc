@@ -56,7 +56,7 @@ v1::Role MakeRole(int which) {
 
 // A self-signed software CA, as the issuer of what passes the checks.
 struct Issuer {
-  EvpPkeyPtr key;
+  hsm::EvpPkeyPtr key;
   BuiltCertificate certificate;
 };
 
@@ -81,7 +81,7 @@ const Issuer& TheIssuer() {
 }
 
 std::string Pem(const uint8_t* der, size_t size) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr ||
       PEM_write_bio(bio.get(), "CERTIFICATE REQUEST", "", der, static_cast<long>(size)) <= 0) {
     Fail("cannot write PEM");
@@ -99,8 +99,8 @@ void FuzzOne(const uint8_t* data, size_t size) {
   const uint8_t* der = data + 1;
   const size_t der_size = size - 1;
 
-  absl::StatusOr<X509ReqPtr> parsed = ParseCsr(Pem(der, der_size));
-  X509ReqPtr csr;
+  absl::StatusOr<hsm::X509ReqPtr> parsed = ParseCsr(Pem(der, der_size));
+  hsm::X509ReqPtr csr;
   if (parsed.ok()) {
     csr = *std::move(parsed);
   } else {
@@ -110,7 +110,7 @@ void FuzzOne(const uint8_t* data, size_t size) {
     ERR_clear_error();
     if (csr == nullptr) return;
   }
-  absl::StatusOr<EvpPkeyPtr> key = CsrPublicKey(csr.get());
+  absl::StatusOr<hsm::EvpPkeyPtr> key = CsrPublicKey(csr.get());
   if (!key.ok()) return;
   if (!CheckCsrKey(role, key->get()).ok()) return;
   absl::StatusOr<NameRequest> names = NamesFromCsr(csr.get());

@@ -48,16 +48,16 @@ void Fail(const char* what) {
 }
 
 struct Issuer {
-  EvpPkeyPtr key;
-  X509Ptr certificate;
+  hsm::EvpPkeyPtr key;
+  hsm::X509Ptr certificate;
 };
 
 const Issuer& TheIssuer() {
   static const Issuer* const issuer = [] {
     auto* i = new Issuer;
-    BioPtr key(BIO_new_mem_buf(kIssuerKey, -1));
+    hsm::BioPtr key(BIO_new_mem_buf(kIssuerKey, -1));
     i->key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
-    BioPtr cert(BIO_new_mem_buf(kIssuerCertificate, -1));
+    hsm::BioPtr cert(BIO_new_mem_buf(kIssuerCertificate, -1));
     i->certificate.reset(PEM_read_bio_X509(cert.get(), nullptr, nullptr, nullptr));
     if (i->key == nullptr || i->certificate == nullptr) Fail("cannot read the test issuer");
     return i;

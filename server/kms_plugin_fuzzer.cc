@@ -1,7 +1,7 @@
-// Fuzzes the Kubernetes KMS v2 plugin's requests: the protobuf parse of EncryptRequest (onto
-// the service's wiping arena, as gRPC does) or DecryptRequest, then what the service does
-// with the fields (size limits, key id, annotations, the envelope) over the real transit
-// engine (FuzzTransit, key "aes"). The first byte picks Encrypt (even) or Decrypt (odd); the
+// Fuzzes the Kubernetes KMS v2 plugin's requests: the protobuf parse of EncryptRequest (into
+// the service's cleansing message allocator, as gRPC does) or DecryptRequest, then what the
+// service does with the fields (size limits, key id, annotations, the envelope) over the
+// real transit engine (FuzzTransit, key "aes"). The first byte picks Encrypt (even) or Decrypt (odd); the
 // rest is the serialized message. Every successful Encrypt must decrypt to its plaintext
 // under the key id it answered, within the API server's 1 kB limits.
 #include <cstddef>
@@ -13,7 +13,7 @@
 #include "kubernetes/kms/v2/kms.pb.h"
 #include "server/kms_plugin_service.h"
 #include "server/testing/fuzz_transit.h"
-#include "server/wiping_arena.h"
+#include "server/cleansing_allocator.h"
 
 namespace {
 
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)service.DoDecrypt(request);
     return 0;
   }
-  static strongroom::server::WipingRequestAllocator<::v2::EncryptRequest, ::v2::EncryptResponse>
+  static strongroom::server::CleansingMessageAllocator<::v2::EncryptRequest, ::v2::EncryptResponse>
       allocator;
   auto* holder = allocator.AllocateMessages();
   ::v2::EncryptRequest* request = holder->request();
