@@ -74,6 +74,9 @@ TEST_F(HttpRouterTest, WrongMethodOnPatternIs405) {
   HttpResponse r = Call(router_, "GET", "/v1/pki/root/ocsp");
   EXPECT_EQ(r.status, 405);
   EXPECT_THAT(r.body, HasSubstr("POST"));
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].first, "Allow");
+  EXPECT_THAT(r.headers[0].second, HasSubstr("POST"));
   EXPECT_EQ(Call(router_, "DELETE", "/metrics").status, 405);
 }
 

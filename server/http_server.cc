@@ -135,6 +135,7 @@ void internal::InstallRouter(const HttpRouter* router, httplib::Server* server) 
                        : absl::StrCat("ipv4:", req.remote_addr, ":", req.remote_port);
     HttpResponse response = router->Route(std::move(request));
     res.status = response.status;
+    for (const auto& [name, value] : response.headers) res.set_header(name, value);
     res.set_content(std::move(response.body), response.content_type.c_str());
   };
   server->Get(".*", handler);
@@ -195,6 +196,7 @@ HttpResponse HttpRouter::Route(HttpRequest request) const {
   } else {
     response.status = 405;
     response.body = absl::StrCat("method not allowed; use ", absl::StrJoin(allowed, ", "), "\n");
+    response.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
   }
   if (!unrouted_) return response;
   constexpr size_t kMaxPath = 256;

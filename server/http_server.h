@@ -54,6 +54,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra response headers (e.g. Allow, Cache-Control, ETag), sent as given. Content-Type,
+  // Content-Length and the framing headers are the server's and must not appear here.
+  std::vector<std::pair<std::string, std::string>> headers;
   // For the audit record: the key version the request used, when it used one.
   uint32_t key_version = 0;
 };

@@ -10,12 +10,17 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libssl-dev libabsl-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev
   libp11-kit-dev googletest libgtest-dev libgmock-dev libcpp-httplib-dev
+  libboost1.81-dev libsimdjson-dev libpq-dev
+  # the cluster's database: tests start their own throwaway PostgreSQL clusters
+  postgresql-15
   # the HSM for development and tests, and outside tools that inspect it
   softhsm2 opensc gnutls-bin openssl
   # metrics: promtool checks the exposition, a real Prometheus scrapes it in tests
   prometheus curl
   # an independent gRPC client for end-to-end tests
   python3 python3-grpcio
+  # outside Vault client and peers the benchmarks compare against
+  python3-hvac nginx-light wrk golang-cfssl
   # fuzzing (tools/fuzz.sh): clang with libFuzzer, the sanitizer runtimes and lld
   clang-14 libfuzzer-14-dev libclang-rt-14-dev lld-14
 )
