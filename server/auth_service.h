@@ -11,7 +11,7 @@
 
 #include "server/access/grpc_gate.h"
 #include "server/access/token_store.h"
-#include "server/vault_api.h"
+#include "server/http/vault/vault_api.h"
 #include "strongroom/v1/auth.grpc.pb.h"
 
 namespace strongroom::server {
@@ -27,7 +27,7 @@ namespace strongroom::server {
   X(RevokeToken, RevokeTokenRequest, RevokeTokenResponse) \
   X(ListTokens, ListTokensRequest, ListTokensResponse)
 
-class AuthService final : public v1::Auth::CallbackService, public VaultTokenBackend {
+class AuthService final : public v1::Auth::CallbackService, public vault::VaultTokenBackend {
  public:
   AuthService(access::TokenStore* tokens, access::GrpcGate* gate) : tokens_(tokens), gate_(gate) {}
 

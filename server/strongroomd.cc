@@ -33,7 +33,7 @@
 #include "server/audit/hsm_audit_keys.h"
 #include "server/auth_service.h"
 #include "server/files.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 #include "server/kms_plugin_service.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -42,7 +42,7 @@
 #include "server/server_metrics.h"
 #include "server/system_service.h"
 #include "server/transit_service.h"
-#include "server/vault_api.h"
+#include "server/http/vault/vault_api.h"
 #include "server/worker_pool.h"
 
 namespace strongroom::server {
@@ -535,9 +535,9 @@ absl::Status Strongroomd::StartHttp() {
                                  }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ =
-      std::make_unique<VaultApi>(transit_.get(), auth_service_.get(),
+      std::make_unique<vault::VaultApi>(transit_.get(), auth_service_.get(),
                                  [system = system_.get()] { return system->CurrentStatus(); });
-  for (VaultRoute& route : vault_api_->Routes()) {
+  for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
       return s;
     }

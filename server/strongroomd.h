@@ -14,7 +14,7 @@
 // calls, lets in-flight calls finish for up to drain_seconds, then seals. When http is
 // enabled, an HTTPS listener with the gRPC certificate serves GET /metrics (Prometheus
 // text format; see server_metrics.h for what is measured), the Vault-compatible transit
-// API (server/vault_api.h) and the PKI distribution points.
+// API (server/http/vault/vault_api.h) and the PKI distribution points.
 //
 // Access: every gRPC call and HTTP route passes the access gate (server/access/gate.h):
 // mTLS identities (client certificates requested, verified against auth.client_ca_file
@@ -31,7 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 #include "strongroom/v1/config.pb.h"
 
 namespace grpc {
@@ -76,7 +76,9 @@ class MetricsRegistry;
 class ServerMetrics;
 class SystemService;
 class TransitService;
+namespace vault {
 class VaultApi;
+}
 class WorkerPool;
 
 class Strongroomd {
@@ -139,7 +141,7 @@ class Strongroomd {
   std::unique_ptr<KmsPluginService> kms_plugin_;
   std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;
-  std::unique_ptr<VaultApi> vault_api_;
+  std::unique_ptr<vault::VaultApi> vault_api_;
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool created_certificate_ = false;

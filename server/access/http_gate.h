@@ -10,7 +10,7 @@
 #pragma once
 
 #include "server/access/gate.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 
 namespace strongroom::server::access {
 

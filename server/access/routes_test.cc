@@ -13,7 +13,7 @@
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "kubernetes/kms/v2/kms.pb.h"
-#include "server/vault_api.h"
+#include "server/http/vault/vault_api.h"
 #include "strongroom/v1/auth.pb.h"
 #include "strongroom/v1/pki.pb.h"
 #include "strongroom/v1/system.pb.h"
@@ -83,10 +83,10 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
 }
 
 TEST(RoutesTest, EveryVaultRouteIsMapped) {
-  VaultApi api(nullptr, nullptr, nullptr);
-  std::vector<VaultRoute> routes = api.Routes();
+  vault::VaultApi api(nullptr, nullptr, nullptr);
+  std::vector<vault::VaultRoute> routes = api.Routes();
   EXPECT_GT(routes.size(), 10u);
-  for (const VaultRoute& route : routes) {
+  for (const vault::VaultRoute& route : routes) {
     const std::string name = absl::StrCat(route.method, " ", route.pattern);
     EXPECT_NE(FindRoute(name), nullptr) << name << " is not in server/access/routes.cc";
   }

@@ -10,7 +10,7 @@
 #include "kms/barrier.h"
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
-#include "server/vault_api.h"
+#include "server/http/vault/vault_api.h"
 
 namespace strongroom::server::testing {
 namespace {
@@ -62,7 +62,7 @@ Engine* Build() {
   return engine;
 }
 
-class NoTokens : public VaultTokenBackend {
+class NoTokens : public vault::VaultTokenBackend {
  public:
   absl::StatusOr<v1::TokenInfo> LookupSelf(const access::Principal&) override {
     return absl::UnimplementedError("no token store");
@@ -82,9 +82,9 @@ kms::Transit& FuzzTransit() {
 const HttpRouter& FuzzVaultRouter() {
   static const HttpRouter* const router = [] {
     static NoTokens tokens;
-    static VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); });
+    static vault::VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); });
     auto* r = new HttpRouter;
-    for (VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
+    for (vault::VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
     return r;
   }();
   return *router;

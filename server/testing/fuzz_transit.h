@@ -10,7 +10,7 @@
 #pragma once
 
 #include "kms/transit.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 
 namespace strongroom::server::testing {
 

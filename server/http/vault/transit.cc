@@ -1,18 +1,13 @@
-#include "server/vault_api.h"
+#include "server/http/vault/transit.h"
 
-#include <openssl/rand.h>
-
-#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,342 +15,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "hsm/cleanse_message.h"
 #include "hsm/secret_data.h"
 #include "kms/key_type.h"
-#include "server/json_string.h"
 
-namespace strongroom::server {
+namespace strongroom::server::vault {
 namespace {
 
 using google::protobuf::ListValue;
 using google::protobuf::Struct;
 using google::protobuf::Value;
-
-// ---------------------------------------------------------------------------------------
-// JSON output: a small ordered value type, printed with every string escaped and any
-// invalid UTF-8 (a key name from the URL, say) replaced by U+FFFD.
-
-class Json {
- public:
-  Json() = default;  // null
-  Json(const Json&) = default;
-  Json(Json&&) = default;
-  Json& operator=(const Json&) = default;
-  Json& operator=(Json&&) = default;
-  ~Json() { hsm::CleanseString(&s_); }  // a string value may be base64 plaintext
-  Json(bool b) : kind_(kBool), b_(b) {}  // NOLINT
-  template <typename T,
-            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
-  Json(T i) : kind_(kInt), i_(static_cast<int64_t>(i)) {}  // NOLINT
-  Json(const char* s) : kind_(kString), s_(s) {}           // NOLINT
-  Json(std::string s) : kind_(kString), s_(std::move(s)) {}  // NOLINT
-  Json(absl::string_view s) : kind_(kString), s_(s) {}       // NOLINT
-
-  static Json Object() {
-    Json j;
-    j.kind_ = kObject;
-    return j;
-  }
-  static Json Array() {
-    Json j;
-    j.kind_ = kArray;
-    return j;
-  }
-  static Json Strings(const std::vector<std::string>& v) {
-    Json j = Array();
-    for (const std::string& s : v) j.Push(s);
-    return j;
-  }
-
-  Json& Set(std::string key, Json value) {
-    members_.emplace_back(std::move(key), std::move(value));
-    return *this;
-  }
-  Json& Push(Json value) {
-    items_.push_back(std::move(value));
-    return *this;
-  }
-
-  std::string Dump() const {
-    std::string out;
-    Write(&out);
-    return out;
-  }
-
- private:
-  enum Kind { kNull, kBool, kInt, kString, kArray, kObject };
-
-
-  void Write(std::string* out) const {
-    switch (kind_) {
-      case kNull: out->append("null"); break;
-      case kBool: out->append(b_ ? "true" : "false"); break;
-      case kInt: absl::StrAppend(out, i_); break;
-      case kString: AppendJsonString(s_, out); break;
-      case kArray:
-        out->push_back('[');
-        for (size_t k = 0; k < items_.size(); ++k) {
-          if (k > 0) out->push_back(',');
-          items_[k].Write(out);
-        }
-        out->push_back(']');
-        break;
-      case kObject:
-        out->push_back('{');
-        for (size_t k = 0; k < members_.size(); ++k) {
-          if (k > 0) out->push_back(',');
-          AppendJsonString(members_[k].first, out);
-          out->push_back(':');
-          members_[k].second.Write(out);
-        }
-        out->push_back('}');
-        break;
-    }
-  }
-
-  Kind kind_ = kNull;
-  bool b_ = false;
-  int64_t i_ = 0;
-  std::string s_;
-  std::vector<Json> items_;
-  std::vector<std::pair<std::string, Json>> members_;
-};
-
-// ---------------------------------------------------------------------------------------
-// Responses.
-
-HttpResponse JsonResponse(int status, const Json& body) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = "application/json";
-  response.body = body.Dump();
-  response.body.push_back('\n');
-  return response;
-}
-
-HttpResponse Errors(int status, std::vector<std::string> errors) {
-  return JsonResponse(status, Json::Object().Set("errors", Json::Strings(errors)));
-}
-
-HttpResponse StatusError(const absl::Status& status) {
-  if (status.code() == absl::StatusCode::kPermissionDenied ||
-      status.code() == absl::StatusCode::kUnauthenticated) {
-    return Errors(403, {"permission denied"});
-  }
-  return Errors(HttpStatusOf(status.code()), {std::string(status.message())});
-}
-
-std::string RequestId() {
-  uint8_t b[16];
-  if (RAND_bytes(b, sizeof(b)) != 1) return "";
-  b[6] = (b[6] & 0x0f) | 0x40;  // UUID version 4
-  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
-  std::string hex = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(b), sizeof(b)));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
-}
-
-// Vault's response envelope around `data` (or `auth`).
-HttpResponse Envelope(int status, Json data, Json auth = Json(),
-                      const std::vector<std::string>& warnings = {}) {
-  Json body = Json::Object()
-                  .Set("request_id", RequestId())
-                  .Set("lease_id", "")
-                  .Set("renewable", false)
-                  .Set("lease_duration", 0)
-                  .Set("data", std::move(data))
-                  .Set("wrap_info", Json())
-                  .Set("warnings", warnings.empty() ? Json() : Json::Strings(warnings))
-                  .Set("auth", std::move(auth));
-  return JsonResponse(status, body);
-}
-
-// ---------------------------------------------------------------------------------------
-// Request parsing. Bodies are JSON objects (an empty body is an empty object); fields are
-// typed leniently the way Vault's are: integers and booleans may also arrive as strings.
-
-// Vault's requests nest objects and arrays 3 deep ({"batch_input":[{...}]}). protobuf's JSON
-// parser takes time quadratic in the nesting of arrays, so deeper bodies are refused first.
-constexpr int kMaxJsonDepth = 16;
-
-// Whether the objects and arrays of `json` nest at most `limit` deep; brackets inside
-// strings do not count. A scan, not a parse: malformed input is left to the parser.
-bool NestingWithin(absl::string_view json, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
-absl::Status ParseBody(const std::string& body, Struct* out) {
-  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
-  if (!NestingWithin(body, kMaxJsonDepth)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "failed to parse JSON input: objects and arrays nested more than ", kMaxJsonDepth,
-        " deep"));
-  }
-  // The parser's message quotes the body around the fault, and the body may be base64
-  // plaintext: the caller gets the problem, never the parser's text.
-  if (!google::protobuf::util::JsonStringToMessage(body, out).ok()) {
-    return absl::InvalidArgumentError(
-        "failed to parse JSON input: the body must be a JSON object in UTF-8");
-  }
-  return absl::OkStatus();
-}
-
-// The field, or nullptr if absent or JSON null.
-const Value* Field(const Struct& s, const std::string& name) {
-  auto it = s.fields().find(name);
-  if (it == s.fields().end() || it->second.kind_case() == Value::kNullValue) return nullptr;
-  return &it->second;
-}
-
-absl::Status TypeError(absl::string_view field, absl::string_view expected) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": expected ", expected));
-}
-
-// The string in the body, not a copy (it may be base64 plaintext); nullptr if absent.
-absl::StatusOr<const std::string*> GetString(const Struct& s, const std::string& name,
-                                             absl::string_view label) {
-  const Value* v = Field(s, name);
-  if (v == nullptr) return nullptr;
-  if (v->kind_case() != Value::kStringValue) return TypeError(label, "a string");
-  return &v->string_value();
-}
-
-// Cleanses every string in a parsed body (hsm::CleanseMessage does not reach map fields,
-// and a Struct's fields are a map).
-void CleanseJson(Value* v);
-void CleanseJson(Struct* s) {
-  for (auto& [name, value] : *s->mutable_fields()) CleanseJson(&value);
-}
-void CleanseJson(Value* v) {
-  switch (v->kind_case()) {
-    case Value::kStringValue:
-      hsm::CleanseString(v->mutable_string_value());
-      break;
-    case Value::kStructValue:
-      CleanseJson(v->mutable_struct_value());
-      break;
-    case Value::kListValue:
-      for (Value& item : *v->mutable_list_value()->mutable_values()) CleanseJson(&item);
-      break;
-    default:
-      break;
-  }
-}
-
-// A parsed body that is cleansed when it goes out of scope.
-struct Body {
-  Struct json;
-  ~Body() { CleanseJson(&json); }
-};
-
-// A non-negative integer from a JSON number or a decimal string, at most `max`.
-absl::StatusOr<std::optional<uint64_t>> GetUint(const Struct& s, const std::string& name,
-                                                absl::string_view label, uint64_t max) {
-  const Value* v = Field(s, name);
-  if (v == nullptr) return std::optional<uint64_t>();
-  uint64_t out = 0;
-  if (v->kind_case() == Value::kNumberValue) {
-    double d = v->number_value();
-    if (!std::isfinite(d) || d < 0 || d != std::floor(d) || d > static_cast<double>(max)) {
-      return TypeError(label, absl::StrCat("an integer from 0 to ", max));
-    }
-    out = static_cast<uint64_t>(d);
-  } else if (v->kind_case() == Value::kStringValue) {
-    if (!absl::SimpleAtoi(v->string_value(), &out) || out > max) {
-      return TypeError(label, absl::StrCat("an integer from 0 to ", max));
-    }
-  } else {
-    return TypeError(label, "an integer");
-  }
-  return std::optional<uint64_t>(out);
-}
-
-absl::StatusOr<bool> GetBool(const Struct& s, const std::string& name, absl::string_view label) {
-  const Value* v = Field(s, name);
-  if (v == nullptr) return false;
-  if (v->kind_case() == Value::kBoolValue) return v->bool_value();
-  if (v->kind_case() == Value::kStringValue) {
-    // Go's strconv.ParseBool, as Vault's field parser uses.
-    const std::string& t = v->string_value();
-    if (t == "1" || t == "t" || t == "T" || t == "true" || t == "TRUE" || t == "True") {
-      return true;
-    }
-    if (t == "0" || t == "f" || t == "F" || t == "false" || t == "FALSE" || t == "False") {
-      return false;
-    }
-  }
-  return TypeError(label, "a boolean");
-}
-
-// Seconds as a number or a string ("3600", "1h", "90m", "2d").
-absl::StatusOr<absl::Duration> GetDuration(const Struct& s, const std::string& name,
-                                           absl::string_view label) {
-  const Value* v = Field(s, name);
-  if (v == nullptr) return absl::ZeroDuration();
-  absl::Status bad = TypeError(label, "seconds or a duration such as \"1h\"");
-  if (v->kind_case() == Value::kNumberValue) {
-    double d = v->number_value();
-    if (!std::isfinite(d) || d < 0 || d != std::floor(d) || d > 1e12) return bad;
-    return absl::Seconds(static_cast<int64_t>(d));
-  }
-  if (v->kind_case() != Value::kStringValue) return bad;
-  std::string t(absl::StripAsciiWhitespace(v->string_value()));
-  if (t.empty()) return absl::ZeroDuration();
-  int64_t n = 0;
-  if (absl::SimpleAtoi(t, &n)) {
-    if (n < 0 || n > int64_t{1000000000000}) return bad;
-    return absl::Seconds(n);
-  }
-  if (t.back() == 'd' && absl::SimpleAtoi(absl::string_view(t).substr(0, t.size() - 1), &n)) {
-    if (n < 0 || n > int64_t{100000000}) return bad;
-    return absl::Hours(24 * n);
-  }
-  absl::Duration d;
-  if (!absl::ParseDuration(t, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
-    return bad;
-  }
-  return d;
-}
-
-// Standard base64 with padding, nothing else (as Go's base64.StdEncoding).
-bool DecodeBase64(absl::string_view in, std::string* out) {
-  if (in.size() % 4 != 0) return false;
-  size_t pad = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '=') {
-      if (i < in.size() - 2) return false;
-      ++pad;
-      continue;
-    }
-    if (pad > 0) return false;
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
-  }
-  out->clear();
-  return in.empty() || absl::Base64Unescape(in, out);
-}
 
 // ---------------------------------------------------------------------------------------
 // Batches: Vault's single form is a batch of one that answers with data.<field> or errors.
@@ -615,15 +284,6 @@ const char* PublicKeyName(v1::KeyType t) {
     default: return "";
   }
 }
-
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
-}
-
 Json KeyData(const v1::Key& key) {
   const v1::KeyType type = key.type();
   Json keys = Json::Object();
@@ -662,56 +322,29 @@ Json KeyData(const v1::Key& key) {
   return data;
 }
 
+
 bool ReservedMount(const HttpRequest& request) {
   auto it = request.path_params.find("mount");
   return it != request.path_params.end() && (it->second == "sys" || it->second == "auth");
 }
 
-std::string PathParam(const HttpRequest& request, const char* name) {
-  auto it = request.path_params.find(name);
-  return it == request.path_params.end() ? "" : it->second;
-}
-
-HttpResponse NotFound() { return Errors(404, {}); }
-
-// ---------------------------------------------------------------------------------------
-// Tokens.
-
-int64_t Seconds(const google::protobuf::Duration& d) { return d.seconds(); }
-
-// Seconds left before `info` expires (its configured ttl when it carries no expiry).
-int64_t RemainingSeconds(const v1::TokenInfo& info, absl::Time now) {
-  if (!info.has_expire_time()) {
-    return info.period().seconds() > 0 ? info.period().seconds() : info.ttl().seconds();
-  }
-  int64_t left = absl::ToInt64Seconds(TimeOf(info.expire_time()) - now);
-  return left > 0 ? left : 0;
-}
-
 }  // namespace
 
-VaultApi::VaultApi(kms::Transit* transit, VaultTokenBackend* tokens,
-                   std::function<v1::Status()> status)
-    : transit_(transit), tokens_(tokens), status_(std::move(status)) {}
-
-std::vector<VaultRoute> VaultApi::Routes() const {
+std::vector<VaultRoute> TransitApi::Routes() const {
   std::vector<VaultRoute> routes;
-  auto bind = [this](HttpResponse (VaultApi::*method)(const HttpRequest&) const) {
+  auto bind = [this](HttpResponse (TransitApi::*method)(const HttpRequest&) const) {
     return [this, method](const HttpRequest& request) { return (this->*method)(request); };
   };
   auto write = [&](const std::string& pattern, HttpHandler handler) {
     routes.push_back({"POST", pattern, handler});
     routes.push_back({"PUT", pattern, std::move(handler)});
   };
-  write("/v1/{mount}/encrypt/{key}", bind(&VaultApi::Encrypt));
-  write("/v1/{mount}/decrypt/{key}", bind(&VaultApi::Decrypt));
-  write("/v1/{mount}/rewrap/{key}", bind(&VaultApi::Rewrap));
-  routes.push_back({"GET", "/v1/{mount}/keys/{key}", bind(&VaultApi::ReadKey)});
-  write("/v1/{mount}/keys/{key}", bind(&VaultApi::CreateKey));
-  write("/v1/{mount}/keys/{key}/rotate", bind(&VaultApi::RotateKey));
-  routes.push_back({"GET", "/v1/sys/health", bind(&VaultApi::Health)});
-  routes.push_back({"GET", "/v1/auth/token/lookup-self", bind(&VaultApi::LookupSelf)});
-  write("/v1/auth/token/renew-self", bind(&VaultApi::RenewSelf));
+  write("/v1/{mount}/encrypt/{key}", bind(&TransitApi::Encrypt));
+  write("/v1/{mount}/decrypt/{key}", bind(&TransitApi::Decrypt));
+  write("/v1/{mount}/rewrap/{key}", bind(&TransitApi::Rewrap));
+  routes.push_back({"GET", "/v1/{mount}/keys/{key}", bind(&TransitApi::ReadKey)});
+  write("/v1/{mount}/keys/{key}", bind(&TransitApi::CreateKey));
+  write("/v1/{mount}/keys/{key}/rotate", bind(&TransitApi::RotateKey));
   return routes;
 }
 
@@ -815,14 +448,14 @@ HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest&
 
 }  // namespace
 
-HttpResponse VaultApi::Encrypt(const HttpRequest& request) const {
+HttpResponse TransitApi::Encrypt(const HttpRequest& request) const {
   return ProduceCiphertexts(transit_, Op::kEncrypt, request, &kms::Transit::Encrypt,
                             [](v1::EncryptRequest::Item* in, std::string* text) {
                               in->mutable_plaintext()->swap(*text);
                             });
 }
 
-HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
+HttpResponse TransitApi::Decrypt(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
@@ -873,14 +506,14 @@ HttpResponse VaultApi::Decrypt(const HttpRequest& request) const {
   return BatchResponse(Op::kDecrypt, *batch);
 }
 
-HttpResponse VaultApi::Rewrap(const HttpRequest& request) const {
+HttpResponse TransitApi::Rewrap(const HttpRequest& request) const {
   return ProduceCiphertexts(transit_, Op::kRewrap, request, &kms::Transit::Rewrap,
                             [](v1::RewrapRequest::Item* in, std::string* text) {
                               in->mutable_ciphertext()->swap(*text);
                             });
 }
 
-HttpResponse VaultApi::ReadKey(const HttpRequest& request) const {
+HttpResponse TransitApi::ReadKey(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
   v1::GetKeyRequest req;
   req.set_name(PathParam(request, "key"));
@@ -892,7 +525,7 @@ HttpResponse VaultApi::ReadKey(const HttpRequest& request) const {
   return Envelope(200, KeyData(*key));
 }
 
-HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
+HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
@@ -959,7 +592,7 @@ HttpResponse VaultApi::CreateKey(const HttpRequest& request) const {
   return Envelope(200, KeyData(*key), Json(), warnings);
 }
 
-HttpResponse VaultApi::RotateKey(const HttpRequest& request) const {
+HttpResponse TransitApi::RotateKey(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
   // A body is allowed (Vault clients send "{}" or nothing) and ignored.
   Body parsed;
@@ -977,87 +610,4 @@ HttpResponse VaultApi::RotateKey(const HttpRequest& request) const {
   return response;
 }
 
-HttpResponse VaultApi::Health(const HttpRequest& request) const {
-  v1::Status status = status_();
-  int code = status.sealed() ? 503 : 200;
-  // Vault's overrides of the status code; the standby/replication ones never apply here.
-  const char* param = status.sealed() ? "sealedcode" : "activecode";
-  auto it = request.params.find(param);
-  int override_code = 0;
-  if (it != request.params.end() && absl::SimpleAtoi(it->second, &override_code) &&
-      override_code >= 100 && override_code <= 599) {
-    code = override_code;
-  }
-  Json body = Json::Object()
-                  .Set("initialized", true)
-                  .Set("sealed", status.sealed())
-                  .Set("standby", false)
-                  .Set("performance_standby", false)
-                  .Set("replication_performance_mode", "disabled")
-                  .Set("replication_dr_mode", "disabled")
-                  .Set("server_time_utc", absl::ToUnixSeconds(absl::Now()))
-                  .Set("version", status.version());
-  HttpResponse response = JsonResponse(code, body);
-  return response;
-}
-
-HttpResponse VaultApi::LookupSelf(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
-  absl::StatusOr<v1::TokenInfo> info = tokens_->LookupSelf(*request.principal);
-  if (!info.ok()) return StatusError(info.status());
-  const absl::Time now = absl::Now();
-  const bool periodic = info->period().seconds() > 0;
-  int64_t explicit_max_ttl = 0;
-  if (!periodic && info->has_max_expire_time() && info->has_create_time()) {
-    explicit_max_ttl =
-        info->max_expire_time().seconds() - info->create_time().seconds();
-  }
-  Json data = Json::Object()
-                  .Set("accessor", info->accessor())
-                  .Set("creation_time", info->create_time().seconds())
-                  .Set("creation_ttl", periodic ? Seconds(info->period()) : Seconds(info->ttl()))
-                  .Set("display_name", info->display_name())
-                  .Set("entity_id", "")
-                  .Set("expire_time", info->has_expire_time()
-                                          ? Json(Rfc3339(TimeOf(info->expire_time())))
-                                          : Json())
-                  .Set("explicit_max_ttl", explicit_max_ttl)
-                  .Set("issue_time", Rfc3339(TimeOf(info->create_time())))
-                  .Set("meta", Json())
-                  .Set("num_uses", 0)
-                  .Set("orphan", true)
-                  .Set("path", "auth/token/create")
-                  .Set("policies", Json::Strings({info->policies().begin(),
-                                                   info->policies().end()}))
-                  .Set("renewable", info->renewable())
-                  .Set("ttl", RemainingSeconds(*info, now))
-                  .Set("type", "service");
-  if (periodic) data.Set("period", Seconds(info->period()));
-  return Envelope(200, std::move(data));
-}
-
-HttpResponse VaultApi::RenewSelf(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
-  Body parsed;
-  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
-  const Struct* body = &parsed.json;
-  absl::StatusOr<absl::Duration> increment = GetDuration(*body, "increment", "increment");
-  if (!increment.ok()) return StatusError(increment.status());
-  absl::StatusOr<v1::TokenInfo> info = tokens_->RenewSelf(*request.principal, *increment);
-  if (!info.ok()) return StatusError(info.status());
-  std::vector<std::string> policies(info->policies().begin(), info->policies().end());
-  Json auth = Json::Object()
-                  .Set("accessor", info->accessor())
-                  .Set("policies", Json::Strings(policies))
-                  .Set("token_policies", Json::Strings(policies))
-                  .Set("metadata", Json())
-                  .Set("lease_duration", RemainingSeconds(*info, absl::Now()))
-                  .Set("renewable", info->renewable())
-                  .Set("entity_id", "")
-                  .Set("token_type", "service")
-                  .Set("orphan", true)
-                  .Set("num_uses", 0);
-  return Envelope(200, Json(), std::move(auth));
-}
-
-}  // namespace strongroom::server
+}  // namespace strongroom::server::vault

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "server/http_server.h"
+#include "server/http/server.h"
 #include "server/testing/fuzz_transit.h"
 
 namespace strongroom::server {

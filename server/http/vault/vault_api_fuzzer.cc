@@ -11,7 +11,7 @@
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 #include "server/testing/fuzz_transit.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "server/http/server.h"
 
 #include <httplib.h>
 #include <openssl/pem.h>

@@ -1,7 +1,7 @@
 // VaultApi over the real transit engine (SoftHSM + SQLite), called through an HttpRouter
 // with no network: Vault's request and response shapes, status codes, batches, the
 // HTTP <-> engine ciphertext interchange, HSM-resident keys, sys/health and the token routes.
-#include "server/vault_api.h"
+#include "server/http/vault/vault_api.h"
 
 #include <malloc.h>
 
@@ -67,6 +67,9 @@ namespace {
 using google::protobuf::Struct;
 using google::protobuf::Value;
 using hsm::testing::SoftHsmToken;
+using vault::VaultApi;
+using vault::VaultRoute;
+using vault::VaultTokenBackend;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;

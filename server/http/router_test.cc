@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http_server.h"
+#include "server/http/server.h"
 
 namespace strongroom::server {
 namespace {
