@@ -107,14 +107,7 @@ std::string PemOfDer(absl::string_view der) {
 // or one does not parse.
 absl::StatusOr<std::vector<hsm::X509Ptr>> ParseCertificates(absl::string_view field,
                                                             absl::string_view pem) {
-  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::vector<hsm::X509Ptr> out;
-  while (true) {
-    hsm::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) break;
-    out.push_back(std::move(cert));
-  }
-  DrainOpenSslErrors();  // The loop ends on a "no start line" error.
+  std::vector<hsm::X509Ptr> out = ParseCertificateChainPem(pem);
   if (out.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": no PEM certificate"));
   }

@@ -505,4 +505,15 @@ absl::StatusOr<hsm::X509Ptr> ParseCertificatePem(absl::string_view pem) {
   return cert;
 }
 
+std::vector<hsm::X509Ptr> ParseCertificateChainPem(absl::string_view pem) {
+  std::vector<hsm::X509Ptr> out;
+  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return out;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(cert);
+  }
+  ERR_clear_error();  // the end of the input reads as a "no start line" error
+  return out;
+}
+
 }  // namespace strongroom::pki

@@ -13,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -98,5 +99,8 @@ std::string SerialToHex(const ASN1_INTEGER* serial);
 std::string CertificateToPem(X509* certificate);
 std::string CsrToPem(X509_REQ* csr);
 absl::StatusOr<hsm::X509Ptr> ParseCertificatePem(absl::string_view pem);
+// Every PEM certificate in `pem`, in order, up to the first block that is not one (text
+// between blocks is skipped, as OpenSSL's PEM reader does); empty if there is none.
+std::vector<hsm::X509Ptr> ParseCertificateChainPem(absl::string_view pem);
 
 }  // namespace strongroom::pki

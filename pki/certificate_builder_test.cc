@@ -1,5 +1,6 @@
 #include "pki/certificate_builder.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -220,6 +221,22 @@ TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
   EXPECT_THAT(csr_leaf_text, HasSubstr("Digital Signature, Key Encipherment"));  // RSA leaf
   EXPECT_THAT(csr_leaf_text, HasSubstr("TLS Web Server Authentication\n"));
   EXPECT_THAT(csr_leaf_text, Not(HasSubstr("Client Authentication")));
+}
+
+TEST(CertificateBuilderTest, ChainPemParsesEveryCertificateInOrder) {
+  Ca root = MakeRoot();
+  Ca inter = MakeIntermediate(root);
+  ASSERT_NE(inter.cert, nullptr);
+  // Text around and between the blocks is skipped, as clients write bundles.
+  auto chain = ParseCertificateChainPem(
+      absl::StrCat("intermediate:\n", inter.pem, "\nroot:\n", root.pem, "trailer\n"));
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(X509_cmp(chain[0].get(), inter.cert.get()), 0);
+  EXPECT_EQ(X509_cmp(chain[1].get(), root.cert.get()), 0);
+  EXPECT_TRUE(ParseCertificateChainPem("").empty());
+  EXPECT_TRUE(ParseCertificateChainPem("-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                       "-----END CERTIFICATE-----\n").empty());
+  EXPECT_EQ(ERR_peek_error(), 0u);  // nothing left on OpenSSL's error queue
 }
 
 TEST(CertificateBuilderTest, CsrAskingForCaGetsCaFalse) {

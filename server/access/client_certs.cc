@@ -2,7 +2,6 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -26,17 +25,6 @@ using hsm::GeneralNamesPtr;
 using hsm::X509StackPtr;
 using hsm::X509StoreCtxPtr;
 using hsm::X509StorePtr;
-
-std::vector<X509Ptr> ParsePemCerts(absl::string_view pem) {
-  std::vector<X509Ptr> out;
-  hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return out;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    out.emplace_back(cert);
-  }
-  ERR_clear_error();  // the end of the input reads as an error
-  return out;
-}
 
 absl::Time AsnTime(const ASN1_TIME* t) {
   struct tm tm = {};
@@ -89,7 +77,7 @@ struct ClientCertVerifier::Snapshot {
 };
 
 absl::StatusOr<std::string> CertificateIdentity(absl::string_view cert_pem) {
-  std::vector<X509Ptr> certs = ParsePemCerts(cert_pem);
+  std::vector<X509Ptr> certs = pki::ParseCertificateChainPem(cert_pem);
   if (certs.empty()) return absl::InvalidArgumentError("no PEM certificate");
   return IdentityOf(certs[0].get());
 }
@@ -137,11 +125,11 @@ absl::Status ClientCertVerifier::Reload(uint64_t epoch, absl::Time now) {
   auto next = std::make_shared<Snapshot>();
   next->store.reset(X509_STORE_new());
   if (next->store == nullptr) return absl::ResourceExhaustedError("out of memory");
-  for (X509Ptr& cert : ParsePemCerts(anchors->external_pem)) {
+  for (X509Ptr& cert : pki::ParseCertificateChainPem(anchors->external_pem)) {
     X509_STORE_add_cert(next->store.get(), cert.get());
   }
   for (const auto& [name, pem] : anchors->local_issuers) {
-    std::vector<X509Ptr> certs = ParsePemCerts(pem);
+    std::vector<X509Ptr> certs = pki::ParseCertificateChainPem(pem);
     if (certs.empty()) continue;
     X509_STORE_add_cert(next->store.get(), certs[0].get());
     next->local_issuers.emplace_back(name, std::move(certs[0]));
@@ -177,7 +165,7 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(const Snapshot& snapshot,
   verifications_.fetch_add(1);
   Verdict verdict;
   verdict.anchors = snapshot.version;
-  std::vector<X509Ptr> chain = ParsePemCerts(chain_pem);
+  std::vector<X509Ptr> chain = pki::ParseCertificateChainPem(chain_pem);
   if (chain.empty()) {
     verdict.status = absl::UnauthenticatedError("client certificate cannot be parsed");
     return verdict;
