@@ -129,18 +129,6 @@ absl::StatusOr<std::string> PkeyFromParams(const char* type, OSSL_PARAM_BLD* bld
 
 }  // namespace
 
-size_t DigestSize(HashAlgorithm hash) {
-  switch (hash) {
-    case HashAlgorithm::kSha256:
-      return 32;
-    case HashAlgorithm::kSha384:
-      return 48;
-    case HashAlgorithm::kSha512:
-      return 64;
-  }
-  return 0;
-}
-
 namespace {
 
 absl::Status ValidateLabel(const std::string& label) {

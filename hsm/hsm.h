@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "hsm/hash_algorithm.h"
 #include "hsm/pkcs11_module.h"
 #include "hsm/secret_data.h"
 #include "hsm/session_pool.h"
@@ -41,11 +42,6 @@ struct TokenInfo {
 };
 
 enum class KeyPairType { kEcP256, kEcP384, kRsa2048, kRsa3072, kRsa4096 };
-
-enum class HashAlgorithm { kSha256, kSha384, kSha512 };
-
-// The digest length of `hash` in bytes (32, 48 or 64).
-size_t DigestSize(HashAlgorithm hash);
 
 // How Sign() treats its input, which is always a digest of `hash`:
 // kEcdsa -> DER ECDSA-Sig-Value; kRsaPkcs1 -> RSASSA-PKCS1-v1_5; kRsaPss -> RSASSA-PSS

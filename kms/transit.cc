@@ -36,19 +36,6 @@ absl::StatusOr<crypto::HashAlgorithm> HashOf(v1::HashAlgorithm hash) {
   }
 }
 
-// The same hash for operations inside the HSM.
-hsm::HashAlgorithm HsmHash(crypto::HashAlgorithm hash) {
-  switch (hash) {
-    case crypto::HashAlgorithm::kSha384:
-      return hsm::HashAlgorithm::kSha384;
-    case crypto::HashAlgorithm::kSha512:
-      return hsm::HashAlgorithm::kSha512;
-    case crypto::HashAlgorithm::kSha256:
-      break;
-  }
-  return hsm::HashAlgorithm::kSha256;
-}
-
 crypto::AeadAlgorithm AeadOf(KeyType type) {
   switch (type) {
     case KeyType::kAes128Gcm:
@@ -143,7 +130,7 @@ absl::StatusOr<std::string> VersionHmac(const TransitKey& key, const VersionMate
                                         crypto::HashAlgorithm hash, absl::string_view input,
                                         hsm::Hsm* hsm) {
   if (key.residency() == Residency::kHsm) {
-    return hsm->Hmac(material.hsm_hmac_label, HsmHash(hash), input);
+    return hsm->Hmac(material.hsm_hmac_label, hash, input);
   }
   std::string tag;
   absl::Span<const uint8_t> mac_key =
@@ -580,7 +567,7 @@ absl::StatusOr<v1::SignResponse> Transit::Sign(const v1::SignRequest& request) {
                !s.ok()) {
       return s;
     }
-    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, HsmHash(params->options.hash),
+    sig = hsm_->Sign((*material)->hsm_label, params->hsm_scheme, params->options.hash,
                      digest);
   } else {
     sig = (*material)->private_key->Sign(params->options, request.input());

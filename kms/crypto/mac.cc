@@ -82,11 +82,6 @@ bool ComputeInto(HashAlgorithm hash, absl::Span<const uint8_t> key, absl::string
 
 }  // namespace
 
-size_t DigestSize(HashAlgorithm hash) {
-  static constexpr size_t kSizes[] = {32, 48, 64};
-  return kSizes[Index(hash)];
-}
-
 absl::Status Digest(HashAlgorithm hash, absl::string_view data, absl::Span<uint8_t> out) {
   const size_t size = DigestSize(hash);
   if (out.size() != size) {

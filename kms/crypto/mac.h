@@ -12,15 +12,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "hsm/hash_algorithm.h"
 
 namespace strongroom::kms::crypto {
 
-// The hashes of the software primitives (digests, HMAC, signatures). Its own enum, so that
-// code hashing in software (the audit verifier in the CLI) need not link PKCS#11.
-enum class HashAlgorithm { kSha256, kSha384, kSha512 };
-
-// DigestSize returns the output size of `hash` in bytes (32, 48 or 64).
-size_t DigestSize(HashAlgorithm hash);
+// The hashes of the software primitives (digests, HMAC, signatures): the HSM's enum, from a
+// header that links neither PKCS#11 nor OpenSSL.
+using hsm::DigestSize;
+using hsm::HashAlgorithm;
 
 // Digest appends the digest of `data` under `hash` to *out. INTERNAL if OpenSSL fails;
 // *out is then left as it was.
