@@ -10,8 +10,6 @@
 namespace strongroom::server::vault {
 namespace {
 
-using google::protobuf::Struct;
-
 // Vault's seal-status body for `status`.
 Json SealStatusOf(const v1::Status& status) {
   return Json::Object()
@@ -140,12 +138,9 @@ HttpResponse SysApi::Unseal(const HttpRequest& request) const {
 }
 
 HttpResponse SysApi::Mounts(const HttpRequest&) const {
-  // Vault answers with the table both at the top level (older clients read it there) and
-  // under "data".
-  Json body = Json::Object();
-  body.Set("transit/", MountOf("transit", "Strongroom transit: keys in or wrapped by the HSM"))
-      .Set("pki/", MountOf("pki", "Strongroom PKI: CA keys in the HSM"))
-      .Set("request_id", "")
+  // Vault answers with the table under "data" and, for older clients, at the top level too.
+  Json body = MountTable();
+  body.Set("request_id", "")
       .Set("lease_id", "")
       .Set("renewable", false)
       .Set("lease_duration", 0)
