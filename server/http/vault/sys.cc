@@ -124,14 +124,14 @@ HttpResponse SysApi::Unseal(const HttpRequest& request) const {
     return Errors(400, {"key: Strongroom has no unseal key shares: it unseals by logging in to "
                         "its HSM, so send the request without a key"});
   }
-  for (const char* flag : {"reset", "migrate"}) {
-    if (absl::StatusOr<bool> b = GetBool(parsed.json, flag, flag); !b.ok()) {
-      return StatusError(b.status());
-    }
+  // "reset" asks to forget the key shares given so far: there are none, so either value
+  // is fine.
+  if (absl::StatusOr<bool> reset = GetBool(parsed.json, "reset", "reset"); !reset.ok()) {
+    return StatusError(reset.status());
   }
-  if (absl::StatusOr<bool> migrate = GetBool(parsed.json, "migrate", "migrate"); *migrate) {
-    return Errors(400, {"migrate: Strongroom has no seal migration"});
-  }
+  absl::StatusOr<bool> migrate = GetBool(parsed.json, "migrate", "migrate");
+  if (!migrate.ok()) return StatusError(migrate.status());
+  if (*migrate) return Errors(400, {"migrate: Strongroom has no seal migration"});
   absl::StatusOr<v1::Status> status = system_->UnsealBy(*request.principal);
   if (!status.ok()) return StatusError(status.status());
   return JsonResponse(200, SealStatusOf(*status));
