@@ -249,6 +249,12 @@ TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
   HttpReply bad = Curl("POST", "/v1/auth/token/lookup", narrow, R"({"token":"not-ours"})");
   EXPECT_EQ(bad.status, 403) << bad.raw;
   ++expected_lines["read|auth/tokens/|403"];
+  // ... while a caller the gate admits gets the problem named, the field's value unquoted.
+  bad = Curl("POST", "/v1/auth/token/lookup", root_token_, R"({"token":"not-ours-secret"})");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_THAT(bad.body, HasSubstr("token: not a Strongroom token")) << bad.raw;
+  EXPECT_THAT(bad.body, Not(HasSubstr("not-ours-secret"))) << bad.raw;
+  ++expected_lines["read|auth/tokens/|400"];
 
   const std::string log = Stop();
   const std::string audit = ReadAll(state_ + "/audit/audit.log");
