@@ -1,10 +1,9 @@
 #include "server/auth_service.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/access/grpc_gate.h"
+#include "server/access/token_grant.h"
 
 namespace strongroom::server {
 namespace {
@@ -33,36 +32,8 @@ STRONGROOM_AUTH_RPCS(STRONGROOM_AUTH_RPC)
 
 absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
     const access::Gate::Call& call, const v1::CreateTokenRequest& request) {
-  const std::vector<std::string> held = call.policies().PoliciesOf(call.principal());
-  const bool root = std::find(held.begin(), held.end(), access::kRootPolicy) != held.end();
-  for (const std::string& policy : request.policies()) {
-    if (policy == access::kRootPolicy) {
-      return absl::PermissionDeniedError(
-          "policies: root cannot be granted (use `strongroomd generate-root-token` on the server)");
-    }
-    if (!call.policies().Exists(policy)) {
-      return absl::InvalidArgumentError(absl::StrCat("policies: no policy named \"", policy, "\""));
-    }
-    if (!root && std::find(held.begin(), held.end(), policy) == held.end()) {
-      return absl::PermissionDeniedError(absl::StrCat(call.principal().identity,
-                                                      " may not grant policy \"", policy,
-                                                      "\": it does not hold it"));
-    }
-  }
-  if (request.period().seconds() != 0 || request.period().nanos() != 0) {
-    // A token that never expires while renewed is a right of its own.
-    if (absl::Status s = call.policies().Check(call.principal(), access::Operation::kTokenPeriodic,
-                                               call.resource());
-        !s.ok()) {
-      return s;
-    }
-  }
-  // A token's children never outlive it; root's and certificate identities' are bounded
-  // by auth.max_token_ttl only.
-  const bool token_parent = call.principal().kind == access::Principal::Kind::kToken && !root;
-  absl::StatusOr<access::TokenStore::Created> created =
-      tokens_->Create(request, call.principal().identity, absl::Now(),
-                      token_parent ? call.principal().token_accessor : "");
+  absl::StatusOr<access::TokenStore::Created> created = access::GrantToken(
+      *tokens_, call.policies(), call.principal(), request, /*orphan=*/false, absl::Now());
   if (!created.ok()) return created.status();
   v1::CreateTokenResponse response;
   response.set_token(std::string(created->token.RevealSecretAsString()));
@@ -80,25 +51,17 @@ absl::StatusOr<v1::WhoAmIResponse> AuthService::DoWhoAmI(const access::Gate::Cal
   return response;
 }
 
-absl::StatusOr<v1::TokenInfo> AuthService::LookupSelf(const access::Principal& caller) {
-  if (absl::Status s = RequireToken(caller); !s.ok()) return s;
-  return tokens_->Lookup(caller.token_accessor, absl::Now());
-}
-
-absl::StatusOr<v1::TokenInfo> AuthService::RenewSelf(const access::Principal& caller,
-                                                     absl::Duration increment) {
-  if (absl::Status s = RequireToken(caller); !s.ok()) return s;
-  return tokens_->Renew(caller.token_accessor, increment, absl::Now());
-}
-
 absl::StatusOr<v1::TokenInfo> AuthService::DoLookupSelf(const access::Gate::Call& call,
                                                         const v1::LookupSelfRequest&) {
-  return LookupSelf(call.principal());
+  if (absl::Status s = RequireToken(call.principal()); !s.ok()) return s;
+  return tokens_->Lookup(call.principal().token_accessor, absl::Now());
 }
 
 absl::StatusOr<v1::TokenInfo> AuthService::DoRenewSelf(const access::Gate::Call& call,
                                                        const v1::RenewSelfRequest& request) {
-  return RenewSelf(call.principal(), FromProto(request.increment()));
+  if (absl::Status s = RequireToken(call.principal()); !s.ok()) return s;
+  return tokens_->Renew(call.principal().token_accessor, FromProto(request.increment()),
+                        absl::Now());
 }
 
 absl::StatusOr<v1::RevokeTokenResponse> AuthService::DoRevokeSelf(const access::Gate::Call& call,

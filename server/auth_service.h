@@ -11,7 +11,6 @@
 
 #include "server/access/grpc_gate.h"
 #include "server/access/token_store.h"
-#include "server/http/vault/vault_api.h"
 #include "strongroom/v1/auth.grpc.pb.h"
 
 namespace strongroom::server {
@@ -27,7 +26,7 @@ namespace strongroom::server {
   X(RevokeToken, RevokeTokenRequest, RevokeTokenResponse) \
   X(ListTokens, ListTokensRequest, ListTokensResponse)
 
-class AuthService final : public v1::Auth::CallbackService, public vault::VaultTokenBackend {
+class AuthService final : public v1::Auth::CallbackService {
  public:
   AuthService(access::TokenStore* tokens, access::GrpcGate* gate) : tokens_(tokens), gate_(gate) {}
 
@@ -36,11 +35,6 @@ class AuthService final : public v1::Auth::CallbackService, public vault::VaultT
                                    v1::Response* response) override;
   STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_RPC)
 #undef STRONGROOM_DECLARE_RPC
-
-  // VaultTokenBackend: FAILED_PRECONDITION unless `caller` is a token.
-  absl::StatusOr<v1::TokenInfo> LookupSelf(const access::Principal& caller) override;
-  absl::StatusOr<v1::TokenInfo> RenewSelf(const access::Principal& caller,
-                                          absl::Duration increment) override;
 
  private:
   // The engine side of each RPC, for the admitted `call`.

@@ -384,13 +384,15 @@ absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
 }
 
 absl::Status Strongroomd::Protect(const std::string& method, const std::string& pattern,
-                                  std::function<HttpResponse(const HttpRequest&)> handler) {
+                                  std::function<HttpResponse(const HttpRequest&)> handler,
+                                  access::HttpResourceParams params) {
   const access::Route* route = access::FindRoute(absl::StrCat(method, " ", pattern));
   if (route == nullptr) {
     return absl::NotFoundError(
         absl::StrCat(method, " ", pattern, " is missing from server/access/routes.cc"));
   }
-  http_->Handle(method, pattern, access::GateHttp(gate_.get(), *route, std::move(handler)));
+  http_->Handle(method, pattern,
+                access::GateHttp(gate_.get(), *route, std::move(handler), std::move(params)));
   return absl::OkStatus();
 }
 
@@ -534,11 +536,13 @@ absl::Status Strongroomd::StartHttp() {
                                    return response;
                                  }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
-  vault_api_ =
-      std::make_unique<vault::VaultApi>(transit_.get(), auth_service_.get(),
-                                 [system = system_.get()] { return system->CurrentStatus(); });
+  vault_api_ = std::make_unique<vault::VaultApi>(
+      transit_.get(), tokens_.get(), [gate = gate_.get()] { return gate->policies(); },
+      system_.get());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
-    if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
+    if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
+                                 std::move(route.resource_params));
+        !s.ok()) {
       return s;
     }
   }

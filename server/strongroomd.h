@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "server/access/http_gate.h"
 #include "server/http/server.h"
 #include "strongroom/v1/config.pb.h"
 
@@ -109,9 +110,11 @@ class Strongroomd {
   absl::Status StartKmsPlugin();
   absl::Status StartAccess();
   absl::Status StartHttp();
-  // Registers an HTTP route behind the access gate; NOT_FOUND if routes.cc lacks it.
+  // Registers an HTTP route behind the access gate (with `params` for resource values the
+  // path does not carry; see access::GateHttp); NOT_FOUND if routes.cc lacks it.
   absl::Status Protect(const std::string& method, const std::string& pattern,
-                       std::function<HttpResponse(const HttpRequest&)> handler);
+                       std::function<HttpResponse(const HttpRequest&)> handler,
+                       access::HttpResourceParams params = nullptr);
   // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
   absl::Status RegisterPkiRoutes();
 

@@ -34,6 +34,21 @@ v1::Status SystemService::CurrentStatus() const {
   return status;
 }
 
+absl::StatusOr<v1::Status> SystemService::SealBy(const access::Principal& by) {
+  barrier_->Seal("sealed by operator");
+  LogInfo(absl::StrCat("sealed by ", by.identity, ": cached keys dropped, logged out of the HSM"));
+  return CurrentStatus();
+}
+
+absl::StatusOr<v1::Status> SystemService::UnsealBy(const access::Principal& by) {
+  if (absl::Status s = barrier_->Unseal(); !s.ok()) {
+    LogWarning(absl::StrCat("unseal failed: ", s.message()));
+    return s;
+  }
+  LogInfo(absl::StrCat("unsealed by ", by.identity));
+  return CurrentStatus();
+}
+
 grpc::ServerUnaryReactor* SystemService::GetStatus(grpc::CallbackServerContext* context,
                                                    const v1::GetStatusRequest* request,
                                                    v1::Status* reply) {
@@ -47,27 +62,16 @@ grpc::ServerUnaryReactor* SystemService::Seal(grpc::CallbackServerContext* conte
                                               const v1::SealRequest* request, v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Seal");
   return gate_->Serve(context, route, *request, reply,
-                      [this](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
-                        barrier_->Seal("sealed by operator");
-                        LogInfo(absl::StrCat("sealed by ", call.principal().identity,
-                                             ": cached keys dropped, logged out of the HSM"));
-                        return CurrentStatus();
-                      });
+                      [this](const access::Gate::Call& call) { return SealBy(call.principal()); });
 }
 
 grpc::ServerUnaryReactor* SystemService::Unseal(grpc::CallbackServerContext* context,
                                                 const v1::UnsealRequest* request,
                                                 v1::Status* reply) {
   static const access::Route& route = access::RouteOrDie("/strongroom.v1.System/Unseal");
-  return gate_->Serve(context, route, *request, reply,
-                      [this](const access::Gate::Call& call) -> absl::StatusOr<v1::Status> {
-                        if (absl::Status s = barrier_->Unseal(); !s.ok()) {
-                          LogWarning(absl::StrCat("unseal failed: ", s.message()));
-                          return s;
-                        }
-                        LogInfo(absl::StrCat("unsealed by ", call.principal().identity));
-                        return CurrentStatus();
-                      });
+  return gate_->Serve(
+      context, route, *request, reply,
+      [this](const access::Gate::Call& call) { return UnsealBy(call.principal()); });
 }
 
 grpc::ServerUnaryReactor* SystemService::RotateRootKey(grpc::CallbackServerContext* context,

@@ -1,8 +1,9 @@
 // SystemService: strongroom.v1.System — status, seal, unseal and KEK rotation.
 //
 // Reads seal state from the Barrier and token details from the Hsm; Seal/Unseal/
-// RotateRootKey act on the Barrier. Every call
-// passes the access gate. The objects passed in must outlive the service.
+// RotateRootKey act on the Barrier. Every gRPC call passes the access gate; the same
+// seal and unseal serve Vault's sys routes (vault::SysBackend) behind the HTTP gate. The
+// objects passed in must outlive the service.
 // Thread-safe.
 #pragma once
 
@@ -13,19 +14,23 @@
 #include "kms/barrier.h"
 #include "kms/storage.h"
 #include "server/access/grpc_gate.h"
+#include "server/http/vault/sys.h"
 #include "strongroom/v1/system.grpc.pb.h"
 
 namespace strongroom::server {
 
 inline constexpr char kVersion[] = "0.1.0";
 
-class SystemService final : public v1::System::CallbackService {
+class SystemService final : public v1::System::CallbackService, public vault::SysBackend {
  public:
   SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier, access::GrpcGate* gate)
       : hsm_(hsm), storage_(storage), barrier_(barrier), gate_(gate), start_time_(absl::Now()) {}
 
   // The current status (also used by the health monitor and tests).
-  v1::Status CurrentStatus() const;
+  v1::Status CurrentStatus() const override;
+  // Seal / Unseal for an admitted caller `by` (logged by identity); the status after.
+  absl::StatusOr<v1::Status> SealBy(const access::Principal& by) override;
+  absl::StatusOr<v1::Status> UnsealBy(const access::Principal& by) override;
 
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext*, const v1::GetStatusRequest*,
                                       v1::Status* reply) override;

@@ -90,6 +90,13 @@ class Gate {
   void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
+  // The current policy set, for handlers that check more than their route (minting a
+  // token over HTTP checks the policies granted); a request admitted just before a reload
+  // may see the new set.
+  std::shared_ptr<const PolicySet> policies() const {
+    absl::ReaderMutexLock lock(&mu_);
+    return policies_;
+  }
   // Audits the call with its outcome (for a refused call, its refusal) and the key version
   // and HTTP status when known; `done` gets OK once the record is durable, UNAVAILABLE if
   // it could not be made so. `done` runs on the audit log's writer thread (quick, no

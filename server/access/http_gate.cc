@@ -38,8 +38,10 @@ HttpResponse JsonError(int status, absl::string_view message) {
   return response;
 }
 
-HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
-  return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
+HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
+                     HttpResourceParams params) {
+  return [gate, &route, handler = std::move(handler),
+          params = std::move(params)](const HttpRequest& request) {
     Credentials credentials;
     credentials.peer = request.peer;
     credentials.cert_chain_pem = request.client_cert_chain_pem;
@@ -48,13 +50,20 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
       absl::string_view auth = Header(request, "authorization");
       if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
     }
+    absl::StatusOr<std::map<std::string, std::string>> extra =
+        params ? params(request) : std::map<std::string, std::string>();
     std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
       auto it = request.path_params.find(std::string(name));
-      return it == request.path_params.end() ? std::string() : it->second;
+      if (it != request.path_params.end()) return it->second;
+      if (!extra.ok()) return std::string();
+      auto found = extra->find(std::string(name));
+      return found == extra->end() ? std::string() : found->second;
     });
     Gate::Call call = gate->Admit(credentials, route, std::move(resource));
     HttpResponse response;
-    if (call.status().ok()) {
+    if (call.status().ok() && !extra.ok()) {
+      response = JsonError(HttpStatusOf(extra.status().code()), extra.status().message());
+    } else if (call.status().ok()) {
       HttpRequest admitted = request;
       admitted.principal = &call.principal();
       response = handler(admitted);

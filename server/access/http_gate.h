@@ -3,18 +3,33 @@
 // Credentials: the token in X-Vault-Token (Vault clients) or "Authorization: Bearer", and
 // the client certificate the TLS handshake received, if any (optional mTLS, verified by
 // the gate as for gRPC).
-// The resource is the route's template filled from the path parameters. Refusals answer
+// The resource is the route's template filled from the path parameters and, for routes
+// that name their object in the body (Vault's auth/token/lookup-accessor), from `params`.
+// Refusals answer
 // in Vault's shape, {"errors":["..."]}: 403 for missing, invalid or insufficient
 // credentials (as Vault does), 503 when the audit log cannot record the request (the
 // handler's response is then withheld).
 #pragma once
 
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
 #include "server/access/gate.h"
 #include "server/http/server.h"
 
 namespace strongroom::server::access {
 
-HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler);
+// Values for the route's resource template that are not path parameters, read from the
+// request. It runs before authentication, so it must be cheap and bounded. On error the
+// values are left empty and a caller admitted on the resource so formed gets a 400 with the
+// error's message (never the handler); others get their refusal, as ever.
+using HttpResourceParams =
+    std::function<absl::StatusOr<std::map<std::string, std::string>>(const HttpRequest&)>;
+
+HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
+                     HttpResourceParams params = nullptr);
 
 // {"errors":["<message>"]} with `status`.
 HttpResponse JsonError(int status, absl::string_view message);

@@ -5,7 +5,9 @@
 // Route names: gRPC methods by full name ("/strongroom.v1.Transit/Encrypt"), HTTP routes
 // as "METHOD pattern" in HttpRouter syntax ("POST /v1/{mount}/encrypt/{key}").
 // Resource templates name resources as policies see them ("transit/keys/{key_name}");
-// "{x}" is filled from the request field x (gRPC) or the path parameter x (HTTP).
+// "{x}" is filled from the request field x (gRPC) or the path parameter x (HTTP; or, for
+// routes that name their object in the body, the value the route's resource params read
+// from it: see access::GateHttp).
 #pragma once
 
 #include <string>

@@ -319,6 +319,12 @@ absl::StatusOr<TokenStore::Created> TokenStore::Mint(TokenRecord record, bool bo
   return Created{std::move(token), InfoOf(record)};
 }
 
+std::optional<absl::string_view> TokenStore::AccessorOf(absl::string_view token) {
+  absl::string_view accessor;
+  if (!ParseToken(token, &accessor)) return std::nullopt;
+  return accessor;
+}
+
 absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequest& request,
                                                        absl::string_view creator, absl::Time now,
                                                        absl::string_view parent) {
@@ -381,7 +387,7 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequ
   record.set_display_name(request.display_name());
   record.set_creator(std::string(creator));
   *record.mutable_create_time() = ToProto(now);
-  record.set_renewable(true);
+  record.set_renewable(!request.has_renewable() || request.renewable());
   if (*period > absl::ZeroDuration()) {
     // Periodic: each renewal grants one period; no maximum lifetime unless a parent's.
     if (*explicit_max > absl::ZeroDuration()) {
@@ -580,7 +586,9 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
     }
     if (!record.renewable()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "token ", accessor, " is not renewable (root tokens are not); create a new one"));
+          "token ", accessor,
+          " is not renewable (root tokens and those created with renewable=false are not); "
+          "create a new one"));
     }
     // The token's own rule: its period, or its ttl; an increment never exceeds it.
     const absl::Duration rule = FromProto(record.period()) > absl::ZeroDuration()

@@ -103,7 +103,7 @@ class TokenStore {
   // "root". ttl (default options.default_ttl), period and explicit_max_ttl (default
   // options.max_ttl) at most options.max_ttl; a ttl above explicit_max_ttl is refused.
   // Periodic tokens (period > 0) ignore ttl and take no explicit_max_ttl. Tokens from
-  // Create are renewable.
+  // Create are renewable unless request.renewable is set to false.
   // `parent` is the accessor of the creating token (empty for a certificate identity or a
   // root token): the new token then never outlives the parent's current expiry. Its expiry
   // and maximum expiry are at most that (a ttl or explicit_max_ttl reaching beyond it is
@@ -112,6 +112,10 @@ class TokenStore {
   // FAILED_PRECONDITION if the parent has expired or was revoked meanwhile.
   absl::StatusOr<Created> Create(const v1::CreateTokenRequest& request, absl::string_view creator,
                                  absl::Time now, absl::string_view parent = "");
+
+  // The accessor a well-formed `token` names (its secret unchecked: a name, not a proof);
+  // nullopt if `token` is not of the form "srt.<accessor>.<secret>".
+  static std::optional<absl::string_view> AccessorOf(absl::string_view token);
 
   // How long an accessor stays under attack after its last refused attempt (see above).
   static constexpr absl::Duration kSuspectFor = absl::Seconds(60);

@@ -506,6 +506,34 @@ TEST_F(TokenStoreTest, RootTokensAreNotRenewable) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(TokenStoreTest, TokensCreatedNotRenewableAreNot) {
+  v1::CreateTokenRequest request = Request({"p"});
+  request.set_renewable(false);
+  TokenStore::Created created = MustCreate(request);
+  EXPECT_FALSE(created.info.renewable());
+  auto renewed = store_->Renew(created.info.accessor(), absl::ZeroDuration(), kNow);
+  EXPECT_EQ(renewed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(renewed.status().message(), HasSubstr("renewable=false"));
+  // The flag is covered by the record's MAC like every field: the token still authenticates.
+  ASSERT_TRUE(NewStore()->Authenticate(Text(created.token), kNow).ok());
+  request.set_renewable(true);
+  EXPECT_TRUE(MustCreate(request).info.renewable());
+}
+
+TEST_F(TokenStoreTest, AccessorOfReadsTheTokensFormOnly) {
+  TokenStore::Created created = MustCreate(Request({"p"}));
+  EXPECT_EQ(TokenStore::AccessorOf(Text(created.token)), created.info.accessor());
+  std::string forged = Text(created.token);
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(TokenStore::AccessorOf(forged), created.info.accessor()) << "a name, not a proof";
+  for (const char* bad : {"", "srt.", "hvs.CAESIabc", "srt.0123.abc"}) {
+    EXPECT_EQ(TokenStore::AccessorOf(bad), std::nullopt) << bad;
+  }
+  std::string upper = Text(created.token);
+  upper[4] = 'A';
+  EXPECT_EQ(TokenStore::AccessorOf(upper), std::nullopt);
+}
+
 TEST_F(TokenStoreTest, ReopenedStoreAuthenticatesExistingTokens) {
   TokenStore::Created created = MustCreate(Request({"p"}));
   store_.reset();

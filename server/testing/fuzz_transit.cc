@@ -62,16 +62,6 @@ Engine* Build() {
   return engine;
 }
 
-class NoTokens : public vault::VaultTokenBackend {
- public:
-  absl::StatusOr<v1::TokenInfo> LookupSelf(const access::Principal&) override {
-    return absl::UnimplementedError("no token store");
-  }
-  absl::StatusOr<v1::TokenInfo> RenewSelf(const access::Principal&, absl::Duration) override {
-    return absl::UnimplementedError("no token store");
-  }
-};
-
 }  // namespace
 
 kms::Transit& FuzzTransit() {
@@ -81,10 +71,15 @@ kms::Transit& FuzzTransit() {
 
 const HttpRouter& FuzzVaultRouter() {
   static const HttpRouter* const router = [] {
-    static NoTokens tokens;
-    static vault::VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); });
+    static vault::VaultApi api(&FuzzTransit(), nullptr, nullptr, nullptr);
     auto* r = new HttpRouter;
-    for (vault::VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
+    for (vault::VaultRoute& route : api.Routes()) {
+      // The token and sys engines have no store or system behind them here.
+      if (route.pattern.rfind("/v1/auth/", 0) == 0 || route.pattern.rfind("/v1/sys/", 0) == 0) {
+        continue;
+      }
+      r->Handle(route.method, route.pattern, route.handler);
+    }
     return r;
   }();
   return *router;

@@ -4,8 +4,8 @@
 //   "derived" AES-256-GCM, wrapped, derived and convergent (needs a context)
 //   "hsm"     AES-256-GCM, resident in the HSM
 // FuzzVaultRouter: an HttpRouter with the Vault API's routes (VaultApi::Routes) over
-// FuzzTransit, as strongroomd registers them minus the access gate; its token routes have
-// no token store behind them (UNIMPLEMENTED).
+// FuzzTransit, as strongroomd registers them minus the access gate and minus the token and
+// sys routes (no token store or system behind them: their paths answer 404).
 // Set-up failures abort: a fuzz target has no other way to report them. Test-only.
 #pragma once
 

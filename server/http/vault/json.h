@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -26,11 +28,17 @@
 namespace strongroom::server::vault {
 
 // One route of an engine, pattern in HttpRouter syntax, e.g.
-// {"POST", "/v1/{mount}/encrypt/{key}", handler}.
+// {"POST", "/v1/{mount}/encrypt/{key}", handler}. `resource_params`, when set, supplies
+// the values of the route's resource template that the path does not carry (the accessor
+// Vault's auth/token/lookup-accessor names in its body), for the access gate
+// (access::HttpResourceParams: it runs before authentication, so it must be cheap).
 struct VaultRoute {
+  using ResourceParamsFn =
+      std::function<absl::StatusOr<std::map<std::string, std::string>>(const HttpRequest&)>;
   std::string method;
   std::string pattern;
   HttpHandler handler;
+  ResourceParamsFn resource_params = nullptr;
 };
 
 // JSON output: a small ordered value type, printed with every string escaped and any

@@ -1,12 +1,11 @@
 // VaultApi: every Vault-compatible HTTP route Strongroom serves, one engine per file:
 //   transit.h  /v1/{mount}/...        keys, encrypt, decrypt, rewrap, ...
-//   token.h    /v1/auth/token/...     token lookup and renewal
-//   sys.h      /v1/sys/...            health
+//   token.h    /v1/auth/token/...     token create, lookup, renew, revoke
+//   sys.h      /v1/sys/...            health, seal status, seal, unseal, mounts
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
 // access gate (server/access/routes.cc lists each route's operation and resource).
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "kms/transit.h"
@@ -14,15 +13,15 @@
 #include "server/http/vault/sys.h"
 #include "server/http/vault/token.h"
 #include "server/http/vault/transit.h"
-#include "strongroom/v1/system.pb.h"
 
 namespace strongroom::server::vault {
 
 class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
-  VaultApi(kms::Transit* transit, VaultTokenBackend* tokens, std::function<v1::Status()> status)
-      : transit_(transit), token_(tokens), sys_(std::move(status)) {}
+  VaultApi(kms::Transit* transit, access::TokenStore* tokens, TokenApi::PolicySource policies,
+           SysBackend* system)
+      : transit_(transit), token_(tokens, std::move(policies)), sys_(system) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;

@@ -1,0 +1,260 @@
+"""hvac (Debian's python3-hvac 0.11.2) against a real strongroomd: Vault's token auth methods
+and the sys calls Strongroom maps (health, seal status, seal/unseal, mounts).
+
+Run by tests/hvac_token_e2e_test.cc with Debian's /usr/bin/python3 and
+VAULT_ADDR (https://127.0.0.1:PORT), VAULT_TOKEN (a root token), VAULT_CACERT (the server's
+certificate). Prints "ok <check>" per check, "FAIL <check>: <why>" on failure (never a
+token), and "<passed>/<total> checks passed"; exits 1 if any check failed.
+"""
+import os
+import sys
+import traceback
+
+import hvac
+import hvac.exceptions
+
+ADDR = os.environ["VAULT_ADDR"]
+CACERT = os.environ["VAULT_CACERT"]
+ROOT = os.environ["VAULT_TOKEN"]
+
+results = []
+secrets = [ROOT]
+
+
+def client(token=None):
+    return hvac.Client(url=ADDR, token=token, verify=CACERT)
+
+
+def scrub(text):
+    for s in secrets:
+        if s:
+            text = text.replace(s, "<token>")
+    return text
+
+
+def check(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append(True)
+            print("ok", name, flush=True)
+        except Exception as e:  # report and go on: every check is counted
+            results.append(False)
+            detail = scrub("".join(traceback.format_exception_only(type(e), e)).strip())
+            print("FAIL", name + ":", detail, flush=True)
+        return fn
+    return wrap
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def raises(exc, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except exc:
+        return
+    raise AssertionError("expected %s" % exc.__name__)
+
+
+root = client(ROOT)
+state = {}
+
+
+@check("create")
+def _():
+    r = root.auth.token.create(policies=["hvac-app"], ttl="2h", display_name="hvac-child",
+                               renewable=True, explicit_max_ttl="4h")
+    auth = r["auth"]
+    secrets.append(auth["client_token"])
+    expect(auth["client_token"].startswith("srt."), "client_token")
+    expect(len(auth["accessor"]) == 32, "accessor")
+    expect(auth["policies"] == ["hvac-app"], "policies %r" % auth["policies"])
+    expect(auth["token_policies"] == ["hvac-app"], "token_policies")
+    expect(7100 <= auth["lease_duration"] <= 7200, "lease_duration %r" % auth["lease_duration"])
+    expect(auth["renewable"] is True, "renewable")
+    expect(r["data"] is None, "data")
+    state["child"] = auth["client_token"]
+    state["child_accessor"] = auth["accessor"]
+
+
+@check("create periodic")
+def _():
+    r = root.auth.token.create(policies=["hvac-app"], period="1h", display_name="hvac-periodic")
+    secrets.append(r["auth"]["client_token"])
+    expect(3500 <= r["auth"]["lease_duration"] <= 3600, "lease_duration")
+    state["periodic"] = r["auth"]["client_token"]
+
+
+@check("create not renewable")
+def _():
+    r = root.auth.token.create(policies=["hvac-app"], ttl="10m", renewable=False)
+    secrets.append(r["auth"]["client_token"])
+    expect(r["auth"]["renewable"] is False, "renewable")
+    raises(hvac.exceptions.InvalidRequest, client(r["auth"]["client_token"]).auth.token.renew_self)
+
+
+@check("create orphan (no_parent and create-orphan)")
+def _():
+    r = root.auth.token.create(policies=["hvac-app"], ttl="10m", no_parent=True)
+    secrets.append(r["auth"]["client_token"])
+    expect(r["auth"]["orphan"] is True, "orphan via no_parent")
+    r = root.adapter.post("/v1/auth/token/create-orphan", json={"policies": ["hvac-app"]})
+    secrets.append(r["auth"]["client_token"])
+    expect(r["auth"]["orphan"] is True, "orphan via create-orphan")
+
+
+@check("create: a child never outlives its parent")
+def _():
+    child = client(state["child"])
+    raises(hvac.exceptions.InvalidRequest, child.auth.token.create, policies=["hvac-app"],
+           ttl="3h")
+
+
+@check("create: unknown policy, root policy, token roles")
+def _():
+    raises(hvac.exceptions.InvalidRequest, root.auth.token.create, policies=["no-such-policy"])
+    raises(hvac.exceptions.Forbidden, root.auth.token.create, policies=["root"])
+    raises((hvac.exceptions.InvalidPath, hvac.exceptions.InvalidRequest),
+           root.auth.token.create, policies=["hvac-app"], role_name="some-role")
+
+
+@check("lookup")
+def _():
+    d = root.auth.token.lookup(state["child"])["data"]
+    expect(d["accessor"] == state["child_accessor"], "accessor")
+    expect(d["policies"] == ["hvac-app"], "policies")
+    expect(d["display_name"] == "hvac-child", "display_name")
+    expect(d["explicit_max_ttl"] == 4 * 3600, "explicit_max_ttl %r" % d["explicit_max_ttl"])
+    expect("id" not in d, "the token is not echoed")
+
+
+@check("lookup-self")
+def _():
+    d = client(state["child"]).auth.token.lookup_self()["data"]
+    expect(d["accessor"] == state["child_accessor"], "accessor")
+    expect(d["renewable"] is True, "renewable")
+    expect(0 < d["ttl"] <= 7200, "ttl")
+    d = client(state["periodic"]).auth.token.lookup_self()["data"]
+    expect(d["period"] == 3600, "period")
+
+
+@check("lookup-accessor")
+def _():
+    d = root.auth.token.lookup_accessor(state["child_accessor"])["data"]
+    expect(d["accessor"] == state["child_accessor"], "accessor")
+    expect(d["policies"] == ["hvac-app"], "policies")
+    raises(hvac.exceptions.InvalidRequest, root.auth.token.lookup_accessor,
+           "0123456789abcdef0123456789abcdef")
+
+
+@check("renew")
+def _():
+    a = root.auth.token.renew(state["child"], increment="30m")["auth"]
+    expect(1700 <= a["lease_duration"] <= 1800, "lease_duration %r" % a["lease_duration"])
+    expect(a["accessor"] == state["child_accessor"], "accessor")
+    expect("client_token" not in a, "the token is not echoed")
+
+
+@check("renew-self")
+def _():
+    a = client(state["child"]).auth.token.renew_self(increment=600)["auth"]
+    expect(500 <= a["lease_duration"] <= 600, "lease_duration %r" % a["lease_duration"])
+    a = client(state["periodic"]).auth.token.renew_self()["auth"]
+    expect(3500 <= a["lease_duration"] <= 3600, "periodic lease_duration")
+
+
+@check("renew-accessor")
+def _():
+    a = root.auth.token.renew_accessor(state["child_accessor"], increment="1h")["auth"]
+    expect(3500 <= a["lease_duration"] <= 3600, "lease_duration %r" % a["lease_duration"])
+
+
+def new_token():
+    r = root.auth.token.create(policies=["hvac-app"], ttl="10m")
+    secrets.append(r["auth"]["client_token"])
+    return r["auth"]["client_token"], r["auth"]["accessor"]
+
+
+def gone(token):
+    raises(hvac.exceptions.Forbidden, client(token).auth.token.lookup_self)
+
+
+@check("revoke")
+def _():
+    token, _ = new_token()
+    r = root.auth.token.revoke(token)
+    expect(r.status_code == 204, "status %r" % r.status_code)
+    gone(token)
+
+
+@check("revoke-self")
+def _():
+    token, _ = new_token()
+    r = client(token).auth.token.revoke_self()
+    expect(r.status_code == 204, "status %r" % r.status_code)
+    gone(token)
+
+
+@check("revoke-accessor")
+def _():
+    token, accessor = new_token()
+    r = root.auth.token.revoke_accessor(accessor)
+    expect(r.status_code == 204, "status %r" % r.status_code)
+    gone(token)
+    raises(hvac.exceptions.InvalidRequest, root.auth.token.revoke_accessor, accessor)
+
+
+@check("a token lacking the right is refused")
+def _():
+    child = client(state["child"])
+    raises(hvac.exceptions.Forbidden, child.auth.token.lookup_accessor, state["child_accessor"])
+    raises(hvac.exceptions.Forbidden, child.auth.token.create, policies=["hvac-app"],
+           period="10m")
+    raises(hvac.exceptions.Forbidden, client("srt.not-a-token").auth.token.lookup_self)
+
+
+@check("sys health")
+def _():
+    h = client().sys.read_health_status(method="GET")
+    expect(h["initialized"] is True and h["sealed"] is False, "health %r" % h)
+    r = client().sys.read_health_status(method="GET", sealed_code=204)
+    expect(r.status_code == 400, "sealedcode=204 gives %r" % r.status_code)
+    r = client().sys.read_health_status(method="GET", active_code=299)
+    expect(r.status_code == 299, "activecode=299 gives %r" % r.status_code)
+
+
+@check("sys seal-status")
+def _():
+    s = client().sys.read_seal_status()
+    expect(s["sealed"] is False and s["initialized"] is True, "seal status %r" % s)
+    expect(client().sys.is_sealed() is False, "is_sealed")
+
+
+@check("sys mounts")
+def _():
+    m = root.sys.list_mounted_secrets_engines()
+    expect(m["data"]["transit/"]["type"] == "transit", "transit")
+    expect(m["data"]["pki/"]["type"] == "pki", "pki")
+    expect(m["transit/"]["type"] == "transit", "top-level table")
+    raises(hvac.exceptions.InvalidRequest, root.sys.enable_secrets_engine, "kv", path="kv")
+    raises(hvac.exceptions.InvalidRequest, root.sys.disable_secrets_engine, "transit")
+
+
+@check("sys seal and unseal")
+def _():
+    r = root.sys.seal()
+    expect(r.status_code == 204, "seal status %r" % r.status_code)
+    expect(client().sys.is_sealed() is True, "sealed")
+    raises(hvac.exceptions.InvalidRequest, root.sys.submit_unseal_key, key="a2V5LXNoYXJl")
+    expect(client().sys.is_sealed() is True, "still sealed after a key share")
+    s = root.sys.submit_unseal_key(reset=True)
+    expect(s["sealed"] is False, "unsealed %r" % s)
+    expect(client().sys.read_health_status(method="GET")["sealed"] is False, "health")
+
+
+passed = sum(results)
+print("%d/%d checks passed" % (passed, len(results)), flush=True)
+sys.exit(0 if passed == len(results) else 1)

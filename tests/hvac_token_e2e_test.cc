@@ -1,0 +1,287 @@
+// End to end: Vault's token auth and sys routes of the real strongroomd over HTTPS.
+//
+// HvacTokenAndSys runs tests/hvac/token_test.py with Debian's python3-hvac (0.11.2, under
+// Debian's /usr/bin/python3, not whatever python3 is first on PATH) as a root token: every
+// token method hvac offers that Strongroom serves, and sys health, seal status, seal/unseal
+// and mounts. EveryRouteIsGatedAndAudited sends each new route, with curl, a token that holds
+// a policy but not the route's operation (or no token, for the routes any token may call) and
+// checks the 403 in Vault's error shape, then finds each request's audit line (operation,
+// resource, HTTP status) in the audit log, which holds no token.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "strongroom/v1/auth.grpc.pb.h"
+#include "tests/testing/process.h"
+#include "tests/testing/strongroomd.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Process;
+using testing::ReadAll;
+using testing::RunCommand;
+using testing::Runfile;
+
+constexpr char kDebianPython[] = "/usr/bin/python3";
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+  std::string raw;
+};
+
+class HvacTokenE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto token = hsm::testing::SoftHsmToken::Create("hvac-token");
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
+    state_ = token_->dir + "/state";
+    ca_ = testing::ServerCert(state_);
+    config_ = token_->dir + "/strongroom.yaml";
+    const std::string yaml = absl::StrCat(
+        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+        "\n  pin_file: ", token_->pin_file,
+        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
+        "auth:\n",
+        "  policies:\n",
+        // What the hvac script's child tokens hold: they may mint tokens like themselves.
+        "    - name: hvac-app\n",
+        "      rules:\n",
+        "        - resource: auth/tokens\n",
+        "          operations: [token.create]\n",
+        "        - resource: transit/keys/hvac\n",
+        "          operations: [encrypt]\n",
+        // A policy, but none of the token or sys operations.
+        "    - name: narrow\n",
+        "      rules:\n",
+        "        - resource: transit/keys/other\n",
+        "          operations: [encrypt, decrypt]\n");
+    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
+    server_ = std::make_unique<Process>();
+    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
+    grpc_port_ = ports.grpc;
+    http_port_ = ports.http;
+    ASSERT_NE(grpc_port_, 0) << server_->output();
+    ASSERT_NE(http_port_, 0) << server_->output();
+    root_token_ = testing::RootToken(state_);
+    ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
+    secrets_.push_back(root_token_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->Signal(SIGTERM);
+      EXPECT_EQ(server_->Wait(), 0) << server_->output();
+    }
+  }
+
+  // A token holding `policy`, created over gRPC with the root token; {token, accessor}.
+  std::pair<std::string, std::string> CreateToken(const std::string& policy) {
+    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest request;
+    request.add_policies(policy);
+    request.mutable_ttl()->set_seconds(3600);
+    v1::CreateTokenResponse response;
+    grpc::Status s = stub->CreateToken(&ctx, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    secrets_.push_back(response.token());
+    return {response.token(), response.info().accessor()};
+  }
+
+  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
+                 const std::string& body = "") {
+    std::vector<std::string> argv = {"curl", "-sS", "--cacert", ca_, "-X", method,
+                                     "-o",   "-",   "-w",       "\n%{http_code}"};
+    if (!token.empty()) {
+      argv.push_back("-H");
+      argv.push_back("X-Vault-Token: " + token);
+    }
+    if (!body.empty()) {
+      argv.push_back("-H");
+      argv.push_back("Content-Type: application/json");
+      argv.push_back("--data-binary");
+      argv.push_back(body);
+    }
+    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
+    testing::RunResult r = RunCommand(argv);
+    HttpReply reply;
+    reply.raw = r.output;
+    EXPECT_EQ(r.exit_code, 0) << "curl " << method << " " << path << ": " << r.output;
+    size_t nl = r.output.rfind('\n');
+    if (nl == std::string::npos) return reply;
+    reply.body = r.output.substr(0, nl);
+    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
+    return reply;
+  }
+
+  // Stops the server; its log.
+  std::string Stop() {
+    server_->Signal(SIGTERM);
+    EXPECT_EQ(server_->Wait(), 0) << server_->output();
+    std::string log = server_->output();
+    server_.reset();
+    return log;
+  }
+
+  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
+  std::string state_, ca_, config_, root_token_;
+  int grpc_port_ = 0, http_port_ = 0;
+  std::unique_ptr<Process> server_;
+  std::vector<std::string> secrets_;  // must never appear in the audit or server log
+};
+
+TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
+  struct stat st;
+  ASSERT_EQ(stat("/usr/lib/python3/dist-packages/hvac/__init__.py", &st), 0)
+      << "Debian's python3-hvac is missing: run tools/setup.sh";
+  testing::RunResult run = RunCommand(
+      {kDebianPython, Runfile("tests/hvac/token_test.py")},
+      {{"VAULT_ADDR", absl::StrCat("https://127.0.0.1:", http_port_)},
+       {"VAULT_TOKEN", root_token_},
+       {"VAULT_CACERT", ca_},
+       {"PYTHONDONTWRITEBYTECODE", "1"}},
+      absl::Seconds(120));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, Not(HasSubstr("FAIL"))) << run.output;
+  const std::vector<std::string> checks = {
+      "create", "create periodic", "create not renewable",
+      "create orphan (no_parent and create-orphan)", "create: a child never outlives its parent",
+      "create: unknown policy, root policy, token roles", "lookup", "lookup-self",
+      "lookup-accessor", "renew", "renew-self", "renew-accessor", "revoke", "revoke-self",
+      "revoke-accessor", "a token lacking the right is refused", "sys health", "sys seal-status",
+      "sys mounts", "sys seal and unseal"};
+  for (const std::string& check : checks) {
+    EXPECT_THAT(run.output, HasSubstr(absl::StrCat("ok ", check, "\n"))) << run.output;
+  }
+  EXPECT_THAT(run.output,
+              HasSubstr(absl::StrCat(checks.size(), "/", checks.size(), " checks passed")))
+      << run.output;
+  const std::string log = Stop();
+  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  EXPECT_THAT(audit, HasSubstr("\"operation\":\"token.create\"")) << audit;
+  EXPECT_THAT(audit, HasSubstr("\"operation\":\"sys.seal\"")) << audit;
+  EXPECT_THAT(run.output, Not(HasSubstr(root_token_)));
+  EXPECT_THAT(audit, Not(HasSubstr(root_token_)));
+  EXPECT_THAT(log, Not(HasSubstr(root_token_)));
+  // The script's tokens: none of their secrets (the part after the accessor) in the logs.
+  for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
+    EXPECT_THAT(line, Not(HasSubstr("\"srt."))) << line;
+  }
+}
+
+TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
+  const auto [narrow, narrow_accessor] = CreateToken("narrow");
+  const auto [target, accessor] = CreateToken("hvac-app");
+  const std::string by_token = absl::StrCat(R"({"token":")", target, R"("})");
+  const std::string by_accessor = absl::StrCat(R"({"accessor":")", accessor, R"("})");
+  const std::string target_resource = absl::StrCat("auth/tokens/", accessor);
+
+  struct Case {
+    std::string method, path, body;
+    bool with_token;  // the narrow token, or none (routes any token may call)
+    std::string operation, resource;
+  };
+  std::vector<Case> cases;
+  for (const char* verb : {"POST", "PUT"}) {
+    const std::string v = verb;
+    for (const char* path : {"create", "create-orphan"}) {
+      cases.push_back({v, absl::StrCat("/v1/auth/token/", path), R"({"policies":["narrow"]})",
+                       true, "token.create", "auth/tokens"});
+    }
+    cases.push_back({v, "/v1/auth/token/lookup", by_token, true, "read", target_resource});
+    cases.push_back(
+        {v, "/v1/auth/token/lookup-accessor", by_accessor, true, "read", target_resource});
+    cases.push_back({v, "/v1/auth/token/renew", by_token, true, "configure", target_resource});
+    cases.push_back(
+        {v, "/v1/auth/token/renew-accessor", by_accessor, true, "configure", target_resource});
+    cases.push_back({v, "/v1/auth/token/revoke", by_token, true, "delete", target_resource});
+    cases.push_back(
+        {v, "/v1/auth/token/revoke-accessor", by_accessor, true, "delete", target_resource});
+    // "{}": today's listener refuses a POST or PUT without Content-Length (curl sends
+    // none without a body; Vault clients send one).
+    cases.push_back({v, "/v1/auth/token/renew-self", "{}", false, "authenticated", "auth/self"});
+    cases.push_back({v, "/v1/auth/token/revoke-self", "{}", false, "authenticated", "auth/self"});
+    cases.push_back({v, "/v1/sys/seal", "{}", true, "sys.seal", "sys/seal"});
+    cases.push_back({v, "/v1/sys/unseal", "{}", true, "sys.seal", "sys/seal"});
+    cases.push_back({v, "/v1/sys/mounts/kv", R"({"type":"kv"})", true, "sys.admin", "sys/mounts"});
+    cases.push_back({v, "/v1/sys/remount", "{}", true, "sys.admin", "sys/mounts"});
+  }
+  cases.push_back({"GET", "/v1/auth/token/lookup-self", "", false, "authenticated", "auth/self"});
+  cases.push_back({"GET", "/v1/sys/mounts", "", true, "read", "sys/mounts"});
+  cases.push_back({"DELETE", "/v1/sys/mounts/transit", "", true, "sys.admin", "sys/mounts"});
+
+  std::map<std::string, int> expected_lines;  // "operation|resource|status" -> count
+  for (const Case& c : cases) {
+    HttpReply reply = Curl(c.method, c.path, c.with_token ? narrow : "", c.body);
+    EXPECT_EQ(reply.status, 403) << c.method << " " << c.path << ": " << reply.raw;
+    EXPECT_THAT(reply.body, HasSubstr("{\"errors\":[\"")) << c.method << " " << c.path;
+    EXPECT_THAT(reply.body, Not(HasSubstr(target))) << c.method << " " << c.path;
+    ++expected_lines[absl::StrCat(c.operation, "|", c.resource, "|403")];
+  }
+  // The target token is untouched; the public routes answer anyone.
+  HttpReply self = Curl("GET", "/v1/auth/token/lookup-self", target);
+  EXPECT_EQ(self.status, 200) << self.raw;
+  ++expected_lines["authenticated|auth/self|200"];
+  for (const char* path : {"/v1/sys/health", "/v1/sys/seal-status"}) {
+    HttpReply open = Curl("GET", path, "");
+    EXPECT_EQ(open.status, 200) << path << ": " << open.raw;
+    ++expected_lines[absl::StrCat("public|", absl::EndsWith(path, "health") ? "sys/health" : "sys/seal",
+                                  "|200")];
+  }
+  // Body fields that cannot name an accessor: refused as any caller without the right is.
+  HttpReply bad = Curl("POST", "/v1/auth/token/lookup", narrow, R"({"token":"not-ours"})");
+  EXPECT_EQ(bad.status, 403) << bad.raw;
+  ++expected_lines["read|auth/tokens/|403"];
+  // ... while a caller the gate admits gets the problem named, the field's value unquoted.
+  bad = Curl("POST", "/v1/auth/token/lookup", root_token_, R"({"token":"not-ours-secret"})");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_THAT(bad.body, HasSubstr("token: not a Strongroom token")) << bad.raw;
+  EXPECT_THAT(bad.body, Not(HasSubstr("not-ours-secret"))) << bad.raw;
+  ++expected_lines["read|auth/tokens/|400"];
+
+  const std::string log = Stop();
+  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  std::map<std::string, int> seen;
+  for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
+    auto field = [&](const std::string& name) {
+      const std::string marker = absl::StrCat("\"", name, "\":");
+      size_t at = line.find(marker);
+      if (at == absl::string_view::npos) return std::string();
+      at += marker.size();
+      if (line[at] == '"') {
+        ++at;
+        return std::string(line.substr(at, line.find('"', at) - at));
+      }
+      return std::string(line.substr(at, line.find_first_of(",}", at) - at));
+    };
+    ++seen[absl::StrCat(field("operation"), "|", field("resource"), "|", field("http_status"))];
+  }
+  for (const auto& [key, count] : expected_lines) {
+    EXPECT_GE(seen[key], count) << "audit lines for " << key << ":\n" << audit;
+  }
+  for (const std::string& secret : secrets_) {
+    ASSERT_FALSE(secret.empty());
+    EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a token";
+    EXPECT_THAT(log, Not(HasSubstr(secret))) << "server log holds a token";
+  }
+}
+
+}  // namespace
+}  // namespace strongroom
