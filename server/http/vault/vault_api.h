@@ -1,5 +1,6 @@
 // VaultApi: every Vault-compatible HTTP route Strongroom serves, one engine per file:
-//   transit.h  /v1/{mount}/...        keys, encrypt, decrypt, rewrap, ...
+//   transit.h  /v1/{mount}/...        keys, encrypt/decrypt/rewrap, datakey, sign/verify,
+//                                     hmac, random, hash
 //   token.h    /v1/auth/token/...     token lookup and renewal
 //   sys.h      /v1/sys/...            health
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
@@ -9,6 +10,7 @@
 #include <functional>
 #include <vector>
 
+#include "hsm/hsm.h"
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
 #include "server/http/vault/sys.h"
@@ -21,8 +23,9 @@ namespace strongroom::server::vault {
 class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
-  VaultApi(kms::Transit* transit, VaultTokenBackend* tokens, std::function<v1::Status()> status)
-      : transit_(transit), token_(tokens), sys_(std::move(status)) {}
+  VaultApi(kms::Transit* transit, hsm::Hsm* hsm, VaultTokenBackend* tokens,
+           std::function<v1::Status()> status)
+      : transit_(transit, hsm), token_(tokens), sys_(std::move(status)) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;

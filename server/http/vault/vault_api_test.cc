@@ -176,7 +176,7 @@ class VaultApiTest : public ::testing::Test {
     keyring_ = std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get(),
                                               kms::KeyringOptions{});
     transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
-    api_ = std::make_unique<VaultApi>(transit_.get(), &tokens_, [this] {
+    api_ = std::make_unique<VaultApi>(transit_.get(), hsm_, &tokens_, [this] {
       v1::Status s;
       s.set_sealed(sealed_);
       s.set_version("1.2.3-test");
@@ -245,7 +245,8 @@ hsm::Hsm* VaultApiTest::hsm_ = nullptr;
 TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
   std::vector<std::string> routes;
   for (const VaultRoute& r : api_->Routes()) routes.push_back(r.method + " " + r.pattern);
-  EXPECT_THAT(routes, ::testing::UnorderedElementsAre(
+  // Every engine's routes are here (transit_test lists transit's own in full).
+  EXPECT_THAT(routes, ::testing::IsSupersetOf({
                           "POST /v1/{mount}/encrypt/{key}", "PUT /v1/{mount}/encrypt/{key}",
                           "POST /v1/{mount}/decrypt/{key}", "PUT /v1/{mount}/decrypt/{key}",
                           "POST /v1/{mount}/rewrap/{key}", "PUT /v1/{mount}/rewrap/{key}",
@@ -253,7 +254,12 @@ TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
                           "PUT /v1/{mount}/keys/{key}", "POST /v1/{mount}/keys/{key}/rotate",
                           "PUT /v1/{mount}/keys/{key}/rotate", "GET /v1/sys/health",
                           "GET /v1/auth/token/lookup-self", "POST /v1/auth/token/renew-self",
-                          "PUT /v1/auth/token/renew-self"));
+                          "PUT /v1/auth/token/renew-self"}));
+  for (const std::string& route : routes) {
+    if (route.rfind("POST ", 0) == 0) {
+      EXPECT_THAT(routes, ::testing::Contains("PUT " + route.substr(5))) << route;
+    }
+  }
 }
 
 TEST_F(VaultApiTest, CreateReadsBackInVaultsKeyShape) {
@@ -323,7 +329,7 @@ TEST_F(VaultApiTest, AutoRotatePeriodMinimumIsTheKeyringsConfiguredOne) {
   options.min_auto_rotate_period = absl::Minutes(5);
   kms::Keyring keyring(hsm_, storage_.get(), barrier_.get(), options);
   kms::Transit transit(&keyring, hsm_);
-  VaultApi api(&transit, &tokens_, [] { return v1::Status(); });
+  VaultApi api(&transit, hsm_, &tokens_, [] { return v1::Status(); });
   for (VaultRoute& r : api.Routes()) router_.Handle(r.method, r.pattern, r.handler);
   CreateKey("fast", R"({"auto_rotate_period":"10m"})");
   EXPECT_EQ(Call("GET", "/v1/transit/keys/fast").Num("data.auto_rotate_period"), 600);
