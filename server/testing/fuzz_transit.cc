@@ -59,6 +59,10 @@ Engine* Build() {
   resident.set_name("hsm");
   resident.set_residency(v1::HSM);
   Check(engine->transit->CreateKey(resident).status(), "key hsm");
+  v1::CreateKeyRequest signer;
+  signer.set_name("ec");
+  signer.set_type(v1::ECDSA_P256);
+  Check(engine->transit->CreateKey(signer).status(), "key ec");
   return engine;
 }
 
@@ -87,7 +91,8 @@ const HttpRouter& FuzzVaultRouter() {
     static vault::VaultApi api(&FuzzTransit(), TheEngine().hsm.get(), &tokens,
                                [] { return v1::Status(); });
     auto* r = new HttpRouter;
-    for (vault::VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
+    for (vault::VaultRoute& route : api.Routes())
+      r->Handle(route.method, route.pattern, route.handler);
     return r;
   }();
   return *router;
