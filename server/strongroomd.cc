@@ -537,7 +537,7 @@ absl::Status Strongroomd::StartHttp() {
                                  }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ = std::make_unique<vault::VaultApi>(
-      transit_.get(), tokens_.get(), [gate = gate_.get()] { return gate->policies(); },
+      transit_.get(), hsm_.get(), tokens_.get(), [gate = gate_.get()] { return gate->policies(); },
       system_.get());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),

@@ -59,19 +59,25 @@ Engine* Build() {
   resident.set_name("hsm");
   resident.set_residency(v1::HSM);
   Check(engine->transit->CreateKey(resident).status(), "key hsm");
+  v1::CreateKeyRequest signer;
+  signer.set_name("ec");
+  signer.set_type(v1::ECDSA_P256);
+  Check(engine->transit->CreateKey(signer).status(), "key ec");
   return engine;
+}
+
+Engine& TheEngine() {
+  static Engine* const engine = Build();
+  return *engine;
 }
 
 }  // namespace
 
-kms::Transit& FuzzTransit() {
-  static Engine* const engine = Build();
-  return *engine->transit;
-}
+kms::Transit& FuzzTransit() { return *TheEngine().transit; }
 
 const HttpRouter& FuzzVaultRouter() {
   static const HttpRouter* const router = [] {
-    static vault::VaultApi api(&FuzzTransit(), nullptr, nullptr, nullptr);
+    static vault::VaultApi api(&FuzzTransit(), TheEngine().hsm.get(), nullptr, nullptr, nullptr);
     auto* r = new HttpRouter;
     for (vault::VaultRoute& route : api.Routes()) {
       // The token and sys engines have no store or system behind them here.

@@ -3,6 +3,7 @@
 //   "aes"     AES-256-GCM, wrapped
 //   "derived" AES-256-GCM, wrapped, derived and convergent (needs a context)
 //   "hsm"     AES-256-GCM, resident in the HSM
+//   "ec"      ECDSA P-256, wrapped
 // FuzzVaultRouter: an HttpRouter with the Vault API's routes (VaultApi::Routes) over
 // FuzzTransit, as strongroomd registers them minus the access gate and minus the token and
 // sys routes (no token store or system behind them: their paths answer 404).

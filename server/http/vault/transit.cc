@@ -1,334 +1,27 @@
+// Transit routes and key management: create, read, list, delete, config, rotate, trim, and
+// the refusal of every route that would let key material out.
 #include "server/http/vault/transit.h"
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/clock.h"
 #include "google/protobuf/struct.pb.h"
-#include "hsm/cleanse_message.h"
-#include "hsm/secret_data.h"
-#include "kms/key_type.h"
+#include "server/http/vault/transit_internal.h"
 
 namespace strongroom::server::vault {
-namespace {
 
-using google::protobuf::ListValue;
 using google::protobuf::Struct;
-using google::protobuf::Value;
-
-// ---------------------------------------------------------------------------------------
-// Batches: Vault's single form is a batch of one that answers with data.<field> or errors.
-
-// Input and output bytes are cleansed when the item goes.
-struct Item {
-  Item() = default;
-  Item(Item&&) = default;
-  Item& operator=(Item&&) = default;
-  ~Item() {
-    for (std::string* s : {&text, &context, &associated_data, &result}) hsm::CleanseString(s);
-  }
-
-  // Input.
-  std::string text;  // plaintext (decoded) or ciphertext
-  std::string context;
-  std::string associated_data;
-  std::string reference;
-  uint32_t key_version = 0;
-  // Output.
-  std::string error;
-  bool internal = false;  // error is the server's, not the input's
-  std::string result;     // ciphertext, or plaintext (raw)
-  uint32_t result_version = 0;
-};
-
-struct Batch {
-  bool is_batch = false;
-  std::vector<Item> items;
-  std::optional<int64_t> partial_failure_code;
-};
-
-constexpr uint64_t kMaxVersion = UINT32_MAX;
-
-enum class Op { kEncrypt, kDecrypt, kRewrap };
-
-absl::string_view OpName(Op op) {
-  switch (op) {
-    case Op::kEncrypt: return "encrypt";
-    case Op::kDecrypt: return "decrypt";
-    case Op::kRewrap: return "rewrap";
-  }
-  return "";
-}
-
-// Reads one item (the body itself in the single form) into *item. Field problems of the
-// request's shape (wrong types) fail the request; input values that do not decode become
-// the item's error, as in Vault.
-absl::Status ReadItem(Op op, const Struct& s, const std::string& prefix, uint32_t default_version,
-                      bool single, Item* item) {
-  const char* text_field = op == Op::kEncrypt ? "plaintext" : "ciphertext";
-  auto text = GetString(s, text_field, absl::StrCat(prefix, text_field));
-  if (!text.ok()) return text.status();
-  auto context = GetString(s, "context", absl::StrCat(prefix, "context"));
-  if (!context.ok()) return context.status();
-  auto aad = GetString(s, "associated_data", absl::StrCat(prefix, "associated_data"));
-  if (!aad.ok()) return aad.status();
-  auto nonce = GetString(s, "nonce", absl::StrCat(prefix, "nonce"));
-  if (!nonce.ok()) return nonce.status();
-  auto reference = GetString(s, "reference", absl::StrCat(prefix, "reference"));
-  if (!reference.ok()) return reference.status();
-  auto version = GetUint(s, "key_version", absl::StrCat(prefix, "key_version"), kMaxVersion);
-  if (!version.ok()) return version.status();
-
-  if (*text == nullptr || (op != Op::kEncrypt && (*text)->empty())) {
-    std::string missing = op == Op::kEncrypt ? "missing plaintext to encrypt"
-                                             : absl::StrCat("missing ciphertext to ", OpName(op));
-    if (single) return absl::InvalidArgumentError(missing);
-    item->error = missing;
-  }
-  item->reference = *reference != nullptr ? **reference : "";
-  item->key_version = version->has_value() ? static_cast<uint32_t>(**version) : default_version;
-  if (!item->error.empty()) return absl::OkStatus();
-  if (op == Op::kEncrypt) {
-    if (!DecodeBase64(**text, &item->text)) {
-      item->error = "plaintext: not valid base64";
-      return absl::OkStatus();
-    }
-  } else {
-    item->text = **text;
-  }
-  if (*context != nullptr && !DecodeBase64(**context, &item->context)) {
-    item->error = "context: not valid base64";
-    return absl::OkStatus();
-  }
-  if (*aad != nullptr && !DecodeBase64(**aad, &item->associated_data)) {
-    item->error = "associated_data: not valid base64";
-    return absl::OkStatus();
-  }
-  if (*nonce != nullptr && !(*nonce)->empty()) {
-    item->error = "provided nonce not allowed for this key";
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Batch> ReadBatch(Op op, const Struct& body) {
-  Batch batch;
-  auto version = GetUint(body, "key_version", "key_version", kMaxVersion);
-  if (!version.ok()) return version.status();
-  uint32_t default_version = static_cast<uint32_t>(version->value_or(0));
-  if (const Value* code = Field(body, "partial_failure_response_code"); code != nullptr) {
-    auto c = GetUint(body, "partial_failure_response_code", "partial_failure_response_code",
-                     INT32_MAX);
-    if (!c.ok()) return c.status();
-    batch.partial_failure_code = static_cast<int64_t>(**c);
-  }
-  const Value* input = Field(body, "batch_input");
-  if (input == nullptr) {
-    Item item;
-    if (absl::Status s = ReadItem(op, body, "", default_version, true, &item); !s.ok()) return s;
-    batch.items.push_back(std::move(item));
-    return batch;
-  }
-  batch.is_batch = true;
-  if (input->kind_case() != Value::kListValue) return TypeError("batch_input", "an array");
-  const ListValue& list = input->list_value();
-  if (list.values_size() == 0) return absl::InvalidArgumentError("missing batch input to process");
-  bool first_has_context = false;
-  for (int i = 0; i < list.values_size(); ++i) {
-    std::string prefix = absl::StrCat("batch_input[", i, "].");
-    const Value& v = list.values(i);
-    if (v.kind_case() != Value::kStructValue) {
-      return TypeError(absl::StrCat("batch_input[", i, "]"), "an object");
-    }
-    Item item;
-    if (absl::Status s = ReadItem(op, v.struct_value(), prefix, default_version, false, &item);
-        !s.ok()) {
-      return s;
-    }
-    const Value* ctx = Field(v.struct_value(), "context");
-    bool has_context = ctx != nullptr && !ctx->string_value().empty();
-    if (i == 0) first_has_context = has_context;
-    if (has_context != first_has_context) {
-      return absl::InvalidArgumentError(
-          "context should be set either in all the request blocks or in none");
-    }
-    batch.items.push_back(std::move(item));
-  }
-  return batch;
-}
-
-bool IsInternal(int code) {
-  switch (static_cast<absl::StatusCode>(code)) {
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kUnavailable:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void SetItemError(Item* item, const v1::ItemError& error) {
-  item->error = error.message().empty() ? "failed" : error.message();
-  item->internal = IsInternal(error.code());
-}
-
-// The Vault answer for a processed batch (or single item).
-HttpResponse BatchResponse(Op op, const Batch& batch) {
-  bool user_error = false, internal_error = false, success = false;
-  uint32_t used_version = 0;
-  for (const Item& item : batch.items) {
-    if (item.error.empty()) {
-      success = true;
-      if (used_version == 0) used_version = item.result_version;
-    } else if (item.internal) {
-      internal_error = true;
-    } else {
-      user_error = true;
-    }
-  }
-  HttpResponse response;
-  if (!batch.is_batch) {
-    const Item& item = batch.items[0];
-    if (!item.error.empty()) return Errors(item.internal ? 500 : 400, {item.error});
-    Json data = Json::Object();
-    if (op == Op::kDecrypt) {
-      data.Set("plaintext", absl::Base64Escape(item.result));
-    } else {
-      data.Set("ciphertext", item.result).Set("key_version", item.result_version);
-    }
-    response = Envelope(200, std::move(data));
-  } else {
-    Json results = Json::Array();
-    for (const Item& item : batch.items) {
-      Json r = Json::Object();
-      if (op == Op::kDecrypt) {
-        r.Set("plaintext", item.error.empty() ? absl::Base64Escape(item.result) : "");
-      } else if (item.error.empty()) {
-        r.Set("ciphertext", item.result).Set("key_version", item.result_version);
-      }
-      if (!item.error.empty()) r.Set("error", item.error);
-      r.Set("reference", item.reference);
-      results.Push(std::move(r));
-    }
-    int status = 200;
-    std::vector<std::string> warnings;
-    if (user_error || internal_error) {
-      status = user_error ? 400 : 500;
-      if (batch.partial_failure_code.has_value() && success) {
-        int64_t code = *batch.partial_failure_code;
-        if (code < 1 || code > 599) {
-          warnings.push_back(absl::StrCat(
-              "invalid HTTP response code override from partial_failure_response_code, "
-              "reverting to ",
-              status));
-        } else {
-          status = static_cast<int>(code);
-        }
-      }
-    }
-    response = Envelope(status, Json::Object().Set("batch_results", std::move(results)), Json(),
-                        warnings);
-  }
-  response.key_version = used_version;  // for the audit record
-  return response;
-}
-
-// ---------------------------------------------------------------------------------------
-// Keys.
-
-// Vault's names for key types: the engine's, with "96" (the nonce bits) after AES-GCM's.
-std::string VaultTypeName(v1::KeyType type) {
-  std::optional<kms::KeyType> t = kms::KeyTypeOf(type);
-  if (!t.has_value()) return "unknown";
-  std::string name(kms::KeyTypeName(*t));
-  if (*t == kms::KeyType::kAes256Gcm || *t == kms::KeyType::kAes128Gcm) name += "96";
-  return name;
-}
-
-std::optional<v1::KeyType> ParseVaultType(absl::string_view name) {
-  for (kms::KeyType t : kms::AllKeyTypes()) {
-    if (name == VaultTypeName(kms::ApiKeyType(t))) return kms::ApiKeyType(t);
-  }
-  return std::nullopt;
-}
-
-bool IsAeadType(v1::KeyType t) {
-  std::optional<kms::KeyType> type = kms::KeyTypeOf(t);
-  return type.has_value() && kms::IsAead(*type);
-}
-bool IsAsymmetricType(v1::KeyType t) {
-  std::optional<kms::KeyType> type = kms::KeyTypeOf(t);
-  return type.has_value() && kms::IsAsymmetric(*type);
-}
-
-// The public key's "name" in Vault's read shape.
-const char* PublicKeyName(v1::KeyType t) {
-  switch (t) {
-    case v1::ECDSA_P256: return "P-256";
-    case v1::ECDSA_P384: return "P-384";
-    case v1::ED25519: return "ed25519";
-    case v1::RSA_2048: return "rsa-2048";
-    case v1::RSA_3072: return "rsa-3072";
-    case v1::RSA_4096: return "rsa-4096";
-    default: return "";
-  }
-}
-Json KeyData(const v1::Key& key) {
-  const v1::KeyType type = key.type();
-  Json keys = Json::Object();
-  for (const v1::KeyVersion& v : key.versions()) {
-    std::string n = absl::StrCat(v.version());
-    if (IsAsymmetricType(type)) {
-      keys.Set(n, Json::Object()
-                      .Set("name", PublicKeyName(type))
-                      .Set("public_key", v.public_key_pem())
-                      .Set("certificate_chain", "")
-                      .Set("creation_time", Rfc3339(TimeOf(v.create_time()))));
-    } else {
-      keys.Set(n, v.create_time().seconds());
-    }
-  }
-  Json data = Json::Object()
-                  .Set("name", key.name())
-                  .Set("type", VaultTypeName(type))
-                  .Set("derived", key.derived())
-                  .Set("deletion_allowed", key.deletion_allowed())
-                  .Set("min_available_version", key.min_available_version())
-                  .Set("min_decryption_version", key.min_decryption_version())
-                  .Set("min_encryption_version", key.min_encryption_version())
-                  .Set("latest_version", key.latest_version())
-                  .Set("exportable", false)
-                  .Set("allow_plaintext_backup", false)
-                  .Set("supports_encryption", IsAeadType(type))
-                  .Set("supports_decryption", IsAeadType(type))
-                  .Set("supports_signing", IsAsymmetricType(type))
-                  .Set("supports_derivation", IsAeadType(type))
-                  .Set("auto_rotate_period", key.auto_rotate_period().seconds())
-                  .Set("imported_key", false)
-                  .Set("convergent_encryption", key.convergent())
-                  .Set("keys", std::move(keys))
-                  .Set("residency", key.residency() == v1::HSM ? "hsm" : "wrapped");
-  return data;
-}
-
-
-bool ReservedMount(const HttpRequest& request) {
-  auto it = request.path_params.find("mount");
-  return it != request.path_params.end() && (it->second == "sys" || it->second == "auth");
-}
-
-}  // namespace
+using transit_internal::KeyData;
+using transit_internal::kMaxVersion;
+using transit_internal::ParseVaultType;
+using transit_internal::ReservedMount;
 
 std::vector<VaultRoute> TransitApi::Routes() const {
   std::vector<VaultRoute> routes;
@@ -339,178 +32,40 @@ std::vector<VaultRoute> TransitApi::Routes() const {
     routes.push_back({"POST", pattern, handler});
     routes.push_back({"PUT", pattern, std::move(handler)});
   };
+  // Keys.
+  routes.push_back({"GET", "/v1/{mount}/keys/{key}", bind(&TransitApi::ReadKey)});
+  write("/v1/{mount}/keys/{key}", bind(&TransitApi::CreateKey));
+  routes.push_back({"DELETE", "/v1/{mount}/keys/{key}", bind(&TransitApi::DeleteKey)});
+  routes.push_back({"LIST", "/v1/{mount}/keys", bind(&TransitApi::ListKeys)});
+  routes.push_back({"GET", "/v1/{mount}/keys", bind(&TransitApi::ListKeys)});
+  write("/v1/{mount}/keys/{key}/config", bind(&TransitApi::ConfigureKey));
+  write("/v1/{mount}/keys/{key}/rotate", bind(&TransitApi::RotateKey));
+  write("/v1/{mount}/keys/{key}/trim", bind(&TransitApi::TrimKey));
+  routes.push_back({"GET", "/v1/{mount}/export/{type}/{key}", bind(&TransitApi::RefuseExport)});
+  routes.push_back(
+      {"GET", "/v1/{mount}/export/{type}/{key}/{version}", bind(&TransitApi::RefuseExport)});
+  routes.push_back({"GET", "/v1/{mount}/backup/{key}", bind(&TransitApi::RefuseExport)});
+  write("/v1/{mount}/restore", bind(&TransitApi::RefuseExport));
+  write("/v1/{mount}/restore/{key}", bind(&TransitApi::RefuseExport));
+  // Encryption.
   write("/v1/{mount}/encrypt/{key}", bind(&TransitApi::Encrypt));
   write("/v1/{mount}/decrypt/{key}", bind(&TransitApi::Decrypt));
   write("/v1/{mount}/rewrap/{key}", bind(&TransitApi::Rewrap));
-  routes.push_back({"GET", "/v1/{mount}/keys/{key}", bind(&TransitApi::ReadKey)});
-  write("/v1/{mount}/keys/{key}", bind(&TransitApi::CreateKey));
-  write("/v1/{mount}/keys/{key}/rotate", bind(&TransitApi::RotateKey));
+  write("/v1/{mount}/datakey/{type}/{key}", bind(&TransitApi::DataKey));
+  // Signing.
+  write("/v1/{mount}/sign/{key}", bind(&TransitApi::Sign));
+  write("/v1/{mount}/sign/{key}/{algorithm}", bind(&TransitApi::Sign));
+  write("/v1/{mount}/verify/{key}", bind(&TransitApi::Verify));
+  write("/v1/{mount}/verify/{key}/{algorithm}", bind(&TransitApi::Verify));
+  write("/v1/{mount}/hmac/{key}", bind(&TransitApi::Hmac));
+  write("/v1/{mount}/hmac/{key}/{algorithm}", bind(&TransitApi::Hmac));
+  // Utilities.
+  write("/v1/{mount}/random", bind(&TransitApi::Random));
+  write("/v1/{mount}/random/{param1}", bind(&TransitApi::Random));
+  write("/v1/{mount}/random/{param1}/{param2}", bind(&TransitApi::Random));
+  write("/v1/{mount}/hash", bind(&TransitApi::Hash));
+  write("/v1/{mount}/hash/{algorithm}", bind(&TransitApi::Hash));
   return routes;
-}
-
-namespace {
-
-// Whether an engine error that failed a whole engine call belongs to the items (bad version,
-// wrong key type) rather than to the request. A NotFound is the request's only when the key
-// itself is missing; `key_missing` is then the Vault answer.
-std::optional<HttpResponse> RequestLevelError(kms::Transit* transit, const absl::Status& s,
-                                              const std::string& key_name,
-                                              const char* key_missing) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return std::nullopt;
-    case absl::StatusCode::kNotFound: {
-      v1::GetKeyRequest get;
-      get.set_name(key_name);
-      absl::StatusOr<v1::Key> key = transit->GetKey(get);
-      if (key.ok()) return std::nullopt;
-      if (absl::IsNotFound(key.status())) return Errors(400, {key_missing});
-      return StatusError(key.status());
-    }
-    default:
-      return StatusError(s);
-  }
-}
-
-// Every pending item (no error yet) by the key version it asks for.
-std::map<uint32_t, std::vector<size_t>> PendingByVersion(const Batch& batch) {
-  std::map<uint32_t, std::vector<size_t>> groups;
-  for (size_t i = 0; i < batch.items.size(); ++i) {
-    if (batch.items[i].error.empty()) groups[batch.items[i].key_version].push_back(i);
-  }
-  return groups;
-}
-
-constexpr char kEncryptionKeyNotFound[] = "encryption key not found";
-
-// Like Vault, a missing key fails the request even when every item failed on its input.
-std::optional<HttpResponse> CheckKeyExists(kms::Transit* transit, const std::string& key_name) {
-  v1::GetKeyRequest get;
-  get.set_name(key_name);
-  absl::StatusOr<v1::Key> key = transit->GetKey(get);
-  if (key.ok()) return std::nullopt;
-  if (absl::IsNotFound(key.status())) return Errors(400, {kEncryptionKeyNotFound});
-  return StatusError(key.status());
-}
-
-// Encrypt and Rewrap: the items, grouped by requested key version, go to the engine one
-// group per call; `set_input` puts an item's text (plaintext or ciphertext) in a request item.
-template <typename Request, typename Response, typename SetInput>
-HttpResponse ProduceCiphertexts(kms::Transit* transit, Op op, const HttpRequest& request,
-                                absl::StatusOr<Response> (kms::Transit::*call)(const Request&),
-                                SetInput set_input) {
-  if (ReservedMount(request)) return NotFound();
-  Body parsed;
-  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
-  const Struct* body = &parsed.json;
-  absl::StatusOr<Batch> batch = ReadBatch(op, *body);
-  if (!batch.ok()) return StatusError(batch.status());
-  const std::string key_name = PathParam(request, "key");
-  auto groups = PendingByVersion(*batch);
-  if (groups.empty()) {
-    if (auto e = CheckKeyExists(transit, key_name)) return *e;
-  }
-  for (const auto& [version, indexes] : groups) {
-    Request req;
-    absl::Cleanup cleanse_req = [&req] { hsm::CleanseMessage(&req); };
-    req.set_key_name(key_name);
-    req.set_key_version(version);
-    for (size_t i : indexes) {  // the items' bytes move into the request: no copies
-      Item& item = batch->items[i];
-      auto* in = req.add_items();
-      set_input(in, &item.text);
-      in->mutable_context()->swap(item.context);
-      in->mutable_associated_data()->swap(item.associated_data);
-    }
-    absl::StatusOr<Response> resp = (transit->*call)(req);
-    if (!resp.ok()) {
-      if (auto e = RequestLevelError(transit, resp.status(), key_name, kEncryptionKeyNotFound)) {
-        return *e;
-      }
-      for (size_t i : indexes) batch->items[i].error = std::string(resp.status().message());
-      continue;
-    }
-    for (size_t k = 0; k < indexes.size() && k < static_cast<size_t>(resp->results_size()); ++k) {
-      const v1::EncryptResponse::Result& r = resp->results(static_cast<int>(k));
-      Item& item = batch->items[indexes[k]];
-      if (r.has_error()) {
-        SetItemError(&item, r.error());
-      } else {
-        item.result = r.ciphertext();
-        item.result_version = r.key_version();
-      }
-    }
-  }
-  return BatchResponse(op, *batch);
-}
-
-}  // namespace
-
-HttpResponse TransitApi::Encrypt(const HttpRequest& request) const {
-  return ProduceCiphertexts(transit_, Op::kEncrypt, request, &kms::Transit::Encrypt,
-                            [](v1::EncryptRequest::Item* in, std::string* text) {
-                              in->mutable_plaintext()->swap(*text);
-                            });
-}
-
-HttpResponse TransitApi::Decrypt(const HttpRequest& request) const {
-  if (ReservedMount(request)) return NotFound();
-  Body parsed;
-  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
-  const Struct* body = &parsed.json;
-  absl::StatusOr<Batch> batch = ReadBatch(Op::kDecrypt, *body);
-  if (!batch.ok()) return StatusError(batch.status());
-  const std::string key_name = PathParam(request, "key");
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < batch->items.size(); ++i) {
-    if (batch->items[i].error.empty()) pending.push_back(i);
-  }
-  if (pending.empty()) {
-    if (auto e = CheckKeyExists(transit_, key_name)) return *e;
-  } else {
-    v1::DecryptRequest req;
-    absl::Cleanup cleanse_req = [&req] { hsm::CleanseMessage(&req); };
-    req.set_key_name(key_name);
-    for (size_t i : pending) {  // the items' bytes move into the request: no copies
-      Item& item = batch->items[i];
-      v1::DecryptRequest::Item* in = req.add_items();
-      in->mutable_ciphertext()->swap(item.text);
-      in->mutable_context()->swap(item.context);
-      in->mutable_associated_data()->swap(item.associated_data);
-    }
-    absl::StatusOr<v1::DecryptResponse> resp = transit_->Decrypt(req);
-    absl::Cleanup cleanse_resp = [&resp] {
-      if (resp.ok()) hsm::CleanseMessage(&*resp);
-    };
-    if (!resp.ok()) {
-      if (auto e = RequestLevelError(transit_, resp.status(), key_name, kEncryptionKeyNotFound)) {
-        return *e;
-      }
-      for (size_t i : pending) batch->items[i].error = std::string(resp.status().message());
-    } else {
-      for (size_t k = 0; k < pending.size() && k < static_cast<size_t>(resp->results_size());
-           ++k) {
-        v1::DecryptResponse::Result& r = *resp->mutable_results(static_cast<int>(k));
-        Item& item = batch->items[pending[k]];
-        if (r.has_error()) {
-          SetItemError(&item, r.error());
-        } else {
-          item.result.swap(*r.mutable_plaintext());
-          item.result_version = r.key_version();
-        }
-      }
-    }
-  }
-  return BatchResponse(Op::kDecrypt, *batch);
-}
-
-HttpResponse TransitApi::Rewrap(const HttpRequest& request) const {
-  return ProduceCiphertexts(transit_, Op::kRewrap, request, &kms::Transit::Rewrap,
-                            [](v1::RewrapRequest::Item* in, std::string* text) {
-                              in->mutable_ciphertext()->swap(*text);
-                            });
 }
 
 HttpResponse TransitApi::ReadKey(const HttpRequest& request) const {
@@ -526,9 +81,8 @@ HttpResponse TransitApi::ReadKey(const HttpRequest& request) const {
 }
 
 HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
-  if (ReservedMount(request)) return NotFound();
   Body parsed;
-  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
+  if (auto answer = transit_internal::Begin(request, &parsed)) return *answer;
   const Struct* body = &parsed.json;
   v1::CreateKeyRequest req;
   req.set_name(PathParam(request, "key"));
@@ -567,7 +121,11 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
   for (const char* never : {"exportable", "allow_plaintext_backup"}) {
     absl::StatusOr<bool> v = GetBool(*body, never, never);
     if (!v.ok()) return StatusError(v.status());
-    if (*v) return Errors(400, {absl::StrCat(never, ": Strongroom keys never leave the server")});
+    if (*v) {
+      return Errors(400, {absl::StrCat(never,
+                                       ": keys never leave the HSM boundary, so no key "
+                                       "can be exportable")});
+    }
   }
   auto key_size = GetUint(*body, "key_size", "key_size", UINT32_MAX);
   if (!key_size.ok()) return StatusError(key_size.status());
@@ -593,11 +151,9 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
 }
 
 HttpResponse TransitApi::RotateKey(const HttpRequest& request) const {
-  if (ReservedMount(request)) return NotFound();
   // A body is allowed (Vault clients send "{}" or nothing) and ignored.
   Body parsed;
-  if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
-  const Struct* body = &parsed.json;
+  if (auto answer = transit_internal::Begin(request, &parsed)) return *answer;
   v1::RotateKeyRequest req;
   req.set_name(PathParam(request, "key"));
   absl::StatusOr<v1::Key> key = transit_->RotateKey(req);
@@ -608,6 +164,138 @@ HttpResponse TransitApi::RotateKey(const HttpRequest& request) const {
   HttpResponse response = Envelope(200, KeyData(*key));
   response.key_version = key->latest_version();
   return response;
+}
+
+HttpResponse TransitApi::ListKeys(const HttpRequest& request) const {
+  if (ReservedMount(request)) return NotFound();
+  if (request.method == "GET") {
+    auto it = request.params.find("list");
+    if (it == request.params.end() || (it->second != "true" && it->second != "1")) {
+      return Errors(405, {"unsupported operation"});
+    }
+  }
+  // Vault's paging: names after `after`, at most `limit` (all when absent or 0).
+  std::string after;
+  if (auto it = request.params.find("after"); it != request.params.end()) after = it->second;
+  uint64_t limit = 0;
+  if (auto it = request.params.find("limit"); it != request.params.end()) {
+    if (!absl::SimpleAtoi(it->second, &limit)) {
+      return Errors(400, {"limit: expected a non-negative integer"});
+    }
+  }
+  std::vector<std::string> names;
+  std::string token = after;
+  while (true) {
+    v1::ListKeysRequest req;
+    uint64_t want = limit == 0 ? 1000 : std::min<uint64_t>(1000, limit - names.size());
+    req.set_page_size(static_cast<uint32_t>(want));
+    req.set_page_token(token);
+    absl::StatusOr<v1::ListKeysResponse> page = transit_->ListKeys(req);
+    if (!page.ok()) return StatusError(page.status());
+    for (const std::string& name : page->names()) names.push_back(name);
+    token = page->next_page_token();
+    if (token.empty() || (limit != 0 && names.size() >= limit)) break;
+  }
+  if (names.empty()) return NotFound();  // Vault answers an empty list with 404
+  return Envelope(200, Json::Object().Set("keys", Json::Strings(names)));
+}
+
+HttpResponse TransitApi::DeleteKey(const HttpRequest& request) const {
+  if (ReservedMount(request)) return NotFound();
+  v1::DeleteKeyRequest req;
+  req.set_name(PathParam(request, "key"));
+  absl::StatusOr<v1::DeleteKeyResponse> deleted = transit_->DeleteKey(req);
+  if (!deleted.ok()) {
+    const absl::Status& s = deleted.status();
+    if (absl::IsNotFound(s)) {
+      return Errors(400, {absl::StrCat("error deleting key ", req.name(),
+                                       ": could not delete key; not found")});
+    }
+    if (absl::IsFailedPrecondition(s)) {
+      return Errors(400, {absl::StrCat("error deleting key ", req.name(),
+                                       ": deletion is not allowed for this key (set "
+                                       "deletion_allowed in its config first)")});
+    }
+    return StatusError(s);
+  }
+  HttpResponse response;
+  response.status = 204;
+  response.content_type = "application/json";
+  return response;
+}
+
+HttpResponse TransitApi::ConfigureKey(const HttpRequest& request) const {
+  Body parsed;
+  if (auto answer = transit_internal::Begin(request, &parsed)) return *answer;
+  const Struct& body = parsed.json;
+  v1::UpdateKeyConfigRequest req;
+  req.set_name(PathParam(request, "key"));
+  std::vector<std::string> warnings;
+  auto min_dec = GetUint(body, "min_decryption_version", "min_decryption_version", kMaxVersion);
+  if (!min_dec.ok()) return StatusError(min_dec.status());
+  if (min_dec->has_value()) {
+    uint32_t v = static_cast<uint32_t>(**min_dec);
+    if (v == 0) {  // as Vault: versions start at 1
+      v = 1;
+      warnings.push_back("key versions start at 1; min_decryption_version set to 1");
+    }
+    req.set_min_decryption_version(v);
+  }
+  auto min_enc = GetUint(body, "min_encryption_version", "min_encryption_version", kMaxVersion);
+  if (!min_enc.ok()) return StatusError(min_enc.status());
+  if (min_enc->has_value()) req.set_min_encryption_version(static_cast<uint32_t>(**min_enc));
+  if (Field(body, "deletion_allowed") != nullptr) {
+    absl::StatusOr<bool> allowed = GetBool(body, "deletion_allowed", "deletion_allowed");
+    if (!allowed.ok()) return StatusError(allowed.status());
+    req.set_deletion_allowed(*allowed);
+  }
+  if (Field(body, "auto_rotate_period") != nullptr) {
+    absl::StatusOr<absl::Duration> period =
+        GetDuration(body, "auto_rotate_period", "auto_rotate_period");
+    if (!period.ok()) return StatusError(period.status());
+    req.mutable_auto_rotate_period()->set_seconds(absl::ToInt64Seconds(*period));
+  }
+  for (const char* never : {"exportable", "allow_plaintext_backup"}) {
+    absl::StatusOr<bool> v = GetBool(body, never, never);
+    if (!v.ok()) return StatusError(v.status());
+    if (*v) {
+      return Errors(400, {absl::StrCat(never,
+                                       ": keys never leave the HSM boundary, so no key "
+                                       "can be made exportable")});
+    }
+  }
+  absl::StatusOr<v1::Key> key = transit_->UpdateKeyConfig(req);
+  if (!key.ok()) {
+    if (absl::IsNotFound(key.status())) {
+      return Errors(400, {absl::StrCat("no existing key named ", req.name(), " could be found")});
+    }
+    return StatusError(key.status());
+  }
+  return Envelope(200, KeyData(*key), Json(), warnings);
+}
+
+HttpResponse TransitApi::TrimKey(const HttpRequest& request) const {
+  Body parsed;
+  if (auto answer = transit_internal::Begin(request, &parsed)) return *answer;
+  auto min = GetUint(parsed.json, "min_available_version", "min_available_version", kMaxVersion);
+  if (!min.ok()) return StatusError(min.status());
+  if (!min->has_value()) return Errors(400, {"missing min_available_version"});
+  if (**min == 0) return Errors(400, {"minimum available version should be positive"});
+  v1::TrimKeyRequest req;
+  req.set_name(PathParam(request, "key"));
+  req.set_min_available_version(static_cast<uint32_t>(**min));
+  absl::StatusOr<v1::Key> key = transit_->TrimKey(req);
+  if (!key.ok()) {
+    if (absl::IsNotFound(key.status())) return Errors(400, {"invalid key name"});
+    return StatusError(key.status());
+  }
+  return Envelope(200, KeyData(*key));
+}
+
+HttpResponse TransitApi::RefuseExport(const HttpRequest& request) const {
+  if (ReservedMount(request)) return NotFound();
+  return Errors(400, {"keys never leave the HSM boundary: Strongroom does not export, back up "
+                      "or restore key material (export, backup and restore are not supported)"});
 }
 
 }  // namespace strongroom::server::vault

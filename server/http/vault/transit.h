@@ -1,36 +1,51 @@
-// TransitApi: Vault's transit engine over HTTP, a pure translation layer between Vault's
-// JSON shapes and status codes and the transit engine (strongroom.v1 transit messages).
+// TransitApi: Vault's transit engine over HTTP, a translation layer between Vault's JSON
+// shapes and status codes and the transit engine (strongroom.v1 transit messages). Every
+// write route answers POST and PUT (Vault's Go client writes with PUT, others with POST).
 //
-//   POST|PUT /v1/{mount}/encrypt/{key}      plaintext/context/associated_data/key_version or
-//                                           batch_input -> data.ciphertext, data.key_version /
-//                                           data.batch_results
-//   POST|PUT /v1/{mount}/decrypt/{key}      ciphertext/context/associated_data or batch_input
-//                                           -> data.plaintext / data.batch_results
-//   POST|PUT /v1/{mount}/rewrap/{key}       ciphertext/context/key_version or batch_input
-//   GET      /v1/{mount}/keys/{key}         Vault's key read shape (+ "residency")
-//   POST|PUT /v1/{mount}/keys/{key}         create: type, derived, convergent_encryption,
-//                                           auto_rotate_period, and Strongroom's "residency":
-//                                           "hsm" | "wrapped" (default)
-//   POST|PUT /v1/{mount}/keys/{key}/rotate
-// Vault's own clients (the Go api package, hence the transit seal) write with PUT, others
-// with POST, so every write route answers both.
+// Keys (transit.cc):
+//   GET            /v1/{mount}/keys/{key}           Vault's key read shape, public keys of
+//                                                   asymmetric versions (+ "residency")
+//   POST|PUT       /v1/{mount}/keys/{key}           create: type, derived,
+//                                                   convergent_encryption, auto_rotate_period,
+//                                                   residency "hsm"|"wrapped"; exportable and
+//                                                   allow_plaintext_backup refused
+//   DELETE         /v1/{mount}/keys/{key}           204; 400 unless deletion_allowed
+//   LIST           /v1/{mount}/keys                 data.keys (also GET ?list=true);
+//                                                   404 when there are none, as Vault
+//   POST|PUT       /v1/{mount}/keys/{key}/config    min_decryption_version,
+//                                                   min_encryption_version, deletion_allowed,
+//                                                   auto_rotate_period
+//   POST|PUT       /v1/{mount}/keys/{key}/rotate
+//   POST|PUT       /v1/{mount}/keys/{key}/trim      min_available_version
+//   GET            /v1/{mount}/export/{type}/{key}[/{version}], GET /v1/{mount}/backup/{key},
+//   POST|PUT       /v1/{mount}/restore[/{key}]      always 400: keys never leave the HSM
+//                                                   boundary
+// Encryption (transit_crypt.cc): encrypt, decrypt, rewrap (single or batch_input, context,
+// associated_data, key_version, partial_failure_response_code) and
+// datakey/{plaintext|wrapped}/{key} (bits, context, key_version).
+// Signing (transit_sign.cc): sign/{key}[/{hash}], verify/{key}[/{hash}] (signatures or
+// HMACs), hmac/{key}[/{hash}], single or batch_input; signature_algorithm pss|pkcs1v15,
+// marshaling_algorithm asn1|jws, prehashed.
+// Utilities (transit_util.cc): random[/{source|bytes|format}[/{bytes|format}]] (at most
+// 128 KiB; source "platform" = OpenSSL's DRBG, "seal" = the HSM's RNG, "all" = both XORed),
+// hash[/{algorithm}] (sha2-*, sha3-*; input at most 1 MiB).
 //
-// Authentication, authorization and audit are the access gate's, which wraps every handler.
-// Errors are Vault's {"errors":["..."]} with Vault's codes: bad input 400 (including, like
-// Vault, an unknown key on encrypt/decrypt/rewrap/rotate: "encryption key not found" / "key
-// not found"), key read of an unknown key 404 with an empty errors list, permission denied
-// 403, sealed/unavailable 503, anything else 500. Batches answer per item in
-// batch_results[i].error; like Vault the status is 400 if any item failed on its input (500
-// if only internal failures), unless the request sets partial_failure_response_code and at
-// least one item succeeded. Plaintext never appears in an error.
+// Authentication, authorization and audit are the access gate's, which wraps every handler
+// (server/access/routes.cc). Errors are Vault's {"errors":["..."]} with Vault's codes: bad
+// input 400 (including, like Vault, an unknown key on the operations: "encryption key not
+// found"), reading an unknown key 404 with an empty errors list, permission denied 403,
+// sealed/unavailable 503, anything else 500. Batches answer per item in
+// batch_results[i].error. Plaintext, keys and tokens never appear in an error.
 //
-// Differences from Vault, by design: no upsert (encrypting with an unknown key does not create
-// it), keys are never exportable, no nonce input, key types are those of the engine. Creating
-// an existing key answers 200 with the key and a warning, as Vault does.
+// Differences from Vault, by design: no upsert (encrypting with an unknown key does not
+// create it), keys are never exportable, no caller-chosen nonce, hashes for sign and hmac are
+// SHA-2 256/384/512, key types are those of the engine. Creating an existing key answers 200
+// with the key and a warning, as Vault does.
 #pragma once
 
 #include <vector>
 
+#include "hsm/hsm.h"
 #include "kms/transit.h"
 #include "server/http/server.h"
 #include "server/http/vault/json.h"
@@ -39,20 +54,39 @@ namespace strongroom::server::vault {
 
 class TransitApi {
  public:
-  // `transit` is not owned and must outlive the routes. Thread-safe.
-  explicit TransitApi(kms::Transit* transit) : transit_(transit) {}
+  // Neither pointer is owned; both must outlive the routes. `hsm` is the RNG of
+  // random/seal. Thread-safe.
+  TransitApi(kms::Transit* transit, hsm::Hsm* hsm) : transit_(transit), hsm_(hsm) {}
 
   std::vector<VaultRoute> Routes() const;
 
+  // Keys (transit.cc).
+  HttpResponse ReadKey(const HttpRequest& request) const;
+  HttpResponse CreateKey(const HttpRequest& request) const;
+  HttpResponse DeleteKey(const HttpRequest& request) const;
+  HttpResponse ListKeys(const HttpRequest& request) const;
+  HttpResponse ConfigureKey(const HttpRequest& request) const;
+  HttpResponse RotateKey(const HttpRequest& request) const;
+  HttpResponse TrimKey(const HttpRequest& request) const;
+  HttpResponse RefuseExport(const HttpRequest& request) const;
+  // Encryption (transit_crypt.cc).
   HttpResponse Encrypt(const HttpRequest& request) const;
   HttpResponse Decrypt(const HttpRequest& request) const;
   HttpResponse Rewrap(const HttpRequest& request) const;
-  HttpResponse ReadKey(const HttpRequest& request) const;
-  HttpResponse CreateKey(const HttpRequest& request) const;
-  HttpResponse RotateKey(const HttpRequest& request) const;
+  HttpResponse DataKey(const HttpRequest& request) const;
+  // Signing (transit_sign.cc).
+  HttpResponse Sign(const HttpRequest& request) const;
+  HttpResponse Verify(const HttpRequest& request) const;
+  HttpResponse Hmac(const HttpRequest& request) const;
+  // Utilities (transit_util.cc).
+  HttpResponse Random(const HttpRequest& request) const;
+  HttpResponse Hash(const HttpRequest& request) const;
 
  private:
+  HttpResponse VerifyHmac(const HttpRequest& request, const google::protobuf::Struct& body) const;
+
   kms::Transit* const transit_;
+  hsm::Hsm* const hsm_;
 };
 
 }  // namespace strongroom::server::vault

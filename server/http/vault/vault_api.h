@@ -1,5 +1,6 @@
 // VaultApi: every Vault-compatible HTTP route Strongroom serves, one engine per file:
-//   transit.h  /v1/{mount}/...        keys, encrypt, decrypt, rewrap, ...
+//   transit.h  /v1/{mount}/...        keys, encrypt/decrypt/rewrap, datakey, sign/verify,
+//                                     hmac, random, hash
 //   token.h    /v1/auth/token/...     token create, lookup, renew, revoke
 //   sys.h      /v1/sys/...            health, seal status, seal, unseal, mounts
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
@@ -8,6 +9,7 @@
 
 #include <vector>
 
+#include "hsm/hsm.h"
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
 #include "server/http/vault/sys.h"
@@ -19,9 +21,9 @@ namespace strongroom::server::vault {
 class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
-  VaultApi(kms::Transit* transit, access::TokenStore* tokens, TokenApi::PolicySource policies,
-           SysBackend* system)
-      : transit_(transit), token_(tokens, std::move(policies)), sys_(system) {}
+  VaultApi(kms::Transit* transit, hsm::Hsm* hsm, access::TokenStore* tokens,
+           TokenApi::PolicySource policies, SysBackend* system)
+      : transit_(transit, hsm), token_(tokens, std::move(policies)), sys_(system) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;

@@ -1,8 +1,10 @@
 // Fuzzes the Vault API's request bodies: the JSON parsing, Vault's lenient field typing,
-// batches and base64 inputs of encrypt, decrypt, rewrap and key creation, through the real
-// routes (VaultApi::Routes on an HttpRouter) over the real transit engine (FuzzTransit).
-// The first byte picks the route (bits 0-1) and key (bits 2-3), the rest is the body. Bad
-// input must never get a 5xx (those mean the server failed), and every answer is JSON.
+// batches and base64 inputs of every transit route that takes a body without changing key
+// state (encrypt, decrypt, rewrap, key creation, datakey, sign, verify, hmac, random, hash),
+// through the real routes (VaultApi::Routes on an HttpRouter) over the real transit engine
+// (FuzzTransit). The first byte picks the route (low 4 bits) and the key (high 4 bits), the
+// rest is the body. Bad input must never get a 5xx (those mean the server failed), and every
+// answer is JSON.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,15 +20,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using strongroom::server::HttpRequest;
   using strongroom::server::HttpResponse;
   if (size == 0) return 0;
-  static const char* const kOps[] = {"encrypt", "decrypt", "rewrap", "keys"};
-  static const char* const kKeys[] = {"aes", "derived", "hsm", "missing"};
-  const int op = data[0] % 4;
+  // "{k}" is replaced by the key's name. Key creation reads the whole body first; the name
+  // it then fails on (a leading '.') spares the fuzzer a key generation per input.
+  static const char* const kOps[] = {"encrypt/{k}",
+                                     "decrypt/{k}",
+                                     "rewrap/{k}",
+                                     "keys/.fuzz",
+                                     "datakey/plaintext/{k}",
+                                     "datakey/wrapped/{k}",
+                                     "sign/{k}",
+                                     "sign/{k}/sha2-384",
+                                     "verify/{k}",
+                                     "verify/{k}/sha2-512",
+                                     "hmac/{k}",
+                                     "hmac/{k}/sha2-512",
+                                     "random",
+                                     "random/all",
+                                     "hash",
+                                     "hash/sha3-256"};
+  static const char* const kKeys[] = {"aes", "derived", "hsm", "ec", "missing"};
+  std::string op = kOps[data[0] % 16];
+  if (size_t k = op.find("{k}"); k != std::string::npos) {
+    op.replace(k, 3, kKeys[(data[0] / 16) % 5]);
+  }
   HttpRequest request;
   request.method = "POST";
-  // Key creation reads the whole body first; the name it then fails on (a leading '.')
-  // spares the fuzzer a key generation, several seconds for RSA-4096, per input.
-  request.path = std::string("/v1/transit/") + kOps[op] + "/" +
-                 (op == 3 ? ".fuzz" : kKeys[(data[0] / 4) % 4]);
+  request.path = "/v1/transit/" + op;
   request.body.assign(reinterpret_cast<const char*>(data + 1), size - 1);
   HttpResponse response = strongroom::server::testing::FuzzVaultRouter().Route(request);
   if (response.status >= 500) {
@@ -36,8 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   google::protobuf::Struct json;
   if (!google::protobuf::util::JsonStringToMessage(response.body, &json).ok()) {
-    std::fprintf(stderr, "%s answered non-JSON: %s\n", request.path.c_str(),
-                 response.body.c_str());
+    std::fprintf(stderr, "%s answered non-JSON: %s\n", request.path.c_str(), response.body.c_str());
     std::abort();
   }
   return 0;
