@@ -88,6 +88,10 @@ class Gate {
   ~Gate();
 
   void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
+  // The current policy set, for checks a handler makes after admission about objects only
+  // the engine knows (pki::CallerRights over HTTP, listings filtered by `read`). A reload
+  // between admission and such a check applies the newer set.
+  std::shared_ptr<const PolicySet> policies() const;
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
   // Audits the call with its outcome (for a refused call, its refusal) and the key version

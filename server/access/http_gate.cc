@@ -1,7 +1,12 @@
 #include "server/access/http_gate.h"
 
+#include <map>
+#include <optional>
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/vault/json.h"
 #include "server/json_string.h"
 
 namespace strongroom::server::access {
@@ -28,6 +33,30 @@ absl::string_view Header(const HttpRequest& request, absl::string_view name) {
 
 }  // namespace
 
+std::string HttpResource(const Route& route, const HttpRequest& request,
+                         std::map<std::string, std::string>* from_body) {
+  std::optional<server::vault::Body> body;  // parsed on first use
+  return ExpandResource(route.resource, [&](absl::string_view spec) {
+    const size_t colon = spec.find(':');
+    const std::string name(spec.substr(0, colon));
+    auto it = request.path_params.find(name);
+    if (it != request.path_params.end()) return it->second;
+    if (!body.has_value()) {
+      body.emplace();
+      // An unparsable body has no fields here; the handler refuses it.
+      if (!server::vault::ParseBody(request.body, &body->json).ok()) body->json.Clear();
+    }
+    std::string value;
+    const google::protobuf::Value* field = server::vault::Field(body->json, name);
+    if (field != nullptr && field->kind_case() == google::protobuf::Value::kStringValue) {
+      value = field->string_value();
+    }
+    if (value.empty() && colon != absl::string_view::npos) value = std::string(spec.substr(colon + 1));
+    (*from_body)[name] = value;
+    return value;
+  });
+}
+
 HttpResponse JsonError(int status, absl::string_view message) {
   HttpResponse response;
   response.status = status;
@@ -48,14 +77,13 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
       absl::string_view auth = Header(request, "authorization");
       if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
     }
-    std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
-      auto it = request.path_params.find(std::string(name));
-      return it == request.path_params.end() ? std::string() : it->second;
-    });
+    std::map<std::string, std::string> from_body;
+    std::string resource = HttpResource(route, request, &from_body);
     Gate::Call call = gate->Admit(credentials, route, std::move(resource));
     HttpResponse response;
     if (call.status().ok()) {
       HttpRequest admitted = request;
+      admitted.path_params.insert(from_body.begin(), from_body.end());
       admitted.principal = &call.principal();
       response = handler(admitted);
     } else {

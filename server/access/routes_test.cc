@@ -75,7 +75,9 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
       EXPECT_TRUE(real.count(std::string(route.name))) << route.name << " is not a served method";
     } else {
       EXPECT_TRUE(absl::StartsWith(route.name, "GET /") || absl::StartsWith(route.name, "POST /") ||
-                  absl::StartsWith(route.name, "PUT /"))
+                  absl::StartsWith(route.name, "PUT /") ||
+                  absl::StartsWith(route.name, "DELETE /") ||
+                  absl::StartsWith(route.name, "LIST /"))
           << route.name;
     }
     EXPECT_FALSE(route.resource.empty()) << route.name;
