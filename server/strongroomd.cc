@@ -534,9 +534,10 @@ absl::Status Strongroomd::StartHttp() {
                                    return response;
                                  }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
-  vault_api_ =
-      std::make_unique<vault::VaultApi>(transit_.get(), auth_service_.get(),
-                                 [system = system_.get()] { return system->CurrentStatus(); });
+  vault_api_ = std::make_unique<vault::VaultApi>(
+      transit_.get(), auth_service_.get(),
+      [system = system_.get()] { return system->CurrentStatus(); }, ca_.get(),
+      [gate = gate_.get()] { return gate->policies(); });
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
       return s;

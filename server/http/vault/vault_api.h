@@ -2,6 +2,7 @@
 //   transit.h  /v1/{mount}/...        keys, encrypt, decrypt, rewrap, ...
 //   token.h    /v1/auth/token/...     token lookup and renewal
 //   sys.h      /v1/sys/...            health
+//   pki.h      /v1/pki/...            Vault's PKI engine over pki::Ca
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
 // access gate (server/access/routes.cc lists each route's operation and resource).
 #pragma once
@@ -11,6 +12,7 @@
 
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
+#include "server/http/vault/pki.h"
 #include "server/http/vault/sys.h"
 #include "server/http/vault/token.h"
 #include "server/http/vault/transit.h"
@@ -21,8 +23,9 @@ namespace strongroom::server::vault {
 class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
-  VaultApi(kms::Transit* transit, VaultTokenBackend* tokens, std::function<v1::Status()> status)
-      : transit_(transit), token_(tokens), sys_(std::move(status)) {}
+  VaultApi(kms::Transit* transit, VaultTokenBackend* tokens, std::function<v1::Status()> status,
+           pki::Ca* ca = nullptr, PolicySource policies = nullptr)
+      : transit_(transit), token_(tokens), sys_(std::move(status)), pki_(ca, std::move(policies)) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;
@@ -31,6 +34,7 @@ class VaultApi {
   TransitApi transit_;
   TokenApi token_;
   SysApi sys_;
+  PkiApi pki_;
 };
 
 }  // namespace strongroom::server::vault

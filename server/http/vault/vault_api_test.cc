@@ -244,7 +244,11 @@ hsm::Hsm* VaultApiTest::hsm_ = nullptr;
 
 TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
   std::vector<std::string> routes;
-  for (const VaultRoute& r : api_->Routes()) routes.push_back(r.method + " " + r.pattern);
+  for (const VaultRoute& r : api_->Routes()) {
+    // The PKI engine's routes are tested with it (pki_test.cc).
+    if (r.pattern.rfind("/v1/pki/", 0) == 0) continue;
+    routes.push_back(r.method + " " + r.pattern);
+  }
   EXPECT_THAT(routes, ::testing::UnorderedElementsAre(
                           "POST /v1/{mount}/encrypt/{key}", "PUT /v1/{mount}/encrypt/{key}",
                           "POST /v1/{mount}/decrypt/{key}", "PUT /v1/{mount}/decrypt/{key}",
