@@ -384,11 +384,12 @@ absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
 }
 
 absl::Status Strongroomd::Protect(const std::string& method, const std::string& pattern,
-                                  std::function<HttpResponse(const HttpRequest&)> handler) {
-  const access::Route* route = access::FindRoute(absl::StrCat(method, " ", pattern));
+                                  std::function<HttpResponse(const HttpRequest&)> handler,
+                                  const std::string& route_name) {
+  const std::string name = route_name.empty() ? absl::StrCat(method, " ", pattern) : route_name;
+  const access::Route* route = access::FindRoute(name);
   if (route == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(method, " ", pattern, " is missing from server/access/routes.cc"));
+    return absl::NotFoundError(absl::StrCat(name, " is missing from server/access/routes.cc"));
   }
   http_->Handle(method, pattern, access::GateHttp(gate_.get(), *route, std::move(handler)));
   return absl::OkStatus();
@@ -537,9 +538,11 @@ absl::Status Strongroomd::StartHttp() {
   vault_api_ = std::make_unique<vault::VaultApi>(
       transit_.get(), auth_service_.get(),
       [system = system_.get()] { return system->CurrentStatus(); }, ca_.get(),
-      [gate = gate_.get()] { return gate->policies(); });
+      [gate = gate_.get()] { return gate->policies(); }, config_.pki().mount());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
-    if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
+    if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
+                                 vault_api_->RouteName(route));
+        !s.ok()) {
       return s;
     }
   }

@@ -109,9 +109,11 @@ class Strongroomd {
   absl::Status StartKmsPlugin();
   absl::Status StartAccess();
   absl::Status StartHttp();
-  // Registers an HTTP route behind the access gate; NOT_FOUND if routes.cc lacks it.
+  // Registers an HTTP route behind the access gate, as routes.cc lists it under
+  // `route_name` ("METHOD pattern" if empty); NOT_FOUND if routes.cc lacks it.
   absl::Status Protect(const std::string& method, const std::string& pattern,
-                       std::function<HttpResponse(const HttpRequest&)> handler);
+                       std::function<HttpResponse(const HttpRequest&)> handler,
+                       const std::string& route_name = "");
   // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
   absl::Status RegisterPkiRoutes();
 

@@ -19,15 +19,16 @@
 
 namespace strongroom::server::vault {
 
-PkiApi::PkiApi(pki::Ca* ca, PolicySource policies)
+PkiApi::PkiApi(pki::Ca* ca, PolicySource policies, std::string mount)
     : ca_(ca),
       policies_(std::move(policies)),
+      mount_(std::move(mount)),
       ocsp_(ca == nullptr ? nullptr : std::make_shared<pki::OcspResponder>(ca)) {}
 
 std::vector<VaultRoute> PkiApi::Routes() const {
   // The mount is a literal segment so that these patterns win over other engines'
   // "/v1/{mount}/..." ones (e.g. transit's sign/{key}).
-  const std::string m = "/v1/pki";
+  const std::string m = absl::StrCat("/v1/", mount_);
   auto bind = [this](HttpResponse (PkiApi::*handler)(const HttpRequest&) const) {
     return [this, handler](const HttpRequest& request) { return (this->*handler)(request); };
   };
@@ -75,6 +76,12 @@ std::vector<VaultRoute> PkiApi::Routes() const {
     write(exported, bind(&PkiApi::RefuseExport));
   }
   return routes;
+}
+
+std::string PkiApi::TablePattern(const std::string& pattern) const {
+  const std::string prefix = absl::StrCat("/v1/", mount_, "/");
+  if (pattern.rfind(prefix, 0) != 0) return pattern;
+  return absl::StrCat("/v1/pki/", pattern.substr(prefix.size()));
 }
 
 HttpResponse PkiApi::RefuseExport(const HttpRequest&) const {

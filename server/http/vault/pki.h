@@ -1,4 +1,5 @@
-// PkiApi: Vault's PKI engine over HTTP, mounted at /v1/pki, a translation layer between
+// PkiApi: Vault's PKI engine over HTTP, mounted at /v1/<mount> (pki.mount, default "pki";
+// paths below are relative to it), a translation layer between
 // Vault's JSON shapes and status codes and pki::Ca (the engine the gRPC Pki service uses).
 //
 //   issuance     POST|PUT issue/{role}, sign/{role}, revoke; GET cert/{serial};
@@ -54,10 +55,15 @@ using PolicySource = std::function<std::shared_ptr<const access::PolicySet>()>;
 class PkiApi {
  public:
   // `ca` is not owned and must outlive the routes; either may be null for a listing of
-  // Routes() only.
-  PkiApi(pki::Ca* ca, PolicySource policies);
+  // Routes() only. `mount` is one path segment (server/config.cc checks it).
+  PkiApi(pki::Ca* ca, PolicySource policies, std::string mount = "pki");
 
+  // The routes, with the literal mount as their first segment after /v1, so that they win
+  // over other engines' "/v1/{mount}/..." patterns.
   std::vector<VaultRoute> Routes() const;
+  // The name server/access/routes.cc lists `pattern` under: routes.cc names PKI routes under
+  // the default mount ("/v1/pki/..."); other patterns are returned unchanged.
+  std::string TablePattern(const std::string& pattern) const;
 
   // Issuance (pki_issue.cc).
   HttpResponse Issue(const HttpRequest& request) const;
@@ -92,6 +98,7 @@ class PkiApi {
 
   pki::Ca* const ca_;
   const PolicySource policies_;
+  const std::string mount_;
   std::shared_ptr<const pki::OcspResponder> ocsp_;
 };
 

@@ -152,10 +152,17 @@ class PkiApiTest : public ::testing::Test {
     policies_ = *std::move(policies);
 
     api_ = std::make_unique<PkiApi>(ca_.get(), [this] { return policies_; });
-    for (VaultRoute& route : api_->Routes()) {
-      const access::Route* table = access::FindRoute(absl::StrCat(route.method, " ", route.pattern));
+    Serve(*api_, &router_);
+    As({"admin"});
+  }
+
+  // Registers `api`'s routes on `router`, each behind the stand-in for the gate.
+  void Serve(const PkiApi& api, HttpRouter* router) {
+    for (VaultRoute& route : api.Routes()) {
+      const access::Route* table =
+          access::FindRoute(absl::StrCat(route.method, " ", api.TablePattern(route.pattern)));
       ASSERT_NE(table, nullptr) << route.method << " " << route.pattern;
-      router_.Handle(route.method, route.pattern,
+      router->Handle(route.method, route.pattern,
                      [this, table, handler = route.handler](const HttpRequest& request) {
                        std::map<std::string, std::string> from_body;
                        std::string resource = access::HttpResource(*table, request, &from_body);
@@ -168,7 +175,6 @@ class PkiApiTest : public ::testing::Test {
                        return handler(admitted);
                      });
     }
-    As({"admin"});
   }
 
   void As(std::vector<std::string> policies) {
@@ -450,6 +456,31 @@ TEST_F(PkiApiTest, IntermediateSignedByARootAndSetSigned) {
   EXPECT_EQ(leaf.Strings("data.ca_chain"), chain);
   EXPECT_EQ(Verify(leaf.Str("data.certificate"), chain), "OK");
   EXPECT_EQ(Call("GET", "/v1/pki/ca_chain").body, absl::StrJoin(chain, ""));
+}
+
+// Under another mount (pki.mount) the same routes answer there, each listed in routes.cc
+// under its default-mount name.
+TEST_F(PkiApiTest, AnotherMount) {
+  PkiApi other(ca_.get(), [this] { return policies_; }, "pki-int");
+  for (const VaultRoute& route : other.Routes()) {
+    EXPECT_EQ(route.pattern.rfind("/v1/pki-int/", 0), 0u) << route.pattern;
+  }
+  HttpRouter router;
+  ASSERT_NO_FATAL_FAILURE(Serve(other, &router));  // each found in routes.cc
+  EXPECT_EQ(other.TablePattern("/v1/{mount}/keys/{key}"), "/v1/{mount}/keys/{key}");
+  HttpRequest generate;
+  generate.method = "POST";
+  generate.path = "/v1/pki-int/root/generate/internal";
+  generate.body = R"({"common_name":"Other Mount Root"})";
+  EXPECT_EQ(router.Route(generate).status, 200);
+  HttpRequest ca;
+  ca.method = "GET";
+  ca.path = "/v1/pki-int/ca/pem";
+  HttpResponse pem = router.Route(ca);
+  EXPECT_EQ(pem.status, 200);
+  EXPECT_THAT(pem.body, HasSubstr("BEGIN CERTIFICATE"));
+  ca.path = "/v1/pki/ca/pem";
+  EXPECT_EQ(router.Route(ca).status, 404);
 }
 
 // The gate's check names the object the handler acts on, body-addressed ones included, and

@@ -24,11 +24,19 @@ class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
   VaultApi(kms::Transit* transit, VaultTokenBackend* tokens, std::function<v1::Status()> status,
-           pki::Ca* ca = nullptr, PolicySource policies = nullptr)
-      : transit_(transit), token_(tokens), sys_(std::move(status)), pki_(ca, std::move(policies)) {}
+           pki::Ca* ca = nullptr, PolicySource policies = nullptr, std::string pki_mount = "pki")
+      : transit_(transit),
+        token_(tokens),
+        sys_(std::move(status)),
+        pki_(ca, std::move(policies), std::move(pki_mount)) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;
+  // The name of `route` in server/access/routes.cc: "METHOD pattern", PKI routes under their
+  // default mount (PkiApi::TablePattern).
+  std::string RouteName(const VaultRoute& route) const {
+    return route.method + " " + pki_.TablePattern(route.pattern);
+  }
 
  private:
   TransitApi transit_;
