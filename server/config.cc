@@ -138,6 +138,15 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   if (pki.crl_validity().seconds() < 60 || pki.crl_validity().seconds() > 366 * 24 * 3600) {
     return check.Error("pki.crl_validity", "must be between 1m and 366 days");
   }
+  if (pki.mount().empty()) pki.set_mount("pki");
+  if (pki.mount().size() > 64 || pki.mount() == "sys" || pki.mount() == "auth" ||
+      pki.mount() == "." || pki.mount() == ".." ||
+      pki.mount().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789-_.") != std::string::npos) {
+    return check.Error("pki.mount",
+                       "must be one path segment of letters, digits, '-', '_' and '.' "
+                       "(at most 64), other than sys and auth");
+  }
 
   v1::KmsPluginConfig& kms = *c.mutable_kms_plugin();
   if (!kms.key_name().empty()) {

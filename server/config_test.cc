@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -124,6 +125,20 @@ TEST(ConfigTest, PkiDefaultsAndChecks) {
   EXPECT_EQ(config->pki().crl_validity().seconds(), 7200);
   std::string path = WriteConfig("pki3.yaml", "state_dir: /d\npki:\n  base_url: ftp://x\n");
   EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: pki.base_url: "));
+}
+
+TEST(ConfigTest, PkiMountDefaultsAndChecks) {
+  auto config = LoadConfig(WriteConfig("mount.yaml", "state_dir: /d\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().mount(), "pki");
+  config = LoadConfig(WriteConfig("mount2.yaml", "state_dir: /d\npki:\n  mount: pki-int\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().mount(), "pki-int");
+  for (const char* bad : {"a/b", "sys", "auth", "..", "x y"}) {
+    std::string path = WriteConfig("mount3.yaml", absl::StrCat("state_dir: /d\npki:\n  mount: \"",
+                                                               bad, "\"\n"));
+    EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("pki.mount")) << bad;
+  }
 }
 
 TEST(ConfigTest, HttpListenerFollowsTheGrpcAddressByDefault) {

@@ -385,11 +385,12 @@ absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
 
 absl::Status Strongroomd::Protect(const std::string& method, const std::string& pattern,
                                   std::function<HttpResponse(const HttpRequest&)> handler,
-                                  access::HttpResourceParams params) {
-  const access::Route* route = access::FindRoute(absl::StrCat(method, " ", pattern));
+                                  access::HttpResourceParams params,
+                                  const std::string& route_name) {
+  const std::string name = route_name.empty() ? absl::StrCat(method, " ", pattern) : route_name;
+  const access::Route* route = access::FindRoute(name);
   if (route == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(method, " ", pattern, " is missing from server/access/routes.cc"));
+    return absl::NotFoundError(absl::StrCat(name, " is missing from server/access/routes.cc"));
   }
   http_->Handle(method, pattern,
                 access::GateHttp(gate_.get(), *route, std::move(handler), std::move(params)));
@@ -538,10 +539,10 @@ absl::Status Strongroomd::StartHttp() {
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ = std::make_unique<vault::VaultApi>(
       transit_.get(), hsm_.get(), tokens_.get(), [gate = gate_.get()] { return gate->policies(); },
-      system_.get());
+      system_.get(), ca_.get(), config_.pki().mount());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
-                                 std::move(route.resource_params));
+                                 std::move(route.resource_params), vault_api_->RouteName(route));
         !s.ok()) {
       return s;
     }

@@ -110,11 +110,13 @@ class Strongroomd {
   absl::Status StartKmsPlugin();
   absl::Status StartAccess();
   absl::Status StartHttp();
-  // Registers an HTTP route behind the access gate (with `params` for resource values the
-  // path does not carry; see access::GateHttp); NOT_FOUND if routes.cc lacks it.
+  // Registers an HTTP route behind the access gate, as routes.cc lists it under
+  // `route_name` ("METHOD pattern" if empty), with `params` for resource values the path does
+  // not carry (see access::GateHttp); NOT_FOUND if routes.cc lacks it.
   absl::Status Protect(const std::string& method, const std::string& pattern,
                        std::function<HttpResponse(const HttpRequest&)> handler,
-                       access::HttpResourceParams params = nullptr);
+                       access::HttpResourceParams params = nullptr,
+                       const std::string& route_name = "");
   // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
   absl::Status RegisterPkiRoutes();
 

@@ -77,6 +77,11 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
   return principal;
 }
 
+std::shared_ptr<const PolicySet> Gate::policies() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return policies_;
+}
+
 Gate::Call Gate::Admit(const Credentials& credentials, const Route& route, std::string resource) {
   Call call;
   call.route_ = &route;

@@ -88,15 +88,13 @@ class Gate {
   ~Gate();
 
   void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
+  // The current policy set, for checks a handler makes after admission about objects only
+  // the engine knows (pki::CallerRights over HTTP, listings filtered by `read`, the policies
+  // a token minted over HTTP may hold). A reload between admission and such a check applies
+  // the newer set.
+  std::shared_ptr<const PolicySet> policies() const;
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
-  // The current policy set, for handlers that check more than their route (minting a
-  // token over HTTP checks the policies granted); a request admitted just before a reload
-  // may see the new set.
-  std::shared_ptr<const PolicySet> policies() const {
-    absl::ReaderMutexLock lock(&mu_);
-    return policies_;
-  }
   // Audits the call with its outcome (for a refused call, its refusal) and the key version
   // and HTTP status when known; `done` gets OK once the record is durable, UNAVAILABLE if
   // it could not be made so. `done` runs on the audit log's writer thread (quick, no

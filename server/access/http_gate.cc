@@ -65,6 +65,7 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
       response = JsonError(HttpStatusOf(extra.status().code()), extra.status().message());
     } else if (call.status().ok()) {
       HttpRequest admitted = request;
+      admitted.path_params.insert(extra->begin(), extra->end());
       admitted.principal = &call.principal();
       response = handler(admitted);
     } else {

@@ -4,8 +4,9 @@
 // the client certificate the TLS handshake received, if any (optional mTLS, verified by
 // the gate as for gRPC).
 // The resource is the route's template filled from the path parameters and, for routes
-// that name their object in the body (Vault's auth/token/lookup-accessor), from `params`.
-// Refusals answer
+// that name their object in the body (Vault's auth/token/lookup-accessor, pki/revoke's
+// serial_number), from `params`; the handler finds those values in path_params too, so it
+// acts on exactly the object the policy check and the audit record named. Refusals answer
 // in Vault's shape, {"errors":["..."]}: 403 for missing, invalid or insufficient
 // credentials (as Vault does), 503 when the audit log cannot record the request (the
 // handler's response is then withheld).

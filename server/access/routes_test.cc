@@ -85,11 +85,11 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
 }
 
 TEST(RoutesTest, EveryVaultRouteIsMapped) {
-  vault::VaultApi api(nullptr, nullptr, nullptr, nullptr);
+  vault::VaultApi api(nullptr, nullptr, nullptr, nullptr, nullptr);
   std::vector<vault::VaultRoute> routes = api.Routes();
   EXPECT_GT(routes.size(), 10u);
   for (const vault::VaultRoute& route : routes) {
-    const std::string name = absl::StrCat(route.method, " ", route.pattern);
+    const std::string name = api.RouteName(route);
     EXPECT_NE(FindRoute(name), nullptr) << name << " is not in server/access/routes.cc";
   }
 }

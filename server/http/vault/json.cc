@@ -69,6 +69,25 @@ HttpResponse Envelope(int status, Json data, Json auth, const std::vector<std::s
 
 HttpResponse NotFound() { return Errors(404, {}); }
 
+VaultRoute::ResourceParamsFn BodyFields(std::vector<std::pair<std::string, std::string>> fields) {
+  return [fields = std::move(fields)](const HttpRequest& request)
+             -> absl::StatusOr<std::map<std::string, std::string>> {
+    if (request.body.size() > kMaxResourceParamsBody) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request body: at most ", kMaxResourceParamsBody, " bytes on this route"));
+    }
+    Body parsed;
+    if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return s;
+    std::map<std::string, std::string> out;
+    for (const auto& [name, fallback] : fields) {
+      absl::StatusOr<const std::string*> value = GetString(parsed.json, name, name);
+      if (!value.ok()) return value.status();
+      out[name] = *value != nullptr && !(*value)->empty() ? **value : fallback;
+    }
+    return out;
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Request parsing.
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -25,6 +26,10 @@
 #include "server/http/server.h"
 #include "server/json_string.h"
 
+namespace strongroom::server::access {
+class PolicySet;
+}
+
 namespace strongroom::server::vault {
 
 // One route of an engine, pattern in HttpRouter syntax, e.g.
@@ -32,6 +37,9 @@ namespace strongroom::server::vault {
 // the values of the route's resource template that the path does not carry (the accessor
 // Vault's auth/token/lookup-accessor names in its body), for the access gate
 // (access::HttpResourceParams: it runs before authentication, so it must be cheap).
+// The bound on a body read before authentication for resource_params.
+constexpr size_t kMaxResourceParamsBody = 64 << 10;
+
 struct VaultRoute {
   using ResourceParamsFn =
       std::function<absl::StatusOr<std::map<std::string, std::string>>(const HttpRequest&)>;
@@ -40,6 +48,16 @@ struct VaultRoute {
   HttpHandler handler;
   ResourceParamsFn resource_params = nullptr;
 };
+
+// resource_params naming objects by the body's top-level string fields: each of `fields`
+// is {name, fallback}, the value being the body's field `name`, or `fallback` when the body
+// has none (or an empty one). INVALID_ARGUMENT for a body over kMaxResourceParamsBody, not
+// JSON, or with such a field that is not a string.
+VaultRoute::ResourceParamsFn BodyFields(std::vector<std::pair<std::string, std::string>> fields);
+
+// The policy set requests are checked against after admission (access::Gate::policies),
+// for handlers that apply rules of their own (PKI caller rights, token grants).
+using PolicySource = std::function<std::shared_ptr<const access::PolicySet>()>;
 
 // JSON output: a small ordered value type, printed with every string escaped and any
 // invalid UTF-8 (a key name from the URL, say) replaced by U+FFFD.

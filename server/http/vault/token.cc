@@ -19,10 +19,6 @@ namespace {
 using google::protobuf::Struct;
 using google::protobuf::Value;
 
-// The largest body the by-token and by-accessor routes read before authentication (their
-// bodies are a token or an accessor and an increment).
-constexpr size_t kMaxTargetBody = 64 << 10;
-
 int64_t Seconds(const google::protobuf::Duration& d) { return d.seconds(); }
 
 // Seconds left before `info` expires (its configured ttl when it carries no expiry).
@@ -207,9 +203,9 @@ absl::StatusOr<v1::CreateTokenRequest> CreateRequestOf(const Struct& body, bool*
 VaultRoute::ResourceParamsFn AccessorParam(const char* field) {
   return [field](const HttpRequest& request)
              -> absl::StatusOr<std::map<std::string, std::string>> {
-    if (request.body.size() > kMaxTargetBody) {
+    if (request.body.size() > kMaxResourceParamsBody) {
       return absl::InvalidArgumentError(
-          absl::StrCat("request body: at most ", kMaxTargetBody, " bytes on this route"));
+          absl::StrCat("request body: at most ", kMaxResourceParamsBody, " bytes on this route"));
     }
     Body parsed;
     if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return s;

@@ -40,9 +40,6 @@ namespace strongroom::server::vault {
 
 class TokenApi {
  public:
-  // The policy set requests are checked against now (the gate's).
-  using PolicySource = std::function<std::shared_ptr<const access::PolicySet>()>;
-
   // `tokens` is not owned and must outlive the routes.
   TokenApi(access::TokenStore* tokens, PolicySource policies)
       : tokens_(tokens), policies_(std::move(policies)) {}

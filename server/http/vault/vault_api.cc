@@ -4,7 +4,10 @@ namespace strongroom::server::vault {
 
 std::vector<VaultRoute> VaultApi::Routes() const {
   std::vector<VaultRoute> routes;
-  for (std::vector<VaultRoute> engine : {transit_.Routes(), token_.Routes(), sys_.Routes()}) {
+  // PKI first: its literal /v1/pki/... patterns must win over "/v1/{mount}/..." ones on a
+  // router that tries patterns in registration order.
+  for (std::vector<VaultRoute> engine :
+       {pki_.Routes(), transit_.Routes(), token_.Routes(), sys_.Routes()}) {
     for (VaultRoute& route : engine) routes.push_back(std::move(route));
   }
   return routes;

@@ -3,6 +3,7 @@
 //                                     hmac, random, hash
 //   token.h    /v1/auth/token/...     token create, lookup, renew, revoke
 //   sys.h      /v1/sys/...            health, seal status, seal, unseal, mounts
+//   pki.h      /v1/pki/...            Vault's PKI engine over pki::Ca
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
 // access gate (server/access/routes.cc lists each route's operation and resource).
 #pragma once
@@ -12,6 +13,7 @@
 #include "hsm/hsm.h"
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
+#include "server/http/vault/pki.h"
 #include "server/http/vault/sys.h"
 #include "server/http/vault/token.h"
 #include "server/http/vault/transit.h"
@@ -22,16 +24,26 @@ class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
   VaultApi(kms::Transit* transit, hsm::Hsm* hsm, access::TokenStore* tokens,
-           TokenApi::PolicySource policies, SysBackend* system)
-      : transit_(transit, hsm), token_(tokens, std::move(policies)), sys_(system) {}
+           PolicySource policies, SysBackend* system, pki::Ca* ca = nullptr,
+           std::string pki_mount = "pki")
+      : transit_(transit, hsm),
+        token_(tokens, policies),
+        sys_(system),
+        pki_(ca, policies, std::move(pki_mount)) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;
+  // The name of `route` in server/access/routes.cc: "METHOD pattern", PKI routes under their
+  // default mount (PkiApi::TablePattern).
+  std::string RouteName(const VaultRoute& route) const {
+    return route.method + " " + pki_.TablePattern(route.pattern);
+  }
 
  private:
   TransitApi transit_;
   TokenApi token_;
   SysApi sys_;
+  PkiApi pki_;
 };
 
 }  // namespace strongroom::server::vault

@@ -212,7 +212,8 @@ TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
                           "GET /v1/auth/token/lookup-self", "POST /v1/auth/token/renew-self",
                           "PUT /v1/auth/token/renew-self"}));
   for (const std::string& route : routes) {
-    if (route.rfind("POST ", 0) == 0) {
+    // OCSP is POST only (RFC 6960), as in Vault.
+    if (route.rfind("POST ", 0) == 0 && route.find("/ocsp") == std::string::npos) {
       EXPECT_THAT(routes, ::testing::Contains("PUT " + route.substr(5))) << route;
     }
   }

@@ -1,0 +1,196 @@
+"""Vault's PKI engine on Strongroom, driven by hvac (Debian's python3-hvac 0.11.2).
+
+Run by tests/pki_http_e2e_test.cc against a real strongroomd with Debian's /usr/bin/python3:
+  VAULT_ADDR, VAULT_CACERT  the server's HTTPS address and the CA that signed its certificate
+  VAULT_TOKEN               a token holding every PKI operation ("pki/*")
+  DENIED_TOKEN              a token holding no PKI operation
+  WORKDIR                   a scratch directory for openssl's files
+Generates a root and an intermediate, writes a role, issues, signs a CSR made by openssl,
+revokes, reads the CRL, and checks every certificate and the CRL with `openssl verify` and
+`openssl crl`. Prints "ok <check>" per check and "N/N checks passed" when all pass; exits
+non-zero on the first failure. The LIST verb (list_roles, list_certificates) needs an HTTP
+server that delivers it.
+"""
+
+import os
+import subprocess
+import sys
+
+import hvac
+import hvac.exceptions
+
+CHECKS = []
+
+
+def check(name):
+    CHECKS.append(name)
+    print("ok " + name, flush=True)
+
+
+def fail(message):
+    print("FAIL " + message, flush=True)
+    sys.exit(1)
+
+
+def expect(condition, message):
+    if not condition:
+        fail(message)
+
+
+def write(name, text):
+    path = os.path.join(os.environ["WORKDIR"], name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def openssl(*args):
+    return subprocess.run(["openssl"] + list(args), capture_output=True, text=True)
+
+
+def expect_error(exception, call, fragment):
+    try:
+        call()
+    except exception as e:
+        expect(fragment in str(e), "%s: %r does not say %r" % (exception.__name__, str(e), fragment))
+        return
+    fail("expected %s" % exception.__name__)
+
+
+def main():
+    addr, cacert = os.environ["VAULT_ADDR"], os.environ["VAULT_CACERT"]
+    client = hvac.Client(url=addr, token=os.environ["VAULT_TOKEN"], verify=cacert)
+    denied = hvac.Client(url=addr, token=os.environ["DENIED_TOKEN"], verify=cacert)
+    pki = client.secrets.pki
+
+    root = pki.generate_root(
+        "internal", "hvac Test Root", extra_params={"issuer_name": "root", "key_type": "ec"}
+    )["data"]
+    root_path = write("root.pem", root["certificate"])
+    expect(root["issuer_name"] == "root", "root issuer name: %r" % root["issuer_name"])
+    expect(openssl("verify", "-CAfile", root_path, root_path).returncode == 0, "root self-verifies")
+    check("generate_root")
+
+    mid = pki.generate_intermediate(
+        "internal", "hvac Issuing CA", extra_params={"key_type": "ec"}
+    )["data"]
+    expect("CERTIFICATE REQUEST" in mid["csr"], "intermediate CSR")
+    expect(mid["issuer_name"] == "default", "an unnamed issuer is the default one")
+    check("generate_intermediate")
+    signed = pki.sign_intermediate(
+        mid["csr"], "hvac Issuing CA", extra_params={"issuer_ref": "root", "ttl": "8760h"}
+    )["data"]
+    mid_path = write("mid.pem", signed["certificate"])
+    verified = openssl("verify", "-CAfile", root_path, mid_path)
+    expect(verified.returncode == 0, "intermediate verifies: " + verified.stdout + verified.stderr)
+    check("sign_intermediate")
+    pki.set_signed_intermediate(signed["certificate"])
+    expect(pki.read_ca_certificate().strip() == signed["certificate"].strip(),
+           "ca/pem is the intermediate")
+    check("set_signed_intermediate")
+    check("read_ca_certificate")
+    ca_chain = pki.read_ca_certificate_chain()
+    expect(ca_chain.count("BEGIN CERTIFICATE") == 2 and root["certificate"].strip() in ca_chain,
+           "ca_chain holds the intermediate and the root")
+    check("read_ca_certificate_chain")
+
+    pki.create_or_update_role(
+        "web",
+        extra_params={
+            "allowed_domains": "example.com",
+            "allow_subdomains": True,
+            "key_type": "ec",
+            "max_ttl": "720h",
+        },
+    )
+    role = pki.read_role("web")["data"]
+    expect(role["allowed_domains"] == ["example.com"], "role domains: %r" % role["allowed_domains"])
+    expect(role["issuer_ref"] == "default", "role issuer: %r" % role["issuer_ref"])
+    check("create_or_update_role")
+    check("read_role")
+    expect_error(
+        hvac.exceptions.InvalidRequest,
+        lambda: pki.create_or_update_role("bad", extra_params={"allow_any_name": True}),
+        "allow_any_name",
+    )
+    check("unsupported role field refused")
+
+    chain = [root_path, mid_path]
+    issued = pki.generate_certificate(
+        "web", "a.example.com", extra_params={"alt_names": "b.example.com", "ttl": "1h"}
+    )["data"]
+    leaf_path = write("leaf.pem", issued["certificate"])
+    expect(issued["private_key_type"] == "ec", "private key type: %r" % issued["private_key_type"])
+    expect(issued["issuing_ca"].strip() == signed["certificate"].strip(), "issuing_ca")
+    verified = openssl("verify", "-CAfile", root_path, "-untrusted", mid_path, leaf_path)
+    expect(verified.returncode == 0, "issued verifies: " + verified.stdout + verified.stderr)
+    key_check = openssl("pkey", "-in", write("leaf.key", issued["private_key"]), "-noout")
+    expect(key_check.returncode == 0, "private key parses: " + key_check.stderr)
+    check("generate_certificate")
+
+    key = os.path.join(os.environ["WORKDIR"], "csr.key")
+    csr = os.path.join(os.environ["WORKDIR"], "csr.pem")
+    made = openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=api.example.com")
+    expect(made.returncode == 0, "openssl req: " + made.stderr)
+    with open(csr) as f:
+        csr_pem = f.read()
+    signed_leaf = pki.sign_certificate(
+        "web", csr_pem, "api.example.com", extra_params={"alt_names": "api.example.com"}
+    )["data"]
+    signed_path = write("signed.pem", signed_leaf["certificate"])
+    verified = openssl("verify", "-CAfile", root_path, "-untrusted", mid_path, signed_path)
+    expect(verified.returncode == 0, "signed verifies: " + verified.stdout + verified.stderr)
+    expect("private_key" not in signed_leaf, "no private key for a CSR")
+    check("sign_certificate")
+
+    serial = issued["serial_number"]
+    read = pki.read_certificate(serial)["data"]
+    expect(read["certificate"].strip() == issued["certificate"].strip(), "cert/" + serial)
+    check("read_certificate")
+    revoked = pki.revoke_certificate(serial)["data"]
+    expect(revoked["revocation_time"] > 0, "revocation time")
+    check("revoke_certificate")
+
+    crl_path = write("crl.pem", pki.read_crl())
+    crl_check = openssl("crl", "-in", crl_path, "-CAfile", mid_path, "-noout")
+    expect("verify OK" in crl_check.stdout + crl_check.stderr,
+           "CRL signature: " + crl_check.stdout + crl_check.stderr)
+    crl_text = openssl("crl", "-in", crl_path, "-noout", "-text").stdout.lower()
+    expect(serial.replace(":", "") in crl_text.replace(":", ""), "revoked serial in the CRL")
+    bundle = write("chain.pem", root["certificate"] + "\n" + signed["certificate"] + "\n")
+    revoked_check = openssl("verify", "-crl_check", "-CAfile", bundle, "-CRLfile", crl_path,
+                            leaf_path)
+    expect(revoked_check.returncode != 0 and "revoked" in revoked_check.stdout + revoked_check.stderr,
+           "openssl verify -crl_check refuses the revoked certificate")
+    good_check = openssl("verify", "-crl_check", "-CAfile", bundle, "-CRLfile", crl_path,
+                         signed_path)
+    expect(good_check.returncode == 0, "the other certificate passes the CRL check")
+    check("read_crl")
+
+    expect_error(
+        hvac.exceptions.InvalidRequest,
+        lambda: pki.generate_root("exported", "x", extra_params={"issuer_name": "x"}),
+        "never leave",
+    )
+    check("exported refused")
+    expect_error(
+        hvac.exceptions.Forbidden,
+        lambda: denied.secrets.pki.generate_certificate("web", "c.example.com"),
+        "may not pki.issue pki/roles/web",
+    )
+    check("denied token refused")
+
+    # The LIST verb.
+    roles = pki.list_roles()["data"]["keys"]
+    expect(roles == ["web"], "roles: %r" % roles)
+    check("list_roles")
+    serials = pki.list_certificates()["data"]["keys"]
+    expect(serial in serials and signed_leaf["serial_number"] in serials, "certs: %r" % serials)
+    check("list_certificates")
+
+    print("%d/%d checks passed" % (len(CHECKS), len(CHECKS)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
