@@ -26,6 +26,28 @@ absl::string_view Header(const HttpRequest& request, absl::string_view name) {
   return it == request.headers.end() ? absl::string_view() : absl::string_view(it->second);
 }
 
+// Admits the request with `credentials`, runs `handler` if allowed, and audits.
+HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
+                   const Credentials& credentials, const HttpRequest& request) {
+  std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
+    auto it = request.path_params.find(std::string(name));
+    return it == request.path_params.end() ? std::string() : it->second;
+  });
+  Gate::Call call = gate->Admit(credentials, route, std::move(resource));
+  HttpResponse response;
+  if (call.status().ok()) {
+    HttpRequest admitted = request;
+    admitted.principal = &call.principal();
+    response = handler(admitted);
+  } else {
+    response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
+  }
+  absl::Status audited =
+      gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
+  if (!audited.ok()) return JsonError(503, audited.message());
+  return response;
+}
+
 }  // namespace
 
 HttpResponse JsonError(int status, absl::string_view message) {
@@ -48,23 +70,15 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler) {
       absl::string_view auth = Header(request, "authorization");
       if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
     }
-    std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
-      auto it = request.path_params.find(std::string(name));
-      return it == request.path_params.end() ? std::string() : it->second;
-    });
-    Gate::Call call = gate->Admit(credentials, route, std::move(resource));
-    HttpResponse response;
-    if (call.status().ok()) {
-      HttpRequest admitted = request;
-      admitted.principal = &call.principal();
-      response = handler(admitted);
-    } else {
-      response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
-    }
-    absl::Status audited =
-        gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
-    if (!audited.ok()) return JsonError(503, audited.message());
-    return response;
+    return Serve(gate, route, handler, credentials, request);
+  };
+}
+
+HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler) {
+  return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
+    Credentials credentials;
+    credentials.peer = request.peer;
+    return Serve(gate, route, handler, credentials, request);
   };
 }
 
