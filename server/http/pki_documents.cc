@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 
 #include "absl/strings/escaping.h"
