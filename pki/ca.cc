@@ -188,7 +188,24 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
       provider_(provider),
       storage_(storage),
       barrier_(barrier),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      base_url_(options_.base_url) {}
+
+void Ca::SetBaseUrl(std::string base_url) {
+  absl::MutexLock lock(&base_url_mu_);
+  base_url_ = std::move(base_url);
+}
+
+void Ca::SetDocumentUrls(const std::string& issuer_name, CertificateParams* params) const {
+  std::string base;
+  {
+    absl::MutexLock lock(&base_url_mu_);
+    base = absl::StrCat(base_url_, "/v1/pki/", issuer_name);
+  }
+  params->issuing_certificate_url = absl::StrCat(base, "/ca?format=der");
+  params->ocsp_url = absl::StrCat(base, "/ocsp");
+  params->crl_distribution_point = absl::StrCat(base, "/crl");
+}
 
 absl::Status Ca::RequireUnsealed() const {
   return barrier_->sealed() ? barrier_->SealedError() : absl::OkStatus();
@@ -462,10 +479,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignIntermediate(
   params.not_after = std::min(now + ttl, parent_not_after);
   params.is_ca = true;
   if (request.has_max_path_length()) params.max_path_length = request.max_path_length();
-  const std::string base = absl::StrCat(options_.base_url, "/v1/pki/", request.issuer_name());
-  params.issuing_certificate_url = absl::StrCat(base, "/ca");
-  params.ocsp_url = absl::StrCat(base, "/ocsp");
-  params.crl_distribution_point = absl::StrCat(base, "/crl");
+  SetDocumentUrls(request.issuer_name(), &params);
   auto built = BuildCertificate(
       params, Signer{parent->key.get(), provider_->libctx(), parent->certificate.get()});
   if (!built.ok()) return built.status();
@@ -669,10 +683,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::IssueLeaf(const v1::Role& role, const 
   params.not_after = now + ttl;
   params.server_auth = role.server_flag();
   params.client_auth = role.client_flag();
-  const std::string base = absl::StrCat(options_.base_url, "/v1/pki/", role.issuer_name());
-  params.issuing_certificate_url = absl::StrCat(base, "/ca");
-  params.ocsp_url = absl::StrCat(base, "/ocsp");
-  params.crl_distribution_point = absl::StrCat(base, "/crl");
+  SetDocumentUrls(role.issuer_name(), &params);
   auto built = BuildCertificate(
       params, Signer{issuer->key.get(), provider_->libctx(), issuer->certificate.get()});
   if (!built.ok()) return built.status();
@@ -723,8 +734,10 @@ absl::StatusOr<v1::IssuedCertificate> Ca::IssueCertificate(
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
   auto role = LoadRole(request.role());
   if (!role.ok()) return role.status();
-  NameRequest names = RequestNames(request.common_name(), request.dns_sans(), request.ip_sans(),
-                                   request.uri_sans());
+  NameRequest names = CertificateNames(*role,
+                                       RequestNames(request.common_name(), request.dns_sans(),
+                                                    request.ip_sans(), request.uri_sans()),
+                                       request.exclude_cn_from_sans());
   // Check the request before spending a key generation on it.
   if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kIssue, names, rights);
       !s.ok()) {
@@ -762,6 +775,7 @@ absl::StatusOr<v1::SignedCertificate> Ca::SignCertificate(const v1::SignCertific
     if (!from_csr.ok()) return from_csr.status();
     names = *std::move(from_csr);
   }
+  names = CertificateNames(*role, std::move(names), request.exclude_cn_from_sans());
   if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kSign, names, rights);
       !s.ok()) {
     return s;

@@ -5,9 +5,11 @@
 // Issuer keys are HSM key pairs (labelled "strongroom-ca-<issuer>-<random hex>",
 // sensitive and never extractable) that sign through hsm::HsmProvider; leaf keys made by
 // IssueCertificate are software keys returned once and never stored. Every name and key is
-// checked against the role (role_policy.h) before anything is signed; certificates carry
-// AIA (<base_url>/v1/pki/<issuer>/ca, OCSP <base_url>/v1/pki/<issuer>/ocsp) and a CRL
-// distribution point (<base_url>/v1/pki/<issuer>/crl).
+// checked against the role (role_policy.h) before anything is signed, with the common name
+// also in the SAN unless exclude_cn_from_sans (CertificateNames); certificates carry
+// AIA (CA issuers <base_url>/v1/pki/<issuer>/ca?format=der, a DER certificate as RFC 5280
+// 4.2.2.1 requires; OCSP <base_url>/v1/pki/<issuer>/ocsp) and a CRL distribution point
+// (<base_url>/v1/pki/<issuer>/crl).
 //
 // Records: "pki/issuers/<name>", "pki/roles/<name>", "pki/certs/<serial>", for revoked
 // certificates the index "pki/revoked/<issuer>/<serial>", and each issuer's current CRL
@@ -46,11 +48,13 @@
 
 namespace strongroom::pki {
 
-struct BuiltCertificate;  // certificate_builder.h
+struct BuiltCertificate;   // certificate_builder.h
+struct CertificateParams;  // certificate_builder.h
 
 struct CaOptions {
-  // Prefix of the AIA, OCSP and CRL DP URLs, e.g. "https://ca.example:7401" (no trailing '/').
-  std::string base_url = "https://127.0.0.1:7401";
+  // Prefix of the AIA, OCSP and CRL DP URLs, e.g. "http://ca.example:7402" (no trailing '/');
+  // see also Ca::SetBaseUrl.
+  std::string base_url = "http://127.0.0.1:7402";
   // nextUpdate - thisUpdate of every CRL.
   absl::Duration crl_validity = absl::Hours(24);
 };
@@ -147,6 +151,10 @@ class Ca {
   // when to look again. Counts this process's changes only (0 at start).
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
 
+  // Replaces CaOptions::base_url for certificates signed from now on: for a server whose
+  // document listener learns its port only once bound (port 0). Thread-safe.
+  void SetBaseUrl(std::string base_url) ABSL_LOCKS_EXCLUDED(base_url_mu_);
+
  private:
   struct LoadedIssuer;
 
@@ -193,11 +201,17 @@ class Ca {
   // The stored CRL of `issuer_name` (nullopt if none).
   absl::StatusOr<std::optional<CrlRecord>> LoadStoredCrl(absl::string_view issuer_name);
 
+  // The AIA (CA issuers, OCSP) and CRL DP URLs of certificates signed by `issuer_name`.
+  void SetDocumentUrls(const std::string& issuer_name, CertificateParams* params) const
+      ABSL_LOCKS_EXCLUDED(base_url_mu_);
+
   hsm::Hsm* const hsm_;
   hsm::HsmProvider* const provider_;
   kms::Storage* const storage_;
   kms::Barrier* const barrier_;
   const CaOptions options_;
+  mutable absl::Mutex base_url_mu_;
+  std::string base_url_ ABSL_GUARDED_BY(base_url_mu_);
   absl::Mutex issuer_mu_;  // serialises issuer-record updates
   std::atomic<uint64_t> trust_epoch_{0};
   // Issuer keys by HSM label: loading one through the provider reads the token, and labels

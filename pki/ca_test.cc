@@ -382,7 +382,8 @@ TEST_F(CaTest, CallerRightsAreCheckedAgainstTheStoredRole) {
   EXPECT_THAT(
       rights.asked,
       ::testing::ElementsAre(
-          "kIssue shared", "names cn=svc.example.com dns= uri=spiffe://prod.example/payments/api"));
+          "kIssue shared",
+          "names cn=svc.example.com dns=svc.example.com uri=spiffe://prod.example/payments/api"));
   auto listed = ca_->ListCertificates(v1::ListCertificatesRequest());
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->serial_numbers_size(), 0) << "a refused certificate was stored";
@@ -403,10 +404,117 @@ TEST_F(CaTest, CallerRightsAreCheckedAgainstTheStoredRole) {
   EXPECT_THAT(
       rights.asked,
       ::testing::ElementsAre(
-          "kSign shared", "names cn=csr.example.com dns= uri=spiffe://prod.example/payments/api"));
+          "kSign shared",
+          "names cn=csr.example.com dns=csr.example.com uri=spiffe://prod.example/payments/api"));
   rights.refused_uris.clear();
   auto signed_cert = ca_->SignCertificate(sign, rights);
   EXPECT_TRUE(signed_cert.ok()) << signed_cert.status();
+}
+
+// The subjectAltName extension of a PEM certificate as openssl prints it.
+std::string SanText(const std::string& name, const std::string& pem) {
+  const std::string path = WriteTmp(name, pem);
+  auto r = RunCommand(absl::StrCat("openssl x509 -noout -ext subjectAltName -in ", path));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
+// A CSR as `openssl req -subj /CN=...` makes it: a subject CN and no extensions at all.
+std::string CnOnlyCsr(const std::string& cn) {
+  auto r = RunCommand(absl::StrCat(
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ",
+      Tmp("cn-only.key"), " -subj /CN=", cn, " 2>/dev/null"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
+// TLS clients read host names only from the SAN (RFC 6125): the common name goes there too.
+TEST_F(CaTest, CommonNameIsAlsoInTheSan) {
+  v1::Issuer issuer = MakeRoot("r");
+  MakeRole("web", "r");
+  v1::SignCertificateRequest sign;
+  sign.set_role("web");
+  sign.set_csr_pem(CnOnlyCsr("api.example.com"));
+  auto signed_cert = ca_->SignCertificate(sign, kAllRights);
+  ASSERT_TRUE(signed_cert.ok()) << signed_cert.status();
+  EXPECT_THAT(SanText("cn-only.pem", signed_cert->certificate_pem()),
+              HasSubstr("DNS:api.example.com"));
+  // The host name checks of OpenSSL's verifier (the SAN, not the CN) accept it.
+  const std::string root = WriteTmp("r.pem", issuer.certificate_pem());
+  auto r = RunCommand(absl::StrCat("openssl verify -x509_strict -verify_hostname api.example.com ",
+                                   "-CAfile ", root, " ", Tmp("cn-only.pem")));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // IssueCertificate with only a common name, and a name the SAN already holds (no twice).
+  v1::IssueCertificateRequest issue;
+  issue.set_role("web");
+  issue.set_common_name("www.example.com");
+  auto issued = ca_->IssueCertificate(issue, kAllRights);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_THAT(SanText("cn-issued.pem", issued->certificate_pem()),
+              HasSubstr("DNS:www.example.com"));
+  issue.add_dns_sans("WWW.example.com");
+  issue.add_dns_sans("api.example.com");
+  issued = ca_->IssueCertificate(issue, kAllRights);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_THAT(SanText("cn-dup.pem", issued->certificate_pem()),
+              HasSubstr("DNS:WWW.example.com, DNS:api.example.com\n"));
+
+  // exclude_cn_from_sans leaves a server certificate without a SAN: refused, saying why.
+  sign.set_exclude_cn_from_sans(true);
+  auto refused = ca_->SignCertificate(sign, kAllRights);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("subjectAltName"));
+  // ... but with another SAN it is honoured: the CN stays out of the SAN.
+  sign.add_dns_sans("www.example.com");
+  sign.set_common_name("api.example.com");
+  signed_cert = ca_->SignCertificate(sign, kAllRights);
+  ASSERT_TRUE(signed_cert.ok()) << signed_cert.status();
+  std::string san = SanText("excluded.pem", signed_cert->certificate_pem());
+  EXPECT_THAT(san, HasSubstr("DNS:www.example.com"));
+  EXPECT_THAT(san, Not(HasSubstr("api.example.com")));
+
+  // The role's exclude_cn_from_sans works like the request's; a client-only role may
+  // then issue a certificate naming its holder in the subject alone.
+  v1::Role client = MakeRole("client", "r");
+  client.set_server_flag(false);
+  client.set_client_flag(true);
+  client.set_exclude_cn_from_sans(true);
+  ASSERT_TRUE(ca_->PutRole(client, kAllRights).ok());
+  issue.set_role("client");
+  issue.clear_dns_sans();
+  issued = ca_->IssueCertificate(issue, kAllRights);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_THAT(SanText("client.pem", issued->certificate_pem()),
+              Not(HasSubstr("Subject Alternative Name")));
+
+  // An address as common name: an IP SAN, under the role's IP rules.
+  issue.set_role("web");
+  issue.set_common_name("10.1.2.3");
+  EXPECT_EQ(ca_->IssueCertificate(issue, kAllRights).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::Role web = MakeRole("web", "r");
+  web.set_allow_ip_sans(true);
+  ASSERT_TRUE(ca_->PutRole(web, kAllRights).ok());
+  issued = ca_->IssueCertificate(issue, kAllRights);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_THAT(SanText("ip.pem", issued->certificate_pem()), HasSubstr("IP Address:10.1.2.3"));
+}
+
+// The document URLs follow SetBaseUrl (a listener bound to port 0 learns its port late);
+// the CA issuers URL names the DER form RFC 5280 4.2.2.1 requires.
+TEST_F(CaTest, DocumentUrlsFollowTheBaseUrl) {
+  MakeRoot("r");
+  MakeRole("web", "r");
+  ca_->SetBaseUrl("http://pki.example:8080");
+  v1::IssuedCertificate leaf = Issue("web", "www.example.com");
+  std::string path = WriteTmp("urls.pem", leaf.certificate_pem());
+  auto r = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", path));
+  EXPECT_THAT(r.output, HasSubstr("OCSP - URI:http://pki.example:8080/v1/pki/r/ocsp\n"));
+  EXPECT_THAT(r.output,
+              HasSubstr("CA Issuers - URI:http://pki.example:8080/v1/pki/r/ca?format=der\n"));
+  EXPECT_THAT(r.output, HasSubstr("URI:http://pki.example:8080/v1/pki/r/crl\n"));
+  EXPECT_THAT(r.output, Not(HasSubstr("ca.test")));
 }
 
 TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {

@@ -115,11 +115,17 @@ void FuzzOne(const uint8_t* data, size_t size) {
   if (!CheckCsrKey(role, key->get()).ok()) return;
   absl::StatusOr<NameRequest> names = NamesFromCsr(csr.get());
   if (!names.ok()) return;
+  // As Ca::SignCertificate: the common name joins the SAN before the checks.
+  *names = CertificateNames(role, *std::move(names), /*exclude_cn_from_sans=*/false);
   const absl::Time now = absl::Now();
   const Issuer& issuer = TheIssuer();
   const absl::Time issuer_not_after = now + absl::Hours(24 * 365);
   absl::Duration ttl;
   if (!CheckRequest(role, *names, requested_ttl, issuer_not_after, now, &ttl).ok()) return;
+  if (role.server_flag() && names->dns_sans.empty() && names->ip_sans.empty() &&
+      names->uri_sans.empty()) {
+    Fail("a server certificate without a subjectAltName passed the checks");
+  }
   if (ttl <= absl::ZeroDuration() || ttl > issuer_not_after - now ||
       (role.has_max_ttl() && ttl > absl::Seconds(role.max_ttl().seconds()))) {
     Fail("granted ttl outside the role's and issuer's bounds");

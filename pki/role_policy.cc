@@ -98,7 +98,47 @@ bool StarMatch(absl::string_view p, absl::string_view t, int star_min) {
   return pi == p.size();
 }
 
+// The 4 or 16 bytes of a textual IPv4 or IPv6 address; empty if it is not one.
+std::string IpBytes(absl::string_view ip) {
+  const std::string text(ip);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return std::string(buf, buf + 4);
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return std::string(buf, buf + 16);
+  return "";
+}
+
+absl::Status CheckIp(const v1::Role& role, absl::string_view field, const std::string& ip) {
+  if (!IsValidIpAddress(ip)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": \"", ip, "\" is not an IPv4 or IPv6 address"));
+  }
+  if (!role.allow_ip_sans()) {
+    return absl::PermissionDeniedError(absl::StrCat(field, ": \"", ip,
+                                                    "\" is not allowed by role \"", role.name(),
+                                                    "\" (allow_ip_sans is false)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+NameRequest CertificateNames(const v1::Role& role, NameRequest requested,
+                             bool exclude_cn_from_sans) {
+  const std::string& cn = requested.common_name;
+  if (cn.empty() || exclude_cn_from_sans || role.exclude_cn_from_sans()) return requested;
+  if (const std::string address = IpBytes(cn); !address.empty()) {
+    for (const std::string& ip : requested.ip_sans) {
+      if (IpBytes(ip) == address) return requested;
+    }
+    requested.ip_sans.push_back(cn);
+    return requested;
+  }
+  for (const std::string& dns : requested.dns_sans) {
+    if (absl::EqualsIgnoreCase(dns, cn)) return requested;
+  }
+  requested.dns_sans.push_back(cn);
+  return requested;
+}
 
 bool GlobMatch(absl::string_view pattern, absl::string_view text, bool within_label) {
   if (within_label) {
@@ -136,24 +176,24 @@ absl::Status CheckNames(const v1::Role& role, const NameRequest& names) {
     return absl::InvalidArgumentError(
         "common_name: empty, and no dns_sans, ip_sans or uri_sans requested");
   }
+  if (role.server_flag() && names.dns_sans.empty() && names.ip_sans.empty() &&
+      names.uri_sans.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "common_name: a certificate of server role \"", role.name(),
+        "\" needs a name in its subjectAltName, which TLS clients read instead of the common "
+        "name; request dns_sans or ip_sans, or drop exclude_cn_from_sans"));
+  }
   if (!names.common_name.empty()) {
-    if (absl::Status s = CheckHostname(role, "common_name", names.common_name); !s.ok()) {
-      return s;
-    }
+    absl::Status s = IsValidIpAddress(names.common_name)
+                         ? CheckIp(role, "common_name", names.common_name)
+                         : CheckHostname(role, "common_name", names.common_name);
+    if (!s.ok()) return s;
   }
   for (const std::string& dns : names.dns_sans) {
     if (absl::Status s = CheckHostname(role, "dns_sans", dns); !s.ok()) return s;
   }
   for (const std::string& ip : names.ip_sans) {
-    if (!IsValidIpAddress(ip)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ip_sans: \"", ip, "\" is not an IPv4 or IPv6 address"));
-    }
-    if (!role.allow_ip_sans()) {
-      return absl::PermissionDeniedError(absl::StrCat("ip_sans: \"", ip,
-                                                      "\" is not allowed by role \"", role.name(),
-                                                      "\" (allow_ip_sans is false)"));
-    }
+    if (absl::Status s = CheckIp(role, "ip_sans", ip); !s.ok()) return s;
   }
   for (const std::string& uri : names.uri_sans) {
     if (uri.empty() || !absl::StrContains(uri, ':')) {

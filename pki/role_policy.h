@@ -16,7 +16,14 @@
 // - IP SANs need allow_ip_sans and must be textual IPv4 or IPv6 addresses.
 // - URI SANs must match one of allowed_uri_sans, where '*' matches any run of characters
 //   (including '/'), e.g. "spiffe://prod.example/ns/*/sa/*".
-// - At least one name must be requested.
+// - At least one name must be requested. A common name that is an IPv4 or IPv6 address is
+//   checked as an IP SAN (allow_ip_sans).
+// - Roles with server_flag never issue a certificate without a subjectAltName
+//   (INVALID_ARGUMENT): TLS clients match host names against the SAN only (RFC 6125), so
+//   such a certificate would be refused by all of them.
+//
+// Names carried: CertificateNames puts the common name in the SAN as well (see below), so
+// callers run it before CheckNames and check what the certificate will carry.
 //
 // TTL: a zero requested ttl means role.ttl, or 30 days if that is unset; either way capped by
 // role.max_ttl if set. A requested ttl above role.max_ttl is refused (INVALID_ARGUMENT), not
@@ -38,6 +45,14 @@ namespace strongroom::pki {
 
 inline constexpr absl::Duration kDefaultLeafTtl = absl::Hours(24 * 30);
 inline constexpr int kMinimumRsaBits = 2048;
+
+// CertificateNames returns `requested` with its common name also in the SAN: as an IP SAN
+// if it is an address, else as a DNS SAN; not added when the SAN already holds it (host
+// names compared ASCII case-insensitively, addresses as addresses), nor when
+// `exclude_cn_from_sans` (the request's) or role.exclude_cn_from_sans is set. Checks
+// nothing: CheckNames then judges every name.
+NameRequest CertificateNames(const v1::Role& role, NameRequest requested,
+                             bool exclude_cn_from_sans);
 
 // CheckNames checks every requested name against `role` (see above).
 absl::Status CheckNames(const v1::Role& role, const NameRequest& names);

@@ -124,6 +124,58 @@ TEST(RolePolicyTest, MalformedAndEmptyNames) {
   }
 }
 
+TEST(RolePolicyTest, CommonNameGoesIntoTheSanUnlessExcluded) {
+  v1::Role role = WebRole();
+  NameRequest names = CertificateNames(role, Names("api.example.com"), false);
+  EXPECT_EQ(names.common_name, "api.example.com");
+  EXPECT_THAT(names.dns_sans, ::testing::ElementsAre("api.example.com"));
+  EXPECT_TRUE(names.ip_sans.empty());
+  // Not twice, whatever the case of the SAN already requested.
+  names = CertificateNames(role, Names("API.example.com", {"www.example.com", "api.EXAMPLE.com"}),
+                           false);
+  EXPECT_THAT(names.dns_sans, ::testing::ElementsAre("www.example.com", "api.EXAMPLE.com"));
+  // An address goes in as an IP SAN (compared as an address, not as text).
+  names = CertificateNames(role, Names("10.0.0.7"), false);
+  EXPECT_TRUE(names.dns_sans.empty());
+  EXPECT_THAT(names.ip_sans, ::testing::ElementsAre("10.0.0.7"));
+  names = CertificateNames(role, Names("2001:db8::1", {}, {"2001:DB8:0::1"}), false);
+  EXPECT_THAT(names.ip_sans, ::testing::ElementsAre("2001:DB8:0::1"));
+  // Left out when the request or the role says so.
+  EXPECT_TRUE(CertificateNames(role, Names("api.example.com"), true).dns_sans.empty());
+  role.set_exclude_cn_from_sans(true);
+  EXPECT_TRUE(CertificateNames(role, Names("api.example.com"), false).dns_sans.empty());
+  // No common name: nothing to add.
+  names = CertificateNames(WebRole(), Names("", {"www.example.com"}), false);
+  EXPECT_THAT(names.dns_sans, ::testing::ElementsAre("www.example.com"));
+}
+
+TEST(RolePolicyTest, ServerRolesNeverIssueWithoutASan) {
+  v1::Role role = WebRole();
+  role.set_server_flag(true);
+  absl::Status s = CheckNames(role, Names("api.example.com"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), AllOf(HasSubstr("subjectAltName"), HasSubstr("\"web\""),
+                                 HasSubstr("exclude_cn_from_sans")));
+  EXPECT_TRUE(CheckNames(role, Names("api.example.com", {"api.example.com"})).ok());
+  EXPECT_TRUE(
+      CheckNames(role, Names("", {}, {}, {"spiffe://prod.example/ns/default/sa/web"})).ok());
+  // Client-only roles may name their holder in the subject alone.
+  role.set_server_flag(false);
+  role.set_client_flag(true);
+  EXPECT_TRUE(CheckNames(role, Names("api.example.com")).ok());
+}
+
+TEST(RolePolicyTest, AnAddressAsCommonNameFollowsTheIpRules) {
+  v1::Role role = WebRole();
+  absl::Status s = CheckNames(role, Names("10.0.0.7"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(),
+              AllOf(HasSubstr("common_name: \"10.0.0.7\""), HasSubstr("allow_ip_sans is false")));
+  role.set_allow_ip_sans(true);
+  EXPECT_TRUE(CheckNames(role, Names("10.0.0.7", {}, {"10.0.0.7"})).ok());
+  EXPECT_TRUE(CheckNames(role, Names("2001:db8::1")).ok());
+}
+
 TEST(RolePolicyTest, TtlDefaultsCapsAndIssuerExpiry) {
   const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
   const absl::Time issuer_end = now + absl::Hours(24 * 365);

@@ -69,6 +69,14 @@ absl::Status ValidateAddress(const Checker& check, const std::string& key,
   return absl::OkStatus();
 }
 
+// The host of a valid host:port with the next port; port 0 (tests) stays 0.
+std::string NextPort(const std::string& address) {
+  size_t colon = address.rfind(':');
+  uint32_t port = 0;
+  (void)absl::SimpleAtoi(address.substr(colon + 1), &port);
+  return absl::StrCat(address.substr(0, colon), ":", port == 0 || port == 65535 ? 0 : port + 1);
+}
+
 bool IsZero(const google::protobuf::Duration& d) { return d.seconds() == 0 && d.nanos() == 0; }
 
 absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check) {
@@ -124,11 +132,11 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   }
 
   v1::PkiConfig& pki = *c.mutable_pki();
-  if (pki.base_url().empty()) pki.set_base_url("https://127.0.0.1:7401");
   while (pki.base_url().size() > 1 && pki.base_url().back() == '/') {
     pki.mutable_base_url()->pop_back();
   }
-  if (pki.base_url().rfind("https://", 0) != 0 && pki.base_url().rfind("http://", 0) != 0) {
+  if (!pki.base_url().empty() && pki.base_url().rfind("https://", 0) != 0 &&
+      pki.base_url().rfind("http://", 0) != 0) {
     return check.Error("pki.base_url", "must start with https:// or http://");
   }
   if (!pki.has_crl_validity() ||
@@ -189,16 +197,30 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   v1::HttpConfig& http = *c.mutable_http();
   if (!http.has_enabled()) http.set_enabled(true);
   if (http.address().empty()) {
-    // The gRPC host and the next port; port 0 (tests) stays 0.
-    size_t colon = grpc.address().rfind(':');
-    uint32_t port = 0;
-    (void)absl::SimpleAtoi(grpc.address().substr(colon + 1), &port);
-    http.set_address(absl::StrCat(grpc.address().substr(0, colon), ":",
-                                  port == 0 || port == 65535 ? 0 : port + 1));
+    http.set_address(NextPort(grpc.address()));
   }
   if (absl::Status s = ValidateAddress(check, "http.address", http.address()); !s.ok()) return s;
   if (http.enabled() && http.address() == grpc.address() && !absl::EndsWith(http.address(), ":0")) {
     return check.Error("http.address", "must differ from grpc.address");
+  }
+  v1::PlainHttpConfig& plain = *pki.mutable_plain_http();
+  if (!plain.has_enabled()) plain.set_enabled(true);
+  if (plain.address().empty()) plain.set_address(NextPort(http.address()));
+  if (absl::Status s = ValidateAddress(check, "pki.plain_http.address", plain.address()); !s.ok()) {
+    return s;
+  }
+  if (plain.enabled() && !absl::EndsWith(plain.address(), ":0") &&
+      (plain.address() == grpc.address() ||
+       (http.enabled() && plain.address() == http.address()))) {
+    return check.Error("pki.plain_http.address", "must differ from grpc.address and http.address");
+  }
+  // The default base URL names the listener that serves the documents; a port still to be
+  // picked (0) is filled in by the server once bound.
+  if (pki.base_url().empty()) {
+    const std::string& served = plain.enabled() ? plain.address() : http.address();
+    if (!absl::EndsWith(served, ":0")) {
+      pki.set_base_url(absl::StrCat(plain.enabled() ? "http://" : "https://", served));
+    }
   }
   v1::AuditConfig& audit = *c.mutable_audit();
   audit.set_path(Absolute(dir, audit.path().empty() ? "audit/audit.log" : audit.path()));

@@ -116,7 +116,11 @@ TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
 TEST(ConfigTest, PkiDefaultsAndChecks) {
   auto config = LoadConfig(WriteConfig("pki.yaml", "state_dir: /d\n"));
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->pki().base_url(), "https://127.0.0.1:7401");
+  // The plain-HTTP listener for the public documents is on, on the port after HTTPS, and
+  // certificates point at it.
+  EXPECT_TRUE(config->pki().plain_http().enabled());
+  EXPECT_EQ(config->pki().plain_http().address(), "127.0.0.1:7402");
+  EXPECT_EQ(config->pki().base_url(), "http://127.0.0.1:7402");
   EXPECT_EQ(config->pki().crl_validity().seconds(), 24 * 3600);
   config = LoadConfig(WriteConfig(
       "pki2.yaml", "state_dir: /d\npki:\n  base_url: https://ca.example/\n  crl_validity: 2h\n"));
@@ -125,6 +129,29 @@ TEST(ConfigTest, PkiDefaultsAndChecks) {
   EXPECT_EQ(config->pki().crl_validity().seconds(), 7200);
   std::string path = WriteConfig("pki3.yaml", "state_dir: /d\npki:\n  base_url: ftp://x\n");
   EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: pki.base_url: "));
+
+  // Off only when the operator says so; then the HTTPS listener is the default base.
+  config = LoadConfig(WriteConfig(
+      "pki4.yaml", "state_dir: /d\nhttp:\n  address: 10.0.0.5:8200\npki:\n  plain_http:\n"
+                   "    enabled: false\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->pki().plain_http().enabled());
+  EXPECT_EQ(config->pki().base_url(), "https://10.0.0.5:8200");
+  // Its own address, followed by the base URL; a port still to be picked leaves the base
+  // URL to the server.
+  config = LoadConfig(WriteConfig(
+      "pki5.yaml", "state_dir: /d\npki:\n  plain_http:\n    address: 192.0.2.1:80\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().base_url(), "http://192.0.2.1:80");
+  config = LoadConfig(WriteConfig("pki6.yaml", "grpc:\n  address: 127.0.0.1:0\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().plain_http().address(), "127.0.0.1:0");
+  EXPECT_EQ(config->pki().base_url(), "");
+  path = WriteConfig("pki7.yaml", "pki:\n  plain_http:\n    address: 127.0.0.1:7401\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr(":3: pki.plain_http.address: must differ"));
+  path = WriteConfig("pki8.yaml", "pki:\n  plain_http:\n    address: nowhere\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr(":3: pki.plain_http.address: "));
 }
 
 TEST(ConfigTest, PkiMountDefaultsAndChecks) {

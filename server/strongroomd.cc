@@ -21,8 +21,6 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "pki/ca.h"
-#include "pki/distribution.h"
-#include "pki/ocsp_responder.h"
 #include "server/access/client_certs.h"
 #include "server/access/gate.h"
 #include "server/access/grpc_gate.h"
@@ -33,6 +31,7 @@
 #include "server/audit/hsm_audit_keys.h"
 #include "server/auth_service.h"
 #include "server/files.h"
+#include "server/http/pki_documents.h"
 #include "server/http/server.h"
 #include "server/kms_plugin_service.h"
 #include "server/log.h"
@@ -99,6 +98,10 @@ Strongroomd::Strongroomd(v1::ServerConfig config)
 
 int Strongroomd::http_port() const { return http_ != nullptr ? http_->port() : 0; }
 
+int Strongroomd::pki_documents_port() const {
+  return plain_http_ != nullptr ? plain_http_->port() : 0;
+}
+
 Strongroomd::~Strongroomd() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::ServerConfig& config) {
@@ -161,7 +164,11 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->ca_ = std::make_unique<pki::Ca>(d->hsm_.get(), d->provider_.get(), d->storage_.get(),
                                      d->barrier_.get(), ca_options);
 
+  d->pki_documents_ = PkiDocumentRoutes(d->ca_.get());
+
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
+  // Before any listener that issues certificates: their URLs may name its bound port.
+  if (absl::Status s = d->StartPkiDocuments(); !s.ok()) return Prefixed("pki.plain_http: ", s);
   d->workers_ = std::make_unique<WorkerPool>(static_cast<int>(config.grpc().worker_threads()));
   access::GrpcGate::Options gate_options;
   gate_options.max_pending = config.grpc().max_pending_requests();
@@ -442,77 +449,56 @@ absl::Status Strongroomd::StartKmsPlugin() {
   return absl::OkStatus();
 }
 
-namespace {
-
-// The HTTP response for a distribution-point document or the Ca's error.
-HttpResponse DocumentResponse(const absl::StatusOr<pki::PkiDocument>& doc) {
-  HttpResponse response;
-  if (doc.ok()) {
-    response.content_type = doc->content_type;
-    response.body = doc->body;
-    return response;
-  }
-  // A document that does not exist yet (an issuer without its certificate) is not found.
-  const bool not_yet = doc.status().code() == absl::StatusCode::kFailedPrecondition;
-  response.status = HttpStatusOf(not_yet ? absl::StatusCode::kNotFound : doc.status().code());
-  switch (response.status) {
-    case 404:
-      response.body = not_yet ? "issuer has no certificate yet\n" : "unknown issuer\n";
-      break;
-    case 400:
-      response.body = "bad request\n";
-      break;
-    case 503:
-      response.body = "sealed\n";
-      break;
-    default:
-      response.body = "internal error\n";
-  }
-  return response;
-}
-
-bool HasFormat(const HttpRequest& request, const std::string& format) {
-  auto it = request.params.find("format");
-  return it != request.params.end() && it->second == format;
-}
-
-HttpResponse OcspResponse(std::string der) {
-  HttpResponse response;
-  response.content_type = "application/ocsp-response";
-  response.body = std::move(der);
-  return response;
-}
-
-}  // namespace
-
-// Public (unauthenticated) CA, CRL and OCSP endpoints; see API.md.
+// Public (unauthenticated) CA, CRL and OCSP endpoints; see server/http/pki_documents.h.
 absl::Status Strongroomd::RegisterPkiRoutes() {
-  pki::Ca* ca = ca_.get();
-  auto ocsp = std::make_shared<pki::OcspResponder>(ca);
-  for (absl::Status s : {
-           Protect("GET", "/v1/pki/{issuer}/ca",
-                   [ca](const HttpRequest& request) {
-                     return DocumentResponse(pki::IssuerCertificateDocument(
-                         *ca, request.path_params.at("issuer"), HasFormat(request, "der")));
-                   }),
-           Protect("GET", "/v1/pki/{issuer}/crl",
-                   [ca](const HttpRequest& request) {
-                     return DocumentResponse(pki::CrlDocument(*ca, request.path_params.at("issuer"),
-                                                              HasFormat(request, "pem")));
-                   }),
-           Protect("POST", "/v1/pki/{issuer}/ocsp",
-                   [ocsp](const HttpRequest& request) {
-                     return OcspResponse(
-                         ocsp->Respond(request.path_params.at("issuer"), request.body));
-                   }),
-           Protect("GET", "/v1/pki/{issuer}/ocsp/{request...}",
-                   [ocsp](const HttpRequest& request) {
-                     return OcspResponse(ocsp->RespondToGet(request.path_params.at("issuer"),
-                                                            request.path_params.at("request")));
-                   }),
-       }) {
-    if (!s.ok()) return s;
+  for (const PkiDocumentRoute& route : pki_documents_) {
+    if (absl::Status s = Protect(route.method, route.pattern, route.handler); !s.ok()) return s;
   }
+  return absl::OkStatus();
+}
+
+absl::Status Strongroomd::ServeWithoutCredentials(HttpServer* server, const std::string& method,
+                                                  const std::string& pattern,
+                                                  HttpHandler handler) {
+  const access::Route* route = access::FindRoute(absl::StrCat(method, " ", pattern));
+  if (route == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(method, " ", pattern, " is missing from server/access/routes.cc"));
+  }
+  if (route->operation != access::Operation::kPublic) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(method, " ", pattern, " is not public; a listener without credentials "
+                                           "serves public routes only"));
+  }
+  server->Handle(method, pattern,
+                 access::GateHttpWithoutCredentials(gate_.get(), *route, std::move(handler)));
+  return absl::OkStatus();
+}
+
+absl::Status Strongroomd::StartPkiDocuments() {
+  const v1::PlainHttpConfig& pc = config_.pki().plain_http();
+  if (!pc.enabled()) return absl::OkStatus();
+  plain_http_ = HttpServer::CreatePlain();
+  for (const PkiDocumentRoute& route : pki_documents_) {
+    if (absl::Status s =
+            ServeWithoutCredentials(plain_http_.get(), route.method, route.pattern, route.handler);
+        !s.ok()) {
+      return s;
+    }
+  }
+  // Every other path is 404 (405 for another method on a document path), audited as an
+  // unrouted request like on the HTTPS listener; no token is read, so none is ever judged.
+  plain_http_->HandleUnrouted(
+      [gate = gate_.get(), &route = access::RouteOrDie(access::kUnroutedHttp)](
+          const HttpRequest& request, HttpResponse answer) {
+        return access::GateHttpWithoutCredentials(
+            gate, route, [&answer](const HttpRequest&) { return answer; })(request);
+      });
+  if (absl::Status s = plain_http_->Start(pc.address()); !s.ok()) return s;
+  const std::string url = absl::StrCat(
+      "http://", pc.address().substr(0, pc.address().rfind(':')), ":", plain_http_->port());
+  if (config_.pki().base_url().empty()) ca_->SetBaseUrl(url);
+  LogInfo(absl::StrCat("PKI documents listening on ", url));
   return absl::OkStatus();
 }
 
@@ -555,6 +541,9 @@ absl::Status Strongroomd::StartHttp() {
   });
   if (absl::Status s = http_->Start(hc.address()); !s.ok()) return s;
   std::string host = hc.address().substr(0, hc.address().rfind(':'));
+  if (config_.pki().base_url().empty() && !config_.pki().plain_http().enabled()) {
+    ca_->SetBaseUrl(absl::StrCat("https://", host, ":", http_->port()));
+  }
   // Not "listening on HOST:PORT": that phrase is the gRPC address in the startup line.
   LogInfo(absl::StrCat("HTTP listening on https://", host, ":", http_->port()));
   return absl::OkStatus();
@@ -618,6 +607,7 @@ void Strongroomd::Shutdown() {
     grpc_->Wait();
   }
   if (http_ != nullptr) http_->Stop();
+  if (plain_http_ != nullptr) plain_http_->Stop();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

@@ -14,7 +14,9 @@
 // calls, lets in-flight calls finish for up to drain_seconds, then seals. When http is
 // enabled, an HTTPS listener with the gRPC certificate serves GET /metrics (Prometheus
 // text format; see server_metrics.h for what is measured), the Vault-compatible transit
-// API (server/http/vault/vault_api.h) and the PKI distribution points.
+// API (server/http/vault/vault_api.h) and the PKI distribution points; unless
+// pki.plain_http is disabled, a plain-HTTP listener serves those public documents only
+// (server/http/pki_documents.h), and is what issued certificates' AIA and CRL DP name.
 //
 // Access: every gRPC call and HTTP route passes the access gate (server/access/gate.h):
 // mTLS identities (client certificates requested, verified against auth.client_ca_file
@@ -28,10 +30,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "server/access/http_gate.h"
+#include "server/http/pki_documents.h"
 #include "server/http/server.h"
 #include "strongroom/v1/config.pb.h"
 
@@ -94,6 +98,8 @@ class Strongroomd {
   int port() const { return port_; }
   // The bound HTTPS port; 0 when http is disabled.
   int http_port() const;
+  // The bound port of the plain-HTTP PKI documents listener; 0 when it is disabled.
+  int pki_documents_port() const;
   // True if Start() made a new self-signed certificate.
   bool created_certificate() const { return created_certificate_; }
   void Shutdown();
@@ -119,6 +125,13 @@ class Strongroomd {
                        const std::string& route_name = "");
   // GET /v1/pki/{issuer}/ca and /crl, POST /v1/pki/{issuer}/ocsp, GET .../ocsp/{request}.
   absl::Status RegisterPkiRoutes();
+  // Registers a public route on `server` behind the gate with no credentials read;
+  // NOT_FOUND if routes.cc lacks it, FAILED_PRECONDITION if it is not public.
+  absl::Status ServeWithoutCredentials(HttpServer* server, const std::string& method,
+                                       const std::string& pattern, HttpHandler handler);
+  // The plain-HTTP listener for the PKI documents (pki.plain_http), and the CA's base URL
+  // when it is derived from the listener's bound port.
+  absl::Status StartPkiDocuments();
 
   const v1::ServerConfig config_;
   // Declared first so that they outlive every server and the HSM that report to them.
@@ -148,6 +161,8 @@ class Strongroomd {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<vault::VaultApi> vault_api_;
   std::unique_ptr<HttpServer> http_;
+  std::vector<PkiDocumentRoute> pki_documents_;  // served on http_ and plain_http_
+  std::unique_ptr<HttpServer> plain_http_;        // public PKI documents, no TLS
   int port_ = 0;
   bool created_certificate_ = false;
   absl::Notification stop_;

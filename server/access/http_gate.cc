@@ -26,6 +26,37 @@ absl::string_view Header(const HttpRequest& request, absl::string_view name) {
   return it == request.headers.end() ? absl::string_view() : absl::string_view(it->second);
 }
 
+// Admits the request with `credentials`, runs `handler` if allowed, and audits.
+HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
+                   const HttpResourceParams& params, const Credentials& credentials,
+                   const HttpRequest& request) {
+  absl::StatusOr<std::map<std::string, std::string>> extra =
+      params ? params(request) : std::map<std::string, std::string>();
+  std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
+    auto it = request.path_params.find(std::string(name));
+    if (it != request.path_params.end()) return it->second;
+    if (!extra.ok()) return std::string();
+    auto found = extra->find(std::string(name));
+    return found == extra->end() ? std::string() : found->second;
+  });
+  Gate::Call call = gate->Admit(credentials, route, std::move(resource));
+  HttpResponse response;
+  if (call.status().ok() && !extra.ok()) {
+    response = JsonError(HttpStatusOf(extra.status().code()), extra.status().message());
+  } else if (call.status().ok()) {
+    HttpRequest admitted = request;
+    admitted.path_params.insert(extra->begin(), extra->end());
+    admitted.principal = &call.principal();
+    response = handler(admitted);
+  } else {
+    response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
+  }
+  absl::Status audited =
+      gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
+  if (!audited.ok()) return JsonError(503, audited.message());
+  return response;
+}
+
 }  // namespace
 
 HttpResponse JsonError(int status, absl::string_view message) {
@@ -50,31 +81,15 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
       absl::string_view auth = Header(request, "authorization");
       if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
     }
-    absl::StatusOr<std::map<std::string, std::string>> extra =
-        params ? params(request) : std::map<std::string, std::string>();
-    std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
-      auto it = request.path_params.find(std::string(name));
-      if (it != request.path_params.end()) return it->second;
-      if (!extra.ok()) return std::string();
-      auto found = extra->find(std::string(name));
-      return found == extra->end() ? std::string() : found->second;
-    });
-    Gate::Call call = gate->Admit(credentials, route, std::move(resource));
-    HttpResponse response;
-    if (call.status().ok() && !extra.ok()) {
-      response = JsonError(HttpStatusOf(extra.status().code()), extra.status().message());
-    } else if (call.status().ok()) {
-      HttpRequest admitted = request;
-      admitted.path_params.insert(extra->begin(), extra->end());
-      admitted.principal = &call.principal();
-      response = handler(admitted);
-    } else {
-      response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
-    }
-    absl::Status audited =
-        gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
-    if (!audited.ok()) return JsonError(503, audited.message());
-    return response;
+    return Serve(gate, route, handler, params, credentials, request);
+  };
+}
+
+HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler) {
+  return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
+    Credentials credentials;
+    credentials.peer = request.peer;
+    return Serve(gate, route, handler, nullptr, credentials, request);
   };
 }
 

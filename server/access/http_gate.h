@@ -32,6 +32,11 @@ using HttpResourceParams =
 HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
                      HttpResourceParams params = nullptr);
 
+// GateHttp for a listener that takes no credentials (the plain-HTTP one for public PKI
+// documents): the token headers and any client certificate are never read, so the
+// request is admitted (and audited) as anonymous; a route that is not public is refused.
+HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler);
+
 // {"errors":["<message>"]} with `status`.
 HttpResponse JsonError(int status, absl::string_view message);
 

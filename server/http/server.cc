@@ -121,6 +121,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const std::string
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(server)));
 }
 
+std::unique_ptr<HttpServer> HttpServer::CreatePlain() {
+  auto server = std::make_unique<httplib::Server>();
+  server->set_tcp_nodelay(true);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(server)));
+}
+
 void internal::InstallRouter(const HttpRouter* router, httplib::Server* server) {
   auto handler = [router](const httplib::Request& req, httplib::Response& res) {
     HttpRequest request;
@@ -145,7 +151,7 @@ void internal::InstallRouter(const HttpRouter* router, httplib::Server* server) 
   server->set_payload_max_length(size_t{16} << 20);
 }
 
-HttpServer::HttpServer(std::unique_ptr<httplib::SSLServer> server) : server_(std::move(server)) {
+HttpServer::HttpServer(std::unique_ptr<httplib::Server> server) : server_(std::move(server)) {
   internal::InstallRouter(&router_, server_.get());
   // A keep-alive connection holds a pool thread while it is open (cpp-httplib serves a
   // connection per thread), so the pool bounds concurrent clients, not CPU use.

@@ -1,4 +1,4 @@
-// HttpServer: an HTTPS listener with a small router, over cpp-httplib.
+// HttpServer: an HTTPS (or plain HTTP) listener with a small router, over cpp-httplib.
 //
 // Callers register handlers by method and path before Start(); Start() binds
 // (port 0 picks a free port, see port()) and serves on a background thread pool until
@@ -112,6 +112,9 @@ class HttpServer {
   // FAILED_PRECONDITION naming the file if the certificate or key cannot be used.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Create(const std::string& cert_file,
                                                             const std::string& key_file);
+  // A plain-TCP (no TLS) listener, otherwise the same; requests carry no client
+  // certificate. For public documents only (pki.plain_http).
+  static std::unique_ptr<HttpServer> CreatePlain();
   ~HttpServer();  // Stops.
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -132,9 +135,9 @@ class HttpServer {
   void Stop();
 
  private:
-  explicit HttpServer(std::unique_ptr<httplib::SSLServer> server);
+  explicit HttpServer(std::unique_ptr<httplib::Server> server);
 
-  std::unique_ptr<httplib::SSLServer> server_;
+  std::unique_ptr<httplib::Server> server_;
   HttpRouter router_;
   std::thread thread_;
   std::atomic<bool> exited_{false};

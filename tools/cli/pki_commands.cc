@@ -133,6 +133,7 @@ absl::Status PrintRole(const v1::Role& role, const GlobalOptions& options) {
   fields.emplace_back("TTL", FormatDuration(role.ttl()));
   fields.emplace_back("Max TTL", FormatDuration(role.max_ttl()));
   fields.emplace_back("No store", Bool(role.no_store()));
+  fields.emplace_back("Exclude CN from SANs", Bool(role.exclude_cn_from_sans()));
   return Print(FormatFields(fields));
 }
 
@@ -342,7 +343,7 @@ void AddRolePut(CLI::App* group, const GlobalOptions& options) {
     std::vector<std::string> allowed_uri_sans;
     bool allow_subdomains = false, allow_bare_domains = false, allow_glob_domains = false,
          allow_localhost = false, allow_ip_sans = false, server = false, client = false,
-         no_store = false;
+         no_store = false, exclude_cn_from_sans = false;
     v1::PkiKeyType key_type = v1::PKI_KEY_TYPE_UNSPECIFIED;
     uint32_t key_bits = 0;
     std::optional<absl::Duration> ttl, max_ttl;
@@ -373,6 +374,9 @@ void AddRolePut(CLI::App* group, const GlobalOptions& options) {
   AddDuration(command, "--ttl", &flags->ttl, "Default certificate validity");
   AddDuration(command, "--max-ttl", &flags->max_ttl, "Longest certificate validity");
   command->add_flag("--no-store", flags->no_store, "Do not store issued certificates");
+  command->add_flag("--exclude-cn-from-sans", flags->exclude_cn_from_sans,
+                    "Leave the common name out of the subjectAltName (refused for --server "
+                    "certificates without another SAN)");
   OnRun(command, [flags, &options] {
     v1::Role request;
     request.set_name(flags->name);
@@ -391,6 +395,7 @@ void AddRolePut(CLI::App* group, const GlobalOptions& options) {
     if (flags->ttl.has_value()) SetDuration(*flags->ttl, request.mutable_ttl());
     if (flags->max_ttl.has_value()) SetDuration(*flags->max_ttl, request.mutable_max_ttl());
     request.set_no_store(flags->no_store);
+    request.set_exclude_cn_from_sans(flags->exclude_cn_from_sans);
     v1::Role reply;
     absl::Status status = PkiClient(options).Call(&v1::Pki::Stub::PutRole, request, &reply);
     return status.ok() ? PrintRole(reply, options) : status;
@@ -443,6 +448,7 @@ void AddRoleCommands(CLI::App* pki, const GlobalOptions& options) {
 struct SanFlags {
   std::vector<std::string> dns, ip, uri;
   std::optional<absl::Duration> ttl;
+  bool exclude_cn_from_sans = false;
 };
 
 void AddSanOptions(CLI::App* command, SanFlags* flags) {
@@ -450,6 +456,8 @@ void AddSanOptions(CLI::App* command, SanFlags* flags) {
   AddList(command, "--ip", &flags->ip, "IP address SANs");
   AddList(command, "--uri", &flags->uri, "URI SANs");
   AddDuration(command, "--ttl", &flags->ttl, "Validity [default: the role's]");
+  command->add_flag("--exclude-cn-from-sans", flags->exclude_cn_from_sans,
+                    "Leave the common name out of the subjectAltName");
 }
 
 template <typename Request>
@@ -458,6 +466,7 @@ void FillSans(const SanFlags& flags, Request* request) {
   SetList(flags.ip, request->mutable_ip_sans());
   SetList(flags.uri, request->mutable_uri_sans());
   if (flags.ttl.has_value()) SetDuration(*flags.ttl, request->mutable_ttl());
+  request->set_exclude_cn_from_sans(flags.exclude_cn_from_sans);
 }
 
 constexpr const char* kOutFiles[] = {"key.pem", "cert.pem", "chain.pem"};

@@ -342,10 +342,11 @@ TEST_F(PkiCommandsTest, RolePutSendsExactlyTheFlagsGiven) {
   EXPECT_EQ(role.ttl().seconds(), 720 * 3600);
   EXPECT_EQ(role.max_ttl().seconds(), 2160 * 3600);
   EXPECT_FALSE(role.no_store());
+  EXPECT_FALSE(role.exclude_cn_from_sans());
 
   EXPECT_THAT(Run({"pki", "role", "put", "min", "--issuer", "int", "--allow-bare-domains",
                    "--allow-glob-domains", "--allow-localhost", "--allow-ip-sans", "--client",
-                   "--no-store"}),
+                   "--no-store", "--exclude-cn-from-sans"}),
               Succeeded());
   ASSERT_EQ(fake_.put_role.Get().size(), 2u);
   v1::Role minimal = fake_.put_role.Get()[1];
@@ -358,6 +359,7 @@ TEST_F(PkiCommandsTest, RolePutSendsExactlyTheFlagsGiven) {
   EXPECT_TRUE(minimal.client_flag());
   EXPECT_FALSE(minimal.server_flag());
   EXPECT_TRUE(minimal.no_store());
+  EXPECT_TRUE(minimal.exclude_cn_from_sans());
   EXPECT_EQ(minimal.key_type(), v1::PKI_KEY_TYPE_UNSPECIFIED);
   EXPECT_EQ(minimal.key_bits(), 0u);
   EXPECT_FALSE(minimal.has_ttl());
@@ -398,6 +400,7 @@ TEST_F(PkiCommandsTest, IssuePrintsCertificateChainThenKey) {
   EXPECT_THAT(request.ip_sans(), ElementsAre("10.0.0.1", "::1"));
   EXPECT_THAT(request.uri_sans(), ElementsAre("spiffe://a/b"));
   EXPECT_EQ(request.ttl().seconds(), 24 * 3600);
+  EXPECT_FALSE(request.exclude_cn_from_sans());
 
   CliResult missing = Run({"pki", "issue", "missing", "--common-name", "x"});
   EXPECT_THAT(missing, FailedWith("NOT_FOUND"));
@@ -434,6 +437,10 @@ TEST_F(PkiCommandsTest, SignCsr) {
   EXPECT_EQ(fake_.sign.Get()[0].csr_pem(), kCsrPem);
   EXPECT_EQ(fake_.sign.Get()[0].common_name(), "svc");
   EXPECT_THAT(fake_.sign.Get()[0].dns_sans(), ElementsAre("svc.example.com"));
+  EXPECT_FALSE(fake_.sign.Get()[0].exclude_cn_from_sans());
+  EXPECT_THAT(Run({"pki", "sign", "web", "--csr", csr, "--exclude-cn-from-sans"}), Succeeded());
+  ASSERT_EQ(fake_.sign.Get().size(), 2u);
+  EXPECT_TRUE(fake_.sign.Get()[1].exclude_cn_from_sans());
   CliResult chained = Run({"pki", "sign", "web", "--csr", "-", "--chain"}, kCsrPem);
   EXPECT_THAT(chained, Succeeded());
   EXPECT_EQ(chained.out, absl::StrCat(kCertPem, kChainPem));
