@@ -536,7 +536,8 @@ absl::Status Strongroomd::StartHttp() {
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ =
       std::make_unique<vault::VaultApi>(transit_.get(), auth_service_.get(),
-                                 [system = system_.get()] { return system->CurrentStatus(); });
+                                 [system = system_.get()] { return system->CurrentStatus(); },
+                                 keyring_.get());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler)); !s.ok()) {
       return s;

@@ -72,17 +72,20 @@ class NoTokens : public vault::VaultTokenBackend {
   }
 };
 
+Engine& FuzzEngine() {
+  static Engine* const engine = Build();
+  return *engine;
+}
+
 }  // namespace
 
-kms::Transit& FuzzTransit() {
-  static Engine* const engine = Build();
-  return *engine->transit;
-}
+kms::Transit& FuzzTransit() { return *FuzzEngine().transit; }
 
 const HttpRouter& FuzzVaultRouter() {
   static const HttpRouter* const router = [] {
     static NoTokens tokens;
-    static vault::VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); });
+    static vault::VaultApi api(&FuzzTransit(), &tokens, [] { return v1::Status(); },
+                               FuzzEngine().keyring.get());
     auto* r = new HttpRouter;
     for (vault::VaultRoute& route : api.Routes()) r->Handle(route.method, route.pattern, route.handler);
     return r;

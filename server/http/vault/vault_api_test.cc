@@ -181,7 +181,7 @@ class VaultApiTest : public ::testing::Test {
       s.set_sealed(sealed_);
       s.set_version("1.2.3-test");
       return s;
-    });
+    }, keyring_.get());
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
     principal_.kind = access::Principal::Kind::kToken;
     principal_.identity = "token:acc-1234";
@@ -253,7 +253,12 @@ TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
                           "PUT /v1/{mount}/keys/{key}", "POST /v1/{mount}/keys/{key}/rotate",
                           "PUT /v1/{mount}/keys/{key}/rotate", "GET /v1/sys/health",
                           "GET /v1/auth/token/lookup-self", "POST /v1/auth/token/renew-self",
-                          "PUT /v1/auth/token/renew-self"));
+                          "PUT /v1/auth/token/renew-self",
+                          // transit BYOK import (transit_import.h)
+                          "GET /v1/{mount}/wrapping_key", "POST /v1/{mount}/keys/{key}/import",
+                          "PUT /v1/{mount}/keys/{key}/import",
+                          "POST /v1/{mount}/keys/{key}/import_version",
+                          "PUT /v1/{mount}/keys/{key}/import_version"));
 }
 
 TEST_F(VaultApiTest, CreateReadsBackInVaultsKeyShape) {
@@ -323,7 +328,7 @@ TEST_F(VaultApiTest, AutoRotatePeriodMinimumIsTheKeyringsConfiguredOne) {
   options.min_auto_rotate_period = absl::Minutes(5);
   kms::Keyring keyring(hsm_, storage_.get(), barrier_.get(), options);
   kms::Transit transit(&keyring, hsm_);
-  VaultApi api(&transit, &tokens_, [] { return v1::Status(); });
+  VaultApi api(&transit, &tokens_, [] { return v1::Status(); }, &keyring);
   for (VaultRoute& r : api.Routes()) router_.Handle(r.method, r.pattern, r.handler);
   CreateKey("fast", R"({"auto_rotate_period":"10m"})");
   EXPECT_EQ(Call("GET", "/v1/transit/keys/fast").Num("data.auto_rotate_period"), 600);
