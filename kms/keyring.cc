@@ -309,12 +309,13 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
 
 absl::StatusOr<std::string> Keyring::ImportWrappingKeyDer() {
   if (barrier_->sealed()) return barrier_->SealedError();
+  absl::MutexLock lock(&wrapping_key_mu_);
   absl::StatusOr<bool> exists = hsm_->PrivateKeyExists(kImportWrappingLabel);
   if (!exists.ok()) return exists.status();
   if (!*exists) {
     absl::Status s =
         hsm_->GenerateUnwrappingKeyPair(kImportWrappingLabel, hsm::KeyPairType::kRsa4096);
-    // Another request (or node) may have made it meanwhile: that one is as good.
+    // Another node sharing the token may have made it meanwhile: that one is as good.
     if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
   }
   return hsm_->PublicKeyDer(kImportWrappingLabel);

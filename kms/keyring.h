@@ -241,6 +241,8 @@ class Keyring {
   Storage* const storage_;
   Barrier* const barrier_;
   const KeyringOptions options_;
+  // One creation of the import wrapping key at a time (two would share a label).
+  absl::Mutex wrapping_key_mu_;
   static constexpr size_t kShards = 32;
   Shard shards_[kShards];
 };
