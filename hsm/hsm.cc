@@ -747,6 +747,7 @@ absl::Status Hsm::UnwrapAesKey(const std::string& unwrapping_label, OaepHash has
   // Where the token does not report the length, a key of 25 to 31 bytes fails here.
   if (absl::Status check = AesGcmSelfCheck(label); !check.ok()) {
     (void)DestroyObjects(label);
+    if (absl::Status h = health(); !h.ok()) return h;  // the device, not the key
     return absl::InvalidArgumentError("ciphertext: the target key is not an AES-256 key");
   }
   return absl::OkStatus();
