@@ -570,7 +570,8 @@ bool RejectsWrappedInput(CK_RV rv) {
 
 absl::Status Hsm::WithEphemeralKey(
     const std::string& unwrapping_label, OaepHash hash, absl::string_view wrapped,
-    const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>& fn) {
+    const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>& fn,
+    bool settle) {
   if (wrapped.size() > kMaxWrappedKeyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("ciphertext: at most ", kMaxWrappedKeyBytes, " bytes"));
@@ -652,15 +653,19 @@ absl::Status Hsm::WithEphemeralKey(
         if (!inner.ok() && is_ambiguous(inner)) return KwpRefusal();
         return inner;
       });
-  if (!ambiguous || s.ok()) return s;
+  if (!ambiguous || s.ok() || !settle) return s;
   // SoftHSM answers CKR_GENERAL_ERROR for input that does not unwrap, which is also what
-  // a failing device says. The device decides: if it unwraps a known wrap now, the input
-  // was at fault.
+  // a failing device says. The device decides: if it cannot unwrap a known wrap now it is
+  // at fault; if it can, the first answer may have been a passing fault, so try once more.
   if (absl::Status check = UnwrapSelfCheck(unwrapping_label, hash); !check.ok()) {
     return absl::UnavailableError(
         absl::StrCat("HSM fault while unwrapping an imported key (", check.message(), ")"));
   }
-  return absl::IsInvalidArgument(s) ? s : OaepRefusal(hash);
+  absl::Status again = WithEphemeralKey(unwrapping_label, hash, wrapped, fn, /*settle=*/false);
+  if (again.ok() || absl::IsInvalidArgument(again)) return again;
+  CK_RV rv = RvOf(again);
+  if (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) return OaepRefusal(hash);
+  return again;
 }
 
 absl::Status Hsm::UnwrapSelfCheck(const std::string& unwrapping_label, OaepHash hash) {
@@ -690,7 +695,8 @@ absl::Status Hsm::UnwrapSelfCheck(const std::string& unwrapping_label, OaepHash 
   block.append(40, '\0');  // WithEphemeralKey wants something after the OAEP block
   return WithEphemeralKey(
       unwrapping_label, hash, block,
-      [](CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view) { return absl::OkStatus(); });
+      [](CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view) { return absl::OkStatus(); },
+      /*settle=*/false);
 }
 
 absl::Status Hsm::UnwrapAesKey(const std::string& unwrapping_label, OaepHash hash,

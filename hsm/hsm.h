@@ -2,9 +2,10 @@
 //
 // Keys are token objects addressed by CKA_LABEL and created inside the token: secret and
 // private keys are CKA_SENSITIVE, !CKA_EXTRACTABLE and CKA_PRIVATE, so their values never
-// leave it. Every call goes through a SessionPool (leasing, login, reconnection after an
-// outage). Object handles are cached per label and dropped when the pool reconnects.
-// Thread-safe. Errors carry the PKCS#11 function and CKR_ name, never key or PIN bytes.
+// leave it; imported keys are unwrapped into the token (UnwrapAesKey). Every call goes through a
+// SessionPool (leasing, login, reconnection after an outage). Object handles are cached per label
+// and dropped when the pool reconnects. Thread-safe. Errors carry the PKCS#11 function and CKR_
+// name, never key or PIN bytes.
 #pragma once
 
 #include <cstddef>
@@ -60,7 +61,8 @@ enum class OaepHash { kSha1, kSha224, kSha256, kSha384, kSha512 };
 // Key import (BYOK) in Vault's format: wrapped = RSA-OAEP(wrapping key, 32-byte ephemeral
 // AES key) || AES-KWP (RFC 5649) of the target key under the ephemeral key. Both unwraps
 // run inside the token (CKM_RSA_PKCS_OAEP, then CKM_AES_KEY_WRAP_PAD, which is RFC 5649's
-// KWP); the ephemeral key is a non-extractable session object destroyed after use.
+// KWP); the ephemeral key is a non-extractable session object destroyed after use. The
+// largest wrapped input accepted:
 inline constexpr size_t kMaxWrappedKeyBytes = 16384;
 
 class Hsm {
@@ -133,8 +135,8 @@ class Hsm {
   // if a private key with this label exists.
   absl::Status GenerateUnwrappingKeyPair(const std::string& label, KeyPairType type);
   // Unwraps `wrapped` (see kMaxWrappedKeyBytes above) with the private key `unwrapping_label`
-  // into a new token AES-256 key `label`, usable only for encrypt/decrypt, sensitive and
-  // never extractable: the target key is never in clear outside the token. INVALID_ARGUMENT
+  // into a new token AES-256 key `label`, usable only for encrypt/decrypt, sensitive and not
+  // extractable: the target key is never in clear outside the token. INVALID_ARGUMENT
   // (naming the stage, never the bytes) if the input does not unwrap or is not a 32-byte
   // key; also if the token does not implement OAEP with `hash` (SoftHSM 2.6 has only SHA-1).
   absl::Status UnwrapAesKey(const std::string& unwrapping_label, OaepHash hash,
@@ -177,10 +179,12 @@ class Hsm {
                                    std::vector<CK_ATTRIBUTE> pub, std::vector<CK_ATTRIBUTE> priv);
   // Unwraps the ephemeral key of `wrapped` (the OAEP part) into a session AES key usable
   // only to unwrap, calls fn(session, ephemeral, kwp part) and destroys the ephemeral key.
+  // With `settle`, an answer that could mean bad input or a device fault is settled by
+  // UnwrapSelfCheck (which does not settle its own).
   absl::Status WithEphemeralKey(
       const std::string& unwrapping_label, OaepHash hash, absl::string_view wrapped,
-      const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>&
-          fn);
+      const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>& fn,
+      bool settle = true);
   // OK if `unwrapping_label` unwraps a block wrapped right now with its public key.
   absl::Status UnwrapSelfCheck(const std::string& unwrapping_label, OaepHash hash);
   // One C_Decrypt of AES-GCM into *out, the module's answer unclassified.

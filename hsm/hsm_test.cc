@@ -453,5 +453,22 @@ TEST_F(HsmImportTest, RefusesBadWrapsWithClearErrors) {
   EXPECT_EQ(hsm_->sessions_in_use(), 0u);
 }
 
+// SoftHSM's CKR_GENERAL_ERROR means bad input or a failing device: a self-check decides,
+// and a passing fault does not fail the import.
+TEST_F(HsmImportTest, AmbiguousAnswersAreSettledByTheDevice) {
+  std::string target = Random(32);
+  std::string wrapped = Wrap(target);
+  hsm_->faults().Fail("C_UnwrapKey", CKR_GENERAL_ERROR, 1);
+  absl::StatusOr<SecretData> out = hsm_->UnwrapSecret("import-wrapping", OaepHash::kSha1, wrapped);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->RevealSecretAsString(), target);
+  hsm_->faults().Fail("C_UnwrapKey", CKR_GENERAL_ERROR, 100);
+  out = hsm_->UnwrapSecret("import-wrapping", OaepHash::kSha1, wrapped);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+  EXPECT_THAT(out.status().message(), HasSubstr("HSM fault"));
+  hsm_->faults().Clear();
+  EXPECT_EQ(hsm_->sessions_in_use(), 0u);
+}
+
 }  // namespace
 }  // namespace strongroom::hsm
