@@ -2,11 +2,15 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <cstring>
 #include <optional>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "hsm/ck_rv.h"
 #include "hsm/openssl_ptr.h"
@@ -405,6 +409,28 @@ absl::StatusOr<std::string> Hsm::Hmac(const std::string& label, HashAlgorithm ha
 }
 
 absl::Status Hsm::GenerateKeyPair(const std::string& label, KeyPairType type) {
+  return GenerateKeyPairWith(
+      label, type, {Attr(CKA_VERIFY, kTrue), Attr(CKA_ENCRYPT, kFalse), Attr(CKA_WRAP, kFalse)},
+      {Attr(CKA_SIGN, kTrue), Attr(CKA_DECRYPT, kFalse), Attr(CKA_UNWRAP, kFalse),
+       Attr(CKA_DERIVE, kFalse)});
+}
+
+absl::Status Hsm::GenerateUnwrappingKeyPair(const std::string& label, KeyPairType type) {
+  if (type != KeyPairType::kRsa2048 && type != KeyPairType::kRsa3072 &&
+      type != KeyPairType::kRsa4096) {
+    return absl::InvalidArgumentError("an unwrapping key pair must be RSA");
+  }
+  // The public half is only ever read (and handed to importers); the private half only
+  // unwraps.
+  return GenerateKeyPairWith(
+      label, type, {Attr(CKA_VERIFY, kFalse), Attr(CKA_ENCRYPT, kFalse), Attr(CKA_WRAP, kFalse)},
+      {Attr(CKA_SIGN, kFalse), Attr(CKA_DECRYPT, kFalse), Attr(CKA_UNWRAP, kTrue),
+       Attr(CKA_DERIVE, kFalse)});
+}
+
+absl::Status Hsm::GenerateKeyPairWith(const std::string& label, KeyPairType type,
+                                      std::vector<CK_ATTRIBUTE> pub,
+                                      std::vector<CK_ATTRIBUTE> priv) {
   absl::StatusOr<bool> exists = PrivateKeyExists(label);
   if (!exists.ok()) return exists.status();
   if (*exists) {
@@ -413,23 +439,21 @@ absl::Status Hsm::GenerateKeyPair(const std::string& label, KeyPairType type) {
   return pool_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
     uint8_t id[16];
     if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) return s;
-    std::vector<CK_ATTRIBUTE> pub = {Attr(CKA_LABEL, label),  Attr(CKA_ID, id, sizeof(id)),
-                                     Attr(CKA_TOKEN, kTrue),  Attr(CKA_PRIVATE, kFalse),
-                                     Attr(CKA_VERIFY, kTrue), Attr(CKA_ENCRYPT, kFalse),
-                                     Attr(CKA_WRAP, kFalse)};
-    std::vector<CK_ATTRIBUTE> priv = {
-        Attr(CKA_LABEL, label),       Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
-        Attr(CKA_PRIVATE, kTrue),     Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse),
-        Attr(CKA_MODIFIABLE, kFalse), Attr(CKA_SIGN, kTrue),        Attr(CKA_DECRYPT, kFalse),
-        Attr(CKA_UNWRAP, kFalse),     Attr(CKA_DERIVE, kFalse)};
+    std::vector<CK_ATTRIBUTE> pub_tmpl = pub, priv_tmpl = priv;  // Run may call this again
+    pub_tmpl.insert(pub_tmpl.end(), {Attr(CKA_LABEL, label), Attr(CKA_ID, id, sizeof(id)),
+                                     Attr(CKA_TOKEN, kTrue), Attr(CKA_PRIVATE, kFalse)});
+    priv_tmpl.insert(priv_tmpl.end(),
+                     {Attr(CKA_LABEL, label), Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),
+                      Attr(CKA_PRIVATE, kTrue), Attr(CKA_SENSITIVE, kTrue),
+                      Attr(CKA_EXTRACTABLE, kFalse), Attr(CKA_MODIFIABLE, kFalse)});
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, nullptr, 0};
     CK_ULONG bits = 0;
     switch (type) {
       case KeyPairType::kEcP256:
-        pub.push_back(Attr(CKA_EC_PARAMS, kP256Oid, sizeof(kP256Oid)));
+        pub_tmpl.push_back(Attr(CKA_EC_PARAMS, kP256Oid, sizeof(kP256Oid)));
         break;
       case KeyPairType::kEcP384:
-        pub.push_back(Attr(CKA_EC_PARAMS, kP384Oid, sizeof(kP384Oid)));
+        pub_tmpl.push_back(Attr(CKA_EC_PARAMS, kP384Oid, sizeof(kP384Oid)));
         break;
       case KeyPairType::kRsa2048:
         bits = 2048;
@@ -443,13 +467,340 @@ absl::Status Hsm::GenerateKeyPair(const std::string& label, KeyPairType type) {
     }
     if (bits != 0) {
       mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-      pub.push_back(Attr(CKA_MODULUS_BITS, bits));
-      pub.push_back(Attr(CKA_PUBLIC_EXPONENT, kRsaExponent, sizeof(kRsaExponent)));
+      pub_tmpl.push_back(Attr(CKA_MODULUS_BITS, bits));
+      pub_tmpl.push_back(Attr(CKA_PUBLIC_EXPONENT, kRsaExponent, sizeof(kRsaExponent)));
     }
     CK_OBJECT_HANDLE pub_handle, priv_handle;
-    return SR_P11(*module_, C_GenerateKeyPair, session, &mech, pub.data(), pub.size(), priv.data(),
-                  priv.size(), &pub_handle, &priv_handle);
+    return SR_P11(*module_, C_GenerateKeyPair, session, &mech, pub_tmpl.data(), pub_tmpl.size(),
+                  priv_tmpl.data(), priv_tmpl.size(), &pub_handle, &priv_handle);
   });
+}
+
+namespace {
+
+const char* OaepHashName(OaepHash hash) {
+  switch (hash) {
+    case OaepHash::kSha1:
+      return "SHA1";
+    case OaepHash::kSha224:
+      return "SHA224";
+    case OaepHash::kSha256:
+      return "SHA256";
+    case OaepHash::kSha384:
+      return "SHA384";
+    case OaepHash::kSha512:
+      return "SHA512";
+  }
+  return "";
+}
+
+CK_RSA_PKCS_OAEP_PARAMS OaepParams(OaepHash hash) {
+  CK_RSA_PKCS_OAEP_PARAMS p = {};
+  switch (hash) {
+    case OaepHash::kSha1:
+      p.hashAlg = CKM_SHA_1, p.mgf = CKG_MGF1_SHA1;
+      break;
+    case OaepHash::kSha224:
+      p.hashAlg = CKM_SHA224, p.mgf = CKG_MGF1_SHA224;
+      break;
+    case OaepHash::kSha256:
+      p.hashAlg = CKM_SHA256, p.mgf = CKG_MGF1_SHA256;
+      break;
+    case OaepHash::kSha384:
+      p.hashAlg = CKM_SHA384, p.mgf = CKG_MGF1_SHA384;
+      break;
+    case OaepHash::kSha512:
+      p.hashAlg = CKM_SHA512, p.mgf = CKG_MGF1_SHA512;
+      break;
+  }
+  p.source = CKZ_DATA_SPECIFIED;  // empty label, as Vault uses
+  return p;
+}
+
+const EVP_MD* OaepMd(OaepHash hash) {
+  switch (hash) {
+    case OaepHash::kSha1:
+      return EVP_sha1();
+    case OaepHash::kSha224:
+      return EVP_sha224();
+    case OaepHash::kSha256:
+      return EVP_sha256();
+    case OaepHash::kSha384:
+      return EVP_sha384();
+    case OaepHash::kSha512:
+      return EVP_sha512();
+  }
+  return EVP_sha256();
+}
+
+absl::Status OaepRefusal(OaepHash hash) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("ciphertext: the ephemeral key does not unwrap under this server's wrapping key "
+                   "(RSA-OAEP with ",
+                   OaepHashName(hash), ")"));
+}
+
+absl::Status KwpRefusal() {
+  return absl::InvalidArgumentError(
+      "ciphertext: the target key does not unwrap under the ephemeral key (AES-KWP)");
+}
+
+// The module's answers for wrapped input that does not unwrap (or is not the key asked
+// for). CKR_GENERAL_ERROR is not among them: it is a device fault.
+bool RejectsWrappedInput(CK_RV rv) {
+  return rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
+         rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+         rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE || rv == CKR_KEY_SIZE_RANGE ||
+         rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+}  // namespace
+
+absl::Status Hsm::WithEphemeralKey(
+    const std::string& unwrapping_label, OaepHash hash, absl::string_view wrapped,
+    const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>& fn,
+    bool settle) {
+  if (wrapped.size() > kMaxWrappedKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ciphertext: at most ", kMaxWrappedKeyBytes, " bytes"));
+  }
+  bool ambiguous = false;  // the module said CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED
+  const auto is_ambiguous = [&](const absl::Status& s) {
+    CK_RV rv = RvOf(s);
+    ambiguous = rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+    return ambiguous;
+  };
+  absl::Status s = WithObject(
+      CKO_PRIVATE_KEY, unwrapping_label,
+      [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE unwrapping) -> absl::Status {
+        CK_ULONG modulus_bits = 0;
+        CK_ATTRIBUTE bits_attr = Attr(CKA_MODULUS_BITS, modulus_bits);
+        // Private keys need not carry CKA_MODULUS_BITS; the modulus length says the same.
+        size_t modulus_bytes = 0;
+        if (SR_P11(*module_, C_GetAttributeValue, session, unwrapping, &bits_attr, 1).ok() &&
+            modulus_bits != 0) {
+          modulus_bytes = (modulus_bits + 7) / 8;
+        } else {
+          CK_ATTRIBUTE n = {CKA_MODULUS, nullptr, 0};
+          if (auto s = SR_P11(*module_, C_GetAttributeValue, session, unwrapping, &n, 1); !s.ok()) {
+            return s;
+          }
+          modulus_bytes = n.ulValueLen;
+        }
+        if (wrapped.size() <= modulus_bytes) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "ciphertext: too short: expected the ", modulus_bytes,
+              "-byte RSA-OAEP wrapped ephemeral key followed by the AES-KWP wrapped key"));
+        }
+        CK_RSA_PKCS_OAEP_PARAMS params = OaepParams(hash);
+        CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &params, sizeof(params)};
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        CK_KEY_TYPE aes = CKK_AES;
+        // A session object that can do nothing but unwrap the target key.
+        CK_ATTRIBUTE tmpl[] = {
+            Attr(CKA_CLASS, cls),      Attr(CKA_KEY_TYPE, aes),    Attr(CKA_TOKEN, kFalse),
+            Attr(CKA_PRIVATE, kTrue),  Attr(CKA_SENSITIVE, kTrue), Attr(CKA_EXTRACTABLE, kFalse),
+            Attr(CKA_ENCRYPT, kFalse), Attr(CKA_DECRYPT, kFalse),  Attr(CKA_SIGN, kFalse),
+            Attr(CKA_VERIFY, kFalse),  Attr(CKA_WRAP, kFalse),     Attr(CKA_UNWRAP, kTrue),
+            Attr(CKA_DERIVE, kFalse),
+        };
+        CK_OBJECT_HANDLE ephemeral = CK_INVALID_HANDLE;
+        absl::Status s = SR_P11(*module_, C_UnwrapKey, session, &oaep, unwrapping,
+                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(wrapped.data())),
+                                modulus_bytes, tmpl, std::size(tmpl), &ephemeral);
+        CK_RV rv = RvOf(s);
+        if (rv == CKR_ARGUMENTS_BAD || rv == CKR_MECHANISM_PARAM_INVALID ||
+            rv == CKR_MECHANISM_INVALID) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "hash_function: this HSM (", token_info_.manufacturer, " ", token_info_.model,
+              ") does not unwrap RSA-OAEP with ", OaepHashName(hash), " (", CkRvName(rv),
+              "); wrap the ephemeral key with a hash it supports (SoftHSM 2.6: SHA1)"));
+        }
+        if (RejectsWrappedInput(rv)) return OaepRefusal(hash);
+        if (!s.ok()) {
+          is_ambiguous(s);
+          return s;
+        }
+        absl::Cleanup destroy = [&] {
+          (void)SR_P11(*module_, C_DestroyObject, session, ephemeral);
+        };
+        CK_ULONG length = 0;
+        CK_ATTRIBUTE len_attr = Attr(CKA_VALUE_LEN, length);
+        if (auto s = SR_P11(*module_, C_GetAttributeValue, session, ephemeral, &len_attr, 1);
+            !s.ok()) {
+          return s;
+        }
+        // Tokens that do not record the length of unwrapped keys (SoftHSM 2.6 says 0)
+        // leave this check to the KWP unwrap, which needs a valid AES key.
+        if (length != 0 && length != 32) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("ciphertext: the ephemeral key must be a 256-bit AES key, got ",
+                           length * 8, " bits"));
+        }
+        absl::Status inner = fn(session, ephemeral, wrapped.substr(modulus_bytes));
+        if (!inner.ok() && is_ambiguous(inner)) return KwpRefusal();
+        return inner;
+      });
+  if (!ambiguous || s.ok() || !settle) return s;
+  // SoftHSM answers CKR_GENERAL_ERROR for input that does not unwrap, which is also what
+  // a failing device says. The device decides: if it cannot unwrap a known wrap now it is
+  // at fault; if it can, the first answer may have been a passing fault, so try once more.
+  if (absl::Status check = UnwrapSelfCheck(unwrapping_label, hash); !check.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("HSM fault while unwrapping an imported key (", check.message(), ")"));
+  }
+  absl::Status again = WithEphemeralKey(unwrapping_label, hash, wrapped, fn, /*settle=*/false);
+  if (again.ok() || absl::IsInvalidArgument(again)) return again;
+  CK_RV rv = RvOf(again);
+  if (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) return OaepRefusal(hash);
+  return again;
+}
+
+absl::Status Hsm::UnwrapSelfCheck(const std::string& unwrapping_label, OaepHash hash) {
+  absl::StatusOr<std::string> der = PublicKeyDer(unwrapping_label);
+  if (!der.ok()) return der.status();
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
+  EvpPkeyPtr pub(d2i_PUBKEY(nullptr, &p, der->size()));
+  uint8_t known[32];
+  if (absl::Status s = GenerateRandom(absl::MakeSpan(known)); !s.ok()) return s;
+  EvpPkeyCtxPtr ctx(pub ? EVP_PKEY_CTX_new(pub.get(), nullptr) : nullptr);
+  const EVP_MD* md = OaepMd(hash);
+  size_t len = 0;
+  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) <= 0 ||
+      EVP_PKEY_encrypt(ctx.get(), nullptr, &len, known, sizeof(known)) <= 0) {
+    return absl::InternalError("cannot set up the RSA-OAEP self-check");
+  }
+  std::string block(len, '\0');
+  if (EVP_PKEY_encrypt(ctx.get(), reinterpret_cast<unsigned char*>(block.data()), &len, known,
+                       sizeof(known)) <= 0) {
+    return absl::InternalError("cannot set up the RSA-OAEP self-check");
+  }
+  OPENSSL_cleanse(known, sizeof(known));
+  block.resize(len);
+  block.append(40, '\0');  // WithEphemeralKey wants something after the OAEP block
+  return WithEphemeralKey(
+      unwrapping_label, hash, block,
+      [](CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view) { return absl::OkStatus(); },
+      /*settle=*/false);
+}
+
+absl::Status Hsm::UnwrapAesKey(const std::string& unwrapping_label, OaepHash hash,
+                               absl::string_view wrapped, const std::string& label) {
+  absl::StatusOr<bool> exists = SecretKeyExists(label);
+  if (!exists.ok()) return exists.status();
+  if (*exists) {
+    return absl::AlreadyExistsError(absl::StrCat("secret key '", label, "' already exists"));
+  }
+  absl::Status s = WithEphemeralKey(
+      unwrapping_label, hash, wrapped,
+      [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ephemeral,
+          absl::string_view kwp) -> absl::Status {
+        uint8_t id[16];
+        if (auto s = SR_P11(*module_, C_GenerateRandom, session, id, sizeof(id)); !s.ok()) {
+          return s;
+        }
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        CK_KEY_TYPE aes = CKK_AES;
+        // As GenerateAesKey's keys: sensitive, never extractable, encrypt/decrypt only.
+        // (SoftHSM refuses CKA_MODIFIABLE in an unwrap template; PKCS#11 forbids turning
+        // CKA_SENSITIVE off or CKA_EXTRACTABLE on later anyway.)
+        CK_ATTRIBUTE tmpl[] = {
+            Attr(CKA_CLASS, cls),         Attr(CKA_KEY_TYPE, aes),       Attr(CKA_LABEL, label),
+            Attr(CKA_ID, id, sizeof(id)), Attr(CKA_TOKEN, kTrue),        Attr(CKA_PRIVATE, kTrue),
+            Attr(CKA_SENSITIVE, kTrue),   Attr(CKA_EXTRACTABLE, kFalse), Attr(CKA_ENCRYPT, kTrue),
+            Attr(CKA_DECRYPT, kTrue),     Attr(CKA_SIGN, kFalse),        Attr(CKA_VERIFY, kFalse),
+            Attr(CKA_WRAP, kFalse),       Attr(CKA_UNWRAP, kFalse),      Attr(CKA_DERIVE, kFalse),
+        };
+        // KWP of 25 to 32 bytes is 40 bytes long; AES itself refuses 25 to 31 (see below).
+        if (kwp.size() != 40) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("ciphertext: the AES-KWP part is ", kwp.size(),
+                           " bytes; a wrapped 256-bit key is 40 (is the key of another type?)"));
+        }
+        CK_MECHANISM kwp_mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+        absl::Status s = SR_P11(*module_, C_UnwrapKey, session, &kwp_mech, ephemeral,
+                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(kwp.data())),
+                                kwp.size(), tmpl, std::size(tmpl), &key);
+        if (RejectsWrappedInput(RvOf(s))) return KwpRefusal();
+        if (!s.ok()) return s;
+        CK_ULONG length = 0;
+        CK_ATTRIBUTE len_attr = Attr(CKA_VALUE_LEN, length);
+        s = SR_P11(*module_, C_GetAttributeValue, session, key, &len_attr, 1);
+        if (s.ok() && length != 0 && length != 32) {
+          s = absl::InvalidArgumentError(absl::StrCat("ciphertext: the target key is ", length * 8,
+                                                      " bits; an AES-256 key is 256"));
+        }
+        if (!s.ok()) (void)SR_P11(*module_, C_DestroyObject, session, key);
+        return s;
+      });
+  if (!s.ok()) return s;
+  // Where the token does not report the length, a key of 25 to 31 bytes fails here.
+  if (absl::Status check = AesGcmSelfCheck(label); !check.ok()) {
+    (void)DestroyObjects(label);
+    if (absl::Status h = health(); !h.ok()) return h;  // the device, not the key
+    return absl::InvalidArgumentError("ciphertext: the target key is not an AES-256 key");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SecretData> Hsm::UnwrapSecret(const std::string& unwrapping_label, OaepHash hash,
+                                             absl::string_view wrapped) {
+  SecretData out;
+  absl::Status s = WithEphemeralKey(
+      unwrapping_label, hash, wrapped,
+      [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ephemeral,
+          absl::string_view kwp) -> absl::Status {
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+        // A session object that exists only to be read once and destroyed.
+        CK_ATTRIBUTE tmpl[] = {
+            Attr(CKA_CLASS, cls),      Attr(CKA_KEY_TYPE, generic), Attr(CKA_TOKEN, kFalse),
+            Attr(CKA_PRIVATE, kTrue),  Attr(CKA_SENSITIVE, kFalse), Attr(CKA_EXTRACTABLE, kTrue),
+            Attr(CKA_ENCRYPT, kFalse), Attr(CKA_DECRYPT, kFalse),   Attr(CKA_SIGN, kFalse),
+            Attr(CKA_VERIFY, kFalse),  Attr(CKA_WRAP, kFalse),      Attr(CKA_UNWRAP, kFalse),
+            Attr(CKA_DERIVE, kFalse),
+        };
+        CK_MECHANISM kwp_mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+        absl::Status s = SR_P11(*module_, C_UnwrapKey, session, &kwp_mech, ephemeral,
+                                reinterpret_cast<CK_BYTE*>(const_cast<char*>(kwp.data())),
+                                kwp.size(), tmpl, std::size(tmpl), &key);
+        if (RejectsWrappedInput(RvOf(s))) return KwpRefusal();
+        if (!s.ok()) return s;
+        absl::Cleanup destroy = [&] { (void)SR_P11(*module_, C_DestroyObject, session, key); };
+        CK_ATTRIBUTE value = {CKA_VALUE, nullptr, 0};
+        if (auto s = SR_P11(*module_, C_GetAttributeValue, session, key, &value, 1); !s.ok()) {
+          return s;
+        }
+        if (value.ulValueLen == 0 || value.ulValueLen > kMaxWrappedKeyBytes) {
+          return absl::InvalidArgumentError("ciphertext: the target key is empty");
+        }
+        out = SecretData(value.ulValueLen);
+        value.pValue = out.MutableSecret().data();
+        if (auto s = SR_P11(*module_, C_GetAttributeValue, session, key, &value, 1); !s.ok()) {
+          return s;
+        }
+        out.Truncate(value.ulValueLen);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> Hsm::SecretKeyIsNonExtractable(const std::string& label) {
+  CK_BBOOL sensitive = CK_FALSE;
+  CK_BBOOL extractable = CK_TRUE;
+  absl::Status s =
+      WithObject(CKO_SECRET_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        CK_ATTRIBUTE attrs[] = {Attr(CKA_SENSITIVE, sensitive), Attr(CKA_EXTRACTABLE, extractable)};
+        return SR_P11(*module_, C_GetAttributeValue, session, key, attrs, std::size(attrs));
+      });
+  if (!s.ok()) return s;
+  return sensitive == CK_TRUE && extractable == CK_FALSE;
 }
 
 absl::StatusOr<std::string> Hsm::AesGcmEncrypt(const std::string& label,
@@ -535,8 +886,8 @@ absl::StatusOr<SecretData> Hsm::AesGcmDecrypt(const std::string& label,
   // The device decides: if it cannot round-trip a known block under this key it is at
   // fault; if it can, the first answer may have been a passing fault, so try once more.
   if (absl::Status check = AesGcmSelfCheck(label); !check.ok()) {
-    return absl::UnavailableError(absl::StrCat("HSM fault: ", s.message(), " (self-check: ",
-                                               check.message(), ")"));
+    return absl::UnavailableError(
+        absl::StrCat("HSM fault: ", s.message(), " (self-check: ", check.message(), ")"));
   }
   s = AesGcmDecryptOnce(label, iv, aad, ciphertext_and_tag, &out);
   if (s.ok()) return out;

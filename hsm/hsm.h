@@ -2,15 +2,18 @@
 //
 // Keys are token objects addressed by CKA_LABEL and created inside the token: secret and
 // private keys are CKA_SENSITIVE, !CKA_EXTRACTABLE and CKA_PRIVATE, so their values never
-// leave it. Every call goes through a SessionPool (leasing, login, reconnection after an
-// outage). Object handles are cached per label and dropped when the pool reconnects.
-// Thread-safe. Errors carry the PKCS#11 function and CKR_ name, never key or PIN bytes.
+// leave it; imported keys are unwrapped into the token (UnwrapAesKey). Every call goes through a
+// SessionPool (leasing, login, reconnection after an outage). Object handles are cached per label
+// and dropped when the pool reconnects. Thread-safe. Errors carry the PKCS#11 function and CKR_
+// name, never key or PIN bytes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -47,6 +50,16 @@ enum class KeyPairType { kEcP256, kEcP384, kRsa2048, kRsa3072, kRsa4096 };
 // kEcdsa -> DER ECDSA-Sig-Value; kRsaPkcs1 -> RSASSA-PKCS1-v1_5; kRsaPss -> RSASSA-PSS
 // with MGF1 of the same hash and a salt as long as the digest.
 enum class SignScheme { kEcdsa, kRsaPkcs1, kRsaPss };
+
+// The hash of RSA-OAEP (and of its MGF1) in a key import (Vault's hash_function).
+enum class OaepHash { kSha1, kSha224, kSha256, kSha384, kSha512 };
+
+// Key import (BYOK) in Vault's format: wrapped = RSA-OAEP(wrapping key, 32-byte ephemeral
+// AES key) || AES-KWP (RFC 5649) of the target key under the ephemeral key. Both unwraps
+// run inside the token (CKM_RSA_PKCS_OAEP, then CKM_AES_KEY_WRAP_PAD, which is RFC 5649's
+// KWP); the ephemeral key is a non-extractable session object destroyed after use. The
+// largest wrapped input accepted:
+inline constexpr size_t kMaxWrappedKeyBytes = 16384;
 
 class Hsm {
  public:
@@ -113,6 +126,27 @@ class Hsm {
   absl::StatusOr<std::string> Sign(const std::string& label, SignScheme scheme, HashAlgorithm hash,
                                    absl::string_view digest);
 
+  // Creates an RSA key pair (`type` must be an RSA type) whose private key can only unwrap
+  // (CKA_UNWRAP, with every other use off), for receiving imported keys. ALREADY_EXISTS
+  // if a private key with this label exists.
+  absl::Status GenerateUnwrappingKeyPair(const std::string& label, KeyPairType type);
+  // Unwraps `wrapped` (see kMaxWrappedKeyBytes above) with the private key `unwrapping_label`
+  // into a new token AES-256 key `label`, usable only for encrypt/decrypt, sensitive and not
+  // extractable: the target key is never in clear outside the token. INVALID_ARGUMENT
+  // (naming the stage, never the bytes) if the input does not unwrap or is not a 32-byte
+  // key; also if the token does not implement OAEP with `hash` (SoftHSM 2.6 has only SHA-1).
+  absl::Status UnwrapAesKey(const std::string& unwrapping_label, OaepHash hash,
+                            absl::string_view wrapped, const std::string& label);
+  // Unwraps `wrapped` the same way, inside the token, into a session object whose value is
+  // then read out and the object destroyed: for keys that are kept wrapped by the KEK
+  // (the KEK wraps with AES-GCM and an AAD, which C_WrapKey cannot produce), so the target
+  // key passes through this process once, in the returned SecretData.
+  absl::StatusOr<SecretData> UnwrapSecret(const std::string& unwrapping_label, OaepHash hash,
+                                          absl::string_view wrapped);
+  // Whether the secret key `label` is sensitive and not extractable (CKA_SENSITIVE true,
+  // CKA_EXTRACTABLE false, as read from the token).
+  absl::StatusOr<bool> SecretKeyIsNonExtractable(const std::string& label);
+
   // The DER SubjectPublicKeyInfo of the key pair `label`, read from its public key object.
   absl::StatusOr<std::string> PublicKeyDer(const std::string& label);
 
@@ -136,6 +170,19 @@ class Hsm {
       CK_OBJECT_CLASS cls, const std::string& label,
       const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& fn);
   absl::StatusOr<bool> Exists(CK_OBJECT_CLASS cls, const std::string& label);
+  // Generates a key pair per `pub`/`priv` templates (without label, id and key type).
+  absl::Status GenerateKeyPairWith(const std::string& label, KeyPairType type,
+                                   std::vector<CK_ATTRIBUTE> pub, std::vector<CK_ATTRIBUTE> priv);
+  // Unwraps the ephemeral key of `wrapped` (the OAEP part) into a session AES key usable
+  // only to unwrap, calls fn(session, ephemeral, kwp part) and destroys the ephemeral key.
+  // With `settle`, an answer that could mean bad input or a device fault is settled by
+  // UnwrapSelfCheck (which does not settle its own).
+  absl::Status WithEphemeralKey(
+      const std::string& unwrapping_label, OaepHash hash, absl::string_view wrapped,
+      const std::function<absl::Status(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, absl::string_view)>& fn,
+      bool settle = true);
+  // OK if `unwrapping_label` unwraps a block wrapped right now with its public key.
+  absl::Status UnwrapSelfCheck(const std::string& unwrapping_label, OaepHash hash);
   // One C_Decrypt of AES-GCM into *out, the module's answer unclassified.
   absl::Status AesGcmDecryptOnce(const std::string& label, absl::Span<const uint8_t> iv,
                                  absl::string_view aad, absl::string_view ciphertext_and_tag,

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "hsm/ck_rv.h"
 #include "hsm/openssl_ptr.h"
 #include "hsm/pin_file.h"
+#include "hsm/testing/import_wrap.h"
 #include "hsm/testing/softhsm_token.h"
 
 namespace strongroom::hsm {
@@ -325,6 +327,147 @@ TEST_F(HsmTest, LogoutRefusesUntilLogin) {
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(hsm_->Login().ok());
   EXPECT_TRUE(hsm_->AesGcmEncrypt("kek-seal", iv, "", Bytes("x")).ok());
+}
+
+// BYOK import: a key wrapped outside (OpenSSL, as Vault's documentation describes) is
+// unwrapped inside the token.
+class HsmImportTest : public HsmTest {
+ protected:
+  void SetUp() override {
+    HsmTest::SetUp();
+    absl::Status s = hsm_->GenerateUnwrappingKeyPair("import-wrapping", KeyPairType::kRsa4096);
+    ASSERT_TRUE(s.ok() || absl::IsAlreadyExists(s)) << s;
+    absl::StatusOr<std::string> der = hsm_->PublicKeyDer("import-wrapping");
+    ASSERT_TRUE(der.ok()) << der.status();
+    wrapping_der_ = *der;
+  }
+  std::string Random(size_t n) {
+    std::string out(n, '\0');
+    EXPECT_TRUE(
+        hsm_->GenerateRandom(absl::MakeSpan(reinterpret_cast<uint8_t*>(out.data()), n)).ok());
+    return out;
+  }
+  std::string Wrap(absl::string_view target, OaepHash hash = OaepHash::kSha1,
+                   size_t ephemeral_size = 32) {
+    absl::StatusOr<std::string> w =
+        testing::WrapForImport(wrapping_der_, hash, Random(ephemeral_size), target);
+    EXPECT_TRUE(w.ok()) << w.status();
+    return w.value_or("");
+  }
+  // AES-256-GCM decryption in software with the original key bytes.
+  static std::string OpenSslGcmDecrypt(absl::string_view key, absl::Span<const uint8_t> iv,
+                                       absl::string_view ct_and_tag) {
+    EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+    std::string out(ct_and_tag.size(), '\0');
+    int len = 0, final_len = 0;
+    size_t ct_len = ct_and_tag.size() - 16;
+    if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                           reinterpret_cast<const unsigned char*>(key.data()), iv.data()) <= 0 ||
+        EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                          reinterpret_cast<const unsigned char*>(ct_and_tag.data()), ct_len) <= 0 ||
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16,
+                            const_cast<char*>(ct_and_tag.data()) + ct_len) <= 0 ||
+        EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len,
+                            &final_len) <= 0) {
+      return "<does not decrypt>";
+    }
+    out.resize(len + final_len);
+    return out;
+  }
+  std::string wrapping_der_;
+};
+
+TEST_F(HsmImportTest, WrappingKeyIsRsa4096ThatOnlyUnwraps) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(wrapping_der_.data());
+  EvpPkeyPtr pub(d2i_PUBKEY(nullptr, &p, wrapping_der_.size()));
+  ASSERT_TRUE(pub);
+  EXPECT_EQ(EVP_PKEY_get_base_id(pub.get()), EVP_PKEY_RSA);
+  EXPECT_EQ(EVP_PKEY_get_bits(pub.get()), 4096);
+  std::string listing = token_->DescribeObjects("import-wrapping");
+  EXPECT_THAT(listing, HasSubstr("Public Key Object; RSA 4096 bits"));
+  EXPECT_THAT(listing, HasSubstr("never extractable"));
+  EXPECT_THAT(listing, HasSubstr("Usage:      unwrap\n"));
+}
+
+TEST_F(HsmImportTest, ImportedAesKeyIsTheOneWrappedAndNeverExtractable) {
+  std::string target = Random(32);
+  ASSERT_TRUE(
+      hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha1, Wrap(target), "imported-aes").ok());
+  auto iv = Iv();
+  absl::StatusOr<std::string> ct = hsm_->AesGcmEncrypt("imported-aes", iv, "", Bytes("payload"));
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  EXPECT_EQ(OpenSslGcmDecrypt(target, iv, *ct), "payload");
+  absl::StatusOr<bool> locked = hsm_->SecretKeyIsNonExtractable("imported-aes");
+  ASSERT_TRUE(locked.ok()) << locked.status();
+  EXPECT_TRUE(*locked);
+  std::string listing = token_->DescribeObjects("imported-aes");
+  EXPECT_THAT(listing, HasSubstr("sensitive"));
+  EXPECT_THAT(listing, Not(HasSubstr("extractable\n")));
+  // No ephemeral or other session key is left behind; only the token key exists.
+  absl::StatusOr<std::vector<std::string>> labels = token_->ObjectLabels();
+  ASSERT_TRUE(labels.ok());
+  EXPECT_EQ(std::count(labels->begin(), labels->end(), "imported-aes"), 1);
+}
+
+TEST_F(HsmImportTest, UnwrapSecretReturnsTheTargetBytes) {
+  std::string target = Random(121);  // not a multiple of 8: KWP pads
+  absl::StatusOr<SecretData> out =
+      hsm_->UnwrapSecret("import-wrapping", OaepHash::kSha1, Wrap(target));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->RevealSecretAsString(), target);
+}
+
+TEST_F(HsmImportTest, RefusesBadWrapsWithClearErrors) {
+  std::string target = Random(32);
+  std::string good = Wrap(target);
+  // A flipped bit in the OAEP part, and in the KWP part.
+  for (size_t at : {size_t{10}, good.size() - 3}) {
+    std::string bad = good;
+    bad[at] ^= 0x01;
+    absl::Status s = hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha1, bad, "bad-aes");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << at << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr(at == 10 ? "ephemeral key does not unwrap"
+                                                : "target key does not unwrap"));
+    EXPECT_THAT(s.message(), Not(HasSubstr(target)));
+  }
+  // Too short to hold the OAEP block.
+  absl::Status s =
+      hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha1, good.substr(0, 512), "bad-aes");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("too short"));
+  // Targets that are not AES-256 keys.
+  s = hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha1, Wrap(Random(16)), "bad-aes");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("a wrapped 256-bit key is 40")) << s;
+  s = hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha1, Wrap(Random(28)), "bad-aes");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("not an AES-256 key")) << s;
+  // Wrapped with SHA-1 but announced as SHA-256 (or SoftHSM's SHA-1-only OAEP).
+  s = hsm_->UnwrapAesKey("import-wrapping", OaepHash::kSha256, good, "bad-aes");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("hash_function"));
+  // Nothing was left on the token by the refusals.
+  absl::StatusOr<bool> exists = hsm_->SecretKeyExists("bad-aes");
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
+  EXPECT_EQ(hsm_->sessions_in_use(), 0u);
+}
+
+// SoftHSM's CKR_GENERAL_ERROR means bad input or a failing device: a self-check decides,
+// and a passing fault does not fail the import.
+TEST_F(HsmImportTest, AmbiguousAnswersAreSettledByTheDevice) {
+  std::string target = Random(32);
+  std::string wrapped = Wrap(target);
+  hsm_->faults().Fail("C_UnwrapKey", CKR_GENERAL_ERROR, 1);
+  absl::StatusOr<SecretData> out = hsm_->UnwrapSecret("import-wrapping", OaepHash::kSha1, wrapped);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->RevealSecretAsString(), target);
+  hsm_->faults().Fail("C_UnwrapKey", CKR_GENERAL_ERROR, 100);
+  out = hsm_->UnwrapSecret("import-wrapping", OaepHash::kSha1, wrapped);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+  EXPECT_THAT(out.status().message(), HasSubstr("HSM fault"));
+  hsm_->faults().Clear();
+  EXPECT_EQ(hsm_->sessions_in_use(), 0u);
 }
 
 }  // namespace

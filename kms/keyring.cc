@@ -197,9 +197,12 @@ absl::StatusOr<std::vector<std::string>> Keyring::List(absl::string_view page_to
   return names;
 }
 
+WrappedKeyImport::~WrappedKeyImport() { hsm::CleanseString(&ciphertext); }
+
 absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord& key,
                                                          uint32_t version, WriteBatch* batch,
-                                                         std::vector<std::string>* hsm_labels) {
+                                                         std::vector<std::string>* hsm_labels,
+                                                         const WrappedKeyImport* imported) {
   KeyType type = *ParseKeyType(key.type());
   TransitVersionRecord v;
   v.set_version(version);
@@ -213,8 +216,10 @@ absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord&
                                      absl::BytesToHexString(absl::string_view(
                                          reinterpret_cast<const char*>(suffix), sizeof(suffix))));
     std::vector<std::string> labels = HsmObjectLabels(label);
-    absl::Status s = IsAead(type) ? hsm_->GenerateAesKey(labels[0])
-                                  : hsm_->GenerateKeyPair(labels[0], HsmKeyPairOf(type));
+    absl::Status s = imported != nullptr ? hsm_->UnwrapAesKey(kImportWrappingLabel, imported->hash,
+                                                              imported->ciphertext, labels[0])
+                     : IsAead(type)      ? hsm_->GenerateAesKey(labels[0])
+                                         : hsm_->GenerateKeyPair(labels[0], HsmKeyPairOf(type));
     if (s.ok()) hsm_labels->push_back(labels[0]);
     if (s.ok()) s = hsm_->GenerateHmacKey(labels[1]);
     if (!s.ok()) return s;
@@ -225,6 +230,36 @@ absl::StatusOr<TransitVersionRecord> Keyring::NewVersion(const TransitKeyRecord&
       v.set_public_key_der(*der);
     }
     v.set_hsm_label(label);
+    return v;
+  }
+
+  if (imported != nullptr) {
+    // The HSM unwraps; the key then passes through here once, to be wrapped by the KEK.
+    absl::StatusOr<hsm::SecretData> target =
+        hsm_->UnwrapSecret(kImportWrappingLabel, imported->hash, imported->ciphertext);
+    if (!target.ok()) return target.status();
+    if (std::optional<crypto::AsymmetricType> asym = AsymmetricOf(type)) {
+      absl::StatusOr<std::unique_ptr<crypto::PrivateKey>> parsed =
+          crypto::PrivateKey::Parse(*asym, *target);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ciphertext: the target key is not a PKCS#8 ", KeyTypeName(type), " private key"));
+      }
+      absl::StatusOr<std::string> der = (*parsed)->PublicKeyDer();
+      if (!der.ok()) return der.status();
+      v.set_public_key_der(*der);
+    } else if (target->size() != SymmetricKeySize(type)) {
+      return absl::InvalidArgumentError(absl::StrCat("ciphertext: the target key is ",
+                                                     target->size(), " bytes; ", KeyTypeName(type),
+                                                     " keys are ", SymmetricKeySize(type)));
+    }
+    hsm::SecretData raw(kVersionHmacKeySize + target->size());
+    absl::Span<uint8_t> out = raw.MutableSecret();
+    if (absl::Status s = hsm_->GenerateRandom(out.subspan(0, kVersionHmacKeySize)); !s.ok()) {
+      return s;
+    }
+    std::copy_n(target->RevealSecret().data(), target->size(), out.data() + kVersionHmacKeySize);
+    if (absl::Status s = barrier_->Wrap(MaterialId(key, version), raw, batch); !s.ok()) return s;
     return v;
   }
 
@@ -269,6 +304,75 @@ void Keyring::DestroyHsmObjects(const std::vector<std::string>& labels) {
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKeyOptions& o) {
+  return CreateWith(o, nullptr, false);
+}
+
+absl::StatusOr<std::string> Keyring::ImportWrappingKeyDer() {
+  if (barrier_->sealed()) return barrier_->SealedError();
+  absl::MutexLock lock(&wrapping_key_mu_);
+  absl::StatusOr<bool> exists = hsm_->PrivateKeyExists(kImportWrappingLabel);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    absl::Status s =
+        hsm_->GenerateUnwrappingKeyPair(kImportWrappingLabel, hsm::KeyPairType::kRsa4096);
+    // Another node sharing the token may have made it meanwhile: that one is as good.
+    if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+  }
+  return hsm_->PublicKeyDer(kImportWrappingLabel);
+}
+
+absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Import(const ImportKeyOptions& o,
+                                                                  const WrappedKeyImport& wrapped) {
+  if (o.key.convergent) {
+    return absl::InvalidArgumentError(
+        "convergent_encryption: import cannot be used on keys with convergent encryption");
+  }
+  if (o.key.auto_rotate_period > absl::ZeroDuration() && !o.allow_rotation) {
+    return absl::InvalidArgumentError(
+        "auto_rotate_period: allow_rotation must be true if auto-rotation is enabled");
+  }
+  if (o.key.residency == Residency::kHsm && o.key.type != KeyType::kAes256Gcm) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("residency: imported HSM-resident keys can be aes256-gcm only, not ",
+                     KeyTypeName(o.key.type), " (import it with residency wrapped)"));
+  }
+  if (absl::Status s = ValidateKeyName(o.key.name); !s.ok()) return s;
+  if (barrier_->sealed()) return barrier_->SealedError();
+  // Refuse an existing name before unwrapping anything (the commit checks again).
+  absl::StatusOr<std::optional<Entry>> entry = storage_->Get(RecordKey(o.key.name));
+  if (!entry.ok()) return entry.status();
+  if (entry->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "transit key '", o.key.name,
+        "' already exists: import cannot replace a key; use import_version to add a version "
+        "to an imported key"));
+  }
+  // The wrapping key exists before anyone can have wrapped for it; a missing one means the
+  // input cannot be for this server.
+  absl::StatusOr<bool> has_wrapping = hsm_->PrivateKeyExists(kImportWrappingLabel);
+  if (!has_wrapping.ok()) return has_wrapping.status();
+  if (!*has_wrapping) {
+    return absl::FailedPreconditionError(
+        "no import wrapping key yet: read wrapping_key first and wrap the key for it");
+  }
+  return CreateWith(o.key, &wrapped, o.allow_rotation);
+}
+
+absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::ImportVersion(
+    absl::string_view name, const WrappedKeyImport& wrapped) {
+  absl::StatusOr<std::shared_ptr<const TransitKey>> key = Get(name);
+  if (!key.ok()) return key.status();
+  if (!(*key)->record().imported()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transit key '", name,
+                     "' was not imported: import_version can only add "
+                     "versions to imported keys"));
+  }
+  return RotateFrom(name, std::nullopt, &wrapped);
+}
+
+absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::CreateWith(
+    const CreateKeyOptions& o, const WrappedKeyImport* imported, bool allow_rotation) {
   if (absl::Status s = ValidateKeyName(o.name); !s.ok()) return s;
   if (barrier_->sealed()) return barrier_->SealedError();
   if (o.residency == Residency::kHsm && !SupportsHsmResidency(o.type)) {
@@ -294,6 +398,8 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
   record.set_derived(o.derived);
   record.set_convergent(o.convergent);
   record.set_auto_rotate_seconds(absl::ToInt64Seconds(o.auto_rotate_period));
+  record.set_imported(imported != nullptr);
+  record.set_allow_rotation(imported != nullptr && allow_rotation);
   record.set_generation(1);
   record.set_latest_version(1);
   record.set_min_decryption_version(1);
@@ -302,7 +408,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Create(const CreateKe
   *record.mutable_update_time() = record.create_time();
   WriteBatch batch;
   std::vector<std::string> labels;
-  absl::StatusOr<TransitVersionRecord> v1 = NewVersion(record, 1, &batch, &labels);
+  absl::StatusOr<TransitVersionRecord> v1 = NewVersion(record, 1, &batch, &labels, imported);
   if (!v1.ok()) {
     DestroyHsmObjects(labels);
     return v1.status();
@@ -353,7 +459,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_v
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
-    absl::string_view name, std::optional<uint32_t> from_latest) {
+    absl::string_view name, std::optional<uint32_t> from_latest, const WrappedKeyImport* imported) {
   std::vector<std::string> labels;   // HSM objects of the current attempt
   std::vector<std::string> orphans;  // HSM objects of attempts that did not commit
   auto key = Mutate(name, [&](TransitKeyRecord* record, WriteBatch* batch) -> absl::Status {
@@ -362,8 +468,13 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
     if (from_latest.has_value() && record->latest_version() != *from_latest) {
       return absl::CancelledError(absl::StrCat("transit key '", name, "' was already rotated"));
     }
+    if (imported == nullptr && record->imported() && !record->allow_rotation()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("imported key '", name,
+                       "' cannot be rotated here (allow_rotation is false): use import_version"));
+    }
     uint32_t next = record->latest_version() + 1;
-    absl::StatusOr<TransitVersionRecord> v = NewVersion(*record, next, batch, &labels);
+    absl::StatusOr<TransitVersionRecord> v = NewVersion(*record, next, batch, &labels, imported);
     if (!v.ok()) return v.status();
     *record->add_versions() = *std::move(v);
     record->set_latest_version(next);
@@ -391,6 +502,10 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::UpdateConfig(absl::st
     }
     if (u.auto_rotate_period.has_value()) {
       if (absl::Status s = CheckAutoRotatePeriod(*u.auto_rotate_period); !s.ok()) return s;
+      if (*u.auto_rotate_period > absl::ZeroDuration() && r->imported() && !r->allow_rotation()) {
+        return absl::InvalidArgumentError(
+            "auto_rotate_period: this imported key does not allow rotation");
+      }
       r->set_auto_rotate_seconds(absl::ToInt64Seconds(*u.auto_rotate_period));
     }
     r->set_min_decryption_version(min_dec);

@@ -11,10 +11,13 @@
 //
 // Material of WRAPPED keys comes from the HSM's RNG (asymmetric keys from OpenSSL after
 // mixing in HSM randomness) and is stored wrapped by the barrier; HSM-resident keys are
-// HSM objects. On seal the keyring drops every snapshot and its material. Encryption
-// counts are reserved in blocks in storage before use, so a version never exceeds
-// `max_encryptions_per_version` (the NIST SP 800-38D bound for random 96-bit nonces), even
-// across restarts; a version that reaches it rotates the key. Thread-safe.
+// HSM objects. Imported keys (BYOK, Vault's import format, see hsm.h) are unwrapped inside
+// the HSM with the per-token wrapping key kImportWrappingLabel: HSM-resident ones into a
+// non-extractable HSM key (never in clear in this process), WRAPPED ones read once from the
+// HSM and wrapped by the barrier like generated material. On seal the keyring drops every snapshot
+// and its material. Encryption counts are reserved in blocks in storage before use, so a version
+// never exceeds `max_encryptions_per_version` (the NIST SP 800-38D bound for random 96-bit nonces),
+// even across restarts; a version that reaches it rotates the key. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -113,6 +116,22 @@ struct CreateKeyOptions {
   absl::Duration auto_rotate_period = absl::ZeroDuration();
 };
 
+// A key to import, as Vault's import endpoints receive it.
+struct WrappedKeyImport {
+  std::string ciphertext;  // RSA-OAEP(ephemeral AES key) || AES-KWP(target key), raw bytes
+  hsm::OaepHash hash = hsm::OaepHash::kSha256;
+  ~WrappedKeyImport();  // cleanses ciphertext (it is wrapped, but keep memory clean)
+};
+
+struct ImportKeyOptions {
+  CreateKeyOptions key;  // convergent keys cannot be imported
+  // Whether Rotate may add generated versions; auto_rotate_period requires it.
+  bool allow_rotation = false;
+};
+
+// The label of the RSA-4096 key pair that receives imported keys (one per token).
+inline constexpr char kImportWrappingLabel[] = "strongroom-import-wrapping";
+
 struct KeyConfigUpdate {
   std::optional<uint32_t> min_decryption_version;
   std::optional<uint32_t> min_encryption_version;
@@ -138,6 +157,20 @@ class Keyring {
                                                          uint32_t min_available_version);
   // FAILED_PRECONDITION unless deletion_allowed.
   absl::Status Delete(absl::string_view name);
+
+  // The DER SubjectPublicKeyInfo of the import wrapping key, created in the HSM on first
+  // use (RSA-4096, private half non-extractable and usable only to unwrap).
+  absl::StatusOr<std::string> ImportWrappingKeyDer();
+  // Creates a key whose version 1 is `wrapped`. ALREADY_EXISTS if the name is taken;
+  // INVALID_ARGUMENT for input that does not unwrap or is not a key of the type, for
+  // convergent keys, auto_rotate_period without allow_rotation, and HSM residency for types
+  // other than aes256-gcm (the HSM holds imported asymmetric keys only as WRAPPED ones).
+  absl::StatusOr<std::shared_ptr<const TransitKey>> Import(const ImportKeyOptions& options,
+                                                           const WrappedKeyImport& wrapped);
+  // Adds `wrapped` as the next version of the imported key `name`. FAILED_PRECONDITION if
+  // the key was not imported.
+  absl::StatusOr<std::shared_ptr<const TransitKey>> ImportVersion(absl::string_view name,
+                                                                  const WrappedKeyImport& wrapped);
 
   // The material of `version` of `key`, unwrapped on first use; valid while `key` is
   // held. NOT_FOUND if the version is not available; UNAVAILABLE while sealed.
@@ -175,14 +208,22 @@ class Keyring {
   // Adds a version to `name` (the one rotate path): with `from_latest`, only while the
   // latest version is still that one, else CANCELLED. HSM objects made by attempts that
   // did not commit are destroyed; those of the committed version are kept.
-  absl::StatusOr<std::shared_ptr<const TransitKey>> RotateFrom(absl::string_view name,
-                                                               std::optional<uint32_t> from_latest);
+  // With `imported`, the new version is that key (import_version) instead of a new one.
+  absl::StatusOr<std::shared_ptr<const TransitKey>> RotateFrom(
+      absl::string_view name, std::optional<uint32_t> from_latest,
+      const WrappedKeyImport* imported = nullptr);
+  // Create and Import: version 1 is generated, or `imported`.
+  absl::StatusOr<std::shared_ptr<const TransitKey>> CreateWith(const CreateKeyOptions& options,
+                                                               const WrappedKeyImport* imported,
+                                                               bool allow_rotation);
   std::shared_ptr<const TransitKey> Install(TransitKeyRecord record);
   // Makes version `version` of a key: material wrapped into `batch`, HSM objects created.
-  // HSM objects it creates are added to *hsm_labels (to destroy if the commit fails).
+  // HSM objects it creates are added to *hsm_labels (to destroy if the commit fails). With
+  // `imported`, the version's key is that one, unwrapped in the HSM.
   absl::StatusOr<TransitVersionRecord> NewVersion(const TransitKeyRecord& key, uint32_t version,
                                                   WriteBatch* batch,
-                                                  std::vector<std::string>* hsm_labels);
+                                                  std::vector<std::string>* hsm_labels,
+                                                  const WrappedKeyImport* imported = nullptr);
   absl::StatusOr<std::unique_ptr<const VersionMaterial>> LoadMaterial(const TransitKey& key,
                                                                       uint32_t version);
   // INVALID_ARGUMENT unless `period` is 0 (never) or at least min_auto_rotate_period.
@@ -200,6 +241,8 @@ class Keyring {
   Storage* const storage_;
   Barrier* const barrier_;
   const KeyringOptions options_;
+  // One creation of the import wrapping key at a time (two would share a label).
+  absl::Mutex wrapping_key_mu_;
   static constexpr size_t kShards = 32;
   Shard shards_[kShards];
 };

@@ -524,8 +524,9 @@ absl::Status Strongroomd::StartHttp() {
                                  }));
   if (absl::Status s = RegisterPkiRoutes(); !s.ok()) return s;
   vault_api_ = std::make_unique<vault::VaultApi>(
-      transit_.get(), hsm_.get(), tokens_.get(), [gate = gate_.get()] { return gate->policies(); },
-      system_.get(), ca_.get(), config_.pki().mount());
+      transit_.get(), hsm_.get(), keyring_.get(), tokens_.get(),
+      [gate = gate_.get()] { return gate->policies(); }, system_.get(), ca_.get(),
+      config_.pki().mount());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
                                  std::move(route.resource_params), vault_api_->RouteName(route));

@@ -35,6 +35,7 @@ namespace strongroom::server::access {
   X(kSysAdmin, "sys.admin")           \
   X(kTokenCreate, "token.create")     \
   X(kTokenPeriodic, "token.periodic") \
+  X(kTransitImport, "transit.import") \
   X(kAuthenticated, "authenticated")  \
   X(kPublic, "public")
 

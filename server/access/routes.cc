@@ -131,6 +131,13 @@ constexpr Route kRoutes[] = {
     {"PUT /v1/auth/token/create-orphan", Op::kTokenCreate, "auth/tokens"},
     {"POST /v1/auth/token/lookup", Op::kRead, "auth/tokens/{accessor}"},
     {"PUT /v1/auth/token/lookup", Op::kRead, "auth/tokens/{accessor}"},
+    // HTTP: transit BYOK import (server/http/vault/transit_import.h). The wrapping key is
+    // public; importing key material is an operation of its own.
+    {"GET /v1/{mount}/wrapping_key", Op::kRead, "transit/wrapping_key"},
+    {"POST /v1/{mount}/keys/{key}/import", Op::kTransitImport, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/keys/{key}/import", Op::kTransitImport, "transit/keys/{key}"},
+    {"POST /v1/{mount}/keys/{key}/import_version", Op::kTransitImport, "transit/keys/{key}"},
+    {"PUT /v1/{mount}/keys/{key}/import_version", Op::kTransitImport, "transit/keys/{key}"},
     {"GET /v1/auth/token/lookup-self", Op::kAuthenticated, "auth/self"},
     {"POST /v1/auth/token/lookup-accessor", Op::kRead, "auth/tokens/{accessor}"},
     {"PUT /v1/auth/token/lookup-accessor", Op::kRead, "auth/tokens/{accessor}"},

@@ -85,7 +85,7 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
 }
 
 TEST(RoutesTest, EveryVaultRouteIsMapped) {
-  vault::VaultApi api(nullptr, nullptr, nullptr, nullptr, nullptr);
+  vault::VaultApi api(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
   std::vector<vault::VaultRoute> routes = api.Routes();
   EXPECT_GT(routes.size(), 10u);
   for (const vault::VaultRoute& route : routes) {

@@ -66,18 +66,19 @@ Engine* Build() {
   return engine;
 }
 
-Engine& TheEngine() {
+Engine& FuzzEngine() {
   static Engine* const engine = Build();
   return *engine;
 }
 
 }  // namespace
 
-kms::Transit& FuzzTransit() { return *TheEngine().transit; }
+kms::Transit& FuzzTransit() { return *FuzzEngine().transit; }
 
 const HttpRouter& FuzzVaultRouter() {
   static const HttpRouter* const router = [] {
-    static vault::VaultApi api(&FuzzTransit(), TheEngine().hsm.get(), nullptr, nullptr, nullptr);
+    static vault::VaultApi api(&FuzzTransit(), FuzzEngine().hsm.get(),
+                               FuzzEngine().keyring.get(), nullptr, nullptr, nullptr);
     auto* r = new HttpRouter;
     for (vault::VaultRoute& route : api.Routes()) {
       // The token and sys engines have no store or system behind them here.

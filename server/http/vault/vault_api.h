@@ -1,6 +1,7 @@
 // VaultApi: every Vault-compatible HTTP route Strongroom serves, one engine per file:
 //   transit.h  /v1/{mount}/...        keys, encrypt/decrypt/rewrap, datakey, sign/verify,
 //                                     hmac, random, hash
+//   transit_import.h  /v1/{mount}/wrapping_key, keys/{key}/import[_version]  (BYOK)
 //   token.h    /v1/auth/token/...     token create, lookup, renew, revoke
 //   sys.h      /v1/sys/...            health, seal status, seal, unseal, mounts
 //   pki.h      /v1/pki/...            Vault's PKI engine over pki::Ca
@@ -11,22 +12,25 @@
 #include <vector>
 
 #include "hsm/hsm.h"
+#include "kms/keyring.h"
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
 #include "server/http/vault/pki.h"
 #include "server/http/vault/sys.h"
 #include "server/http/vault/token.h"
 #include "server/http/vault/transit.h"
+#include "server/http/vault/transit_import.h"
 
 namespace strongroom::server::vault {
 
 class VaultApi {
  public:
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
-  VaultApi(kms::Transit* transit, hsm::Hsm* hsm, access::TokenStore* tokens,
-           PolicySource policies, SysBackend* system, pki::Ca* ca = nullptr,
-           std::string pki_mount = "pki")
+  VaultApi(kms::Transit* transit, hsm::Hsm* hsm, kms::Keyring* keyring,
+           access::TokenStore* tokens, PolicySource policies, SysBackend* system,
+           pki::Ca* ca = nullptr, std::string pki_mount = "pki")
       : transit_(transit, hsm),
+        transit_import_(keyring),
         token_(tokens, policies),
         sys_(system),
         pki_(ca, policies, std::move(pki_mount)) {}
@@ -41,6 +45,7 @@ class VaultApi {
 
  private:
   TransitApi transit_;
+  TransitImportApi transit_import_;
   TokenApi token_;
   SysApi sys_;
   PkiApi pki_;

@@ -139,7 +139,8 @@ class VaultApiTest : public ::testing::Test {
                                               kms::KeyringOptions{});
     transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
     // The token and sys engines have tests of their own (token_test, sys_test).
-    api_ = std::make_unique<VaultApi>(transit_.get(), hsm_, nullptr, nullptr, nullptr);
+    api_ = std::make_unique<VaultApi>(transit_.get(), hsm_, keyring_.get(), nullptr, nullptr,
+                                      nullptr);
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
     principal_.kind = access::Principal::Kind::kToken;
     principal_.identity = "token:acc-1234";
@@ -210,7 +211,12 @@ TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
                           "PUT /v1/{mount}/keys/{key}", "POST /v1/{mount}/keys/{key}/rotate",
                           "PUT /v1/{mount}/keys/{key}/rotate", "GET /v1/sys/health",
                           "GET /v1/auth/token/lookup-self", "POST /v1/auth/token/renew-self",
-                          "PUT /v1/auth/token/renew-self"}));
+                          "PUT /v1/auth/token/renew-self",
+                          // transit BYOK import (transit_import.h)
+                          "GET /v1/{mount}/wrapping_key", "POST /v1/{mount}/keys/{key}/import",
+                          "PUT /v1/{mount}/keys/{key}/import",
+                          "POST /v1/{mount}/keys/{key}/import_version",
+                          "PUT /v1/{mount}/keys/{key}/import_version"}));
   for (const std::string& route : routes) {
     // OCSP is POST only (RFC 6960), as in Vault.
     if (route.rfind("POST ", 0) == 0 && route.find("/ocsp") == std::string::npos) {
@@ -286,7 +292,7 @@ TEST_F(VaultApiTest, AutoRotatePeriodMinimumIsTheKeyringsConfiguredOne) {
   options.min_auto_rotate_period = absl::Minutes(5);
   kms::Keyring keyring(hsm_, storage_.get(), barrier_.get(), options);
   kms::Transit transit(&keyring, hsm_);
-  VaultApi api(&transit, hsm_, nullptr, nullptr, nullptr);
+  VaultApi api(&transit, hsm_, &keyring, nullptr, nullptr, nullptr);
   for (VaultRoute& r : api.Routes()) router_.Handle(r.method, r.pattern, r.handler);
   CreateKey("fast", R"({"auto_rotate_period":"10m"})");
   EXPECT_EQ(Call("GET", "/v1/transit/keys/fast").Num("data.auto_rotate_period"), 600);
