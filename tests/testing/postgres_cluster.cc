@@ -112,26 +112,50 @@ absl::Status WriteFile(const std::string& path, const std::string& contents, uid
 PostgresCluster::PostgresCluster(std::string dir, std::vector<std::string> settings)
     : dir_(std::move(dir)), settings_(std::move(settings)) {}
 
+absl::Status PostgresCluster::Prepare(const std::string& password) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
+  absl::StatusOr<passwd> user = PostgresUser();
+  if (!user.ok()) return user.status();
+  if (mkdir(dir_.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir_));
+  if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) return absl::ErrnoToStatus(errno, dir_);
+  absl::Status status = MakeReachable(tmp);
+  if (!status.ok()) return status;
+  password_ = password;
+  password_file_ = absl::StrCat(dir_, ".password");
+  return WriteFile(password_file_, password, getuid(), getgid());
+}
+
+absl::Status PostgresCluster::StartOnFreePort() {
+  // Another process may take the port between FreePort and the server's bind: retry.
+  absl::Status status;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::StatusOr<int> port = FreePort();
+    if (!port.ok()) return port.status();
+    port_ = *port;
+    status = StartServer();
+    if (status.ok()) break;
+  }
+  if (!status.ok()) {
+    port_ = 0;
+    return status;
+  }
+  StartWatchdog();
+  return status;
+}
+
 absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const Options& options) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
   absl::StatusOr<passwd> user = PostgresUser();
   if (!user.ok()) return user.status();
-
-  std::unique_ptr<PostgresCluster> cluster(
-      new PostgresCluster(absl::StrCat(tmp, "/", options.name), options.settings));
-  const std::string& dir = cluster->dir_;
-  if (mkdir(dir.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
-  if (chown(dir.c_str(), user->pw_uid, user->pw_gid) != 0) return absl::ErrnoToStatus(errno, dir);
-  absl::Status status = MakeReachable(tmp);
-  if (!status.ok()) return status;
-
   absl::StatusOr<std::string> password = RandomPassword();
   if (!password.ok()) return password.status();
-  cluster->password_ = *password;
-  cluster->password_file_ = absl::StrCat(dir, ".password");
-  status = WriteFile(cluster->password_file_, *password, getuid(), getgid());
+  std::unique_ptr<PostgresCluster> cluster(
+      new PostgresCluster(absl::StrCat(tmp, "/", options.name), options.settings));
+  absl::Status status = cluster->Prepare(*password);
   if (!status.ok()) return status;
+  const std::string& dir = cluster->dir_;
   const std::string initdb_password = absl::StrCat(dir, "/initdb-password");
   status = WriteFile(initdb_password, *password, user->pw_uid, user->pw_gid);
   if (!status.ok()) return status;
@@ -141,20 +165,52 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const Op
                            "--no-instructions"}));
   unlink(initdb_password.c_str());
   if (!status.ok()) return status;
-
-  // Another process may take the port between FreePort and the server's bind: retry.
-  for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<int> port = FreePort();
-    if (!port.ok()) return port.status();
-    cluster->port_ = *port;
-    status = cluster->StartServer();
-    if (status.ok() || attempt == 2) break;
-  }
+  status = cluster->StartOnFreePort();
   if (!status.ok()) return status;
-  cluster->StartWatchdog();
   absl::StatusOr<std::string> created = cluster->Query("CREATE DATABASE strongroom", "postgres");
   if (!created.ok()) return created.status();
   return cluster;
+}
+
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::StartStandby(
+    const PostgresCluster& primary, const Options& options) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
+  absl::StatusOr<passwd> user = PostgresUser();
+  if (!user.ok()) return user.status();
+  std::unique_ptr<PostgresCluster> cluster(
+      new PostgresCluster(absl::StrCat(tmp, "/", options.name), options.settings));
+  absl::Status status = cluster->Prepare(primary.password_);
+  if (!status.ok()) return status;
+  const std::string& dir = cluster->dir_;
+  // The standby's walreceiver (and pg_basebackup) read the password from a passfile.
+  const std::string passfile = absl::StrCat(dir, "/pgpass");
+  status = WriteFile(passfile, absl::StrCat("127.0.0.1:", primary.port_, ":*:sr:", primary.password_, "\n"),
+                     user->pw_uid, user->pw_gid);
+  if (!status.ok()) return status;
+  const std::string data = absl::StrCat(dir, "/data");
+  status = Run(AsPostgres({"/usr/bin/env", absl::StrCat("PGPASSFILE=", passfile),
+                           absl::StrCat(kBinDir, "/pg_basebackup"), "-h", "127.0.0.1", "-p",
+                           absl::StrCat(primary.port_), "-U", "sr", "-D", data, "-R", "-X",
+                           "stream", "-c", "fast", "--no-sync"}));
+  if (!status.ok()) return status;
+  // Later lines of postgresql.auto.conf win: name the standby and its passfile.
+  {
+    std::ofstream conf(absl::StrCat(data, "/postgresql.auto.conf"), std::ios::app);
+    conf << "primary_conninfo = 'host=127.0.0.1 port=" << primary.port_
+         << " user=sr passfile=" << passfile << " application_name=" << options.name << "'\n";
+    if (!conf) return absl::InternalError("cannot write postgresql.auto.conf");
+  }
+  status = cluster->StartOnFreePort();
+  if (!status.ok()) return status;
+  return cluster;
+}
+
+absl::Status PostgresCluster::Promote() {
+  absl::StatusOr<std::string> promoted = Query("SELECT pg_promote(true, 60)", "postgres");
+  if (!promoted.ok()) return promoted.status();
+  if (*promoted != "t") return absl::InternalError("pg_promote did not finish");
+  return absl::OkStatus();
 }
 
 PostgresCluster::~PostgresCluster() {
@@ -182,8 +238,10 @@ absl::Status PostgresCluster::Stop() {
                                             absl::StrCat(dir_, "/data"), "-w", "-t", "60",
                                             "-m", "fast", "stop"}),
                                 {}, absl::Seconds(90));
-  // pg_ctl exits 1 when no server runs (a killed one leaves a stale pid file).
-  if (result.exit_code != 0 && result.output.find("Is server running?") == std::string::npos) {
+  // pg_ctl exits 1 when no server runs (a killed one leaves a stale pid file, whose
+  // postmaster is gone: "No such process").
+  if (result.exit_code != 0 && result.output.find("Is server running?") == std::string::npos &&
+      result.output.find("No such process") == std::string::npos) {
     return absl::InternalError(absl::StrCat("pg_ctl stop: ", result.output));
   }
   return absl::OkStatus();

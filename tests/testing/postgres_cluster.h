@@ -35,6 +35,11 @@ class PostgresCluster {
 
   static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start(const Options& options);
   static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start() { return Start(Options{}); }
+  // Starts a streaming-replication standby of `primary` (pg_basebackup -R), with the same
+  // superuser and password, named `options.name` as its replication application_name (for
+  // synchronous_standby_names). It follows the primary until Promote().
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>> StartStandby(
+      const PostgresCluster& primary, const Options& options);
 
   PostgresCluster(const PostgresCluster&) = delete;
   PostgresCluster& operator=(const PostgresCluster&) = delete;
@@ -52,6 +57,8 @@ class PostgresCluster {
   absl::Status Kill();
   // Starts the stopped (or killed) server again on the same port and data.
   absl::Status Restart();
+  // Promotes a standby to primary (pg_promote) and waits until it accepts writes.
+  absl::Status Promote();
 
   // Runs `sql` as the superuser on `database` (a fresh connection) and returns the first
   // column of the first row ("" if none).
@@ -63,6 +70,10 @@ class PostgresCluster {
  private:
   PostgresCluster(std::string dir, std::vector<std::string> settings);
   absl::Status StartServer();
+  // Creates dir_ (owned by postgres, reachable), the password files and picks up `password`.
+  absl::Status Prepare(const std::string& password);
+  // Picks a free port and starts the server there (a few attempts).
+  absl::Status StartOnFreePort();
   void StartWatchdog();
   void StopWatchdog();
 
