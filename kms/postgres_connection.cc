@@ -123,21 +123,29 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
   // Defaults first: the connection string overrides them. Keepalives and a TCP user
   // timeout bound how long a dead server goes unnoticed; the password comes last.
   std::string password(settings.password.RevealSecretAsString());
-  const char* keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                            "keepalives_count", "tcp_user_timeout", "application_name",
-                            "dbname", settings.password.empty() ? nullptr : "password", nullptr};
-  const char* values[] = {"5",  "5", "2", "3", "10000", "strongroomd", settings.conninfo.c_str(),
-                          password.c_str(), nullptr};
+  const char* keywords[] = {"connect_timeout",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "tcp_user_timeout",
+                            "application_name",
+                            "dbname",
+                            settings.password.empty() ? nullptr : "password",
+                            nullptr};
+  const char* values[] = {
+      "5",    "5", "2", "3", "10000", "strongroomd", settings.conninfo.c_str(), password.c_str(),
+      nullptr};
   PGconn* raw = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   hsm::CleanseString(&password);
   // libpq prints server notices to stderr by default; ours are expected and carry nothing
   // an operator needs (and a server may quote data in them).
-  if (raw != nullptr) PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
+  if (raw != nullptr)
+    PQsetNoticeProcessor(
+        raw, [](void*, const char*) {}, nullptr);
   std::unique_ptr<PgConnection> conn(new PgConnection(raw, settings));
   if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
-    return absl::UnavailableError(absl::StrCat("postgres storage (", settings.description,
-                                                "): ", kCannotConnect, ": ",
-                                                ConnectFailureReason(raw)));
+    return absl::UnavailableError(absl::StrCat("postgres storage (", settings.description, "): ",
+                                               kCannotConnect, ": ", ConnectFailureReason(raw)));
   }
   for (const PgStatement& statement : statements) {
     absl::StatusOr<PgResult> prepared =
@@ -153,8 +161,7 @@ std::string PgConnection::Server() const {
   return absl::StrCat(PQhost(conn_.get()), ":", PQport(conn_.get()));
 }
 
-absl::StatusOr<PgResult> PgConnection::Execute(const char* name,
-                                               const std::vector<PgParam>& params,
+absl::StatusOr<PgResult> PgConnection::Execute(const char* name, const std::vector<PgParam>& params,
                                                absl::string_view operation) {
   std::vector<const char*> values;
   std::vector<int> lengths;
@@ -195,16 +202,16 @@ absl::StatusOr<PgResult> PgConnection::Check(PGresult* raw, absl::string_view op
   const char* sqlstate = raw == nullptr ? nullptr : PQresultErrorField(raw, PG_DIAG_SQLSTATE);
   if (sqlstate == nullptr || broken()) {
     // No server error: the connection broke (libpq's text would only repeat that).
-    return absl::UnavailableError(absl::StrCat("postgres storage (", description_, "): ",
-                                               operation, " failed: ", kConnectionLost));
+    return absl::UnavailableError(absl::StrCat("postgres storage (", description_, "): ", operation,
+                                               " failed: ", kConnectionLost));
   }
   std::string primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY) != nullptr
                             ? PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY)
                             : "";
   if (primary.size() > kMaxServerMessage) primary.resize(kMaxServerMessage);
-  return StatusForSqlState(sqlstate, absl::StrCat("postgres storage (", description_, "): ",
-                                                  operation, " failed: ", primary, " (SQLSTATE ",
-                                                  sqlstate, ")"));
+  return StatusForSqlState(sqlstate,
+                           absl::StrCat("postgres storage (", description_, "): ", operation,
+                                        " failed: ", primary, " (SQLSTATE ", sqlstate, ")"));
 }
 
 bool IsConnectionLoss(const absl::Status& status) {

@@ -99,9 +99,7 @@ class PgConnection {
   bool broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
   // True if the connection is healthy and outside any transaction (an error path that
   // could not roll back leaves one that is not).
-  bool reusable() const {
-    return !broken() && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
-  }
+  bool reusable() const { return !broken() && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE; }
   // The server this connection reached, "host:port".
   std::string Server() const;
 

@@ -146,16 +146,16 @@ absl::StatusOr<hsm::SecretData> ReadPasswordFile(const std::string& path) {
   }
   close(fd);
   if (size > kMaxPasswordFile) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "postgres storage: the password file ", path, " is longer than ", kMaxPasswordFile));
+    return absl::FailedPreconditionError(absl::StrCat("postgres storage: the password file ", path,
+                                                      " is longer than ", kMaxPasswordFile));
   }
   const uint8_t* bytes = buffer.RevealSecret().data();
   if (size > 0 && bytes[size - 1] == '\n') --size;
   if (size > 0 && bytes[size - 1] == '\r') --size;
   if (size == 0 || std::memchr(bytes, '\0', size) != nullptr ||
       std::memchr(bytes, '\n', size) != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "postgres storage: the password file ", path, " must hold one non-empty line"));
+    return absl::FailedPreconditionError(absl::StrCat("postgres storage: the password file ", path,
+                                                      " must hold one non-empty line"));
   }
   buffer.Truncate(size);
   return buffer;
@@ -164,7 +164,8 @@ absl::StatusOr<hsm::SecretData> ReadPasswordFile(const std::string& path) {
 absl::StatusOr<int64_t> TextInt(const PgResult& result, absl::string_view operation) {
   int64_t value = 0;
   if (result.rows() != 1 || !absl::SimpleAtoi(result.Bytes(0, 0), &value)) {
-    return absl::InternalError(absl::StrCat("postgres storage: ", operation, ": unexpected result"));
+    return absl::InternalError(
+        absl::StrCat("postgres storage: ", operation, ": unexpected result"));
   }
   return value;
 }
@@ -193,10 +194,10 @@ absl::StatusOr<uint32_t> Migrate(PgConnection& conn, const std::string& descript
   absl::StatusOr<int64_t> current = TextInt(*result, "reading the schema version");
   if (!current.ok()) return fail(current.status());
   if (*current > kLatestSchemaVersion) {
-    return fail(absl::FailedPreconditionError(absl::StrCat(
-        "postgres storage (", description, "): refusing to open, schema version ", *current,
-        " is newer than the newest this build knows (", kLatestSchemaVersion,
-        "); run a newer Strongroom")));
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("postgres storage (", description, "): refusing to open, schema version ",
+                     *current, " is newer than the newest this build knows (", kLatestSchemaVersion,
+                     "); run a newer Strongroom")));
   }
   for (const Migration& migration : kMigrations) {
     if (migration.version <= *current) continue;
@@ -313,8 +314,8 @@ absl::Status PostgresStorage::Commit(const WriteBatch& batch) {
     }
     if (op.expected_revision < WriteBatch::kAnyRevision) {
       return absl::InvalidArgumentError(
-          absl::StrCat("postgres storage: commit: invalid expected revision ",
-                       op.expected_revision, " for key ", QuoteKey(op.key)));
+          absl::StrCat("postgres storage: commit: invalid expected revision ", op.expected_revision,
+                       " for key ", QuoteKey(op.key)));
     }
   }
   if (batch.empty()) return absl::OkStatus();
@@ -384,8 +385,8 @@ absl::Status PostgresStorage::CommitOnce(PgConnection& conn, const WriteBatch& b
       if (current->rows() > 0) found = current->Int64(0, 0);
     }
     return absl::AbortedError(absl::StrCat(
-        "postgres storage: commit: revision check failed for key ", QuoteKey(op.key),
-        ": expected ", DescribeRevision(op.expected_revision), ", found ", DescribeRevision(found)));
+        "postgres storage: commit: revision check failed for key ", QuoteKey(op.key), ": expected ",
+        DescribeRevision(op.expected_revision), ", found ", DescribeRevision(found)));
   };
 
   for (const WriteBatch::Op& op : batch.ops()) {

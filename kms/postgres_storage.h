@@ -81,8 +81,8 @@ class PostgresStorage final : public Storage {
   PostgresStorage(std::unique_ptr<PgConnectionPool> pool, uint32_t schema_version);
 
   // One attempt at the batch on `conn`. Sets *commit_sent once COMMIT has been sent.
-  absl::Status CommitOnce(PgConnection& conn, const WriteBatch& batch,
-                          const std::string& commit_id, bool* commit_sent);
+  absl::Status CommitOnce(PgConnection& conn, const WriteBatch& batch, const std::string& commit_id,
+                          bool* commit_sent);
   // Decides whether the transaction recorded as `commit_id` committed (see above).
   absl::Status ResolveOutcome(const std::string& commit_id);
 

@@ -51,7 +51,8 @@ class PostgresStorageTest : public ::testing::Test {
     cluster_ = testing::SharedPostgresCluster(&error);
     ASSERT_NE(cluster_, nullptr) << error;
     const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    absl::StatusOr<std::string> database = cluster_->CreateDatabase(absl::AsciiStrToLower(info->name()));
+    absl::StatusOr<std::string> database =
+        cluster_->CreateDatabase(absl::AsciiStrToLower(info->name()));
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *database;
   }
@@ -114,9 +115,9 @@ TEST_F(PostgresStorageTest, WrongPasswordIsAClearErrorWithoutThePassword) {
 TEST_F(PostgresStorageTest, SeveralHostsFindTheOneThatAnswers) {
   PostgresStorageOptions options = Options();
   // Port 1 on loopback refuses; libpq moves on to the next host.
-  options.conninfo = absl::StrCat("host=127.0.0.1,127.0.0.1 port=1,", cluster_->port(),
-                                  " user=sr dbname=", database_,
-                                  " target_session_attrs=read-write");
+  options.conninfo =
+      absl::StrCat("host=127.0.0.1,127.0.0.1 port=1,", cluster_->port(),
+                   " user=sr dbname=", database_, " target_session_attrs=read-write");
   absl::StatusOr<std::unique_ptr<PostgresStorage>> storage = PostgresStorage::Open(options);
   ASSERT_TRUE(storage.ok()) << storage.status();
   ASSERT_TRUE((*storage)->Commit(WriteBatch().Put("k", "v")).ok());
@@ -213,8 +214,7 @@ TEST(PostgresStorageOutcomeTest, ConnectionLostDuringCommitIsResolvedNotGuessed)
   });
   std::string pid;
   for (int i = 0; i < 300 && pid.empty(); ++i) {
-    pid = pg.Query("SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
-              .value_or("");
+    pid = pg.Query("SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'").value_or("");
     if (pid.empty()) absl::SleepFor(absl::Milliseconds(100));
   }
   ASSERT_FALSE(pid.empty()) << "the COMMIT never waited for the standby";

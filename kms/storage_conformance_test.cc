@@ -234,7 +234,6 @@ TEST_P(StorageContractTest, MustNotExist) {
   EXPECT_TRUE(storage->Commit(WriteBatch().Delete("other", WriteBatch::kMustNotExist)).ok());
 }
 
-
 TEST_P(StorageListTest, Prefix) {
   EXPECT_THAT(ListKeys(*storage_, "a/", "", 0), ElementsAreArray({"a/1", "a/2", "a/3"}));
   EXPECT_THAT(ListKeys(*storage_, "a/2", "", 0), ElementsAreArray({"a/2"}));
@@ -386,7 +385,6 @@ TEST_P(StorageContractTest, ConcurrentCompareAndSetIncrements) {
   const Entry counter = MustGet(*storages[0], "counter");
   EXPECT_EQ(counter.value, absl::StrCat(kThreads * kIncrementsPerThread));
 }
-
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageContractTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });

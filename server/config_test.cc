@@ -105,7 +105,8 @@ storage:
   EXPECT_EQ(config->storage().postgres().password_file(), "/d/secrets/pg.password");
   EXPECT_EQ(config->storage().postgres().max_connections(), 8u);
 
-  std::string path = WriteConfig("pg-empty.yaml", "storage:\n  postgres:\n    max_connections: 4\n");
+  std::string path =
+      WriteConfig("pg-empty.yaml", "storage:\n  postgres:\n    max_connections: 4\n");
   EXPECT_THAT(LoadConfig(path).status().message(),
               HasSubstr("storage.postgres.conninfo: is required"));
   path = WriteConfig("pg-many.yaml",

@@ -74,7 +74,8 @@ TEST(PostgresClusterDeathTest, AbortedTestLeavesNothingRunning) {
   std::ifstream in(port_file);
   int port = 0;
   ASSERT_TRUE(in >> port) << "the child did not start its cluster";
-  const std::string pid_file = absl::StrCat(std::getenv("TEST_TMPDIR"), "/pg-orphan/data/postmaster.pid");
+  const std::string pid_file =
+      absl::StrCat(std::getenv("TEST_TMPDIR"), "/pg-orphan/data/postmaster.pid");
   bool gone = false;
   for (int i = 0; i < 600 && !gone; ++i) {
     std::ifstream pid_in(pid_file);

@@ -106,9 +106,9 @@ class PostgresE2eTest : public ::testing::Test {
   }
 
   std::string WaitForHealth(const std::string& want) {
-    testing::RunResult r = RunCommand(
-        {"python3", "-c", kWaitForHealth, addr_, testing::ServerCert(state_), want}, {},
-        absl::Seconds(90));
+    testing::RunResult r =
+        RunCommand({"python3", "-c", kWaitForHealth, addr_, testing::ServerCert(state_), want}, {},
+                   absl::Seconds(90));
     return r.output;
   }
 

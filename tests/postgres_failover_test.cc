@@ -8,8 +8,8 @@
 // the same check reports acknowledged writes as lost (AsynchronousStandbyLosesWrites).
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,10 +78,10 @@ void WriteUntil(Node& node, int index, const std::atomic<bool>& stop) {
 
 PostgresStorageOptions OptionsFor(const PostgresCluster& primary, const PostgresCluster& standby) {
   PostgresStorageOptions options;
-  options.conninfo = absl::StrCat("host=127.0.0.1,127.0.0.1 port=", primary.port(), ",",
-                                  standby.port(),
-                                  " user=sr dbname=strongroom target_session_attrs=read-write "
-                                  "connect_timeout=2");
+  options.conninfo =
+      absl::StrCat("host=127.0.0.1,127.0.0.1 port=", primary.port(), ",", standby.port(),
+                   " user=sr dbname=strongroom target_session_attrs=read-write "
+                   "connect_timeout=2");
   options.password_file = primary.PasswordFile();
   options.pool_size = 4;
   return options;

@@ -194,7 +194,8 @@ TEST_P(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
   int64_t next = 0;  // Number of records stored so far: crash/0 .. crash/<next - 1>.
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
-    absl::StatusOr<std::unique_ptr<WriterProcess>> writer = WriterProcess::Start(backend->WriterArgs());
+    absl::StatusOr<std::unique_ptr<WriterProcess>> writer =
+        WriterProcess::Start(backend->WriterArgs());
     ASSERT_TRUE(writer.ok()) << writer.status();
 
     // Read acknowledgements; each must be the next record number.

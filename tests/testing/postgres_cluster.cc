@@ -40,15 +40,16 @@ std::vector<std::string> AsPostgres(std::vector<std::string> argv) {
 absl::Status Run(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(90)) {
   RunResult result = RunCommand(argv, {}, timeout);
   if (result.exit_code != 0) {
-    return absl::InternalError(absl::StrCat(argv[4], " exited with ", result.exit_code, ": ",
-                                            result.output));
+    return absl::InternalError(
+        absl::StrCat(argv[4], " exited with ", result.exit_code, ": ", result.output));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<passwd> PostgresUser() {
   passwd* pw = getpwnam(kUser);
-  if (pw == nullptr) return absl::FailedPreconditionError("no 'postgres' user (apt install postgresql-15)");
+  if (pw == nullptr)
+    return absl::FailedPreconditionError("no 'postgres' user (apt install postgresql-15)");
   return *pw;
 }
 
@@ -98,9 +99,9 @@ absl::StatusOr<std::string> RandomPassword() {
 absl::Status WriteFile(const std::string& path, const std::string& contents, uid_t uid, gid_t gid) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  const bool ok = write(fd, contents.data(), contents.size()) ==
-                      static_cast<ssize_t>(contents.size()) &&
-                  fchmod(fd, 0600) == 0 && fchown(fd, uid, gid) == 0;
+  const bool ok =
+      write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      fchmod(fd, 0600) == 0 && fchown(fd, uid, gid) == 0;
   const int error = errno;
   close(fd);
   if (!ok) return absl::ErrnoToStatus(error, path);
@@ -114,10 +115,12 @@ PostgresCluster::PostgresCluster(std::string dir, std::vector<std::string> setti
 
 absl::Status PostgresCluster::Prepare(const std::string& password) {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
+  if (tmp == nullptr)
+    return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
   absl::StatusOr<passwd> user = PostgresUser();
   if (!user.ok()) return user.status();
-  if (mkdir(dir_.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir_));
+  if (mkdir(dir_.c_str(), 0700) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir_));
   if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) return absl::ErrnoToStatus(errno, dir_);
   absl::Status status = MakeReachable(tmp);
   if (!status.ok()) return status;
@@ -146,7 +149,8 @@ absl::Status PostgresCluster::StartOnFreePort() {
 
 absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const Options& options) {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
+  if (tmp == nullptr)
+    return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
   absl::StatusOr<passwd> user = PostgresUser();
   if (!user.ok()) return user.status();
   absl::StatusOr<std::string> password = RandomPassword();
@@ -159,10 +163,9 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const Op
   const std::string initdb_password = absl::StrCat(dir, "/initdb-password");
   status = WriteFile(initdb_password, *password, user->pw_uid, user->pw_gid);
   if (!status.ok()) return status;
-  status = Run(AsPostgres({absl::StrCat(kBinDir, "/initdb"), "-D", absl::StrCat(dir, "/data"),
-                           "-U", "sr", absl::StrCat("--pwfile=", initdb_password),
-                           "-A", "scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
-                           "--no-instructions"}));
+  status = Run(AsPostgres({absl::StrCat(kBinDir, "/initdb"), "-D", absl::StrCat(dir, "/data"), "-U",
+                           "sr", absl::StrCat("--pwfile=", initdb_password), "-A", "scram-sha-256",
+                           "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"}));
   unlink(initdb_password.c_str());
   if (!status.ok()) return status;
   status = cluster->StartOnFreePort();
@@ -175,7 +178,8 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const Op
 absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::StartStandby(
     const PostgresCluster& primary, const Options& options) {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  if (tmp == nullptr) return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
+  if (tmp == nullptr)
+    return absl::FailedPreconditionError("TEST_TMPDIR is not set: run under bazel test");
   absl::StatusOr<passwd> user = PostgresUser();
   if (!user.ok()) return user.status();
   std::unique_ptr<PostgresCluster> cluster(
@@ -185,7 +189,8 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::StartStandby(
   const std::string& dir = cluster->dir_;
   // The standby's walreceiver (and pg_basebackup) read the password from a passfile.
   const std::string passfile = absl::StrCat(dir, "/pgpass");
-  status = WriteFile(passfile, absl::StrCat("127.0.0.1:", primary.port_, ":*:sr:", primary.password_, "\n"),
+  status = WriteFile(passfile,
+                     absl::StrCat("127.0.0.1:", primary.port_, ":*:sr:", primary.password_, "\n"),
                      user->pw_uid, user->pw_gid);
   if (!status.ok()) return status;
   const std::string data = absl::StrCat(dir, "/data");
@@ -226,18 +231,18 @@ absl::Status PostgresCluster::StartServer() {
       "-p ", port_,
       " -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c shared_buffers=32MB");
   for (const std::string& setting : settings_) absl::StrAppend(&server_options, " -c ", setting);
-  return Run(AsPostgres({absl::StrCat(kBinDir, "/pg_ctl"), "-D", absl::StrCat(dir_, "/data"),
-                         "-l", absl::StrCat(dir_, "/server.log"), "-o", server_options, "-w",
-                         "-t", "60", "start"}));
+  return Run(AsPostgres({absl::StrCat(kBinDir, "/pg_ctl"), "-D", absl::StrCat(dir_, "/data"), "-l",
+                         absl::StrCat(dir_, "/server.log"), "-o", server_options, "-w", "-t", "60",
+                         "start"}));
 }
 
 absl::Status PostgresCluster::Stop() {
   const std::string pid_file = absl::StrCat(dir_, "/data/postmaster.pid");
   if (access(pid_file.c_str(), F_OK) != 0) return absl::OkStatus();
-  RunResult result = RunCommand(AsPostgres({absl::StrCat(kBinDir, "/pg_ctl"), "-D",
-                                            absl::StrCat(dir_, "/data"), "-w", "-t", "60",
-                                            "-m", "fast", "stop"}),
-                                {}, absl::Seconds(90));
+  RunResult result =
+      RunCommand(AsPostgres({absl::StrCat(kBinDir, "/pg_ctl"), "-D", absl::StrCat(dir_, "/data"),
+                             "-w", "-t", "60", "-m", "fast", "stop"}),
+                 {}, absl::Seconds(90));
   // pg_ctl exits 1 when no server runs (a killed one leaves a stale pid file, whose
   // postmaster is gone: "No such process").
   if (result.exit_code != 0 && result.output.find("Is server running?") == std::string::npos &&
@@ -283,8 +288,7 @@ absl::StatusOr<std::string> PostgresCluster::Query(const std::string& sql,
     return absl::UnavailableError(
         absl::StrCat("connect: ", conn ? PQerrorMessage(conn.get()) : "out of memory"));
   }
-  std::unique_ptr<PGresult, void (*)(PGresult*)> result(PQexec(conn.get(), sql.c_str()),
-                                                        &PQclear);
+  std::unique_ptr<PGresult, void (*)(PGresult*)> result(PQexec(conn.get(), sql.c_str()), &PQclear);
   const ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     return absl::InternalError(absl::StrCat(sql, ": ", PQerrorMessage(conn.get())));
@@ -306,9 +310,9 @@ void PostgresCluster::StartWatchdog() {
   const std::string log = absl::StrCat(dir_, "/watchdog.log");
   const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   // Everything the child needs is built before fork: only async-signal-safe calls after it.
-  const std::vector<std::string> args = AsPostgres(
-      {absl::StrCat(kBinDir, "/pg_ctl"), "-D", absl::StrCat(dir_, "/data"), "-m", "immediate",
-       "stop"});
+  const std::vector<std::string> args =
+      AsPostgres({absl::StrCat(kBinDir, "/pg_ctl"), "-D", absl::StrCat(dir_, "/data"), "-m",
+                  "immediate", "stop"});
   std::vector<char*> argv;
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);

@@ -26,7 +26,8 @@ class SqliteBackend final : public StorageBackend {
   std::string name() const override { return "sqlite"; }
   absl::Status NewDatabase(const std::string& label) override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/sqlite-", CleanLabel(label));
+    const std::string dir =
+        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/sqlite-", CleanLabel(label));
     mkdir(dir.c_str(), 0700);
     path_ = absl::StrCat(dir, "/storage.db");
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
