@@ -3,14 +3,18 @@
 // A Storage maps string keys ("transit/keys/payments", "sys/kek") to opaque values, each
 // with a revision that grows on every write. Higher layers encode their records as protos
 // and never store plaintext key material: values hold key material only after the barrier
-// has wrapped it with the KEK. Implementations: SqliteStorage (embedded default).
+// has wrapped it with the KEK. Implementations: SqliteStorage (embedded default) and
+// PostgresStorage (several nodes on one database).
 //
 // Durability: once Commit returns OK the batch survives a process kill or power loss.
 // Atomicity: a batch is applied whole or not at all. Concurrency: every method is safe to
 // call from many threads; Commit with expected revisions gives compare-and-set.
 //
-// Errors: storage faults (disk full, I/O error, locked database past the timeout) are
-// UNAVAILABLE; a failed revision check is ABORTED and nothing of the batch is applied.
+// Errors: storage faults (disk full, I/O error, locked database past the timeout, database
+// unreachable) are UNAVAILABLE; a failed revision check is ABORTED and nothing of the batch
+// is applied. A networked backend that loses its connection during COMMIT reads the
+// outcome back; only if it cannot, it returns UNAVAILABLE saying "outcome unknown" (the
+// batch may then have been applied).
 #pragma once
 
 #include <cstdint>

@@ -106,6 +106,22 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     v1::SqliteConfig& sqlite = *storage.mutable_sqlite();
     sqlite.set_path(Absolute(dir, sqlite.path().empty() ? "strongroom.db" : sqlite.path()));
   }
+  if (storage.has_postgres()) {
+    v1::PostgresConfig& postgres = *storage.mutable_postgres();
+    if (postgres.conninfo().empty()) {
+      return check.Error("storage.postgres.conninfo", "is required");
+    }
+    if (postgres.conninfo().size() > 4096) {
+      return check.Error("storage.postgres.conninfo", "must be at most 4096 bytes");
+    }
+    if (!postgres.password_file().empty()) {
+      postgres.set_password_file(Absolute(dir, postgres.password_file()));
+    }
+    if (postgres.max_connections() == 0) postgres.set_max_connections(8);
+    if (postgres.max_connections() > 256) {
+      return check.Error("storage.postgres.max_connections", "must be 1-256");
+    }
+  }
 
   v1::TransitConfig& transit = *c.mutable_transit();
   if (transit.max_batch_items() == 0) transit.set_max_batch_items(10000);

@@ -94,6 +94,28 @@ TEST(ConfigTest, SemanticErrorsNameFileLineAndKey) {
               HasSubstr(":2: grpc.max_pending_requests: must be at most 100000"));
 }
 
+TEST(ConfigTest, PostgresStorageDefaultsAndChecks) {
+  auto config = LoadConfig(WriteConfig("pg.yaml", R"(state_dir: /d
+storage:
+  postgres:
+    conninfo: "host=db1,db2 dbname=strongroom target_session_attrs=read-write"
+    password_file: secrets/pg.password
+)"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->storage().has_sqlite());
+  EXPECT_EQ(config->storage().postgres().password_file(), "/d/secrets/pg.password");
+  EXPECT_EQ(config->storage().postgres().max_connections(), 8u);
+
+  std::string path =
+      WriteConfig("pg-empty.yaml", "storage:\n  postgres:\n    max_connections: 4\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr("storage.postgres.conninfo: is required"));
+  path = WriteConfig("pg-many.yaml",
+                     "storage:\n  postgres:\n    conninfo: host=db\n    max_connections: 999\n");
+  EXPECT_THAT(LoadConfig(path).status().message(),
+              HasSubstr("storage.postgres.max_connections: must be 1-256"));
+}
+
 TEST(ConfigTest, KmsPluginDefaultsAndChecks) {
   auto config =
       LoadConfig(WriteConfig("kms.yaml", "state_dir: /d\nkms_plugin:\n  key_name: k8s\n"));

@@ -18,6 +18,7 @@
 #include "hsm/secret_data.h"
 #include "kms/barrier.h"
 #include "kms/keyring.h"
+#include "kms/postgres_storage.h"
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "pki/ca.h"
@@ -48,6 +49,28 @@ namespace strongroom::server {
 namespace {
 
 constexpr absl::Duration kMonitorPeriod = absl::Seconds(5);
+// Key the monitor reads to probe the storage (any key will do; it need not exist).
+constexpr char kStorageProbeKey[] = "sys/kek";
+
+// Opens the configured storage backend.
+absl::StatusOr<std::unique_ptr<kms::Storage>> OpenStorage(const v1::StorageConfig& config,
+                                                          size_t max_connections_cap = 0) {
+  if (config.has_postgres()) {
+    kms::PostgresStorageOptions options;
+    options.conninfo = config.postgres().conninfo();
+    options.password_file = config.postgres().password_file();
+    options.pool_size = config.postgres().max_connections();
+    if (max_connections_cap != 0 && options.pool_size > max_connections_cap) {
+      options.pool_size = max_connections_cap;
+    }
+    auto storage = kms::PostgresStorage::Open(options);
+    if (!storage.ok()) return storage.status();
+    return std::unique_ptr<kms::Storage>(*std::move(storage));
+  }
+  auto storage = kms::SqliteStorage::Open(config.sqlite().path());
+  if (!storage.ok()) return storage.status();
+  return std::unique_ptr<kms::Storage>(*std::move(storage));
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -126,7 +149,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   if (!provider.ok()) return Prefixed("HSM provider: ", provider.status());
   d->provider_ = *std::move(provider);
 
-  auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
+  auto storage = OpenStorage(config.storage());
   if (!storage.ok()) return Prefixed("storage: ", storage.status());
   d->storage_ = *std::move(storage);
 
@@ -360,7 +383,7 @@ absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfi
   hsm_options.max_sessions = 2;
   auto hsm = hsm::Hsm::Open(hsm_options);
   if (!hsm.ok()) return hsm.status();
-  auto storage = kms::SqliteStorage::Open(config.storage().sqlite().path());
+  auto storage = OpenStorage(config.storage(), /*max_connections_cap=*/2);
   if (!storage.ok()) return Prefixed("storage: ", storage.status());
   auto tokens = access::TokenStore::Open(storage->get(), hsm->get(), TokenOptions(config.auth()));
   if (!tokens.ok()) return Prefixed("tokens: ", tokens.status());
@@ -560,14 +583,18 @@ void Strongroomd::Monitor() {
       uint8_t probe;
       health = hsm_->GenerateRandom(absl::MakeSpan(&probe, 1));
     }
-    bool serving = !state.sealed && health.ok();
+    // A read through the storage's own path: for PostgreSQL it also drives reconnection.
+    absl::Status storage_health = storage_->Get(kStorageProbeKey).status();
+    bool serving = !state.sealed && health.ok() && storage_health.ok();
     if (serving != was_serving) {
       if (serving) {
-        LogInfo("HSM available again; serving");
+        LogInfo("HSM and storage available again; serving");
       } else if (state.sealed) {
         LogWarning(absl::StrCat("not serving: sealed (", state.sealed_reason, ")"));
-      } else {
+      } else if (!health.ok()) {
         LogError(absl::StrCat("not serving: HSM unavailable: ", health.message()));
+      } else {
+        LogError(absl::StrCat("not serving: storage unavailable: ", storage_health.message()));
       }
       grpc_->GetHealthCheckService()->SetServingStatus(serving);
       was_serving = serving;

@@ -9,8 +9,9 @@
 // configured. Keys with an auto_rotate_period are rotated when due, and CRLs are rebuilt
 // when half their validity has passed. Any failure is
 // returned as one clear status; nothing is left running. While serving, a monitor probes
-// the HSM every few seconds so an outage is noticed (health NOT_SERVING, status
-// unavailable) and the token is found again when it returns. Shutdown() stops accepting
+// the HSM and the storage every few seconds so an outage of either is noticed (health
+// NOT_SERVING, status unavailable) and the token or database is found again when it
+// returns. Storage is SQLite or PostgreSQL (storage.postgres). Shutdown() stops accepting
 // calls, lets in-flight calls finish for up to drain_seconds, then seals. When http is
 // enabled, an HTTPS listener with the gRPC certificate serves GET /metrics (Prometheus
 // text format; see server_metrics.h for what is measured), the Vault-compatible transit

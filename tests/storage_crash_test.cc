@@ -1,5 +1,6 @@
-// Kills a process that is committing to a SqliteStorage with SIGKILL at random points and
-// checks that the database reopens cleanly with every acknowledged record intact.
+// Kills a process that is committing to a Storage (SQLite, PostgreSQL) with SIGKILL at
+// random points and checks that the database reopens cleanly with every acknowledged
+// record intact.
 //
 // The writer (storage_crash_writer) prints "<n>\n" after each Commit of record crash/<n>
 // returned OK. Reading those lines from a pipe is the only synchronisation.
@@ -32,6 +33,7 @@
 #include "kms/sqlite_storage.h"
 #include "kms/storage.h"
 #include "tests/testing/crash_records.h"
+#include "tests/testing/storage_backends.h"
 
 namespace strongroom::kms {
 namespace {
@@ -64,10 +66,12 @@ std::string DescribeWaitStatus(int status) {
 // a failing assertion never leaves it running.
 class WriterProcess {
  public:
-  static absl::StatusOr<std::unique_ptr<WriterProcess>> Start(const std::string& db_path) {
+  static absl::StatusOr<std::unique_ptr<WriterProcess>> Start(
+      const std::vector<std::string>& args) {
     const std::string binary = WriterPath();
-    std::vector<char*> argv = {const_cast<char*>(binary.c_str()),
-                               const_cast<char*>(db_path.c_str()), nullptr};
+    std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
     const pid_t pid = fork();
@@ -176,13 +180,13 @@ std::string IntegrityCheck(const std::string& path) {
   return result;
 }
 
-TEST(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  ASSERT_NE(tmp, nullptr) << "run under bazel test";
-  const std::string db_path = absl::StrCat(tmp, "/crash.db");
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::remove(absl::StrCat(db_path, suffix).c_str());
-  }
+class StorageCrashTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
+  ASSERT_NE(std::getenv("TEST_TMPDIR"), nullptr) << "run under bazel test";
+  std::unique_ptr<testing::StorageBackend> backend = testing::MakeStorageBackend(GetParam());
+  absl::Status created = backend->NewDatabase("crash");
+  ASSERT_TRUE(created.ok()) << created;
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
   SCOPED_TRACE(absl::StrCat("random seed ", seed));
@@ -190,7 +194,8 @@ TEST(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
   int64_t next = 0;  // Number of records stored so far: crash/0 .. crash/<next - 1>.
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
-    absl::StatusOr<std::unique_ptr<WriterProcess>> writer = WriterProcess::Start(db_path);
+    absl::StatusOr<std::unique_ptr<WriterProcess>> writer =
+        WriterProcess::Start(backend->WriterArgs());
     ASSERT_TRUE(writer.ok()) << writer.status();
 
     // Read acknowledgements; each must be the next record number.
@@ -228,9 +233,9 @@ TEST(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
     writer->reset();
 
     // Reopen: clean open, intact file, every acknowledged record present and correct.
-    absl::StatusOr<std::unique_ptr<SqliteStorage>> storage = SqliteStorage::Open(db_path);
+    absl::StatusOr<std::unique_ptr<Storage>> storage = backend->Open();
     ASSERT_TRUE(storage.ok()) << storage.status();
-    EXPECT_EQ(IntegrityCheck(db_path), "ok");
+    if (GetParam() == "sqlite") EXPECT_EQ(IntegrityCheck(backend->WriterArgs()[1]), "ok");
     absl::StatusOr<std::vector<Entry>> entries = (*storage)->List("crash/", "", 0);
     ASSERT_TRUE(entries.ok()) << entries.status();
     const int64_t stored = static_cast<int64_t>(entries->size());
@@ -249,6 +254,9 @@ TEST(StorageCrashTest, AcknowledgedCommitsSurviveSigkill) {
   }
   EXPECT_GE(next, kRounds * kMinAcksPerRound);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StorageCrashTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace strongroom::kms

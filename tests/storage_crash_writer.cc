@@ -1,8 +1,9 @@
 // storage_crash_writer: the victim process of storage_crash_test.
 //
-// Usage: storage_crash_writer DB_PATH
+// Usage: storage_crash_writer sqlite DB_PATH
+//        storage_crash_writer postgres CONNINFO PASSWORD_FILE
 //
-// Opens a SqliteStorage at DB_PATH and, forever, commits record "crash/<n>" (n zero-padded,
+// Opens that storage and, forever, commits record "crash/<n>" (n zero-padded,
 // resuming after the highest record already stored) with a deterministic value, printing
 // "<n>\n" to stdout and flushing only after Commit returned OK: each such line is the
 // acknowledgement that the record is durable. Exits non-zero on the first error.
@@ -17,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "kms/postgres_storage.h"
 #include "kms/sqlite_storage.h"
 #include "kms/storage.h"
 #include "tests/testing/crash_records.h"
@@ -28,9 +30,29 @@ constexpr absl::string_view kPrefix = "crash/";
 using ::strongroom::testing::CrashKey;
 using ::strongroom::testing::CrashValue;
 
-int Run(const char* path) {
-  absl::StatusOr<std::unique_ptr<strongroom::kms::SqliteStorage>> storage =
-      strongroom::kms::SqliteStorage::Open(path);
+absl::StatusOr<std::unique_ptr<strongroom::kms::Storage>> OpenStorage(int argc, char** argv) {
+  const std::string backend = argv[1];
+  if (backend == "sqlite" && argc == 3) {
+    absl::StatusOr<std::unique_ptr<strongroom::kms::SqliteStorage>> storage =
+        strongroom::kms::SqliteStorage::Open(argv[2]);
+    if (!storage.ok()) return storage.status();
+    return std::unique_ptr<strongroom::kms::Storage>(std::move(*storage));
+  }
+  if (backend == "postgres" && argc == 4) {
+    strongroom::kms::PostgresStorageOptions options;
+    options.conninfo = argv[2];
+    options.password_file = argv[3];
+    absl::StatusOr<std::unique_ptr<strongroom::kms::PostgresStorage>> storage =
+        strongroom::kms::PostgresStorage::Open(options);
+    if (!storage.ok()) return storage.status();
+    return std::unique_ptr<strongroom::kms::Storage>(std::move(*storage));
+  }
+  return absl::InvalidArgumentError(
+      "usage: storage_crash_writer sqlite DB_PATH | postgres CONNINFO PASSWORD_FILE");
+}
+
+int Run(int argc, char** argv) {
+  absl::StatusOr<std::unique_ptr<strongroom::kms::Storage>> storage = OpenStorage(argc, argv);
   if (!storage.ok()) {
     std::fprintf(stderr, "storage_crash_writer: %s\n", storage.status().ToString().c_str());
     return 1;
@@ -65,9 +87,9 @@ int Run(const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s DB_PATH\n", argv[0]);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s sqlite DB_PATH | postgres CONNINFO PASSWORD_FILE\n", argv[0]);
     return 2;
   }
-  return Run(argv[1]);
+  return Run(argc, argv);
 }
