@@ -195,7 +195,8 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
       provider_(provider),
       storage_(storage),
       barrier_(barrier),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      inventory_(storage) {}
 
 absl::Status Ca::RequireUnsealed() const {
   return barrier_->sealed() ? barrier_->SealedError() : absl::OkStatus();
@@ -702,7 +703,8 @@ absl::StatusOr<v1::SignedCertificate> Ca::Issued(const BuiltCertificate& built,
     kms::WriteBatch batch;
     batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
               kms::WriteBatch::kMustNotExist);
-    if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+    // Shares one durable commit with the issuances beside it; returns once it is durable.
+    if (absl::Status s = inventory_.Commit(batch); !s.ok()) return s;
   }
   v1::SignedCertificate response;
   response.set_certificate_pem(built.pem);
