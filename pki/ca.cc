@@ -189,7 +189,8 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
       storage_(storage),
       barrier_(barrier),
       options_(std::move(options)),
-      base_url_(options_.base_url) {}
+      base_url_(options_.base_url),
+      inventory_(storage) {}
 
 void Ca::SetBaseUrl(std::string base_url) {
   absl::MutexLock lock(&base_url_mu_);
@@ -706,7 +707,8 @@ absl::StatusOr<v1::SignedCertificate> Ca::Issued(const BuiltCertificate& built,
     kms::WriteBatch batch;
     batch.Put(absl::StrCat(kCertPrefix, cert.serial_number()), cert.SerializeAsString(),
               kms::WriteBatch::kMustNotExist);
-    if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+    // Shares one durable commit with the issuances beside it; returns once it is durable.
+    if (absl::Status s = inventory_.Commit(batch); !s.ok()) return s;
   }
   v1::SignedCertificate response;
   response.set_certificate_pem(built.pem);

@@ -21,7 +21,9 @@
 // name; FAILED_PRECONDITION for an issuer without a certificate (yet) or a certificate
 // that does not match the issuer's key; PERMISSION_DENIED for names a role does not allow.
 // Thread-safe: issuer-record updates (import, CRL numbers) are serialised by a mutex and
-// committed with compare-and-set; issuance runs concurrently.
+// committed with compare-and-set; issuance runs concurrently, and the records of stored
+// certificates are committed in groups (kms/group_commit.h): a certificate is returned
+// only once its record is durable, and a failed commit fails every issuance in it.
 #pragma once
 
 #include <atomic>
@@ -39,6 +41,7 @@
 #include "hsm/openssl_ptr.h"
 #include "hsm/provider.h"
 #include "kms/barrier.h"
+#include "kms/group_commit.h"
 #include "kms/storage.h"
 #include "pki/caller_rights.h"
 #include "pki/name_request.h"
@@ -212,6 +215,8 @@ class Ca {
   const CaOptions options_;
   mutable absl::Mutex base_url_mu_;
   std::string base_url_ ABSL_GUARDED_BY(base_url_mu_);
+  // New certificate records: a burst of issuances shares one durable commit.
+  kms::GroupCommit inventory_;
   absl::Mutex issuer_mu_;  // serialises issuer-record updates
   std::atomic<uint64_t> trust_epoch_{0};
   // Issuer keys by HSM label: loading one through the provider reads the token, and labels

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -19,6 +20,7 @@
 #include "hsm/testing/softhsm_token.h"
 #include "kms/barrier.h"
 #include "kms/sqlite_storage.h"
+#include "kms/testing/controlled_storage.h"
 #include "pki/testing/all_rights.h"
 
 namespace strongroom::pki {
@@ -728,6 +730,78 @@ TEST_F(CaTest, SealedRefusesWithUnavailable) {
   EXPECT_EQ(ca_->GetIssuer(get).status().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(barrier_->Unseal().ok());
   EXPECT_TRUE(ca_->GetIssuer(get).ok());
+}
+
+// Stored issuance shares inventory commits (kms/group_commit.h): every certificate returned
+// is durable. A new connection to the database file sees only what was committed.
+TEST_F(CaTest, ConcurrentStoredIssuanceIsAllDurable) {
+  MakeRoot("burst");
+  MakeRole("burst-web", "burst");
+  constexpr int kThreads = 8, kEach = 12;
+  std::vector<std::vector<std::string>> serials(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        v1::IssueCertificateRequest req;
+        req.set_role("burst-web");
+        req.set_common_name(absl::StrCat("h", t, "-", i, ".example.com"));
+        auto issued = ca_->IssueCertificate(req, kAllRights);
+        EXPECT_TRUE(issued.ok()) << issued.status();
+        if (issued.ok()) serials[t].push_back(issued->serial_number());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  OpenCa();
+  std::set<std::string> distinct;
+  for (const auto& list : serials) {
+    ASSERT_EQ(list.size(), static_cast<size_t>(kEach));
+    for (const std::string& serial : list) {
+      v1::GetCertificateRequest get;
+      get.set_serial_number(serial);
+      auto record = ca_->GetCertificate(get);
+      ASSERT_TRUE(record.ok()) << serial << ": " << record.status();
+      EXPECT_EQ(record->issuer_name(), "burst");
+      distinct.insert(serial);
+    }
+  }
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kThreads * kEach));
+}
+
+TEST_F(CaTest, AFailedInventoryCommitFailsEachIssuanceInIt) {
+  MakeRoot("faulty");
+  MakeRole("faulty-web", "faulty");
+  kms::testing::ControlledStorage faulty(storage_.get());
+  Ca ca(hsm_, provider_, &faulty, barrier_.get(), CaOptions());
+  faulty.fail_all_ = true;
+  constexpr int kThreads = 6;
+  std::vector<absl::Status> status(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      v1::IssueCertificateRequest req;
+      req.set_role("faulty-web");
+      req.set_common_name(absl::StrCat("f", t, ".example.com"));
+      status[t] = ca.IssueCertificate(req, kAllRights).status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& s : status) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("disk full"));
+  }
+  faulty.fail_all_ = false;
+  v1::IssueCertificateRequest req;
+  req.set_role("faulty-web");
+  req.set_common_name("ok.example.com");
+  auto issued = ca.IssueCertificate(req, kAllRights);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  v1::ListCertificatesRequest list;
+  list.set_issuer_name("faulty");
+  auto listed = ca.ListCertificates(list);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(listed->serial_numbers(), ::testing::ElementsAre(issued->serial_number()));
 }
 
 }  // namespace

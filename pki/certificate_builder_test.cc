@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -274,6 +275,54 @@ TEST(CertificateBuilderTest, RefusesCsrWithBadSignature) {
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(parsed.status().message(), "csr: signature does not verify");
   EXPECT_EQ(ParseCsr("not a csr").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ParseCsr decodes P-256, P-384 and RSA keys without OpenSSL's decoders and other keys (here
+// P-521) with them; either way the parsed request keeps the CSR's exact SubjectPublicKeyInfo,
+// subject and requested names, and a changed byte of the signed data is refused.
+TEST(CertificateBuilderTest, ParsedCsrKeepsKeySubjectAndNamesForEveryKeyType) {
+  std::vector<hsm::EvpPkeyPtr> keys;
+  keys.emplace_back(EVP_EC_gen("P-256"));
+  keys.emplace_back(EVP_EC_gen("P-384"));
+  keys.emplace_back(EVP_RSA_gen(2048));
+  keys.emplace_back(EVP_EC_gen("P-521"));
+  for (const hsm::EvpPkeyPtr& key : keys) {
+    SCOPED_TRACE(EVP_PKEY_get0_type_name(key.get()));
+    ASSERT_NE(key, nullptr);
+    hsm::X509ReqPtr csr = MakeCsr(key.get(), "kinds.example.com", nullptr);
+    auto parsed = ParseCsr(CsrToPem(csr.get()));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    auto spki_der = [](X509_REQ* req) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &der);
+      std::string out(reinterpret_cast<char*>(der), len > 0 ? len : 0);
+      OPENSSL_free(der);
+      return out;
+    };
+    EXPECT_EQ(spki_der(parsed->get()), spki_der(csr.get()));
+    auto parsed_key = CsrPublicKey(parsed->get());
+    ASSERT_TRUE(parsed_key.ok()) << parsed_key.status();
+    EXPECT_EQ(EVP_PKEY_eq(parsed_key->get(), key.get()), 1);
+    auto names = NamesFromCsr(parsed->get());
+    ASSERT_TRUE(names.ok()) << names.status();
+    EXPECT_EQ(names->common_name, "kinds.example.com");
+    EXPECT_THAT(names->dns_sans, ::testing::ElementsAre("csr.example.com"));
+    EXPECT_THAT(names->ip_sans, ::testing::ElementsAre("192.0.2.7"));
+
+    unsigned char* der = nullptr;
+    int len = i2d_X509_REQ(csr.get(), &der);
+    ASSERT_GT(len, 0);
+    std::string bytes(reinterpret_cast<char*>(der), len);
+    OPENSSL_free(der);
+    size_t at = bytes.find("kinds");
+    ASSERT_NE(at, std::string::npos);
+    bytes[at] = 'm';
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    hsm::X509ReqPtr tampered(d2i_X509_REQ(nullptr, &p, len));
+    ASSERT_NE(tampered, nullptr);
+    EXPECT_EQ(ParseCsr(CsrToPem(tampered.get())).status().message(),
+              "csr: signature does not verify");
+  }
 }
 
 TEST(CertificateBuilderTest, RefusesRsa1024Csr) {

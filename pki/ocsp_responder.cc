@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "pki/certificate_builder.h"
 
 namespace strongroom::pki {
@@ -36,6 +37,13 @@ bool IdNamesIssuer(OCSP_CERTID* id, X509* issuer) {
                                                X509_get_subject_name(issuer),
                                                X509_get0_pubkey_bitstr(issuer), serial));
   return expected != nullptr && OCSP_id_issuer_cmp(expected.get(), id) == 0;
+}
+
+bool IsSuccessful(absl::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  hsm::OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size())));
+  return response != nullptr &&
+         OCSP_response_status(response.get()) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
 }
 
 }  // namespace
@@ -132,12 +140,59 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
     return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
   const std::string name(issuer_name);
-  return BuildOcspResponse(
-      request, issuer->signer(),
-      [this, &name](const std::string& serial) {
-        return ca_->LookupCertificateStatus(name, serial);
-      },
-      absl::Now(), validity_);
+  const Signer signer = issuer->signer();
+  const absl::Time now = absl::Now();
+  // One certificate, no nonce: the CertID (as DER) and serial, if it names this issuer.
+  std::string cache_key, serial_hex;
+  {
+    const auto* data = reinterpret_cast<const unsigned char*>(request.data());
+    const unsigned char* p = data;
+    hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
+    ASN1_INTEGER* serial = nullptr;
+    OCSP_CERTID* id = nullptr;
+    if (req != nullptr && p == data + request.size() &&
+        OCSP_request_onereq_count(req.get()) == 1 &&
+        OCSP_REQUEST_get_ext_by_NID(req.get(), NID_id_pkix_OCSP_Nonce, -1) < 0 &&
+        (id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0))) != nullptr &&
+        OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) && serial != nullptr &&
+        IdNamesIssuer(id, signer.certificate)) {
+      unsigned char* der = nullptr;
+      const int len = i2d_OCSP_CERTID(id, &der);
+      if (len > 0) {
+        cache_key = absl::StrCat(name, "/", absl::string_view(reinterpret_cast<char*>(der), len));
+        serial_hex = SerialToHex(serial);
+      }
+      OPENSSL_free(der);
+    }
+    ERR_clear_error();
+  }
+  if (cache_key.empty()) {
+    return BuildOcspResponse(
+        request, signer,
+        [this, &name](const std::string& serial) {
+          return ca_->LookupCertificateStatus(name, serial);
+        },
+        now, validity_);
+  }
+  // Looked up on every request: a revocation shows at once, whatever was signed before.
+  absl::StatusOr<Ca::CertificateStatus> status = ca_->LookupCertificateStatus(name, serial_hex);
+  const bool good = status.ok() && status->kind == Ca::CertificateStatus::kGood;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = presigned_.find(cache_key);
+    if (it != presigned_.end()) {
+      if (good && now < it->second.refresh_at) return it->second.response;
+      presigned_.erase(it);
+    }
+  }
+  std::string response = BuildOcspResponse(
+      request, signer, [&status](const std::string&) { return status; }, now, validity_);
+  if (good && IsSuccessful(response)) {
+    absl::MutexLock lock(&mu_);
+    if (presigned_.size() >= kMaxPresigned) presigned_.clear();
+    presigned_[cache_key] = Presigned{response, now + validity_ / 2};
+  }
+  return response;
 }
 
 std::string OcspResponder::RespondToGet(absl::string_view issuer_name,

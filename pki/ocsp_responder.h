@@ -8,14 +8,25 @@
 // is signed by the issuer's own (HSM) key, responder ID by key hash, no certificates.
 // Errors are OCSP responses too (the HTTP status stays 200): malformedRequest for requests
 // that do not parse, unauthorized for unknown issuers or issuers without a certificate,
-// tryLater while sealed, internalError otherwise. Stateless and thread-safe.
+// tryLater while sealed, internalError otherwise.
+//
+// Pre-signed responses (RFC 5019): a request for one certificate without a nonce, whose
+// certificate is good, is answered with the response signed for the same CertID earlier,
+// until half of that response's validity has passed; then it is signed afresh. The status
+// is looked up on every request, so a revoked certificate is answered revoked (freshly
+// signed) from the moment the revocation is committed, and its pre-signed response is
+// dropped. Requests with a nonce, or for several certificates, get a fresh signature.
+// At most kMaxPresigned responses are kept (all are dropped when it is reached).
+// Thread-safe.
 #pragma once
 
 #include <functional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pki/ca.h"
 #include "pki/signer.h"
@@ -37,6 +48,8 @@ std::string OcspErrorResponse(int status);
 
 class OcspResponder {
  public:
+  static constexpr size_t kMaxPresigned = 100000;
+
   // `ca` is not owned and outlives the responder.
   explicit OcspResponder(Ca* ca, absl::Duration validity = absl::Hours(1))
       : ca_(ca), validity_(validity) {}
@@ -48,8 +61,16 @@ class OcspResponder {
   std::string RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
 
  private:
+  struct Presigned {
+    std::string response;  // DER OCSPResponse
+    absl::Time refresh_at;
+  };
+
   Ca* const ca_;
   const absl::Duration validity_;
+  // By issuer name and the request's CertID (DER), each a good certificate's response.
+  mutable absl::Mutex mu_;
+  mutable absl::flat_hash_map<std::string, Presigned> presigned_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strongroom::pki
