@@ -517,10 +517,18 @@ absl::Status Strongroomd::StartHttp() {
   const v1::HttpConfig& hc = config_.http();
   if (!hc.enabled()) return absl::OkStatus();
   const v1::TlsConfig& tls = config_.grpc().tls();
+  HttpServerOptions options;
+  options.worker_threads = static_cast<int>(hc.worker_threads());
+  options.max_connections = static_cast<int>(hc.max_connections());
+  options.max_body_bytes = hc.max_body_bytes();
+  options.drain_timeout = absl::Seconds(config_.grpc().drain_seconds());
   absl::StatusOr<std::unique_ptr<HttpServer>> http =
-      HttpServer::Create(tls.cert_file(), tls.key_file());
+      HttpServer::Create(tls.cert_file(), tls.key_file(), options);
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
+  http_->SetObserver([metrics = server_metrics_.get()](const HttpExchange& e) {
+    metrics->RecordHttp(e.method, e.route, e.status, e.elapsed);
+  });
   http_->Handle("GET", "/metrics",
                 access::GateHttp(gate_.get(),
                                  access::RouteOrDie(hc.metrics_unauthenticated()
@@ -608,11 +616,15 @@ void Strongroomd::Shutdown() {
     kms_server_->Wait();
     unlink(config_.kms_plugin().socket_path().c_str());
   }
+  // HTTP drains beside gRPC, within the same bound.
+  std::thread http_drain([this] {
+    if (http_ != nullptr) http_->Stop();
+  });
   if (grpc_ != nullptr) {
     grpc_->Shutdown(deadline);
     grpc_->Wait();
   }
-  if (http_ != nullptr) http_->Stop();
+  http_drain.join();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 
