@@ -7,10 +7,14 @@
 //   HSM        raw PKCS#11 C_EncryptInit+C_Encrypt on the token vs  HSM-resident Encrypt
 //   PKI        raw PKCS#11 ECDSA P-256 C_Sign on the token      vs  SignCertificate; OCSP
 //              responses over HTTPS; CRL build with 100,000 entries (HSM-signed)
+//   http       wrk (Debian's) against HTTPS encrypt and GET /v1/sys/health (through the gate
+//              and the durable audit log)  vs  nginx on the same certificate and TLS
+//              versions returning a fixed body of the same size, and gRPC Encrypt, at 8,
+//              64 and 256 kept-alive connections
 //
 // It starts strongroomd in-process on a fresh SoftHSM token under a temporary folder and
 // talks to it over TLS on loopback. Usage: strongroom-bench [--seconds S] [--clients N]
-// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki]
+// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki,http] [--http-connections 8,64,256]
 #include <grpcpp/grpcpp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
