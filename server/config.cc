@@ -188,7 +188,7 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
                                   port == 0 || port == 65535 ? 0 : port + 1));
   }
   if (absl::Status s = ValidateAddress(check, "http.address", http.address()); !s.ok()) return s;
-  if (http.worker_threads() == 0) http.set_worker_threads(16);
+  if (http.worker_threads() == 0) http.set_worker_threads(64);
   if (http.worker_threads() > 1024) return check.Error("http.worker_threads", "must be at most 1024");
   if (http.max_connections() == 0) http.set_max_connections(1024);
   if (http.max_connections() > 100000) {

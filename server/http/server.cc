@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -488,7 +489,16 @@ void HttpServer::Impl::Accept() {
 
 void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-  if (!ec) {
+  if (ec) {
+    // Out of descriptors or memory: accepting again at once would spin; retry shortly.
+    auto timer = std::make_shared<net::steady_timer>(acceptor->get_executor());
+    timer->expires_after(std::chrono::milliseconds(50));
+    timer->async_wait([this, timer](beast::error_code wait) {
+      if (!wait && acceptor->is_open()) Accept();
+    });
+    return;
+  }
+  {
     socket.set_option(tcp::no_delay(true), ec);  // small exchanges must not wait out ACKs
     const bool refuse = connections.load() >= options.max_connections;
     // Refusals are bounded too: past them the connection is closed at once.
@@ -519,6 +529,7 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
     bool checked = false;
     std::optional<Refusal> refusal;
     while (!parser.is_done() && !refusal.has_value()) {
+      if (input.empty()) return;  // the client went away mid-request
       beast::error_code ec;
       size_t used = parser.put(net::buffer(input.data(), input.size()), ec);
       input.remove_prefix(used);
@@ -528,8 +539,8 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
       } else if (parser.is_header_done() && !checked) {
         checked = true;
         refusal = CheckHeader(parser);
-      } else if (used == 0 && ec == http::error::need_more) {
-        return;
+      } else if (used == 0) {
+        return;  // no progress: the parser needs bytes that will never come
       }
     }
     if (refusal.has_value()) {

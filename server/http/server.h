@@ -7,7 +7,7 @@
 // pool and never on the I/O threads. Handlers run concurrently and must be thread-safe.
 //
 // The edge, for every connection: keep-alive without a request cap; pipelined requests
-// answered in order; a request refused before its body is read (400, 411, 413, 415, 431)
+// answered in order; a request refused before its body is read (400, 413, 415, 431)
 // ends the connection, so unread bytes are never parsed as a request; one body limit for
 // every framing (413); header, body, idle and write deadlines; at most max_connections
 // connections (more get 503 and are closed). Requests the server refuses itself go through
@@ -31,7 +31,7 @@ namespace strongroom::server {
 
 struct HttpServerOptions {
   int io_threads = 2;
-  int worker_threads = 16;         // run handlers
+  int worker_threads = 64;         // run handlers (which wait on the HSM and the audit log)
   int max_connections = 1024;      // open at once; past it, 503 and close
   uint64_t max_body_bytes = uint64_t{16} << 20;
   uint32_t max_header_bytes = 16 << 10;  // request line and headers
