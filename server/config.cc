@@ -216,6 +216,16 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     http.set_address(NextPort(grpc.address()));
   }
   if (absl::Status s = ValidateAddress(check, "http.address", http.address()); !s.ok()) return s;
+  if (http.worker_threads() == 0) http.set_worker_threads(64);
+  if (http.worker_threads() > 1024) return check.Error("http.worker_threads", "must be at most 1024");
+  if (http.max_connections() == 0) http.set_max_connections(1024);
+  if (http.max_connections() > 100000) {
+    return check.Error("http.max_connections", "must be at most 100000");
+  }
+  if (http.max_body_bytes() == 0) http.set_max_body_bytes(uint64_t{16} << 20);
+  if (http.max_body_bytes() > (uint64_t{1} << 30)) {
+    return check.Error("http.max_body_bytes", "must be at most 1 GiB");
+  }
   if (http.enabled() && http.address() == grpc.address() && !absl::EndsWith(http.address(), ":0")) {
     return check.Error("http.address", "must differ from grpc.address");
   }

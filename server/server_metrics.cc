@@ -108,6 +108,15 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
                                   "were already pending (answered RESOURCE_EXHAUSTED).",
                                   {})
                      ->Get()),
+      http_requests_(registry->AddCounter(
+          "strongroom_http_requests_total",
+          "HTTP requests answered, by route pattern, method and status code (refused and "
+          "unrouted ones included).",
+          {"route", "method", "code"})),
+      http_duration_(registry->AddHistogram(
+          "strongroom_http_request_duration_seconds",
+          "Time from an HTTP request's first byte to its response being ready.",
+          {"route", "method"}, LatencyBuckets())),
       audit_writes_(registry->AddCounter("strongroom_audit_writes_total",
                                          "Audit records written durably (ok) or not (failed).",
                                          {"result"})),
@@ -164,6 +173,13 @@ ServerMetrics::Series ServerMetrics::Lookup(absl::string_view full_method,
 void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapsed) {
   hsm_calls_->WithLabels({function, rv == CKR_OK ? "ok" : hsm::CkRvName(rv)})->Increment();
   hsm_duration_->WithLabels({function})->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::RecordHttp(absl::string_view method, absl::string_view route, int status,
+                               absl::Duration elapsed) {
+  const std::string m(method), r(route);
+  http_requests_->WithLabels({r, m, absl::StrCat(status)})->Increment();
+  http_duration_->WithLabels({r, m})->Observe(absl::ToDoubleSeconds(elapsed));
 }
 
 void ServerMetrics::RecordShed() { grpc_shed_->Increment(); }

@@ -1,5 +1,5 @@
 // ServerMetrics: strongroomd's metrics — gRPC requests (through a server interceptor) and
-// those shed under overload, PKCS#11 calls (as the HSM's CallObserver), audit writes (from
+// those shed under overload, HTTP requests (from HttpServer's observer), PKCS#11 calls (as the HSM's CallObserver), audit writes (from
 // the access gate), certificates issued and revoked (from the Pki calls' outcomes) and
 // state gauges evaluated at scrape time.
 //
@@ -45,6 +45,10 @@ class ServerMetrics : public hsm::CallObserver {
   // `full_method` is "/package.Service/Method".
   void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
   void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
+  // One HTTP response: `route` is the pattern that took the request (a bounded set: the
+  // registered routes, "unrouted", "refused"), `method` a common method or "OTHER".
+  void RecordHttp(absl::string_view method, absl::string_view route, int status,
+                  absl::Duration elapsed);
   // One gRPC request shed under overload (access::GrpcGate).
   void RecordShed();
   // One audit record's durable write (including the wait for its group commit).
@@ -73,6 +77,8 @@ class ServerMetrics : public hsm::CallObserver {
   Family<Counter>* const certificates_issued_;
   Family<Counter>* const certificates_revoked_;
   Counter* const grpc_shed_;
+  Family<Counter>* const http_requests_;
+  Family<Histogram>* const http_duration_;
   Family<Counter>* const audit_writes_;
   Counter* const audit_ok_;
   Counter* const audit_failed_;

@@ -498,10 +498,28 @@ absl::Status Strongroomd::ServeWithoutCredentials(HttpServer* server, const std:
   return absl::OkStatus();
 }
 
+namespace {
+
+// The limits of both HTTP listeners (http.*), and the drain bound they share with gRPC.
+HttpServerOptions HttpOptions(const v1::ServerConfig& config) {
+  const v1::HttpConfig& hc = config.http();
+  HttpServerOptions options;
+  options.worker_threads = static_cast<int>(hc.worker_threads());
+  options.max_connections = static_cast<int>(hc.max_connections());
+  options.max_body_bytes = hc.max_body_bytes();
+  options.drain_timeout = absl::Seconds(config.grpc().drain_seconds());
+  return options;
+}
+
+}  // namespace
+
 absl::Status Strongroomd::StartPkiDocuments() {
   const v1::PlainHttpConfig& pc = config_.pki().plain_http();
   if (!pc.enabled()) return absl::OkStatus();
-  plain_http_ = HttpServer::CreatePlain();
+  plain_http_ = HttpServer::CreatePlain(HttpOptions(config_));
+  plain_http_->SetObserver([metrics = server_metrics_.get()](const HttpExchange& e) {
+    metrics->RecordHttp(e.method, e.route, e.status, e.elapsed);
+  });
   for (const PkiDocumentRoute& route : pki_documents_) {
     if (absl::Status s =
             ServeWithoutCredentials(plain_http_.get(), route.method, route.pattern, route.handler);
@@ -530,9 +548,12 @@ absl::Status Strongroomd::StartHttp() {
   if (!hc.enabled()) return absl::OkStatus();
   const v1::TlsConfig& tls = config_.grpc().tls();
   absl::StatusOr<std::unique_ptr<HttpServer>> http =
-      HttpServer::Create(tls.cert_file(), tls.key_file());
+      HttpServer::Create(tls.cert_file(), tls.key_file(), HttpOptions(config_));
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
+  http_->SetObserver([metrics = server_metrics_.get()](const HttpExchange& e) {
+    metrics->RecordHttp(e.method, e.route, e.status, e.elapsed);
+  });
   http_->Handle("GET", "/metrics",
                 access::GateHttp(gate_.get(),
                                  access::RouteOrDie(hc.metrics_unauthenticated()
@@ -630,12 +651,16 @@ void Strongroomd::Shutdown() {
     kms_server_->Wait();
     unlink(config_.kms_plugin().socket_path().c_str());
   }
+  // HTTP drains beside gRPC, within the same bound.
+  std::thread http_drain([this] {
+    if (http_ != nullptr) http_->Stop();
+    if (plain_http_ != nullptr) plain_http_->Stop();
+  });
   if (grpc_ != nullptr) {
     grpc_->Shutdown(deadline);
     grpc_->Wait();
   }
-  if (http_ != nullptr) http_->Stop();
-  if (plain_http_ != nullptr) plain_http_->Stop();
+  http_drain.join();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

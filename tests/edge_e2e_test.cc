@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -24,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "strongroom/v1/transit.grpc.pb.h"
+#include "tests/testing/http_wire.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
 
@@ -380,6 +382,80 @@ for _ in range(600):
     tls.sendall(b'a')
     time.sleep(0.2)
 )py";
+
+// The HTTPS edge of the real server: what it refuses itself (conflicting Content-Length,
+// Content-Encoding, an oversized body), what no route takes, and the LIST verb are all
+// answered, audited and counted in the HTTP metrics; the connection after a routed answer
+// stays usable and a refused one is closed.
+TEST_F(EdgeE2eTest, HttpRefusalsAndUnroutedRequestsAreAuditedAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(StartServer("", "", /*http=*/true));
+  const std::string token = testing::RootToken(state_);
+  auto connect = [&] {
+    auto wire = testing::HttpWire::Connect(ports_.http, /*tls=*/true);
+    EXPECT_TRUE(wire.ok()) << wire.status();
+    return wire.ok() ? *std::move(wire) : nullptr;
+  };
+  auto exchange = [](testing::HttpWire& wire, const std::string& bytes) {
+    EXPECT_TRUE(wire.Send(bytes).ok());
+    auto r = wire.Read();
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::WireResponse{};
+  };
+  {
+    auto wire = connect();
+    ASSERT_NE(wire, nullptr);
+    testing::WireResponse gz = exchange(
+        *wire, testing::HttpRequestBytes("POST", "/v1/transit/encrypt/k", std::string(64, 'x'),
+                                         "Content-Encoding: gzip\r\n"));
+    EXPECT_EQ(gz.status, 415);
+    EXPECT_THAT(gz.body, HasSubstr("{\"errors\":["));
+    EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+  }
+  {
+    auto wire = connect();
+    ASSERT_NE(wire, nullptr);
+    testing::WireResponse dup = exchange(
+        *wire, "POST /v1/transit/encrypt/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+               "Content-Length: 40\r\n\r\n{}");
+    EXPECT_EQ(dup.status, 400);
+    EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+  }
+  {
+    auto wire = connect();
+    ASSERT_NE(wire, nullptr);
+    testing::WireResponse big = exchange(
+        *wire, "POST /v1/transit/encrypt/k HTTP/1.1\r\nHost: x\r\nContent-Length: 16777217\r\n\r\n");
+    EXPECT_EQ(big.status, 413);
+  }
+  {
+    auto wire = connect();
+    ASSERT_NE(wire, nullptr);
+    EXPECT_EQ(exchange(*wire, testing::HttpRequestBytes("GET", "/v1/nowhere")).status, 404);
+    testing::WireResponse listed = exchange(
+        *wire, testing::HttpRequestBytes("LIST", "/v1/transit/keys", "",
+                                         absl::StrCat("X-Vault-Token: ", token, "\r\n")));
+    EXPECT_NE(listed.status, 405);  // delivered to a route, not refused by the server
+    testing::WireResponse metrics = exchange(
+        *wire, testing::HttpRequestBytes("GET", "/metrics", "",
+                                         absl::StrCat("X-Vault-Token: ", token, "\r\n")));
+    ASSERT_EQ(metrics.status, 200);
+    for (const char* code : {"415", "400", "413", "404"}) {
+      EXPECT_THAT(metrics.body,
+                  HasSubstr(absl::StrCat("strongroom_http_requests_total{route=\"unrouted\",",
+                                         "method=\"", std::string(code) == "404" ? "GET" : "POST",
+                                         "\",code=\"", code, "\"} 1")));
+    }
+    EXPECT_THAT(metrics.body, HasSubstr("strongroom_http_request_duration_seconds_bucket{"));
+  }
+  Stop();
+  std::string audit = absl::StrJoin(AuditLines(), "\n");
+  for (const char* status : {"\"http_status\":415", "\"http_status\":400",
+                             "\"http_status\":413", "\"http_status\":404"}) {
+    EXPECT_THAT(audit, HasSubstr(status));
+  }
+  EXPECT_THAT(audit, HasSubstr("\"resource\":\"http/v1/transit/encrypt/k\""));
+  EXPECT_THAT(audit, ::testing::Not(HasSubstr(token)));
+}
 
 TEST_F(EdgeE2eTest, SigtermEndsTheProcessWithinTheBoundWhateverSlowClientsDo) {
   ASSERT_NO_FATAL_FAILURE(StartServer("  drain_seconds: 1\n", "", /*http=*/true));

@@ -6,9 +6,8 @@
 // the matching gRPC call (body-addressed objects included); the public documents served
 // without a token and audited too.
 // PkiHvacE2eTest.*: tests/hvac/pki_test.py with Debian's python3-hvac (run by Debian's
-// /usr/bin/python3), checked with openssl. It lists with the LIST verb, which the HTTP
-// server on this branch does not deliver: its target, //tests:pki_hvac_e2e_test, is manual
-// until the new HTTP server is merged.
+// /usr/bin/python3), checked with openssl; it lists with the LIST verb
+// (target //tests:pki_hvac_e2e_test).
 #include <signal.h>
 
 #include <algorithm>

@@ -7,9 +7,7 @@
 //
 // Hvac*: tests/hvac/transit_test.py calls every transit method of Debian's python3-hvac
 // (0.11.2, run by Debian's /usr/bin/python3) against the server, and the LIST verb is
-// refused for a token without "read". These need an HTTP server that delivers LIST requests
-// (cpp-httplib answers them 400), so their target, //tests:transit_hvac_e2e_test, is tagged
-// manual until the Beast listener lands; run it by name.
+// refused for a token without "read" (target //tests:transit_hvac_e2e_test).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 

@@ -9,7 +9,7 @@ packages=(
   bazel-bootstrap bazel-platforms g++ libc6-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libssl-dev libabsl-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev
-  libp11-kit-dev googletest libgtest-dev libgmock-dev libcpp-httplib-dev
+  libp11-kit-dev googletest libgtest-dev libgmock-dev
   libboost1.81-dev libsimdjson-dev libpq-dev
   # the cluster's database: tests start their own throwaway PostgreSQL clusters
   postgresql-15

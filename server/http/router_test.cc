@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http/server.h"
+#include "server/http/router.h"
 
 namespace strongroom::server {
 namespace {
@@ -101,6 +101,46 @@ TEST_F(HttpRouterTest, UnroutedRequestsGoThroughTheUnroutedHandler) {
 TEST_F(HttpRouterTest, ReplacesPatternHandler) {
   router_.Handle("GET", "/v1/pki/{issuer}/ca", Echo("ca2"));
   EXPECT_EQ(Call(router_, "GET", "/v1/pki/x/ca").body, "ca2 issuer=x");
+}
+
+TEST(HttpRouterPrecedence, LiteralSegmentBeatsVariableWhateverTheOrder) {
+  HttpRouter router;
+  router.Handle("POST", "/v1/{mount}/sign/{key}", Echo("transit"));
+  router.Handle("POST", "/v1/pki/sign/{role}", Echo("pki"));
+  router.Handle("POST", "/v1/{mount}/{rest...}", Echo("rest"));
+  EXPECT_EQ(Call(router, "POST", "/v1/pki/sign/web").body, "pki role=web");
+  EXPECT_EQ(Call(router, "POST", "/v1/transit/sign/k").body, "transit key=k mount=transit");
+  EXPECT_EQ(Call(router, "POST", "/v1/transit/other/x").body, "rest mount=transit rest=other/x");
+}
+
+TEST(HttpRouterPrecedence, LeftmostLiteralDecidesThenRegistrationOrder) {
+  HttpRouter router;
+  router.Handle("GET", "/v1/{m}/b", Echo("var-first"));
+  router.Handle("GET", "/v1/a/{x}", Echo("literal-first"));
+  router.Handle("GET", "/v2/{x}", Echo("one"));
+  router.Handle("GET", "/v2/{y}", Echo("two"));
+  EXPECT_EQ(Call(router, "GET", "/v1/a/b").body, "literal-first x=b");
+  EXPECT_EQ(Call(router, "GET", "/v2/z").body, "one x=z");
+}
+
+TEST(HttpRouterMethods, ListIsRoutedAndUnknownMethodsGet405WithAllow) {
+  HttpRouter router;
+  router.Handle("LIST", "/v1/{mount}/keys", Echo("list"));
+  router.Handle("GET", "/v1/{mount}/keys", Echo("get"));
+  EXPECT_EQ(Call(router, "LIST", "/v1/transit/keys").body, "list mount=transit");
+  HttpResponse r = Call(router, "FROB", "/v1/transit/keys");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].second, "GET, LIST");
+  std::string route;
+  HttpRequest request;
+  request.method = "LIST";
+  request.path = "/v1/transit/keys";
+  router.Route(request, &route);
+  EXPECT_EQ(route, "/v1/{mount}/keys");
+  request.path = "/nowhere";
+  router.Route(request, &route);
+  EXPECT_EQ(route, HttpRouter::kUnrouted);
 }
 
 TEST(HttpStatusOf, MapsEveryFailureTheVaultWay) {

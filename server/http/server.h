@@ -1,147 +1,99 @@
-// HttpServer: an HTTPS (or plain HTTP) listener with a small router, over cpp-httplib.
+// HttpServer: an event-driven HTTP/1.1 listener (Boost.Beast on Asio), over TLS or plain
+// TCP, that hands every request to an HttpRouter (router.h).
 //
-// Callers register handlers by method and path before Start(); Start() binds
-// (port 0 picks a free port, see port()) and serves on a background thread pool until
-// Stop(), which stops accepting, lets the requests in progress finish and joins. TLS uses
-// the PEM certificate chain and key files given to Create(); the key is read by OpenSSL and
-// never copied into a std::string here. Paths are exact or patterns with "{name}" segments
-// (see Handle). Unknown paths get 404, a known path with another method 405. Handlers run
-// concurrently on pool threads and must be thread-safe.
+// Callers register handlers before Start(); Start() binds (port 0 picks a free port, see
+// port()) and serves until Stop(). A few I/O threads run every connection's TLS and
+// parsing; handlers, which may block (HSM, durable audit), run on the server's own worker
+// pool and never on the I/O threads. Handlers run concurrently and must be thread-safe.
+//
+// The edge, for every connection: keep-alive without a request cap; pipelined requests
+// answered in order; a request refused before its body is read (400, 413, 415, 431)
+// ends the connection, so unread bytes are never parsed as a request; one body limit for
+// every framing (413); header, body, idle and write deadlines; at most max_connections
+// connections (more get 503 and are closed). Requests the server refuses itself go through
+// the router's unrouted handler like unrouted ones, so they are audited. Stop() drains:
+// no new connections or requests, the requests in progress are answered, and it returns
+// within the drain bound whatever clients do.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <thread>
-#include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-
-namespace httplib {
-class Server;
-class SSLServer;
-}
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/http/router.h"
 
 namespace strongroom::server {
 
-namespace access {
-struct Principal;
-}
-
-struct HttpRequest {
-  std::string method;
-  std::string path;
-  std::multimap<std::string, std::string> params;  // query parameters
-  // Request headers, names lower-cased.
-  std::multimap<std::string, std::string> headers;
-  std::string peer;  // "ipv4:127.0.0.1:40112" / "ipv6:[::1]:40112", as gRPC names peers
-  // The client certificate chain (leaf first, PEM) the TLS handshake received, unverified;
-  // empty if the client sent none. The access gate decides whether to trust it.
-  std::string client_cert_chain_pem;
-  // Set by the access gate before a protected route's handler runs.
-  const access::Principal* principal = nullptr;
-  // Values of the route pattern's "{name}" segments (URL-decoded, as the path).
-  std::map<std::string, std::string> path_params;
-  std::string body;
+struct HttpServerOptions {
+  int io_threads = 2;
+  int worker_threads = 64;         // run handlers (which wait on the HSM and the audit log)
+  int max_connections = 1024;      // open at once; past it, 503 and close
+  uint64_t max_body_bytes = uint64_t{16} << 20;
+  uint32_t max_header_bytes = 16 << 10;  // request line and headers
+  absl::Duration header_timeout = absl::Seconds(10);  // first byte to end of headers
+  absl::Duration body_timeout = absl::Seconds(30);    // end of headers to end of body
+  absl::Duration idle_timeout = absl::Seconds(60);    // between requests on a connection
+  absl::Duration write_timeout = absl::Seconds(30);   // one response
+  absl::Duration drain_timeout = absl::Seconds(10);   // Stop()
 };
 
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  // Extra response headers (e.g. Allow, Cache-Control, ETag), sent as given. Content-Type,
-  // Content-Length and the framing headers are the server's and must not appear here.
-  std::vector<std::pair<std::string, std::string>> headers;
-  // For the audit record: the key version the request used, when it used one.
-  uint32_t key_version = 0;
-};
-
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
-
-// HttpStatusOf: the HTTP status of a failed call, the one map for every HTTP route (Vault's
-// conventions): 400 for bad input or state (INVALID_ARGUMENT, FAILED_PRECONDITION,
-// OUT_OF_RANGE, ALREADY_EXISTS, RESOURCE_EXHAUSTED), 403 for UNAUTHENTICATED and
-// PERMISSION_DENIED, 404 for NOT_FOUND, 503 for UNAVAILABLE, else 500.
-int HttpStatusOf(absl::StatusCode code);
-
-// HttpRouter: dispatch by method and path (exact, or a pattern; see Handle). Not
-// thread-safe while routes are added; Route() is const and may run concurrently after.
-class HttpRouter {
- public:
-  // Routes `method` ("GET", "POST", "PUT", "DELETE") requests for `path` to `handler`; a
-  // second handler for the same method and path replaces the first.
-  // `path` is exact unless it has segments "{name}" (matching one non-empty segment) or a
-  // last segment "{name...}" (matching the non-empty rest of the path, '/' included); the
-  // matched values are in HttpRequest::path_params. Exact routes win over patterns;
-  // patterns are tried in registration order.
-  void Handle(const std::string& method, const std::string& path, HttpHandler handler);
-  // Requests no route takes go to `handler` with the router's answer (404, or 405 naming
-  // the allowed methods) and path_params {"path": the path, cut at 256 bytes}; it returns
-  // what to send. Without one, that answer goes out as it is.
-  using UnroutedHandler = std::function<HttpResponse(const HttpRequest&, HttpResponse answer)>;
-  void HandleUnrouted(UnroutedHandler handler) { unrouted_ = std::move(handler); }
-  // The handler's response; for an unrouted request, the 404/405 answer (through the
-  // unrouted handler when there is one).
-  HttpResponse Route(HttpRequest request) const;
-
- private:
-  struct Pattern {
-    std::string pattern;
-    std::string method;
-    HttpHandler handler;
-  };
-  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
-  std::vector<Pattern> patterns_;
-  UnroutedHandler unrouted_;
+// One answered (or refused) request, for metrics. `route` is the pattern that took it,
+// HttpRouter::kUnrouted, or "refused" for connections refused past max_connections;
+// `method` is the request's method when it is a common one, else "OTHER".
+struct HttpExchange {
+  absl::string_view method;
+  absl::string_view route;
+  int status;
+  absl::Duration elapsed;
 };
 
 namespace internal {
-// Routes every request `server` parses to `router` and sets the request limits HttpServer
-// serves with. HttpServer's own wiring, exposed for the HTTP fuzzer, which feeds raw bytes
-// to cpp-httplib's parser without a socket. `router` must outlive `server`.
-void InstallRouter(const HttpRouter* router, httplib::Server* server);
+// Parses `input` as the bytes a client sent on one connection and dispatches each request
+// it holds to `router` as HttpServer does (the same checks and refusals), appending the
+// responses to *output; returns when the input is used up or the connection would close.
+// HttpServer's parsing without a socket, for the HTTP fuzzer. Handlers run inline.
+void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
+                absl::string_view input, std::string* output);
 }  // namespace internal
 
 class HttpServer {
  public:
-  // FAILED_PRECONDITION naming the file if the certificate or key cannot be used.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(const std::string& cert_file,
-                                                            const std::string& key_file);
-  // A plain-TCP (no TLS) listener, otherwise the same; requests carry no client
-  // certificate. For public documents only (pki.plain_http).
-  static std::unique_ptr<HttpServer> CreatePlain();
+  // An HTTPS server. FAILED_PRECONDITION naming the file if the certificate or key cannot
+  // be used. The TLS handshake asks for a client certificate but accepts any or none.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(
+      const std::string& cert_file, const std::string& key_file,
+      const HttpServerOptions& options = HttpServerOptions());
+  // A plain-HTTP server (no TLS), e.g. for public PKI documents.
+  static std::unique_ptr<HttpServer> CreatePlain(
+      const HttpServerOptions& options = HttpServerOptions());
   ~HttpServer();  // Stops.
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // HttpRouter::Handle and HandleUnrouted; call before Start().
-  void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
-    router_.Handle(method, path, std::move(handler));
-  }
-  void HandleUnrouted(HttpRouter::UnroutedHandler handler) {
-    router_.HandleUnrouted(std::move(handler));
-  }
+  void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  void HandleUnrouted(HttpRouter::UnroutedHandler handler);
+  // Called once per response sent (from worker or I/O threads); call before Start().
+  void SetObserver(std::function<void(const HttpExchange&)> observer);
 
   // Binds host:port (host may be bracketed IPv6) and starts serving. UNAVAILABLE if the
   // address cannot be bound.
   absl::Status Start(const std::string& address);
-  int port() const { return port_; }
-  // Stops accepting and waits for requests in progress. Idempotent.
+  int port() const;
+  // Drains (see above) within options.drain_timeout, then closes every connection and
+  // joins the threads. Idempotent.
   void Stop();
 
- private:
-  explicit HttpServer(std::unique_ptr<httplib::Server> server);
+  class Impl;
 
-  std::unique_ptr<httplib::Server> server_;
-  HttpRouter router_;
-  std::thread thread_;
-  std::atomic<bool> exited_{false};
-  int port_ = 0;
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace strongroom::server

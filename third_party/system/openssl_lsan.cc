@@ -4,7 +4,7 @@
 // Debian's libcrypto keeps per-thread state: random generators (DRBGs, made by
 // RAND_get0_public/RAND_get0_private and EVP_RAND_instantiate) and error queues (made by
 // ERR_clear_error/ERR_set_mark). It frees them when a thread ends through OpenSSL's thread
-// cleanup, which gRPC's and cpp-httplib's threads still running at exit never reach. They
+// cleanup, which gRPC's and the HTTP server's threads still running at exit never reach. They
 // are per-thread caches, never per-request memory; any other leak still fails the
 // sanitizer build.
 // Debian's libcrypto has no frame pointers, so unwinding on malloc must be full for the

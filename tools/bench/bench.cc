@@ -10,12 +10,15 @@
 //              in alternating rounds, beside raw PKCS#11 ECDSA P-256 C_Sign on the token;
 //              OCSP responses over HTTPS with and without a nonce; CRL build with 100,000
 //              entries (HSM-signed)
+//   http       wrk (Debian's) against HTTPS encrypt and GET /v1/sys/health (through the gate
+//              and the durable audit log)  vs  nginx on the same certificate and TLS
+//              versions returning a fixed body of the same size, and gRPC Encrypt, at 8,
+//              64 and 256 kept-alive connections
 //
 // It starts strongroomd in-process on a fresh SoftHSM token under a temporary folder and
 // talks to it over TLS on loopback. Usage: strongroom-bench [--seconds S] [--clients N]
-// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki]
+// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki,http] [--http-connections 8,64,256]
 #include <grpcpp/grpcpp.h>
-#include <httplib.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -64,6 +67,7 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/transit.grpc.pb.h"
+#include "tests/testing/http_wire.h"
 #include "tools/bench/echo.grpc.pb.h"
 
 namespace strongroom::bench {
@@ -266,6 +270,89 @@ hsm::X509Ptr ParsePem(const std::string& pem) {
   return hsm::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
+// One request on a kept-alive HTTPS connection (opened, or reopened after the server closed
+// it, as a client library does); 1 if `ok` accepts the response.
+int HttpCall(int port, bool tls, const std::string& request,
+             std::unique_ptr<testing::HttpWire>* wire,
+             const std::function<bool(const testing::WireResponse&)>& ok) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (*wire == nullptr) {
+      auto connected = testing::HttpWire::Connect(port, tls);
+      if (!connected.ok()) return 0;
+      *wire = *std::move(connected);
+    }
+    absl::StatusOr<testing::WireResponse> response =
+        (*wire)->Send(request).ok() ? (*wire)->Read()
+                                    : absl::StatusOr<testing::WireResponse>(
+                                          absl::UnavailableError("send"));
+    if (!response.ok()) {
+      wire->reset();
+      continue;
+    }
+    if (response->close) wire->reset();
+    return ok(*response) ? 1 : 0;
+  }
+  return 0;
+}
+
+// wrk's figures for one run: requests/s and p50/p99 latency (0 when wrk failed or saw
+// non-2xx answers).
+struct WrkResult {
+  double requests_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+double WrkMs(const std::string& out, absl::string_view label) {
+  size_t at = out.find(absl::StrCat("\n", label));
+  if (at == std::string::npos) return 0;
+  std::istringstream in(out.substr(at + label.size() + 1));
+  double v = 0;
+  std::string unit;
+  in >> v;
+  char c;
+  while (in.get(c) && std::isalpha(static_cast<unsigned char>(c))) unit += c;
+  return unit == "us" ? v / 1000 : unit == "s" ? v * 1000 : v;
+}
+
+// Runs Debian's wrk (2 threads) with `connections` kept-alive connections for `seconds`.
+WrkResult Wrk(const std::string& url, const std::string& script, int connections, int seconds) {
+  std::string command = absl::StrCat("wrk -t2 -c", connections, " -d", seconds, "s --latency ",
+                                     script.empty() ? "" : absl::StrCat("-s ", script, " "), url,
+                                     " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {};
+  std::string out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  pclose(pipe);
+  WrkResult r;
+  if (absl::StrContains(out, "Non-2xx") || absl::StrContains(out, "Socket errors")) {
+    std::fprintf(stderr, "strongroom-bench: wrk %s:\n%s\n", url.c_str(), out.c_str());
+    if (absl::StrContains(out, "Non-2xx")) return r;
+  }
+  size_t at = out.find("Requests/sec:");
+  if (at == std::string::npos) return r;
+  r.requests_per_second = std::strtod(out.c_str() + at + 13, nullptr);
+  r.p50_ms = WrkMs(out, "     50%");
+  r.p99_ms = WrkMs(out, "     99%");
+  return r;
+}
+
+// A free TCP port on 127.0.0.1 (for nginx).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "strongroom-bench: %s\n", what.c_str());
   std::exit(1);
@@ -455,10 +542,14 @@ int Main(int argc, char** argv) {
   app.add_option("--batch", batch, "items per batched request");
   int hsm_batch_items = 0;  // 0: the same as --batch
   app.add_option("--hsm-batch", hsm_batch_items, "items per HSM-resident Encrypt request");
-  std::string phases = "transport,crypto,hsm,pki";
+  std::string phases = "transport,crypto,hsm,pki,http";
   app.add_option("--phases", phases,
-                 "measurements to run: transport, crypto (= aes + batch), hsm, pki; to profile "
-                 "one");
+                 "measurements to run: transport, crypto (= aes + batch), hsm, pki, http (wrk "
+                 "against the HTTPS API and nginx); to profile one");
+  std::vector<int> http_connections = {8, 64, 256};
+  app.add_option("--http-connections", http_connections,
+                 "wrk connections for the http phase, one measurement each")
+      ->delimiter(',');
   int crl_entries = 100000;
   app.add_option("--crl-entries", crl_entries, "revoked entries in the CRL build measurement");
   CLI11_PARSE(app, argc, argv);
@@ -622,22 +713,18 @@ int Main(int argc, char** argv) {
     grpc::Status s =
         v1::Auth::NewStub(transit_channels[0])->CreateToken(&ctx, req, &token_response);
     if (!s.ok()) Die("CreateToken: " + s.error_message());
-    const httplib::Headers headers = {{"X-Vault-Token", token_response.token()}};
-    const std::string body =
-        absl::StrCat("{\"plaintext\":\"", absl::Base64Escape(plaintext), "\"}");
-    std::vector<std::unique_ptr<httplib::SSLClient>> vault_clients;
-    for (int i = 0; i < clients; ++i) {
-      auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", (*server)->http_port());
-      c->set_ca_cert_path(config->grpc().tls().cert_file());
-      c->enable_server_certificate_verification(true);
-      c->set_keep_alive(true);
-      c->set_tcp_nodelay(true);
-      vault_clients.push_back(std::move(c));
-    }
+    const std::string request = testing::HttpRequestBytes(
+        "POST", "/v1/transit/encrypt/bench-aes",
+        absl::StrCat("{\"plaintext\":\"", absl::Base64Escape(plaintext), "\"}"),
+        absl::StrCat("X-Vault-Token: ", token_response.token(),
+                     "\r\nContent-Type: application/json\r\n"));
+    const int http_port = (*server)->http_port();
+    std::vector<std::unique_ptr<testing::HttpWire>> vault_clients(clients);
     auto post = [&](int t) -> int {
-      auto res = vault_clients[t]->Post("/v1/transit/encrypt/bench-aes", headers, body,
-                                        "application/json");
-      return res && res->status == 200 && absl::StrContains(res->body, "vault:v1:") ? 1 : 0;
+      return HttpCall(http_port, /*tls=*/true, request, &vault_clients[t],
+                       [](const testing::WireResponse& r) {
+                         return r.status == 200 && absl::StrContains(r.body, "vault:v1:");
+                       });
     };
     for (int t = 0; t < clients; ++t) {
       if (post(t) == 0) Die("HTTP encrypt failed before the measurement");
@@ -848,19 +935,15 @@ int Main(int argc, char** argv) {
     auto cfssl = CfsslPeer::Start(token->dir + "/cfssl");
     const std::string cfssl_body = absl::StrCat(
         "{\"certificate_request\":", JsonString(csr_pem), ",\"hosts\":[\"svc.bench.example\"]}");
-    std::vector<std::unique_ptr<httplib::Client>> cfssl_clients;
-    for (int i = 0; i < clients; ++i) {
-      auto c = std::make_unique<httplib::Client>("127.0.0.1", cfssl->port());
-      c->set_keep_alive(true);
-      c->set_tcp_nodelay(true);
-      cfssl_clients.push_back(std::move(c));
-    }
+    std::vector<std::unique_ptr<testing::HttpWire>> cfssl_clients(clients);
+    const std::string cfssl_request = testing::HttpRequestBytes(
+        "POST", "/api/v1/cfssl/sign", cfssl_body, "Content-Type: application/json\r\n");
     auto cfssl_sign = [&](int t) -> int {
-      auto res = cfssl_clients[t]->Post("/api/v1/cfssl/sign", cfssl_body, "application/json");
-      return res && res->status == 200 && absl::StrContains(res->body, "\"success\":true") &&
-                     absl::StrContains(res->body, "BEGIN CERTIFICATE")
-                 ? 1
-                 : 0;
+      return HttpCall(cfssl->port(), /*tls=*/false, cfssl_request, &cfssl_clients[t],
+                      [](const testing::WireResponse& r) {
+                        return r.status == 200 && absl::StrContains(r.body, "\"success\":true") &&
+                               absl::StrContains(r.body, "BEGIN CERTIFICATE");
+                      });
     };
     {  // cfssl needs a moment to listen; then warm up every connection.
       int tries = 0;
@@ -918,23 +1001,22 @@ int Main(int argc, char** argv) {
     const std::string ocsp_der = ocsp_request(false), ocsp_nonce_der = ocsp_request(true);
     const int http_port = (*server)->http_port();
     const std::string ocsp_path = absl::StrCat("/v1/pki/", issuer_name, "/ocsp");
-    std::vector<std::unique_ptr<httplib::SSLClient>> http_clients;
-    for (int i = 0; i < clients; ++i) {
-      auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_port);
-      c->set_ca_cert_path(config->grpc().tls().cert_file());
-      c->enable_server_certificate_verification(true);
-      c->set_keep_alive(true);
-      c->set_tcp_nodelay(true);
-      http_clients.push_back(std::move(c));
-    }
+    std::vector<std::unique_ptr<testing::HttpWire>> http_clients(clients);
     auto ocsp_post = [&](int t, const std::string& der) -> int {
-      auto res = http_clients[t]->Post(ocsp_path, der, "application/ocsp-request");
-      if (!res || res->status != 200 || res->body.size() < 100) return 0;
-      const unsigned char* p = reinterpret_cast<const unsigned char*>(res->body.data());
-      OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res->body.size()));
-      bool ok = resp != nullptr && OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
-      OCSP_RESPONSE_free(resp);
-      return ok ? 1 : 0;
+      const std::string request = testing::HttpRequestBytes(
+          "POST", ocsp_path, der, "Content-Type: application/ocsp-request\r\n");
+      return HttpCall(http_port, /*tls=*/true, request, &http_clients[t],
+                       [](const testing::WireResponse& r) {
+                         if (r.status != 200 || r.body.size() < 100) return false;
+                         const unsigned char* p =
+                             reinterpret_cast<const unsigned char*>(r.body.data());
+                         OCSP_RESPONSE* resp =
+                             d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(r.body.size()));
+                         bool ok = resp != nullptr &&
+                                   OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
+                         OCSP_RESPONSE_free(resp);
+                         return ok;
+                       });
     };
     auto ocsp = [&](int t) { return ocsp_post(t, ocsp_der); };
     auto ocsp_nonce = [&](int t) { return ocsp_post(t, ocsp_nonce_der); };
@@ -965,6 +1047,97 @@ int Main(int argc, char** argv) {
     auto crl = pki::BuildCrl(params, revoked, crl_signer);
     crl_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     if (!crl.ok()) Die(absl::StrCat("BuildCrl: ", crl.status().message()));
+  }
+
+  // 5. The HTTP server: wrk against HTTPS encrypt and a fixed-body route through the gate
+  // (GET /v1/sys/health: public, audited durably), nginx with the same certificate and TLS
+  // versions answering a fixed body of the encrypt reply's size, and gRPC Encrypt with the
+  // same number of calls in flight, at each number of connections.
+  struct HttpRow {
+    int connections;
+    WrkResult encrypt, health, nginx;
+    Result grpc;
+  };
+  std::vector<HttpRow> http_rows;
+  if (want("http")) {
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest req;
+    req.add_policies("bench");
+    v1::CreateTokenResponse token_response;
+    grpc::Status s =
+        v1::Auth::NewStub(transit_channels[0])->CreateToken(&ctx, req, &token_response);
+    if (!s.ok()) Die("CreateToken: " + s.error_message());
+    const std::string dir = token->dir + "/http-bench";
+    mkdir(dir.c_str(), 0700);
+    const std::string body =
+        absl::StrCat("{\"plaintext\":\"", absl::Base64Escape(plaintext), "\"}");
+    const std::string script = dir + "/encrypt.lua";  // the token stays out of argv
+    {
+      std::ofstream lua(script);
+      lua << "wrk.method = \"POST\"\nwrk.body = '" << body
+          << "'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+          << "wrk.headers[\"X-Vault-Token\"] = \"" << token_response.token() << "\"\n";
+    }
+    chmod(script.c_str(), 0600);
+    const int http_port = (*server)->http_port();
+    std::unique_ptr<testing::HttpWire> wire;
+    std::string reply;
+    HttpCall(http_port, /*tls=*/true,
+              testing::HttpRequestBytes("POST", "/v1/transit/encrypt/bench-aes", body,
+                                        absl::StrCat("X-Vault-Token: ", token_response.token(),
+                                                     "\r\nContent-Type: application/json\r\n")),
+              &wire, [&reply](const testing::WireResponse& r) {
+                reply = r.body;
+                return r.status == 200;
+              });
+    if (reply.empty()) Die("HTTP encrypt failed before the measurement");
+    const int nginx_port = FreePort();
+    {
+      std::ofstream conf(dir + "/nginx.conf");
+      conf << "daemon off;\nworker_processes " << cores << ";\npid " << dir
+           << "/nginx.pid;\nerror_log " << dir << "/nginx-error.log;\n"
+           << "events { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+           << "  client_body_temp_path " << dir << ";\n  keepalive_requests 100000000;\n"
+           << "  server {\n    listen 127.0.0.1:" << nginx_port << " ssl;\n"
+           << "    ssl_certificate " << config->grpc().tls().cert_file() << ";\n"
+           << "    ssl_certificate_key " << config->grpc().tls().key_file() << ";\n"
+           << "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+           << "    location / { default_type application/json; return 200 '"
+           << std::string(reply.size(), 'x') << "'; }\n  }\n}\n";
+    }
+    pid_t nginx = fork();
+    if (nginx == 0) {
+      execlp("nginx", "nginx", "-p", dir.c_str(), "-c", (dir + "/nginx.conf").c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {  // until it listens
+      auto probe = testing::HttpWire::Connect(nginx_port, /*tls=*/true);
+      if (probe.ok()) break;
+      usleep(50 * 1000);
+    }
+    const std::string base = absl::StrCat("https://127.0.0.1:", http_port);
+    const std::string nginx_url = absl::StrCat("https://127.0.0.1:", nginx_port, "/");
+    const int wrk_seconds = std::max(1, static_cast<int>(seconds));
+    for (int c : http_connections) {
+      HttpRow row;
+      row.connections = c;
+      row.encrypt = Wrk(base + "/v1/transit/encrypt/bench-aes", script, c, wrk_seconds);
+      row.health = Wrk(base + "/v1/sys/health", "", c, wrk_seconds);
+      row.nginx = Wrk(nginx_url, "", c, wrk_seconds);
+      v1::EncryptRequest one = encrypt_request("bench-aes", 1);
+      Sample sample;
+      RunInFlight<v1::EncryptResponse>(
+          "Encrypt", c, wrk_seconds,
+          [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
+              std::function<void(grpc::Status)> done) {
+            stubs[i % clients]->async()->Encrypt(context, &one, reply, std::move(done));
+          },
+          &sample);
+      row.grpc = sample.Summary();
+      http_rows.push_back(row);
+    }
+    kill(nginx, SIGTERM);  // the nginx this bench started, by its pid
+    waitpid(nginx, nullptr, 0);
   }
 
   if (want("transport")) {
@@ -1043,6 +1216,25 @@ int Main(int argc, char** argv) {
     std::printf("  %-52s %12.3f s   (target < 2 s: %s)\n",
                 absl::StrFormat("BuildCrl, %d entries, HSM-signed", crl_entries).c_str(),
                 crl_seconds, crl_seconds < 2 ? "met" : "MISSED");
+  }
+
+  if (want("http")) {
+    std::printf("\nHTTP server (wrk, 2 threads, TLS on loopback, keep-alive; 64 B encrypt)\n");
+    std::printf("  %5s %24s %24s %24s %24s\n", "conns", "gRPC Encrypt (in flight)",
+                "HTTPS encrypt", "HTTPS sys/health (gate)", "nginx fixed body");
+    for (const HttpRow& r : http_rows) {
+      std::printf("  %5d %11.0f/s p99 %5.1fms %11.0f/s p99 %5.1fms %11.0f/s p99 %5.1fms %11.0f/s "
+                  "p99 %5.1fms\n",
+                  r.connections, r.grpc.ops_per_second, r.grpc.p99_ms,
+                  r.encrypt.requests_per_second, r.encrypt.p99_ms, r.health.requests_per_second,
+                  r.health.p99_ms, r.nginx.requests_per_second, r.nginx.p99_ms);
+    }
+    for (const HttpRow& r : http_rows) {
+      Ratio(absl::StrFormat("HTTPS encrypt / gRPC Encrypt, %d connections", r.connections),
+            r.encrypt.requests_per_second / std::max(1.0, r.grpc.ops_per_second), 0.8);
+      Ratio(absl::StrFormat("HTTPS fixed body via gate / nginx, %d connections", r.connections),
+            r.health.requests_per_second / std::max(1.0, r.nginx.requests_per_second), 0.5);
+    }
   }
 
   for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);

@@ -1,0 +1,139 @@
+#include "server/http/router.h"
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace strongroom::server {
+namespace {
+
+bool IsPattern(absl::string_view path) { return path.find('{') != absl::string_view::npos; }
+
+bool IsParam(absl::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Matches `path` (split on '/') against a pattern's segments. On a match, fills *params
+// and *rank with one entry per pattern segment: 2 literal, 1 "{name}", 0 "{name...}".
+bool MatchPattern(const std::vector<std::string>& want, const std::vector<absl::string_view>& have,
+                  std::map<std::string, std::string>* params, std::vector<int>* rank) {
+  params->clear();
+  rank->clear();
+  for (size_t i = 0; i < want.size(); ++i) {
+    absl::string_view w = want[i];
+    const bool param = IsParam(w);
+    if (param && i + 1 == want.size() && absl::EndsWith(w, "...}")) {
+      if (i >= have.size()) return false;
+      std::string rest = absl::StrJoin(have.begin() + i, have.end(), "/");
+      if (rest.empty()) return false;
+      (*params)[std::string(w.substr(1, w.size() - 5))] = std::move(rest);
+      rank->push_back(0);
+      return true;
+    }
+    if (i >= have.size()) return false;
+    if (param) {
+      if (have[i].empty()) return false;
+      (*params)[std::string(w.substr(1, w.size() - 2))] = std::string(have[i]);
+      rank->push_back(1);
+    } else if (w != have[i]) {
+      return false;
+    } else {
+      rank->push_back(2);
+    }
+  }
+  return want.size() == have.size();
+}
+
+}  // namespace
+
+int HttpStatusOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kResourceExhausted:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return 403;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void HttpRouter::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
+  if (!IsPattern(path)) {
+    routes_[{path, method}] = std::move(handler);
+    return;
+  }
+  for (Pattern& p : patterns_) {
+    if (p.pattern == path && p.method == method) {
+      p.handler = std::move(handler);
+      return;
+    }
+  }
+  patterns_.push_back({path, method, std::move(handler), absl::StrSplit(path, '/')});
+}
+
+HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
+  if (route != nullptr) *route = std::string(kUnrouted);
+  auto it = routes_.find({request.path, request.method});
+  if (it != routes_.end()) {
+    if (route != nullptr) *route = request.path;
+    return it->second(request);
+  }
+  std::set<std::string> allowed;
+  for (auto r = routes_.lower_bound({request.path, ""});
+       r != routes_.end() && r->first.first == request.path; ++r) {
+    allowed.insert(r->first.second);
+  }
+  const std::vector<absl::string_view> have = absl::StrSplit(request.path, '/');
+  const Pattern* best = nullptr;
+  std::vector<int> best_rank, rank;
+  std::map<std::string, std::string> best_params, params;
+  for (const Pattern& p : patterns_) {
+    if (!MatchPattern(p.segments, have, &params, &rank)) continue;
+    if (p.method != request.method) {
+      allowed.insert(p.method);
+      continue;
+    }
+    // Strictly greater: an equally specific pattern registered earlier keeps the request.
+    if (best == nullptr || rank > best_rank) {
+      best = &p;
+      best_rank.swap(rank);
+      best_params.swap(params);
+    }
+  }
+  if (best != nullptr) {
+    request.path_params = std::move(best_params);
+    if (route != nullptr) *route = best->pattern;
+    return best->handler(request);
+  }
+  HttpResponse response;
+  if (allowed.empty()) {
+    response.status = 404;
+    response.body = "not found\n";
+  } else {
+    response.status = 405;
+    response.body = absl::StrCat("method not allowed; use ", absl::StrJoin(allowed, ", "), "\n");
+    response.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
+  }
+  return Refuse(std::move(request), std::move(response));
+}
+
+HttpResponse HttpRouter::Refuse(HttpRequest request, HttpResponse answer) const {
+  if (!unrouted_) return answer;
+  constexpr size_t kMaxPath = 256;
+  request.path_params = {{"path", request.path.substr(0, kMaxPath)}};
+  return unrouted_(request, std::move(answer));
+}
+
+}  // namespace strongroom::server

@@ -1,0 +1,102 @@
+// HttpRequest, HttpResponse, HttpHandler and HttpRouter: what an HTTP route's handler sees
+// and returns, and the dispatch by method and path that HttpServer (server.h) runs for
+// every request it parses.
+//
+// Patterns: exact paths, "{name}" segments and a last "{name...}" segment. When several
+// patterns match a path for the request's method, the most specific wins: segments are
+// compared left to right and a literal beats "{name}", which beats "{name...}"; equally
+// specific patterns win in registration order. Any method string is routable ("LIST" too).
+// Unrouted requests get 404, or 405 with Allow when the path is routed for other methods.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace strongroom::server {
+
+namespace access {
+struct Principal;
+}
+
+struct HttpRequest {
+  std::string method;
+  std::string path;  // percent-decoded, without the query
+  std::multimap<std::string, std::string> params;  // query parameters
+  // Request headers, names lower-cased.
+  std::multimap<std::string, std::string> headers;
+  std::string peer;  // "ipv4:127.0.0.1:40112" / "ipv6:[::1]:40112", as gRPC names peers
+  // The client certificate chain (leaf first, PEM) the TLS handshake received, unverified;
+  // empty if the client sent none. The access gate decides whether to trust it.
+  std::string client_cert_chain_pem;
+  // Set by the access gate before a protected route's handler runs.
+  const access::Principal* principal = nullptr;
+  // Values of the route pattern's "{name}" segments (URL-decoded, as the path).
+  std::map<std::string, std::string> path_params;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  // Extra response headers (e.g. Allow, Cache-Control, ETag), sent as given. Content-Type,
+  // Content-Length and the framing headers are the server's and must not appear here.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // For the audit record: the key version the request used, when it used one.
+  uint32_t key_version = 0;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// HttpStatusOf: the HTTP status of a failed call, the one map for every HTTP route (Vault's
+// conventions): 400 for bad input or state (INVALID_ARGUMENT, FAILED_PRECONDITION,
+// OUT_OF_RANGE, ALREADY_EXISTS, RESOURCE_EXHAUSTED), 403 for UNAUTHENTICATED and
+// PERMISSION_DENIED, 404 for NOT_FOUND, 503 for UNAVAILABLE, else 500.
+int HttpStatusOf(absl::StatusCode code);
+
+// HttpRouter: dispatch by method and path (exact, or a pattern; see Handle). Not
+// thread-safe while routes are added; Route() is const and may run concurrently after.
+class HttpRouter {
+ public:
+  // The route label of requests no route takes (metrics).
+  static constexpr absl::string_view kUnrouted = "unrouted";
+
+  // Routes `method` (any token: "GET", "POST", "LIST", ...) requests for `path` to
+  // `handler`; a second handler for the same method and path replaces the first.
+  // `path` is exact unless it has segments "{name}" (matching one non-empty segment) or a
+  // last segment "{name...}" (matching the non-empty rest of the path, '/' included); the
+  // matched values are in HttpRequest::path_params. Precedence: see the file comment.
+  void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  // Requests no route takes go to `handler` with the router's answer (404, or 405 naming
+  // the allowed methods) and path_params {"path": the path, cut at 256 bytes}; it returns
+  // what to send. Without one, that answer goes out as it is. The server also sends the
+  // requests it refuses itself (malformed, too large, ...) here, with its refusal.
+  using UnroutedHandler = std::function<HttpResponse(const HttpRequest&, HttpResponse answer)>;
+  void HandleUnrouted(UnroutedHandler handler) { unrouted_ = std::move(handler); }
+  // The handler's response; for an unrouted request, the 404/405 answer (through the
+  // unrouted handler when there is one). If `route` is given it receives the pattern that
+  // took the request, or kUnrouted.
+  HttpResponse Route(HttpRequest request, std::string* route = nullptr) const;
+  // `answer` (a refusal the server decided on) through the unrouted handler.
+  HttpResponse Refuse(HttpRequest request, HttpResponse answer) const;
+
+ private:
+  struct Pattern {
+    std::string pattern;
+    std::string method;
+    HttpHandler handler;
+    std::vector<std::string> segments;  // pattern split on '/'
+  };
+  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
+  std::vector<Pattern> patterns_;  // in registration order
+  UnroutedHandler unrouted_;
+};
+
+}  // namespace strongroom::server
