@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libssl-dev libabsl-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev
   libp11-kit-dev googletest libgtest-dev libgmock-dev
-  libboost1.81-dev libsimdjson-dev libpq-dev
+  libboost1.81-dev libpq-dev
   # the cluster's database: tests start their own throwaway PostgreSQL clusters
   postgresql-15
   # the HSM for development and tests, and outside tools that inspect it
