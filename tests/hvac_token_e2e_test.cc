@@ -31,8 +31,8 @@ namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HttpReply;
+using ::testing::Not;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
@@ -42,23 +42,22 @@ constexpr char kDebianPython[] = "/usr/bin/python3";
 class HvacTokenE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(StartServer(
-        "hvac-token", absl::StrCat(
-                          "auth:\n",
-                          "  policies:\n",
-                          // What the hvac script's child tokens hold: they may mint tokens
-                          // like themselves.
-                          "    - name: hvac-app\n",
-                          "      rules:\n",
-                          "        - resource: auth/tokens\n",
-                          "          operations: [token.create]\n",
-                          "        - resource: transit/keys/hvac\n",
-                          "          operations: [encrypt]\n",
-                          // A policy, but none of the token or sys operations.
-                          "    - name: narrow\n",
-                          "      rules:\n",
-                          "        - resource: transit/keys/other\n",
-                          "          operations: [encrypt, decrypt]\n")));
+    const std::string auth = absl::StrCat(
+        "auth:\n",
+        "  policies:\n",
+        // What the hvac script's child tokens hold: they may mint tokens like themselves.
+        "    - name: hvac-app\n",
+        "      rules:\n",
+        "        - resource: auth/tokens\n",
+        "          operations: [token.create]\n",
+        "        - resource: transit/keys/hvac\n",
+        "          operations: [encrypt]\n",
+        // A policy, but none of the token or sys operations.
+        "    - name: narrow\n",
+        "      rules:\n",
+        "        - resource: transit/keys/other\n",
+        "          operations: [encrypt, decrypt]\n");
+    ASSERT_NO_FATAL_FAILURE(StartServer("hvac-token", auth));
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
     secrets_.push_back(root_token_);
   }

@@ -28,8 +28,8 @@ namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HttpReply;
+using ::testing::Not;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;

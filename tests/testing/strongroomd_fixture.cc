@@ -15,10 +15,10 @@ void StrongroomdHttpTest::StartServer(const std::string& label, const std::strin
   state_ = token_->dir + "/state";
   ca_ = ServerCert(state_);
   config_ = token_->dir + "/strongroom.yaml";
-  const std::string yaml = absl::StrCat(
-      "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-      "\n  pin_file: ", token_->pin_file,
-      "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n", auth_yaml);
+  const std::string yaml =
+      absl::StrCat("state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
+                   "\n  pin_file: ", token_->pin_file,
+                   "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n", auth_yaml);
   ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
   server_ = std::make_unique<Process>();
   StrongroomdPorts ports = StartStrongroomd(*server_, config_, /*http=*/true);
@@ -52,7 +52,7 @@ std::string StrongroomdHttpTest::CreateToken(const std::string& policy) {
 
 HttpReply StrongroomdHttpTest::Curl(const std::string& method, const std::string& path,
                                     const std::string& token, const std::string& body) {
-  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "30", "--cacert",     ca_, "-X",
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "30", "--cacert",      ca_, "-X",
                                    method, "-o",  "-",          "-w", "\n%{http_code}"};
   if (!token.empty()) argv.insert(argv.end(), {"-H", "X-Vault-Token: " + token});
   if (!body.empty()) {
@@ -79,8 +79,7 @@ std::string StrongroomdHttpTest::StopServer() {
 }
 
 void StrongroomdHttpTest::ExpectSecretsAbsent(const std::vector<std::string>& secrets,
-                                              const std::string& audit,
-                                              const std::string& log) {
+                                              const std::string& audit, const std::string& log) {
   for (const std::string& secret : secrets) {
     EXPECT_FALSE(secret.empty());
     EXPECT_EQ(audit.find(secret), std::string::npos) << "audit log holds a secret";

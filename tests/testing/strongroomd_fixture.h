@@ -6,8 +6,8 @@
 // reads the bootstrap root token; call it from SetUp() under ASSERT_NO_FATAL_FAILURE. Tokens
 // come from CreateToken() (over gRPC, with the root token); Curl() speaks HTTPS to the server
 // as a Vault client would. Every token handed out is kept in secrets_ so a test can check that
-// no log holds one (ExpectSecretsAbsent), and the audit log can be verified. TearDown() stops a server still running and expects a clean exit.
-// Test-only.
+// no log holds one (ExpectSecretsAbsent), and the audit log can be verified. TearDown() stops a
+// server still running and expects a clean exit. Test-only.
 #pragma once
 
 #include <memory>
@@ -23,9 +23,9 @@ namespace strongroom::testing {
 
 // One HTTP answer from curl.
 struct HttpReply {
-  int status = 0;    // -1 if curl printed no status
+  int status = 0;  // -1 if curl printed no status
   std::string body;
-  std::string raw;   // curl's whole output, for failure messages
+  std::string raw;  // curl's whole output, for failure messages
 };
 
 class StrongroomdHttpTest : public ::testing::Test {
@@ -54,8 +54,8 @@ class StrongroomdHttpTest : public ::testing::Test {
 
   // Expects each of `secrets` to be non-empty and in neither the audit log `audit` nor the
   // server's output `log`.
-  static void ExpectSecretsAbsent(const std::vector<std::string>& secrets,
-                                  const std::string& audit, const std::string& log);
+  static void ExpectSecretsAbsent(const std::vector<std::string>& secrets, const std::string& audit,
+                                  const std::string& log);
 
   // Expects `strongroom audit verify` (runfile tools/cli/strongroom, which the test must list
   // in its data) to accept the audit log with the server's audit signing key.
