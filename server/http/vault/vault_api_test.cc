@@ -27,6 +27,7 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/access/principal.h"
+#include "server/http/vault/transit_test_fixture.h"
 
 namespace strongroom::server {
 namespace {
@@ -66,7 +67,6 @@ namespace {
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
-using hsm::testing::SoftHsmToken;
 using vault::VaultApi;
 using vault::VaultRoute;
 using ::testing::HasSubstr;
@@ -116,28 +116,12 @@ struct Reply {
 
 std::string B64(const std::string& s) { return absl::Base64Escape(s); }
 
-class VaultApiTest : public ::testing::Test {
+class VaultApiTest : public vault::testing::TransitEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    if (token_ != nullptr) return;  // One token for the whole binary.
-    auto token = SoftHsmToken::Create("vault-api");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
+  static void SetUpTestSuite() { SetUpHsm("vault-api"); }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/vault-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
-    barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
-    ASSERT_TRUE(barrier_->Unseal().ok());
-    keyring_ = std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get(),
-                                              kms::KeyringOptions{});
-    transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("vault-"));
     // The token and sys engines have tests of their own (token_test, sys_test).
     api_ = std::make_unique<VaultApi>(transit_.get(), hsm_, keyring_.get(), nullptr, nullptr,
                                       nullptr);
@@ -186,18 +170,10 @@ class VaultApiTest : public ::testing::Test {
     return r.Str("data.ciphertext");
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
-  std::unique_ptr<kms::Barrier> barrier_;
-  std::unique_ptr<kms::Keyring> keyring_;
-  std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<VaultApi> api_;
   HttpRouter router_;
   access::Principal principal_;
 };
-SoftHsmToken* VaultApiTest::token_ = nullptr;
-hsm::Hsm* VaultApiTest::hsm_ = nullptr;
 
 TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
   std::vector<std::string> routes;
