@@ -28,6 +28,7 @@ using hsm::testing::SoftHsmToken;
 
 struct Reply {
   int status = 0;
+  std::string content_type;
   std::string body;
   Struct json;
   uint32_t key_version = 0;
@@ -150,6 +151,7 @@ class TransitApiTest : public TransitEngineTest {
     HttpResponse response = router_.Route(request);
     Reply reply;
     reply.status = response.status;
+    reply.content_type = response.content_type;
     reply.body = response.body;
     reply.key_version = response.key_version;
     if (!response.body.empty()) {

@@ -69,52 +69,11 @@ using google::protobuf::Struct;
 using google::protobuf::Value;
 using vault::VaultApi;
 using vault::VaultRoute;
+using vault::testing::B64;
+using vault::testing::Reply;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-struct Reply {
-  int status = 0;
-  std::string content_type;
-  std::string body;
-  Struct json;
-  uint32_t key_version = 0;
-
-  // The value at a dotted path ("data.batch_results.1.error"); null Value if absent.
-  Value At(const std::string& path) const {
-    Value v;
-    *v.mutable_struct_value() = json;
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t dot = path.find('.', start);
-      std::string part = path.substr(start, dot == std::string::npos ? std::string::npos
-                                                                       : dot - start);
-      Value next;
-      if (v.has_struct_value()) {
-        auto it = v.struct_value().fields().find(part);
-        if (it == v.struct_value().fields().end()) return Value();
-        next = it->second;
-      } else if (v.has_list_value()) {
-        int i = std::stoi(part);
-        if (i < 0 || i >= v.list_value().values_size()) return Value();
-        next = v.list_value().values(i);
-      } else {
-        return Value();
-      }
-      v = next;
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
-    return v;
-  }
-  std::string Str(const std::string& path) const { return At(path).string_value(); }
-  double Num(const std::string& path) const { return At(path).number_value(); }
-  bool Has(const std::string& path) const {
-    return At(path).kind_case() != Value::KIND_NOT_SET;
-  }
-};
-
-std::string B64(const std::string& s) { return absl::Base64Escape(s); }
 
 class VaultApiTest : public vault::testing::TransitEngineTest {
  protected:
