@@ -65,8 +65,6 @@ void operator delete(void* p, size_t) noexcept {
 namespace strongroom::server {
 namespace {
 
-using google::protobuf::Struct;
-using google::protobuf::Value;
 using vault::VaultApi;
 using vault::VaultRoute;
 using vault::testing::B64;
