@@ -81,6 +81,45 @@ inline std::string Payload(const std::string& envelope, bool url_safe = false) {
   return out;
 }
 
+// An HttpRequest for `method` `path` with `body`; `path` may carry one query string
+// "?a=b&c=d" (a name without "=" gets an empty value).
+inline HttpRequest MakeRequest(const std::string& method, const std::string& path,
+                               const std::string& body) {
+  HttpRequest request;
+  request.method = method;
+  size_t q = path.find('?');
+  request.path = path.substr(0, q);
+  if (q != std::string::npos) {
+    std::string query = path.substr(q + 1);
+    size_t start = 0;
+    while (start < query.size()) {
+      size_t amp = query.find('&', start);
+      std::string pair = query.substr(start, amp == std::string::npos ? amp : amp - start);
+      size_t eq = pair.find('=');
+      request.params.emplace(pair.substr(0, eq),
+                             eq == std::string::npos ? "" : pair.substr(eq + 1));
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+  }
+  request.body = body;
+  return request;
+}
+
+// `response` as a Reply; a JSON body must parse.
+inline Reply ReadReply(const HttpResponse& response) {
+  Reply reply;
+  reply.status = response.status;
+  reply.content_type = response.content_type;
+  reply.body = response.body;
+  reply.key_version = response.key_version;
+  if (!response.body.empty() && response.content_type == "application/json") {
+    auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
+    EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
+  }
+  return reply;
+}
+
 // The real transit engine under test: one SoftHSM token per test binary (opened in
 // SetUpTestSuite by SetUpHsm), and per test a fresh SQLite database with an unsealed barrier,
 // a keyring and a kms::Transit over them (SetUpEngine, from SetUp under
@@ -128,38 +167,10 @@ class TransitApiTest : public TransitEngineTest {
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
   }
 
-  // `path` may carry one query string "?a=b&c=d".
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "") {
-    HttpRequest request;
-    request.method = method;
-    size_t q = path.find('?');
-    request.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      std::string query = path.substr(q + 1);
-      size_t start = 0;
-      while (start < query.size()) {
-        size_t amp = query.find('&', start);
-        std::string pair = query.substr(start, amp == std::string::npos ? amp : amp - start);
-        size_t eq = pair.find('=');
-        request.params.emplace(pair.substr(0, eq),
-                               eq == std::string::npos ? "" : pair.substr(eq + 1));
-        if (amp == std::string::npos) break;
-        start = amp + 1;
-      }
-    }
-    request.body = body;
-    HttpResponse response = router_.Route(request);
-    Reply reply;
-    reply.status = response.status;
-    reply.content_type = response.content_type;
-    reply.body = response.body;
-    reply.key_version = response.key_version;
-    if (!response.body.empty()) {
-      EXPECT_EQ(response.content_type, "application/json");
-      auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
-      EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
-    }
-    return reply;
+    HttpResponse response = router_.Route(MakeRequest(method, path, body));
+    if (!response.body.empty()) EXPECT_EQ(response.content_type, "application/json");
+    return ReadReply(response);
   }
 
   void CreateKey(const std::string& name, const std::string& body = "") {

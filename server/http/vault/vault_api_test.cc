@@ -91,28 +91,9 @@ class VaultApiTest : public vault::testing::TransitEngineTest {
 
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "",
              const access::Principal* principal = nullptr) {
-    HttpRequest request;
-    request.method = method;
-    size_t q = path.find('?');
-    request.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      std::string query = path.substr(q + 1);
-      size_t eq = query.find('=');
-      request.params.emplace(query.substr(0, eq), query.substr(eq + 1));
-    }
-    request.body = body;
+    HttpRequest request = vault::testing::MakeRequest(method, path, body);
     request.principal = principal;
-    HttpResponse response = router_.Route(request);
-    Reply reply;
-    reply.status = response.status;
-    reply.content_type = response.content_type;
-    reply.body = response.body;
-    reply.key_version = response.key_version;
-    if (!response.body.empty() && response.content_type == "application/json") {
-      auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
-      EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
-    }
-    return reply;
+    return vault::testing::ReadReply(router_.Route(request));
   }
 
   void CreateKey(const std::string& name, const std::string& body = "") {
