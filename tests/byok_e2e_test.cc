@@ -11,7 +11,6 @@
 // outside with pkcs11-tool: sensitive and not extractable. Tokens without transit.import
 // are refused with 403 in Vault's shape, and every request has its audit line.
 #include <openssl/evp.h>
-#include <signal.h>
 
 #include <memory>
 #include <string>
@@ -30,6 +29,7 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
+#include "tests/testing/strongroomd_fixture.h"
 
 namespace strongroom {
 namespace {
@@ -37,16 +37,10 @@ namespace {
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::Process;
+using testing::HttpReply;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
-
-struct HttpReply {
-  int status = 0;
-  std::string body;
-  std::string raw;
-};
 
 // The string value of "field":"..." in a JSON body (JSON escapes of '\n' and '/' undone).
 std::string JsonString(const std::string& body, const std::string& field) {
@@ -66,20 +60,11 @@ std::string JsonString(const std::string& body, const std::string& field) {
   return out;
 }
 
-class ByokE2eTest : public ::testing::Test {
+class ByokE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    auto token = hsm::testing::SoftHsmToken::Create("byok");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
-    dir_ = token_->dir;
-    state_ = dir_ + "/state";
-    ca_ = testing::ServerCert(state_);
-    const std::string config = dir_ + "/strongroom.yaml";
-    const std::string yaml = absl::StrCat(
-        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-        "\n  pin_file: ", token_->pin_file,
-        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n", "auth:\n  policies:\n",
+    const std::string auth = absl::StrCat(
+        "auth:\n  policies:\n",
         // An importer: read the wrapping key, import and use its keys.
         "    - name: byok-importer\n      rules:\n",
         "        - resource: transit/wrapping_key\n          operations: [read]\n",
@@ -88,53 +73,8 @@ class ByokE2eTest : public ::testing::Test {
         // A user of the same keys who may not import.
         "    - name: byok-user\n      rules:\n", "        - resource: transit/keys/byok-*\n",
         "          operations: [create, rotate, encrypt, decrypt, read]\n");
-    ASSERT_TRUE(hsm::testing::WriteFile(config, yaml, 0600).ok());
-    server_ = std::make_unique<Process>();
-    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config, /*http=*/true);
-    ASSERT_NE(ports.grpc, 0) << server_->output();
-    ASSERT_NE(ports.http, 0) << server_->output();
-    grpc_port_ = ports.grpc;
-    http_port_ = ports.http;
-    root_token_ = testing::RootToken(state_);
-  }
-
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Signal(SIGTERM);
-      EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    }
-  }
-
-  std::string CreateToken(const std::string& policy) {
-    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
-    grpc::ClientContext ctx;
-    v1::CreateTokenRequest request;
-    request.add_policies(policy);
-    request.mutable_ttl()->set_seconds(3600);
-    v1::CreateTokenResponse response;
-    grpc::Status s = stub->CreateToken(&ctx, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response.token();
-  }
-
-  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
-                 const std::string& body = "") {
-    std::vector<std::string> argv = {"curl", "-sS", "--cacert", ca_,  "-X",
-                                     method, "-o",  "-",        "-w", "\n%{http_code}"};
-    if (!token.empty()) argv.insert(argv.end(), {"-H", "X-Vault-Token: " + token});
-    if (!body.empty()) {
-      argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
-    }
-    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
-    testing::RunResult r = RunCommand(argv);
-    HttpReply reply;
-    reply.raw = r.output;
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    size_t nl = r.output.rfind('\n');
-    if (nl == std::string::npos) return reply;
-    reply.body = r.output.substr(0, nl);
-    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
-    return reply;
+    ASSERT_NO_FATAL_FAILURE(StartServer("byok", auth));
+    dir_ = token_->dir;
   }
 
   // Runs a shell pipeline in the test's directory; its output.
@@ -184,10 +124,7 @@ class ByokE2eTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
-  std::string dir_, state_, ca_, root_token_;
-  int grpc_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Process> server_;
+  std::string dir_;
 };
 
 TEST_F(ByokE2eTest, OpensslWrappedKeyImportsIntoTheHsmAndIsTheKeyUsed) {
@@ -265,10 +202,7 @@ TEST_F(ByokE2eTest, OpensslWrappedKeyImportsIntoTheHsmAndIsTheKeyUsed) {
   EXPECT_EQ(rotate.status, 400) << rotate.raw;
   EXPECT_THAT(rotate.body, HasSubstr("import_version")) << rotate.raw;
 
-  server_->Signal(SIGTERM);
-  ASSERT_EQ(server_->Wait(), 0) << server_->output();
-  const std::string server_log = server_->output();
-  server_.reset();
+  const std::string server_log = StopServer();
 
   // From outside the server, on the token: the imported keys are sensitive HSM objects that
   // are not extractable, and nothing of the import is left but them and the wrapping key.
@@ -292,7 +226,7 @@ TEST_F(ByokE2eTest, OpensslWrappedKeyImportsIntoTheHsmAndIsTheKeyUsed) {
   EXPECT_THAT(wrapping, HasSubstr("Usage:      unwrap\n")) << wrapping;
 
   // Audit: a line per request, allowed and refused, under the import operation.
-  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  const std::string audit = ReadAll(AuditPath());
   int import_ok = 0, import_denied = 0, import_bad = 0, wrapping_lines = 0;
   for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
     if (absl::StrContains(line, "\"resource\":\"transit/wrapping_key\"")) ++wrapping_lines;
@@ -307,15 +241,10 @@ TEST_F(ByokE2eTest, OpensslWrappedKeyImportsIntoTheHsmAndIsTheKeyUsed) {
   EXPECT_EQ(import_bad, 2) << audit;
   EXPECT_EQ(wrapping_lines, 2) << audit;
   // No key material or token in the audit log or the server's log.
-  for (const std::string& secret :
-       {absl::Base64Escape(target), absl::Base64Escape(second), importer, user, wrapped_sha1}) {
-    EXPECT_THAT(audit, Not(HasSubstr(secret)));
-    EXPECT_THAT(server_log, Not(HasSubstr(secret)));
-  }
-  testing::RunResult verify =
-      RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify", state_ + "/audit/audit.log",
-                  "--public-key", state_ + "/audit/audit-signing.pub.pem"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  ExpectSecretsAbsent(
+      {absl::Base64Escape(target), absl::Base64Escape(second), importer, user, wrapped_sha1},
+      audit, server_log);
+  ExpectAuditVerifies();
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 // a policy but not the route's operation (or no token, for the routes any token may call) and
 // checks the 403 in Vault's error shape, then finds each request's audit line (operation,
 // resource, HTTP status) in the audit log, which holds no token.
-#include <signal.h>
 #include <sys/stat.h>
 
 #include <map>
@@ -26,38 +25,24 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
+#include "tests/testing/strongroomd_fixture.h"
 
 namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using ::testing::Not;
-using testing::Process;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
 
 constexpr char kDebianPython[] = "/usr/bin/python3";
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-  std::string raw;
-};
-
-class HvacTokenE2eTest : public ::testing::Test {
+class HvacTokenE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    auto token = hsm::testing::SoftHsmToken::Create("hvac-token");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
-    state_ = token_->dir + "/state";
-    ca_ = testing::ServerCert(state_);
-    config_ = token_->dir + "/strongroom.yaml";
-    const std::string yaml = absl::StrCat(
-        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-        "\n  pin_file: ", token_->pin_file,
-        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
+    const std::string auth = absl::StrCat(
         "auth:\n",
         "  policies:\n",
         // What the hvac script's child tokens hold: they may mint tokens like themselves.
@@ -72,79 +57,19 @@ class HvacTokenE2eTest : public ::testing::Test {
         "      rules:\n",
         "        - resource: transit/keys/other\n",
         "          operations: [encrypt, decrypt]\n");
-    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
-    server_ = std::make_unique<Process>();
-    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
-    grpc_port_ = ports.grpc;
-    http_port_ = ports.http;
-    ASSERT_NE(grpc_port_, 0) << server_->output();
-    ASSERT_NE(http_port_, 0) << server_->output();
-    root_token_ = testing::RootToken(state_);
+    ASSERT_NO_FATAL_FAILURE(StartServer("hvac-token", auth));
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
     secrets_.push_back(root_token_);
   }
 
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Signal(SIGTERM);
-      EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    }
-  }
-
-  // A token holding `policy`, created over gRPC with the root token; {token, accessor}.
-  std::pair<std::string, std::string> CreateToken(const std::string& policy) {
-    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
-    grpc::ClientContext ctx;
+  // A token holding `policy`; {token, accessor}.
+  std::pair<std::string, std::string> CreateTokenAndAccessor(const std::string& policy) {
     v1::CreateTokenRequest request;
     request.add_policies(policy);
     request.mutable_ttl()->set_seconds(3600);
-    v1::CreateTokenResponse response;
-    grpc::Status s = stub->CreateToken(&ctx, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    secrets_.push_back(response.token());
+    v1::CreateTokenResponse response = CreateToken(request);
     return {response.token(), response.info().accessor()};
   }
-
-  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
-                 const std::string& body = "") {
-    std::vector<std::string> argv = {"curl", "-sS", "--cacert", ca_, "-X", method,
-                                     "-o",   "-",   "-w",       "\n%{http_code}"};
-    if (!token.empty()) {
-      argv.push_back("-H");
-      argv.push_back("X-Vault-Token: " + token);
-    }
-    if (!body.empty()) {
-      argv.push_back("-H");
-      argv.push_back("Content-Type: application/json");
-      argv.push_back("--data-binary");
-      argv.push_back(body);
-    }
-    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
-    testing::RunResult r = RunCommand(argv);
-    HttpReply reply;
-    reply.raw = r.output;
-    EXPECT_EQ(r.exit_code, 0) << "curl " << method << " " << path << ": " << r.output;
-    size_t nl = r.output.rfind('\n');
-    if (nl == std::string::npos) return reply;
-    reply.body = r.output.substr(0, nl);
-    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
-    return reply;
-  }
-
-  // Stops the server; its log.
-  std::string Stop() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    std::string log = server_->output();
-    server_.reset();
-    return log;
-  }
-
-  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
-  std::string state_, ca_, config_, root_token_;
-  int grpc_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Process> server_;
-  std::vector<std::string> secrets_;  // must never appear in the audit or server log
 };
 
 TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
@@ -173,8 +98,8 @@ TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
   EXPECT_THAT(run.output,
               HasSubstr(absl::StrCat(checks.size(), "/", checks.size(), " checks passed")))
       << run.output;
-  const std::string log = Stop();
-  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  const std::string log = StopServer();
+  const std::string audit = ReadAll(AuditPath());
   EXPECT_THAT(audit, HasSubstr("\"operation\":\"token.create\"")) << audit;
   EXPECT_THAT(audit, HasSubstr("\"operation\":\"sys.seal\"")) << audit;
   EXPECT_THAT(run.output, Not(HasSubstr(root_token_)));
@@ -187,8 +112,8 @@ TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
 }
 
 TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
-  const auto [narrow, narrow_accessor] = CreateToken("narrow");
-  const auto [target, accessor] = CreateToken("hvac-app");
+  const auto [narrow, narrow_accessor] = CreateTokenAndAccessor("narrow");
+  const auto [target, accessor] = CreateTokenAndAccessor("hvac-app");
   const std::string by_token = absl::StrCat(R"({"token":")", target, R"("})");
   const std::string by_accessor = absl::StrCat(R"({"accessor":")", accessor, R"("})");
   const std::string target_resource = absl::StrCat("auth/tokens/", accessor);
@@ -256,8 +181,8 @@ TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
   EXPECT_THAT(bad.body, Not(HasSubstr("not-ours-secret"))) << bad.raw;
   ++expected_lines["read|auth/tokens/|400"];
 
-  const std::string log = Stop();
-  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  const std::string log = StopServer();
+  const std::string audit = ReadAll(AuditPath());
   std::map<std::string, int> seen;
   for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
     auto field = [&](const std::string& name) {
@@ -276,11 +201,7 @@ TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
   for (const auto& [key, count] : expected_lines) {
     EXPECT_GE(seen[key], count) << "audit lines for " << key << ":\n" << audit;
   }
-  for (const std::string& secret : secrets_) {
-    ASSERT_FALSE(secret.empty());
-    EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a token";
-    EXPECT_THAT(log, Not(HasSubstr(secret))) << "server log holds a token";
-  }
+  ExpectSecretsAbsent(secrets_, audit, log);
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 // PkiHvacE2eTest.*: tests/hvac/pki_test.py with Debian's python3-hvac (run by Debian's
 // /usr/bin/python3), checked with openssl; it lists with the LIST verb
 // (target //tests:pki_hvac_e2e_test).
-#include <signal.h>
 
 #include <algorithm>
 #include <memory>
@@ -25,35 +24,22 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
+#include "tests/testing/strongroomd_fixture.h"
 
 namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using ::testing::Not;
-using testing::Process;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-class PkiHttpE2eTest : public ::testing::Test {
+class PkiHttpE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    auto token = hsm::testing::SoftHsmToken::Create("pkihttp");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
-    state_ = token_->dir + "/state";
-    ca_ = testing::ServerCert(state_);
-    const std::string config = token_->dir + "/strongroom.yaml";
-    const std::string yaml = absl::StrCat(
-        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-        "\n  pin_file: ", token_->pin_file,
-        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
+    const std::string auth = absl::StrCat(
         "auth:\n",
         "  policies:\n",
         "    - name: pki-all\n",
@@ -64,59 +50,9 @@ class PkiHttpE2eTest : public ::testing::Test {
         "      rules:\n",
         "        - resource: transit/keys/other-*\n",
         "          operations: [encrypt, decrypt]\n");
-    ASSERT_TRUE(hsm::testing::WriteFile(config, yaml, 0600).ok());
-    server_ = std::make_unique<Process>();
-    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config, /*http=*/true);
-    grpc_port_ = ports.grpc;
-    http_port_ = ports.http;
-    ASSERT_NE(grpc_port_, 0) << server_->output();
-    ASSERT_NE(http_port_, 0) << server_->output();
-    root_token_ = testing::RootToken(state_);
+    ASSERT_NO_FATAL_FAILURE(StartServer("pkihttp", auth));
     pki_token_ = CreateToken("pki-all");
     denied_token_ = CreateToken("other-app");
-  }
-
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Signal(SIGTERM);
-      EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    }
-  }
-
-  std::string CreateToken(const std::string& policy) {
-    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
-    grpc::ClientContext ctx;
-    v1::CreateTokenRequest request;
-    request.add_policies(policy);
-    request.mutable_ttl()->set_seconds(3600);
-    v1::CreateTokenResponse response;
-    grpc::Status s = stub->CreateToken(&ctx, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    secrets_.push_back(response.token());
-    return response.token();
-  }
-
-  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
-                 const std::string& body = "") {
-    std::vector<std::string> argv = {"curl", "-sS", "--cacert", ca_, "-X", method,
-                                     "-o",   "-",   "-w",       "\n%{http_code}"};
-    if (!token.empty()) {
-      argv.push_back("-H");
-      argv.push_back("X-Vault-Token: " + token);
-    }
-    if (!body.empty()) {
-      argv.push_back("--data-binary");
-      argv.push_back(body);
-    }
-    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
-    testing::RunResult r = RunCommand(argv);
-    EXPECT_EQ(r.exit_code, 0) << method << " " << path << ": " << r.output;
-    HttpReply reply;
-    size_t nl = r.output.rfind('\n');
-    if (nl == std::string::npos) return reply;
-    reply.body = r.output.substr(0, nl);
-    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
-    return reply;
   }
 
   std::string Write(const std::string& name, const std::string& content) {
@@ -127,18 +63,11 @@ class PkiHttpE2eTest : public ::testing::Test {
 
   // Stops the server; its audit log.
   std::string StopAndReadAudit() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    server_log_ = server_->output();
-    server_.reset();
-    return ReadAll(state_ + "/audit/audit.log");
+    server_log_ = StopServer();
+    return ReadAll(AuditPath());
   }
 
-  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
-  std::string state_, ca_, root_token_, pki_token_, denied_token_, server_log_;
-  int grpc_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Process> server_;
-  std::vector<std::string> secrets_;
+  std::string pki_token_, denied_token_, server_log_;
 };
 
 // The string value of "field":"..." in a JSON body (no escapes), or empty.
@@ -294,10 +223,7 @@ TEST_F(PkiHttpE2eTest, IssueRevokeCrlAuthorizationAndAudit) {
   std::string canonical = serial;  // Vault's spelling of the canonical form
   canonical.erase(std::remove(canonical.begin(), canonical.end(), ':'), canonical.end());
   EXPECT_TRUE(audited("pki.revoke", absl::StrCat("pki/certs/", canonical), 200)) << audit;
-  for (const std::string& secret : secrets_) {
-    EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a token";
-    EXPECT_THAT(server_log_, Not(HasSubstr(secret))) << "server log holds a token";
-  }
+  ExpectSecretsAbsent(secrets_, audit, server_log_);
   EXPECT_THAT(audit, Not(HasSubstr("PRIVATE KEY")));
   EXPECT_THAT(server_log_, Not(HasSubstr("PRIVATE KEY")));
 }

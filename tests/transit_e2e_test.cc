@@ -8,9 +8,6 @@
 // Hvac*: tests/hvac/transit_test.py calls every transit method of Debian's python3-hvac
 // (0.11.2, run by Debian's /usr/bin/python3) against the server, and the LIST verb is
 // refused for a token without "read" (target //tests:transit_hvac_e2e_test).
-#include <grpcpp/grpcpp.h>
-#include <signal.h>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,129 +22,51 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
+#include "tests/testing/strongroomd_fixture.h"
 
 namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using ::testing::Not;
-using testing::Process;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-  std::string raw;  // curl's whole output, for failure messages
-};
-
-class TransitE2eTest : public ::testing::Test {
+class TransitE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    auto token = hsm::testing::SoftHsmToken::Create("transit");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
-    state_ = token_->dir + "/state";
-    ca_ = testing::ServerCert(state_);
-    config_ = token_->dir + "/strongroom.yaml";
-    const std::string yaml = absl::StrCat(
-        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-        "\n  pin_file: ", token_->pin_file,
-        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n", "auth:\n",
-        "  policies:\n",
-        // Every transit operation, on every transit resource.
-        "    - name: transit-all\n", "      rules:\n", "        - resource: transit/*\n",
-        "          operations: [encrypt, decrypt, rewrap, datakey, sign, verify, hmac, read,\n",
-        "                       create, rotate, configure, delete]\n",
-        // Grants on other keys only: every request below lacks its operation.
-        "    - name: unrelated\n", "      rules:\n", "        - resource: transit/keys/other-*\n",
-        "          operations: [encrypt, decrypt, rewrap, datakey, sign, verify, hmac, read,\n",
-        "                       create, rotate, configure, delete]\n");
-    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
-    server_ = std::make_unique<Process>();
-    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
-    grpc_port_ = ports.grpc;
-    http_port_ = ports.http;
-    ASSERT_NE(grpc_port_, 0) << server_->output();
-    ASSERT_NE(http_port_, 0) << server_->output();
-    root_token_ = testing::RootToken(state_);
+    ASSERT_NO_FATAL_FAILURE(StartServer(
+        "transit",
+        absl::StrCat(
+            "auth:\n", "  policies:\n",
+            // Every transit operation, on every transit resource.
+            "    - name: transit-all\n", "      rules:\n", "        - resource: transit/*\n",
+            "          operations: [encrypt, decrypt, rewrap, datakey, sign, verify, hmac, read,\n",
+            "                       create, rotate, configure, delete]\n",
+            // Grants on other keys only: every request below lacks its operation.
+            "    - name: unrelated\n", "      rules:\n",
+            "        - resource: transit/keys/other-*\n",
+            "          operations: [encrypt, decrypt, rewrap, datakey, sign, verify, hmac, read,\n",
+            "                       create, rotate, configure, delete]\n")));
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
     secrets_.push_back(root_token_);
     all_token_ = CreateToken("transit-all");
     unrelated_token_ = CreateToken("unrelated");
   }
 
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Signal(SIGTERM);
-      EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    }
-  }
-
-  std::string CreateToken(const std::string& policy) {
-    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
-    grpc::ClientContext ctx;
-    v1::CreateTokenRequest request;
-    request.add_policies(policy);
-    request.mutable_ttl()->set_seconds(3600);
-    v1::CreateTokenResponse response;
-    grpc::Status s = stub->CreateToken(&ctx, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    secrets_.push_back(response.token());
-    return response.token();
-  }
-
-  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
-                 const std::string& body = "") {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "30", "--cacert",      ca_, "-X",
-                                     method, "-o",  "-",          "-w", "\n%{http_code}"};
-    if (!token.empty()) {
-      argv.push_back("-H");
-      argv.push_back("X-Vault-Token: " + token);
-    }
-    if (!body.empty()) {
-      argv.push_back("--data-binary");
-      argv.push_back(body);
-    }
-    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
-    testing::RunResult r = RunCommand(argv);
-    HttpReply reply;
-    reply.raw = r.output;
-    EXPECT_EQ(r.exit_code, 0) << "curl " << method << " " << path << ": " << r.output;
-    size_t nl = r.output.rfind('\n');
-    if (nl == std::string::npos) return reply;
-    reply.body = r.output.substr(0, nl);
-    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
-    return reply;
-  }
-
   // Stops the server and returns its audit log, after checking that it verifies and that
   // neither it nor the server's output holds a token.
   std::string StopAndReadAudit() {
-    server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    const std::string log = server_->output();
-    server_.reset();
-    const std::string path = state_ + "/audit/audit.log";
-    const std::string audit = ReadAll(path);
-    for (const std::string& secret : secrets_) {
-      EXPECT_FALSE(secret.empty());
-      EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a token";
-      EXPECT_THAT(log, Not(HasSubstr(secret))) << "server log holds a token";
-    }
-    testing::RunResult verify =
-        RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify", path, "--public-key",
-                    state_ + "/audit/audit-signing.pub.pem"});
-    EXPECT_EQ(verify.exit_code, 0) << verify.output;
+    const std::string log = StopServer();
+    const std::string audit = ReadAll(AuditPath());
+    ExpectSecretsAbsent(secrets_, audit, log);
+    ExpectAuditVerifies();
     return audit;
   }
 
-  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
-  std::string state_, ca_, config_, root_token_, all_token_, unrelated_token_;
-  int grpc_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Process> server_;
-  std::vector<std::string> secrets_;  // must never appear in the audit or server log
+  std::string all_token_, unrelated_token_;
 };
 
 // The string value of "field":"..." in a JSON body, or empty.

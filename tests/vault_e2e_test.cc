@@ -13,9 +13,7 @@
 // the runfile symlink of tests/node/package.json back to the source tree and runs the script
 // there, so node finds node_modules beside it. Nothing is downloaded at test time; if
 // node_modules is missing the test fails, saying to run tools/setup.sh.
-#include <grpcpp/grpcpp.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -33,13 +31,14 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/strongroomd.h"
+#include "tests/testing/strongroomd_fixture.h"
 
 namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using ::testing::Not;
-using testing::Process;
 using testing::ReadAll;
 using testing::RunCommand;
 using testing::Runfile;
@@ -61,26 +60,10 @@ std::string NodeSourceDir() {
   return path.substr(0, path.rfind('/'));
 }
 
-// One HTTP answer: status and body.
-struct HttpReply {
-  int status = 0;
-  std::string body;
-  std::string raw;  // curl's whole output, for failure messages
-};
-
-class VaultE2eTest : public ::testing::Test {
+class VaultE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    auto token = hsm::testing::SoftHsmToken::Create("vault");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
-    state_ = token_->dir + "/state";
-    ca_ = testing::ServerCert(state_);
-    config_ = token_->dir + "/strongroom.yaml";
-    const std::string yaml = absl::StrCat(
-        "state_dir: ", state_, "\nhsm:\n  token_label: ", token_->label,
-        "\n  pin_file: ", token_->pin_file,
-        "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
+    const std::string auth = absl::StrCat(
         "auth:\n",
         "  policies:\n",
         // What a Vault/OpenBao seal \"transit\" needs: encrypt and decrypt on its one key.
@@ -100,75 +83,22 @@ class VaultE2eTest : public ::testing::Test {
         "      rules:\n",
         "        - resource: transit/keys/other-*\n",
         "          operations: [encrypt, decrypt]\n");
-    ASSERT_TRUE(hsm::testing::WriteFile(config_, yaml, 0600).ok());
-
-    server_ = std::make_unique<Process>();
-    testing::StrongroomdPorts ports = testing::StartStrongroomd(*server_, config_, /*http=*/true);
-    grpc_port_ = ports.grpc;
-    http_port_ = ports.http;
-    ASSERT_NE(grpc_port_, 0) << server_->output();
-    ASSERT_NE(http_port_, 0) << server_->output();
-    root_token_ = testing::RootToken(state_);
+    ASSERT_NO_FATAL_FAILURE(StartServer("vault", auth));
     ASSERT_TRUE(absl::StartsWith(root_token_, "srt.")) << root_token_;
-  }
-
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Signal(SIGTERM);
-      EXPECT_EQ(server_->Wait(), 0) << server_->output();
-    }
   }
 
   // A periodic token holding `policy`, created over gRPC with the root token.
   std::string CreatePeriodicToken(const std::string& policy, const std::string& name) {
-    auto stub = v1::Auth::NewStub(testing::ServerChannel(state_, grpc_port_, root_token_));
-    grpc::ClientContext ctx;
     v1::CreateTokenRequest request;
     request.add_policies(policy);
     request.mutable_period()->set_seconds(3600);
     request.set_display_name(name);
-    v1::CreateTokenResponse response;
-    grpc::Status s = stub->CreateToken(&ctx, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    v1::CreateTokenResponse response = CreateToken(request);
     EXPECT_EQ(response.info().period().seconds(), 3600);
     EXPECT_TRUE(response.info().renewable());
     EXPECT_FALSE(response.info().has_max_expire_time()) << "a periodic token has no maximum";
-    secrets_.push_back(response.token());
     return response.token();
   }
-
-  // curl against the HTTP listener; `token` empty sends none.
-  HttpReply Curl(const std::string& method, const std::string& path, const std::string& token,
-                 const std::string& body = "") {
-    std::vector<std::string> argv = {"curl",     "-sS",    "--cacert", ca_,   "-X", method,
-                                     "-o",       "-",      "-w",       "\n%{http_code}"};
-    if (!token.empty()) {
-      argv.push_back("-H");
-      argv.push_back("X-Vault-Token: " + token);
-    }
-    if (!body.empty()) {
-      argv.push_back("-H");
-      argv.push_back("Content-Type: application/json");
-      argv.push_back("--data-binary");
-      argv.push_back(body);
-    }
-    argv.push_back(absl::StrCat("https://127.0.0.1:", http_port_, path));
-    testing::RunResult r = RunCommand(argv);
-    HttpReply reply;
-    reply.raw = r.output;
-    EXPECT_EQ(r.exit_code, 0) << "curl " << method << " " << path << ": " << r.output;
-    size_t nl = r.output.rfind('\n');
-    if (nl == std::string::npos) return reply;
-    reply.body = r.output.substr(0, nl);
-    if (!absl::SimpleAtoi(r.output.substr(nl + 1), &reply.status)) reply.status = -1;
-    return reply;
-  }
-
-  std::unique_ptr<hsm::testing::SoftHsmToken> token_;
-  std::string state_, ca_, config_, root_token_;
-  int grpc_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Process> server_;
-  std::vector<std::string> secrets_;  // must never appear in the audit or server log
 };
 
 // The string value of "field":"..." in a JSON body, or empty.
@@ -288,15 +218,11 @@ TEST_F(VaultE2eTest, NodeVaultCurlAndAudit) {
   EXPECT_EQ(anonymous_dec.status, 403) << anonymous_dec.raw;
   EXPECT_THAT(anonymous_dec.body, Not(HasSubstr(plaintext_b64))) << anonymous_dec.raw;
 
-  server_->Signal(SIGTERM);
-  ASSERT_EQ(server_->Wait(), 0) << server_->output();
-  const std::string server_log = server_->output();
-  server_.reset();
+  const std::string server_log = StopServer();
 
   // The audit log has a line for each HTTP request, with its status; it verifies, and holds
   // no token.
-  const std::string audit_path = state_ + "/audit/audit.log";
-  const std::string audit = ReadAll(audit_path);
+  const std::string audit = ReadAll(AuditPath());
   const std::string resource = absl::StrCat("\"resource\":\"transit/keys/", kKey, "\"");
   int http_lines = 0, allowed = 0, denied = 0, health_lines = 0;
   for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
@@ -316,15 +242,8 @@ TEST_F(VaultE2eTest, NodeVaultCurlAndAudit) {
   EXPECT_GE(denied, 5) << audit;  // seal token x3, other token, anonymous x2
   EXPECT_GE(health_lines, 2) << audit;
   EXPECT_THAT(audit, HasSubstr("\"operation\":\"decrypt\"")) << audit;
-  for (const std::string& secret : secrets_) {
-    ASSERT_FALSE(secret.empty());
-    EXPECT_THAT(audit, Not(HasSubstr(secret))) << "audit log holds a token";
-    EXPECT_THAT(server_log, Not(HasSubstr(secret))) << "server log holds a token";
-  }
-  testing::RunResult verify =
-      RunCommand({Runfile("tools/cli/strongroom"), "audit", "verify", audit_path, "--public-key",
-                  state_ + "/audit/audit-signing.pub.pem"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  ExpectSecretsAbsent(secrets_, audit, server_log);
+  ExpectAuditVerifies();
 }
 
 // A body that does not parse is answered 400 with the problem named; neither the answer
@@ -342,11 +261,8 @@ TEST_F(VaultE2eTest, MalformedBodiesAreNeitherEchoedNorAudited) {
       ASSERT_THAT(reply.body, Not(HasSubstr(secret.substr(i, 6)))) << reply.raw;
     }
   }
-  server_->Signal(SIGTERM);
-  ASSERT_EQ(server_->Wait(), 0) << server_->output();
-  const std::string server_log = server_->output();
-  server_.reset();
-  const std::string audit = ReadAll(state_ + "/audit/audit.log");
+  const std::string server_log = StopServer();
+  const std::string audit = ReadAll(AuditPath());
   EXPECT_THAT(audit, HasSubstr("\"http_status\":400")) << audit;
   for (size_t i = 0; i + 6 <= secret.size(); ++i) {
     ASSERT_THAT(audit, Not(HasSubstr(secret.substr(i, 6)))) << audit;

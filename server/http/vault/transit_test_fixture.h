@@ -1,7 +1,7 @@
 // The fixture of the transit route tests (transit_test.cc, transit_sign_test.cc): a
-// TransitApi over the real transit engine (one SoftHSM token per test binary, a fresh SQLite
-// database per test), called through an HttpRouter with no network, and Reply, the answer
-// with its JSON parsed. Test-only.
+// TransitApi over the real transit engine (TransitEngineTest: one SoftHSM token per test
+// binary, a fresh SQLite database per test, which vault_api_test.cc shares), called through an
+// HttpRouter with no network, and Reply, the answer with its JSON parsed. Test-only.
 #pragma once
 
 #include <memory>
@@ -28,6 +28,7 @@ using hsm::testing::SoftHsmToken;
 
 struct Reply {
   int status = 0;
+  std::string content_type;
   std::string body;
   Struct json;
   uint32_t key_version = 0;
@@ -80,12 +81,54 @@ inline std::string Payload(const std::string& envelope, bool url_safe = false) {
   return out;
 }
 
-// OpenSSL's verdict on `signature` over `message` with the PEM public key.
-class TransitApiTest : public ::testing::Test {
+// An HttpRequest for `method` `path` with `body`; `path` may carry one query string
+// "?a=b&c=d" (a name without "=" gets an empty value).
+inline HttpRequest MakeRequest(const std::string& method, const std::string& path,
+                               const std::string& body) {
+  HttpRequest request;
+  request.method = method;
+  size_t q = path.find('?');
+  request.path = path.substr(0, q);
+  if (q != std::string::npos) {
+    std::string query = path.substr(q + 1);
+    size_t start = 0;
+    while (start < query.size()) {
+      size_t amp = query.find('&', start);
+      std::string pair = query.substr(start, amp == std::string::npos ? amp : amp - start);
+      size_t eq = pair.find('=');
+      request.params.emplace(pair.substr(0, eq),
+                             eq == std::string::npos ? "" : pair.substr(eq + 1));
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+  }
+  request.body = body;
+  return request;
+}
+
+// `response` as a Reply; a JSON body must parse.
+inline Reply ReadReply(const HttpResponse& response) {
+  Reply reply;
+  reply.status = response.status;
+  reply.content_type = response.content_type;
+  reply.body = response.body;
+  reply.key_version = response.key_version;
+  if (!response.body.empty() && response.content_type == "application/json") {
+    auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
+    EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
+  }
+  return reply;
+}
+
+// The real transit engine under test: one SoftHSM token per test binary (opened in
+// SetUpTestSuite by SetUpHsm), and per test a fresh SQLite database with an unsealed barrier,
+// a keyring and a kms::Transit over them (SetUpEngine, from SetUp under
+// ASSERT_NO_FATAL_FAILURE).
+class TransitEngineTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static void SetUpHsm(const std::string& token_label) {
     if (token_ != nullptr) return;  // One token for the whole binary.
-    auto token = SoftHsmToken::Create("transit-api");
+    auto token = SoftHsmToken::Create(token_label);
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = new SoftHsmToken(*std::move(token));
     auto hsm = hsm::Hsm::Open(token_->Options());
@@ -93,9 +136,10 @@ class TransitApiTest : public ::testing::Test {
     hsm_ = hsm->release();
   }
 
-  void SetUp() override {
+  // The database is <token dir>/<db_prefix><n>.db, n counting the tests of the binary.
+  void SetUpEngine(const std::string& db_prefix) {
     static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/transit-", ++n, ".db"));
+    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/", db_prefix, ++n, ".db"));
     ASSERT_TRUE(storage.ok()) << storage.status();
     storage_ = *std::move(storage);
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
@@ -103,41 +147,30 @@ class TransitApiTest : public ::testing::Test {
     keyring_ =
         std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get(), kms::KeyringOptions{});
     transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
+  }
+
+  static inline SoftHsmToken* token_ = nullptr;
+  static inline hsm::Hsm* hsm_ = nullptr;
+  std::unique_ptr<kms::SqliteStorage> storage_;
+  std::unique_ptr<kms::Barrier> barrier_;
+  std::unique_ptr<kms::Keyring> keyring_;
+  std::unique_ptr<kms::Transit> transit_;
+};
+
+class TransitApiTest : public TransitEngineTest {
+ protected:
+  static void SetUpTestSuite() { SetUpHsm("transit-api"); }
+
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("transit-"));
     api_ = std::make_unique<TransitApi>(transit_.get(), hsm_);
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
   }
 
-  // `path` may carry one query string "?a=b&c=d".
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "") {
-    HttpRequest request;
-    request.method = method;
-    size_t q = path.find('?');
-    request.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      std::string query = path.substr(q + 1);
-      size_t start = 0;
-      while (start < query.size()) {
-        size_t amp = query.find('&', start);
-        std::string pair = query.substr(start, amp == std::string::npos ? amp : amp - start);
-        size_t eq = pair.find('=');
-        request.params.emplace(pair.substr(0, eq),
-                               eq == std::string::npos ? "" : pair.substr(eq + 1));
-        if (amp == std::string::npos) break;
-        start = amp + 1;
-      }
-    }
-    request.body = body;
-    HttpResponse response = router_.Route(request);
-    Reply reply;
-    reply.status = response.status;
-    reply.body = response.body;
-    reply.key_version = response.key_version;
-    if (!response.body.empty()) {
-      EXPECT_EQ(response.content_type, "application/json");
-      auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
-      EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
-    }
-    return reply;
+    HttpResponse response = router_.Route(MakeRequest(method, path, body));
+    if (!response.body.empty()) EXPECT_EQ(response.content_type, "application/json");
+    return ReadReply(response);
   }
 
   void CreateKey(const std::string& name, const std::string& body = "") {
@@ -154,12 +187,6 @@ class TransitApiTest : public ::testing::Test {
     return r.Str("data.ciphertext");
   }
 
-  static inline SoftHsmToken* token_ = nullptr;
-  static inline hsm::Hsm* hsm_ = nullptr;
-  std::unique_ptr<kms::SqliteStorage> storage_;
-  std::unique_ptr<kms::Barrier> barrier_;
-  std::unique_ptr<kms::Keyring> keyring_;
-  std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<TransitApi> api_;
   HttpRouter router_;
 };

@@ -27,6 +27,7 @@
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
 #include "server/access/principal.h"
+#include "server/http/vault/transit_test_fixture.h"
 
 namespace strongroom::server {
 namespace {
@@ -64,80 +65,20 @@ void operator delete(void* p, size_t) noexcept {
 namespace strongroom::server {
 namespace {
 
-using google::protobuf::Struct;
-using google::protobuf::Value;
-using hsm::testing::SoftHsmToken;
 using vault::VaultApi;
 using vault::VaultRoute;
+using vault::testing::B64;
+using vault::testing::Reply;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Reply {
-  int status = 0;
-  std::string content_type;
-  std::string body;
-  Struct json;
-  uint32_t key_version = 0;
-
-  // The value at a dotted path ("data.batch_results.1.error"); null Value if absent.
-  Value At(const std::string& path) const {
-    Value v;
-    *v.mutable_struct_value() = json;
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t dot = path.find('.', start);
-      std::string part = path.substr(start, dot == std::string::npos ? std::string::npos
-                                                                       : dot - start);
-      Value next;
-      if (v.has_struct_value()) {
-        auto it = v.struct_value().fields().find(part);
-        if (it == v.struct_value().fields().end()) return Value();
-        next = it->second;
-      } else if (v.has_list_value()) {
-        int i = std::stoi(part);
-        if (i < 0 || i >= v.list_value().values_size()) return Value();
-        next = v.list_value().values(i);
-      } else {
-        return Value();
-      }
-      v = next;
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
-    return v;
-  }
-  std::string Str(const std::string& path) const { return At(path).string_value(); }
-  double Num(const std::string& path) const { return At(path).number_value(); }
-  bool Has(const std::string& path) const {
-    return At(path).kind_case() != Value::KIND_NOT_SET;
-  }
-};
-
-std::string B64(const std::string& s) { return absl::Base64Escape(s); }
-
-class VaultApiTest : public ::testing::Test {
+class VaultApiTest : public vault::testing::TransitEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    if (token_ != nullptr) return;  // One token for the whole binary.
-    auto token = SoftHsmToken::Create("vault-api");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
+  static void SetUpTestSuite() { SetUpHsm("vault-api"); }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/vault-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
-    barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
-    ASSERT_TRUE(barrier_->Unseal().ok());
-    keyring_ = std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get(),
-                                              kms::KeyringOptions{});
-    transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("vault-"));
     // The token and sys engines have tests of their own (token_test, sys_test).
     api_ = std::make_unique<VaultApi>(transit_.get(), hsm_, keyring_.get(), nullptr, nullptr,
                                       nullptr);
@@ -150,28 +91,9 @@ class VaultApiTest : public ::testing::Test {
 
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "",
              const access::Principal* principal = nullptr) {
-    HttpRequest request;
-    request.method = method;
-    size_t q = path.find('?');
-    request.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      std::string query = path.substr(q + 1);
-      size_t eq = query.find('=');
-      request.params.emplace(query.substr(0, eq), query.substr(eq + 1));
-    }
-    request.body = body;
+    HttpRequest request = vault::testing::MakeRequest(method, path, body);
     request.principal = principal;
-    HttpResponse response = router_.Route(request);
-    Reply reply;
-    reply.status = response.status;
-    reply.content_type = response.content_type;
-    reply.body = response.body;
-    reply.key_version = response.key_version;
-    if (!response.body.empty() && response.content_type == "application/json") {
-      auto st = google::protobuf::util::JsonStringToMessage(response.body, &reply.json);
-      EXPECT_TRUE(st.ok()) << "not JSON: " << response.body;
-    }
-    return reply;
+    return vault::testing::ReadReply(router_.Route(request));
   }
 
   void CreateKey(const std::string& name, const std::string& body = "") {
@@ -186,18 +108,10 @@ class VaultApiTest : public ::testing::Test {
     return r.Str("data.ciphertext");
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
-  std::unique_ptr<kms::Barrier> barrier_;
-  std::unique_ptr<kms::Keyring> keyring_;
-  std::unique_ptr<kms::Transit> transit_;
   std::unique_ptr<VaultApi> api_;
   HttpRouter router_;
   access::Principal principal_;
 };
-SoftHsmToken* VaultApiTest::token_ = nullptr;
-hsm::Hsm* VaultApiTest::hsm_ = nullptr;
 
 TEST_F(VaultApiTest, RoutesCoverTheApiWithPutBesidePost) {
   std::vector<std::string> routes;
