@@ -956,7 +956,7 @@ absl::StatusOr<std::string> Hsm::PublicKeyDer(const std::string& label) {
   std::string der;
   absl::Status s = WithObject(
       CKO_PUBLIC_KEY, label, [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) -> absl::Status {
-        CK_KEY_TYPE type;
+        CK_KEY_TYPE type = 0;  // written by C_GetAttributeValue
         CK_ATTRIBUTE attr = Attr(CKA_KEY_TYPE, type);
         if (auto s = SR_P11(*module_, C_GetAttributeValue, session, key, &attr, 1); !s.ok()) {
           return s;
