@@ -81,8 +81,9 @@ const HttpRouter& FuzzVaultRouter() {
                                FuzzEngine().keyring.get(), nullptr, nullptr, nullptr);
     auto* r = new HttpRouter;
     for (vault::VaultRoute& route : api.Routes()) {
-      // The token and sys engines have no store or system behind them here.
-      if (route.pattern.rfind("/v1/auth/", 0) == 0 || route.pattern.rfind("/v1/sys/", 0) == 0) {
+      // The token, sys and PKI engines have no store, system or CA behind them here.
+      if (route.pattern.rfind("/v1/auth/", 0) == 0 || route.pattern.rfind("/v1/sys/", 0) == 0 ||
+          route.pattern.rfind("/v1/pki/", 0) == 0) {
         continue;
       }
       r->Handle(route.method, route.pattern, route.handler);

@@ -5,8 +5,8 @@
 //   "hsm"     AES-256-GCM, resident in the HSM
 //   "ec"      ECDSA P-256, wrapped
 // FuzzVaultRouter: an HttpRouter with the Vault API's routes (VaultApi::Routes) over
-// FuzzTransit, as strongroomd registers them minus the access gate and minus the token and
-// sys routes (no token store or system behind them: their paths answer 404).
+// FuzzTransit, as strongroomd registers them minus the access gate and minus the token, sys
+// and PKI routes (no token store, system or CA behind them).
 // Set-up failures abort: a fuzz target has no other way to report them. Test-only.
 #pragma once
 
