@@ -90,9 +90,9 @@ void AddExt(X509* cert, X509* issuer, int nid, const char* value) {
 }
 
 // A certificate for `subject_cn` (and `uri` SAN if set), valid from now+from to now+to,
-// signed by `ca` (self-signed CA when ca is null).
+// signed by `ca` (self-signed CA when ca is null; an intermediate CA when `is_ca`).
 Pem MakeCert(const Pem* ca, const std::string& subject_cn, const std::string& uri, long from,
-             long to) {
+             long to, bool is_ca = false) {
   EVP_PKEY* key = NewKey();
   X509* x = X509_new();
   X509_set_version(x, 2);
@@ -117,9 +117,10 @@ Pem MakeCert(const Pem* ca, const std::string& subject_cn, const std::string& ur
   } else {
     X509_set_issuer_name(x, name);
   }
-  if (ca == nullptr) {
-    AddExt(x, x, NID_basic_constraints, "critical,CA:TRUE");
-    AddExt(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+  if (ca == nullptr || is_ca) {
+    X509* signer = ca != nullptr ? issuer_cert : x;
+    AddExt(x, signer, NID_basic_constraints, "critical,CA:TRUE");
+    AddExt(x, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
     AddExt(x, issuer_cert, NID_basic_constraints, "critical,CA:FALSE");
     AddExt(x, issuer_cert, NID_ext_key_usage, "clientAuth");
@@ -608,6 +609,116 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
                                "\"code\":\"NOT_FOUND\",\"http_status\":404"));
   EXPECT_THAT(audit, HasSubstr("\"resource\":\"http/metrics\",\"key_version\":0,"
                                "\"code\":\"UNIMPLEMENTED\",\"http_status\":405"));
+}
+
+// Client chains as TLS stacks send them, over gRPC and HTTPS: leaf alone, leaf +
+// intermediate, leaf + intermediate + root, from an external CA (auth.client_ca_file, its
+// root) and from a Strongroom intermediate issuer (root -> intermediate -> leaf, the
+// intermediate in auth.client_ca_issuers). A chain topped with a root of the client's own
+// making is refused.
+TEST_F(AccessE2eTest, ClientChainsAreAcceptedAsClientsSendThem) {
+  WriteConfig("op-encrypt", "  client_ca_issuers: [chain-clients]\n", /*http=*/true);
+  StartServer();
+  const int http_port = testing::WaitForPort(*server_, testing::kHttpListening);
+  ASSERT_NE(http_port, 0) << server_->output();
+  using P = v1::Pki::Stub;
+  auto root = Channel(root_token_);
+  v1::CreateKeyRequest create;
+  create.set_name("k");
+  ASSERT_TRUE(Call(root, &v1::Transit::Stub::CreateKey, create).ok());
+
+  // Strongroom: root -> intermediate (the trusted issuer) -> leaf.
+  v1::CreateRootIssuerRequest root_issuer;
+  root_issuer.set_issuer_name("chain-root");
+  root_issuer.set_common_name("Chain Test Root");
+  v1::Issuer sr_root;
+  ASSERT_TRUE(Call(root, &P::CreateRootIssuer, root_issuer, &sr_root).ok());
+  v1::CreateIntermediateIssuerRequest intermediate;
+  intermediate.set_issuer_name("chain-clients");
+  intermediate.set_common_name("Chain Test Clients");
+  v1::CreateIntermediateIssuerResponse csr;
+  ASSERT_TRUE(Call(root, &P::CreateIntermediateIssuer, intermediate, &csr).ok());
+  v1::SignIntermediateRequest sign;
+  sign.set_issuer_name("chain-root");
+  sign.set_csr_pem(csr.csr_pem());
+  v1::SignedCertificate signed_intermediate;
+  ASSERT_TRUE(Call(root, &P::SignIntermediate, sign, &signed_intermediate).ok());
+  v1::ImportIssuerCertificateRequest import;
+  import.set_issuer_name("chain-clients");
+  import.set_certificate_pem(signed_intermediate.certificate_pem());
+  import.set_chain_pem(sr_root.certificate_pem());
+  grpc::Status s = Call(root, &P::ImportIssuerCertificate, import);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Role role;
+  role.set_name("chain-workloads");
+  role.set_issuer_name("chain-clients");
+  role.add_allowed_uri_sans("spiffe://test/*");
+  role.set_client_flag(true);
+  role.mutable_ttl()->set_seconds(3600);
+  role.mutable_max_ttl()->set_seconds(7200);
+  ASSERT_TRUE(Call(root, &P::PutRole, role).ok());
+  v1::IssueCertificateRequest issue;
+  issue.set_role("chain-workloads");
+  issue.add_uri_sans("spiffe://test/app");
+  v1::IssuedCertificate issued;
+  s = Call(root, &P::IssueCertificate, issue, &issued);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string sr_leaf = issued.certificate_pem();
+  const std::string sr_intermediate = signed_intermediate.certificate_pem();
+
+  // External: ca_ (the client_ca_file) -> intermediate -> leaf, and a leaf ca_ signed.
+  const Pem ext_intermediate = MakeCert(&ca_, "external intermediate", "", -60, 3600, true);
+  const Pem ext_leaf = MakeCert(&ext_intermediate, "app", "spiffe://test/app", -60, 3600);
+  const Pem ext_direct = MakeCert(&ca_, "app", "spiffe://test/app", -60, 3600);
+  // A forger's own root and intermediate, names copied from the external ones.
+  const Pem forged_root = MakeCert(nullptr, "test client CA", "", -60, 3600);
+  const Pem forged_intermediate =
+      MakeCert(&forged_root, "external intermediate", "", -60, 3600, true);
+  const Pem forged_leaf = MakeCert(&forged_intermediate, "app", "spiffe://test/app", -60, 3600);
+
+  struct Shape {
+    std::string name, chain, key;
+    bool trusted;
+  };
+  const std::vector<Shape> shapes = {
+      {"strongroom leaf", sr_leaf, issued.private_key_pem(), true},
+      {"strongroom leaf + intermediate", sr_leaf + sr_intermediate, issued.private_key_pem(),
+       true},
+      {"strongroom leaf + intermediate + root", sr_leaf + sr_intermediate + sr_root.certificate_pem(),
+       issued.private_key_pem(), true},
+      {"external leaf", ext_direct.cert, ext_direct.key, true},
+      {"external leaf + intermediate", ext_leaf.cert + ext_intermediate.cert, ext_leaf.key, true},
+      {"external leaf + intermediate + root", ext_leaf.cert + ext_intermediate.cert + ca_.cert,
+       ext_leaf.key, true},
+      {"forged leaf + intermediate + root",
+       forged_leaf.cert + forged_intermediate.cert + forged_root.cert, forged_leaf.key, false},
+  };
+  v1::EncryptRequest enc;
+  enc.set_key_name("k");
+  enc.add_items()->set_plaintext("x");
+  for (const Shape& shape : shapes) {
+    Pem client{shape.chain, shape.key};
+    s = Call(Channel("", &client), &v1::Transit::Stub::Encrypt, enc);
+    if (shape.trusted) {
+      EXPECT_TRUE(s.ok()) << "gRPC, " << shape.name << ": " << s.error_message();
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << "gRPC, " << shape.name;
+    }
+    const std::string cert = token_->dir + "/chain-client.crt";
+    const std::string key = token_->dir + "/chain-client.key";
+    ASSERT_TRUE(hsm::testing::WriteFile(cert, shape.chain, 0600).ok());
+    ASSERT_TRUE(hsm::testing::WriteFile(key, shape.key, 0600).ok());
+    testing::RunResult r = RunCommand(
+        {"curl", "-sS", "--max-time", "10", "--cacert", testing::ServerCert(state_), "--resolve",
+         absl::StrCat("localhost:", http_port, ":127.0.0.1"), "--cert", cert, "--key", key, "-d",
+         "{\"plaintext\":\"aGk=\"}",
+         absl::StrCat("https://localhost:", http_port, "/v1/transit/encrypt/k")});
+    if (shape.trusted) {
+      EXPECT_THAT(r.output, HasSubstr("\"ciphertext\":\"vault:v1:")) << "HTTPS, " << shape.name;
+    } else {
+      EXPECT_THAT(r.output, HasSubstr("client certificate not trusted")) << "HTTPS, " << shape.name;
+    }
+  }
 }
 
 // A client certificate from a Strongroom issuer in auth.client_ca_issuers authenticates

@@ -173,15 +173,28 @@ ClientCertVerifier::Verdict ClientCertVerifier::Verify(const Snapshot& snapshot,
   X509* leaf = chain[0].get();
   verdict.not_before = AsnTime(X509_get0_notBefore(leaf));
   verdict.not_after = AsnTime(X509_get0_notAfter(leaf));
+  // A CA certificate is never a client, even one whose key the client holds.
+  if (X509_check_ca(leaf) != 0) {
+    verdict.status = absl::UnauthenticatedError("client certificate is a CA certificate");
+    return verdict;
+  }
+  // What follows the leaf is only material to build a path to an anchor of the snapshot.
+  // Self-signed certificates are left out of it: a root the client sends is never an
+  // anchor (the snapshot holds the anchors), and as chain material it could only lead the
+  // path past the configured anchor or into a purpose check it was never meant for.
   X509StackPtr untrusted(sk_X509_new_null());
   for (size_t i = 1; untrusted != nullptr && i < chain.size(); ++i) {
+    if (X509_self_signed(chain[i].get(), /*verify_signature=*/0) == 1) continue;
     sk_X509_push(untrusted.get(), chain[i].get());
   }
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  // Each configured certificate is an anchor as it is: a Strongroom intermediate (or an
+  // intermediate in auth.client_ca_file) is trusted without its root being configured.
   const bool ok =
       ctx != nullptr && untrusted != nullptr &&
       X509_STORE_CTX_init(ctx.get(), snapshot.store.get(), leaf, untrusted.get()) == 1 &&
       X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) == 1 &&
+      (X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN), true) &&
       X509_verify_cert(ctx.get()) == 1;
   if (!ok) {
     int err = ctx != nullptr ? X509_STORE_CTX_get_error(ctx.get()) : X509_V_ERR_UNSPECIFIED;

@@ -4,7 +4,11 @@
 // one of the anchors of a TrustSource for TLS client use at the current time and, where a
 // certificate in it was signed by a Strongroom issuer (a local issuer), that issuer has not
 // revoked it. The identity is the leaf's first URI SAN (e.g. a SPIFFE ID), else
-// "dns:<first DNS SAN>", else "cn:<subject CN>".
+// "dns:<first DNS SAN>", else "cn:<subject CN>". Chains are taken as clients send them
+// (leaf alone, leaf + intermediates, leaf + intermediates + root): each configured
+// certificate is an anchor as it is (a Strongroom intermediate needs no configured root),
+// the certificates after the leaf are only path material, self-signed ones among them are
+// ignored (a presented root is never an anchor), and a CA certificate is never a client.
 //
 // Verdicts are cached per chain (SHA-256 of the PEM) in two bounded tables, so a flood of
 // untrusted chains can neither grow memory nor push out trusted verdicts: trusted ones

@@ -52,7 +52,8 @@ void AddExt(X509* cert, X509* issuer, int nid, const char* value) {
 // A CA (self-signed when `ca` is null) or a client leaf with URI SAN `uri` signed by `ca`;
 // `key` is reused when given (making many certificates quickly), else a new P-256 key.
 TestCert MakeCert(const TestCert* ca, const std::string& cn, long serial,
-                  const std::string& uri = "", EVP_PKEY* key = nullptr) {
+                  const std::string& uri = "", EVP_PKEY* key = nullptr,
+                  bool intermediate = false) {
   TestCert out;
   if (key != nullptr) {
     EVP_PKEY_up_ref(key);
@@ -71,9 +72,9 @@ TestCert MakeCert(const TestCert* ca, const std::string& cn, long serial,
   X509_set_pubkey(x, out.key.get());
   X509* issuer = ca != nullptr ? ca->cert.get() : x;
   X509_set_issuer_name(x, X509_get_subject_name(issuer));
-  if (ca == nullptr) {
-    AddExt(x, x, NID_basic_constraints, "critical,CA:TRUE");
-    AddExt(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+  if (ca == nullptr || intermediate) {
+    AddExt(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
+    AddExt(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
     AddExt(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
     AddExt(x, issuer, NID_ext_key_usage, "clientAuth");
@@ -82,6 +83,11 @@ TestCert MakeCert(const TestCert* ca, const std::string& cn, long serial,
   X509_sign(x, ca != nullptr ? ca->key.get() : out.key.get(), EVP_sha256());
   out.pem = PemOf(x);
   return out;
+}
+
+// An intermediate CA signed by `ca`.
+TestCert MakeIntermediate(const TestCert& ca, const std::string& cn, long serial) {
+  return MakeCert(&ca, cn, serial, "", nullptr, /*intermediate=*/true);
 }
 
 // p50 and p99 of `samples`, in microseconds.
@@ -334,6 +340,107 @@ TEST(ClientCertVerifierTest, RefusalsReadTheAnchorsAtMostOncePerInterval) {
   }
   EXPECT_EQ(source->reads.load(), 2);
   EXPECT_FALSE(verifier->Identity(old_leaf.pem, later).ok());
+}
+
+}  // namespace
+}  // namespace strongroom::server::access
+
+namespace strongroom::server::access {
+namespace {
+
+// Chains as clients send them (leaf alone, leaf + intermediate, leaf + intermediate + root)
+// verify to the configured anchor, whether it is an external CA file or a Strongroom issuer;
+// what the client presents besides its leaf is only ever material to build the path.
+struct ChainShapes {
+  TestCert root = MakeCert(nullptr, "chain root", 1);
+  TestCert intermediate = MakeIntermediate(root, "chain intermediate", 0x12);
+  TestCert direct = MakeCert(&root, "direct", 3, "spiffe://test/direct");
+  TestCert leaf = MakeCert(&intermediate, "leaf", 4, "spiffe://test/leaf");
+};
+
+void ExpectAllShapesTrusted(ClientCertVerifier& verifier, const ChainShapes& c) {
+  const absl::Time now = absl::Now();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"leaf alone (issued by the root)", c.direct.pem},
+      {"leaf + root", c.direct.pem + c.root.pem},
+      {"leaf + intermediate", c.leaf.pem + c.intermediate.pem},
+      {"leaf + intermediate + root", c.leaf.pem + c.intermediate.pem + c.root.pem},
+  };
+  for (const auto& [shape, pem] : cases) {
+    absl::StatusOr<std::string> id = verifier.Identity(pem, now);
+    EXPECT_TRUE(id.ok()) << shape << ": " << id.status();
+  }
+  // Without its intermediate, the leaf has no path to the anchor.
+  EXPECT_FALSE(verifier.Identity(c.leaf.pem, now).ok());
+}
+
+TEST(ClientCertVerifierChainTest, ExternalCaAcceptsEveryChainShape) {
+  ChainShapes c;
+  FakeSource* source;
+  std::unique_ptr<ClientCertVerifier> verifier = NewVerifier(&source, {c.root.pem, {}});
+  ASSERT_NE(verifier, nullptr);
+  ExpectAllShapesTrusted(*verifier, c);
+}
+
+TEST(ClientCertVerifierChainTest, StrongroomIssuerAcceptsEveryChainShapeAndStillRevokes) {
+  ChainShapes c;
+  FakeSource* source;
+  std::unique_ptr<ClientCertVerifier> verifier =
+      NewVerifier(&source, {"", {{"root-ca", c.root.pem}}});
+  ASSERT_NE(verifier, nullptr);
+  ExpectAllShapesTrusted(*verifier, c);
+  // The intermediate is the root's certificate: revoking it refuses every chain through it,
+  // whether or not the client presented the root.
+  source->Revoke("root-ca", "12");
+  const absl::Time now = absl::Now();
+  EXPECT_EQ(verifier->Identity(c.leaf.pem + c.intermediate.pem, now).status().message(),
+            "client certificate revoked");
+  EXPECT_EQ(
+      verifier->Identity(c.leaf.pem + c.intermediate.pem + c.root.pem, now).status().message(),
+      "client certificate revoked");
+  EXPECT_TRUE(verifier->Identity(c.direct.pem + c.root.pem, now).ok());
+}
+
+// A Strongroom intermediate as the issuer trusted for clients (its root not configured):
+// the intermediate is the anchor, whatever the client sends above it.
+TEST(ClientCertVerifierChainTest, StrongroomIntermediateIssuerIsTheAnchor) {
+  ChainShapes c;
+  FakeSource* source;
+  std::unique_ptr<ClientCertVerifier> verifier =
+      NewVerifier(&source, {"", {{"clients", c.intermediate.pem}}});
+  ASSERT_NE(verifier, nullptr);
+  const absl::Time now = absl::Now();
+  for (const std::string& pem : {c.leaf.pem, c.leaf.pem + c.intermediate.pem,
+                                 c.leaf.pem + c.intermediate.pem + c.root.pem}) {
+    absl::StatusOr<std::string> id = verifier->Identity(pem, now);
+    EXPECT_TRUE(id.ok()) << id.status();
+  }
+  // The root is not trusted: what it signed directly is not a client of this issuer.
+  EXPECT_FALSE(verifier->Identity(c.direct.pem + c.root.pem, now).ok());
+  source->Revoke("clients", "04");
+  EXPECT_EQ(
+      verifier->Identity(c.leaf.pem + c.intermediate.pem + c.root.pem, now).status().message(),
+      "client certificate revoked");
+}
+
+// A client that presents its own self-signed root, not in the trust configuration, gains
+// nothing by it: the root is not an anchor, however the chain is arranged.
+TEST(ClientCertVerifierChainTest, ForgedRootPresentedByTheClientIsRefused) {
+  ChainShapes trusted;
+  ChainShapes forged;  // same names, other keys
+  FakeSource* source;
+  std::unique_ptr<ClientCertVerifier> verifier =
+      NewVerifier(&source, {trusted.root.pem, {{"root-ca", trusted.root.pem}}});
+  ASSERT_NE(verifier, nullptr);
+  const absl::Time now = absl::Now();
+  for (const std::string& pem :
+       {forged.direct.pem + forged.root.pem,
+        forged.leaf.pem + forged.intermediate.pem + forged.root.pem,
+        forged.root.pem, forged.root.pem + trusted.root.pem,
+        forged.leaf.pem + forged.intermediate.pem + forged.root.pem + trusted.root.pem}) {
+    absl::StatusOr<std::string> id = verifier->Identity(pem, now);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated) << id.status();
+  }
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ class TokenStore;
 // What a caller presented.
 struct Credentials {
   std::string peer;                  // "ipv4:127.0.0.1:40112", "unix:..."
-  absl::string_view cert_chain_pem;  // client certificate chain, leaf first; empty if none
+  std::string cert_chain_pem;  // client certificate chain, leaf first; empty if none
   absl::string_view token;           // bearer token; empty if none
   bool local_socket = false;         // the KMS plugin's unix socket
 };

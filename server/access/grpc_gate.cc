@@ -32,10 +32,17 @@ Credentials GrpcCredentials(grpc::ServerContextBase* context) {
   credentials.peer = context->peer();
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth != nullptr) {
+    // Server side, the chain property holds what the client sent after its leaf (OpenSSL's
+    // SSL_get_peer_cert_chain leaves the leaf out there); the leaf is its own property.
+    std::vector<grpc::string_ref> leaf = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
     std::vector<grpc::string_ref> chain =
         auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
-    if (chain.empty()) chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-    if (!chain.empty()) credentials.cert_chain_pem = View(chain.front());
+    if (!leaf.empty()) {
+      const absl::string_view rest = chain.empty() ? "" : View(chain.front());
+      credentials.cert_chain_pem = absl::StartsWith(rest, View(leaf.front()))
+                                       ? std::string(rest)
+                                       : absl::StrCat(View(leaf.front()), rest);
+    }
   }
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");

@@ -165,15 +165,17 @@ http::response<http::string_body> WireOf(HttpResponse response, bool keep_alive,
 // The client's certificate chain (leaf first) as PEM; empty if it sent none.
 std::string PeerChainPem(const SSL* ssl) {
   if (ssl == nullptr) return "";
-  // Server side the chain includes the leaf; a resumed session keeps only the leaf.
+  // Server side, SSL_get_peer_cert_chain holds what the client sent after its leaf (and a
+  // resumed session nothing): the leaf comes first, from SSL_get0_peer_certificate.
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (leaf == nullptr) return "";
   BIO* bio = BIO_new(BIO_s_mem());
-  if (chain != nullptr && sk_X509_num(chain) > 0) {
-    for (int i = 0; i < sk_X509_num(chain); ++i) PEM_write_bio_X509(bio, sk_X509_value(chain, i));
-  } else {
-    PEM_write_bio_X509(bio, leaf);
+  PEM_write_bio_X509(bio, leaf);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    if (X509_cmp(sk_X509_value(chain, i), leaf) != 0) {
+      PEM_write_bio_X509(bio, sk_X509_value(chain, i));
+    }
   }
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
