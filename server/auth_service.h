@@ -5,11 +5,13 @@
 // token may grant any config policy; nobody can mint another root token here — that
 // takes `strongroomd generate-root-token` on the server). A periodic token needs
 // token.periodic on "auth/tokens" as well; a token created by a non-root token never
-// outlives it (TokenStore::Create). The *Self methods act on the calling token.
-// Thread-safe.
+// outlives it (TokenStore::Create). The *Self methods act on the calling token. Login
+// exchanges a JWT for a token (access::jwt::JwtLogin); it needs no credentials, and its
+// audit identity is the JWT's issuer and subject once verified. Thread-safe.
 #pragma once
 
 #include "server/access/grpc_gate.h"
+#include "server/access/jwt/login.h"
 #include "server/access/token_store.h"
 #include "strongroom/v1/auth.grpc.pb.h"
 
@@ -28,12 +30,14 @@ namespace strongroom::server {
 
 class AuthService final : public v1::Auth::CallbackService {
  public:
-  AuthService(access::TokenStore* tokens, access::GrpcGate* gate) : tokens_(tokens), gate_(gate) {}
+  AuthService(access::TokenStore* tokens, access::GrpcGate* gate, access::jwt::JwtLogin* jwt_login)
+      : tokens_(tokens), gate_(gate), jwt_login_(jwt_login) {}
 
 #define STRONGROOM_DECLARE_RPC(Method, Request, Response)                                    \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext*, const v1::Request* request, \
                                    v1::Response* response) override;
   STRONGROOM_AUTH_RPCS(STRONGROOM_DECLARE_RPC)
+  STRONGROOM_DECLARE_RPC(Login, LoginRequest, LoginResponse)
 #undef STRONGROOM_DECLARE_RPC
 
  private:
@@ -46,6 +50,7 @@ class AuthService final : public v1::Auth::CallbackService {
 
   access::TokenStore* const tokens_;
   access::GrpcGate* const gate_;
+  access::jwt::JwtLogin* const jwt_login_;
 };
 
 }  // namespace strongroom::server

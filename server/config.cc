@@ -272,6 +272,10 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   for (const auto* d : {&auth.root_token_ttl(), &auth.max_token_ttl(), &auth.default_token_ttl()}) {
     if (d->seconds() < 1) return check.Error("auth", "token lifetimes must be at least 1s");
   }
+  for (v1::JwtIssuer& issuer : *auth.mutable_jwt()->mutable_issuers()) {
+    if (!issuer.jwks_file().empty()) issuer.set_jwks_file(Absolute(dir, issuer.jwks_file()));
+    if (!issuer.ca_file().empty()) issuer.set_ca_file(Absolute(dir, issuer.ca_file()));
+  }
 
   v1::TlsConfig& tls = *grpc.mutable_tls();
   if (tls.cert_file().empty() != tls.key_file().empty()) {

@@ -26,6 +26,7 @@
 #include "server/access/gate.h"
 #include "server/access/grpc_gate.h"
 #include "server/access/http_gate.h"
+#include "server/access/jwt/login.h"
 #include "server/access/policy.h"
 #include "server/access/token_store.h"
 #include "server/audit/audit_log.h"
@@ -205,7 +206,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
       std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(), gate);
   d->transit_service_ = std::make_unique<TransitService>(d->transit_.get(), gate);
   d->pki_service_ = std::make_unique<PkiService>(d->ca_.get(), gate);
-  d->auth_service_ = std::make_unique<AuthService>(d->tokens_.get(), gate);
+  d->auth_service_ = std::make_unique<AuthService>(d->tokens_.get(), gate, d->jwt_login_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // Client certificates are requested and verified by the gate, so that an untrusted or
@@ -363,6 +364,10 @@ absl::Status Strongroomd::StartAccess() {
                          "); set up identities or tokens with it, then revoke it"));
   }
 
+  auto jwt = access::jwt::JwtAuth::Compile(auth, **policies);
+  if (!jwt.ok()) return jwt.status();
+  jwt_login_ = std::make_unique<access::jwt::JwtLogin>(tokens_.get(), *std::move(jwt),
+                                                       [](absl::string_view line) { LogWarning(line); });
   auto certs =
       access::ClientCertVerifier::Create(std::make_unique<ClientCaSource>(auth, ca_.get()));
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
@@ -409,7 +414,10 @@ absl::Status Strongroomd::ReloadAccess(const v1::ServerConfig& config) {
   auto certs = access::ClientCertVerifier::Create(
       std::make_unique<ClientCaSource>(config.auth(), ca_.get()));
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
+  auto jwt = access::jwt::JwtAuth::Compile(config.auth(), **policies, jwt_login_->auth().get());
+  if (!jwt.ok()) return jwt.status();
   gate_->Reload(*std::move(policies), *std::move(certs));
+  jwt_login_->Reload(*std::move(jwt));
   return absl::OkStatus();
 }
 
@@ -570,7 +578,7 @@ absl::Status Strongroomd::StartHttp() {
   vault_api_ = std::make_unique<vault::VaultApi>(
       transit_.get(), hsm_.get(), keyring_.get(), tokens_.get(),
       [gate = gate_.get()] { return gate->policies(); }, system_.get(), ca_.get(),
-      config_.pki().mount());
+      config_.pki().mount(), jwt_login_.get());
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
                                  std::move(route.resource_params), vault_api_->RouteName(route));

@@ -65,6 +65,9 @@ class Gate;
 class GrpcGate;
 class UnknownGrpcMethods;
 class TokenStore;
+namespace jwt {
+class JwtLogin;
+}
 }  // namespace strongroom::server::access
 
 namespace strongroom::server::audit {
@@ -104,8 +107,9 @@ class Strongroomd {
   // True if Start() made a new self-signed certificate.
   bool created_certificate() const { return created_certificate_; }
   void Shutdown();
-  // Compiles config.auth's policies and identity bindings (and re-reads the client CAs)
-  // and swaps them in; on error nothing changes. For SIGHUP.
+  // Compiles config.auth's policies, identity bindings and JWT issuers and roles (and
+  // re-reads the client CAs and JWK Set files) and swaps them in; on error nothing changes.
+  // For SIGHUP.
   absl::Status ReloadAccess(const v1::ServerConfig& config);
 
  private:
@@ -150,6 +154,7 @@ class Strongroomd {
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<access::TokenStore> tokens_;
   std::unique_ptr<access::Gate> gate_;
+  std::unique_ptr<access::jwt::JwtLogin> jwt_login_;
   std::unique_ptr<WorkerPool> workers_;  // gRPC requests run here
   std::unique_ptr<access::GrpcGate> grpc_gate_;
   std::unique_ptr<access::UnknownGrpcMethods> unknown_methods_;

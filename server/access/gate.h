@@ -60,6 +60,9 @@ class Gate {
     const std::string& resource() const { return resource_; }
     // The policy set the request was checked against.
     const PolicySet& policies() const { return *policies_; }
+    // For login routes (public: they carry their own credential): who the login proved the
+    // caller to be, recorded as the audit record's identity.
+    void set_identity(std::string identity) { principal_.identity = std::move(identity); }
 
    private:
     friend class Gate;

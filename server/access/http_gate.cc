@@ -48,6 +48,7 @@ HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
     admitted.path_params.insert(extra->begin(), extra->end());
     admitted.principal = &call.principal();
     response = handler(admitted);
+    if (!response.audit_identity.empty()) call.set_identity(std::move(response.audit_identity));
   } else {
     response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
   }

@@ -57,6 +57,9 @@ constexpr Route kRoutes[] = {
     {"/strongroom.v1.Auth/LookupToken", Op::kRead, "auth/tokens/{accessor}"},
     {"/strongroom.v1.Auth/RevokeToken", Op::kDelete, "auth/tokens/{accessor}"},
     {"/strongroom.v1.Auth/ListTokens", Op::kRead, "auth/tokens"},
+    // Workload identity (server/access/jwt/login.h): the JWT in the request is the credential,
+    // checked by the login; the audit identity is then the JWT's issuer and subject.
+    {"/strongroom.v1.Auth/Login", Op::kPublic, "auth/jwt/roles/{role}"},
     // Kubernetes KMS v2, on the unix socket only; the socket's permissions admit the
     // caller, which holds the built-in "@kms-plugin" policy. {key} is kms_plugin.key_name.
     {"/v2.KeyManagementService/Status", Op::kRead, "transit/keys/{key}"},
@@ -153,6 +156,12 @@ constexpr Route kRoutes[] = {
     {"PUT /v1/auth/token/revoke-self", Op::kAuthenticated, "auth/self"},
     {"POST /v1/auth/token/revoke-accessor", Op::kDelete, "auth/tokens/{accessor}"},
     {"PUT /v1/auth/token/revoke-accessor", Op::kDelete, "auth/tokens/{accessor}"},
+    // HTTP: Vault's JWT and Kubernetes logins (server/http/vault/jwt_login.h), as Auth.Login;
+    // {role} comes from the body.
+    {"POST /v1/auth/jwt/login", Op::kPublic, "auth/jwt/roles/{role}"},
+    {"PUT /v1/auth/jwt/login", Op::kPublic, "auth/jwt/roles/{role}"},
+    {"POST /v1/auth/kubernetes/login", Op::kPublic, "auth/jwt/roles/{role}"},
+    {"PUT /v1/auth/kubernetes/login", Op::kPublic, "auth/jwt/roles/{role}"},
     {"GET /v1/sys/health", Op::kPublic, "sys/health"},
     {"GET /v1/sys/seal-status", Op::kPublic, "sys/seal"},
     {"POST /v1/sys/seal", Op::kSysSeal, "sys/seal"},

@@ -136,6 +136,7 @@ TEST(CanonicalResourceTest, EveryRouteResourceIsAKnownKind) {
       "pki/issuers/{",   // pki::Ca: names as given, case-sensitive
       "pki/certs/{",     // pki::Ca: CanonicalSerial
       "auth/tokens/{",   // TokenStore: accessors only as 32 lowercase hex digits
+      "auth/jwt/roles/{",  // JwtLogin: role names only as [A-Za-z0-9._-], case-sensitive
       "grpc{",           // unknown methods, refused
       "http{",           // unrouted HTTP requests, refused
   };

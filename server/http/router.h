@@ -51,6 +51,8 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // For the audit record: the key version the request used, when it used one.
   uint32_t key_version = 0;
+  // For the audit record of a login route: who the login proved the caller to be.
+  std::string audit_identity;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

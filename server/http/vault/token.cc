@@ -79,9 +79,10 @@ Json LookupData(const v1::TokenInfo& info, absl::Time now) {
   return data;
 }
 
-// Vault's auth block of a creation (with the token, shown this once) or renewal.
-Json AuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
-               const hsm::SecretData* token = nullptr) {
+}  // namespace
+
+Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
+                    const hsm::SecretData* token) {
   Json auth = Json::Object();
   if (token != nullptr) auth.Set("client_token", std::string(token->RevealSecretAsString()));
   std::vector<std::string> policies = PoliciesOf(info);
@@ -97,6 +98,8 @@ Json AuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
       .Set("num_uses", 0);
   return auth;
 }
+
+namespace {
 
 HttpResponse NoContent() {
   HttpResponse response;
@@ -292,7 +295,7 @@ HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
   if (!created.ok()) return StatusError(created.status());
   // Without a parent token the child is an orphan, as Vault counts it.
   const bool is_orphan = orphan || request.principal->kind != access::Principal::Kind::kToken;
-  return Envelope(200, Json(), AuthBlock(created->info, now, is_orphan, &created->token));
+  return Envelope(200, Json(), TokenAuthBlock(created->info, now, is_orphan, &created->token));
 }
 
 absl::StatusOr<std::string> TokenApi::TargetAccessor(const Struct& body, const char* field) const {
@@ -355,7 +358,7 @@ HttpResponse TokenApi::RenewIn(const HttpRequest& request, const char* field) co
   const absl::Time now = absl::Now();
   absl::StatusOr<v1::TokenInfo> info = tokens_->Renew(accessor, *increment, now);
   if (!info.ok()) return field == nullptr ? StatusError(info.status()) : TargetError(info.status());
-  return Envelope(200, Json(), AuthBlock(*info, now, IsOrphan(*info)));
+  return Envelope(200, Json(), TokenAuthBlock(*info, now, IsOrphan(*info)));
 }
 
 HttpResponse TokenApi::Renew(const HttpRequest& request) const { return RenewIn(request, "token"); }

@@ -38,6 +38,11 @@
 
 namespace strongroom::server::vault {
 
+// Vault's "auth" block of a token's creation (with `token`, shown this once) or renewal
+// (`token` null), for every route that hands out tokens.
+Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
+                    const hsm::SecretData* token = nullptr);
+
 class TokenApi {
  public:
   // `tokens` is not owned and must outlive the routes.

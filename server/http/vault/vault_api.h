@@ -3,6 +3,7 @@
 //                                     hmac, random, hash
 //   transit_import.h  /v1/{mount}/wrapping_key, keys/{key}/import[_version]  (BYOK)
 //   token.h    /v1/auth/token/...     token create, lookup, renew, revoke
+//   jwt_login.h  /v1/auth/jwt/login, /v1/auth/kubernetes/login  (workload identity)
 //   sys.h      /v1/sys/...            health, seal status, seal, unseal, mounts
 //   pki.h      /v1/pki/...            Vault's PKI engine over pki::Ca
 // Shared JSON and reply shapes are in json.h. The server registers Routes() behind the
@@ -15,6 +16,7 @@
 #include "kms/keyring.h"
 #include "kms/transit.h"
 #include "server/http/vault/json.h"
+#include "server/http/vault/jwt_login.h"
 #include "server/http/vault/pki.h"
 #include "server/http/vault/sys.h"
 #include "server/http/vault/token.h"
@@ -28,10 +30,12 @@ class VaultApi {
   // None of the pointers is owned; all must outlive the routes. Thread-safe.
   VaultApi(kms::Transit* transit, hsm::Hsm* hsm, kms::Keyring* keyring,
            access::TokenStore* tokens, PolicySource policies, SysBackend* system,
-           pki::Ca* ca = nullptr, std::string pki_mount = "pki")
+           pki::Ca* ca = nullptr, std::string pki_mount = "pki",
+           access::jwt::JwtLogin* jwt_login = nullptr)
       : transit_(transit, hsm),
         transit_import_(keyring),
         token_(tokens, policies),
+        jwt_login_(jwt_login),
         sys_(system),
         pki_(ca, policies, std::move(pki_mount)) {}
 
@@ -47,6 +51,7 @@ class VaultApi {
   TransitApi transit_;
   TransitImportApi transit_import_;
   TokenApi token_;
+  JwtLoginApi jwt_login_;
   SysApi sys_;
   PkiApi pki_;
 };
