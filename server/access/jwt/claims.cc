@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
 #include "server/access/policy.h"
+#include "server/json_object.h"
 
 namespace strongroom::server::access::jwt {
 namespace {
@@ -78,9 +78,9 @@ bool ValidClaimName(absl::string_view path) {
 
 absl::StatusOr<Struct> ParseClaims(absl::string_view payload) {
   Struct claims;
-  google::protobuf::util::JsonParseOptions options;
-  if (!google::protobuf::util::JsonStringToMessage(std::string(payload), &claims, options).ok()) {
-    return absl::InvalidArgumentError("the JWT's claims are not a JSON object");
+  if (absl::Status s = ParseJsonObject(payload, kMaxClaimsDepth, "the JWT's claims", &claims);
+      !s.ok()) {
+    return s;
   }
   return claims;
 }

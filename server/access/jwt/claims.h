@@ -21,7 +21,11 @@
 
 namespace strongroom::server::access::jwt {
 
-// The payload of a JWT as a JSON object. INVALID_ARGUMENT if it is not one.
+// How deep a JWT's claims may nest objects and arrays.
+inline constexpr int kMaxClaimsDepth = 16;
+
+// The payload of a JWT (or another small document: OIDC discovery) as a JSON object.
+// INVALID_ARGUMENT if it is not one, or nests deeper than kMaxClaimsDepth.
 absl::StatusOr<google::protobuf::Struct> ParseClaims(absl::string_view payload);
 
 // The string claim `name`, "" if absent or not a string.
