@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace strongroom::server::acme {
@@ -50,11 +51,22 @@ struct ValidatorOptions {
   std::map<std::string, std::string> overrides;
 };
 
+// CheckValidatorOptions refuses options Validate could not use (for the configuration
+// loader): a timeout that is not positive, ports outside 1..65535, a dns_resolver or an
+// override value that is not an IP literal with an optional port ("ip", "ip:port",
+// "[v6]:port"), an override key that is neither "*" nor a host name or IP literal.
+absl::Status CheckValidatorOptions(const ValidatorOptions& options);
+
 class ChallengeValidator {
  public:
   explicit ChallengeValidator(ValidatorOptions options);
 
   // Validate checks `request` against the network. Blocking, bounded by options.timeout.
+  // A request that cannot be valid (identifier or token not well formed, key authorization
+  // not starting with the token, dns-01 for an IP address, a wildcard name for http-01 or
+  // tls-alpn-01) fails with "malformed" before any network traffic; a wildcard name
+  // ("*.example.com") is validated by dns-01 as its base name. Names without an override
+  // are resolved (A, then AAAA) by the same resolver dns-01 asks.
   ValidationOutcome Validate(const ValidationRequest& request) const;
 
  private:
