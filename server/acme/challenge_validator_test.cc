@@ -443,6 +443,202 @@ TEST_F(TlsAlpn01Test, APlainHttpServerIsATlsProblem) {
   EXPECT_EQ(outcome.problem_type, "tls");
 }
 
+// ---------------------------------------------------------------------------------------------
+// dns-01 and name resolution
+
+struct DnsRecord {
+  std::string owner;
+  uint16_t type;
+  std::string data;  // wire rdata
+};
+
+struct DnsAnswer {
+  int rcode = 0;
+  std::vector<DnsRecord> records;
+  bool silent = false;
+  bool stray_first = false;  // send a datagram with another id before the answer
+};
+
+std::string WireName(absl::string_view name) {
+  std::string out;
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    out.push_back(static_cast<char>(label.size()));
+    absl::StrAppend(&out, label);
+  }
+  out.push_back('\0');
+  return out;
+}
+
+std::string U16(uint16_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; }
+
+std::string Txt(absl::string_view value) {
+  return absl::StrCat(std::string(1, static_cast<char>(value.size())), value);
+}
+
+// A DNS responder on 127.0.0.1 (UDP) answering every query with `answer(name, type)`.
+class DnsResponder {
+ public:
+  using Answer = std::function<DnsAnswer(const std::string& name, uint16_t type)>;
+
+  explicit DnsResponder(Answer answer)
+      : answer_(std::move(answer)), socket_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~DnsResponder() {
+    stopping_ = true;
+    udp::socket wake(io_, udp::v4());
+    wake.send_to(asio::buffer("x", 1), socket_.local_endpoint());
+    thread_.join();
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", socket_.local_endpoint().port()); }
+
+ private:
+  void Run() {
+    for (;;) {
+      char query[512];
+      udp::endpoint peer;
+      boost::system::error_code ec;
+      const size_t n = socket_.receive_from(asio::buffer(query), peer, 0, ec);
+      if (stopping_) return;
+      if (ec || n < 17) continue;
+      // Question: name from offset 12 up to its zero byte, then type and class.
+      std::string name;
+      size_t at = 12;
+      while (at < n && query[at] != 0) {
+        const size_t length = static_cast<uint8_t>(query[at]);
+        if (!name.empty()) name.push_back('.');
+        name.append(query + at + 1, length);
+        at += 1 + length;
+      }
+      const std::string question(query + 12, at + 5 - 12);
+      const uint16_t type = (static_cast<uint8_t>(query[at + 1]) << 8) | static_cast<uint8_t>(query[at + 2]);
+      const DnsAnswer answer = answer_(name, type);
+      if (answer.silent) continue;
+      std::string records;
+      for (const DnsRecord& record : answer.records) {
+        absl::StrAppend(&records, WireName(record.owner), U16(record.type), U16(1),
+                        U16(0), U16(60), U16(record.data.size()), record.data);
+      }
+      const std::string id(query, 2);
+      auto message = [&](const std::string& with_id) {
+        return absl::StrCat(with_id, U16(0x8180 | answer.rcode), U16(1),
+                            U16(answer.records.size()), U16(0), U16(0), question, records);
+      };
+      if (answer.stray_first) {
+        const std::string stray = message(std::string{static_cast<char>(~id[0]), id[1]});
+        socket_.send_to(asio::buffer(stray), peer, 0, ec);
+      }
+      const std::string reply = message(id);
+      socket_.send_to(asio::buffer(reply), peer, 0, ec);
+    }
+  }
+
+  Answer answer_;
+  asio::io_context io_;
+  udp::socket socket_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+class Dns01Test : public ValidatorTest {
+ protected:
+  void Respond(DnsResponder::Answer answer) {
+    responder_ = std::make_unique<DnsResponder>(std::move(answer));
+    options_.dns_resolver = responder_->address();
+  }
+  std::unique_ptr<DnsResponder> responder_;
+};
+
+// base64url(SHA-256(kKeyAuthorization)), computed independently of the validator.
+std::string ExpectedTxt() {
+  std::string encoded;
+  absl::WebSafeBase64Escape(Sha256(kKeyAuthorization), &encoded);
+  return encoded;
+}
+
+TEST_F(Dns01Test, ValidWhenATxtRecordIsTheDigest) {
+  Respond([](const std::string& name, uint16_t type) {
+    DnsAnswer answer;
+    if (name == "_acme-challenge.app.example.test" && type == 16) {
+      answer.records = {{name, 16, Txt("unrelated")}, {name, 16, Txt(ExpectedTxt())}};
+    } else {
+      answer.rcode = 3;
+    }
+    return answer;
+  });
+  ValidationOutcome outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_TRUE(outcome.valid) << outcome.problem_type << ": " << outcome.detail;
+  // A wildcard order's authorization is validated for its base name.
+  outcome = Validate(ChallengeType::kDns01, "*.app.example.test");
+  EXPECT_TRUE(outcome.valid) << outcome.problem_type << ": " << outcome.detail;
+}
+
+TEST_F(Dns01Test, CnamesInTheAnswerAreFollowedAndStraysIgnored) {
+  Respond([](const std::string& name, uint16_t) {
+    DnsAnswer answer;
+    answer.stray_first = true;
+    answer.records = {{name, 5, WireName("delegated.example.test")},
+                      {"delegated.example.test", 16,
+                       absl::StrCat(Txt(ExpectedTxt().substr(0, 10)), Txt(ExpectedTxt().substr(10)))}};
+    return answer;
+  });
+  ValidationOutcome outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_TRUE(outcome.valid) << outcome.problem_type << ": " << outcome.detail;
+}
+
+TEST_F(Dns01Test, AnotherValueIsAnIncorrectResponse) {
+  Respond([](const std::string& name, uint16_t) {
+    DnsAnswer answer;
+    answer.records = {{name, 16, Txt("not-the-digest")}};
+    return answer;
+  });
+  ValidationOutcome outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_FALSE(outcome.valid);
+  EXPECT_EQ(outcome.problem_type, "incorrectResponse");
+}
+
+TEST_F(Dns01Test, NoRecordIsUnauthorizedAndAResolverFailureADnsProblem) {
+  Respond([](const std::string&, uint16_t) { return DnsAnswer{3}; });
+  ValidationOutcome outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_EQ(outcome.problem_type, "unauthorized");
+  EXPECT_THAT(outcome.detail, HasSubstr("does not exist"));
+  Respond([](const std::string&, uint16_t) { return DnsAnswer{2}; });
+  outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_EQ(outcome.problem_type, "dns");
+}
+
+TEST_F(Dns01Test, ASilentResolverTimesOut) {
+  Respond([](const std::string&, uint16_t) {
+    DnsAnswer answer;
+    answer.silent = true;
+    return answer;
+  });
+  options_.timeout = absl::Milliseconds(300);
+  const absl::Time start = absl::Now();
+  ValidationOutcome outcome = Validate(ChallengeType::kDns01, "app.example.test");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(outcome.problem_type, "dns");
+  EXPECT_THAT(outcome.detail, HasSubstr("timed out"));
+}
+
+TEST_F(Dns01Test, HttpNamesWithoutOverrideAreResolvedByTheResolver) {
+  HttpServer server([](const std::string&, http::response<http::string_body>* response) {
+    response->body() = kKeyAuthorization;
+  });
+  Respond([](const std::string& name, uint16_t type) {
+    DnsAnswer answer;
+    if (name == "app.example.test" && type == 1) {
+      answer.records = {{name, 1, std::string("\x7f\x00\x00\x01", 4)}};
+    }
+    return answer;
+  });
+  options_.http01_port = server.port();
+  ValidationOutcome outcome = Validate(ChallengeType::kHttp01, "app.example.test");
+  EXPECT_TRUE(outcome.valid) << outcome.problem_type << ": " << outcome.detail;
+  outcome = Validate(ChallengeType::kHttp01, "missing.example.test");
+  EXPECT_EQ(outcome.problem_type, "dns");
+}
+
 TEST_F(ValidatorTest, MalformedRequestsFailBeforeAnyTraffic) {
   options_.overrides["*"] = "127.0.0.1:1";
   EXPECT_EQ(Validate(ChallengeType::kHttp01, "*.example.test").problem_type, "malformed");
