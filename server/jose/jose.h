@@ -70,6 +70,8 @@ class PublicJwk {
 
  private:
   PublicJwk() = default;
+  int kind_ = 0;                // RSA, EC or Ed25519 (jose.cc)
+  size_t coordinate_size_ = 0;  // EC: bytes per coordinate, which names the curve
   std::shared_ptr<EVP_PKEY> pkey_;
   std::string thumbprint_;
   std::string canonical_json_;

@@ -8,7 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
-#include "google/protobuf/util/json_util.h"
+#include "server/json_object.h"
 
 namespace strongroom::server::vault {
 
@@ -91,50 +91,13 @@ VaultRoute::ResourceParamsFn BodyFields(std::vector<std::pair<std::string, std::
 // ---------------------------------------------------------------------------------------
 // Request parsing.
 
-namespace {
-
-// Vault's requests nest objects and arrays 3 deep ({"batch_input":[{...}]}). protobuf's JSON
-// parser takes time quadratic in the nesting of arrays, so deeper bodies are refused first.
-
-// Whether the objects and arrays of `json` nest at most `limit` deep; brackets inside
-// strings do not count. A scan, not a parse: malformed input is left to the parser.
-bool NestingWithin(absl::string_view json, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 absl::Status ParseBody(const std::string& body, Struct* out) {
   if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
-  if (!NestingWithin(body, kMaxJsonDepth)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "failed to parse JSON input: objects and arrays nested more than ", kMaxJsonDepth,
-        " deep"));
-  }
-  // The parser's message quotes the body around the fault, and the body may be base64
-  // plaintext: the caller gets the problem, never the parser's text.
-  if (!google::protobuf::util::JsonStringToMessage(body, out).ok()) {
+  // Vault's requests nest objects and arrays 3 deep ({"batch_input":[{...}]}).
+  absl::Status parsed = ParseJsonObject(body, kMaxJsonDepth, "the body", out);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
-        "failed to parse JSON input: the body must be a JSON object in UTF-8");
+        absl::StrCat("failed to parse JSON input: ", parsed.message()));
   }
   return absl::OkStatus();
 }
