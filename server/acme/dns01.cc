@@ -1,6 +1,5 @@
 // The dns-01 probe (RFC 8555 section 8.4): one TXT record of _acme-challenge.<name>, asked of
 // the configured resolver, must be base64url(SHA-256(key authorization)).
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <string>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/acme/dns_client.h"
 #include "server/acme/probe.h"
+#include "server/jose/jose.h"
 
 namespace strongroom::server::acme::probe {
 namespace {
@@ -18,15 +18,8 @@ std::string DigestBase64Url(absl::string_view key_authorization) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key_authorization.data()),
          key_authorization.size(), digest);
-  unsigned char encoded[4 * ((SHA256_DIGEST_LENGTH + 2) / 3) + 1];
-  const int length = EVP_EncodeBlock(encoded, digest, sizeof(digest));
-  std::string out(reinterpret_cast<const char*>(encoded), length);
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
+  return jose::Base64UrlEncode(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 }  // namespace
