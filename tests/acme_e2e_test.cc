@@ -156,6 +156,9 @@ TEST_F(AcmeE2eTest, CertbotCertonlyRenewRevoke) {
   // Every ACME request was audited under the role's ACME resource.
   const std::string audit = ReadFile(AuditPath());
   EXPECT_THAT(audit, HasSubstr("pki/roles/web/acme"));
+  EXPECT_THAT(audit, HasSubstr("names=" + domain + " serial="));
+  EXPECT_THAT(audit, HasSubstr("\"detail\":\"account="));
+  EXPECT_THAT(audit, HasSubstr(" revoked="));
 }
 
 TEST_F(AcmeE2eTest, RawJwsProblems) {
@@ -165,6 +168,11 @@ TEST_F(AcmeE2eTest, RawJwsProblems) {
       {}, absl::Seconds(120));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("0 failure(s)")) << r.output;
+  // Refusals are audited with their problem type.
+  const std::string audit = ReadFile(AuditPath());
+  for (const char* type : {"badNonce", "unauthorized", "rejectedIdentifier", "badCSR"}) {
+    EXPECT_THAT(audit, HasSubstr(absl::StrCat("problem=", type))) << type;
+  }
 }
 
 }  // namespace

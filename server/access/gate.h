@@ -60,6 +60,8 @@ class Gate {
     const std::string& resource() const { return resource_; }
     // The policy set the request was checked against.
     const PolicySet& policies() const { return *policies_; }
+    // What the request acted on beyond its resource, for the audit record (AuditEvent::detail).
+    void set_detail(std::string detail) { detail_ = std::move(detail); }
 
    private:
     friend class Gate;
@@ -69,6 +71,7 @@ class Gate {
     std::string peer_;
     std::string resource_;
     std::string token_hmac_;
+    std::string detail_;
     Principal principal_;
     std::shared_ptr<const PolicySet> policies_;
     absl::Status status_;

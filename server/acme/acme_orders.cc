@@ -280,6 +280,7 @@ HttpResponse AcmeService::NewOrder(const Context& ctx, JwsRequest& jws) {
   }
   HttpResponse response = vault::JsonResponse(201, OrderJson(order, ctx));
   response.headers.emplace_back("Location", absl::StrCat(ctx.base, "/order/", order.id()));
+  response.audit_detail = absl::StrCat("order=", order.id(), " names=", absl::StrJoin(OrderNames(order), ","));
   return response;
 }
 
@@ -356,6 +357,8 @@ HttpResponse AcmeService::Finalize(const HttpRequest& request, const Context& ct
   if (!stored.ok()) return ProblemResponse(ServerProblem(stored));
   HttpResponse response = vault::JsonResponse(200, OrderJson(done, ctx));
   response.headers.emplace_back("Location", absl::StrCat(ctx.base, "/order/", done.id()));
+  response.audit_detail = absl::StrCat("names=", absl::StrJoin(OrderNames(done), ","),
+                                       " serial=", done.serial());
   return response;
 }
 
@@ -438,6 +441,8 @@ HttpResponse AcmeService::Challenge(const HttpRequest& request, const Context& c
     if (!s.ok()) return ProblemResponse(ServerProblem(s));
   }
   HttpResponse response = vault::JsonResponse(200, ChallengeJson(record, challenge, ctx));
+  response.audit_detail =
+      absl::StrCat("names=", record.identifier().value(), " challenge=", challenge.status());
   response.headers.emplace_back("Link",
                                 absl::StrCat("<", ctx.base, "/authz/", authz_id, ">;rel=\"up\""));
   return response;
@@ -513,6 +518,7 @@ HttpResponse AcmeService::RevokeCert(const Context&, JwsRequest& jws) {
   if (!revoked.ok()) return ProblemResponse(CaProblem(revoked.status(), "malformed"));
   HttpResponse response;
   response.content_type = "application/json";
+  response.audit_detail = absl::StrCat("revoked=", serial);
   return response;
 }
 

@@ -164,10 +164,20 @@ AcmeService::Handler AcmeService::Post(KeyKind kind, PostHandler handler) {
                                                     kind, store_, absl::Now(), &jws)) {
       return ProblemResponse(*p);
     }
-    if (jws.account && !TakeRate(true, jws.account->record.id())) {
-      return ProblemResponse(RateLimited("too many requests from this account"));
+    HttpResponse response =
+        jws.account && !TakeRate(true, jws.account->record.id())
+            ? ProblemResponse(RateLimited("too many requests from this account"))
+            : handler(request, ctx, jws);
+    // The audit line: who (account, or the key of a request that names none), the object the
+    // path names, then what the handler reported (order, names, serial, problem).
+    std::string detail = jws.account ? absl::StrCat("account=", jws.account->record.id())
+                                     : absl::StrCat("jwk=", jws.key->thumbprint());
+    for (const auto& [name, value] : request.path_params) {
+      if (name != "role") absl::StrAppend(&detail, " ", name, "=", value);
     }
-    return handler(request, ctx, jws);
+    if (!response.audit_detail.empty()) absl::StrAppend(&detail, " ", response.audit_detail);
+    response.audit_detail = std::move(detail);
+    return response;
   };
 }
 
@@ -242,6 +252,7 @@ HttpResponse AcmeService::NewAccount(const Context& ctx, JwsRequest& jws) {
   }
   HttpResponse response = vault::JsonResponse(status, AccountJson(account, ctx));
   response.headers.emplace_back("Location", absl::StrCat(ctx.base, "/account/", account.id()));
+  response.audit_detail = absl::StrCat("account=", account.id());
   return response;
 }
 

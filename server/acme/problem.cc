@@ -27,6 +27,7 @@ HttpResponse ProblemResponse(const Problem& problem) {
                           .Set("status", problem.status));
   response.content_type = "application/problem+json";
   if (problem.status == 429 || problem.status == 503) response.headers.emplace_back("Retry-After", "1");
+  response.audit_detail = "problem=" + problem.type;
   return response;
 }
 

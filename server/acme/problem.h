@@ -24,7 +24,7 @@ Problem RateLimited(std::string detail);
 // anything else -> serverInternal 500 with a generic detail (the status is for the log).
 Problem ServerProblem(const absl::Status& status);
 
-// The problem document; RateLimited and 503s get Retry-After.
+// The problem document; RateLimited and 503s get Retry-After. Its audit detail names the type.
 HttpResponse ProblemResponse(const Problem& problem);
 
 }  // namespace strongroom::server::acme

@@ -51,6 +51,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // For the audit record: the key version the request used, when it used one.
   uint32_t key_version = 0;
+  // For the audit record: what the request acted on beyond its route's resource (an ACME
+  // request's account, order and names), "" if nothing. Never secret.
+  std::string audit_detail;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
