@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/beast/core/error.hpp>
 #include <openssl/crypto.h>
@@ -87,6 +88,16 @@ bool IsBase64Url(absl::string_view text) {
 }  // namespace
 
 namespace probe {
+
+boost::system::error_code Connect(const Context& context, const Target& target, uint16_t port,
+                                  boost::beast::tcp_stream& stream) {
+  stream.expires_at(context.deadline);
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  for (const asio::ip::address& address : target.addresses) endpoints.emplace_back(address, port);
+  return Await(context.io, [&](auto handler) {
+    stream.async_connect(endpoints, std::move(handler));
+  });
+}
 
 bool Equal(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -138,13 +138,7 @@ std::optional<ValidationOutcome> Fetch(const Context& context, const Target& tar
                                        const Location& at, uint16_t port,
                                        http::response<http::string_body>* response) {
   const std::string url = Url(at, name);
-  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
-  tcp.expires_at(context.deadline);
-  std::vector<asio::ip::tcp::endpoint> endpoints;
-  for (const asio::ip::address& address : target.addresses) endpoints.emplace_back(address, port);
-  error_code ec = Await(context.io, [&](auto handler) {
-    tcp.async_connect(endpoints, std::move(handler));
-  });
+  error_code ec = Connect(context, target, port, beast::get_lowest_layer(stream));
   if (ec) return Fail("connection", absl::StrCat("connecting for ", url, ": ", Describe(ec)));
   if (ec = Handshake(context, stream); ec) {
     return Fail("tls", absl::StrCat("TLS handshake for ", url, ": ", Describe(ec)));

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "absl/strings/string_view.h"
@@ -62,6 +63,11 @@ boost::system::error_code Await(boost::asio::io_context& io, Initiate&& initiate
   }
   return result;
 }
+
+// Connect bounds `stream` by the validation's deadline and connects it to the first of the
+// target's addresses that answers on `port`.
+boost::system::error_code Connect(const Context& context, const Target& target, uint16_t port,
+                                  boost::beast::tcp_stream& stream);
 
 // Equal compares a peer's answer with the expected value in time independent of where
 // they differ.

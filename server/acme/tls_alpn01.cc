@@ -130,13 +130,7 @@ ValidationOutcome TlsAlpn01(const Context& context, const Target& target,
     return Fail("tls", "cannot set SNI and ALPN for the handshake");
   }
 
-  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
-  tcp.expires_at(context.deadline);
-  std::vector<asio::ip::tcp::endpoint> endpoints;
-  for (const asio::ip::address& address : target.addresses) endpoints.emplace_back(address, port);
-  error_code ec = Await(context.io, [&](auto handler) {
-    tcp.async_connect(endpoints, std::move(handler));
-  });
+  error_code ec = Connect(context, target, port, beast::get_lowest_layer(stream));
   if (ec) return Fail("connection", absl::StrCat("connecting to ", where, ": ", Describe(ec)));
   ec = Await(context.io, [&](auto handler) {
     stream.async_handshake(asio::ssl::stream_base::client, std::move(handler));
