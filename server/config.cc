@@ -79,6 +79,39 @@ std::string NextPort(const std::string& address) {
 
 bool IsZero(const google::protobuf::Duration& d) { return d.seconds() == 0 && d.nanos() == 0; }
 
+// pki.acme: defaults and bounds (api/strongroom/v1/config.proto AcmeConfig).
+absl::Status ApplyAcmeDefaults(v1::AcmeConfig* acme, const Checker& check) {
+  if (!acme->has_enabled()) acme->set_enabled(true);
+  if (IsZero(acme->nonce_lifetime())) acme->mutable_nonce_lifetime()->set_seconds(300);
+  if (acme->nonce_lifetime().seconds() < 1 || acme->nonce_lifetime().seconds() > 24 * 3600) {
+    return check.Error("pki.acme.nonce_lifetime", "must be between 1s and 24h");
+  }
+  if (acme->max_nonces() == 0) acme->set_max_nonces(10000);
+  if (acme->max_nonces() > 10000000) return check.Error("pki.acme.max_nonces", "must be at most 10000000");
+  if (IsZero(acme->order_lifetime())) acme->mutable_order_lifetime()->set_seconds(3600);
+  if (acme->order_lifetime().seconds() < 60 || acme->order_lifetime().seconds() > 7 * 24 * 3600) {
+    return check.Error("pki.acme.order_lifetime", "must be between 1m and 7 days");
+  }
+  if (acme->max_identifiers() == 0) acme->set_max_identifiers(20);
+  if (acme->max_identifiers() > 100) return check.Error("pki.acme.max_identifiers", "must be at most 100");
+  if (acme->max_orders_per_account() == 0) acme->set_max_orders_per_account(100);
+  if (acme->max_orders_per_account() > 10000) {
+    return check.Error("pki.acme.max_orders_per_account", "must be at most 10000");
+  }
+  if (acme->account_requests_per_second() == 0) acme->set_account_requests_per_second(20);
+  if (acme->source_requests_per_second() == 0) acme->set_source_requests_per_second(50);
+  if (IsZero(acme->validation_timeout())) acme->mutable_validation_timeout()->set_seconds(10);
+  if (acme->validation_timeout().seconds() < 1 || acme->validation_timeout().seconds() > 120) {
+    return check.Error("pki.acme.validation_timeout", "must be between 1s and 2m");
+  }
+  if (acme->http01_port() == 0) acme->set_http01_port(80);
+  if (acme->tls_alpn01_port() == 0) acme->set_tls_alpn01_port(443);
+  if (acme->http01_port() > 65535 || acme->tls_alpn01_port() > 65535) {
+    return check.Error("pki.acme", "challenge ports must be 1-65535");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check) {
   if (c.state_dir().empty()) c.set_state_dir(DefaultStateDir());
   c.set_state_dir(Absolute(CurrentDir(), c.state_dir()));
@@ -171,6 +204,7 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
                        "must be one path segment of letters, digits, '-', '_' and '.' "
                        "(at most 64), other than sys and auth");
   }
+  if (absl::Status s = ApplyAcmeDefaults(pki.mutable_acme(), check); !s.ok()) return s;
 
   v1::KmsPluginConfig& kms = *c.mutable_kms_plugin();
   if (!kms.key_name().empty()) {

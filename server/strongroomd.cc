@@ -33,6 +33,7 @@
 #include "server/audit/hsm_audit_keys.h"
 #include "server/auth_service.h"
 #include "server/files.h"
+#include "server/acme/acme_server.h"
 #include "server/http/pki_documents.h"
 #include "server/http/server.h"
 #include "server/kms_plugin_service.h"
@@ -584,6 +585,14 @@ absl::Status Strongroomd::StartHttp() {
                                  std::move(route.resource_params), vault_api_->RouteName(route));
         !s.ok()) {
       return s;
+    }
+  }
+  if (config_.pki().acme().enabled()) {
+    acme_ = std::make_unique<acme::AcmeServer>(config_.pki(), ca_.get(), storage_.get());
+    for (acme::AcmeRoute& route : acme_->Routes()) {
+      http_->Handle(route.method, route.pattern,
+                    access::GateHttpWithoutCredentials(
+                        gate_.get(), access::RouteOrDie(route.route_name), std::move(route.handler)));
     }
   }
   // Paths and methods no route takes are answered 404/405 through the gate, so that they

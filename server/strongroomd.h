@@ -88,6 +88,9 @@ class TransitService;
 namespace vault {
 class VaultApi;
 }
+namespace acme {
+class AcmeServer;
+}
 class WorkerPool;
 
 class Strongroomd {
@@ -166,6 +169,7 @@ class Strongroomd {
   std::unique_ptr<grpc::Server> kms_server_;  // on the unix socket, when configured
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<vault::VaultApi> vault_api_;
+  std::unique_ptr<acme::AcmeServer> acme_;  // pki.acme, on http_
   std::unique_ptr<HttpServer> http_;
   std::vector<PkiDocumentRoute> pki_documents_;  // served on http_ and plain_http_
   std::unique_ptr<HttpServer> plain_http_;        // public PKI documents, no TLS

@@ -21,6 +21,8 @@ packages=(
   python3 python3-grpcio
   # outside Vault client and peers the benchmarks compare against
   python3-hvac nginx-light wrk golang-cfssl
+  # outside ACME clients for the ACME end-to-end tests, and a raw JWS signer
+  certbot lego python3-jwcrypto
   # fuzzing (tools/fuzz.sh): clang with libFuzzer, the sanitizer runtimes and lld
   clang-14 libfuzzer-14-dev libclang-rt-14-dev lld-14
 )

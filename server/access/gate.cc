@@ -127,6 +127,7 @@ audit::AuditEvent Gate::Event(const Call& call, const absl::Status& outcome, uin
   event.latency = absl::Now() - call.start_;
   if (!result.ok()) event.error = std::string(result.message());
   event.token_hmac = call.token_hmac_;
+  event.detail = call.detail_;
   return event;
 }
 

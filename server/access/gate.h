@@ -63,6 +63,8 @@ class Gate {
     // For login routes (public: they carry their own credential): who the login proved the
     // caller to be, recorded as the audit record's identity.
     void set_identity(std::string identity) { principal_.identity = std::move(identity); }
+    // What the request acted on beyond its resource, for the audit record (AuditEvent::detail).
+    void set_detail(std::string detail) { detail_ = std::move(detail); }
 
    private:
     friend class Gate;
@@ -72,6 +74,7 @@ class Gate {
     std::string peer_;
     std::string resource_;
     std::string token_hmac_;
+    std::string detail_;
     Principal principal_;
     std::shared_ptr<const PolicySet> policies_;
     absl::Status status_;

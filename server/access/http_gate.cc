@@ -52,6 +52,7 @@ HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
   } else {
     response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
   }
+  call.set_detail(response.audit_detail);
   absl::Status audited =
       gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
   if (!audited.ok()) return JsonError(503, audited.message());

@@ -77,7 +77,8 @@ TEST(RoutesTest, EveryGrpcRouteIsARealMethod) {
       EXPECT_TRUE(absl::StartsWith(route.name, "GET /") || absl::StartsWith(route.name, "POST /") ||
                   absl::StartsWith(route.name, "PUT /") ||
                   absl::StartsWith(route.name, "DELETE /") ||
-                  absl::StartsWith(route.name, "LIST /"))
+                  absl::StartsWith(route.name, "LIST /") ||
+                  absl::StartsWith(route.name, "HEAD /"))
           << route.name;
     }
     EXPECT_FALSE(route.resource.empty()) << route.name;

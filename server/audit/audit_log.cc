@@ -189,6 +189,7 @@ void AppendRequestBody(const AuditEvent& event, std::string* out) {
       out, ",\"latency_us\":", std::max<int64_t>(0, absl::ToInt64Microseconds(event.latency)));
   if (!event.error.empty()) internal::AppendStringMember("error", event.error, out);
   if (!event.token_hmac.empty()) internal::AppendStringMember("token_hmac", event.token_hmac, out);
+  if (!event.detail.empty()) internal::AppendStringMember("detail", event.detail, out);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ struct AuditEvent {
   absl::Duration latency;
   std::string error;       // status message on failure (never secret)
   std::string token_hmac;  // optional hex HMAC-SHA256 for correlation, may be empty
+  std::string detail;      // optional: what the request acted on beyond `resource` (never secret)
 };
 
 // AuditSigner: signs checkpoint digests. Implementations must be thread-compatible; the

@@ -45,6 +45,7 @@ constexpr Member kRequest[] = {
     {"latency_us", true},
     {"error", false, true},
     {"token_hmac", false, true},
+    {"detail", false, true},
 };
 constexpr Member kCheckpoint[] = {{"time"}, {"sig"}};
 

@@ -53,6 +53,9 @@ struct HttpResponse {
   uint32_t key_version = 0;
   // For the audit record of a login route: who the login proved the caller to be.
   std::string audit_identity;
+  // For the audit record: what the request acted on beyond its route's resource (an ACME
+  // request's account, order and names), "" if nothing. Never secret.
+  std::string audit_detail;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

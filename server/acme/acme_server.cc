@@ -1,0 +1,48 @@
+#include "server/acme/acme_server.h"
+
+namespace strongroom::server::acme {
+namespace {
+
+absl::Duration ToDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+AcmeStoreOptions StoreOptions(const v1::AcmeConfig& c) {
+  AcmeStoreOptions o;
+  o.nonce_lifetime = ToDuration(c.nonce_lifetime());
+  o.max_nonces = c.max_nonces();
+  return o;
+}
+
+ValidatorOptions ValidationOptions(const v1::AcmeConfig& c) {
+  ValidatorOptions o;
+  o.timeout = ToDuration(c.validation_timeout());
+  o.http01_port = static_cast<int>(c.http01_port());
+  o.tls_alpn01_port = static_cast<int>(c.tls_alpn01_port());
+  o.dns_resolver = c.dns_resolver();
+  o.overrides.insert(c.validation_overrides().begin(), c.validation_overrides().end());
+  return o;
+}
+
+AcmeServiceOptions ServiceOptions(const v1::PkiConfig& pki) {
+  const v1::AcmeConfig& c = pki.acme();
+  AcmeServiceOptions o;
+  o.mount = pki.mount();
+  o.default_role = c.default_role();
+  o.terms_of_service = c.terms_of_service();
+  o.order_lifetime = ToDuration(c.order_lifetime());
+  o.max_identifiers = c.max_identifiers();
+  o.max_orders_per_account = c.max_orders_per_account();
+  o.account_requests_per_second = c.account_requests_per_second();
+  o.source_requests_per_second = c.source_requests_per_second();
+  return o;
+}
+
+}  // namespace
+
+AcmeServer::AcmeServer(const v1::PkiConfig& pki, pki::Ca* ca, kms::Storage* storage)
+    : store_(storage, StoreOptions(pki.acme())),
+      validator_(ValidationOptions(pki.acme())),
+      service_(ca, &store_, &validator_, ServiceOptions(pki)) {}
+
+}  // namespace strongroom::server::acme

@@ -1,0 +1,124 @@
+// AcmeService: the RFC 8555 server over pki::Ca, one directory per role
+// (/v1/<mount>/roles/<role>/acme/...) and a default one (/v1/<mount>/acme/...) for
+// AcmeServiceOptions::default_role.
+//
+// Resources under a directory's prefix: directory (GET), new-nonce (HEAD, GET), and by
+// JWS POST (jws_request.h): new-account, account/<id>, key-change, new-order, order/<id>,
+// order/<id>/finalize, authz/<id>, challenge/<authz>/<type>, cert/<serial>, revoke-cert.
+// Reads are POST-as-GET by the owning account. Every response carries a fresh Replay-Nonce,
+// Link rel="index" and Cache-Control: no-store; errors are problem documents (problem.h).
+//
+// Orders: identifiers are checked against the role when ordered (rejectedIdentifier) and the
+// CSR at finalize must name exactly the order's identifiers (badCSR); the certificate is
+// signed by pki::Ca::SignCertificate under the role, with caller rights that allow exactly
+// the order's validated names, so every role rule of every other issuance applies.
+// Challenges are validated by ChallengeValidator when the client asks (blocking the request
+// for at most the validator's timeout). Certificates are revoked by the ordering account or
+// with the certificate's own key.
+//
+// Bounds: bodies (jose::kMaxJoseInput), identifiers per order, unexpired orders per account,
+// requests per second per account and per source address (rateLimited). Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pki/ca.h"
+#include "server/access/token_bucket.h"
+#include "server/acme/acme_store.h"
+#include "server/acme/challenge_validator.h"
+#include "server/acme/jws_request.h"
+#include "server/acme/problem.h"
+#include "server/http/router.h"
+#include "server/http/vault/json.h"
+
+namespace strongroom::server::acme {
+
+struct AcmeServiceOptions {
+  std::string mount = "pki";
+  std::string default_role;  // "" serves no default directory
+  std::string terms_of_service;
+  absl::Duration order_lifetime = absl::Hours(1);
+  uint32_t max_identifiers = 20;
+  uint32_t max_orders_per_account = 100;
+  uint32_t account_requests_per_second = 20;
+  uint32_t source_requests_per_second = 50;
+};
+
+// One route: pattern in HttpRouter syntax, and its name in server/access/routes.cc (the
+// pattern under the default mount "pki").
+struct AcmeRoute {
+  std::string method;
+  std::string pattern;
+  std::string route_name;
+  HttpHandler handler;
+};
+
+class AcmeService {
+ public:
+  // None of the pointers is owned; all outlive the service.
+  AcmeService(pki::Ca* ca, AcmeStore* store, const ChallengeValidator* validator,
+              AcmeServiceOptions options);
+
+  std::vector<AcmeRoute> Routes();
+
+ private:
+  // What every handler knows about the request's directory.
+  struct Context {
+    std::string role;
+    std::string base;  // "https://host/v1/<mount>/roles/<role>/acme" (no trailing '/')
+    std::string url;   // this request's absolute URL
+    std::string source;  // the client's address, without the port
+  };
+  using Handler = std::function<HttpResponse(const HttpRequest&, const Context&)>;
+
+  // `handler` with the directory context, rate limits per source, and the headers every
+  // ACME response carries.
+  HttpHandler Wrap(bool default_directory, Handler handler);
+  // A POST handler: the JWS is verified first (jws_request.h), then rate-limited per account.
+  using PostHandler =
+      std::function<HttpResponse(const HttpRequest&, const Context&, JwsRequest&)>;
+  Handler Post(KeyKind kind, PostHandler handler);
+
+  HttpResponse Directory(const HttpRequest& request, const Context& ctx);
+  HttpResponse NewNonce(const HttpRequest& request, const Context& ctx);
+  HttpResponse NewAccount(const Context& ctx, JwsRequest& jws);
+  HttpResponse Account(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse KeyChange(const Context& ctx, JwsRequest& jws);
+  HttpResponse NewOrder(const Context& ctx, JwsRequest& jws);
+  HttpResponse Order(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse Finalize(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse Authorization(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse Challenge(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse Certificate(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+  HttpResponse RevokeCert(const Context& ctx, JwsRequest& jws);
+  HttpResponse AccountOrders(const HttpRequest& request, const Context& ctx, JwsRequest& jws);
+
+  // The order as stored, its status brought up to date with its authorizations and expiry
+  // (and stored if it changed); nullopt with *problem set if it cannot be had.
+  std::optional<Stored<OrderRecord>> LoadOrder(const std::string& id, const AccountRecord& owner,
+                                               Problem* problem);
+  vault::Json AccountJson(const AccountRecord& account, const Context& ctx) const;
+  vault::Json OrderJson(const OrderRecord& order, const Context& ctx) const;
+  vault::Json ChallengeJson(const AuthorizationRecord& authz, const ChallengeRecord& challenge,
+                            const Context& ctx) const;
+  // Whether `key` (an account id, or a source address) may make one more request now.
+  bool TakeRate(bool per_account, const std::string& key) ABSL_LOCKS_EXCLUDED(rate_mu_);
+
+  pki::Ca* const ca_;
+  AcmeStore* const store_;
+  const ChallengeValidator* const validator_;
+  const AcmeServiceOptions options_;
+  absl::Mutex rate_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<access::TokenBucket>> account_rates_
+      ABSL_GUARDED_BY(rate_mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<access::TokenBucket>> source_rates_
+      ABSL_GUARDED_BY(rate_mu_);
+};
+
+}  // namespace strongroom::server::acme

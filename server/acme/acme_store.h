@@ -1,0 +1,96 @@
+// AcmeStore: the ACME server's state in kms::Storage, so that every node sharing the
+// storage sees the same accounts, orders, authorizations and nonces.
+//
+// Keys (records.proto): "acme/accounts/<id>", "acme/account-keys/<thumbprint>" -> id,
+// "acme/orders/<id>", "acme/account-orders/<account>/<order>", "acme/order-expiry/<expires
+// as 16 hex>/<order>", "acme/authz/<id>", "acme/certs/<serial>", and one entry per unused
+// nonce "acme/nonces/<expires as 16 hex>/<nonce>" (the nonce carries its expiry, so an
+// expired one is refused without a read, and key order is age order).
+//
+// Nonces are single-use across nodes: Consume deletes the entry with compare-and-set, so of
+// two requests racing with one nonce exactly one wins. Their number is bounded: every
+// max_nonces/4 new nonces (and at least every 64) a sweep deletes the expired ones and, past
+// max_nonces, the oldest. Expired orders go with their authorizations in the same sweep.
+//
+// Errors: UNAVAILABLE for storage faults; NOT_FOUND for unknown ids; ABORTED when a
+// compare-and-set update lost a race (the caller retries or reports). Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kms/storage.h"
+#include "server/acme/records.pb.h"
+
+namespace strongroom::server::acme {
+
+struct AcmeStoreOptions {
+  absl::Duration nonce_lifetime = absl::Minutes(5);
+  uint32_t max_nonces = 10000;
+};
+
+// A stored record with the revision to update it by.
+template <typename T>
+struct Stored {
+  T record;
+  int64_t revision = 0;
+};
+
+class AcmeStore {
+ public:
+  AcmeStore(kms::Storage* storage, AcmeStoreOptions options);
+
+  // A random base64url identifier (128 bits) for records and challenge tokens.
+  static std::string NewId();
+
+  // A fresh nonce, stored.
+  absl::StatusOr<std::string> NewNonce(absl::Time now);
+  // Whether `nonce` was issued, is unexpired and unused; consumes it when so. False (not an
+  // error) for unknown, used, expired or malformed nonces.
+  absl::StatusOr<bool> ConsumeNonce(absl::string_view nonce, absl::Time now);
+
+  absl::StatusOr<std::optional<Stored<AccountRecord>>> GetAccount(absl::string_view id);
+  absl::StatusOr<std::optional<std::string>> AccountIdByThumbprint(absl::string_view thumbprint);
+  // Creates `account` and its key index; ALREADY_EXISTS if the key has an account.
+  absl::Status CreateAccount(const AccountRecord& account);
+  // Writes `account` if still at `revision`; when the key changed (old_thumbprint differs),
+  // moves the key index too (ALREADY_EXISTS if the new key has an account).
+  absl::Status UpdateAccount(const AccountRecord& account, int64_t revision,
+                             absl::string_view old_thumbprint);
+
+  // The ids of `account_id`'s unexpired orders, at most `limit`.
+  absl::StatusOr<std::vector<std::string>> ListOrders(absl::string_view account_id, size_t limit);
+  // Stores a new order with its authorizations and indexes, all in one commit.
+  absl::Status CreateOrder(const OrderRecord& order,
+                           const std::vector<AuthorizationRecord>& authorizations);
+  absl::StatusOr<std::optional<Stored<OrderRecord>>> GetOrder(absl::string_view id);
+  absl::Status UpdateOrder(const OrderRecord& order, int64_t revision);
+  absl::StatusOr<std::optional<Stored<AuthorizationRecord>>> GetAuthorization(
+      absl::string_view id);
+  absl::Status UpdateAuthorization(const AuthorizationRecord& authz, int64_t revision);
+
+  // Stores who ordered certificate `record.serial` and sets the order valid, in one commit
+  // (the order must still be at `order_revision`).
+  absl::Status FinishOrder(const OrderRecord& order, int64_t order_revision,
+                           const CertificateRecord& record);
+  absl::StatusOr<std::optional<CertificateRecord>> GetCertificate(absl::string_view serial);
+
+  // Deletes expired nonces (and the oldest past max_nonces) and expired orders with their
+  // authorizations. Runs by itself as nonces are issued; public for tests and maintenance.
+  absl::Status Sweep(absl::Time now);
+
+ private:
+  template <typename T>
+  absl::StatusOr<std::optional<Stored<T>>> GetRecord(const std::string& key);
+
+  kms::Storage* const storage_;
+  const AcmeStoreOptions options_;
+  std::atomic<uint32_t> issued_since_sweep_{0};
+};
+
+}  // namespace strongroom::server::acme

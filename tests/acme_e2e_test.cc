@@ -1,0 +1,179 @@
+// The real strongroomd's ACME directory for a role, driven by outside clients:
+// - certbot (Debian's certbot 2.1.0): account, order, http-01 validation (certbot's standalone
+//   server on a free port, which the server's validation override points the name at),
+//   finalize and download; renewal; revocation by the account, seen in the CRL and by OCSP;
+//   the chain checked by openssl verify.
+// - raw JWS requests (tests/acme/raw_jws_test.py, python3-jwcrypto): every refusal's problem
+//   type (badNonce, unauthorized, rejectedIdentifier, badCSR, ...), key change, deactivation,
+//   revocation with the certificate's key.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/testing/softhsm_token.h"
+#include "tests/testing/process.h"
+#include "tests/testing/strongroomd_fixture.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::HttpReply;
+
+// A TCP port nothing listens on right now (bound to port 0, then released).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class AcmeE2eTest : public testing::StrongroomdHttpTest {
+ protected:
+  void SetUp() override {
+    http01_port_ = FreePort();
+    ASSERT_NE(http01_port_, 0);
+    ASSERT_NO_FATAL_FAILURE(StartServer(
+        "acme-certbot",
+        absl::StrCat("pki:\n  acme:\n    validation_overrides:\n      \"*\": \"127.0.0.1:",
+                     http01_port_, "\"\n")));
+    HttpReply root = Curl("POST", "/v1/pki/root/generate/internal", root_token_,
+                          R"({"common_name":"ACME E2E Root","key_type":"ec"})");
+    ASSERT_EQ(root.status, 200) << root.body;
+    HttpReply role = Curl("POST", "/v1/pki/roles/web", root_token_,
+                          R"({"allowed_domains":"example.com","allow_subdomains":true,)"
+                          R"("key_type":"ec","ttl":"24h","server_flag":true})");
+    ASSERT_EQ(role.status, 200) << role.body;
+    HttpReply ca = Curl("GET", "/v1/pki/ca/pem", "");
+    ASSERT_EQ(ca.status, 200) << ca.body;
+    root_pem_ = Write("root.pem", ca.body);
+    dir_ = std::string(getenv("TEST_TMPDIR")) + "/certbot";
+  }
+
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = std::string(getenv("TEST_TMPDIR")) + "/" + name;
+    EXPECT_TRUE(hsm::testing::WriteFile(path, content, 0644).ok());
+    return path;
+  }
+
+  // certbot `args` with its directories under TEST_TMPDIR, trusting the server's TLS CA.
+  testing::RunResult Certbot(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"certbot"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--config-dir", dir_ + "/config", "--work-dir", dir_ + "/work",
+                             "--logs-dir", dir_ + "/logs", "--non-interactive"});
+    return testing::RunCommand(argv, {{"REQUESTS_CA_BUNDLE", ca_}}, absl::Seconds(120));
+  }
+
+  std::string Directory() const {
+    return absl::StrCat("https://127.0.0.1:", http_port_, "/v1/pki/roles/web/acme/directory");
+  }
+
+  std::string Serial(const std::string& cert) {
+    testing::RunResult r = testing::RunCommand({"openssl", "x509", "-noout", "-serial", "-in", cert});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.output;
+  }
+
+  int http01_port_ = 0;
+  std::string root_pem_, dir_;
+};
+
+TEST_F(AcmeE2eTest, CertbotCertonlyRenewRevoke) {
+  const std::string domain = "www.acme.example.com";
+  testing::RunResult issued = Certbot(
+      {"certonly", "--standalone", "--http-01-port", std::to_string(http01_port_),
+       "--http-01-address", "127.0.0.1", "--server", Directory(),
+       "--register-unsafely-without-email", "--agree-tos", "-d", domain});
+  ASSERT_EQ(issued.exit_code, 0) << issued.output << ReadFile(dir_ + "/logs/letsencrypt.log");
+  const std::string live = dir_ + "/config/live/" + domain;
+  testing::RunResult verify = testing::RunCommand(
+      {"openssl", "verify", "-CAfile", root_pem_, "-untrusted", live + "/chain.pem",
+       live + "/cert.pem"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  testing::RunResult text =
+      testing::RunCommand({"openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                           live + "/cert.pem"});
+  EXPECT_THAT(text.output, HasSubstr("DNS:" + domain));
+  const std::string first = Serial(live + "/cert.pem");
+
+  testing::RunResult renewed = Certbot({"renew", "--force-renewal", "--no-random-sleep-on-renew",
+                                        "--http-01-port",
+                                        std::to_string(http01_port_), "--http-01-address",
+                                        "127.0.0.1"});
+  ASSERT_EQ(renewed.exit_code, 0) << renewed.output << ReadFile(dir_ + "/logs/letsencrypt.log");
+  const std::string second = Serial(live + "/cert.pem");
+  EXPECT_NE(first, second);
+  verify = testing::RunCommand({"openssl", "verify", "-CAfile", root_pem_, "-untrusted",
+                                live + "/chain.pem", live + "/cert.pem"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+
+  // Revocation by the account that ordered it.
+  const std::string cert_copy = Write("revoked.pem", ReadFile(live + "/cert.pem"));
+  testing::RunResult revoked = Certbot({"revoke", "--cert-path", live + "/cert.pem", "--server",
+                                        Directory(), "--no-delete-after-revoke"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.output << ReadFile(dir_ + "/logs/letsencrypt.log");
+
+  HttpReply crl = Curl("GET", "/v1/pki/crl/pem", "");
+  ASSERT_EQ(crl.status, 200);
+  testing::RunResult crl_check =
+      testing::RunCommand({"openssl", "verify", "-crl_check", "-CAfile", root_pem_, "-CRLfile",
+                           Write("crl.pem", crl.body), cert_copy});
+  EXPECT_NE(crl_check.exit_code, 0);
+  EXPECT_THAT(crl_check.output, HasSubstr("revoked"));
+  testing::RunResult ocsp_uri =
+      testing::RunCommand({"openssl", "x509", "-noout", "-ocsp_uri", "-in", cert_copy});
+  ASSERT_EQ(ocsp_uri.exit_code, 0);
+  std::string url = ocsp_uri.output;
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r')) url.pop_back();
+  testing::RunResult ocsp =
+      testing::RunCommand({"openssl", "ocsp", "-issuer", root_pem_, "-cert", cert_copy, "-url",
+                           url, "-CAfile", root_pem_});
+  EXPECT_THAT(ocsp.output, HasSubstr(": revoked")) << ocsp.output;
+
+  // Every ACME request was audited under the role's ACME resource.
+  const std::string audit = ReadFile(AuditPath());
+  EXPECT_THAT(audit, HasSubstr("pki/roles/web/acme"));
+  EXPECT_THAT(audit, HasSubstr("names=" + domain + " serial="));
+  EXPECT_THAT(audit, HasSubstr("\"detail\":\"account="));
+  EXPECT_THAT(audit, HasSubstr(" revoked="));
+}
+
+TEST_F(AcmeE2eTest, RawJwsProblems) {
+  testing::RunResult r = testing::RunCommand(
+      {"/usr/bin/python3", testing::Runfile("tests/acme/raw_jws_test.py"), Directory(), ca_,
+       std::to_string(http01_port_)},
+      {}, absl::Seconds(120));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("0 failure(s)")) << r.output;
+  // Refusals are audited with their problem type.
+  const std::string audit = ReadFile(AuditPath());
+  for (const char* type : {"badNonce", "unauthorized", "rejectedIdentifier", "badCSR"}) {
+    EXPECT_THAT(audit, HasSubstr(absl::StrCat("problem=", type))) << type;
+  }
+}
+
+}  // namespace
+}  // namespace strongroom
