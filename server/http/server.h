@@ -13,7 +13,12 @@
 // ends the connection, so unread bytes are never parsed as a request; one body limit for
 // every framing (413); header, body, idle and write deadlines; at most max_connections
 // connections (more get 503 and are closed). Requests the server refuses itself go through
-// the router's unrouted handler like unrouted ones, so they are audited. Stop() drains:
+// the router's unrouted handler like unrouted ones, so they are audited; so do connections
+// refused past max_connections, and connections a deadline closes before a request was read
+// whole (408, not sent: the connection is gone), except a keep-alive connection idle after
+// its requests. Each costs its client a TLS handshake and a connection slot (held for a
+// deadline, or one of a bounded number of refusals), so their audit lines are bounded like
+// requests' and are not rate-limited. Stop() drains:
 // no new connections or requests, the requests in progress are answered, and it returns
 // within the drain bound whatever clients do.
 #pragma once
