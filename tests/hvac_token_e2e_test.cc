@@ -90,7 +90,10 @@ TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
       "create orphan (no_parent and create-orphan)", "create: a child never outlives its parent",
       "create: unknown policy, root policy, token roles", "lookup", "lookup-self",
       "lookup-accessor", "renew", "renew-self", "renew-accessor", "revoke", "revoke-self",
-      "revoke-accessor", "a token lacking the right is refused", "sys health", "sys seal-status",
+      "revoke-accessor",
+      "revoke cascades to children and theirs; revoke-accessor and revoke-self too",
+      "revoke-orphan revokes the token and keeps its children", "list accessors",
+      "a token lacking the right is refused", "sys health", "sys seal-status",
       "sys mounts", "sys seal and unseal"};
   for (const std::string& check : checks) {
     EXPECT_THAT(run.output, HasSubstr(absl::StrCat("ok ", check, "\n"))) << run.output;
@@ -139,6 +142,7 @@ TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
     cases.push_back({v, "/v1/auth/token/revoke", by_token, true, "delete", target_resource});
     cases.push_back(
         {v, "/v1/auth/token/revoke-accessor", by_accessor, true, "delete", target_resource});
+    cases.push_back({v, "/v1/auth/token/revoke-orphan", by_token, true, "delete", target_resource});
     // "{}": today's listener refuses a POST or PUT without Content-Length (curl sends
     // none without a body; Vault clients send one).
     cases.push_back({v, "/v1/auth/token/renew-self", "{}", false, "authenticated", "auth/self"});
@@ -149,6 +153,7 @@ TEST_F(HvacTokenE2eTest, EveryRouteIsGatedAndAudited) {
     cases.push_back({v, "/v1/sys/remount", "{}", true, "sys.admin", "sys/mounts"});
   }
   cases.push_back({"GET", "/v1/auth/token/lookup-self", "", false, "authenticated", "auth/self"});
+  cases.push_back({"LIST", "/v1/auth/token/accessors", "", true, "read", "auth/tokens"});
   cases.push_back({"GET", "/v1/sys/mounts", "", true, "read", "sys/mounts"});
   cases.push_back({"DELETE", "/v1/sys/mounts/transit", "", true, "sys.admin", "sys/mounts"});
 

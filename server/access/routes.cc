@@ -156,6 +156,9 @@ constexpr Route kRoutes[] = {
     {"PUT /v1/auth/token/revoke-self", Op::kAuthenticated, "auth/self"},
     {"POST /v1/auth/token/revoke-accessor", Op::kDelete, "auth/tokens/{accessor}"},
     {"PUT /v1/auth/token/revoke-accessor", Op::kDelete, "auth/tokens/{accessor}"},
+    {"POST /v1/auth/token/revoke-orphan", Op::kDelete, "auth/tokens/{accessor}"},
+    {"PUT /v1/auth/token/revoke-orphan", Op::kDelete, "auth/tokens/{accessor}"},
+    {"LIST /v1/auth/token/accessors", Op::kRead, "auth/tokens"},
     // HTTP: Vault's JWT and Kubernetes logins (server/http/vault/jwt_login.h), as Auth.Login;
     // {role} comes from the body.
     {"POST /v1/auth/jwt/login", Op::kPublic, "auth/jwt/roles/{role}"},

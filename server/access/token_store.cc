@@ -38,6 +38,14 @@ constexpr size_t kMaxCreator = 1024;
 constexpr int kMutateAttempts = 16;
 
 std::string RecordKey(absl::string_view accessor) { return absl::StrCat(kRecordPrefix, accessor); }
+// The entries naming a token's children: "auth/children/<parent>/<child>".
+constexpr char kChildrenPrefix[] = "auth/children/";
+std::string ChildrenPrefix(absl::string_view parent) {
+  return absl::StrCat(kChildrenPrefix, parent, "/");
+}
+std::string ChildKey(absl::string_view parent, absl::string_view child) {
+  return absl::StrCat(ChildrenPrefix(parent), child);
+}
 
 absl::Status InvalidToken() { return absl::UnauthenticatedError("invalid token"); }
 absl::Status ExpiredToken() { return absl::UnauthenticatedError("token expired"); }
@@ -206,6 +214,9 @@ std::string MacInput(const TokenRecord& r) {
   PutDuration(r.period(), &out);
   PutU64(r.renewable() ? 1 : 0, &out);
   PutU64(r.generation(), &out);
+  // Last and only when set, so that the records of orphans keep the MAC they had before
+  // tokens named their parent.
+  if (!r.parent().empty()) PutBytes(r.parent(), &out);
   return out;
 }
 
@@ -309,6 +320,9 @@ absl::StatusOr<TokenStore::Created> TokenStore::Mint(TokenRecord record, bool bo
 
   kms::WriteBatch batch;
   batch.Put(RecordKey(accessor), record.SerializeAsString(), kms::WriteBatch::kMustNotExist);
+  if (!record.parent().empty()) {
+    batch.Put(ChildKey(record.parent(), accessor), "", kms::WriteBatch::kMustNotExist);
+  }
   if (bootstrap_marker) {
     BootstrapRecord marker;
     *marker.mutable_time() = record.create_time();
@@ -386,6 +400,7 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequ
 
   record.set_display_name(request.display_name());
   record.set_creator(std::string(creator));
+  record.set_parent(std::string(parent));
   *record.mutable_create_time() = ToProto(now);
   record.set_renewable(!request.has_renewable() || request.renewable());
   if (*period > absl::ZeroDuration()) {
@@ -489,10 +504,14 @@ absl::StatusOr<std::optional<TokenStore::Loaded>> TokenStore::Load(absl::string_
   return std::optional<Loaded>(std::move(loaded));
 }
 
-void TokenStore::DeleteExpired(absl::string_view accessor, int64_t revision) {
+void TokenStore::DeleteExpired(absl::string_view accessor, const TokenRecord& record,
+                               int64_t revision) {
   CacheErase(accessor);
+  kms::WriteBatch batch;
+  batch.Delete(RecordKey(accessor), revision);
+  if (!record.parent().empty()) batch.Delete(ChildKey(record.parent(), accessor));
   // A failure (a concurrent change, storage down) leaves the record to a later call.
-  storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), revision)).IgnoreError();
+  storage_->Commit(batch).IgnoreError();
 }
 
 absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now,
@@ -561,7 +580,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   if (!mac.ok()) return mac.status();
   if (!SameBytes(*mac, found.record.record_mac())) return CorruptRecord(accessor);
   if (now >= ExpireTime(found.record)) {
-    DeleteExpired(accessor, found.revision);
+    DeleteExpired(accessor, found.record, found.revision);
     return ExpiredToken();
   }
   v1::TokenInfo info = InfoOf(found.record);
@@ -581,7 +600,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
     if (!loaded->has_value()) return NoSuchToken(accessor);
     TokenRecord& record = (*loaded)->record;
     if (now >= ExpireTime(record)) {
-      DeleteExpired(accessor, (*loaded)->revision);
+      DeleteExpired(accessor, (*loaded)->record, (*loaded)->revision);
       return NoSuchToken(accessor);
     }
     if (!record.renewable()) {
@@ -624,13 +643,31 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Lookup(absl::string_view accessor, abs
   if (!loaded.ok()) return loaded.status();
   if (!loaded->has_value()) return NoSuchToken(accessor);
   if (now >= ExpireTime((*loaded)->record)) {
-    DeleteExpired(accessor, (*loaded)->revision);
+    DeleteExpired(accessor, (*loaded)->record, (*loaded)->revision);
     return NoSuchToken(accessor);
   }
   return InfoOf((*loaded)->record);
 }
 
 absl::Status TokenStore::Revoke(absl::string_view accessor) {
+  std::vector<std::string> pending;
+  if (absl::Status s = RevokeOne(accessor, &pending); !s.ok()) return s;
+  // Depth first over the descendants; one that expired or went meanwhile is skipped.
+  while (!pending.empty()) {
+    const std::string child = std::move(pending.back());
+    pending.pop_back();
+    absl::Status s = RevokeOne(child, &pending);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TokenStore::RevokeOrphan(absl::string_view accessor) {
+  std::vector<std::string> orphaned;
+  return RevokeOne(accessor, &orphaned);
+}
+
+absl::Status TokenStore::RevokeOne(absl::string_view accessor, std::vector<std::string>* children) {
   if (absl::Status s = CheckAccessor(accessor); !s.ok()) return s;
   for (int attempt = 0; attempt < kMutateAttempts; ++attempt) {
     absl::StatusOr<std::optional<kms::Entry>> entry = storage_->Get(RecordKey(accessor));
@@ -639,14 +676,24 @@ absl::Status TokenStore::Revoke(absl::string_view accessor) {
       CacheErase(accessor);
       return NoSuchToken(accessor);
     }
-    absl::Status s =
-        storage_->Commit(kms::WriteBatch().Delete(RecordKey(accessor), (*entry)->revision));
+    TokenRecord record;
+    if (!ParseRecord(**entry, accessor, &record)) return CorruptRecord(accessor);
+    absl::StatusOr<std::vector<kms::Entry>> listed =
+        storage_->List(ChildrenPrefix(accessor), "", 0);
+    if (!listed.ok()) return listed.status();
+    kms::WriteBatch batch;
+    batch.Delete(RecordKey(accessor), (*entry)->revision);
+    if (!record.parent().empty()) batch.Delete(ChildKey(record.parent(), accessor));
+    for (const kms::Entry& child : *listed) batch.Delete(child.key);
+    absl::Status s = storage_->Commit(batch);
     if (absl::IsAborted(s)) {  // renewed meanwhile: read again
       kms::CasBackOff(attempt);
       continue;
     }
     if (!s.ok()) return s;
     CacheErase(accessor);
+    const size_t prefix = ChildrenPrefix(accessor).size();
+    for (const kms::Entry& child : *listed) children->push_back(child.key.substr(prefix));
     return absl::OkStatus();
   }
   return absl::AbortedError(
@@ -662,7 +709,7 @@ absl::StatusOr<std::vector<v1::TokenInfo>> TokenStore::List(absl::Time now) {
     TokenRecord record;
     if (!ParseRecord(entry, accessor, &record)) return CorruptRecord(accessor);
     if (now >= ExpireTime(record)) {
-      DeleteExpired(accessor, entry.revision);
+      DeleteExpired(accessor, record, entry.revision);
       continue;
     }
     out.push_back(InfoOf(record));

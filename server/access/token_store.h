@@ -137,9 +137,13 @@ class TokenStore {
   // The details of the token `accessor`; NOT_FOUND if it does not exist or has expired.
   absl::StatusOr<v1::TokenInfo> Lookup(absl::string_view accessor, absl::Time now);
 
-  // Deletes the token `accessor`: every later Authenticate of it fails. NOT_FOUND if there
-  // is no such token.
+  // Deletes the token `accessor` and, as Vault does, every token it created (its children
+  // and theirs): every later Authenticate of them fails. NOT_FOUND if there is no such token.
+  // A child created while its parent is being revoked may survive it, up to its expiry,
+  // which is never later than the parent's.
   absl::Status Revoke(absl::string_view accessor);
+  // Deletes the token `accessor` only; its children become orphans (Vault's revoke-orphan).
+  absl::Status RevokeOrphan(absl::string_view accessor);
 
   // Every unexpired token, in accessor order; expired records met on the way are deleted.
   // For listings only: records are not integrity-checked here (Authenticate, Lookup and
@@ -182,7 +186,10 @@ class TokenStore {
   absl::StatusOr<std::optional<Loaded>> Load(absl::string_view accessor, bool verify);
   // Deletes an expired record unless it changed meanwhile; failures are ignored (the
   // record stays refused and is deleted on a later call).
-  void DeleteExpired(absl::string_view accessor, int64_t revision);
+  void DeleteExpired(absl::string_view accessor, const TokenRecord& record, int64_t revision);
+  // Deletes the record of `accessor` with its entry under its parent and its children's
+  // entries, whose accessors it appends to *children. NOT_FOUND if there is no such token.
+  absl::Status RevokeOne(absl::string_view accessor, std::vector<std::string>* children);
 
   // Caches a verified token unless a renewal or revocation happened since `epoch_before`.
   void CacheInsert(absl::string_view accessor, const Digest& digest, TokenRecord record,

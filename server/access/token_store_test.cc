@@ -349,6 +349,52 @@ TEST_F(TokenStoreTest, RevokedTokensAreRefusedAlsoFromTheCache) {
   EXPECT_EQ(store_->Revoke("not-an-accessor").code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(TokenStoreTest, RevokeCascadesToDescendantsAndRevokeOrphanDoesNot) {
+  auto create = [&](absl::string_view parent) {
+    auto created = store_->Create(Request({"p"}), "token:x", kNow, parent);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? std::move(*created) : TokenStore::Created();
+  };
+  TokenStore::Created parent = MustCreate(Request({"p"}));
+  TokenStore::Created child = create(parent.info.accessor());
+  TokenStore::Created grandchild = create(child.info.accessor());
+  TokenStore::Created sibling = create(parent.info.accessor());
+  TokenStore::Created unrelated = MustCreate(Request({"p"}));
+  for (const auto* t : {&parent, &child, &grandchild, &sibling}) {
+    ASSERT_TRUE(store_->Authenticate(Text(t->token), kNow).ok());  // cached
+  }
+  ASSERT_TRUE(store_->Revoke(parent.info.accessor()).ok());
+  for (const auto* t : {&parent, &child, &grandchild, &sibling}) {
+    ExpectInvalid(store_->Authenticate(Text(t->token), kNow), "invalid token");
+  }
+  EXPECT_TRUE(store_->Authenticate(Text(unrelated.token), kNow).ok());
+  // No entry naming a revoked token is left behind.
+  EXPECT_TRUE(storage_->List("auth/children/", "", 0)->empty());
+
+  TokenStore::Created parent2 = MustCreate(Request({"p"}));
+  TokenStore::Created child2 = create(parent2.info.accessor());
+  TokenStore::Created grandchild2 = create(child2.info.accessor());
+  ASSERT_TRUE(store_->RevokeOrphan(parent2.info.accessor()).ok());
+  ExpectInvalid(store_->Authenticate(Text(parent2.token), kNow), "invalid token");
+  EXPECT_TRUE(store_->Authenticate(Text(child2.token), kNow).ok());
+  EXPECT_TRUE(store_->Authenticate(Text(grandchild2.token), kNow).ok());
+  EXPECT_EQ(store_->RevokeOrphan(parent2.info.accessor()).code(), absl::StatusCode::kNotFound);
+  // The orphan still heads its own line.
+  ASSERT_TRUE(store_->Revoke(child2.info.accessor()).ok());
+  ExpectInvalid(store_->Authenticate(Text(grandchild2.token), kNow), "invalid token");
+}
+
+TEST_F(TokenStoreTest, AnExpiredChildLeavesNoEntryUnderItsParent) {
+  TokenStore::Created parent = MustCreate(Request({"p"}));
+  v1::CreateTokenRequest r = Request({"p"});
+  r.mutable_ttl()->set_seconds(60);
+  auto child = store_->Create(r, "token:x", kNow, parent.info.accessor());
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(storage_->List("auth/children/", "", 0)->size(), 1u);
+  ExpectInvalid(store_->Authenticate(Text(child->token), kNow + absl::Minutes(2)), "token expired");
+  EXPECT_TRUE(storage_->List("auth/children/", "", 0)->empty());
+}
+
 TEST_F(TokenStoreTest, RenewPeriodicToken) {
   v1::CreateTokenRequest request = Request({"vault-seal"});
   Set(absl::Hours(24), request.mutable_period());

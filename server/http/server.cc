@@ -227,6 +227,17 @@ class HttpServer::Impl {
     if (sessions.empty()) drained.SignalAll();
   }
 
+  // Requests handed to the router and not yet replied to: Stop() waits for them, since an
+  // asynchronous reply may come after the workers are done.
+  void Begin() {
+    absl::MutexLock lock(&mu);
+    ++routing;
+  }
+  void End() {
+    absl::MutexLock lock(&mu);
+    if (--routing == 0) replied.SignalAll();
+  }
+
   const HttpServerOptions options;
   HttpRouter router;
   std::function<void(const HttpExchange&)> observer;
@@ -238,6 +249,8 @@ class HttpServer::Impl {
   absl::Mutex mu;
   std::list<std::weak_ptr<SessionBase>> sessions ABSL_GUARDED_BY(mu);
   absl::CondVar drained;  // sessions became empty
+  int routing ABSL_GUARDED_BY(mu) = 0;
+  absl::CondVar replied;  // routing became 0
   int port = 0;
   bool started = false;
   bool stopped = false;
@@ -302,6 +315,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
   void OnHandshake(beast::error_code ec) {
+    if (ec == beast::error::timeout) return Expired();
     if (ec) return Close();
     if constexpr (kTls) cert_pem_ = PeerChainPem(stream_.native_handle());
     Begin();
@@ -311,10 +325,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!refuse_) return ReadNext();
     // Past max_connections: a clear answer, without reading the request.
     start_ = absl::Now();
-    close_ = true;
-    HttpResponse answer = ErrorResponse({503, "too many connections; retry later"});
-    server_->Observe("", "refused", answer.status, start_);
-    Write(std::move(answer));
+    Refuse({503, "too many connections; retry later"}, "refused");
   }
 
   void ReadNext() {
@@ -325,6 +336,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               self->idle_ = false;
+                              // Idle after its requests: the usual end of a keep-alive
+                              // connection. Idle before any: a connection that never asked.
+                              if (ec == beast::error::timeout && !self->served_) {
+                                return self->Expired();
+                              }
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
                               self->ReadHeader();
@@ -372,8 +388,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                      });
   }
 
-  // Parse errors are answered; transport errors, timeouts and closes end the connection.
+  // Parse errors are answered; deadlines are audited; transport errors and closes end the
+  // connection.
   void OnReadError(beast::error_code ec) {
+    if (ec == beast::error::timeout) return Expired();
     if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return Refuse(RefusalOf(ec));
@@ -381,7 +399,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Close();
   }
 
-  void Refuse(const Refusal& refusal) {
+  // A deadline closed the connection (the stream closes it on expiry) before a request was
+  // read whole: no answer can be sent, but the refusal is audited and counted like any.
+  void Expired() {
+    Refuse({408, "request not received in time"}, HttpRouter::kUnrouted, /*answer=*/false);
+  }
+
+  // Refuses the request being read (or the connection, before any) through the router's
+  // unrouted handler, so that it is audited, on a worker; `route` labels it in the metrics.
+  // The refusal is sent unless `answer` is false (the connection is gone); either way the
+  // connection ends.
+  void Refuse(const Refusal& refusal, absl::string_view route = HttpRouter::kUnrouted,
+              bool answer = true) {
     close_ = true;  // the rest of the request is not read: it must not be parsed
     HttpRequest request;
     // What was parsed of it (the request line at least, unless that was what failed).
@@ -390,16 +419,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.client_cert_chain_pem = cert_pem_;
     request.headers.erase("content-length");
     server_->workers->Run([self = this->shared_from_this(), request = std::move(request),
-                           answer = ErrorResponse(refusal)]() mutable {
+                           refusal = ErrorResponse(refusal), route, answer]() mutable {
       const std::string method = request.method;
-      HttpResponse response = self->server_->router.Refuse(std::move(request), std::move(answer));
-      self->server_->Observe(method, HttpRouter::kUnrouted, response.status, self->start_);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+      HttpResponse response = self->server_->router.Refuse(std::move(request), std::move(refusal));
+      self->server_->Observe(method, route, response.status, self->start_);
+      net::post(self->stream_.get_executor(), [self, answer, response = std::move(response)]() mutable {
+        if (!answer) return self->Close();
+        self->Write(std::move(response));
+      });
     });
   }
 
   void Dispatch() {
+    served_ = true;
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
     keep_alive_ = message.keep_alive();
@@ -408,13 +440,22 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.body = std::move(message.body());
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
+    server_->Begin();
     server_->workers->Run([self = this->shared_from_this(), request = std::move(request)]() mutable {
-      const std::string method = request.method;
-      std::string route;
-      HttpResponse response = self->server_->router.Route(std::move(request), &route);
-      self->server_->Observe(method, route, response.status, self->start_);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+      std::string method = request.method;
+      // An asynchronous handler frees this worker at once and replies later from its own
+      // thread (the audit log's writer, for gated routes).
+      self->server_->router.RouteAsync(
+          std::move(request), [self, method = std::move(method)](absl::string_view route,
+                                                                 HttpResponse response) mutable {
+            HttpServer::Impl* server = self->server_;
+            server->Observe(method, route, response.status, self->start_);
+            net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+              self->Write(std::move(response));
+            });
+            self.reset();  // before End(): after it, the server may be gone
+            server->End();
+          });
     });
   }
 
@@ -472,8 +513,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<Parser> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
-  absl::Time start_;
+  absl::Time start_ = absl::Now();  // when the request being read (or the connection) began
   bool idle_ = false;
+  bool served_ = false;  // a request was read whole on this connection
   bool keep_alive_ = false;
   bool head_ = false;
   bool close_ = false;
@@ -598,6 +640,11 @@ void HttpServer::Handle(const std::string& method, const std::string& path, Http
   impl_->router.Handle(method, path, std::move(handler));
 }
 
+void HttpServer::HandleAsync(const std::string& method, const std::string& path,
+                             AsyncHttpHandler handler) {
+  impl_->router.HandleAsync(method, path, std::move(handler));
+}
+
 void HttpServer::HandleUnrouted(HttpRouter::UnroutedHandler handler) {
   impl_->router.HandleUnrouted(std::move(handler));
 }
@@ -693,6 +740,10 @@ void HttpServer::Stop() {
   for (std::thread& t : impl.threads) t.join();
   impl.threads.clear();
   impl.workers.reset();  // finishes the handlers in progress
+  // Their replies may still be on their way (an audit record being made durable): the
+  // sessions they post to must not outlive the server.
+  absl::MutexLock lock(&impl.mu);
+  while (impl.routing > 0) impl.replied.Wait(&impl.mu);
 }
 
 }  // namespace strongroom::server

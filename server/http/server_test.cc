@@ -279,6 +279,22 @@ TEST_F(HttpServerTest, HeaderBodyAndIdleDeadlinesCloseSlowConnections) {
   EXPECT_TRUE(header->ClosedWithin(absl::Seconds(5)));
   EXPECT_TRUE(body->ClosedWithin(absl::Seconds(5)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+  // None of them got a request read whole, so each is refused through the unrouted handler
+  // (audited), with the method when its request line was parsed.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_THAT(Unrouted(), ::testing::UnorderedElementsAre("POST 408", "GET 408", " 408"));
+  EXPECT_THAT(Observed(), ::testing::Contains("POST unrouted 408"));
+}
+
+TEST_F(HttpServerTest, AKeepAliveConnectionIdleAfterItsRequestsClosesWithoutARefusal) {
+  HttpServerOptions options;
+  options.idle_timeout = absl::Milliseconds(300);
+  Start(options);
+  auto wire = Connect();
+  EXPECT_EQ(Exchange(*wire, HttpRequestBytes("GET", "/n/1")).status, 200);
+  EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_THAT(Unrouted(), ::testing::IsEmpty());
 }
 
 TEST_F(HttpServerTest, ConnectionsPastTheBoundAreRefusedWith503) {
@@ -297,6 +313,8 @@ TEST_F(HttpServerTest, ConnectionsPastTheBoundAreRefusedWith503) {
   EXPECT_EQ(r->status, 503);
   EXPECT_TRUE(r->close);
   EXPECT_THAT(Observed(), ::testing::Contains("OTHER refused 503"));
+  // The refusal went through the unrouted handler (audited), before any request was read.
+  EXPECT_THAT(Unrouted(), ::testing::ElementsAre(" 503"));
   // Once one closes, a new connection is served.
   held.pop_back();
   absl::Time deadline = absl::Now() + absl::Seconds(5);
@@ -323,6 +341,54 @@ TEST_F(HttpServerTest, BlockingHandlersDoNotHoldTheIoThreads) {
   auto r = blocked->Read();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpServerTest, AsynchronousHandlersHoldNoWorkerWhileTheirReplyIsPending) {
+  HttpServerOptions options;
+  options.worker_threads = 2;
+  absl::Mutex pending_mu;
+  std::vector<absl::AnyInvocable<void()>> pending;  // the replies, not yet sent
+  auto created = HttpServer::Create(cert_, key_, options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  server_ = *std::move(created);
+  server_->HandleAsync("POST", "/later", [&](HttpRequest request, HttpReply reply) {
+    absl::MutexLock lock(&pending_mu);
+    pending.push_back([reply = std::move(reply), body = std::move(request.body)]() mutable {
+      HttpResponse response;
+      response.body = body;
+      reply(std::move(response));
+    });
+  });
+  ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+  // Ten requests outstanding at once on a pool of two workers.
+  constexpr int kClients = 10;
+  std::vector<std::unique_ptr<HttpWire>> wires;
+  for (int i = 0; i < kClients; ++i) {
+    wires.push_back(Connect());
+    ASSERT_TRUE(wires.back()->Send(HttpRequestBytes("POST", "/later", absl::StrCat("r", i))).ok());
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  for (;;) {
+    absl::MutexLock lock(&pending_mu);
+    if (pending.size() == kClients || absl::Now() > deadline) break;
+    pending_mu.Unlock();
+    absl::SleepFor(absl::Milliseconds(10));
+    pending_mu.Lock();
+  }
+  std::vector<absl::AnyInvocable<void()>> replies;
+  {
+    absl::MutexLock lock(&pending_mu);
+    ASSERT_EQ(pending.size(), kClients);
+    replies.swap(pending);
+  }
+  // Replied from this thread, not a worker's.
+  for (auto& reply : replies) reply();
+  for (int i = 0; i < kClients; ++i) {
+    auto r = wires[i]->Read();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, absl::StrCat("r", i));
+  }
 }
 
 TEST_F(HttpServerTest, TwoHundredTricklingConnectionsDoNotSlowANormalClient) {

@@ -207,6 +207,61 @@ def _():
     raises(hvac.exceptions.InvalidRequest, root.auth.token.revoke_accessor, accessor)
 
 
+@check("revoke cascades to children and theirs; revoke-accessor and revoke-self too")
+def _():
+    def family():
+        parent, accessor = new_token()
+        child = client(parent).auth.token.create(policies=["hvac-app"], ttl="5m")["auth"]
+        secrets.append(child["client_token"])
+        grandchild = client(child["client_token"]).auth.token.create(policies=["hvac-app"],
+                                                                      ttl="4m")["auth"]
+        secrets.append(grandchild["client_token"])
+        expect(child["orphan"] is False, "a token's child is no orphan")
+        return parent, accessor, child["client_token"], grandchild["client_token"]
+
+    bystander, _ = new_token()
+    parent, _, child, grandchild = family()
+    expect(root.auth.token.revoke(parent).status_code == 204, "revoke")
+    for t in (parent, child, grandchild):
+        gone(t)
+    parent, accessor, child, grandchild = family()
+    expect(root.auth.token.revoke_accessor(accessor).status_code == 204, "revoke-accessor")
+    for t in (parent, child, grandchild):
+        gone(t)
+    parent, _, child, grandchild = family()
+    expect(client(parent).auth.token.revoke_self().status_code == 204, "revoke-self")
+    for t in (parent, child, grandchild):
+        gone(t)
+    client(bystander).auth.token.lookup_self()
+
+
+@check("revoke-orphan revokes the token and keeps its children")
+def _():
+    parent, _ = new_token()
+    child = client(parent).auth.token.create(policies=["hvac-app"], ttl="5m")["auth"]
+    secrets.append(child["client_token"])
+    r = root.auth.token.revoke_and_orphan_children(parent)
+    expect(r.status_code == 204, "status %r" % r.status_code)
+    gone(parent)
+    d = client(child["client_token"]).auth.token.lookup_self()["data"]
+    expect(d["accessor"] == child["accessor"], "the child lives on")
+    raises(hvac.exceptions.Forbidden, client(state["child"]).auth.token.revoke_and_orphan_children,
+           child["client_token"])
+
+
+@check("list accessors")
+def _():
+    token, accessor = new_token()
+    keys = root.auth.token.list_accessors()["data"]["keys"]
+    expect(accessor in keys, "a live token's accessor is listed")
+    expect(state["child_accessor"] in keys, "the first child's accessor is listed")
+    expect(all(len(k) == 32 for k in keys), "accessors only")
+    expect(token not in keys, "no token")
+    root.auth.token.revoke_accessor(accessor)
+    expect(accessor not in root.auth.token.list_accessors()["data"]["keys"], "a revoked one is not")
+    raises(hvac.exceptions.Forbidden, client(state["child"]).auth.token.list_accessors)
+
+
 @check("a token lacking the right is refused")
 def _():
     child = client(state["child"])

@@ -238,6 +238,7 @@ std::vector<VaultRoute> TokenApi::Routes() const {
   };
   std::vector<VaultRoute> routes = {
       {"GET", "/v1/auth/token/lookup-self", bind(&TokenApi::LookupSelf)},
+      {"LIST", "/v1/auth/token/accessors", bind(&TokenApi::ListAccessors)},
   };
   struct Write {
     const char* path;
@@ -255,6 +256,7 @@ std::vector<VaultRoute> TokenApi::Routes() const {
            {"revoke", &TokenApi::Revoke, "token"},
            {"revoke-self", &TokenApi::RevokeSelf, nullptr},
            {"revoke-accessor", &TokenApi::RevokeAccessor, "accessor"},
+           {"revoke-orphan", &TokenApi::RevokeOrphan, "token"},
        }) {
     HttpHandler handler;
     if (w.method != nullptr) {
@@ -371,7 +373,8 @@ HttpResponse TokenApi::RenewAccessor(const HttpRequest& request) const {
   return RenewIn(request, "accessor");
 }
 
-HttpResponse TokenApi::RevokeIn(const HttpRequest& request, const char* field) const {
+HttpResponse TokenApi::RevokeIn(const HttpRequest& request, const char* field,
+                               bool orphan_children) const {
   if (request.principal == nullptr) return Errors(403, {"permission denied"});
   std::string accessor;
   if (field == nullptr) {
@@ -384,7 +387,9 @@ HttpResponse TokenApi::RevokeIn(const HttpRequest& request, const char* field) c
     if (!target.ok()) return StatusError(target.status());
     accessor = *std::move(target);
   }
-  if (absl::Status s = tokens_->Revoke(accessor); !s.ok()) {
+  if (absl::Status s =
+          orphan_children ? tokens_->RevokeOrphan(accessor) : tokens_->Revoke(accessor);
+      !s.ok()) {
     return field == nullptr ? StatusError(s) : TargetError(s);
   }
   return NoContent();
@@ -400,6 +405,19 @@ HttpResponse TokenApi::RevokeSelf(const HttpRequest& request) const {
 
 HttpResponse TokenApi::RevokeAccessor(const HttpRequest& request) const {
   return RevokeIn(request, "accessor");
+}
+
+HttpResponse TokenApi::RevokeOrphan(const HttpRequest& request) const {
+  return RevokeIn(request, "token", /*orphan_children=*/true);
+}
+
+HttpResponse TokenApi::ListAccessors(const HttpRequest&) const {
+  absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
+  if (!tokens.ok()) return StatusError(tokens.status());
+  std::vector<std::string> accessors;
+  accessors.reserve(tokens->size());
+  for (const v1::TokenInfo& info : *tokens) accessors.push_back(info.accessor());
+  return Envelope(200, Json::Object().Set("keys", Json::Strings(accessors)));
 }
 
 }  // namespace strongroom::server::vault

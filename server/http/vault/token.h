@@ -61,6 +61,11 @@ class TokenApi {
   HttpResponse Revoke(const HttpRequest& request) const;
   HttpResponse RevokeSelf(const HttpRequest& request) const;
   HttpResponse RevokeAccessor(const HttpRequest& request) const;
+  // Revokes the token only; its children become orphans (revoke and the others revoke a
+  // token's children with it).
+  HttpResponse RevokeOrphan(const HttpRequest& request) const;
+  // LIST auth/token/accessors: every live token's accessor.
+  HttpResponse ListAccessors(const HttpRequest& request) const;
 
  private:
   // The accessor a by-token or by-accessor request names in its body ("token" or
@@ -69,7 +74,8 @@ class TokenApi {
                                              const char* field) const;
   HttpResponse LookupIn(const HttpRequest& request, const char* field) const;
   HttpResponse RenewIn(const HttpRequest& request, const char* field) const;
-  HttpResponse RevokeIn(const HttpRequest& request, const char* field) const;
+  HttpResponse RevokeIn(const HttpRequest& request, const char* field,
+                        bool orphan_children = false) const;
 
   access::TokenStore* const tokens_;
   const PolicySource policies_;

@@ -125,10 +125,11 @@ hsm::Hsm* TokenApiTest::hsm_ = nullptr;
 TEST_F(TokenApiTest, RoutesAreVaultsWithPutBesidePost) {
   std::vector<std::string> names;
   for (const VaultRoute& r : routes_) names.push_back(r.method + " " + r.pattern);
-  std::vector<std::string> expected = {"GET /v1/auth/token/lookup-self"};
+  std::vector<std::string> expected = {"GET /v1/auth/token/lookup-self",
+                                       "LIST /v1/auth/token/accessors"};
   for (const char* path :
        {"create", "create-orphan", "lookup", "lookup-accessor", "renew", "renew-self",
-        "renew-accessor", "revoke", "revoke-self", "revoke-accessor"}) {
+        "renew-accessor", "revoke", "revoke-self", "revoke-accessor", "revoke-orphan"}) {
     for (const char* verb : {"POST", "PUT"}) {
       expected.push_back(absl::StrCat(verb, " /v1/auth/token/", path));
     }
