@@ -745,10 +745,10 @@ absl::StatusOr<std::pair<std::shared_ptr<const TransitKey>, uint32_t>> Keyring::
     absl::Status s = CountEncryptions(*key, latest, count);
     if (s.ok()) return std::make_pair(std::move(key), latest);
     if (!absl::IsResourceExhausted(s)) return s;
-    // The latest version is spent: rotate (unless someone already did) and use the new one.
-    absl::StatusOr<std::shared_ptr<const TransitKey>> fresh = Load(key->name());
-    if (!fresh.ok()) return fresh.status();
-    if ((*fresh)->latest_version() == latest) fresh = Rotate(key->name());
+    // The latest version is spent: rotate unless another writer (thread or node) already
+    // did, decided by compare-and-set on the latest version, and use the new one.
+    absl::StatusOr<std::shared_ptr<const TransitKey>> fresh = RotateFrom(key->name(), latest);
+    if (absl::IsCancelled(fresh.status())) fresh = Load(key->name());
     if (!fresh.ok()) return fresh.status();
     key = *std::move(fresh);
   }

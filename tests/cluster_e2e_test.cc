@@ -58,6 +58,8 @@ class ClusterE2eTest : public ::testing::Test {
           "state_dir: ", State(node), "\nhsm:\n  token_label: ", token_->label,
           "\n  pin_file: ", token_->pin_file, "\ngrpc:\n  address: 127.0.0.1:0\n",
           "transit:\n  max_encryptions_per_version: ", kMaxEncryptions, "\n",
+          "auth:\n  policies:\n    - name: cluster-test\n      rules:\n",
+          "        - resource: \"*\"\n          operations: [read]\n",
           "storage:\n  postgres:\n    conninfo: \"host=127.0.0.1 port=", db_->port(),
           " user=sr dbname=strongroom connect_timeout=2\"\n    password_file: ",
           db_->PasswordFile(), "\n    cache_freshness_ms: ", absl::ToInt64Milliseconds(kBound),
@@ -224,7 +226,8 @@ TEST_F(ClusterE2eTest, RevokedTokenIsRefusedOnAnotherNodeWithinTheBound) {
       v1::CreateTokenRequest request;
       request.add_policies("cluster-test");
       request.mutable_ttl()->set_seconds(600);
-      ASSERT_TRUE(v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created).ok());
+      grpc::Status s = v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created);
+      ASSERT_TRUE(s.ok()) << s.error_message();
     }
     auto lookup_on_1 = [&]() {
       grpc::ClientContext ctx;
