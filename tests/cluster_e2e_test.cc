@@ -396,6 +396,49 @@ TEST_F(ClusterE2eTest, RootKeyRotatedOnOneNodeIsUsedByTheOthers) {
   }
 }
 
+TEST_F(ClusterE2eTest, NodeThatCannotConfirmFreshnessRefusesRatherThanServeItsCache) {
+  v1::CreateTokenResponse created;
+  {
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest request;
+    request.add_policies("cluster-test");
+    request.mutable_ttl()->set_seconds(600);
+    grpc::Status s = v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  auto lookup_on_1 = [&]() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::TokenInfo info;
+    return v1::Auth::NewStub(Channel(1, created.token()))
+        ->LookupSelf(&ctx, v1::LookupSelfRequest(), &info);
+  };
+  ASSERT_TRUE(CreateKey(0, "offline").ok());
+  ASSERT_TRUE(lookup_on_1().ok());  // verified and cached on node 1
+  absl::StatusOr<std::string> c = Encrypt(1, "offline");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(Decrypt(1, "offline", *c).ok());  // key snapshot and material cached
+
+  ASSERT_TRUE(db_->Stop().ok());
+  absl::SleepFor(kBound + kCallSlack);
+  // Nothing confirms that the token was not revoked or the key not changed: refused.
+  grpc::Status looked = lookup_on_1();
+  EXPECT_FALSE(looked.ok()) << "a cached token verdict was served without the database";
+  EXPECT_FALSE(Decrypt(1, "offline", *c).ok())
+      << "a cached key was served without the database";
+  std::printf("cluster: with the database down, node 1 refuses a cached token (%s: %s)\n",
+              looked.ok() ? "OK" : "refused", looked.error_message().c_str());
+
+  ASSERT_TRUE(db_->Restart().ok());
+  const absl::Time back = absl::Now();
+  while (!lookup_on_1().ok() && absl::Now() - back < absl::Seconds(20)) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(lookup_on_1().ok());
+  absl::StatusOr<std::string> plain = Decrypt(1, "offline", *c);
+  EXPECT_TRUE(plain.ok()) << plain.status();
+}
+
 // Last: it kills a node.
 TEST_F(ClusterE2eTest, StatusShowsTheNodesAndTheLeaseMovesWhenItsNodeIsKilled) {
   auto status_of = [](int node, v1::Status* status) {
@@ -403,6 +446,20 @@ TEST_F(ClusterE2eTest, StatusShowsTheNodesAndTheLeaseMovesWhenItsNodeIsKilled) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     return v1::System::NewStub(Channel(node))->GetStatus(&ctx, v1::GetStatusRequest(), status);
   };
+  // Every node heartbeats again (the test before stopped the database for a while).
+  auto all_live = [&] {
+    for (int node = 0; node < kNodes; ++node) {
+      v1::Status status;
+      if (!status_of(node, &status).ok() || status.cluster().live_nodes_size() != kNodes) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const absl::Time waiting = absl::Now();
+  while (!all_live() && absl::Now() - waiting < absl::Seconds(15)) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
   int holder = -1;
   std::set<std::string> ids;
   for (int node = 0; node < kNodes; ++node) {
