@@ -41,17 +41,6 @@ absl::Duration ChangeWatcher::Age() const {
   return absl::Now() - absl::FromUnixNanos(confirmed);
 }
 
-absl::Status ChangeWatcher::StaleError() const {
-  const absl::Duration age = Age();
-  return absl::UnavailableError(absl::StrCat(
-      "this node cannot confirm its caches are current (",
-      age == absl::InfiniteDuration() ? std::string("never confirmed")
-                                      : absl::StrCat("last confirmed ", absl::FormatDuration(
-                                                                            absl::Trunc(age, absl::Milliseconds(1))),
-                                                     " ago"),
-      ", bound ", absl::FormatDuration(options_.bound), ")"));
-}
-
 std::string ChangeWatcher::last_error() const {
   absl::MutexLock lock(&error_mu_);
   return last_error_;

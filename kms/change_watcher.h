@@ -57,8 +57,6 @@ class ChangeWatcher {
 
   // Whether the caches are confirmed current within the bound.
   bool fresh() const;
-  // UNAVAILABLE saying how long ago freshness was last confirmed (for callers that refuse).
-  absl::Status StaleError() const;
   // False for a store with a single writer.
   bool shared() const { return shared_.load(std::memory_order_acquire); }
   // Time since the last confirmation (zero for a single-writer store).

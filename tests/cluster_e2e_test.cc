@@ -95,6 +95,24 @@ class ClusterE2eTest : public ::testing::Test {
     return v1::Transit::NewStub(Channel(node));
   }
 
+  // A new token (policy cluster-test) created on node 0.
+  static absl::StatusOr<v1::CreateTokenResponse> NewToken() {
+    grpc::ClientContext ctx;
+    v1::CreateTokenRequest request;
+    request.add_policies("cluster-test");
+    request.mutable_ttl()->set_seconds(600);
+    v1::CreateTokenResponse created;
+    grpc::Status s = v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created);
+    if (!s.ok()) return absl::UnknownError(s.error_message());
+    return created;
+  }
+  static grpc::Status LookupSelf(int node, const std::string& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::TokenInfo info;
+    return v1::Auth::NewStub(Channel(node, token))->LookupSelf(&ctx, v1::LookupSelfRequest(), &info);
+  }
+
   static grpc::Status CreateKey(int node, const std::string& name) {
     grpc::ClientContext ctx;
     v1::CreateKeyRequest request;
@@ -220,28 +238,16 @@ TEST_F(ClusterE2eTest, KeyCreatedAndRotatedOnOneNodeIsUsedOnTheOthers) {
 
 TEST_F(ClusterE2eTest, RevokedTokenIsRefusedOnAnotherNodeWithinTheBound) {
   for (int round = 0; round < 3; ++round) {
-    v1::CreateTokenResponse created;
-    {
-      grpc::ClientContext ctx;
-      v1::CreateTokenRequest request;
-      request.add_policies("cluster-test");
-      request.mutable_ttl()->set_seconds(600);
-      grpc::Status s = v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-    }
-    auto lookup_on_1 = [&]() {
-      grpc::ClientContext ctx;
-      v1::TokenInfo info;
-      return v1::Auth::NewStub(Channel(1, created.token()))
-          ->LookupSelf(&ctx, v1::LookupSelfRequest(), &info);
-    };
+    absl::StatusOr<v1::CreateTokenResponse> created = NewToken();
+    ASSERT_TRUE(created.ok()) << created.status();
+    auto lookup_on_1 = [&] { return LookupSelf(1, created->token()); };
     // Node 1 verifies the token (and caches the verdict).
     ASSERT_TRUE(lookup_on_1().ok());
     ASSERT_TRUE(lookup_on_1().ok());
     {
       grpc::ClientContext ctx;
       v1::RevokeTokenRequest request;
-      request.set_accessor(created.info().accessor());
+      request.set_accessor(created->info().accessor());
       v1::RevokeTokenResponse response;
       ASSERT_TRUE(v1::Auth::NewStub(Channel(0))->RevokeToken(&ctx, request, &response).ok());
     }
@@ -397,22 +403,9 @@ TEST_F(ClusterE2eTest, RootKeyRotatedOnOneNodeIsUsedByTheOthers) {
 }
 
 TEST_F(ClusterE2eTest, NodeThatCannotConfirmFreshnessRefusesRatherThanServeItsCache) {
-  v1::CreateTokenResponse created;
-  {
-    grpc::ClientContext ctx;
-    v1::CreateTokenRequest request;
-    request.add_policies("cluster-test");
-    request.mutable_ttl()->set_seconds(600);
-    grpc::Status s = v1::Auth::NewStub(Channel(0))->CreateToken(&ctx, request, &created);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-  auto lookup_on_1 = [&]() {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    v1::TokenInfo info;
-    return v1::Auth::NewStub(Channel(1, created.token()))
-        ->LookupSelf(&ctx, v1::LookupSelfRequest(), &info);
-  };
+  absl::StatusOr<v1::CreateTokenResponse> created = NewToken();
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto lookup_on_1 = [&] { return LookupSelf(1, created->token()); };
   ASSERT_TRUE(CreateKey(0, "offline").ok());
   ASSERT_TRUE(lookup_on_1().ok());  // verified and cached on node 1
   absl::StatusOr<std::string> c = Encrypt(1, "offline");
