@@ -1,5 +1,7 @@
 #include "kms/barrier.h"
 
+#include <algorithm>
+
 #include <google/protobuf/util/time_util.h>
 
 #include <vector>
@@ -196,9 +198,42 @@ absl::StatusOr<hsm::SecretData> Barrier::UnwrapRecord(const KeyMaterialId& id,
   return material;
 }
 
+absl::Status Barrier::ReloadKek() {
+  auto state = ReadKekState(storage_);
+  if (!state.ok()) return state.status();
+  if (!state->has_value()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (!sealed_) kek_version_ = std::max(kek_version_, (*state)->first.current_version());
+  return absl::OkStatus();
+}
+
+void Barrier::WatchChanges(ChangeWatcher* watcher) {
+  watcher_ = watcher;
+  watcher->Subscribe(
+      kKekStateKey, [this](const Change&) { ReloadKek().IgnoreError(); },
+      [this] { return ReloadKek(); });
+  // A record rewritten (a KEK rotation) holds the same material; only deletions matter.
+  // Material cached here lives as long as the process, so a resync drops it all.
+  watcher->Subscribe(
+      kRecordPrefix,
+      [this](const Change& change) {
+        if (change.revision != 0) return;
+        absl::MutexLock lock(&mu_);
+        cache_.erase(change.key);
+      },
+      [this] {
+        absl::MutexLock lock(&mu_);
+        cache_.clear();
+        return absl::OkStatus();
+      });
+}
+
 absl::Status Barrier::Wrap(const KeyMaterialId& id, const hsm::SecretData& material,
                            WriteBatch* batch) {
   if (absl::Status s = ValidateId(id); !s.ok()) return s;
+  if (watcher_ != nullptr && !watcher_->fresh()) {
+    if (absl::Status s = ReloadKek(); !s.ok()) return s;
+  }
   uint32_t kek_version;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -218,7 +253,7 @@ absl::StatusOr<std::shared_ptr<const hsm::SecretData>> Barrier::Unwrap(const Key
     absl::ReaderMutexLock lock(&mu_);
     if (sealed_) return absl::UnavailableError(absl::StrCat("sealed: ", sealed_reason_));
     auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end() && (watcher_ == nullptr || watcher_->fresh())) return it->second;
   }
   absl::StatusOr<std::optional<Entry>> entry = storage_->Get(key);
   if (!entry.ok()) return entry.status();
@@ -231,7 +266,8 @@ absl::StatusOr<std::shared_ptr<const hsm::SecretData>> Barrier::Unwrap(const Key
   auto shared = std::make_shared<const hsm::SecretData>(*std::move(material));
   absl::MutexLock lock(&mu_);
   if (sealed_) return absl::UnavailableError(absl::StrCat("sealed: ", sealed_reason_));
-  return cache_.try_emplace(key, std::move(shared)).first->second;
+  cache_[key] = shared;
+  return shared;
 }
 
 void Barrier::Forget(const KeyMaterialId& id, WriteBatch* batch) {

@@ -8,7 +8,10 @@
 // and cleanses every cached key and logs out of the HSM. Records are bound by AAD to
 // (name, version, type, KEK version): a record moved or swapped in storage fails to
 // unwrap with DATA_LOSS. RotateKek() re-wraps every record under a new KEK in one
-// transaction. Thread-safe; Unwrap of a cached key takes only a reader lock.
+// transaction. Across nodes (WatchChanges): a KEK rotated by another node becomes the KEK of
+// new records here, and a record deleted elsewhere leaves the cache; while the watcher
+// cannot confirm freshness, Unwrap reads storage and Wrap re-reads the KEK state.
+// Thread-safe; Unwrap of a cached key takes only a reader lock.
 #pragma once
 
 #include <atomic>
@@ -24,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "hsm/hsm.h"
 #include "hsm/secret_data.h"
+#include "kms/change_watcher.h"
 #include "kms/storage.h"
 
 namespace strongroom::kms {
@@ -76,6 +80,10 @@ class Barrier {
   // KEK n stays on the token, retired. Returns the new KEK version.
   absl::StatusOr<uint32_t> RotateKek();
 
+  // Follows changes other nodes commit (see above). Call once, before `watcher` starts; it
+  // must outlive the barrier.
+  void WatchChanges(ChangeWatcher* watcher);
+
   // Storage key of `id`'s record.
   static std::string RecordKey(absl::string_view name, uint32_t version);
   static std::string KekLabel(uint32_t kek_version);
@@ -85,9 +93,12 @@ class Barrier {
                                          uint32_t kek_version);
   absl::StatusOr<hsm::SecretData> UnwrapRecord(const KeyMaterialId& id, absl::string_view record);
   absl::Status RequireUnsealed() const;
+  // Re-reads which KEK wraps new records (no-op while sealed).
+  absl::Status ReloadKek();
 
   hsm::Hsm* const hsm_;
   Storage* const storage_;
+  const ChangeWatcher* watcher_ = nullptr;
 
   mutable absl::Mutex mu_;
   bool sealed_ ABSL_GUARDED_BY(mu_) = true;

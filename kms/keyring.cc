@@ -137,7 +137,14 @@ std::shared_ptr<const TransitKey> Keyring::Install(TransitKeyRecord record) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.keys.find(record.name());
   const TransitKey* previous = it == shard.keys.end() ? nullptr : it->second.get();
-  // Commits can finish installing out of order; keep whichever snapshot is newest.
+  // Commits can finish installing out of order; keep whichever snapshot is newest. A
+  // record created at another time is another key of the same name (deleted and created
+  // again, perhaps by another node): it replaces the snapshot and shares none of its slots.
+  if (previous != nullptr &&
+      (previous->record_.create_time().seconds() != record.create_time().seconds() ||
+       previous->record_.create_time().nanos() != record.create_time().nanos())) {
+    previous = nullptr;
+  }
   if (previous != nullptr && previous->record_.generation() > record.generation()) {
     return it->second;
   }
@@ -164,8 +171,42 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Load(absl::string_vie
   return Install(std::move(record));
 }
 
+absl::Status Keyring::Refresh(absl::string_view name) {
+  Shard& shard = ShardOf(name);
+  {
+    absl::ReaderMutexLock lock(&shard.mu);
+    if (!shard.keys.contains(name)) return absl::OkStatus();
+  }
+  absl::StatusOr<std::shared_ptr<const TransitKey>> loaded = Load(name);
+  if (loaded.ok()) return absl::OkStatus();
+  absl::MutexLock lock(&shard.mu);
+  shard.keys.erase(name);
+  return absl::IsNotFound(loaded.status()) ? absl::OkStatus() : loaded.status();
+}
+
+void Keyring::WatchChanges(ChangeWatcher* watcher) {
+  watcher_ = watcher;
+  watcher->Subscribe(
+      kRecordPrefix,
+      [this](const Change& change) {
+        Refresh(absl::string_view(change.key).substr(strlen(kRecordPrefix))).IgnoreError();
+      },
+      [this]() -> absl::Status {
+        absl::Status first;
+        for (const std::shared_ptr<const TransitKey>& key : Snapshots()) {
+          first.Update(Refresh(key->name()));
+        }
+        return first;
+      });
+}
+
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Get(absl::string_view name) {
   if (barrier_->sealed()) return barrier_->SealedError();
+  // Unconfirmed freshness: the stored record decides (and a storage failure refuses).
+  if (watcher_ != nullptr && !watcher_->fresh()) {
+    if (absl::Status s = ValidateKeyName(name); !s.ok()) return NotFound(name);
+    return Load(name);
+  }
   {
     Shard& shard = ShardOf(name);
     absl::ReaderMutexLock lock(&shard.mu);
@@ -704,10 +745,10 @@ absl::StatusOr<std::pair<std::shared_ptr<const TransitKey>, uint32_t>> Keyring::
     absl::Status s = CountEncryptions(*key, latest, count);
     if (s.ok()) return std::make_pair(std::move(key), latest);
     if (!absl::IsResourceExhausted(s)) return s;
-    // The latest version is spent: rotate (unless someone already did) and use the new one.
-    absl::StatusOr<std::shared_ptr<const TransitKey>> fresh = Load(key->name());
-    if (!fresh.ok()) return fresh.status();
-    if ((*fresh)->latest_version() == latest) fresh = Rotate(key->name());
+    // The latest version is spent: rotate unless another writer (thread or node) already
+    // did, decided by compare-and-set on the latest version, and use the new one.
+    absl::StatusOr<std::shared_ptr<const TransitKey>> fresh = RotateFrom(key->name(), latest);
+    if (absl::IsCancelled(fresh.status())) fresh = Load(key->name());
     if (!fresh.ok()) return fresh.status();
     key = *std::move(fresh);
   }

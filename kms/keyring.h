@@ -17,7 +17,11 @@
 // HSM and wrapped by the barrier like generated material. On seal the keyring drops every snapshot
 // and its material. Encryption counts are reserved in blocks in storage before use, so a version
 // never exceeds `max_encryptions_per_version` (the NIST SP 800-38D bound for random 96-bit nonces),
-// even across restarts; a version that reaches it rotates the key. Thread-safe.
+// even across restarts; a version that reaches it rotates the key. Blocks are taken by
+// compare-and-set on the key's record, so across nodes sharing a storage they never overlap.
+// Across nodes (WatchChanges): a change of a key's record by another node reloads its
+// snapshot here; while the watcher cannot confirm freshness, Get reads the record from
+// storage instead of trusting the snapshot. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -36,6 +40,7 @@
 #include "hsm/hsm.h"
 #include "hsm/secret_data.h"
 #include "kms/barrier.h"
+#include "kms/change_watcher.h"
 #include "kms/crypto/signature.h"
 #include "kms/key_type.h"
 #include "kms/records.pb.h"
@@ -193,6 +198,10 @@ class Keyring {
   // Drops every snapshot and its material (called on seal).
   void Clear();
 
+  // Keeps the snapshots current with changes other nodes commit (see above). Call once,
+  // before `watcher` starts; it must outlive the keyring.
+  void WatchChanges(ChangeWatcher* watcher);
+
   // The snapshots currently loaded (keys used since the last unseal), in no particular
   // order. Read-only, for metrics; takes each shard's reader lock in turn.
   std::vector<std::shared_ptr<const TransitKey>> Snapshots() const;
@@ -205,6 +214,8 @@ class Keyring {
   absl::StatusOr<std::shared_ptr<const TransitKey>> Mutate(absl::string_view name,
                                                            const Mutation& mutate);
   absl::StatusOr<std::shared_ptr<const TransitKey>> Load(absl::string_view name);
+  // Reloads a loaded snapshot of `name` from storage (drops it if it is gone or fails to load).
+  absl::Status Refresh(absl::string_view name);
   // Adds a version to `name` (the one rotate path): with `from_latest`, only while the
   // latest version is still that one, else CANCELLED. HSM objects made by attempts that
   // did not commit are destroyed; those of the committed version are kept.
@@ -241,6 +252,7 @@ class Keyring {
   Storage* const storage_;
   Barrier* const barrier_;
   const KeyringOptions options_;
+  const ChangeWatcher* watcher_ = nullptr;
   // One creation of the import wrapping key at a time (two would share a label).
   absl::Mutex wrapping_key_mu_;
   static constexpr size_t kShards = 32;

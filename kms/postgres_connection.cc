@@ -1,7 +1,9 @@
 #include "kms/postgres_connection.h"
 
+#include <poll.h>
 #include <postgresql/libpq-fe.h>
 
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 
 namespace strongroom::kms {
 namespace {
@@ -189,6 +192,35 @@ absl::StatusOr<PgResult> PgConnection::Execute(const char* name, const std::vect
     checked = Check(result, operation);
   }
   return checked;
+}
+
+absl::StatusOr<std::vector<PgNotification>> PgConnection::AwaitNotifications(
+    absl::Duration timeout) {
+  std::vector<PgNotification> out;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (PQconsumeInput(conn_.get()) == 0 || broken()) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres storage (", description_, "): ", kConnectionLost));
+    }
+    while (PGnotify* n = PQnotifies(conn_.get())) {
+      out.push_back({n->relname, n->extra});
+      PQfreemem(n);
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (!out.empty() || left <= absl::ZeroDuration()) return out;
+    pollfd fd{PQsocket(conn_.get()), POLLIN, 0};
+    if (fd.fd < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres storage (", description_, "): ", kConnectionLost));
+    }
+    const int ms = static_cast<int>(absl::ToInt64Milliseconds(left)) + 1;
+    if (poll(&fd, 1, ms) < 0 && errno != EINTR) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres storage (", description_, "): waiting for notifications: ",
+                       std::strerror(errno)));
+    }
+  }
 }
 
 absl::StatusOr<PgResult> PgConnection::Run(const char* sql, absl::string_view operation) {

@@ -13,6 +13,7 @@
 // shutdown, 53 insufficient resources, 25006 read-only transaction (a standby) ->
 // UNAVAILABLE; 40001/40P01 serialization failure or deadlock -> ABORTED; others INTERNAL.
 // A connection whose socket broke reports broken() and the pool discards it.
+// A connection that has run LISTEN receives notifications with AwaitNotifications.
 //
 // PgConnectionPool hands out at most `max_size` connections; Acquire() reuses an idle one
 // or connects a new one, waiting up to `acquire_timeout` when all are leased. Thread-safe;
@@ -61,6 +62,12 @@ struct PgStatement {
 using PgParam = std::optional<std::string>;
 PgParam PgInt64Param(int64_t value);
 
+// A NOTIFY received on a listening connection.
+struct PgNotification {
+  std::string channel;
+  std::string payload;
+};
+
 class PgResult {
  public:
   explicit PgResult(PGresult* result) : result_(result) {}
@@ -102,6 +109,11 @@ class PgConnection {
   bool reusable() const { return !broken() && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE; }
   // The server this connection reached, "host:port".
   std::string Server() const;
+  // The server process id of this session (names its own channels).
+  int BackendPid() const { return PQbackendPID(conn_.get()); }
+  // Notifications received so far, waiting up to `timeout` for the first when there are
+  // none. UNAVAILABLE when the connection is lost.
+  absl::StatusOr<std::vector<PgNotification>> AwaitNotifications(absl::Duration timeout);
 
  private:
   struct Finish {

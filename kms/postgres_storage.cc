@@ -1,5 +1,7 @@
 #include "kms/postgres_storage.h"
 
+#include "kms/postgres_change_feed.h"
+
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -55,6 +57,41 @@ constexpr Migration kMigrations[] = {
       );
       CREATE INDEX strongroom_commits_created_at ON strongroom_commits (created_at);
     )sql"},
+    {2, R"sql(
+      -- Every change of an entry notifies the listening nodes (see PgChangeFeed): payload
+      -- "<revision> <hex key>", revision 0 for a deletion, "*" for a key too long to fit.
+      CREATE FUNCTION strongroom_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        payload text;
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          payload := '0 ' || encode(OLD.key, 'hex');
+        ELSE
+          payload := NEW.revision::text || ' ' || encode(NEW.key, 'hex');
+        END IF;
+        IF octet_length(payload) > 7900 THEN
+          payload := '*';
+        END IF;
+        PERFORM pg_notify('strongroom_changes', payload);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER strongroom_entries_changed AFTER INSERT OR UPDATE OR DELETE
+        ON strongroom_entries FOR EACH ROW EXECUTE FUNCTION strongroom_notify_change();
+      -- Leases for background work: one holder at a time, on the database clock; the epoch
+      -- grows with every change of holder.
+      CREATE TABLE strongroom_leases (
+        name text NOT NULL PRIMARY KEY,
+        holder text NOT NULL,
+        epoch bigint NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      -- One row per node, refreshed by its heartbeat.
+      CREATE TABLE strongroom_nodes (
+        node_id text NOT NULL PRIMARY KEY,
+        server text NOT NULL,
+        seen_at timestamptz NOT NULL
+      );
+    )sql"},
 };
 
 constexpr bool MigrationsAreContiguous() {
@@ -93,6 +130,22 @@ const std::vector<PgStatement>& Statements() {
       {"delete_cas", "DELETE FROM strongroom_entries WHERE key = $1 AND revision = $2"},
       {"fence_commit",
        "INSERT INTO strongroom_commits (id, revision) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING"},
+      // Free, expired or ours: take it (a new holder bumps the epoch); else leave it.
+      {"acquire_lease",
+       "INSERT INTO strongroom_leases AS l (name, holder, epoch, expires_at) "
+       "VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond') "
+       "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+       "epoch = CASE WHEN l.holder = EXCLUDED.holder THEN l.epoch ELSE l.epoch + 1 END, "
+       "expires_at = EXCLUDED.expires_at "
+       "WHERE l.holder = EXCLUDED.holder OR l.expires_at < now()"},
+      {"read_lease", "SELECT holder, epoch FROM strongroom_leases WHERE name = $1"},
+      {"heartbeat",
+       "INSERT INTO strongroom_nodes (node_id, server, seen_at) VALUES ($1, $2, now()) "
+       "ON CONFLICT (node_id) DO UPDATE SET server = EXCLUDED.server, seen_at = now()"},
+      {"live_nodes",
+       "SELECT node_id, server, (extract(epoch FROM now() - seen_at) * 1000)::bigint "
+       "FROM strongroom_nodes WHERE seen_at > now() - $1::bigint * interval '1 millisecond' "
+       "ORDER BY node_id LIMIT 1000"},
       {"prune_commits",
        "DELETE FROM strongroom_commits WHERE created_at < now() - interval '1 hour'"},
   };
@@ -265,6 +318,53 @@ PostgresStorage::PostgresStorage(std::unique_ptr<PgConnectionPool> pool, uint32_
     : pool_(std::move(pool)), schema_version_(schema_version) {}
 
 PostgresStorage::~PostgresStorage() = default;
+
+absl::StatusOr<LeaseState> PostgresStorage::AcquireLease(absl::string_view name,
+                                                         absl::string_view holder,
+                                                         absl::Duration ttl) {
+  const std::vector<PgParam> take = {std::string(name), std::string(holder),
+                                     PgInt64Param(absl::ToInt64Milliseconds(ttl))};
+  return WithConnection<LeaseState>(*pool_, [&](PgConnection& conn) -> absl::StatusOr<LeaseState> {
+    absl::StatusOr<PgResult> taken = conn.Execute("acquire_lease", take, "lease");
+    if (!taken.ok()) return taken.status();
+    absl::StatusOr<PgResult> read = conn.Execute("read_lease", {std::string(name)}, "lease");
+    if (!read.ok()) return read.status();
+    if (read->rows() != 1) return absl::InternalError("postgres storage: lease: no lease row");
+    LeaseState state{read->Bytes(0, 0), read->Int64(0, 1), false};
+    state.held = taken->AffectedRows() == 1 && state.holder == holder;
+    return state;
+  });
+}
+
+absl::StatusOr<std::vector<NodeSeen>> PostgresStorage::Heartbeat(absl::string_view node_id,
+                                                                 absl::string_view detail,
+                                                                 absl::Duration window) {
+  return WithConnection<std::vector<NodeSeen>>(
+      *pool_, [&](PgConnection& conn) -> absl::StatusOr<std::vector<NodeSeen>> {
+        absl::StatusOr<PgResult> beat = conn.Execute(
+            "heartbeat", {std::string(node_id), std::string(detail)}, "heartbeat");
+        if (!beat.ok()) return beat.status();
+        absl::StatusOr<PgResult> live = conn.Execute(
+            "live_nodes", {PgInt64Param(absl::ToInt64Milliseconds(window))}, "live nodes");
+        if (!live.ok()) return live.status();
+        std::vector<NodeSeen> nodes;
+        for (int row = 0; row < live->rows(); ++row) {
+          nodes.push_back(
+              {live->Bytes(row, 0), live->Bytes(row, 1), absl::Milliseconds(live->Int64(row, 2))});
+        }
+        return nodes;
+      });
+}
+
+std::string PostgresStorage::Server() {
+  absl::StatusOr<std::string> server = WithConnection<std::string>(
+      *pool_, [](PgConnection& conn) -> absl::StatusOr<std::string> { return conn.Server(); });
+  return server.ok() ? *server : absl::StrCat("unreachable (", Location(), ")");
+}
+
+absl::StatusOr<std::unique_ptr<ChangeFeed>> PostgresStorage::Watch() {
+  return std::make_unique<PgChangeFeed>(pool_->settings());
+}
 
 absl::StatusOr<std::optional<Entry>> PostgresStorage::Get(absl::string_view key) {
   const std::string key_bytes(key);

@@ -76,6 +76,16 @@ class PostgresStorage final : public Storage {
   std::string Backend() const override { return "postgres"; }
   std::string Location() const override { return pool_->settings().description; }
   uint32_t SchemaVersion() const override { return schema_version_; }
+  // A PgChangeFeed (see postgres_change_feed.h) on its own connection.
+  absl::StatusOr<std::unique_ptr<ChangeFeed>> Watch() override;
+  // Leases and heartbeats are rows (strongroom_leases, strongroom_nodes) on the database's
+  // clock (now()), each changed by one statement.
+  absl::StatusOr<LeaseState> AcquireLease(absl::string_view name, absl::string_view holder,
+                                          absl::Duration ttl) override;
+  absl::StatusOr<std::vector<NodeSeen>> Heartbeat(absl::string_view node_id,
+                                                  absl::string_view detail,
+                                                  absl::Duration window) override;
+  std::string Server() override;
 
  private:
   PostgresStorage(std::unique_ptr<PgConnectionPool> pool, uint32_t schema_version);

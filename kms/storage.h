@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace strongroom::kms {
 
@@ -72,6 +74,45 @@ class WriteBatch {
   std::vector<Op> ops_;
 };
 
+// One committed change seen by a ChangeFeed: the key and its new revision (0: deleted).
+struct Change {
+  std::string key;
+  int64_t revision = 0;
+};
+
+// ChangeFeed: what other processes commit to a shared Storage, for cache invalidation.
+// Next() returns the changes delivered since the previous call. It waits up to `max_wait`
+// for one; when `max_wait` passes without any, it confirms with the database that nothing
+// is missing and sets confirmed_as_of: every change committed before that moment has been
+// returned by this or an earlier call. After the feed lost its connection (or on the first
+// call) it returns `resync`: changes may have been missed, so every cache must be checked
+// again in full. Errors (database unreachable) are UNAVAILABLE; the next call retries.
+// One thread calls Next.
+class ChangeFeed {
+ public:
+  struct Batch {
+    std::vector<Change> changes;
+    bool resync = false;
+    absl::Time confirmed_as_of = absl::InfinitePast();  // InfinitePast: not confirmed
+  };
+  virtual ~ChangeFeed() = default;
+  virtual absl::StatusOr<Batch> Next(absl::Duration max_wait) = 0;
+};
+
+// A lease for background work (see Storage::AcquireLease).
+struct LeaseState {
+  std::string holder;   // who holds it after the call
+  int64_t epoch = 0;    // grows with every change of holder
+  bool held = false;    // whether the caller holds it
+};
+
+// A node that heartbeats into the store (see Storage::Heartbeat).
+struct NodeSeen {
+  std::string node_id;
+  std::string detail;          // what the node reported (its address)
+  absl::Duration since_seen;   // on the store's clock
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -93,6 +134,32 @@ class Storage {
   virtual std::string Backend() const = 0;
   virtual std::string Location() const = 0;
   virtual uint32_t SchemaVersion() const = 0;
+
+  // A feed of changes committed by other processes, or nullptr when this process is the
+  // only writer (an embedded store): then what a process caches as it commits is always
+  // fresh.
+  virtual absl::StatusOr<std::unique_ptr<ChangeFeed>> Watch() { return nullptr; }
+
+  // Takes or renews lease `name` for `holder` for `ttl`, on the store's clock: granted when
+  // it is free, expired or already `holder`'s; a new holder gets the next epoch. Returns the
+  // state after the call. Leases only spare work (one node runs background jobs);
+  // correctness comes from compare-and-set. A single-writer store grants it always (epoch 1).
+  virtual absl::StatusOr<LeaseState> AcquireLease(absl::string_view name,
+                                                  absl::string_view holder, absl::Duration ttl) {
+    (void)ttl;
+    (void)name;
+    return LeaseState{std::string(holder), 1, true};
+  }
+  // Records that node `node_id` (reporting `detail`) is alive now, and returns every node
+  // seen within `window`, itself included. A single-writer store knows only the caller.
+  virtual absl::StatusOr<std::vector<NodeSeen>> Heartbeat(absl::string_view node_id,
+                                                          absl::string_view detail,
+                                                          absl::Duration window) {
+    (void)window;
+    return std::vector<NodeSeen>{{std::string(node_id), std::string(detail), absl::ZeroDuration()}};
+  }
+  // The database server this process is connected to ("host:port"), or Location().
+  virtual std::string Server() { return Location(); }
 };
 
 }  // namespace strongroom::kms

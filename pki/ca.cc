@@ -208,6 +208,17 @@ void Ca::SetDocumentUrls(const std::string& issuer_name, CertificateParams* para
   params->crl_distribution_point = absl::StrCat(base, "/crl");
 }
 
+void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
+  for (const char* prefix : {kIssuerPrefix, kRevokedPrefix}) {
+    watcher->Subscribe(
+        prefix, [this](const kms::Change&) { trust_epoch_.fetch_add(1, std::memory_order_release); },
+        [this] {
+          trust_epoch_.fetch_add(1, std::memory_order_release);
+          return absl::OkStatus();
+        });
+  }
+}
+
 absl::Status Ca::RequireUnsealed() const {
   return barrier_->sealed() ? barrier_->SealedError() : absl::OkStatus();
 }

@@ -41,6 +41,7 @@
 #include "hsm/openssl_ptr.h"
 #include "hsm/provider.h"
 #include "kms/barrier.h"
+#include "kms/change_watcher.h"
 #include "kms/group_commit.h"
 #include "kms/storage.h"
 #include "pki/caller_rights.h"
@@ -151,8 +152,13 @@ class Ca {
   // A counter that increases once a change relying parties must see at once is committed:
   // an issuer that gets its certificate (CreateRootIssuer, ImportIssuerCertificate) or a
   // revocation. Caches of trust verdicts (server/access/client_certs.h) compare it to know
-  // when to look again. Counts this process's changes only (0 at start).
+  // when to look again. Counts this process's changes, and with WatchChanges those other
+  // nodes commit (0 at start).
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
+
+  // Advances trust_epoch when another node changes an issuer or revokes a certificate, and
+  // on every full re-check. Call once, before `watcher` starts; it must outlive the CA.
+  void WatchChanges(kms::ChangeWatcher* watcher);
 
   // Replaces CaOptions::base_url for certificates signed from now on: for a server whose
   // document listener learns its port only once bound (port 0). Thread-safe.

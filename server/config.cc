@@ -154,6 +154,10 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
     if (postgres.max_connections() > 256) {
       return check.Error("storage.postgres.max_connections", "must be 1-256");
     }
+    if (postgres.cache_freshness_ms() == 0) postgres.set_cache_freshness_ms(1000);
+    if (postgres.cache_freshness_ms() < 50 || postgres.cache_freshness_ms() > 60000) {
+      return check.Error("storage.postgres.cache_freshness_ms", "must be 50-60000");
+    }
   }
 
   v1::TransitConfig& transit = *c.mutable_transit();

@@ -17,6 +17,7 @@
 #include "hsm/provider.h"
 #include "hsm/secret_data.h"
 #include "kms/barrier.h"
+#include "kms/change_watcher.h"
 #include "kms/keyring.h"
 #include "kms/postgres_storage.h"
 #include "kms/sqlite_storage.h"
@@ -53,6 +54,13 @@ namespace {
 constexpr absl::Duration kMonitorPeriod = absl::Seconds(5);
 // Key the monitor reads to probe the storage (any key will do; it need not exist).
 constexpr char kStorageProbeKey[] = "sys/kek";
+
+// This node's name among the nodes sharing the storage: "<hostname>:<gRPC port>".
+std::string NodeId(int grpc_port) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "localhost", ":", grpc_port);
+}
 
 // Opens the configured storage backend.
 absl::StatusOr<std::unique_ptr<kms::Storage>> OpenStorage(const v1::StorageConfig& config,
@@ -192,6 +200,17 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->pki_documents_ = PkiDocumentRoutes(d->ca_.get());
 
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
+  kms::ChangeWatcherOptions watcher_options;
+  if (config.storage().has_postgres()) {
+    watcher_options.bound = absl::Milliseconds(config.storage().postgres().cache_freshness_ms());
+  }
+  d->watcher_ = std::make_unique<kms::ChangeWatcher>(d->storage_.get(), watcher_options);
+  d->barrier_->WatchChanges(d->watcher_.get());
+  d->keyring_->WatchChanges(d->watcher_.get());
+  d->ca_->WatchChanges(d->watcher_.get());
+  d->tokens_->WatchChanges(d->watcher_.get());
+  if (absl::Status s = d->watcher_->Start(); !s.ok()) return Prefixed("storage: change feed: ", s);
+  d->cluster_ = std::make_unique<ClusterNode>(d->storage_.get(), ClusterNodeOptions());
   // Before any listener that issues certificates: their URLs may name its bound port.
   if (absl::Status s = d->StartPkiDocuments(); !s.ok()) return Prefixed("pki.plain_http: ", s);
   d->workers_ = std::make_unique<WorkerPool>(static_cast<int>(config.grpc().worker_threads()));
@@ -203,8 +222,8 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
                                                      std::move(gate_options));
   d->unknown_methods_ = std::make_unique<access::UnknownGrpcMethods>(d->gate_.get());
   access::GrpcGate* gate = d->grpc_gate_.get();
-  d->system_ =
-      std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(), gate);
+  d->system_ = std::make_unique<SystemService>(d->hsm_.get(), d->storage_.get(), d->barrier_.get(),
+                                               d->cluster_.get(), d->watcher_.get(), gate);
   d->transit_service_ = std::make_unique<TransitService>(d->transit_.get(), gate);
   d->pki_service_ = std::make_unique<PkiService>(d->ca_.get(), gate);
   d->auth_service_ = std::make_unique<AuthService>(d->tokens_.get(), gate, d->jwt_login_.get());
@@ -249,6 +268,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
       return Prefixed("grpc.port_file: ", s);
     }
   }
+  d->cluster_->Start(NodeId(d->port_), absl::StrCat(config.grpc().address(), " (port ", d->port_, ")"));
   if (absl::Status s = d->StartKmsPlugin(); !s.ok()) return Prefixed("kms_plugin: ", s);
   d->server_metrics_->RegisterStateGauges(d->hsm_.get(), d->barrier_.get(), d->keyring_.get(),
                                           d->ca_.get(), start_time);
@@ -643,6 +663,7 @@ void Strongroomd::Monitor() {
 void Strongroomd::Maintain() {
   const absl::Duration period = ToDuration(config_.transit().auto_rotate_check_interval());
   while (!stop_.WaitForNotificationWithTimeout(period)) {
+    if (!cluster_->holds_lease()) continue;  // another node runs the background work
     if (absl::Status s = ca_->RefreshDueCrls(absl::Now()); !s.ok()) {
       LogWarning(absl::StrCat("CRL refresh: ", s.message()));
     }
@@ -678,6 +699,8 @@ void Strongroomd::Shutdown() {
     grpc_->Wait();
   }
   http_drain.join();
+  cluster_.reset();
+  watcher_.reset();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

@@ -55,6 +55,7 @@ class Ca;
 
 namespace strongroom::kms {
 class Barrier;
+class ChangeWatcher;
 class Keyring;
 class Storage;
 class Transit;
@@ -79,6 +80,7 @@ class HsmAuditSigner;
 namespace strongroom::server {
 
 class AuthService;
+class ClusterNode;
 class KmsPluginService;
 class PkiService;
 class MetricsRegistry;
@@ -156,6 +158,9 @@ class Strongroomd {
   std::unique_ptr<audit::AuditHasher> audit_hasher_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<access::TokenStore> tokens_;
+  // After every cache it keeps fresh: destroyed (its thread stopped) before them.
+  std::unique_ptr<kms::ChangeWatcher> watcher_;
+  std::unique_ptr<ClusterNode> cluster_;  // holds the background lease when Maintain runs
   std::unique_ptr<access::Gate> gate_;
   std::unique_ptr<access::jwt::JwtLogin> jwt_login_;
   std::unique_ptr<WorkerPool> workers_;  // gRPC requests run here

@@ -539,7 +539,10 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
         return InvalidToken();
       }
       verified_before = true;
-      if (now - it->second.verified < options_.cache_revalidate_after) cached = it->second.record;
+      if (now - it->second.verified < options_.cache_revalidate_after &&
+          (watcher_ == nullptr || watcher_->fresh())) {
+        cached = it->second.record;
+      }
     }
   }
   if (cached != nullptr) {
@@ -742,6 +745,21 @@ void TokenStore::CacheUpdate(absl::string_view accessor, const TokenRecord& reco
   if (it != cache_.end() && it->second.record->generation() < record.generation()) {
     it->second.record = std::make_shared<const TokenRecord>(record);
   }
+}
+
+void TokenStore::WatchChanges(kms::ChangeWatcher* watcher) {
+  watcher_ = watcher;
+  watcher->Subscribe(
+      kRecordPrefix,
+      [this](const kms::Change& change) {
+        CacheErase(absl::string_view(change.key).substr(strlen(kRecordPrefix)));
+      },
+      [this] {
+        absl::MutexLock lock(&cache_mu_);
+        ++epoch_;
+        cache_.clear();
+        return absl::OkStatus();
+      });
 }
 
 void TokenStore::CacheErase(absl::string_view accessor) {

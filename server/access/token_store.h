@@ -17,7 +17,9 @@
 // already-verified token touches neither the HSM nor storage for
 // options.cache_revalidate_after; expiry is still checked on every call. Revoke and Renew
 // through this object update the cache at once; those of another process sharing the
-// storage take effect once the entry is due for revalidation.
+// storage take effect once the entry is due for revalidation, or, with WatchChanges, as
+// soon as the change reaches this node (and while freshness is unconfirmed the cache is
+// not used at all).
 //
 // Refused tokens and the HSM: a token that is malformed, whose accessor names no stored
 // token, or whose accessor names a cached token with another secret is refused without HSM
@@ -59,6 +61,7 @@
 #include "absl/time/time.h"
 #include "hsm/hsm.h"
 #include "hsm/secret_data.h"
+#include "kms/change_watcher.h"
 #include "kms/storage.h"
 #include "server/access/principal.h"
 #include "server/access/records.pb.h"
@@ -155,6 +158,10 @@ class TokenStore {
   // exists (bootstrap happened before, even if that token was revoked since).
   absl::StatusOr<std::optional<Created>> Bootstrap(absl::Duration ttl, absl::Time now);
 
+  // Drops cached verdicts of tokens other nodes change; with unconfirmed freshness,
+  // Authenticate reads storage. Call once, before `watcher` starts; it must outlive this.
+  void WatchChanges(kms::ChangeWatcher* watcher);
+
   // Offline recovery by an operator holding the HSM PIN (`strongroomd generate-root-token`):
   // always creates a new root token (policies {"root"}, `ttl`, not renewable).
   absl::StatusOr<Created> CreateRoot(absl::Duration ttl, absl::Time now);
@@ -208,6 +215,7 @@ class TokenStore {
   kms::Storage* const storage_;
   hsm::Hsm* const hsm_;
   const TokenStoreOptions options_;
+  const kms::ChangeWatcher* watcher_ = nullptr;
 
   mutable absl::Mutex cache_mu_;
   // Grows on every revocation and renewal, so a verification that raced with one does not

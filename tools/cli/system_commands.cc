@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "strongroom/v1/system.grpc.pb.h"
 #include "strongroom/v1/system.pb.h"
@@ -39,6 +40,20 @@ std::vector<std::pair<std::string, std::string>> StatusFields(const v1::Status& 
                                      ? "-"
                                      : absl::StrCat(storage.backend(), " ", storage.location(),
                                                     " (schema ", storage.schema_version(), ")"));
+  if (!storage.server().empty()) fields.emplace_back("Storage server", storage.server());
+  const v1::ClusterInfo& cluster = status.cluster();
+  if (!cluster.node_id().empty()) {
+    fields.emplace_back("Node", cluster.node_id());
+    fields.emplace_back("Background lease",
+                        cluster.lease_holder()
+                            ? absl::StrCat("held (epoch ", cluster.lease_epoch(), ")")
+                            : absl::StrCat("held by ", OrDash(cluster.lease_holder_id())));
+    std::vector<std::string> live;
+    for (const v1::ClusterNode& node : cluster.live_nodes()) live.push_back(node.node_id());
+    fields.emplace_back("Live nodes", live.empty() ? "-" : absl::StrJoin(live, ", "));
+    fields.emplace_back("Cache age", absl::StrCat(cluster.cache_age_ms(), " ms"));
+    if (!cluster.error().empty()) fields.emplace_back("Cluster error", cluster.error());
+  }
   std::string started = "-";
   if (status.has_start_time()) {
     absl::Time t = absl::FromUnixSeconds(status.start_time().seconds());
