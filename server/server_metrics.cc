@@ -209,6 +209,9 @@ void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, km
                      [hsm] { return hsm->health().ok() ? 1.0 : 0.0; });
   r.AddGaugeCallback("strongroom_hsm_sessions_in_use", "PKCS#11 sessions leased from the pool.",
                      [hsm] { return static_cast<double>(hsm->sessions_in_use()); });
+  r.AddGaugeCallback("strongroom_hsm_sessions_open",
+                     "PKCS#11 sessions open, leased or idle (at most hsm.max_sessions).",
+                     [hsm] { return static_cast<double>(hsm->sessions_open()); });
   r.AddGaugeCallback("strongroom_kek_version",
                      "Version of the key-encryption key in use (0 while sealed).",
                      [barrier] { return static_cast<double>(barrier->state().kek_version); });
