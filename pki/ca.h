@@ -153,6 +153,9 @@ class Ca {
   // revocation. Caches of trust verdicts (server/access/client_certs.h) compare it to know
   // when to look again. Counts this process's changes only (0 at start).
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
+  // Certificate records queued for their group commit (each caller waits for its own, so
+  // at most one per concurrent issuance), for metrics.
+  size_t inventory_queued() const { return inventory_.queued(); }
 
   // Replaces CaOptions::base_url for certificates signed from now on: for a server whose
   // document listener learns its port only once bound (port 0). Thread-safe.

@@ -165,9 +165,10 @@ class Ledger {
     *out = certs_[i];
     return static_cast<int>(i);
   }
-  bool CertIsRevoked(size_t i) {
+  // Whether a worker revoked or is revoking certificate `i`.
+  bool CertMayBeRevoked(size_t i) {
     absl::MutexLock lock(&mu_);
-    return certs_[i].revoked;
+    return certs_[i].revoked || certs_[i].claimed;
   }
   std::vector<Sealed> sealed() {
     absl::MutexLock lock(&mu_);
@@ -219,8 +220,14 @@ std::string GrpcError(const char* what, const grpc::Status& s) {
   return absl::StrCat(what, ": ", s.error_code(), " ", s.error_message());
 }
 
-void SetDeadline(grpc::ClientContext* ctx) {
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+// One unary call with a 60 s deadline, with `token` as its credentials unless empty.
+template <typename Stub, typename Request, typename Response>
+grpc::Status Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                  const Request& request, Response* response, const std::string& token = "") {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  if (!token.empty()) ctx.set_credentials(grpc::AccessTokenCredentials(token));
+  return (stub.*method)(&ctx, request, response);
 }
 
 // A serial as compared here: lower-case hex without separators or leading zeros (the server
@@ -254,7 +261,12 @@ class Soak {
         http_port_(http_port),
         root_token_(std::move(root_token)),
         root_(testing::ServerChannel(state_dir_, grpc_port, root_token_)),
-        anonymous_(testing::ServerChannel(state_dir_, grpc_port)) {}
+        anonymous_(testing::ServerChannel(state_dir_, grpc_port)),
+        transit_(v1::Transit::NewStub(root_)),
+        auth_(v1::Auth::NewStub(root_)),
+        pki_(v1::Pki::NewStub(root_)),
+        transit_as_token_(v1::Transit::NewStub(anonymous_)),
+        auth_as_token_(v1::Auth::NewStub(anonymous_)) {}
 
   // Keys soak-0..3, the issuer "default" (what the HTTP OCSP and CRL routes serve) and a role.
   bool Setup() {
@@ -262,20 +274,15 @@ class Soak {
       if (!CreateKey(absl::StrCat("soak-", i))) return false;
     }
     keys_ = 4;
-    auto pki = v1::Pki::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::CreateRootIssuerRequest root;
     root.set_issuer_name("default");
     root.set_common_name("Soak Root");
     root.set_key_type(v1::EC_P256);
     v1::Issuer issuer;
-    grpc::Status s = pki->CreateRootIssuer(&ctx, root, &issuer);
+    grpc::Status s = Call(*pki_, &v1::Pki::Stub::CreateRootIssuer, root, &issuer);
     if (!s.ok()) return Fail(GrpcError("CreateRootIssuer", s));
     issuer_ = ParsePem(issuer.certificate_pem());
     if (issuer_ == nullptr) return Fail("issuer certificate does not parse");
-    grpc::ClientContext role_ctx;
-    SetDeadline(&role_ctx);
     v1::Role role, stored;
     role.set_name(kRole);
     role.set_issuer_name("default");
@@ -284,7 +291,7 @@ class Soak {
     role.set_server_flag(true);
     role.set_key_type(v1::EC_P256);
     role.mutable_ttl()->set_seconds(3600);
-    s = pki->PutRole(&role_ctx, role, &stored);
+    s = Call(*pki_, &v1::Pki::Stub::PutRole, role, &stored);
     if (!s.ok()) return Fail(GrpcError("PutRole", s));
     return true;
   }
@@ -376,13 +383,10 @@ class Soak {
   }
 
   bool CreateKey(const std::string& name) {
-    auto transit = v1::Transit::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::CreateKeyRequest request;
     request.set_name(name);
     v1::Key key;
-    grpc::Status s = transit->CreateKey(&ctx, request, &key);
+    grpc::Status s = Call(*transit_, &v1::Transit::Stub::CreateKey, request, &key);
     if (!s.ok()) {
       tally_.Error(GrpcError("CreateKey", s));
       return false;
@@ -399,20 +403,17 @@ class Soak {
     if (CreateKey(absl::StrCat("soak-", next))) keys_.store(next + 1);
   }
 
-  // Encrypts `items` plaintexts on a random key with `channel` (and `token` per call unless
-  // empty); records each ciphertext.
+  // Encrypts `items` plaintexts on a random key (as `token` unless empty, else as root);
+  // records each ciphertext.
   void GrpcEncrypt(std::mt19937_64& rng, int items, const std::string& token = "") {
-    auto transit = v1::Transit::NewStub(token.empty() ? root_ : anonymous_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    if (!token.empty()) ctx.set_credentials(grpc::AccessTokenCredentials(token));
     v1::EncryptRequest request;
     request.set_key_name(AnyKey(rng));
     for (int i = 0; i < items; ++i) {
       request.add_items()->set_plaintext(RandomBytes(rng, 16 + rng() % 240));
     }
     v1::EncryptResponse response;
-    grpc::Status s = transit->Encrypt(&ctx, request, &response);
+    grpc::Status s = Call(token.empty() ? *transit_ : *transit_as_token_, &v1::Transit::Stub::Encrypt,
+                          request, &response, token);
     if (!s.ok() || response.results_size() != items) {
       return tally_.Error(GrpcError("Encrypt", s));
     }
@@ -428,14 +429,11 @@ class Soak {
   // Decrypts the ciphertexts of `batch` (all on one key); false with the reason if any does not
   // come back as its plaintext.
   bool GrpcDecrypt(const std::vector<Sealed>& batch, std::string* why) {
-    auto transit = v1::Transit::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::DecryptRequest request;
     request.set_key_name(batch[0].key);
     for (const Sealed& s : batch) request.add_items()->set_ciphertext(s.ciphertext);
     v1::DecryptResponse response;
-    grpc::Status s = transit->Decrypt(&ctx, request, &response);
+    grpc::Status s = Call(*transit_, &v1::Transit::Stub::Decrypt, request, &response);
     if (!s.ok() || response.results_size() != static_cast<int>(batch.size())) {
       *why = GrpcError("Decrypt", s);
       return false;
@@ -531,13 +529,10 @@ class Soak {
   }
 
   void Rotate(std::mt19937_64& rng) {
-    auto transit = v1::Transit::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::RotateKeyRequest request;
     request.set_name(AnyKey(rng));
     v1::Key key;
-    grpc::Status s = transit->RotateKey(&ctx, request, &key);
+    grpc::Status s = Call(*transit_, &v1::Transit::Stub::RotateKey, request, &key);
     if (!s.ok()) return tally_.Error(GrpcError("RotateKey", s));
     ledger_.Rotated(request.name(), key.latest_version());
     tally_.Served();
@@ -546,42 +541,33 @@ class Soak {
   // Create a token, use it, renew it; revoke half (by accessor or by itself) and check that a
   // revoked token is refused at once.
   void TokenLifecycle(std::mt19937_64& rng) {
-    auto auth = v1::Auth::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::CreateTokenRequest create;
     create.add_policies(kPolicy);
     create.mutable_ttl()->set_seconds(3600);
     create.set_display_name("soak");
     v1::CreateTokenResponse created;
-    grpc::Status s = auth->CreateToken(&ctx, create, &created);
+    grpc::Status s = Call(*auth_, &v1::Auth::Stub::CreateToken, create, &created);
     if (!s.ok()) return tally_.Error(GrpcError("CreateToken", s));
     tally_.Served();
     const size_t index = ledger_.Token(created.info().accessor());
     GrpcEncrypt(rng, 1, created.token());
 
-    auto self = v1::Auth::NewStub(anonymous_);
-    grpc::ClientContext renew_ctx;
-    SetDeadline(&renew_ctx);
-    renew_ctx.set_credentials(grpc::AccessTokenCredentials(created.token()));
     v1::RenewSelfRequest renew;
     renew.mutable_increment()->set_seconds(1800);
     v1::TokenInfo info;
-    s = self->RenewSelf(&renew_ctx, renew, &info);
+    s = Call(*auth_as_token_, &v1::Auth::Stub::RenewSelf, renew, &info, created.token());
     if (!s.ok()) return tally_.Error(GrpcError("RenewSelf", s));
     tally_.Served();
 
     if (rng() % 2 == 0) return;
-    grpc::ClientContext revoke_ctx;
-    SetDeadline(&revoke_ctx);
     v1::RevokeTokenResponse revoked;
     if (rng() % 2 == 0) {
       v1::RevokeTokenRequest revoke;
       revoke.set_accessor(created.info().accessor());
-      s = auth->RevokeToken(&revoke_ctx, revoke, &revoked);
+      s = Call(*auth_, &v1::Auth::Stub::RevokeToken, revoke, &revoked);
     } else {
-      revoke_ctx.set_credentials(grpc::AccessTokenCredentials(created.token()));
-      s = self->RevokeSelf(&revoke_ctx, v1::RevokeSelfRequest(), &revoked);
+      s = Call(*auth_as_token_, &v1::Auth::Stub::RevokeSelf, v1::RevokeSelfRequest(), &revoked,
+               created.token());
     }
     if (!s.ok()) return tally_.Error(GrpcError("RevokeToken", s));
     ledger_.TokenRevoked(index);
@@ -591,15 +577,11 @@ class Soak {
 
   // A gRPC Encrypt with `token` must be refused (UNAUTHENTICATED or PERMISSION_DENIED).
   void ExpectRefused(std::mt19937_64& rng, const std::string& token, const char* what) {
-    auto transit = v1::Transit::NewStub(anonymous_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    ctx.set_credentials(grpc::AccessTokenCredentials(token));
     v1::EncryptRequest request;
     request.set_key_name(AnyKey(rng));
     request.add_items()->set_plaintext("x");
     v1::EncryptResponse response;
-    grpc::Status s = transit->Encrypt(&ctx, request, &response);
+    grpc::Status s = Call(*transit_as_token_, &v1::Transit::Stub::Encrypt, request, &response, token);
     if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
         s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       tally_.Refused();
@@ -614,15 +596,12 @@ class Soak {
   }
 
   void IssueCertificate(std::mt19937_64& rng) {
-    auto pki = v1::Pki::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::IssueCertificateRequest request;
     request.set_role(kRole);
     request.set_common_name(absl::StrCat("w", rng() % 1000000, ".soak.example"));
     request.mutable_ttl()->set_seconds(3600);
     v1::IssuedCertificate issued;
-    grpc::Status s = pki->IssueCertificate(&ctx, request, &issued);
+    grpc::Status s = Call(*pki_, &v1::Pki::Stub::IssueCertificate, request, &issued);
     if (!s.ok()) return tally_.Error(GrpcError("IssueCertificate", s));
     ledger_.Cert(issued.serial_number(), issued.certificate_pem());
     tally_.Served();
@@ -632,20 +611,18 @@ class Soak {
     CertRecord cert;
     int index = ledger_.ClaimForRevocation(rng, &cert);
     if (index < 0) return;
-    auto pki = v1::Pki::NewStub(root_);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     v1::RevokeCertificateRequest request;
     request.set_serial_number(cert.serial);
     v1::RevokeCertificateResponse response;
-    grpc::Status s = pki->RevokeCertificate(&ctx, request, &response);
+    grpc::Status s = Call(*pki_, &v1::Pki::Stub::RevokeCertificate, request, &response);
     if (!s.ok()) return tally_.Error(GrpcError("RevokeCertificate", s));
     ledger_.CertRevoked(index);
     tally_.Served();
   }
 
   // POSTs an OCSP request for a recorded certificate; its status must match the ledger (a
-  // revocation acknowledged before the request is "revoked"; none by the answer is "good").
+  // revocation acknowledged before the request is "revoked"; none acknowledged or under way
+  // by the answer is "good").
   void Ocsp(std::mt19937_64& rng, std::unique_ptr<HttpWire>& wire) {
     CertRecord cert;
     int index = ledger_.AnyCert(rng, &cert);
@@ -663,7 +640,7 @@ class Soak {
     if (!reply.ok() || reply->status != 200) {
       return tally_.Error(absl::StrCat("OCSP: ", reply.ok() ? reply->body : reply.status().ToString()));
     }
-    const bool revoked_after = ledger_.CertIsRevoked(index);
+    const bool revoked_after = ledger_.CertMayBeRevoked(index);
     const unsigned char* p = reinterpret_cast<const unsigned char*>(reply->body.data());
     hsm::OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(reply->body.size())));
     if (response == nullptr || OCSP_response_status(response.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
@@ -758,16 +735,13 @@ class Soak {
   }
 
   bool VerifyKeys() {
-    auto transit = v1::Transit::NewStub(root_);
     size_t bad = 0;
     auto versions = ledger_.versions();
     for (const auto& [name, version] : versions) {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx);
       v1::GetKeyRequest request;
       request.set_name(name);
       v1::Key key;
-      grpc::Status s = transit->GetKey(&ctx, request, &key);
+      grpc::Status s = Call(*transit_, &v1::Transit::Stub::GetKey, request, &key);
       if (!s.ok() || key.latest_version() < version) {
         ++bad;
         std::fprintf(stderr, "soak: LOST: key %s at version %u, a rotation returned %u (%s)\n",
@@ -779,16 +753,13 @@ class Soak {
   }
 
   bool VerifyTokens() {
-    auto auth = v1::Auth::NewStub(root_);
     size_t bad = 0, revoked = 0;
     auto tokens = ledger_.tokens();
     for (const TokenRecord& token : tokens) {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx);
       v1::LookupTokenRequest request;
       request.set_accessor(token.accessor);
       v1::TokenInfo info;
-      grpc::Status s = auth->LookupToken(&ctx, request, &info);
+      grpc::Status s = Call(*auth_, &v1::Auth::Stub::LookupToken, request, &info);
       revoked += token.revoked;
       if (s.ok() == token.revoked) {
         if (++bad <= 10) {
@@ -802,19 +773,16 @@ class Soak {
   }
 
   bool VerifyCertificates() {
-    auto pki = v1::Pki::NewStub(root_);
     std::unique_ptr<HttpWire> wire;
     auto crl = CrlSerials(wire);
     if (!crl.ok()) return Fail(crl.status().ToString());
     size_t bad = 0, revoked = 0;
     auto certs = ledger_.certs();
     for (const CertRecord& cert : certs) {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx);
       v1::GetCertificateRequest request;
       request.set_serial_number(cert.serial);
       v1::CertificateRecord record;
-      grpc::Status s = pki->GetCertificate(&ctx, request, &record);
+      grpc::Status s = Call(*pki_, &v1::Pki::Stub::GetCertificate, request, &record);
       revoked += cert.revoked;
       const bool on_crl = crl->count(NormalSerial(cert.serial)) > 0;
       if (!s.ok() || record.has_revocation_time() != cert.revoked || on_crl != cert.revoked) {
@@ -833,7 +801,13 @@ class Soak {
   const std::string state_dir_;
   const int http_port_;
   const std::string root_token_;
-  std::shared_ptr<grpc::Channel> root_, anonymous_;
+  std::shared_ptr<grpc::Channel> root_, anonymous_;  // root_ carries the root token
+  std::unique_ptr<v1::Transit::Stub> transit_;
+  std::unique_ptr<v1::Auth::Stub> auth_;
+  std::unique_ptr<v1::Pki::Stub> pki_;
+  // For calls with a token of their own.
+  std::unique_ptr<v1::Transit::Stub> transit_as_token_;
+  std::unique_ptr<v1::Auth::Stub> auth_as_token_;
   hsm::X509Ptr issuer_;
   absl::Mutex key_mu_;
   std::atomic<int> keys_{0};
@@ -897,6 +871,16 @@ int Run(const Options& options) {
     sample.served = soak.tally().served();
     sample.refused = soak.tally().refused();
     samples.push_back(sample);
+    if (samples.size() > 1 && static_cast<int>(sample.seconds / 60) !=
+                                  static_cast<int>(samples[samples.size() - 2].seconds / 60)) {
+      std::printf("soak: %.0f s: RSS %.1f MB, %d fds, %d threads, %d HSM sessions, %llu served, "
+                  "%llu refused, %llu unexpected\n",
+                  sample.seconds, sample.rss_mb, sample.fds, sample.threads, sample.hsm_sessions,
+                  static_cast<unsigned long long>(sample.served),
+                  static_cast<unsigned long long>(sample.refused),
+                  static_cast<unsigned long long>(soak.tally().errors()));
+      std::fflush(stdout);
+    }
     if (sample.seconds >= options.seconds + options.idle_seconds) break;
     absl::SleepFor(absl::Seconds(options.sample_seconds));
   }
