@@ -82,6 +82,7 @@ class Hsm {
   // OK while the token answers; else the error that keeps it away.
   absl::Status health() const { return pool_->health(); }
   size_t sessions_in_use() const { return pool_->sessions_in_use(); }
+  size_t sessions_open() const { return pool_->sessions_open(); }
 
   // Closes every session and logs out (seal) / logs in again (unseal).
   void Logout();

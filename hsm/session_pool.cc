@@ -242,4 +242,9 @@ size_t SessionPool::sessions_in_use() const {
   return leased_;
 }
 
+size_t SessionPool::sessions_open() const {
+  absl::MutexLock lock(&pool_mu_);
+  return open_;
+}
+
 }  // namespace strongroom::hsm

@@ -62,6 +62,8 @@ class SessionPool {
   // OK if the last interaction with the token succeeded, else the error that keeps it away.
   absl::Status health() const;
   size_t sessions_in_use() const;
+  // Sessions open (leased and idle), at most max_sessions.
+  size_t sessions_open() const;
 
  private:
   SessionPool(Pkcs11Module* module, SessionPoolOptions options)

@@ -155,6 +155,9 @@ class Ca {
   // when to look again. Counts this process's changes, and with WatchChanges those other
   // nodes commit (0 at start).
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
+  // Certificate records queued for their group commit (each caller waits for its own, so
+  // at most one per concurrent issuance), for metrics.
+  size_t inventory_queued() const { return inventory_.queued(); }
 
   // Advances trust_epoch when another node changes an issuer or revokes a certificate, and
   // on every full re-check. Call once, before `watcher` starts; it must outlive the CA.

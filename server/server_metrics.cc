@@ -127,7 +127,27 @@ ServerMetrics::ServerMetrics(MetricsRegistry* registry)
                                          "Time for an audit record to become durable (group "
                                          "commit included).",
                                          {}, LatencyBuckets())
-                          ->Get()) {}
+                          ->Get()) {
+  registry->AddGaugeCallback(
+      "strongroom_bounded_entries",
+      "Entries in each bounded cache, table or queue (beside strongroom_bounded_capacity).",
+      {"structure"}, [this](GaugeSink& sink) {
+        absl::MutexLock lock(&bounded_mu_);
+        for (const Bounded& b : bounded_) sink.Add({b.structure}, b.size());
+      });
+  registry->AddGaugeCallback("strongroom_bounded_capacity",
+                             "The bound of each cache, table or queue in strongroom_bounded_entries.",
+                             {"structure"}, [this](GaugeSink& sink) {
+                               absl::MutexLock lock(&bounded_mu_);
+                               for (const Bounded& b : bounded_) sink.Add({b.structure}, b.capacity);
+                             });
+}
+
+void ServerMetrics::RegisterBounded(const std::string& structure, double capacity,
+                                    std::function<double()> size) {
+  absl::MutexLock lock(&bounded_mu_);
+  bounded_.push_back({structure, capacity, std::move(size)});
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 ServerMetrics::InterceptorFactory() {
@@ -209,6 +229,9 @@ void ServerMetrics::RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, km
                      [hsm] { return hsm->health().ok() ? 1.0 : 0.0; });
   r.AddGaugeCallback("strongroom_hsm_sessions_in_use", "PKCS#11 sessions leased from the pool.",
                      [hsm] { return static_cast<double>(hsm->sessions_in_use()); });
+  r.AddGaugeCallback("strongroom_hsm_sessions_open",
+                     "PKCS#11 sessions open, leased or idle (at most hsm.max_sessions).",
+                     [hsm] { return static_cast<double>(hsm->sessions_open()); });
   r.AddGaugeCallback("strongroom_kek_version",
                      "Version of the key-encryption key in use (0 while sealed).",
                      [barrier] { return static_cast<double>(barrier->state().kek_version); });

@@ -10,9 +10,13 @@
 
 #include <grpcpp/support/status.h>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hsm/pkcs11_module.h"
 #include "server/metrics.h"
@@ -54,6 +58,11 @@ class ServerMetrics : public hsm::CallObserver {
   // One audit record's durable write (including the wait for its group commit).
   void RecordAuditWrite(absl::Duration elapsed, bool ok);
 
+  // A cache, table or queue with a bound: at every scrape `size()` is exported as
+  // strongroom_bounded_entries{structure} beside `capacity` as
+  // strongroom_bounded_capacity{structure}. What `size` reads must outlive this object.
+  void RegisterBounded(const std::string& structure, double capacity, std::function<double()> size);
+
   // The scrape-time gauges: seal state, HSM, KEK, transit keys and encryption counts,
   // CRL ages, build info and start time.
   void RegisterStateGauges(hsm::Hsm* hsm, kms::Barrier* barrier, kms::Keyring* keyring,
@@ -67,6 +76,12 @@ class ServerMetrics : public hsm::CallObserver {
   };
   // The series one RPC outcome updates (a family lookup; RecordRpc caches it per thread).
   Series Lookup(absl::string_view full_method, grpc::StatusCode code);
+
+  struct Bounded {
+    std::string structure;
+    double capacity;
+    std::function<double()> size;
+  };
 
   const uint64_t instance_;
   MetricsRegistry* const registry_;
@@ -83,6 +98,8 @@ class ServerMetrics : public hsm::CallObserver {
   Counter* const audit_ok_;
   Counter* const audit_failed_;
   Histogram* const audit_duration_;
+  absl::Mutex bounded_mu_;
+  std::vector<Bounded> bounded_ ABSL_GUARDED_BY(bounded_mu_);
 };
 
 }  // namespace strongroom::server

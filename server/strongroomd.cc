@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,6 +274,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->server_metrics_->RegisterStateGauges(d->hsm_.get(), d->barrier_.get(), d->keyring_.get(),
                                           d->ca_.get(), start_time);
   if (absl::Status s = d->StartHttp(); !s.ok()) return Prefixed("http: ", s);
+  d->RegisterBoundedStructures();
   d->monitor_ = std::thread([raw = d.get()] { raw->Monitor(); });
   d->maintainer_ = std::thread([raw = d.get()] { raw->Maintain(); });
   return d;
@@ -572,6 +574,49 @@ absl::Status Strongroomd::StartPkiDocuments() {
   return absl::OkStatus();
 }
 
+void Strongroomd::RegisterBoundedStructures() {
+  ServerMetrics& m = *server_metrics_;
+  const double max_pending = config_.grpc().max_pending_requests();
+  m.RegisterBounded("grpc_pending_calls", max_pending,
+                    [gate = grpc_gate_.get()] { return static_cast<double>(gate->pending()); });
+  // Holds only calls the gate took, so grpc.max_pending_requests bounds it too.
+  m.RegisterBounded("grpc_worker_queue", max_pending,
+                    [pool = workers_.get()] { return static_cast<double>(pool->queued()); });
+  const double max_tokens = static_cast<double>(tokens_->options().max_cached_tokens);
+  m.RegisterBounded("token_cache", max_tokens, [tokens = tokens_.get()] {
+    return static_cast<double>(tokens->cache_sizes().tokens);
+  });
+  m.RegisterBounded("token_suspects", max_tokens, [tokens = tokens_.get()] {
+    return static_cast<double>(tokens->cache_sizes().suspects);
+  });
+  m.RegisterBounded("client_cert_trusted", access::ClientCertVerifier::kMaxTrusted,
+                    [gate = gate_.get()] { return static_cast<double>(gate->cert_stats().trusted); });
+  m.RegisterBounded("client_cert_refused", access::ClientCertVerifier::kMaxRefused,
+                    [gate = gate_.get()] { return static_cast<double>(gate->cert_stats().refused); });
+  // Each HTTP connection carries one request at a time, so connections bound the handler
+  // queues; with the gRPC bound they bound the audit lines and certificate records waiting.
+  std::vector<HttpServer*> listeners;
+  for (HttpServer* s : {http_.get(), plain_http_.get()}) {
+    if (s != nullptr) listeners.push_back(s);
+  }
+  const double max_connections =
+      static_cast<double>(config_.http().max_connections()) * listeners.size();
+  m.RegisterBounded("http_connections", max_connections, [listeners] {
+    double n = 0;
+    for (HttpServer* s : listeners) n += s->connections();
+    return n;
+  });
+  m.RegisterBounded("http_handler_queue", max_connections, [listeners] {
+    double n = 0;
+    for (HttpServer* s : listeners) n += static_cast<double>(s->queued_requests());
+    return n;
+  });
+  m.RegisterBounded("audit_queue", max_pending + max_connections,
+                    [audit = audit_.get()] { return static_cast<double>(audit->queued()); });
+  m.RegisterBounded("pki_inventory_queue", max_pending + max_connections,
+                    [ca = ca_.get()] { return static_cast<double>(ca->inventory_queued()); });
+}
+
 absl::Status Strongroomd::StartHttp() {
   const v1::HttpConfig& hc = config_.http();
   if (!hc.enabled()) return absl::OkStatus();
@@ -634,6 +679,10 @@ absl::Status Strongroomd::StartHttp() {
 void Strongroomd::Monitor() {
   bool was_serving = true;
   while (!stop_.WaitForNotificationWithTimeout(kMonitorPeriod)) {
+    // glibc keeps pages freed after a burst in its per-thread arenas; hand whole free pages
+    // back so the footprint follows the load (tools/soak: RSS after idle, README "What
+    // bounds memory").
+    malloc_trim(0);
     kms::Barrier::State state = barrier_->state();
     absl::Status health = hsm_->health();
     if (!state.sealed && !health.ok()) {

@@ -126,6 +126,8 @@ class Strongroomd {
   absl::Status StartKmsPlugin();
   absl::Status StartAccess();
   absl::Status StartHttp();
+  // Exports every bounded cache and queue (ServerMetrics::RegisterBounded); after StartHttp.
+  void RegisterBoundedStructures();
   // Registers an HTTP route behind the access gate, as routes.cc lists it under
   // `route_name` ("METHOD pattern" if empty), with `params` for resource values the path does
   // not carry (see access::GateHttp); NOT_FOUND if routes.cc lacks it.

@@ -43,4 +43,9 @@ void WorkerPool::Work() {
   }
 }
 
+size_t WorkerPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return tasks_.size();
+}
+
 }  // namespace strongroom::server

@@ -28,11 +28,13 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Run(absl::AnyInvocable<void() &&> task);
+  // Tasks queued and not yet taken by a worker (for metrics).
+  size_t queued() const;
 
  private:
   void Work();
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::CondVar work_cv_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   int idle_ ABSL_GUARDED_BY(mu_) = 0;

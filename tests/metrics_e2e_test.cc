@@ -169,6 +169,18 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   EXPECT_THAT(text, HasSubstr("strongroom_sealed 0\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_available 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_sessions_in_use "));
+  EXPECT_THAT(text, HasSubstr("strongroom_hsm_sessions_open "));
+  // Every bounded cache and queue, with its size and its bound (README "What bounds memory").
+  for (const char* structure :
+       {"grpc_pending_calls", "grpc_worker_queue", "token_cache", "token_suspects",
+        "client_cert_trusted", "client_cert_refused", "http_connections", "http_handler_queue",
+        "audit_queue", "pki_inventory_queue"}) {
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_entries{structure=\"", structure,
+                                             "\"} ")));
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_capacity{structure=\"", structure,
+                                             "\"} ")));
+  }
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"token_cache\"} 100000\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_kek_version 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_keys 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_key_versions{key=\"payments\"} 1\n"));

@@ -82,6 +82,11 @@ std::shared_ptr<const PolicySet> Gate::policies() const {
   return policies_;
 }
 
+ClientCertVerifier::Stats Gate::cert_stats() const {
+  absl::MutexLock lock(&mu_);
+  return certs_->stats();
+}
+
 Gate::Call Gate::Admit(const Credentials& credentials, const Route& route, std::string resource) {
   Call call;
   call.route_ = &route;

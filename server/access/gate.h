@@ -99,6 +99,8 @@ class Gate {
   // a token minted over HTTP may hold). A reload between admission and such a check applies
   // the newer set.
   std::shared_ptr<const PolicySet> policies() const;
+  // The current client-certificate verifier's counters and table sizes (for metrics).
+  ClientCertVerifier::Stats cert_stats() const;
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
   // Audits the call with its outcome (for a refused call, its refusal) and the key version

@@ -66,6 +66,9 @@ class GrpcGate {
   GrpcGate(Gate* gate, WorkerPool* pool, Options options)
       : gate_(gate), pool_(pool), options_(std::move(options)) {}
 
+  // Calls taken and not yet answered (at most options.max_pending).
+  size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+
   // Serves the call: handler(const Gate::Call&) -> absl::StatusOr<Response> runs on the
   // pool if the gate admits the call. `handler` is moved to the pool, so it must capture by
   // value (the request pointer gRPC passed stays valid until the call is finished).

@@ -798,4 +798,9 @@ void TokenStore::ClearSuspect(absl::string_view accessor) {
   suspects_.erase(accessor);
 }
 
+TokenStore::CacheSizes TokenStore::cache_sizes() const {
+  absl::MutexLock lock(&cache_mu_);
+  return {cache_.size(), suspects_.size()};
+}
+
 }  // namespace strongroom::server::access

@@ -95,6 +95,15 @@ class TokenStore {
   TokenStore(const TokenStore&) = delete;
   TokenStore& operator=(const TokenStore&) = delete;
 
+  // Entries of the verified-token cache and of the suspect table (each at most
+  // options.max_cached_tokens), for metrics.
+  struct CacheSizes {
+    size_t tokens = 0;
+    size_t suspects = 0;
+  };
+  CacheSizes cache_sizes() const;
+  const TokenStoreOptions& options() const { return options_; }
+
   // A new token (shown once) and its details.
   struct Created {
     hsm::SecretData token;

@@ -395,6 +395,11 @@ absl::Status AuditLog::health() const {
   return write_status_.ok() ? sign_status_ : write_status_;
 }
 
+size_t AuditLog::queued() const {
+  absl::MutexLock lock(&mu_);
+  return callbacks_.size();
+}
+
 absl::Status AuditLog::WriteBatch(absl::string_view bodies) {
   absl::Time now = absl::Now();
   bool has_events = next_seq_ > file_first_seq_ + 1;

@@ -105,6 +105,9 @@ class AuditLog {
 
   // OK, or UNAVAILABLE while the last write (or checkpoint signature) failed.
   absl::Status health() const;
+  // Lines queued and not yet taken by the writer (for metrics). No bound of its own: every
+  // line is a request admitted by a bounded listener, waiting for its record.
+  size_t queued() const;
 
  private:
   AuditLog(const AuditLogOptions& options, AuditSigner* signer);

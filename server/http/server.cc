@@ -655,6 +655,10 @@ void HttpServer::SetObserver(std::function<void(const HttpExchange&)> observer) 
 
 int HttpServer::port() const { return impl_->port; }
 
+int HttpServer::connections() const { return impl_->connections.load() + impl_->refusing.load(); }
+
+size_t HttpServer::queued_requests() const { return impl_->workers->queued(); }
+
 absl::Status HttpServer::Start(const std::string& address) {
   size_t colon = address.rfind(':');
   int port = -1;

@@ -93,6 +93,10 @@ class HttpServer {
   // address cannot be bound.
   absl::Status Start(const std::string& address);
   int port() const;
+  // Connections open (at most options.max_connections, plus those being refused) and
+  // requests queued for a handler worker (at most one per connection), for metrics.
+  int connections() const;
+  size_t queued_requests() const;
   // Drains (see above) within options.drain_timeout, then closes every connection, joins
   // the threads and waits for the replies of requests already handed to handlers (those
   // must come: an asynchronous handler always replies). Idempotent.
