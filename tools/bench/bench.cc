@@ -737,6 +737,7 @@ int Main(int argc, char** argv) {
     if (!signer.ok()) Die("cannot create the audit signing key");
     server::audit::AuditLogOptions options;
     options.path = token->dir + "/bench-audit/audit.log";
+    options.node_id = "bench";
     auto log = server::audit::AuditLog::Open(options, signer->get());
     if (!log.ok()) Die(absl::StrCat("AuditLog: ", log.status().message()));
     server::audit::AuditEvent event;
