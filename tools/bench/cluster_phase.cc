@@ -226,7 +226,7 @@ void MeasurePropagation(const Nodes& nodes) {
   std::vector<double> revocation_ms;
   for (int i = 0; i < kTries; ++i) {
     v1::CreateTokenRequest create;
-    create.add_policies("root");
+    create.add_policies("bench");
     v1::CreateTokenResponse token;
     grpc::Status s = Call([&](auto* c) { return auth->CreateToken(c, create, &token); });
     if (!s.ok()) Die("CreateToken: " + s.error_message());
@@ -355,7 +355,11 @@ void RunClusterPhase(const ClusterPhaseOptions& options) {
       ",", (*standby)->port(),
       " user=sr dbname=strongroom target_session_attrs=read-write connect_timeout=2\"\n"
       "    password_file: ",
-      (*primary)->PasswordFile(), "\n");
+      (*primary)->PasswordFile(),
+      "\n"
+      // The policy of the tokens whose revocation is timed.
+      "auth:\n  policies:\n    - name: bench\n      rules:\n        - resource: \"*\"\n"
+      "          operations: [\"*\"]\n");
   Nodes pg(*pg_token, "pg", storage);
   pg.Add();
   CreateKey(*pg.Transit(0), "bench");
