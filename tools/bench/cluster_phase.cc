@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -325,12 +326,17 @@ void MeasureFailover(const Nodes& nodes, PostgresCluster& primary, PostgresClust
 }  // namespace
 
 void RunClusterPhase(const ClusterPhaseOptions& options) {
+  // A fresh folder for the tokens and databases of this run (the test helpers put theirs
+  // under TEST_TMPDIR).
+  std::string dir = "/tmp/strongroom-bench-cluster.XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) Die("cannot create a folder under /tmp");
+  setenv("TEST_TMPDIR", dir.c_str(), 1);
   // One token per backend, each database starts its own key hierarchy; made one after the
   // other (a token points SOFTHSM2_CONF, which the nodes inherit, at its own directory).
   auto sqlite_token = hsm::testing::SoftHsmToken::Create("bench-cluster-sqlite");
   if (!sqlite_token.ok()) Die(std::string(sqlite_token.status().message()));
-  std::printf("\nCluster (real strongroomd processes on loopback, one SoftHSM token; %d calls in "
-              "flight spread over the nodes; CPU is the whole machine's per request)\n",
+  std::printf("\nCluster (real strongroomd processes on loopback sharing a SoftHSM token; %d "
+              "calls in flight spread over the nodes; CPU is the whole machine's per request)\n",
               options.clients);
   {
     Nodes sqlite(*sqlite_token, "sqlite", "");
