@@ -25,20 +25,24 @@ using ::testing::IsEmpty;
 
 class AuditCommandsTest : public ::testing::Test {
  protected:
-  // A log of a header, 10 requests and a checkpoint, and the signer's PEM beside it.
+  // node-a's log of a header, 10 requests and a checkpoint, and the signer's PEM beside it.
   void SetUp() override {
     std::string dir = FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     path_ = dir + "/audit.log";
     pem_path_ = dir + "/audit-signing.pub.pem";
+    WriteLog(path_, "node-a", 10);
+    WriteLines(pem_path_, {signer_.public_key_pem()});
+  }
+
+  // A log at `path` by node `node_id` of a header, `requests` requests and a checkpoint.
+  void WriteLog(const std::string& path, const std::string& node_id, int requests) {
     server::audit::AuditLogOptions options;
-    options.path = path_;
-    options.node_id = "node-a";
+    options.path = path;
+    options.node_id = node_id;
     absl::StatusOr<std::unique_ptr<server::audit::AuditLog>> log =
         server::audit::AuditLog::Open(options, &signer_);
     ASSERT_TRUE(log.ok()) << log.status();
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*log)->Append(SampleEvent(i)).ok());
-    log->reset();
-    WriteLines(pem_path_, {signer_.public_key_pem()});
+    for (int i = 0; i < requests; ++i) ASSERT_TRUE((*log)->Append(SampleEvent(i)).ok());
   }
 
   CliResult Verify(std::vector<std::string> args) {
@@ -97,14 +101,7 @@ TEST_F(AuditCommandsTest, UnsignedTailIsAWarning) {
 
 TEST_F(AuditCommandsTest, LogsOfSeveralNodesVerifyTogether) {
   std::string other = FreshDir("other-node") + "/audit.log";
-  server::audit::AuditLogOptions options;
-  options.path = other;
-  options.node_id = "node-b";
-  absl::StatusOr<std::unique_ptr<server::audit::AuditLog>> log =
-      server::audit::AuditLog::Open(options, &signer_);
-  ASSERT_TRUE(log.ok()) << log.status();
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE((*log)->Append(SampleEvent(i)).ok());
-  log->reset();
+  WriteLog(other, "node-b", 4);
 
   CliResult result = Verify({other, path_, "--public-key", pem_path_});
   EXPECT_EQ(result.exit_code, 0) << result.err;
