@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,7 @@ constexpr char kDefaultAddress[] = "127.0.0.1:7400";
 constexpr uint32_t kDefaultMaxSessions = 16;
 constexpr uint32_t kDefaultDrainSeconds = 10;
 constexpr uint64_t kDefaultSecureHeap = uint64_t{4} << 20;
+constexpr size_t kMaxNodeIdBytes = 128;
 
 std::string Absolute(const std::string& base, const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
@@ -75,6 +77,20 @@ std::string NextPort(const std::string& address) {
   uint32_t port = 0;
   (void)absl::SimpleAtoi(address.substr(colon + 1), &port);
   return absl::StrCat(address.substr(0, colon), ":", port == 0 || port == 65535 ? 0 : port + 1);
+}
+
+// "<hostname>:<grpc port>", or "<hostname>:<state_dir>" for port 0: stable across restarts.
+// Characters a node id may not hold become '_'; a long id keeps its end (where the state
+// dirs of nodes on one machine differ).
+std::string DefaultNodeId(const std::string& grpc_address, const std::string& state_dir) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  absl::string_view port = absl::string_view(grpc_address).substr(grpc_address.rfind(':') + 1);
+  std::string id = absl::StrCat(host, ":", port == "0" ? absl::string_view(state_dir) : port);
+  for (char& ch : id) {
+    if (ch <= ' ' || ch >= 0x7f) ch = '_';
+  }
+  return id.size() > kMaxNodeIdBytes ? id.substr(id.size() - kMaxNodeIdBytes) : id;
 }
 
 bool IsZero(const google::protobuf::Duration& d) { return d.seconds() == 0 && d.nanos() == 0; }
@@ -247,6 +263,11 @@ absl::Status ApplyDefaultsAndValidate(v1::ServerConfig& c, const Checker& check)
   }
   if (grpc.max_message_bytes() > (uint64_t{1} << 30)) {
     return check.Error("grpc.max_message_bytes", "must be at most 1 GiB");
+  }
+  if (c.node_id().empty()) c.set_node_id(DefaultNodeId(grpc.address(), dir));
+  if (c.node_id().size() > kMaxNodeIdBytes ||
+      !std::all_of(c.node_id().begin(), c.node_id().end(), [](char ch) { return ch > ' ' && ch < 0x7f; })) {
+    return check.Error("node_id", "must be 1 to 128 printable ASCII characters without spaces");
   }
   v1::HttpConfig& http = *c.mutable_http();
   if (!http.has_enabled()) http.set_enabled(true);

@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -114,6 +115,28 @@ storage:
                      "storage:\n  postgres:\n    conninfo: host=db\n    max_connections: 999\n");
   EXPECT_THAT(LoadConfig(path).status().message(),
               HasSubstr("storage.postgres.max_connections: must be 1-256"));
+}
+
+TEST(ConfigTest, NodeIdDefaultsToHostAndPortAndIsChecked) {
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  auto config = LoadConfig(WriteConfig("node.yaml", "state_dir: /d\ngrpc:\n  address: 0.0.0.0:7400\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_id(), absl::StrCat(host, ":7400"));
+  // Port 0 is picked at each start: the state dir keeps the id stable instead.
+  config = LoadConfig(WriteConfig("node0.yaml", "state_dir: /d/node 1\ngrpc:\n  address: 127.0.0.1:0\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_id(), absl::StrCat(host, ":/d/node_1"));
+  config = LoadConfig(WriteConfig("node-set.yaml", "state_dir: /d\nnode_id: db-a.example:7400\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_id(), "db-a.example:7400");
+
+  EXPECT_THAT(LoadConfig(WriteConfig("node-space.yaml", "node_id: \"a b\"\n")).status().message(),
+              HasSubstr("node-space.yaml:1: node_id: must be 1 to 128 printable ASCII"));
+  EXPECT_THAT(LoadConfig(WriteConfig("node-long.yaml", absl::StrCat("node_id: ", std::string(129, 'n'), "\n")))
+                  .status()
+                  .message(),
+              HasSubstr("node_id: must be 1 to 128"));
 }
 
 TEST(ConfigTest, KmsPluginDefaultsAndChecks) {

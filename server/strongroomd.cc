@@ -361,6 +361,7 @@ absl::Status Strongroomd::StartAccess() {
   const v1::AuditConfig& ac = config_.audit();
   audit::AuditLogOptions audit_options;
   audit_options.path = ac.path();
+  audit_options.node_id = config_.node_id();
   audit_options.max_file_bytes = ac.max_file_bytes();
   audit_options.max_file_age = ToDuration(ac.max_file_age());
   audit_options.checkpoint_interval = ToDuration(ac.checkpoint_interval());

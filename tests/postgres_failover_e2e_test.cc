@@ -4,7 +4,9 @@
 // write; the primary's postmaster is killed with SIGKILL and the standby promoted
 // (pg_promote). The nodes reconnect by themselves (two hosts in the connection string,
 // target_session_attrs=read-write); afterwards every acknowledged key is present and every
-// acknowledged ciphertext decrypts, on another node than the one that wrote it.
+// acknowledged ciphertext decrypts, on another node than the one that wrote it. Each node's
+// own audit log (its node id in every line) then verifies with the others' in one
+// `strongroom audit verify`, one chain per node.
 #include <signal.h>
 
 #include <algorithm>
@@ -201,6 +203,25 @@ TEST_F(PostgresFailoverE2eTest, NodesReconnectAndEveryAcknowledgedWriteSurvives)
       "%d requests failed, %.2f s from the kill to the next acknowledged write\n",
       acknowledged, after, lost, failed, absl::ToDoubleSeconds(first_after - killed_at));
   EXPECT_GE(after, kNodes * kWritesPerPhase) << "the nodes did not serve after the failover";
+
+  // Every node kept its own audit chain through the failover; they verify together, one
+  // chain per node (default node ids: <hostname>:<state dir>, as the gRPC port is 0).
+  std::vector<std::string> verify = {Runfile("tools/cli/strongroom"), "audit", "verify",
+                                     "--public-key",
+                                     State(0) + "/audit/audit-signing.pub.pem"};
+  for (int node = kNodes - 1; node >= 0; --node) {
+    servers_[node]->Signal(SIGTERM);
+    servers_[node]->Wait();
+    servers_[node].reset();
+    verify.push_back(State(node) + "/audit/audit.log");
+  }
+  testing::RunResult verified = RunCommand(verify, {}, absl::Seconds(30));
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  for (int node = 0; node < kNodes; ++node) {
+    EXPECT_THAT(verified.output,
+                ::testing::HasSubstr(absl::StrCat("/node", node, "\nResult         OK\n")))
+        << verified.output;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ packages=(
   libboost1.81-dev libpq-dev
   # the cluster's database: tests start their own throwaway PostgreSQL clusters
   postgresql-15
+  # automatic failover for it (tools/patroni_failover.sh, README "Running a cluster")
+  patroni etcd-server etcd-client
   # the HSM for development and tests, and outside tools that inspect it
   softhsm2 opensc gnutls-bin openssl
   # metrics: promtool checks the exposition, a real Prometheus scrapes it in tests

@@ -21,6 +21,7 @@ double AppendsPerSecond(const std::string& dir, int threads) {
   testing::SoftwareSigner signer;
   AuditLogOptions options;
   options.path = absl::StrCat(dir, "/bench-", threads, "/audit.log");
+  options.node_id = "bench";
   if (std::system(absl::StrCat("rm -rf '", dir, "/bench-", threads, "'").c_str()) != 0)
     std::exit(1);
   absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(options, &signer);

@@ -145,6 +145,7 @@ struct LineSummary {
   std::string type;
   absl::Time time;
   std::string public_key;  // headers only
+  std::string node;
 };
 
 absl::StatusOr<LineSummary> Summarize(absl::string_view line, const std::string& path,
@@ -163,6 +164,8 @@ absl::StatusOr<LineSummary> Summarize(absl::string_view line, const std::string&
         have_time = internal::ParseTime(field.text, &summary.time);
       } else if (field.name == "public_key") {
         summary.public_key = field.text;
+      } else if (field.name == "node") {
+        summary.node = field.text;
       }
     }
   }
@@ -171,6 +174,16 @@ absl::StatusOr<LineSummary> Summarize(absl::string_view line, const std::string&
                                             " line is not an audit line; move the file aside"));
   }
   return summary;
+}
+
+// FAILED_PRECONDITION unless `line` (of the log at `path`) was written by `node_id`.
+absl::Status CheckNode(const LineSummary& line, absl::string_view node_id,
+                       const std::string& path) {
+  if (line.node == node_id) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "audit log ", path, " was written by node \"", absl::CHexEscape(line.node),
+      "\", not by this node \"", node_id,
+      "\": give every node its own audit.path (or set node_id back)"));
 }
 
 void AppendRequestBody(const AuditEvent& event, std::string* out) {
@@ -197,13 +210,19 @@ void AppendRequestBody(const AuditEvent& event, std::string* out) {
 AuditLog::AuditLog(const AuditLogOptions& options, AuditSigner* signer)
     : options_(options),
       signer_(signer),
-      public_key_b64_(absl::Base64Escape(signer->public_key_der())) {}
+      public_key_b64_(absl::Base64Escape(signer->public_key_der())),
+      node_member_([&options] {
+        std::string member;
+        internal::AppendStringMember("node", options.node_id, &member);
+        return member;
+      }()) {}
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& options,
                                                          AuditSigner* signer) {
   if (options.path.empty() || options.path.back() == '/') {
     return absl::InvalidArgumentError("audit log path must name a file");
   }
+  if (options.node_id.empty()) return absl::InvalidArgumentError("audit log node id is empty");
   auto log = absl::WrapUnique(new AuditLog(options, signer));
   absl::Status started = log->Start();
   if (!started.ok()) {
@@ -275,6 +294,9 @@ absl::Status AuditLog::Recover() {
     return absl::DataLossError(absl::StrCat(
         "audit log ", options_.path, ": the first line is not a header; move the file aside"));
   }
+  if (absl::Status ours = CheckNode(*last, options_.node_id, options_.path); !ours.ok()) {
+    return ours;
+  }
   file_first_seq_ = header->seq;
   file_start_ = header->time;
   ResumeChain(last->seq, last->type, lines->last);
@@ -317,6 +339,7 @@ absl::Status AuditLog::RecoverFromRotated() {
   if (!lines.ok()) return lines.status();
   absl::StatusOr<LineSummary> last = Summarize(lines->last, path, "last");
   if (!last.ok()) return last.status();
+  if (absl::Status ours = CheckNode(*last, options_.node_id, path); !ours.ok()) return ours;
   ResumeChain(last->seq, last->type, lines->last);
   previous_file_ = newest;
   return absl::OkStatus();
@@ -478,7 +501,9 @@ void AuditLog::AppendLine(absl::string_view body) {
   size_t start = out_.size();
   absl::StrAppend(&out_, "{\"seq\":", pending_seq_, ",\"prev\":\"");
   internal::AppendHex(pending_prev_, &out_);
-  out_.append("\",");
+  out_.push_back('"');
+  out_.append(node_member_);
+  out_.push_back(',');
   out_.append(body.data(), body.size());
   out_.push_back('}');
   pending_prev_ = internal::Sha256Of(absl::string_view(out_).substr(start));

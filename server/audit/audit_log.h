@@ -4,7 +4,8 @@
 // Format (one JSON object a line, members in this order, no whitespace; "?" = only if set):
 //   every line:  "seq" (1, 2, ... consecutive across rotated files), "prev" (lowercase hex
 //                SHA-256 of the previous line's bytes without its newline; 64 zeros before
-//                the very first line), "type"
+//                the very first line), "node" (the writing node's id: each node of a cluster
+//                keeps its own chain), "type"
 //   header:      "time", "public_key" (base64 SPKI of the checkpoint key),
 //                "previous_file"? (name of the rotated file this one continues)
 //   request:     "time", "request_id", "identity", "peer", "operation", "resource",
@@ -66,6 +67,9 @@ class AuditSigner {
 
 struct AuditLogOptions {
   std::string path;
+  // The id of the node that writes this log, put in every line. Required (the server's
+  // config checks its form).
+  std::string node_id;
   uint64_t max_file_bytes = uint64_t{64} << 20;
   absl::Duration max_file_age = absl::Hours(24);
   absl::Duration checkpoint_interval = absl::Seconds(10);
@@ -79,7 +83,9 @@ class AuditLog {
   // continues the newest rotated file beside it. A file whose header names another public
   // key than `signer`'s is rotated first. `signer` must outlive the log. Errors name the
   // path and the failing system call; DATA_LOSS if the file's first or last complete line
-  // is not an audit line (the operator moves it aside).
+  // is not an audit line (the operator moves it aside); FAILED_PRECONDITION if the log being
+  // continued was written by another node id (two nodes must not share one log);
+  // INVALID_ARGUMENT for a bad path or node id.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                         AuditSigner* signer);
   // Writes what is queued (running its callbacks) and a final signed checkpoint, then
@@ -152,6 +158,7 @@ class AuditLog {
   const AuditLogOptions options_;
   AuditSigner* const signer_;
   const std::string public_key_b64_;
+  const std::string node_member_;  // ,"node":"<id>" as it appears in every line
 
   mutable absl::Mutex mu_;
   absl::CondVar work_cv_;                   // writer: lines queued, or stopping

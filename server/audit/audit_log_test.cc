@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -40,6 +41,7 @@ using testing::SoftwareSigner;
 AuditLogOptions Options(const std::string& path) {
   AuditLogOptions options;
   options.path = path;
+  options.node_id = "node-a";
   options.checkpoint_interval = absl::Hours(1);  // only on close unless a test says otherwise
   return options;
 }
@@ -57,11 +59,17 @@ void WriteEvents(const AuditLogOptions& options, AuditSigner* signer, int first,
   for (int i = first; i < first + count; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
 }
 
-VerifyReport VerifyOk(const std::vector<std::string>& files, const std::string& pem = "") {
+// The one chain (node "node-a") the files verify as.
+ChainReport VerifyOk(const std::vector<std::string>& files, const std::string& pem = "") {
   VerifyReport report;
   absl::Status verified = VerifyAuditLogs(files, pem, &report);
   EXPECT_TRUE(verified.ok()) << verified;
-  return report;
+  if (report.chains.size() != 1) {
+    ADD_FAILURE() << report.chains.size() << " chains";
+    return ChainReport();
+  }
+  EXPECT_EQ(report.chains[0].node, "node-a");
+  return report.chains[0];
 }
 
 int CountRequests(const std::vector<std::string>& files) {
@@ -99,9 +107,9 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
   ASSERT_EQ(lines.size(), 3);
   EXPECT_THAT(lines[0],
               MatchesRegex(absl::StrCat(
-                  R"re(\{"seq":1,"prev":"0{64}","type":"header","time":")re",
+                  R"re(\{"seq":1,"prev":"0{64}","node":"node-a","type":"header","time":")re",
                   R"re([0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z","public_key":"[A-Za-z0-9+/=]+"\})re")));
-  EXPECT_THAT(lines[1], MatchesRegex(R"re(\{"seq":2,"prev":"[0-9a-f]{64}",.*)re"));
+  EXPECT_THAT(lines[1], MatchesRegex(R"re(\{"seq":2,"prev":"[0-9a-f]{64}","node":"node-a",.*)re"));
   EXPECT_THAT(lines[1], HasSubstr(R"("type":"request","time":"2026-11-18T22:31:38.123456Z",)"
                                   R"("request_id":"req-1",)"
                                   R"("identity":"quote\" backslash\\ newline\n tab\t bell\u0007 )"
@@ -111,9 +119,9 @@ TEST(AuditLogTest, LinesFollowTheFormat) {
                                   R"("key_version":3,"code":"PERMISSION_DENIED","http_status":403,)"
                                   R"("latency_us":251,"error":"no policy allows transit.encrypt",)"
                                   R"("token_hmac":"00ff"})"));
-  EXPECT_THAT(lines[2], MatchesRegex(R"re(\{"seq":3,"prev":"[0-9a-f]{64}","type":"checkpoint",)re"
+  EXPECT_THAT(lines[2], MatchesRegex(R"re(\{"seq":3,"prev":"[0-9a-f]{64}","node":"node-a","type":"checkpoint",)re"
                                      R"re("time":"[^"]+","sig":"[A-Za-z0-9+/=]+"\})re"));
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 3);
   EXPECT_EQ(report.checkpoints, 1);
   EXPECT_EQ(report.uncovered_lines, 0);
@@ -129,7 +137,7 @@ TEST(AuditLogTest, RoundTripVerifies) {
   std::string path = FreshDir("roundtrip") + "/audit.log";
   SoftwareSigner signer;
   WriteEvents(Options(path), &signer, 0, 100);
-  VerifyReport report = VerifyOk({path}, signer.public_key_pem());
+  ChainReport report = VerifyOk({path}, signer.public_key_pem());
   EXPECT_EQ(report.files, 1);
   EXPECT_EQ(report.lines, 102);  // header, 100 requests, checkpoint
   EXPECT_EQ(report.first_seq, 1);
@@ -143,7 +151,7 @@ TEST(AuditLogTest, CheckpointsOnlyOnCloseWithinTheInterval) {
   SoftwareSigner signer;
   std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(report.checkpoints, 0);
   EXPECT_EQ(report.uncovered_lines, 4);
   log.reset();
@@ -159,7 +167,7 @@ TEST(AuditLogTest, ZeroIntervalCheckpointsEveryBatch) {
   options.checkpoint_interval = absl::ZeroDuration();
   std::unique_ptr<AuditLog> log = OpenLog(options, &signer);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(SampleEvent(i)).ok());
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 7);  // header, then request + checkpoint three times
   EXPECT_EQ(report.checkpoints, 3);
   EXPECT_EQ(report.uncovered_lines, 0);
@@ -174,7 +182,7 @@ TEST(AuditLogTest, IdleLogGetsItsTailSignedWithinTheInterval) {
   ASSERT_TRUE(log->Append(SampleEvent(1)).ok());
   // The writer wakes by itself; wait for its checkpoint, bounded.
   absl::Time deadline = absl::Now() + absl::Seconds(30);
-  VerifyReport report;
+  ChainReport report;
   while (absl::Now() < deadline) {
     report = VerifyOk({path});
     if (report.checkpoints > 0) break;
@@ -189,7 +197,7 @@ TEST(AuditLogTest, RestartContinuesTheChain) {
   SoftwareSigner signer;
   WriteEvents(Options(path), &signer, 0, 3);
   WriteEvents(Options(path), &signer, 3, 3);
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 9);  // header, 3, checkpoint, 3, checkpoint
   EXPECT_EQ(report.last_seq, 9);
   EXPECT_EQ(report.checkpoints, 2);
@@ -205,7 +213,7 @@ TEST(AuditLogTest, PartialLineFromACrashIsTruncatedOnReopen) {
   std::fclose(file);
   WriteEvents(Options(path), &signer, 9, 1);
   std::vector<std::string> lines = ReadLines(path);
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(report.lines, 7);
   EXPECT_THAT(lines[5], HasSubstr("\"seq\":6,"));
   EXPECT_THAT(lines[5], HasSubstr("\"request_id\":\"req-9\""));
@@ -233,7 +241,7 @@ TEST(AuditLogTest, RotationBySizeUnderConcurrentAppendersKeepsEveryLineOnce) {
   }
   std::vector<std::string> files = LogFiles(path);
   EXPECT_GT(files.size(), 10);
-  VerifyReport report = VerifyOk(files, signer.public_key_pem());
+  ChainReport report = VerifyOk(files, signer.public_key_pem());
   EXPECT_EQ(report.files, files.size());
   EXPECT_EQ(CountRequests(files), kThreads * kPerThread);
   EXPECT_EQ(report.uncovered_lines, 0);
@@ -281,8 +289,48 @@ TEST(AuditLogTest, NewSigningKeyStartsANewFile) {
   std::vector<std::string> files = LogFiles(path);
   ASSERT_EQ(files.size(), 2);
   VerifyOk({files[0]}, old_signer.public_key_pem());
-  VerifyReport report = VerifyOk({files[1]}, new_signer.public_key_pem());
+  ChainReport report = VerifyOk({files[1]}, new_signer.public_key_pem());
   EXPECT_EQ(report.first_seq, 4);  // continues the first file's three lines
+}
+
+TEST(AuditLogTest, EveryLineNamesTheNode) {
+  std::string path = FreshDir("node-id") + "/audit.log";
+  SoftwareSigner signer;
+  WriteEvents(Options(path), &signer, 0, 3);
+  std::vector<std::string> lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 5);  // header, 3 requests, checkpoint
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, MatchesRegex(R"(\{"seq":[0-9]+,"prev":"[0-9a-f]{64}","node":"node-a",.*)"));
+  }
+
+  AuditLogOptions no_node = Options(path);
+  no_node.node_id.clear();
+  EXPECT_EQ(AuditLog::Open(no_node, &signer).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AuditLogTest, AnotherNodesLogIsNotContinued) {
+  std::string path = FreshDir("other-node") + "/audit.log";
+  SoftwareSigner signer;
+  WriteEvents(Options(path), &signer, 0, 2);
+  AuditLogOptions other = Options(path);
+  other.node_id = "node-b";
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(other, &signer);
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(log.status().message(), HasSubstr("written by node \"node-a\", not by this node "
+                                                "\"node-b\": give every node its own audit.path"));
+  // Nor when only its rotated files remain.
+  AuditLogOptions rotating = Options(path);
+  rotating.max_file_age = absl::ZeroDuration();
+  WriteEvents(rotating, &signer, 2, 1);
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  EXPECT_EQ(AuditLog::Open(other, &signer).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // node-a's chain is untouched (the refused open left an empty current file, which would
+  // continue the rotated files).
+  std::vector<std::string> rotated = LogFiles(path);
+  rotated.erase(std::remove(rotated.begin(), rotated.end(), path), rotated.end());
+  VerifyOk(rotated);
 }
 
 // Signs like SoftwareSigner until `fail` is set.
@@ -316,7 +364,7 @@ TEST(AuditLogTest, SigningFailureKeepsRequestsAndRetriesTheCheckpoint) {
   EXPECT_TRUE(log->health().ok()) << log->health();
   log.reset();
   std::vector<std::string> files = LogFiles(path);
-  VerifyReport report = VerifyOk(files, signer.public_key_pem());
+  ChainReport report = VerifyOk(files, signer.public_key_pem());
   EXPECT_EQ(report.checkpoints, 2);  // the first file's was never signed
   EXPECT_EQ(report.uncovered_lines, 0);
   EXPECT_EQ(CountRequests(files), 3);
@@ -365,7 +413,7 @@ TEST(AuditLogTest, CloseWritesAndCallsBackWhatIsStillQueued) {
     }
   }
   EXPECT_EQ(ok.load(), 100);
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(CountRequests({path}), 100);
   EXPECT_EQ(report.uncovered_lines, 0);
 }
@@ -430,7 +478,7 @@ TEST(AuditLogTest, FullDiskFailsCleanlyAndRecovers) {
   ++appended;
   EXPECT_TRUE(log->health().ok()) << log->health();
   log.reset();
-  VerifyReport report = VerifyOk({path});
+  ChainReport report = VerifyOk({path});
   EXPECT_EQ(CountRequests({path}), appended);
   EXPECT_EQ(report.uncovered_lines, 0);
   if (tmpfs) {

@@ -5,7 +5,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -30,7 +32,11 @@ struct Member {
   bool optional = false;
 };
 
-constexpr Member kCommon[] = {{"seq", true}, {"prev"}, {"type"}};
+constexpr Member kCommon[] = {{"seq", true}, {"prev"}, {"node"}, {"type"}};
+// Where the members after kCommon start.
+constexpr size_t kTime = 4;
+constexpr size_t kHeaderKey = 5;
+constexpr size_t kCheckpointSig = 5;
 constexpr Member kHeader[] = {{"time"}, {"public_key"}, {"previous_file", false, true}};
 constexpr Member kRequest[] = {
     {"time"},
@@ -92,18 +98,24 @@ bool VerifySignature(EVP_PKEY* key, const Sha256& digest, absl::string_view sig)
                          digest.data(), digest.size()) == 1;
 }
 
+// Opens `path` for reading; NOT_FOUND or PERMISSION_DENIED naming it.
+absl::Status OpenFile(const std::string& path, std::ifstream* in) {
+  in->open(path, std::ios::binary);
+  if (*in) return absl::OkStatus();
+  int err = errno;
+  std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(err));
+  return err == EACCES ? absl::PermissionDeniedError(message) : absl::NotFoundError(message);
+}
+
+// Verifies one node's chain, file by file in chain order.
 class Verifier {
  public:
-  Verifier(std::string pinned_der, VerifyReport* report)
+  Verifier(std::string pinned_der, ChainReport* report)
       : key_der_(std::move(pinned_der)), pinned_(!key_der_.empty()), report_(report) {}
 
   absl::Status VerifyFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(err));
-      return err == EACCES ? absl::PermissionDeniedError(message) : absl::NotFoundError(message);
-    }
+    std::ifstream in;
+    if (absl::Status opened = OpenFile(path, &in); !opened.ok()) return opened;
     std::stringstream contents;
     contents << in.rdbuf();
     std::string text = contents.str();
@@ -141,7 +153,13 @@ class Verifier {
     Sha256 prev;
     if (!ParseHash((*fields)[1].text, &prev))
       return Fail("\"prev\" is not 64 lowercase hex digits");
-    const std::string& type = (*fields)[2].text;
+    const std::string& node = (*fields)[2].text;
+    if (node.empty()) return Fail("\"node\" is empty");
+    if (node != report_->node) {
+      return Fail(absl::StrCat("line of node \"", absl::CHexEscape(node), "\" in the log of node \"",
+                               absl::CHexEscape(report_->node), "\""));
+    }
+    const std::string& type = (*fields)[3].text;
     absl::Span<const Member> members;
     if (type == "header") {
       members = kHeader;
@@ -159,7 +177,7 @@ class Verifier {
           absl::StrCat(type, " line: unexpected \"", absl::CHexEscape((*fields)[next].name), "\""));
     }
     absl::Time time;
-    if (!internal::ParseTime((*fields)[3].text, &time)) {
+    if (!internal::ParseTime((*fields)[kTime].text, &time)) {
       return Fail("\"time\" is not RFC 3339 UTC with microseconds");
     }
     if ((line_no_ == 1) != (type == "header")) {
@@ -169,11 +187,11 @@ class Verifier {
     absl::Status chained = CheckChain(seq, prev);
     if (!chained.ok()) return chained;
     if (type == "header") {
-      absl::Status key = CheckHeaderKey((*fields)[4].text);
+      absl::Status key = CheckHeaderKey((*fields)[kHeaderKey].text);
       if (!key.ok()) return key;
     } else if (type == "checkpoint") {
       std::string sig;
-      if (!absl::Base64Unescape((*fields)[4].text, &sig) ||
+      if (!absl::Base64Unescape((*fields)[kCheckpointSig].text, &sig) ||
           !VerifySignature(key_.get(), internal::CheckpointDigest(seq, prev), sig)) {
         return Fail(
             "checkpoint signature does not verify (lines before it changed, or signed "
@@ -232,7 +250,7 @@ class Verifier {
   std::string key_der_;
   const bool pinned_;
   EvpPkeyPtr key_;
-  VerifyReport* const report_;
+  ChainReport* const report_;
   std::string path_;
   std::string previous_path_;
   uint64_t line_no_ = 0;
@@ -255,6 +273,34 @@ absl::StatusOr<std::string> PinnedKeyDer(const std::string& pem) {
   return der;
 }
 
+// Where a file sits in a node's chain: the node and seq of its first line. A first line
+// that is not an audit line gives node "" and seq 0; verifying the file then names the
+// problem.
+struct ChainStart {
+  std::string path;
+  std::string node;
+  uint64_t seq = 0;
+};
+
+absl::StatusOr<ChainStart> ReadChainStart(const std::string& path) {
+  std::ifstream in;
+  if (absl::Status opened = OpenFile(path, &in); !opened.ok()) return opened;
+  ChainStart start{path};
+  // A header is a few hundred bytes; reading more than this cannot make it one.
+  constexpr std::streamsize kMaxHeaderBytes = 16 << 10;
+  std::string head(kMaxHeaderBytes, '\0');
+  in.read(head.data(), kMaxHeaderBytes);
+  head.resize(static_cast<size_t>(in.gcount()));
+  absl::StatusOr<std::vector<Field>> fields =
+      internal::ParseLine(absl::string_view(head).substr(0, head.find('\n')));
+  if (fields.ok() && fields->size() > 2 && (*fields)[0].name == "seq" &&
+      (*fields)[0].is_number && (*fields)[2].name == "node") {
+    start.seq = (*fields)[0].number;
+    start.node = (*fields)[2].text;
+  }
+  return start;
+}
+
 }  // namespace
 
 absl::Status VerifyAuditLogs(const std::vector<std::string>& files,
@@ -263,10 +309,22 @@ absl::Status VerifyAuditLogs(const std::vector<std::string>& files,
   if (files.empty()) return absl::InvalidArgumentError("no audit log files to verify");
   absl::StatusOr<std::string> pinned = PinnedKeyDer(public_key_pem_or_empty);
   if (!pinned.ok()) return pinned.status();
-  Verifier verifier(*std::move(pinned), report);
+  std::map<std::string, std::vector<ChainStart>> chains;
   for (const std::string& file : files) {
-    absl::Status verified = verifier.VerifyFile(file);
-    if (!verified.ok()) return verified;
+    absl::StatusOr<ChainStart> start = ReadChainStart(file);
+    if (!start.ok()) return start.status();
+    chains[start->node].push_back(*std::move(start));
+  }
+  for (auto& [node, starts] : chains) {
+    std::stable_sort(starts.begin(), starts.end(), [](const ChainStart& a, const ChainStart& b) {
+      return a.seq < b.seq;
+    });
+    report->chains.push_back(ChainReport{node});
+    Verifier verifier(*pinned, &report->chains.back());
+    for (const ChainStart& start : starts) {
+      absl::Status verified = verifier.VerifyFile(start.path);
+      if (!verified.ok()) return verified;
+    }
   }
   return absl::OkStatus();
 }

@@ -1,7 +1,8 @@
 // Fuzzes the audit log verifier (`strongroom audit verify`): VerifyAuditLogs reads the input
 // as an audit log file and checks every line's syntax (the flat JSON line parser), the seq
 // and hash chain, headers, public keys and checkpoint signatures. A file that does not pass
-// must be DATA_LOSS naming the file and line; the report never counts past the input.
+// must be DATA_LOSS naming the file and line; the report holds at most one chain (one file,
+// one node) and never counts past the input.
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,10 +40,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   strongroom::server::audit::VerifyReport report;
   absl::Status status = strongroom::server::audit::VerifyAuditLogs({LogPath()}, "", &report);
   const uint64_t newlines = std::count(data, data + size, '\n');
-  if (report.lines > newlines + 1 || report.checkpoints > report.lines) {
-    std::fprintf(stderr, "report counts %llu lines, %llu checkpoints in %llu newlines\n",
-                 static_cast<unsigned long long>(report.lines),
-                 static_cast<unsigned long long>(report.checkpoints),
+  if (report.chains.size() > 1 ||
+      (report.chains.size() == 1 && (report.chains[0].lines > newlines + 1 ||
+                                     report.chains[0].checkpoints > report.chains[0].lines))) {
+    std::fprintf(stderr, "report has %zu chains, %llu lines, %llu checkpoints in %llu newlines\n",
+                 report.chains.size(),
+                 static_cast<unsigned long long>(report.chains.empty() ? 0 : report.chains[0].lines),
+                 static_cast<unsigned long long>(report.chains.empty() ? 0
+                                                                       : report.chains[0].checkpoints),
                  static_cast<unsigned long long>(newlines));
     std::abort();
   }

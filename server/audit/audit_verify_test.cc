@@ -2,6 +2,8 @@
 // reported as DATA_LOSS naming the file and line.
 #include "server/audit/audit_verify.h"
 
+#include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,10 +31,12 @@ class AuditVerifyTest : public ::testing::Test {
   // A log of a header, 20 requests, a checkpoint, 5 requests, a checkpoint (28 lines), in
   // files of at most `max_file_bytes`.
   std::vector<std::string> WriteLog(const std::string& name,
-                                    uint64_t max_file_bytes = uint64_t{1} << 20) {
+                                    uint64_t max_file_bytes = uint64_t{1} << 20,
+                                    const std::string& node_id = "node-a") {
     path_ = FreshDir(name) + "/audit.log";
     AuditLogOptions options;
     options.path = path_;
+    options.node_id = node_id;
     options.max_file_bytes = max_file_bytes;
     options.checkpoint_interval = absl::Hours(1);
     for (int run = 0, i = 0; run < 2; ++run) {
@@ -55,6 +59,9 @@ class AuditVerifyTest : public ::testing::Test {
     EXPECT_THAT(status.message(), HasSubstr(message));
   }
 
+  // The one chain of the last Verify.
+  const ChainReport& chain() const { return report_.chains.at(0); }
+
   SoftwareSigner signer_;
   std::string path_;
   VerifyReport report_;
@@ -63,11 +70,11 @@ class AuditVerifyTest : public ::testing::Test {
 TEST_F(AuditVerifyTest, IntactLogVerifies) {
   std::vector<std::string> files = WriteLog("intact");
   ASSERT_TRUE(Verify(files, signer_.public_key_pem()).ok());
-  EXPECT_EQ(report_.lines, 28);
-  EXPECT_EQ(report_.checkpoints, 2);
-  EXPECT_EQ(report_.first_seq, 1);
-  EXPECT_EQ(report_.last_checkpoint_seq, 28);
-  EXPECT_EQ(report_.uncovered_lines, 0);
+  EXPECT_EQ(chain().lines, 28);
+  EXPECT_EQ(chain().checkpoints, 2);
+  EXPECT_EQ(chain().first_seq, 1);
+  EXPECT_EQ(chain().last_checkpoint_seq, 28);
+  EXPECT_EQ(chain().uncovered_lines, 0);
 }
 
 TEST_F(AuditVerifyTest, FlippedByteIsFoundAtTheNextLine) {
@@ -132,26 +139,29 @@ TEST_F(AuditVerifyTest, PinnedKeyMustMatch) {
   EXPECT_EQ(Verify(files, "not a key").code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(AuditVerifyTest, RotatedFilesVerifyInOrderOnly) {
+TEST_F(AuditVerifyTest, RotatedFilesVerifyInAnyOrderButNoneMissing) {
   std::vector<std::string> files = WriteLog("rotated", 4096);
   ASSERT_GE(files.size(), 3);
   ASSERT_TRUE(Verify(files).ok());
-  EXPECT_EQ(report_.files, files.size());
+  EXPECT_EQ(chain().files, files.size());
   size_t lines = 0;
   for (const std::string& file : files) lines += ReadLines(file).size();
-  EXPECT_EQ(report_.lines, lines);
+  EXPECT_EQ(chain().lines, lines);
 
   std::vector<std::string> missing = files;
   missing.erase(missing.begin() + 1);
   ExpectFailure(missing, files[2] + ":1: seq");
 
+  // Chain order comes from each file's first seq: a shell glob puts audit.log first.
   std::vector<std::string> reordered = files;
-  std::swap(reordered[0], reordered[1]);
-  ExpectFailure(reordered, files[0] + ":1: seq");
+  std::rotate(reordered.begin(), reordered.end() - 1, reordered.end());
+  std::swap(reordered[1], reordered[2]);
+  ASSERT_TRUE(Verify(reordered).ok());
+  EXPECT_EQ(chain().lines, lines);
 
   // Later files alone continue a chain whose start is not given.
   ASSERT_TRUE(Verify({files.begin() + 1, files.end()}).ok());
-  EXPECT_GT(report_.first_seq, 1);
+  EXPECT_GT(chain().first_seq, 1);
 }
 
 TEST_F(AuditVerifyTest, HeadOfTheLogCannotBeDropped) {
@@ -168,8 +178,8 @@ TEST_F(AuditVerifyTest, UncoveredTailIsReportedNotFailed) {
   lines.pop_back();  // the final checkpoint
   WriteLines(path_, lines);
   ASSERT_TRUE(Verify({path_}).ok());
-  EXPECT_EQ(report_.last_checkpoint_seq, 22);
-  EXPECT_EQ(report_.uncovered_lines, 5);
+  EXPECT_EQ(chain().last_checkpoint_seq, 22);
+  EXPECT_EQ(chain().uncovered_lines, 5);
 }
 
 TEST_F(AuditVerifyTest, MalformedLinesAreNamed) {
@@ -206,6 +216,58 @@ TEST_F(AuditVerifyTest, IncompleteLastLineFails) {
 TEST_F(AuditVerifyTest, UnreadableFileIsNotFound) {
   EXPECT_EQ(Verify({FreshDir("none") + "/audit.log"}).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Verify({}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Three nodes, each with its own rotated chain, given together in any order.
+TEST_F(AuditVerifyTest, SeveralNodesVerifyAsOneChainEach) {
+  std::vector<std::string> all;
+  std::vector<std::string> paths;
+  std::map<std::string, uint64_t> lines;
+  for (const char* node : {"node-c", "node-a", "node-b"}) {
+    std::vector<std::string> files = WriteLog(node, 4096, node);
+    ASSERT_GE(files.size(), 2);
+    all.insert(all.end(), files.rbegin(), files.rend());
+    paths.push_back(path_);
+    for (const std::string& file : files) lines[node] += ReadLines(file).size();
+  }
+  ASSERT_TRUE(Verify(all, signer_.public_key_pem()).ok());
+  ASSERT_EQ(report_.chains.size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    const ChainReport& chain = report_.chains[i];
+    EXPECT_EQ(chain.node, std::string("node-") + static_cast<char>('a' + i));
+    EXPECT_EQ(chain.lines, lines[chain.node]);
+    EXPECT_EQ(chain.first_seq, 1);
+    EXPECT_EQ(chain.last_checkpoint_seq, chain.last_seq);
+  }
+
+  // One node's line spliced into another node's log: its node is not the log's.
+  std::vector<std::string> a = ReadLines(paths[1]);  // node-a's current file
+  std::vector<std::string> b = ReadLines(paths[2]);
+  a[2] = b[2];
+  WriteLines(paths[1], a);
+  ExpectFailure(all, "audit.log:3: line of node \"node-b\" in the log of node \"node-a\"");
+
+  // Relabelled, it still carries node-b's chain hash.
+  a = ReadLines(paths[1]);
+  a[2] = b[2];
+  a[2].replace(a[2].find("\"node-b\""), 8, "\"node-a\"");
+  WriteLines(paths[1], a);
+  ExpectFailure(all, "audit.log:3: prev hash does not match line 2");
+}
+
+// A node's file missing from the middle of its chain fails, whatever the other nodes hold.
+TEST_F(AuditVerifyTest, MissingFileOfOneNodeFails) {
+  std::vector<std::string> a = WriteLog("missing-a", 4096, "node-a");
+  std::vector<std::string> b = WriteLog("missing-b", 4096, "node-b");
+  ASSERT_GE(b.size(), 3);
+  std::vector<std::string> all = a;
+  all.push_back(b[0]);
+  all.insert(all.end(), b.begin() + 2, b.end());
+  ExpectFailure(all, b[2] + ":1: seq");
+  EXPECT_EQ(report_.chains.size(), 2);
+  EXPECT_EQ(report_.chains[0].node, "node-a");
+  EXPECT_EQ(report_.chains[0].last_checkpoint_seq,
+            report_.chains[0].last_seq);  // node-a verified in full before node-b failed
 }
 
 }  // namespace

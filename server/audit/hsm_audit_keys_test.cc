@@ -56,6 +56,7 @@ TEST_F(HsmAuditKeysTest, CheckpointsVerifyWithTheHsmPublicKeyOnly) {
   std::string dir = FreshDir("hsm-signed");
   AuditLogOptions options;
   options.path = dir + "/audit.log";
+  options.node_id = "node-a";
   options.checkpoint_interval = absl::ZeroDuration();
   {
     absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(options, signer->get());
@@ -74,7 +75,8 @@ TEST_F(HsmAuditKeysTest, CheckpointsVerifyWithTheHsmPublicKeyOnly) {
   VerifyReport report;
   absl::Status verified = VerifyAuditLogs({options.path}, pem, &report);
   ASSERT_TRUE(verified.ok()) << verified;
-  EXPECT_EQ(report.checkpoints, 5);
+  ASSERT_EQ(report.chains.size(), 1);
+  EXPECT_EQ(report.chains[0].checkpoints, 5);
 
   testing::SoftwareSigner other;
   absl::Status wrong = VerifyAuditLogs({options.path}, other.public_key_pem(), &report);

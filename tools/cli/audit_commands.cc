@@ -8,36 +8,53 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/audit/audit_verify.h"
+#include "server/json_string.h"
 #include "tools/cli/command_util.h"
 
 namespace strongroom::cli {
 namespace {
 
+using server::audit::ChainReport;
 using server::audit::VerifyReport;
 
+std::string ChainJson(const ChainReport& chain) {
+  std::string node;
+  server::AppendJsonString(chain.node, &node);
+  return absl::StrCat("    {\n      \"node\": ", node, ",\n      \"files\": ", chain.files, ",\n      \"lines\": ", chain.lines,
+                      ",\n      \"firstSeq\": ", chain.first_seq,
+                      ",\n      \"lastSeq\": ", chain.last_seq,
+                      ",\n      \"checkpoints\": ", chain.checkpoints,
+                      ",\n      \"lastCheckpointSeq\": ", chain.last_checkpoint_seq,
+                      ",\n      \"uncoveredLines\": ", chain.uncovered_lines, "\n    }");
+}
+
 std::string SummaryJson(const VerifyReport& report) {
-  return absl::StrCat("{\n  \"ok\": true,\n  \"files\": ", report.files,
-                      ",\n  \"lines\": ", report.lines, ",\n  \"firstSeq\": ", report.first_seq,
-                      ",\n  \"lastSeq\": ", report.last_seq,
-                      ",\n  \"checkpoints\": ", report.checkpoints,
-                      ",\n  \"lastCheckpointSeq\": ", report.last_checkpoint_seq,
-                      ",\n  \"uncoveredLines\": ", report.uncovered_lines, "\n}\n");
+  std::vector<std::string> chains;
+  for (const ChainReport& chain : report.chains) chains.push_back(ChainJson(chain));
+  return absl::StrCat("{\n  \"ok\": true,\n  \"nodes\": [\n", absl::StrJoin(chains, ",\n"),
+                      "\n  ]\n}\n");
 }
 
 std::string Summary(const VerifyReport& report) {
-  std::vector<std::pair<std::string, std::string>> fields = {
-      {"Result", "OK"},
-      {"Files", absl::StrCat(report.files)},
-      {"Lines",
-       absl::StrCat(report.lines, " (seq ", report.first_seq, " to ", report.last_seq,
-                    report.first_seq > 1 ? ", continuing earlier files not given" : "", ")")},
-      {"Checkpoints", absl::StrCat(report.checkpoints)},
-      {"Signed up to",
-       report.checkpoints == 0 ? "-" : absl::StrCat("seq ", report.last_checkpoint_seq)},
-      {"Unsigned tail", absl::StrCat(report.uncovered_lines, " lines")},
-  };
-  return FormatFields(fields);
+  std::vector<std::string> chains;
+  for (const ChainReport& chain : report.chains) {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"Node", Printable(chain.node)},
+        {"Result", "OK"},
+        {"Files", absl::StrCat(chain.files)},
+        {"Lines",
+         absl::StrCat(chain.lines, " (seq ", chain.first_seq, " to ", chain.last_seq,
+                      chain.first_seq > 1 ? ", continuing earlier files not given" : "", ")")},
+        {"Checkpoints", absl::StrCat(chain.checkpoints)},
+        {"Signed up to",
+         chain.checkpoints == 0 ? "-" : absl::StrCat("seq ", chain.last_checkpoint_seq)},
+        {"Unsigned tail", absl::StrCat(chain.uncovered_lines, " lines")},
+    };
+    chains.push_back(FormatFields(fields));
+  }
+  return absl::StrJoin(chains, "\n");
 }
 
 void AddVerify(CLI::App* audit, const GlobalOptions& options) {
@@ -47,8 +64,13 @@ void AddVerify(CLI::App* audit, const GlobalOptions& options) {
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command = audit->add_subcommand(
-      "verify", "Check audit log files (oldest first): format, hash chain, checkpoint signatures");
-  command->add_option("FILE", flags->files, "Audit log files, rotated files first")->required();
+      "verify",
+      "Check audit log files of one node or several: format, each node's hash chain, "
+      "checkpoint signatures");
+  command
+      ->add_option("FILE", flags->files,
+                   "Audit log files, current and rotated, of any nodes, in any order")
+      ->required();
   command
       ->add_option("--public-key", flags->public_key,
                    "PEM public key the checkpoints must verify with (pins the key)")
@@ -63,9 +85,11 @@ void AddVerify(CLI::App* audit, const GlobalOptions& options) {
     VerifyReport report;
     absl::Status verified = server::audit::VerifyAuditLogs(flags->files, pem, &report);
     if (!verified.ok()) return verified;
-    if (report.uncovered_lines > 0) {
-      std::cerr << "strongroom: warning: the last " << report.uncovered_lines
-                << " lines are not covered by a checkpoint signature yet" << std::endl;
+    for (const ChainReport& chain : report.chains) {
+      if (chain.uncovered_lines > 0) {
+        std::cerr << "strongroom: warning: the last " << chain.uncovered_lines << " lines of node "
+                  << Printable(chain.node) << " are not covered by a checkpoint signature yet" << std::endl;
+      }
     }
     return Print(options.json ? SummaryJson(report) : Summary(report));
   });

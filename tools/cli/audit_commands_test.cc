@@ -25,19 +25,24 @@ using ::testing::IsEmpty;
 
 class AuditCommandsTest : public ::testing::Test {
  protected:
-  // A log of a header, 10 requests and a checkpoint, and the signer's PEM beside it.
+  // node-a's log of a header, 10 requests and a checkpoint, and the signer's PEM beside it.
   void SetUp() override {
     std::string dir = FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     path_ = dir + "/audit.log";
     pem_path_ = dir + "/audit-signing.pub.pem";
+    WriteLog(path_, "node-a", 10);
+    WriteLines(pem_path_, {signer_.public_key_pem()});
+  }
+
+  // A log at `path` by node `node_id` of a header, `requests` requests and a checkpoint.
+  void WriteLog(const std::string& path, const std::string& node_id, int requests) {
     server::audit::AuditLogOptions options;
-    options.path = path_;
+    options.path = path;
+    options.node_id = node_id;
     absl::StatusOr<std::unique_ptr<server::audit::AuditLog>> log =
         server::audit::AuditLog::Open(options, &signer_);
     ASSERT_TRUE(log.ok()) << log.status();
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*log)->Append(SampleEvent(i)).ok());
-    log->reset();
-    WriteLines(pem_path_, {signer_.public_key_pem()});
+    for (int i = 0; i < requests; ++i) ASSERT_TRUE((*log)->Append(SampleEvent(i)).ok());
   }
 
   CliResult Verify(std::vector<std::string> args) {
@@ -62,6 +67,7 @@ TEST_F(AuditCommandsTest, IntactLogVerifies) {
   result = Verify({"--json", path_});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("\"lines\": 12,"));
+  EXPECT_THAT(result.out, HasSubstr("\"node\": \"node-a\""));
 }
 
 TEST_F(AuditCommandsTest, TamperedLineFailsNamingIt) {
@@ -90,7 +96,34 @@ TEST_F(AuditCommandsTest, UnsignedTailIsAWarning) {
   CliResult result = Verify({path_});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("Unsigned tail  11 lines\n"));
-  EXPECT_THAT(result.err, HasSubstr("warning: the last 11 lines are not covered"));
+  EXPECT_THAT(result.err, HasSubstr("warning: the last 11 lines of node node-a are not covered"));
+}
+
+TEST_F(AuditCommandsTest, LogsOfSeveralNodesVerifyTogether) {
+  std::string other = FreshDir("other-node") + "/audit.log";
+  WriteLog(other, "node-b", 4);
+
+  CliResult result = Verify({other, path_, "--public-key", pem_path_});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("Node           node-a\nResult         OK\n"));
+  EXPECT_THAT(result.out, HasSubstr("Lines          12 (seq 1 to 12)\n"));
+  EXPECT_THAT(result.out, HasSubstr("Node           node-b\nResult         OK\n"));
+  EXPECT_THAT(result.out, HasSubstr("Lines          6 (seq 1 to 6)\n"));
+
+  result = Verify({"--json", other, path_});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("\"node\": \"node-a\",\n      \"files\": 1,\n      "
+                                    "\"lines\": 12,"));
+  EXPECT_THAT(result.out, HasSubstr("\"node\": \"node-b\",\n      \"files\": 1,\n      "
+                                    "\"lines\": 6,"));
+
+  // A line of node-b's log tampered with fails, naming node-b's file.
+  std::vector<std::string> lines = ReadLines(other);
+  lines[2][lines[2].find("spiffe")] = 'S';
+  WriteLines(other, lines);
+  result = Verify({path_, other});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr(absl::StrCat(other, ":4: prev hash does not match line 3")));
 }
 
 TEST_F(AuditCommandsTest, MissingFileAndUsage) {
