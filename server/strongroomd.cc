@@ -422,8 +422,8 @@ absl::Status Strongroomd::Protect(const std::string& method, const std::string& 
   if (route == nullptr) {
     return absl::NotFoundError(absl::StrCat(name, " is missing from server/access/routes.cc"));
   }
-  http_->Handle(method, pattern,
-                access::GateHttp(gate_.get(), *route, std::move(handler), std::move(params)));
+  http_->HandleAsync(method, pattern, access::GateHttpAsync(gate_.get(), *route, std::move(handler),
+                                                          std::move(params)));
   return absl::OkStatus();
 }
 
@@ -493,8 +493,8 @@ absl::Status Strongroomd::ServeWithoutCredentials(HttpServer* server, const std:
         absl::StrCat(method, " ", pattern, " is not public; a listener without credentials "
                                            "serves public routes only"));
   }
-  server->Handle(method, pattern,
-                 access::GateHttpWithoutCredentials(gate_.get(), *route, std::move(handler)));
+  server->HandleAsync(method, pattern, access::GateHttpWithoutCredentialsAsync(
+                                           gate_.get(), *route, std::move(handler)));
   return absl::OkStatus();
 }
 
@@ -554,8 +554,8 @@ absl::Status Strongroomd::StartHttp() {
   http_->SetObserver([metrics = server_metrics_.get()](const HttpExchange& e) {
     metrics->RecordHttp(e.method, e.route, e.status, e.elapsed);
   });
-  http_->Handle("GET", "/metrics",
-                access::GateHttp(gate_.get(),
+  http_->HandleAsync("GET", "/metrics",
+                access::GateHttpAsync(gate_.get(),
                                  access::RouteOrDie(hc.metrics_unauthenticated()
                                                         ? access::kOpenMetrics
                                                         : absl::string_view("GET /metrics")),

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/json_string.h"
 
 namespace strongroom::server::access {
@@ -26,10 +27,13 @@ absl::string_view Header(const HttpRequest& request, absl::string_view name) {
   return it == request.headers.end() ? absl::string_view() : absl::string_view(it->second);
 }
 
-// Admits the request with `credentials`, runs `handler` if allowed, and audits.
-HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
-                   const HttpResourceParams& params, const Credentials& credentials,
-                   const HttpRequest& request) {
+// Admits the request with `credentials`, runs `handler` if allowed, and audits; `reply`
+// gets the response once the audit record is durable (503 if it could not be made so).
+// The request is the caller's own: the principal and the resource values are set in it
+// for the handler, and the principal is cleared again before the call ends.
+void Serve(Gate* gate, const Route& route, const HttpHandler& handler,
+           const HttpResourceParams& params, const Credentials& credentials,
+           HttpRequest& request, HttpReply reply) {
   absl::StatusOr<std::map<std::string, std::string>> extra =
       params ? params(request) : std::map<std::string, std::string>();
   std::string resource = ExpandResource(route.resource, [&](absl::string_view name) {
@@ -44,17 +48,48 @@ HttpResponse Serve(Gate* gate, const Route& route, const HttpHandler& handler,
   if (call.status().ok() && !extra.ok()) {
     response = JsonError(HttpStatusOf(extra.status().code()), extra.status().message());
   } else if (call.status().ok()) {
-    HttpRequest admitted = request;
-    admitted.path_params.insert(extra->begin(), extra->end());
-    admitted.principal = &call.principal();
-    response = handler(admitted);
+    request.path_params.insert(extra->begin(), extra->end());
+    request.principal = &call.principal();
+    response = handler(request);
+    request.principal = nullptr;  // the call ends here
   } else {
     response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
   }
-  absl::Status audited =
-      gate->Record(call, StatusOfHttp(response.status), response.key_version, response.status);
-  if (!audited.ok()) return JsonError(503, audited.message());
-  return response;
+  const int status = response.status;
+  const uint32_t key_version = response.key_version;
+  gate->RecordAsync(call, StatusOfHttp(status), key_version, status,
+                    [response = std::move(response),
+                     reply = std::move(reply)](absl::Status audited) mutable {
+                      reply(audited.ok() ? std::move(response)
+                                         : JsonError(503, audited.message()));
+                    });
+}
+
+Credentials CredentialsOf(const HttpRequest& request) {
+  Credentials credentials;
+  credentials.peer = request.peer;
+  credentials.cert_chain_pem = request.client_cert_chain_pem;
+  credentials.token = Header(request, "x-vault-token");
+  if (credentials.token.empty()) {
+    absl::string_view auth = Header(request, "authorization");
+    if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
+  }
+  return credentials;
+}
+
+// The synchronous form of an asynchronous gated handler: waits for its reply. The request
+// is copied, since a const one cannot carry the principal.
+HttpHandler Waiting(AsyncHttpHandler gated) {
+  return [gated = std::move(gated)](const HttpRequest& request) {
+    absl::Notification replied;
+    HttpResponse response;
+    gated(request, [&](HttpResponse answer) {
+      response = std::move(answer);
+      replied.Notify();
+    });
+    replied.WaitForNotification();
+    return response;
+  };
 }
 
 }  // namespace
@@ -69,28 +104,30 @@ HttpResponse JsonError(int status, absl::string_view message) {
   return response;
 }
 
-HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
-                     HttpResourceParams params) {
-  return [gate, &route, handler = std::move(handler),
-          params = std::move(params)](const HttpRequest& request) {
-    Credentials credentials;
-    credentials.peer = request.peer;
-    credentials.cert_chain_pem = request.client_cert_chain_pem;
-    credentials.token = Header(request, "x-vault-token");
-    if (credentials.token.empty()) {
-      absl::string_view auth = Header(request, "authorization");
-      if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);
-    }
-    return Serve(gate, route, handler, params, credentials, request);
+AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handler,
+                               HttpResourceParams params) {
+  return [gate, &route, handler = std::move(handler), params = std::move(params)](
+             HttpRequest request, HttpReply reply) {
+    Serve(gate, route, handler, params, CredentialsOf(request), request, std::move(reply));
   };
 }
 
-HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler) {
-  return [gate, &route, handler = std::move(handler)](const HttpRequest& request) {
+AsyncHttpHandler GateHttpWithoutCredentialsAsync(Gate* gate, const Route& route,
+                                                 HttpHandler handler) {
+  return [gate, &route, handler = std::move(handler)](HttpRequest request, HttpReply reply) {
     Credentials credentials;
     credentials.peer = request.peer;
-    return Serve(gate, route, handler, nullptr, credentials, request);
+    Serve(gate, route, handler, nullptr, credentials, request, std::move(reply));
   };
+}
+
+HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
+                     HttpResourceParams params) {
+  return Waiting(GateHttpAsync(gate, route, std::move(handler), std::move(params)));
+}
+
+HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler) {
+  return Waiting(GateHttpWithoutCredentialsAsync(gate, route, std::move(handler)));
 }
 
 }  // namespace strongroom::server::access

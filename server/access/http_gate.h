@@ -9,7 +9,8 @@
 // acts on exactly the object the policy check and the audit record named. Refusals answer
 // in Vault's shape, {"errors":["..."]}: 403 for missing, invalid or insufficient
 // credentials (as Vault does), 503 when the audit log cannot record the request (the
-// handler's response is then withheld).
+// handler's response is then withheld): no response leaves before its audit record is
+// durable.
 #pragma once
 
 #include <functional>
@@ -29,12 +30,24 @@ namespace strongroom::server::access {
 using HttpResourceParams =
     std::function<absl::StatusOr<std::map<std::string, std::string>>(const HttpRequest&)>;
 
+// The gated handler for HttpServer::HandleAsync: `handler` runs on the calling (worker)
+// thread, the audit record is written asynchronously (group-committed with every other
+// request in flight), and the reply goes out once it is durable. The request is the
+// gate's own: the principal and resource values are set in it, never in a copy.
+AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handler,
+                               HttpResourceParams params = nullptr);
+
+// GateHttpAsync for a listener that takes no credentials (the plain-HTTP one for public
+// PKI documents): the token headers and any client certificate are never read, so the
+// request is admitted (and audited) as anonymous; a route that is not public is refused.
+AsyncHttpHandler GateHttpWithoutCredentialsAsync(Gate* gate, const Route& route,
+                                                 HttpHandler handler);
+
+// The synchronous forms, for HttpServer::Handle and direct calls: they wait for the audit
+// record on the calling thread, and copy the request (a const one cannot carry the
+// principal). Servers register the asynchronous forms.
 HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
                      HttpResourceParams params = nullptr);
-
-// GateHttp for a listener that takes no credentials (the plain-HTTP one for public PKI
-// documents): the token headers and any client certificate are never read, so the
-// request is admitted (and audited) as anonymous; a route that is not public is refused.
 HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler);
 
 // {"errors":["<message>"]} with `status`.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 
 namespace strongroom::server {
 namespace {
@@ -70,6 +71,13 @@ int HttpStatusOf(absl::StatusCode code) {
 }
 
 void HttpRouter::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
+  HandleAsync(method, path, [handler = std::move(handler)](HttpRequest request, HttpReply reply) {
+    reply(handler(request));
+  });
+}
+
+void HttpRouter::HandleAsync(const std::string& method, const std::string& path,
+                             AsyncHttpHandler handler) {
   if (!IsPattern(path)) {
     routes_[{path, method}] = std::move(handler);
     return;
@@ -84,11 +92,25 @@ void HttpRouter::Handle(const std::string& method, const std::string& path, Http
 }
 
 HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
-  if (route != nullptr) *route = std::string(kUnrouted);
+  absl::Notification replied;
+  HttpResponse response;
+  RouteAsync(std::move(request), [&](absl::string_view taken, HttpResponse answer) {
+    if (route != nullptr) *route = std::string(taken);
+    response = std::move(answer);
+    replied.Notify();
+  });
+  replied.WaitForNotification();
+  return response;
+}
+
+void HttpRouter::RouteAsync(HttpRequest request, Done done) const {
   auto it = routes_.find({request.path, request.method});
   if (it != routes_.end()) {
-    if (route != nullptr) *route = request.path;
-    return it->second(request);
+    absl::string_view taken = it->first.first;
+    return it->second(std::move(request), [taken, done = std::move(done)](
+                                              HttpResponse response) mutable {
+      done(taken, std::move(response));
+    });
   }
   std::set<std::string> allowed;
   for (auto r = routes_.lower_bound({request.path, ""});
@@ -114,8 +136,11 @@ HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
   }
   if (best != nullptr) {
     request.path_params = std::move(best_params);
-    if (route != nullptr) *route = best->pattern;
-    return best->handler(request);
+    absl::string_view taken = best->pattern;
+    return best->handler(std::move(request), [taken, done = std::move(done)](
+                                                 HttpResponse response) mutable {
+      done(taken, std::move(response));
+    });
   }
   HttpResponse response;
   if (allowed.empty()) {
@@ -126,7 +151,7 @@ HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
     response.body = absl::StrCat("method not allowed; use ", absl::StrJoin(allowed, ", "), "\n");
     response.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
   }
-  return Refuse(std::move(request), std::move(response));
+  done(kUnrouted, Refuse(std::move(request), std::move(response)));
 }
 
 HttpResponse HttpRouter::Refuse(HttpRequest request, HttpResponse answer) const {

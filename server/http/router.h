@@ -7,6 +7,11 @@
 // compared left to right and a literal beats "{name}", which beats "{name...}"; equally
 // specific patterns win in registration order. Any method string is routable ("LIST" too).
 // Unrouted requests get 404, or 405 with Allow when the path is routed for other methods.
+//
+// A handler is synchronous (HttpHandler: returns the response) or asynchronous
+// (AsyncHttpHandler: owns the request and completes by calling its reply once, from any
+// thread, e.g. once the audit record of the request is durable), so that requests waiting
+// on something other than their own work hold no thread.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -55,6 +61,13 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Takes an asynchronous handler's response: called exactly once, from any thread, quickly
+// (it must not wait).
+using HttpReply = absl::AnyInvocable<void(HttpResponse)>;
+// The request is the handler's own (moved to it: it may fill principal and path_params in
+// place); it calls `reply` exactly once, during the call or later.
+using AsyncHttpHandler = std::function<void(HttpRequest request, HttpReply reply)>;
+
 // HttpStatusOf: the HTTP status of a failed call, the one map for every HTTP route (Vault's
 // conventions): 400 for bad input or state (INVALID_ARGUMENT, FAILED_PRECONDITION,
 // OUT_OF_RANGE, ALREADY_EXISTS, RESOURCE_EXHAUSTED), 403 for UNAUTHENTICATED and
@@ -74,6 +87,8 @@ class HttpRouter {
   // last segment "{name...}" (matching the non-empty rest of the path, '/' included); the
   // matched values are in HttpRequest::path_params. Precedence: see the file comment.
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  // The same for an asynchronous handler.
+  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler);
   // Requests no route takes go to `handler` with the router's answer (404, or 405 naming
   // the allowed methods) and path_params {"path": the path, cut at 256 bytes}; it returns
   // what to send. Without one, that answer goes out as it is. The server also sends the
@@ -84,6 +99,11 @@ class HttpRouter {
   // unrouted handler when there is one). If `route` is given it receives the pattern that
   // took the request, or kUnrouted.
   HttpResponse Route(HttpRequest request, std::string* route = nullptr) const;
+  // Route() that does not wait for an asynchronous handler: `done` gets the pattern that
+  // took the request (or kUnrouted; the router's own string) and the response, on the
+  // thread the handler replies from. Route() waits for it.
+  using Done = absl::AnyInvocable<void(absl::string_view route, HttpResponse response)>;
+  void RouteAsync(HttpRequest request, Done done) const;
   // `answer` (a refusal the server decided on) through the unrouted handler.
   HttpResponse Refuse(HttpRequest request, HttpResponse answer) const;
 
@@ -91,10 +111,10 @@ class HttpRouter {
   struct Pattern {
     std::string pattern;
     std::string method;
-    HttpHandler handler;
+    AsyncHttpHandler handler;
     std::vector<std::string> segments;  // pattern split on '/'
   };
-  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;  // (path, method)
+  std::map<std::pair<std::string, std::string>, AsyncHttpHandler> routes_;  // (path, method)
   std::vector<Pattern> patterns_;  // in registration order
   UnroutedHandler unrouted_;
 };

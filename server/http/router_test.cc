@@ -1,9 +1,11 @@
 // HttpRouter: exact routes, "{name}" and "{name...}" patterns, 404 and 405, the unrouted
 // handler.
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/http/router.h"
@@ -140,6 +142,65 @@ TEST(HttpRouterMethods, ListIsRoutedAndUnknownMethodsGet405WithAllow) {
   EXPECT_EQ(route, "/v1/{mount}/keys");
   request.path = "/nowhere";
   router.Route(request, &route);
+  EXPECT_EQ(route, HttpRouter::kUnrouted);
+}
+
+TEST(HttpRouterAsync, AsyncHandlerOwnsTheRequestAndRepliesFromAnotherThread) {
+  HttpRouter router;
+  router.HandleAsync("POST", "/v1/{mount}/encrypt/{name}",
+                     [](HttpRequest request, HttpReply reply) {
+                       // The handler may fill the request it owns in place.
+                       request.path_params["extra"] = "x";
+                       std::thread([request = std::move(request), reply = std::move(reply)]() mutable {
+                         HttpResponse response;
+                         response.body = request.body + " " + request.path_params["name"] + " " +
+                                         request.path_params["extra"];
+                         reply(std::move(response));
+                       }).detach();
+                     });
+  HttpRequest request;
+  request.method = "POST";
+  request.path = "/v1/transit/encrypt/k1";
+  request.body = "payload";
+  std::string route;
+  EXPECT_EQ(router.Route(request, &route).body, "payload k1 x");
+  EXPECT_EQ(route, "/v1/{mount}/encrypt/{name}");
+
+  absl::Notification done;
+  std::string async_route, async_body;
+  router.RouteAsync(request, [&](absl::string_view taken, HttpResponse response) {
+    async_route = std::string(taken);
+    async_body = response.body;
+    done.Notify();
+  });
+  done.WaitForNotification();
+  EXPECT_EQ(async_route, "/v1/{mount}/encrypt/{name}");
+  EXPECT_EQ(async_body, "payload k1 x");
+}
+
+TEST(HttpRouterAsync, SynchronousHandlersAndUnroutedRequestsReplyDuringTheCall) {
+  HttpRouter router;
+  router.Handle("GET", "/v1/sys/health", Echo("health"));
+  bool replied = false;
+  std::string route;
+  HttpRequest request;
+  request.method = "GET";
+  request.path = "/v1/sys/health";
+  router.RouteAsync(request, [&](absl::string_view taken, HttpResponse response) {
+    replied = true;
+    route = std::string(taken);
+    EXPECT_EQ(response.body, "health");
+  });
+  EXPECT_TRUE(replied);
+  EXPECT_EQ(route, "/v1/sys/health");
+  replied = false;
+  request.path = "/v1/sys/nothing";
+  router.RouteAsync(request, [&](absl::string_view taken, HttpResponse response) {
+    replied = true;
+    route = std::string(taken);
+    EXPECT_EQ(response.status, 404);
+  });
+  EXPECT_TRUE(replied);
   EXPECT_EQ(route, HttpRouter::kUnrouted);
 }
 

@@ -227,6 +227,17 @@ class HttpServer::Impl {
     if (sessions.empty()) drained.SignalAll();
   }
 
+  // Requests handed to the router and not yet replied to: Stop() waits for them, since an
+  // asynchronous reply may come after the workers are done.
+  void Begin() {
+    absl::MutexLock lock(&mu);
+    ++routing;
+  }
+  void End() {
+    absl::MutexLock lock(&mu);
+    if (--routing == 0) replied.SignalAll();
+  }
+
   const HttpServerOptions options;
   HttpRouter router;
   std::function<void(const HttpExchange&)> observer;
@@ -238,6 +249,8 @@ class HttpServer::Impl {
   absl::Mutex mu;
   std::list<std::weak_ptr<SessionBase>> sessions ABSL_GUARDED_BY(mu);
   absl::CondVar drained;  // sessions became empty
+  int routing ABSL_GUARDED_BY(mu) = 0;
+  absl::CondVar replied;  // routing became 0
   int port = 0;
   bool started = false;
   bool stopped = false;
@@ -408,13 +421,22 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.body = std::move(message.body());
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
+    server_->Begin();
     server_->workers->Run([self = this->shared_from_this(), request = std::move(request)]() mutable {
-      const std::string method = request.method;
-      std::string route;
-      HttpResponse response = self->server_->router.Route(std::move(request), &route);
-      self->server_->Observe(method, route, response.status, self->start_);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+      std::string method = request.method;
+      // An asynchronous handler frees this worker at once and replies later from its own
+      // thread (the audit log's writer, for gated routes).
+      self->server_->router.RouteAsync(
+          std::move(request), [self, method = std::move(method)](absl::string_view route,
+                                                                 HttpResponse response) mutable {
+            HttpServer::Impl* server = self->server_;
+            server->Observe(method, route, response.status, self->start_);
+            net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+              self->Write(std::move(response));
+            });
+            self.reset();  // before End(): after it, the server may be gone
+            server->End();
+          });
     });
   }
 
@@ -598,6 +620,11 @@ void HttpServer::Handle(const std::string& method, const std::string& path, Http
   impl_->router.Handle(method, path, std::move(handler));
 }
 
+void HttpServer::HandleAsync(const std::string& method, const std::string& path,
+                             AsyncHttpHandler handler) {
+  impl_->router.HandleAsync(method, path, std::move(handler));
+}
+
 void HttpServer::HandleUnrouted(HttpRouter::UnroutedHandler handler) {
   impl_->router.HandleUnrouted(std::move(handler));
 }
@@ -693,6 +720,10 @@ void HttpServer::Stop() {
   for (std::thread& t : impl.threads) t.join();
   impl.threads.clear();
   impl.workers.reset();  // finishes the handlers in progress
+  // Their replies may still be on their way (an audit record being made durable): the
+  // sessions they post to must not outlive the server.
+  absl::MutexLock lock(&impl.mu);
+  while (impl.routing > 0) impl.replied.Wait(&impl.mu);
 }
 
 }  // namespace strongroom::server

@@ -3,8 +3,10 @@
 //
 // Callers register handlers before Start(); Start() binds (port 0 picks a free port, see
 // port()) and serves until Stop(). A few I/O threads run every connection's TLS and
-// parsing; handlers, which may block (HSM, durable audit), run on the server's own worker
-// pool and never on the I/O threads. Handlers run concurrently and must be thread-safe.
+// parsing; handlers, which may block (HSM), run on the server's own worker pool and never on
+// the I/O threads; an asynchronous handler (router.h) releases its worker when it returns and
+// its reply is written whenever it comes (e.g. once its audit record is durable). Handlers
+// run concurrently and must be thread-safe.
 //
 // The edge, for every connection: keep-alive without a request cap; pipelined requests
 // answered in order; a request refused before its body is read (400, 413, 415, 431)
@@ -77,6 +79,7 @@ class HttpServer {
 
   // HttpRouter::Handle and HandleUnrouted; call before Start().
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler);
   void HandleUnrouted(HttpRouter::UnroutedHandler handler);
   // Called once per response sent (from worker or I/O threads); call before Start().
   void SetObserver(std::function<void(const HttpExchange&)> observer);
@@ -85,8 +88,9 @@ class HttpServer {
   // address cannot be bound.
   absl::Status Start(const std::string& address);
   int port() const;
-  // Drains (see above) within options.drain_timeout, then closes every connection and
-  // joins the threads. Idempotent.
+  // Drains (see above) within options.drain_timeout, then closes every connection, joins
+  // the threads and waits for the replies of requests already handed to handlers (those
+  // must come: an asynchronous handler always replies). Idempotent.
   void Stop();
 
   class Impl;
