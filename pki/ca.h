@@ -20,6 +20,8 @@
 // rule; NOT_FOUND for unknown issuers, roles and serials; ALREADY_EXISTS for a taken issuer
 // name; FAILED_PRECONDITION for an issuer without a certificate (yet) or a certificate
 // that does not match the issuer's key; PERMISSION_DENIED for names a role does not allow.
+// Ca is a facade over the parts in pki/internal/ (issuers, their HSM keys, roles, issuance,
+// the inventory of stored certificates, revocation and CRLs).
 // Thread-safe: issuer-record updates (import, CRL numbers) are serialised by a mutex and
 // committed with compare-and-set; issuance runs concurrently, and the records of stored
 // certificates are committed in groups (kms/group_commit.h): a certificate is returned
@@ -27,13 +29,12 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -42,18 +43,22 @@
 #include "hsm/provider.h"
 #include "kms/barrier.h"
 #include "kms/change_watcher.h"
-#include "kms/group_commit.h"
 #include "kms/storage.h"
 #include "pki/caller_rights.h"
 #include "pki/name_request.h"
-#include "pki/records.pb.h"
 #include "pki/signer.h"
 #include "strongroom/v1/pki.pb.h"
 
 namespace strongroom::pki {
 
-struct BuiltCertificate;   // certificate_builder.h
-struct CertificateParams;  // certificate_builder.h
+namespace internal {  // pki/internal/: the parts Ca is a facade over
+class Inventory;
+class Issuance;
+class IssuerKeys;
+class Issuers;
+class Revocation;
+class Roles;
+}  // namespace internal
 
 struct CaOptions {
   // Prefix of the AIA, OCSP and CRL DP URLs, e.g. "http://ca.example:7402" (no trailing '/');
@@ -68,6 +73,7 @@ class Ca {
   // None of the pointers is owned; all outlive the Ca. `provider` is loaded for `hsm`.
   Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Barrier* barrier,
      CaOptions options);
+  ~Ca();
 
   absl::StatusOr<v1::Issuer> CreateRootIssuer(const v1::CreateRootIssuerRequest& request);
   // Creates the issuer's HSM key and returns a CSR for it; the issuer cannot sign until
@@ -157,7 +163,7 @@ class Ca {
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
   // Certificate records queued for their group commit (each caller waits for its own, so
   // at most one per concurrent issuance), for metrics.
-  size_t inventory_queued() const { return inventory_.queued(); }
+  size_t inventory_queued() const;
 
   // Advances trust_epoch when another node changes an issuer or revokes a certificate, and
   // on every full re-check. Call once, before `watcher` starts; it must outlive the CA.
@@ -165,86 +171,21 @@ class Ca {
 
   // Replaces CaOptions::base_url for certificates signed from now on: for a server whose
   // document listener learns its port only once bound (port 0). Thread-safe.
-  void SetBaseUrl(std::string base_url) ABSL_LOCKS_EXCLUDED(base_url_mu_);
+  void SetBaseUrl(std::string base_url);
 
  private:
-  struct LoadedIssuer;
-
   absl::Status RequireUnsealed() const;
-  absl::StatusOr<std::pair<IssuerRecord, int64_t>> LoadIssuerRecord(absl::string_view name);
-  // The issuer with its HSM key and, if `need_certificate`, its certificate (else
-  // FAILED_PRECONDITION).
-  absl::StatusOr<LoadedIssuer> LoadIssuer(absl::string_view name, bool need_certificate);
-  // The stored role (and its storage revision, if `revision` is not null).
-  absl::StatusOr<v1::Role> LoadRole(absl::string_view name, int64_t* revision = nullptr);
-  // The checks every leaf passes before a key is made or anything signed: the caller's
-  // rights on the role's issuer for `use`, the role's rules for `names`, and the caller's
-  // rights on `names`.
-  absl::Status AuthorizeLeaf(const v1::Role& role, CallerRights::IssuerUse use,
-                             const NameRequest& names, const CallerRights& rights);
-  // Creates the HSM key pair of a new issuer; returns its label.
-  absl::StatusOr<std::string> NewIssuerKey(const std::string& issuer, v1::PkiKeyType type);
-  // Loads a new issuer's HSM key pair, runs `step` (self-sign or make a CSR), stores the
-  // record (ALREADY_EXISTS if the name was taken meanwhile); on any failure destroys the key.
-  using IssuerKeyStep = std::function<absl::Status(EVP_PKEY* key, EVP_PKEY* public_key)>;
-  absl::Status FinishIssuer(IssuerRecord* record, const IssuerKeyStep& step);
-  // Checks a new issuer's name, common name and key type, creates its HSM key and returns
-  // the initial record (not yet stored).
-  absl::StatusOr<IssuerRecord> StartIssuer(const std::string& name, const std::string& common_name,
-                                           v1::PkiKeyType key_type);
-  std::string KeyUri(const std::string& label) const;
-  v1::Issuer ToIssuer(const IssuerRecord& record) const;
-  // Signs a leaf for `public_key` under `role` and stores it unless role.no_store.
-  // `public_key_info` (may be nullptr) is public_key's encoded SubjectPublicKeyInfo.
-  absl::StatusOr<v1::SignedCertificate> IssueLeaf(const v1::Role& role, const NameRequest& names,
-                                                  absl::Duration requested_ttl,
-                                                  EVP_PKEY* public_key,
-                                                  const X509_PUBKEY* public_key_info);
-  // Stores `built` as a CertificateRecord (issued by `issuer_name`, under `role` if not
-  // empty) unless `store` is false, and returns it as the caller receives it.
-  absl::StatusOr<v1::SignedCertificate> Issued(const BuiltCertificate& built, absl::Time not_after,
-                                               const std::string& issuer_name,
-                                               const std::string& role,
-                                               const std::string& chain_pem, bool store);
-  // Builds and signs the issuer's CRL (thisUpdate `now`, the next CRL number) and stores it
-  // with the issuer's new CRL number in one commit.
-  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(issuer_mu_);
-  // The stored CRL of `issuer_name` (nullopt if none).
-  absl::StatusOr<std::optional<CrlRecord>> LoadStoredCrl(absl::string_view issuer_name);
 
-  // The AIA (CA issuers, OCSP) and CRL DP URLs of certificates signed by `issuer_name`.
-  void SetDocumentUrls(const std::string& issuer_name, CertificateParams* params) const
-      ABSL_LOCKS_EXCLUDED(base_url_mu_);
-
-  hsm::Hsm* const hsm_;
-  hsm::HsmProvider* const provider_;
-  kms::Storage* const storage_;
   kms::Barrier* const barrier_;
-  const CaOptions options_;
-  mutable absl::Mutex base_url_mu_;
-  std::string base_url_ ABSL_GUARDED_BY(base_url_mu_);
-  // New certificate records: a burst of issuances shares one durable commit.
-  kms::GroupCommit inventory_;
-  absl::Mutex issuer_mu_;  // serialises issuer-record updates
+  absl::Mutex issuer_mu_;  // serialises issuer-record updates (certificate, CRL number)
   std::atomic<uint64_t> trust_epoch_{0};
-  // Issuer keys by HSM label: loading one through the provider reads the token, and labels
-  // never change meaning. Provider keys hold only the label and the public key.
-  struct CachedKeys {
-    hsm::EvpPkeyPtr key;         // provider key (signing)
-    hsm::EvpPkeyPtr public_key;  // default library context
-  };
-  // Issuer certificates, parsed, and their chain PEM, by issuer name (checked against the
-  // stored certificate DER on every use, so a re-created issuer is never served stale).
-  struct ParsedIssuer {
-    std::string certificate_der;
-    hsm::X509Ptr certificate;  // shared read-only (X509_up_ref) with callers
-    std::string chain_pem;
-  };
-  absl::Mutex key_cache_mu_;
-  absl::flat_hash_map<std::string, CachedKeys> key_cache_ ABSL_GUARDED_BY(key_cache_mu_);
-  absl::flat_hash_map<std::string, std::shared_ptr<const ParsedIssuer>> parsed_issuers_
-      ABSL_GUARDED_BY(key_cache_mu_);
+  // The parts, along the seams of the API; declared in dependency order.
+  std::unique_ptr<internal::IssuerKeys> keys_;
+  std::unique_ptr<internal::Issuers> issuers_;
+  std::unique_ptr<internal::Roles> roles_;
+  std::unique_ptr<internal::Inventory> inventory_;
+  std::unique_ptr<internal::Issuance> issuance_;
+  std::unique_ptr<internal::Revocation> revocation_;
 };
 
 }  // namespace strongroom::pki

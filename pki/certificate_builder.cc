@@ -4,6 +4,7 @@
 #include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -332,20 +333,66 @@ hsm::EvpPkeyPtr KeyOfRawSpki(const RawSpki& spki) {
   }
 }
 
+// The digest of an ecdsa-with-SHA256, -SHA384 or -SHA512 signature algorithm, whose
+// parameters must be absent (RFC 5758 3.2); nullptr for any other algorithm.
+const EVP_MD* EcdsaDigest(const X509_ALGOR* algorithm) {
+  const ASN1_OBJECT* oid = nullptr;
+  int param_type = V_ASN1_UNDEF;
+  X509_ALGOR_get0(&oid, &param_type, nullptr, algorithm);
+  if (param_type != V_ASN1_UNDEF) return nullptr;
+  // Fetched once: EVP_sha256() and the like make OpenSSL 3.0 fetch on every use.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const kSha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static EVP_MD* const kSha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  switch (OBJ_obj2nid(oid)) {
+    case NID_ecdsa_with_SHA256:
+      return kSha256;
+    case NID_ecdsa_with_SHA384:
+      return kSha384;
+    case NID_ecdsa_with_SHA512:
+      return kSha512;
+    default:
+      return nullptr;
+  }
+}
+
+// Whether `signature` under `algorithm` (ECDSA with SHA-2, see EcdsaDigest) verifies over
+// `signed_der` with `key`, a classic EC key as KeyOfRawSpki builds. It calls EC_KEY's ECDSA
+// (strict DER signature, as ASN1_item_verify checks it) directly: ASN1_item_verify would
+// make OpenSSL 3.0 export the key to its provider and fetch the algorithms for every request.
+bool EcdsaVerifies(EVP_PKEY* key, const X509_ALGOR* algorithm, const ASN1_BIT_STRING* signature,
+                   const unsigned char* signed_der, long signed_len) {
+  const EVP_MD* md = EcdsaDigest(algorithm);
+  // A BIT STRING signature has no unused bits (ASN1_item_verify refuses those too).
+  if (md == nullptr || signed_der == nullptr || (signature->flags & 0x07) != 0) return false;
+  std::unique_ptr<EC_KEY, hsm::OpenSslDeleter<EC_KEY, EC_KEY_free>> ec(EVP_PKEY_get1_EC_KEY(key));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  return ec != nullptr &&
+         EVP_Digest(signed_der, static_cast<size_t>(signed_len), digest, &digest_len, md,
+                    nullptr) == 1 &&
+         ECDSA_verify(0, digest, static_cast<int>(digest_len), ASN1_STRING_get0_data(signature),
+                      ASN1_STRING_length(signature), ec.get()) == 1;
+}
+
 // The CSR in `der` as an X509_REQ holding its subject, attributes and public key, if its
 // key is one KeyOfRawSpki builds and its signature verifies with it; nullptr otherwise (the
-// caller then decides with OpenSSL's own decoding). The X509_REQ carries no signature.
+// caller then decides with OpenSSL's own decoding). The signature is checked over the
+// request info's bytes as received. The X509_REQ carries no signature.
 hsm::X509ReqPtr ParseVerifiedCsrFast(const unsigned char* der, long len) {
   const unsigned char* p = der;
   std::unique_ptr<RawCsr, RawCsrFree> raw(static_cast<RawCsr*>(
       static_cast<void*>(ASN1_item_d2i(nullptr, &p, len, ASN1_ITEM_rptr(RawCsr)))));
   if (raw == nullptr) return nullptr;
   hsm::EvpPkeyPtr key = KeyOfRawSpki(*raw->info->spki);
-  if (key == nullptr ||
-      ASN1_item_verify(ASN1_ITEM_rptr(RawCsrInfo), raw->signature_algorithm, raw->signature,
-                       raw->info, key.get()) != 1) {
-    return nullptr;
-  }
+  if (key == nullptr) return nullptr;
+  const bool verified =
+      EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_EC
+          ? EcdsaVerifies(key.get(), raw->signature_algorithm, raw->signature,
+                          raw->info->enc.enc, raw->info->enc.len)
+          : ASN1_item_verify(ASN1_ITEM_rptr(RawCsrInfo), raw->signature_algorithm,
+                             raw->signature, raw->info, key.get()) == 1;
+  if (!verified) return nullptr;
   hsm::X509ReqPtr csr(X509_REQ_new());
   if (csr == nullptr || X509_REQ_set_subject_name(csr.get(), raw->info->subject) != 1 ||
       X509_REQ_set_pubkey(csr.get(), key.get()) != 1) {

@@ -325,6 +325,36 @@ TEST(CertificateBuilderTest, ParsedCsrKeepsKeySubjectAndNamesForEveryKeyType) {
   }
 }
 
+// EC requests are verified with EC_KEY's ECDSA directly for SHA-256/384/512 and by
+// OpenSSL's own path for other digests (here SHA-224): every digest is accepted, and a
+// changed signature byte is refused on both paths.
+TEST(CertificateBuilderTest, EcdsaCsrSignatureIsCheckedForEveryDigest) {
+  hsm::EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  ASSERT_NE(key, nullptr);
+  for (const EVP_MD* md : {EVP_sha256(), EVP_sha384(), EVP_sha512(), EVP_sha224()}) {
+    SCOPED_TRACE(EVP_MD_get0_name(md));
+    hsm::X509ReqPtr csr = MakeCsr(key.get(), "digests.example.com", nullptr);
+    ASSERT_GT(X509_REQ_sign(csr.get(), key.get(), md), 0);
+    auto parsed = ParseCsr(CsrToPem(csr.get()));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    auto parsed_key = CsrPublicKey(parsed->get());
+    ASSERT_TRUE(parsed_key.ok()) << parsed_key.status();
+    EXPECT_EQ(EVP_PKEY_eq(parsed_key->get(), key.get()), 1);
+
+    unsigned char* der = nullptr;
+    int len = i2d_X509_REQ(csr.get(), &der);
+    ASSERT_GT(len, 0);
+    std::string bytes(reinterpret_cast<char*>(der), len);
+    OPENSSL_free(der);
+    bytes.back() ^= 0x01;  // the last byte of the signature's s
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    hsm::X509ReqPtr tampered(d2i_X509_REQ(nullptr, &p, len));
+    ASSERT_NE(tampered, nullptr);
+    EXPECT_EQ(ParseCsr(CsrToPem(tampered.get())).status().message(),
+              "csr: signature does not verify");
+  }
+}
+
 TEST(CertificateBuilderTest, RefusesRsa1024Csr) {
   hsm::EvpPkeyPtr weak(EVP_RSA_gen(1024));
   hsm::X509ReqPtr csr = MakeCsr(weak.get(), "weak.example.com", nullptr);
