@@ -56,13 +56,6 @@ constexpr absl::Duration kMonitorPeriod = absl::Seconds(5);
 // Key the monitor reads to probe the storage (any key will do; it need not exist).
 constexpr char kStorageProbeKey[] = "sys/kek";
 
-// This node's name among the nodes sharing the storage: "<hostname>:<gRPC port>".
-std::string NodeId(int grpc_port) {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-  return absl::StrCat(host[0] != '\0' ? host : "localhost", ":", grpc_port);
-}
-
 // Opens the configured storage backend.
 absl::StatusOr<std::unique_ptr<kms::Storage>> OpenStorage(const v1::StorageConfig& config,
                                                           size_t max_connections_cap = 0) {
@@ -269,7 +262,7 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
       return Prefixed("grpc.port_file: ", s);
     }
   }
-  d->cluster_->Start(NodeId(d->port_), absl::StrCat(config.grpc().address(), " (port ", d->port_, ")"));
+  d->cluster_->Start(config.node_id(), absl::StrCat(config.grpc().address(), " (port ", d->port_, ")"));
   if (absl::Status s = d->StartKmsPlugin(); !s.ok()) return Prefixed("kms_plugin: ", s);
   d->server_metrics_->RegisterStateGauges(d->hsm_.get(), d->barrier_.get(), d->keyring_.get(),
                                           d->ca_.get(), start_time);

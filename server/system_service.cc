@@ -33,25 +33,27 @@ v1::Status SystemService::CurrentStatus() const {
   storage->set_location(storage_->Location());
   storage->set_schema_version(storage_->SchemaVersion());
   storage->set_server(storage_->Server());
-  v1::ClusterInfo* cluster = status.mutable_cluster();
-  const ClusterNode::View view = cluster_->view();
-  cluster->set_node_id(view.node_id);
-  cluster->set_lease_holder(view.lease.held);
-  cluster->set_lease_holder_id(view.lease.holder);
-  cluster->set_lease_epoch(static_cast<uint64_t>(view.lease.epoch));
-  for (const kms::NodeSeen& seen : view.live) {
-    v1::ClusterNode* node = cluster->add_live_nodes();
-    node->set_node_id(seen.node_id);
-    node->set_address(seen.detail);
-    node->set_seen_ms_ago(static_cast<uint64_t>(absl::ToInt64Milliseconds(seen.since_seen)));
+  if (cluster_ != nullptr && watcher_ != nullptr) {  // null in tests of the HTTP routes
+    v1::ClusterInfo* cluster = status.mutable_cluster();
+    const ClusterNode::View view = cluster_->view();
+    cluster->set_node_id(view.node_id);
+    cluster->set_lease_holder(view.lease.held);
+    cluster->set_lease_holder_id(view.lease.holder);
+    cluster->set_lease_epoch(static_cast<uint64_t>(view.lease.epoch));
+    for (const kms::NodeSeen& seen : view.live) {
+      v1::ClusterNode* node = cluster->add_live_nodes();
+      node->set_node_id(seen.node_id);
+      node->set_address(seen.detail);
+      node->set_seen_ms_ago(static_cast<uint64_t>(absl::ToInt64Milliseconds(seen.since_seen)));
+    }
+    const absl::Duration age = watcher_->Age();
+    cluster->set_cache_age_ms(age == absl::InfiniteDuration()
+                                  ? std::numeric_limits<uint64_t>::max()
+                                  : static_cast<uint64_t>(absl::ToInt64Milliseconds(age)));
+    std::string error = view.error;
+    if (error.empty()) error = watcher_->last_error();
+    cluster->set_error(error);
   }
-  const absl::Duration age = watcher_->Age();
-  cluster->set_cache_age_ms(age == absl::InfiniteDuration()
-                                ? std::numeric_limits<uint64_t>::max()
-                                : static_cast<uint64_t>(absl::ToInt64Milliseconds(age)));
-  std::string error = view.error;
-  if (error.empty()) error = watcher_->last_error();
-  cluster->set_error(error);
   status.mutable_start_time()->set_seconds(absl::ToUnixSeconds(start_time_));
   return status;
 }

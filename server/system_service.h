@@ -26,6 +26,7 @@ inline constexpr char kVersion[] = "0.1.0";
 
 class SystemService final : public v1::System::CallbackService, public vault::SysBackend {
  public:
+  // `cluster` and `watcher` may be null (no cluster section in the status).
   SystemService(hsm::Hsm* hsm, kms::Storage* storage, kms::Barrier* barrier,
                 const ClusterNode* cluster, const kms::ChangeWatcher* watcher,
                 access::GrpcGate* gate)

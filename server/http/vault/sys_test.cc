@@ -44,7 +44,9 @@ class SysApiTest : public ::testing::Test {
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
     ASSERT_TRUE(barrier_->Unseal().ok());
     // The gRPC gate is not used by the methods the HTTP routes call.
-    system_ = std::make_unique<SystemService>(hsm_, storage_.get(), barrier_.get(), nullptr);
+    system_ = std::make_unique<SystemService>(hsm_, storage_.get(), barrier_.get(),
+                                              /*cluster=*/nullptr, /*watcher=*/nullptr,
+                                              /*gate=*/nullptr);
     api_ = std::make_unique<SysApi>(system_.get());
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
     operator_.kind = access::Principal::Kind::kToken;
