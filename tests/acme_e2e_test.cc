@@ -57,7 +57,11 @@ class AcmeE2eTest : public testing::StrongroomdHttpTest {
     ASSERT_NE(http01_port_, 0);
     ASSERT_NO_FATAL_FAILURE(StartServer(
         "acme-certbot",
-        absl::StrCat("pki:\n  acme:\n    validation_overrides:\n      \"*\": \"127.0.0.1:",
+        // The raw JWS script sends its requests back to back, faster than the default
+        // per-account and per-source limits allow on an idle machine.
+        absl::StrCat("pki:\n  acme:\n    account_requests_per_second: 1000\n"
+                     "    source_requests_per_second: 1000\n    validation_overrides:\n"
+                     "      \"*\": \"127.0.0.1:",
                      http01_port_, "\"\n")));
     HttpReply root = Curl("POST", "/v1/pki/root/generate/internal", root_token_,
                           R"({"common_name":"ACME E2E Root","key_type":"ec"})");
