@@ -57,12 +57,8 @@ class AcmeE2eTest : public testing::StrongroomdHttpTest {
     ASSERT_NE(http01_port_, 0);
     ASSERT_NO_FATAL_FAILURE(StartServer(
         "acme-certbot",
-        // The raw JWS script sends its requests back to back, faster than the default
-        // per-account and per-source limits allow on an idle machine.
-        absl::StrCat("pki:\n  acme:\n    account_requests_per_second: 1000\n"
-                     "    source_requests_per_second: 1000\n    validation_overrides:\n"
-                     "      \"*\": \"127.0.0.1:",
-                     http01_port_, "\"\n")));
+        absl::StrCat("pki:\n  acme:\n", limits_, "    validation_overrides:\n",
+                     "      \"*\": \"127.0.0.1:", http01_port_, "\"\n")));
     HttpReply root = Curl("POST", "/v1/pki/root/generate/internal", root_token_,
                           R"({"common_name":"ACME E2E Root","key_type":"ec"})");
     ASSERT_EQ(root.status, 200) << root.body;
@@ -75,6 +71,11 @@ class AcmeE2eTest : public testing::StrongroomdHttpTest {
     root_pem_ = Write("root.pem", ca.body);
     dir_ = std::string(getenv("TEST_TMPDIR")) + "/certbot";
   }
+
+  // The raw JWS script sends its requests back to back, faster than the default
+  // per-account and per-source limits allow on an idle machine.
+  std::string limits_ =
+      "    account_requests_per_second: 1000\n    source_requests_per_second: 1000\n";
 
   std::string Write(const std::string& name, const std::string& content) {
     const std::string path = std::string(getenv("TEST_TMPDIR")) + "/" + name;
@@ -177,6 +178,29 @@ TEST_F(AcmeE2eTest, RawJwsProblems) {
   for (const char* type : {"badNonce", "unauthorized", "rejectedIdentifier", "badCSR"}) {
     EXPECT_THAT(audit, HasSubstr(absl::StrCat("problem=", type))) << type;
   }
+}
+
+// The per-source limit: requests past it get 429 with an ACME rateLimited problem.
+class AcmeRateLimitE2eTest : public AcmeE2eTest {
+ protected:
+  AcmeRateLimitE2eTest() { limits_ = "    source_requests_per_second: 1\n"; }
+};
+
+TEST_F(AcmeRateLimitE2eTest, RequestsPastTheSourceLimitAreRateLimited) {
+  int limited = 0, served = 0;
+  for (int i = 0; i < 20 && limited == 0; ++i) {
+    HttpReply r = Curl("GET", "/v1/pki/roles/web/acme/new-nonce", "");
+    if (r.status == 429) {
+      ++limited;
+      EXPECT_THAT(r.body, HasSubstr("urn:ietf:params:acme:error:rateLimited")) << r.body;
+    } else {
+      EXPECT_EQ(r.status, 204) << r.raw;
+      ++served;
+    }
+  }
+  EXPECT_GE(served, 1);
+  EXPECT_EQ(limited, 1) << "20 requests in a row at 1 per second were all served";
+  EXPECT_THAT(ReadFile(AuditPath()), HasSubstr("problem=rateLimited"));
 }
 
 }  // namespace
