@@ -29,6 +29,7 @@ Gate::Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCert
       audit_(audit),
       hasher_(hasher),
       refused_token_hmacs_(refused_token_hmacs_per_second, refused_token_hmacs_per_second),
+      first_check_hmacs_(refused_token_hmacs_per_second, refused_token_hmacs_per_second),
       observer_(std::move(observer)),
       boot_id_(RandomBootId()) {}
 
@@ -57,9 +58,10 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
     principal.identity = *std::move(identity);
   }
   if (!credentials.token.empty()) {
-    // HSM work for refused tokens, in the store and here, is paid from one budget.
-    absl::StatusOr<v1::TokenInfo> info =
-        tokens_->Authenticate(credentials.token, now, &refused_token_hmacs_);
+    // HSM work for refused tokens, in the store and here, is paid from one budget; first
+    // checks of tokens not verified before from the other.
+    absl::StatusOr<v1::TokenInfo> info = tokens_->Authenticate(
+        credentials.token, now, &refused_token_hmacs_, &first_check_hmacs_);
     if (!info.ok()) {
       // Correlate repeated attempts with one token without recording it; each is an HSM
       // operation, so only as many as the budget allows.

@@ -87,7 +87,8 @@ class Gate {
   // audit records of refused tokens); so may `observer`. HSM work for refused tokens is
   // paid from one budget of `refused_token_hmacs_per_second` (that many at once; 0 means
   // none): the token's check for accessors under attack (TokenStore::Authenticate) and the
-  // token_hmac of its audit record.
+  // token_hmac of its audit record. The first check of any other token not verified before
+  // is paid from a second budget of the same size (given back for genuine tokens).
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
        TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
        uint32_t refused_token_hmacs_per_second, AuditObserver observer = nullptr);
@@ -127,6 +128,7 @@ class Gate {
   audit::AuditLog* const audit_;
   audit::AuditHasher* const hasher_;
   TokenBucket refused_token_hmacs_;
+  TokenBucket first_check_hmacs_;
   const AuditObserver observer_;
   const std::string boot_id_;
   std::atomic<uint64_t> next_request_{1};

@@ -30,6 +30,12 @@ class TokenBucket {
     return true;
   }
 
+  // Gives back one taken token whose work turned out not to need paying for (up to the burst).
+  void Refund() {
+    absl::MutexLock lock(&mu_);
+    tokens_ = std::min(burst_, tokens_ + 1);
+  }
+
  private:
   const double per_second_;
   const double burst_;

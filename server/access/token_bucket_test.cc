@@ -31,6 +31,16 @@ TEST(TokenBucketTest, TimeGoingBackwardsEarnsNothing) {
   EXPECT_TRUE(bucket.TryTake(t0 + absl::Seconds(1)));
 }
 
+TEST(TokenBucketTest, ARefundGivesATokenBackUpToTheBurst) {
+  TokenBucket bucket(/*per_second=*/0, /*burst=*/2);
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_EQ(Takes(bucket, t0, 10), 2);
+  bucket.Refund();
+  EXPECT_EQ(Takes(bucket, t0, 10), 1);
+  for (int i = 0; i < 5; ++i) bucket.Refund();
+  EXPECT_EQ(Takes(bucket, t0, 10), 2);
+}
+
 TEST(TokenBucketTest, AZeroRateNeverGivesOne) {
   TokenBucket bucket(/*per_second=*/0, /*burst=*/0);
   EXPECT_EQ(Takes(bucket, absl::FromUnixSeconds(1000), 10), 0);

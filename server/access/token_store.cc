@@ -515,7 +515,8 @@ void TokenStore::DeleteExpired(absl::string_view accessor, const TokenRecord& re
 }
 
 absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now,
-                                                       TokenBucket* refusal_budget) {
+                                                       TokenBucket* refusal_budget,
+                                                       TokenBucket* first_check_budget) {
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
@@ -567,6 +568,13 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
     return absl::UnavailableError(
         "token not checked: too many refused attempts with its accessor; try again later");
   }
+  // Any other token not verified before: its HMAC is paid from the first-check budget, and
+  // given back if the token proves genuine.
+  const bool first_check = !verified_before && !suspect && first_check_budget != nullptr;
+  if (first_check && !first_check_budget->TryTake(now)) {
+    return absl::UnavailableError(
+        "token not checked: too many unverified tokens presented; try again later");
+  }
   absl::StatusOr<std::string> hash = TokenHash(token);
   if (!hash.ok()) return hash.status();
   if (!SameBytes(*hash, found.record.token_hash())) {
@@ -577,6 +585,7 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
     }
     return InvalidToken();
   }
+  if (first_check) first_check_budget->Refund();
   if (refusal_budget != nullptr) ClearSuspect(accessor);
   // The token is genuine from here on: details of the record may be told to its holder.
   absl::StatusOr<std::string> mac = RecordMac(found.record);

@@ -28,9 +28,12 @@
 // attack: once a presented secret for an accessor was wrong (that refusal also draws on the
 // budget), every later unverified attempt with that accessor needs a token from the budget
 // until no attempt has been refused for kSuspectFor, or the genuine token is verified; without
-// one it is refused UNAVAILABLE without HSM work. So refusals cost at most one unmetered
-// HMAC per existing accessor per kSuspectFor, and the budget's rate beyond that, while tokens
-// whose accessors are not attacked are verified as before.
+// one it is refused UNAVAILABLE without HSM work. Given a first-check budget, every other
+// check of a token not verified before (the first attempt with an accessor) takes a token from
+// it before the HMAC, given back if the token is genuine; without one it is refused
+// UNAVAILABLE without HSM work. So refused attempts cost at most the two budgets' bursts and
+// rates in HMACs, however many accessors the caller knows; a genuine token pays nothing once
+// verified and cached, and waits only while the first-check budget is drained.
 //
 // Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
@@ -134,10 +137,12 @@ class TokenStore {
 
   // The details of a valid `token` at `now`. UNAUTHENTICATED "invalid token" / "token
   // expired" (see above); an expired token's record is deleted. `refusal_budget` (may be
-  // null: unmetered) meters HSM work for accessors under attack (see above); UNAVAILABLE
-  // when it is needed and empty.
+  // null: unmetered) meters HSM work for accessors under attack, `first_check_budget` (may
+  // be null: unmetered) that of other tokens not verified before (see above); UNAVAILABLE
+  // when the one needed is empty.
   absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now,
-                                             TokenBucket* refusal_budget = nullptr);
+                                             TokenBucket* refusal_budget = nullptr,
+                                             TokenBucket* first_check_budget = nullptr);
 
   // Extends the token's expiry to now + min(increment, rule), where the rule is the token's
   // period (periodic tokens) or ttl, never past its max_expire_time (if it has one); a zero

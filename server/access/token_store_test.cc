@@ -292,6 +292,54 @@ TEST_F(TokenStoreTest, RefusedAttemptsWithAKnownAccessorAreMetered) {
       cold->Authenticate(token, kNow + absl::Seconds(60) + TokenStore::kSuspectFor, &none).ok());
 }
 
+// A caller who knows many accessors (they appear in audit lines): the first wrong secret for
+// each is paid from the first-check budget, so wrong secrets for M accessors cost at most
+// the two budgets' bursts and rates in HSM work, not M HMACs. A genuine token verified
+// before needs no HSM; a genuine first check gives its share back.
+TEST_F(TokenStoreTest, FirstChecksOfKnownAccessorsAreMetered) {
+  constexpr int kAccessors = 20;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kAccessors; ++i) tokens.push_back(Text(MustCreate(Request({"p"})).token));
+  const std::string cached = Text(MustCreate(Request({"p"})).token);
+  const std::string fresh = Text(MustCreate(Request({"p"})).token);
+  auto store = NewStore();  // nothing cached
+  TokenBucket refusals(/*per_second=*/1, /*burst=*/2);
+  TokenBucket first_checks(/*per_second=*/1, /*burst=*/2);
+  // A genuine first check costs an HMAC but leaves the first-check budget as it was.
+  ASSERT_TRUE(store->Authenticate(cached, kNow, &refusals, &first_checks).ok());
+  SignCounter hsm_work;
+  hsm_->SetCallObserver(&hsm_work);
+  const absl::Duration t = absl::Milliseconds(1500);
+  constexpr int kRounds = 5;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kAccessors; ++i) {
+      const std::string& token = tokens[i];
+      std::string wrong =
+          token.substr(0, 37) + absl::StrCat(round, "x", std::string(43, 'A')).substr(0, 43);
+      absl::Time at = kNow + t * (round * kAccessors + i) / (kRounds * kAccessors);
+      auto result = store->Authenticate(wrong, at, &refusals, &first_checks);
+      EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnauthenticated,
+                                                           absl::StatusCode::kUnavailable));
+    }
+  }
+  // Each budget: its burst (2) and its rate (1/s) over t, nothing per accessor.
+  EXPECT_LE(hsm_work.calls.load(), 2 * (2 + static_cast<int>(absl::ToDoubleSeconds(t))));
+  EXPECT_GE(hsm_work.calls.load(), 2);
+  // Both budgets are empty now: a token verified before needs no HSM and still passes...
+  hsm_work.calls = 0;
+  EXPECT_TRUE(store->Authenticate(cached, kNow + t, &refusals, &first_checks).ok());
+  EXPECT_EQ(hsm_work.calls.load(), 0);
+  hsm_->SetCallObserver(nullptr);
+  // ...while a genuine one not checked yet is refused as retryable, without HSM work, then
+  // verified once the budget refills; its share comes back, so the next first check passes.
+  EXPECT_EQ(store->Authenticate(fresh, kNow + t, &refusals, &first_checks).status().code(),
+            absl::StatusCode::kUnavailable);
+  const absl::Time later = kNow + t + absl::Seconds(1);
+  ASSERT_TRUE(store->Authenticate(fresh, later, &refusals, &first_checks).ok());
+  const std::string another = Text(MustCreate(Request({"p"})).token);
+  EXPECT_TRUE(store->Authenticate(another, later, &refusals, &first_checks).ok());
+}
+
 TEST_F(TokenStoreTest, GarbageTokensAreRefused) {
   const std::string token = Text(MustCreate(Request({"p"})).token);
   std::vector<std::string> garbage = {
