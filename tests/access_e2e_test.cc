@@ -912,8 +912,9 @@ TEST_F(AccessE2eTest, RefusedAttemptsWithAKnownAccessorAreBounded) {
   }
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   const int spent = hsm_sign_inits() - before;
-  // One unmetered check per accessor, the budget's burst (2) and rate (2/s) for everything
-  // else (token checks and audit token_hmacs alike), and at most one audit checkpoint.
+  // One first check per accessor (each also within the first-check budget, as large as the
+  // refusal budget), the refusal budget's burst (2) and rate (2/s) for everything else
+  // (token checks and audit token_hmacs alike), and at most one audit checkpoint.
   EXPECT_LE(spent, static_cast<int>(accessors.size()) + 2 + static_cast<int>(2 * elapsed) + 2)
       << elapsed << " s";
 }
