@@ -250,7 +250,9 @@ TEST_F(PkiHvacE2eTest, HvacPkiCalls) {
        {"generate_root", "generate_intermediate", "sign_intermediate", "set_signed_intermediate",
         "read_ca_certificate_chain", "create_or_update_role", "read_role", "generate_certificate",
         "sign_certificate", "read_certificate", "revoke_certificate", "read_crl",
-        "exported refused", "denied token refused", "list_roles", "list_certificates"}) {
+        "exported refused", "denied token refused", "list_roles", "list_certificates",
+        "read_certificate ca and ca_chain", "generate_certificate pem_bundle",
+        "read_certificate crl"}) {
     EXPECT_THAT(hvac.output, HasSubstr(absl::StrCat("ok ", check, "\n"))) << hvac.output;
   }
   // The LIST routes refuse a token without `read` like the others.

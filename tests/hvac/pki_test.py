@@ -148,6 +148,26 @@ def main():
     read = pki.read_certificate(serial)["data"]
     expect(read["certificate"].strip() == issued["certificate"].strip(), "cert/" + serial)
     check("read_certificate")
+    special = pki.read_certificate("ca")["data"]["certificate"]
+    expect(special.strip() == signed["certificate"].strip(), "cert/ca is the default issuer's")
+    chain_doc = pki.read_certificate("ca_chain")["data"]["certificate"]
+    expect(chain_doc.strip() == ca_chain.strip(), "cert/ca_chain is ca_chain")
+    check("read_certificate ca and ca_chain")
+
+    bundled = pki.generate_certificate(
+        "web", "c.example.com", extra_params={"format": "pem_bundle", "ttl": "1h"}
+    )["data"]
+    pem = bundled["certificate"]
+    expect(pem.startswith(bundled["private_key"].strip()), "pem_bundle: the key first")
+    expect(pem.count("BEGIN CERTIFICATE") == 2 and signed["certificate"].strip() in pem,
+           "pem_bundle: the certificate, then the issuing CA (an intermediate)")
+    bundle_path = write("bundle.pem", pem)
+    key_check = openssl("pkey", "-in", bundle_path, "-noout")
+    expect(key_check.returncode == 0, "pem_bundle's key parses: " + key_check.stderr)
+    verified = openssl("verify", "-CAfile", root_path, "-untrusted", mid_path, bundle_path)
+    expect(verified.returncode == 0, "pem_bundle's certificate verifies: " + verified.stdout +
+           verified.stderr)
+    check("generate_certificate pem_bundle")
     revoked = pki.revoke_certificate(serial)["data"]
     expect(revoked["revocation_time"] > 0, "revocation time")
     check("revoke_certificate")
@@ -167,6 +187,11 @@ def main():
                          signed_path)
     expect(good_check.returncode == 0, "the other certificate passes the CRL check")
     check("read_crl")
+    crl_doc = pki.read_certificate("crl")["data"]["certificate"]
+    crl_doc_check = openssl("crl", "-in", write("crl2.pem", crl_doc), "-CAfile", mid_path, "-noout")
+    expect("verify OK" in crl_doc_check.stdout + crl_doc_check.stderr,
+           "cert/crl: " + crl_doc_check.stdout + crl_doc_check.stderr)
+    check("read_certificate crl")
 
     expect_error(
         hvac.exceptions.InvalidRequest,

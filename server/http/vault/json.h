@@ -93,7 +93,14 @@ class Json {
     return j;
   }
 
+  // Adds `key`, or replaces its value in place: an object never holds a key twice.
   Json& Set(std::string key, Json value) {
+    for (auto& member : members_) {
+      if (member.first == key) {
+        member.second = std::move(value);
+        return *this;
+      }
+    }
     members_.emplace_back(std::move(key), std::move(value));
     return *this;
   }

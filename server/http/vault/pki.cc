@@ -50,6 +50,11 @@ std::vector<VaultRoute> PkiApi::Routes() const {
   write("/sign/{role}", bind(&PkiApi::Sign));
   write("/revoke", bind(&PkiApi::Revoke), BodyFields({{"serial_number", ""}}));
   routes.push_back({"GET", m + "/cert/{serial}", bind(&PkiApi::ReadCert)});
+  // Vault's special serials, more specific than {serial}.
+  for (const char* special : {"ca", "ca_chain", "crl"}) {
+    routes.push_back({"GET", absl::StrCat(m, "/cert/", special),
+                      [this, special](const HttpRequest&) { return SpecialCert(special); }});
+  }
   list("/certs", bind(&PkiApi::ListCerts));
   // The default issuer's documents.
   routes.push_back({"GET", m + "/ca", [this](const HttpRequest& r) { return CaDocument(r, false); }});

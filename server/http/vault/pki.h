@@ -2,9 +2,10 @@
 // paths below are relative to it), a translation layer between
 // Vault's JSON shapes and status codes and pki::Ca (the engine the gRPC Pki service uses).
 //
-//   issuance     POST|PUT issue/{role}, sign/{role}, revoke; GET cert/{serial};
-//                LIST certs (or GET certs?list=true)
-//   documents    GET ca (DER), ca/pem, ca_chain, crl (DER), crl/pem; POST ocsp,
+//   issuance     POST|PUT issue/{role}, sign/{role} (format "pem" or "pem_bundle"), revoke;
+//                GET cert/{serial}; LIST certs (or GET certs?list=true)
+//   documents    GET ca (DER), ca/pem, ca_chain, crl (DER), crl/pem, and as JSON like
+//                cert/{serial}: cert/ca, cert/ca_chain, cert/crl; POST ocsp,
 //                GET ocsp/{request} -- the default issuer's, unauthenticated like
 //                /v1/pki/{issuer}/ca|crl|ocsp
 //   roles        GET|POST|PUT|DELETE roles/{name}; LIST roles (or GET roles?list=true)
@@ -31,7 +32,8 @@
 //
 // Errors are Vault's {"errors":[...]}: bad input 400 naming the field (unknown or
 // unsupported fields are refused, not ignored), permission denied 403, reads of what does
-// not exist 404, sealed 503. Private keys appear only in issue/{role}'s reply. Thread-safe.
+// not exist 404, sealed 503. Private keys appear only in issue/{role}'s reply (private_key, and
+// certificate with pem_bundle). Thread-safe.
 #pragma once
 
 #include <functional>
@@ -68,6 +70,9 @@ class PkiApi {
   HttpResponse Revoke(const HttpRequest& request) const;
   HttpResponse ReadCert(const HttpRequest& request) const;
   HttpResponse ListCerts(const HttpRequest& request) const;
+  // cert/ca, cert/ca_chain and cert/crl: the default issuer's certificate, chain and CRL
+  // (PEM) in the JSON shape of cert/{serial}, as Vault serves them.
+  HttpResponse SpecialCert(absl::string_view which) const;
   // Documents of the default issuer.
   HttpResponse CaDocument(const HttpRequest& request, bool pem) const;
   HttpResponse CaChain(const HttpRequest& request) const;

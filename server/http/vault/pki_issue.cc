@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "hsm/cleanse_message.h"
+#include "hsm/secret_data.h"
 #include "pki/distribution.h"
 #include "pki/serial.h"
 #include "server/access/pki_rights.h"
@@ -31,6 +32,7 @@ struct NameFields {
   std::vector<std::string> dns_sans, ip_sans, uri_sans;
   absl::Duration ttl;
   bool exclude_cn_from_sans = false;
+  bool pem_bundle = false;  // Vault's format=pem_bundle (see Bundle)
 };
 
 absl::StatusOr<NameFields> ReadNames(const Struct& body) {
@@ -51,13 +53,31 @@ absl::StatusOr<NameFields> ReadNames(const Struct& body) {
   absl::StatusOr<bool> exclude = GetBool(body, "exclude_cn_from_sans", "exclude_cn_from_sans");
   if (!exclude.ok()) return exclude.status();
   names.exclude_cn_from_sans = *exclude;
-  // Vault's "format": only PEM (the default) is served.
+  // Vault's "format": PEM (the default) or pem_bundle.
   absl::StatusOr<const std::string*> format = GetString(body, "format", "format");
   if (!format.ok()) return format.status();
-  if (*format != nullptr && !(*format)->empty() && **format != "pem") {
-    return absl::InvalidArgumentError("format: only \"pem\" is supported");
+  names.pem_bundle = *format != nullptr && **format == "pem_bundle";
+  if (*format != nullptr && !(*format)->empty() && **format != "pem" && !names.pem_bundle) {
+    return absl::InvalidArgumentError("format: \"pem\" or \"pem_bundle\"");
   }
   return names;
+}
+
+// Vault's pem_bundle: the certificate field holds `private_key_pem` (issue; empty for sign)
+// ahead of the certificate, and the issuing CA after it unless that is a self-signed root
+// (the chain has one certificate).
+void Bundle(const std::string& private_key_pem, const std::string& certificate_pem,
+            const std::string& chain_pem, Json* data) {
+  const std::vector<std::string> chain = SplitPem(chain_pem);
+  std::string bundle = private_key_pem;
+  if (!bundle.empty() && bundle.back() != '\n') bundle += '\n';
+  bundle += certificate_pem;
+  if (chain.size() > 1) {
+    if (bundle.back() != '\n') bundle += '\n';
+    bundle += chain.front();
+  }
+  data->Set("certificate", bundle);  // Json cleanses its strings
+  hsm::CleanseString(&bundle);
 }
 
 template <typename Request>
@@ -87,6 +107,16 @@ HttpResponse Document(const absl::StatusOr<pki::PkiDocument>& doc) {
   response.content_type = doc->content_type;
   response.body = doc->body;
   return response;
+}
+
+// The default issuer's chain (PEM); FailedPrecondition before it has a certificate.
+absl::StatusOr<pki::PkiDocument> ChainDocument(pki::Ca& ca) {
+  v1::GetIssuerRequest get;
+  get.set_issuer_name(kDefaultIssuer);
+  absl::StatusOr<v1::Issuer> issuer = ca.GetIssuer(get);
+  if (!issuer.ok()) return issuer.status();
+  if (issuer->chain_pem().empty()) return absl::FailedPreconditionError("no certificate yet");
+  return pki::PkiDocument{"application/x-pem-file", issuer->chain_pem()};
 }
 
 }  // namespace
@@ -126,6 +156,9 @@ HttpResponse PkiApi::Issue(const HttpRequest& request) const {
   }
   data->Set("private_key", issued->private_key_pem());  // Json cleanses its strings
   data->Set("private_key_type", key_type);
+  if (names->pem_bundle) {
+    Bundle(issued->private_key_pem(), issued->certificate_pem(), issued->ca_chain_pem(), &*data);
+  }
   hsm::CleanseMessage(&*issued);
   return Envelope(200, *std::move(data));
 }
@@ -158,6 +191,9 @@ HttpResponse PkiApi::Sign(const HttpRequest& request) const {
       CertificateData(signed_cert->certificate_pem(), signed_cert->ca_chain_pem(),
                       signed_cert->serial_number(), nullptr);
   if (!data.ok()) return StatusError(data.status());
+  if (names->pem_bundle) {
+    Bundle("", signed_cert->certificate_pem(), signed_cert->ca_chain_pem(), &*data);
+  }
   return Envelope(200, *std::move(data));
 }
 
@@ -200,6 +236,19 @@ HttpResponse PkiApi::ReadCert(const HttpRequest& request) const {
                            .Set("revocation_time_rfc3339", revoked ? Rfc3339(at) : ""));
 }
 
+HttpResponse PkiApi::SpecialCert(absl::string_view which) const {
+  absl::StatusOr<pki::PkiDocument> document;
+  if (which == "crl") {
+    document = pki::CrlDocument(*ca_, kDefaultIssuer, /*pem=*/true);
+  } else if (which == "ca") {
+    document = pki::IssuerCertificateDocument(*ca_, kDefaultIssuer, /*der=*/false);
+  } else {
+    document = ChainDocument(*ca_);
+  }
+  if (!document.ok()) return Document(document.status());
+  return Envelope(200, Json::Object().Set("certificate", document->body));
+}
+
 HttpResponse PkiApi::ListCerts(const HttpRequest& request) const {
   if (!pki_internal::IsList(request)) return pki_internal::ListOnly();
   absl::StatusOr<const access::Principal*> caller = Caller(request);
@@ -227,16 +276,7 @@ HttpResponse PkiApi::CaDocument(const HttpRequest&, bool pem) const {
   return Document(pki::IssuerCertificateDocument(*ca_, kDefaultIssuer, /*der=*/!pem));
 }
 
-HttpResponse PkiApi::CaChain(const HttpRequest&) const {
-  v1::GetIssuerRequest get;
-  get.set_issuer_name(kDefaultIssuer);
-  absl::StatusOr<v1::Issuer> issuer = ca_->GetIssuer(get);
-  if (issuer.ok() && issuer->chain_pem().empty()) {
-    return Document(absl::FailedPreconditionError("no certificate yet"));
-  }
-  if (!issuer.ok()) return Document(issuer.status());
-  return Document(pki::PkiDocument{"application/x-pem-file", issuer->chain_pem()});
-}
+HttpResponse PkiApi::CaChain(const HttpRequest&) const { return Document(ChainDocument(*ca_)); }
 
 HttpResponse PkiApi::CrlDocument(const HttpRequest&, bool pem) const {
   return Document(pki::CrlDocument(*ca_, kDefaultIssuer, pem));

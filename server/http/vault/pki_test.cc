@@ -267,6 +267,15 @@ TEST_F(PkiApiTest, GenerateRootThenDocumentsOfTheDefaultIssuer) {
   Reply pem = Call("GET", "/v1/pki/ca/pem");
   EXPECT_EQ(pem.status, 200);
   EXPECT_EQ(pem.body, root.Str("data.certificate"));
+  // Vault's special serials: the same documents in cert/{serial}'s JSON shape.
+  Reply cert_ca = Call("GET", "/v1/pki/cert/ca");
+  ASSERT_EQ(cert_ca.status, 200) << cert_ca.body;
+  EXPECT_EQ(cert_ca.Str("data.certificate"), pem.body);
+  EXPECT_EQ(Call("GET", "/v1/pki/cert/ca_chain").Str("data.certificate"), pem.body);
+  Reply cert_crl = Call("GET", "/v1/pki/cert/crl");
+  ASSERT_EQ(cert_crl.status, 200) << cert_crl.body;
+  EXPECT_EQ(cert_crl.Str("data.certificate"), Call("GET", "/v1/pki/crl/pem").body);
+  EXPECT_THAT(cert_crl.Str("data.certificate"), HasSubstr("BEGIN X509 CRL"));
   auto text = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", Write("ca.pem", pem.body)));
   EXPECT_THAT(text.output, HasSubstr("CN = Test Root"));
   EXPECT_THAT(text.output, HasSubstr("3072 bit"));
@@ -352,6 +361,18 @@ TEST_F(PkiApiTest, IssueSignRevokeAndTheCrl) {
   auto text = RunCommand(absl::StrCat("openssl x509 -noout -text -in ",
                                       Write("issued.pem", issued.Str("data.certificate"))));
   EXPECT_THAT(text.output, HasSubstr("DNS:b.example.com"));
+  // pem_bundle: the key ahead of the certificate (the issuer is a self-signed root: no CA).
+  Reply bundled = Call("POST", "/v1/pki/issue/web",
+                       R"({"common_name":"c.example.com","format":"pem_bundle"})");
+  ASSERT_EQ(bundled.status, 200) << bundled.body;
+  const std::string bundle = bundled.Str("data.certificate");
+  EXPECT_EQ(bundle.find(bundled.Str("data.private_key")), 0u) << bundle;
+  EXPECT_THAT(bundle, HasSubstr("BEGIN CERTIFICATE"));
+  EXPECT_EQ(bundle.find(root_pem), std::string::npos);
+  EXPECT_EQ(Verify(bundle.substr(bundle.find("-----BEGIN CERTIFICATE")), {root_pem}), "OK");
+  EXPECT_EQ(Call("POST", "/v1/pki/issue/web", R"({"common_name":"d.example.com","format":"der"})")
+                .status,
+            400);
 
   // cert-manager's request: a CSR, its names as comma-separated strings, a Go duration.
   const std::string csr = OpensslCsr("cm", "/CN=api.example.com");
