@@ -36,22 +36,6 @@ using testing::Process;
 using testing::RunCommand;
 using testing::RunResult;
 
-// A loopback port free at the time of the call (lego binds it later).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // The source directory tests/node (where tools/setup.sh put node_modules), through the
 // runfile symlink of tests/node/package.json; empty if it cannot be resolved.
 std::string NodeSourceDir() {
@@ -70,10 +54,10 @@ class AcmeClientsE2eTest : public ::testing::Test {
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = std::make_unique<hsm::testing::SoftHsmToken>(*std::move(token));
     state_ = token_->dir + "/state";
-    http_port_ = FreePort();
-    tls_port_ = FreePort();
-    closed_port_ = FreePort();
-    load_port_ = FreePort();
+    http_port_ = testing::FreeLoopbackPort();
+    tls_port_ = testing::FreeLoopbackPort();
+    closed_port_ = testing::FreeLoopbackPort();
+    load_port_ = testing::FreeLoopbackPort();
     ASSERT_TRUE(http_port_ != 0 && tls_port_ != 0 && closed_port_ != 0 && load_port_ != 0);
     const std::string config = token_->dir + "/strongroom.yaml";
     const std::string yaml = absl::StrCat(

@@ -26,23 +26,6 @@ namespace {
 using ::testing::HasSubstr;
 using testing::HttpReply;
 
-// A TCP port nothing listens on right now (bound to port 0, then released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -53,7 +36,7 @@ std::string ReadFile(const std::string& path) {
 class AcmeE2eTest : public testing::StrongroomdHttpTest {
  protected:
   void SetUp() override {
-    http01_port_ = FreePort();
+    http01_port_ = testing::FreeLoopbackPort();
     ASSERT_NE(http01_port_, 0);
     ASSERT_NO_FATAL_FAILURE(StartServer(
         "acme-certbot",

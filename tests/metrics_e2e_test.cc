@@ -30,23 +30,6 @@ using testing::Runfile;
 
 constexpr int kEncryptCalls = 3;
 
-// A port that was free a moment ago (Prometheus cannot bind port 0 and report it).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 class MetricsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -206,7 +189,7 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
 
   // A real Prometheus scrapes it over TLS.
   const std::string prom_dir = token_->dir + "/prometheus";
-  const int prom_port = FreePort();
+  const int prom_port = testing::FreeLoopbackPort();
   ASSERT_NE(prom_port, 0);
   std::string prom_config = absl::StrCat(
       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"

@@ -73,20 +73,9 @@ absl::Status MakeReachable(const std::string& dir) {
 }
 
 absl::StatusOr<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int error = errno;
-    close(fd);
-    return absl::ErrnoToStatus(error, "bind");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
+  const int port = FreeLoopbackPort();
+  if (port == 0) return absl::UnavailableError("no free port on 127.0.0.1");
+  return port;
 }
 
 absl::StatusOr<std::string> RandomPassword() {

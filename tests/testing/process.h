@@ -61,4 +61,8 @@ RunResult RunCommand(const std::vector<std::string>& argv,
 // Absolute path of a runfile given its workspace-relative path ("server/strongroomd").
 std::string Runfile(const std::string& path);
 
+// A TCP port on 127.0.0.1 that nothing listened on a moment ago (bound to port 0, then
+// released), for peers that cannot bind port 0 and report it; 0 if none could be found.
+int FreeLoopbackPort();
+
 }  // namespace strongroom::testing

@@ -71,6 +71,7 @@
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "tests/testing/http_wire.h"
+#include "tests/testing/process.h"
 #include "tools/bench/cluster_phase.h"
 #include "tools/bench/echo.grpc.pb.h"
 #include "tools/bench/load.h"
@@ -170,19 +171,6 @@ WrkResult Wrk(const std::string& url, const std::string& script, int connections
   r.p50_ms = WrkMs(out, "     50%");
   r.p99_ms = WrkMs(out, "     99%");
   return r;
-}
-
-// A free TCP port on 127.0.0.1 (for nginx).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -310,17 +298,9 @@ class CfsslPeer {
  private:
   CfsslPeer() = default;
   static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      Die("cannot find a free port for cfssl");
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
+    const int port = testing::FreeLoopbackPort();
+    if (port == 0) Die("cannot find a free port for cfssl");
+    return port;
   }
   pid_t pid_ = -1;
   int port_ = 0;
@@ -930,7 +910,7 @@ int Main(int argc, char** argv) {
                 return r.status == 200;
               });
     if (reply.empty()) Die("HTTP encrypt failed before the measurement");
-    const int nginx_port = FreePort();
+    const int nginx_port = testing::FreeLoopbackPort();
     {
       std::ofstream conf(dir + "/nginx.conf");
       conf << "daemon off;\nworker_processes " << cores << ";\npid " << dir
