@@ -457,6 +457,34 @@ TEST_F(EdgeE2eTest, HttpRefusalsAndUnroutedRequestsAreAuditedAndCounted) {
   EXPECT_THAT(audit, ::testing::Not(HasSubstr(token)));
 }
 
+// GET /v1/sys/health is answered once its audit line is written (not waiting for fdatasync,
+// server/access/routes.h): a reply never precedes its line, which is in the file as each
+// reply arrives and stays there when the process is killed with SIGKILL.
+TEST_F(EdgeE2eTest, HealthRepliesNeverPrecedeTheirAuditLine) {
+  ASSERT_NO_FATAL_FAILURE(StartServer("", "", /*http=*/true));
+  auto health_lines = [&] {
+    int n = 0;
+    for (const std::string& line : AuditLines()) {
+      n += absl::StrContains(line, "\"resource\":\"sys/health\"") &&
+           absl::StrContains(line, "\"http_status\":200");
+    }
+    return n;
+  };
+  auto wire = testing::HttpWire::Connect(ports_.http, /*tls=*/true);
+  ASSERT_TRUE(wire.ok()) << wire.status();
+  constexpr int kRequests = 40;
+  for (int i = 1; i <= kRequests; ++i) {
+    ASSERT_TRUE((*wire)->Send(testing::HttpRequestBytes("GET", "/v1/sys/health")).ok());
+    auto reply = (*wire)->Read();
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->status, 200);
+    ASSERT_GE(health_lines(), i) << "reply " << i << " came before its audit line";
+  }
+  server_->Signal(SIGKILL);  // the strongroomd this test started
+  server_->Wait();
+  EXPECT_EQ(health_lines(), kRequests);
+}
+
 TEST_F(EdgeE2eTest, SigtermEndsTheProcessWithinTheBoundWhateverSlowClientsDo) {
   ASSERT_NO_FATAL_FAILURE(StartServer("  drain_seconds: 1\n", "", /*http=*/true));
   Process clients;

@@ -141,11 +141,13 @@ audit::AuditEvent Gate::Event(const Call& call, const absl::Status& outcome, uin
 void Gate::RecordAsync(const Call& call, const absl::Status& outcome, uint32_t key_version,
                        int http_status, absl::AnyInvocable<void(absl::Status)> done) {
   const absl::Time begin = absl::Now();
-  audit_->AppendAsync(Event(call, outcome, key_version, http_status),
-                      [this, begin, done = std::move(done)](absl::Status written) mutable {
-                        if (observer_) observer_(absl::Now() - begin, written.ok());
-                        std::move(done)(std::move(written));
-                      });
+  audit_->AppendAsync(
+      Event(call, outcome, key_version, http_status),
+      [this, begin, done = std::move(done)](absl::Status written) mutable {
+        if (observer_) observer_(absl::Now() - begin, written.ok());
+        std::move(done)(std::move(written));
+      },
+      call.route_->reply_after);
 }
 
 absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_t key_version,

@@ -6,8 +6,8 @@
 // check, the engine and the audit record name the same object) against the current
 // PolicySet, and hands back a Call. The
 // caller runs the request only if call.status() is OK, then calls RecordAsync() (or
-// Record()), which writes the audit record (durably, group-committed) and says when it
-// is; only then may the caller answer, and if that failed it must answer UNAVAILABLE
+// Record()), which writes the audit record (durably, group-committed; or only written, for
+// the routes whose reply_after allows it) and says when it is; only then may the caller answer, and if that failed it must answer UNAVAILABLE
 // instead of the result (fail closed).
 // Refusals are audited too. While the audit log is failing, requests are refused
 // before they run; each refusal retries the log, so service resumes once it can write.
@@ -105,8 +105,8 @@ class Gate {
 
   Call Admit(const Credentials& credentials, const Route& route, std::string resource);
   // Audits the call with its outcome (for a refused call, its refusal) and the key version
-  // and HTTP status when known; `done` gets OK once the record is durable, UNAVAILABLE if
-  // it could not be made so. `done` runs on the audit log's writer thread (quick, no
+  // and HTTP status when known; `done` gets OK once the record is durable (or only written,
+  // for a route whose reply_after says so: routes.h), UNAVAILABLE if it could not be made so. `done` runs on the audit log's writer thread (quick, no
   // waiting); the call need not outlive this function.
   void RecordAsync(const Call& call, const absl::Status& result, uint32_t key_version,
                    int http_status, absl::AnyInvocable<void(absl::Status)> done);

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "server/access/operations.h"
+#include "server/audit/audit_log.h"
 
 namespace strongroom::server::access {
 
@@ -22,7 +23,14 @@ struct Route {
   absl::string_view name;
   Operation operation;
   absl::string_view resource;
+  // When the reply may leave: once its audit line is durable (fdatasync'd), or, for routes
+  // that touch no key, token or state and reveal nothing secret (health, seal status, public
+  // CA and CRL documents), once it is written to the log file (audit_log.h, Durability).
+  audit::Durability reply_after = audit::Durability::kDurable;
 };
+
+// For the route table: a route whose reply may leave once its audit line is written.
+inline constexpr audit::Durability kWhenWritten = audit::Durability::kWritten;
 
 // The route of a gRPC call to a method no service has: answered UNIMPLEMENTED, and
 // audited like every call. Its resource is "grpc" + the method's full name.

@@ -249,6 +249,7 @@ AuditLog::~AuditLog() {
   }
   if (fd_ < 0) return;
   if (uncovered_lines_ > 0 && file_bytes_ > 0) WriteCheckpoint().IgnoreError();  // nobody to tell
+  if (unsynced_) fdatasync(fd_);  // the checkpoint could not be signed: sync what was written
   close(fd_);
 }
 
@@ -353,7 +354,7 @@ void AuditLog::ResumeChain(uint64_t seq, absl::string_view type, absl::string_vi
   uncovered_requests_ = type == "request" ? 1 : 0;
 }
 
-void AuditLog::AppendAsync(const AuditEvent& event, AppendCallback done) {
+void AuditLog::AppendAsync(const AuditEvent& event, AppendCallback done, Durability level) {
   thread_local std::string body;  // reused: no allocation per call once warm
   body.clear();
   AppendRequestBody(event, &body);
@@ -361,6 +362,7 @@ void AuditLog::AppendAsync(const AuditEvent& event, AppendCallback done) {
   absl::MutexLock lock(&mu_);
   queue_.append(body);
   callbacks_.push_back(std::move(done));
+  if (level == Durability::kDurable) ++queued_durable_;
   if (callbacks_.size() == 1) work_cv_.Signal();  // the writer may be waiting for work
 }
 
@@ -388,13 +390,16 @@ void AuditLog::WriterLoop() {
       work_cv_.WaitWithDeadline(&mu_, checkpoint_due_);
     }
     if (callbacks_.empty() && stopping_) return;
-    // Lines queued (or a checkpoint due): commit them as one batch.
+    // Lines queued (or a checkpoint due): commit them as one batch, synced if any of them
+    // asked for it (or, when none came, for the checkpoint).
     std::string bodies;
     bodies.swap(queue_);
     std::vector<AppendCallback> callbacks;
     callbacks.swap(callbacks_);
+    const bool sync = queued_durable_ > 0 || callbacks.empty();
+    queued_durable_ = 0;
     mu_.Unlock();
-    absl::Status status = WriteBatch(bodies);
+    absl::Status status = WriteBatch(bodies, sync);
     mu_.Lock();
     write_status_ = status;
     checkpoint_due_ = CheckpointDue();
@@ -423,7 +428,7 @@ size_t AuditLog::queued() const {
   return callbacks_.size();
 }
 
-absl::Status AuditLog::WriteBatch(absl::string_view bodies) {
+absl::Status AuditLog::WriteBatch(absl::string_view bodies, bool sync) {
   absl::Time now = absl::Now();
   bool has_events = next_seq_ > file_first_seq_ + 1;
   if (fd_ >= 0 && has_events &&
@@ -445,7 +450,7 @@ absl::Status AuditLog::WriteBatch(absl::string_view bodies) {
       now - last_checkpoint_ >= options_.checkpoint_interval) {
     AppendCheckpoint(now);
   }
-  return Commit();
+  return Commit(sync);
 }
 
 absl::Status AuditLog::EnsureFile() {
@@ -539,8 +544,9 @@ absl::Status AuditLog::WriteCheckpoint() {
   return Commit();
 }
 
-absl::Status AuditLog::Commit() {
-  if (out_.empty()) return absl::OkStatus();
+absl::Status AuditLog::Commit(bool sync) {
+  sync = sync || pending_checkpoint_;
+  if (out_.empty() && !(sync && unsynced_)) return absl::OkStatus();
   if (dirty_) {
     if (ftruncate(fd_, file_bytes_) != 0) return Unavailable("truncate", errno);
     dirty_ = false;
@@ -557,12 +563,14 @@ absl::Status AuditLog::Commit() {
     }
     rest.remove_prefix(n);
   }
-  if (fdatasync(fd_) != 0) {
+  if (sync && fdatasync(fd_) != 0) {
     int err = errno;
     // The lines may or may not be on disk; they were never acknowledged, so remove them.
+    // Earlier lines acknowledged as written stay.
     dirty_ = ftruncate(fd_, file_bytes_) != 0 || fdatasync(fd_) != 0;
     return Unavailable("fdatasync", err);
   }
+  unsynced_ = !sync;
   file_bytes_ += out_.size();
   next_seq_ = pending_seq_;
   prev_ = pending_prev_;

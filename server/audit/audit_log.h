@@ -18,6 +18,13 @@
 // the tail is signed within an interval, and an idle log gets none), before rotation and on
 // close. Rotated files are renamed <path>.<UTC time YYYYMMDDTHHMMSSZ>.<first seq>; a file
 // may exceed max_file_bytes by at most one batch of lines.
+//
+// Two levels of acknowledgement (Durability): a line is "written" once it is in the file, in
+// chain order (it survives the process being killed, not the machine losing power), and
+// "durable" once fdatasync'd. A batch holding any line appended kDurable (or a header or a
+// checkpoint) is fdatasync'd before any of its callbacks run; a batch of kWritten lines only
+// is not, and is made durable with the next durable batch or at the latest with the next
+// timed checkpoint (checkpoint_interval), and on close.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +60,11 @@ struct AuditEvent {
   std::string token_hmac;  // optional hex HMAC-SHA256 for correlation, may be empty
   std::string detail;      // optional: what the request acted on beyond `resource` (never secret)
 };
+
+// When AppendAsync's callback may run: once the line is written to the file (kWritten), or
+// once it is also fdatasync'd (kDurable). Callers choose kWritten only for requests that
+// touch no key, token or state and reveal nothing secret (see access::Route).
+enum class Durability { kDurable, kWritten };
 
 // AuditSigner: signs checkpoint digests. Implementations must be thread-compatible; the
 // log calls them from one thread at a time.
@@ -95,17 +107,19 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Called once the event's line is durable (OK) or could not be made so (UNAVAILABLE
-  // "audit log unavailable: <reason>"). Runs on the log's writer thread: it must be quick
-  // and must not wait for the log.
+  // Called once the event's line is written or durable, as asked (OK), or could not be
+  // made so (UNAVAILABLE "audit log unavailable: <reason>"). Runs on the log's writer
+  // thread: it must be quick and must not wait for the log.
   using AppendCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // Queues the event's line; `done` runs once it is durable. Lines queued while a batch is
-  // being written are group-committed by the writer thread in the next batch: one write
-  // and one fdatasync. If that fails, every line of the batch gets UNAVAILABLE, the file
-  // is truncated back to its last durable line and the chain continues from there; the
-  // next batch tries again. Thread-safe.
-  void AppendAsync(const AuditEvent& event, AppendCallback done);
+  // Queues the event's line; `done` runs once it is written or durable as `level` asks.
+  // Lines queued while a batch is being written are group-committed by the writer thread
+  // in the next batch: one write, and one fdatasync if any of them is kDurable. If that
+  // fails, every line of the batch gets UNAVAILABLE, the file is truncated back to the end
+  // of the previous batch (lines already acknowledged stay) and the chain continues from
+  // there; the next batch tries again. Thread-safe.
+  void AppendAsync(const AuditEvent& event, AppendCallback done,
+                   Durability level = Durability::kDurable);
   // AppendAsync, waiting for the outcome.
   absl::Status Append(const AuditEvent& event);
 
@@ -134,22 +148,23 @@ class AuditLog {
   // while no requests arrive; on stopping, drains the queue first.
   void WriterLoop();
   // Writes `bodies` (request bodies, one per line) and a checkpoint if one is due,
-  // rotating first if the file is due for it.
-  absl::Status WriteBatch(absl::string_view bodies);
+  // rotating first if the file is due for it; fdatasyncs if `sync` (or a checkpoint went in).
+  absl::Status WriteBatch(absl::string_view bodies, bool sync);
   // Makes sure fd_ is an open file that starts with a header.
   absl::Status EnsureFile();
   // Renames the file to its rotated name (after a checkpoint if `checkpoint_first`) and
   // closes it; the next EnsureFile starts the new one.
   absl::Status Rotate(bool checkpoint_first);
-  // Starts a group of lines in out_, chained to the last durable line.
+  // Starts a group of lines in out_, chained to the last written line.
   void BeginLines();
   // Appends to out_ the line {"seq":..,"prev":..,<body>} and advances the pending chain.
   void AppendLine(absl::string_view body);
   // Appends a checkpoint line; false (and the line left out) if signing failed.
   bool AppendCheckpoint(absl::Time now);
-  // Writes out_ and fdatasyncs; on success the pending chain state becomes durable, on
-  // failure the file is truncated back and the pending state dropped.
-  absl::Status Commit();
+  // Writes out_ and, if `sync` or out_ holds a checkpoint, fdatasyncs (covering lines
+  // written earlier without it); on success the pending chain state becomes the written
+  // one, on failure the file is truncated back and the pending state dropped.
+  absl::Status Commit(bool sync = true);
   // Writes a checkpoint by itself (close, rotation); signing failures are only reported
   // through health().
   absl::Status WriteCheckpoint();
@@ -164,6 +179,7 @@ class AuditLog {
   absl::CondVar work_cv_;                   // writer: lines queued, or stopping
   std::string queue_ ABSL_GUARDED_BY(mu_);  // request bodies, each ending in '\n'
   std::vector<AppendCallback> callbacks_ ABSL_GUARDED_BY(mu_);  // one per queued line
+  size_t queued_durable_ ABSL_GUARDED_BY(mu_) = 0;  // queued lines appended kDurable
   absl::Time checkpoint_due_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status write_status_ ABSL_GUARDED_BY(mu_);
@@ -173,17 +189,18 @@ class AuditLog {
   // File and chain state: Open and the destructor use it while the writer thread is not
   // running, the writer thread otherwise.
   int fd_ = -1;
-  uint64_t file_bytes_ = 0;      // durable length of the file
+  uint64_t file_bytes_ = 0;      // written (acknowledged) length of the file
+  bool unsynced_ = false;        // lines written since the last fdatasync
   bool dirty_ = false;           // bytes beyond file_bytes_ may remain from a failed write
   uint64_t file_first_seq_ = 0;  // seq of the header
   absl::Time file_start_;        // time of the header
   std::string previous_file_;    // for the next header; empty for a fresh chain
   uint64_t next_seq_ = 1;
-  internal::Sha256 prev_{};          // chain hash of the last durable line
-  uint64_t uncovered_lines_ = 0;     // durable lines after the last checkpoint
+  internal::Sha256 prev_{};          // chain hash of the last written line
+  uint64_t uncovered_lines_ = 0;     // written lines after the last checkpoint
   uint64_t uncovered_requests_ = 0;  // of which requests
   absl::Time last_checkpoint_;       // of the last checkpoint attempt
-  // Lines formatted but not yet durable, and the chain state after them.
+  // Lines formatted but not yet written, and the chain state after them.
   std::string out_;
   uint64_t pending_seq_ = 1;
   internal::Sha256 pending_prev_{};

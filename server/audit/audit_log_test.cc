@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -400,6 +402,89 @@ TEST(AuditLogTest, AppendAsyncCallsBackOnceItsLineIsInTheFile) {
   log.reset();
   VerifyOk({path});
   EXPECT_EQ(CountRequests({path}), kLines);
+}
+
+// A line appended kWritten is in the file, in chain order, before its callback runs, and
+// stays there when the process is killed before any fdatasync: a child process appends
+// written-level lines only, reports each callback, and is killed with SIGKILL.
+TEST(AuditLogTest, WrittenLevelCallsBackOnceItsLineIsInTheFileAndSurvivesKill) {
+  std::string path = FreshDir("written") + "/audit.log";
+  constexpr int kLines = 50;
+  SoftwareSigner signer;  // before the fork: the child signs with the same key
+  int reports[2];
+  ASSERT_EQ(pipe(reports), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(reports[0]);
+    absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(Options(path), &signer);
+    if (!log.ok()) _exit(2);
+    for (int i = 0; i < kLines; ++i) {
+      const std::string id = SampleEvent(i).request_id;
+      (*log)->AppendAsync(
+          SampleEvent(i),
+          [&, id](absl::Status status) {
+            bool in_file = false;
+            for (const std::string& line : ReadLines(path)) {
+              in_file = in_file || absl::StrContains(line, absl::StrCat("\"request_id\":\"", id, "\""));
+            }
+            char report = status.ok() && in_file ? 'y' : 'n';
+            if (write(reports[1], &report, 1) != 1) _exit(3);
+          },
+          Durability::kWritten);
+    }
+    pause();  // killed while the log is open: no close, no final checkpoint or sync
+    _exit(0);
+  }
+  close(reports[1]);
+  std::string seen;
+  char report;
+  while (seen.size() < kLines && read(reports[0], &report, 1) == 1) seen.push_back(report);
+  close(reports[0]);
+  kill(child, SIGKILL);  // the child this test forked
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_EQ(seen, std::string(kLines, 'y'));
+  EXPECT_EQ(CountRequests({path}), kLines);
+  ChainReport report_after = VerifyOk({path});
+  EXPECT_EQ(report_after.uncovered_lines, kLines + 1);  // the header too: it was killed
+  // Reopening continues the chain after the written lines.
+  WriteEvents(Options(path), &signer, kLines, 3);
+  VerifyOk({path});
+  EXPECT_EQ(CountRequests({path}), kLines + 3);
+}
+
+// Written-level and durable lines interleaved from many threads form one chain, and close
+// leaves every line covered by the final checkpoint.
+TEST(AuditLogTest, WrittenAndDurableLinesShareOneChain) {
+  std::string path = FreshDir("mixed") + "/audit.log";
+  SoftwareSigner signer;
+  constexpr int kThreads = 8, kPerThread = 100;
+  {
+    std::unique_ptr<AuditLog> log = OpenLog(Options(path), &signer);
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          absl::Notification done;
+          log->AppendAsync(
+              SampleEvent(t * kPerThread + i),
+              [&](absl::Status status) {
+                ok += status.ok();
+                done.Notify();
+              },
+              t % 2 == 0 ? Durability::kWritten : Durability::kDurable);
+          done.WaitForNotification();
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  }
+  ChainReport report = VerifyOk({path});
+  EXPECT_EQ(CountRequests({path}), kThreads * kPerThread);
+  EXPECT_EQ(report.uncovered_lines, 0);
 }
 
 TEST(AuditLogTest, CloseWritesAndCallsBackWhatIsStillQueued) {
