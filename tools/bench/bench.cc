@@ -74,6 +74,7 @@
 #include "tests/testing/process.h"
 #include "tools/bench/cluster_phase.h"
 #include "tools/bench/echo.grpc.pb.h"
+#include "tools/bench/http_phase.h"
 #include "tools/bench/load.h"
 
 namespace strongroom::bench {
@@ -126,51 +127,6 @@ int HttpCall(int port, bool tls, const std::string& request,
     return ok(*response) ? 1 : 0;
   }
   return 0;
-}
-
-// wrk's figures for one run: requests/s and p50/p99 latency (0 when wrk failed or saw
-// non-2xx answers).
-struct WrkResult {
-  double requests_per_second = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
-};
-
-double WrkMs(const std::string& out, absl::string_view label) {
-  size_t at = out.find(absl::StrCat("\n", label));
-  if (at == std::string::npos) return 0;
-  std::istringstream in(out.substr(at + label.size() + 1));
-  double v = 0;
-  std::string unit;
-  in >> v;
-  char c;
-  while (in.get(c) && std::isalpha(static_cast<unsigned char>(c))) unit += c;
-  return unit == "us" ? v / 1000 : unit == "s" ? v * 1000 : v;
-}
-
-// Runs Debian's wrk (2 threads) with `connections` kept-alive connections for `seconds`.
-WrkResult Wrk(const std::string& url, const std::string& script, int connections, int seconds) {
-  std::string command = absl::StrCat("wrk -t2 -c", connections, " -d", seconds, "s --latency ",
-                                     script.empty() ? "" : absl::StrCat("-s ", script, " "), url,
-                                     " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {};
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  WrkResult r;
-  if (absl::StrContains(out, "Non-2xx") || absl::StrContains(out, "Socket errors")) {
-    std::fprintf(stderr, "strongroom-bench: wrk %s:\n%s\n", url.c_str(), out.c_str());
-    if (absl::StrContains(out, "Non-2xx")) return r;
-  }
-  size_t at = out.find("Requests/sec:");
-  if (at == std::string::npos) return r;
-  r.requests_per_second = std::strtod(out.c_str() + at + 13, nullptr);
-  r.p50_ms = WrkMs(out, "     50%");
-  r.p99_ms = WrkMs(out, "     99%");
-  return r;
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -868,95 +824,32 @@ int Main(int argc, char** argv) {
     if (!crl.ok()) Die(absl::StrCat("BuildCrl: ", crl.status().message()));
   }
 
-  // 5. The HTTP server: wrk against HTTPS encrypt and a fixed-body route through the gate
-  // (GET /v1/sys/health: public, audited durably), nginx with the same certificate and TLS
-  // versions answering a fixed body of the encrypt reply's size, and gRPC Encrypt with the
-  // same number of calls in flight, at each number of connections.
-  struct HttpRow {
-    int connections;
-    WrkResult encrypt, health, nginx;
-    Result grpc;
-  };
-  std::vector<HttpRow> http_rows;
+  // 5. The HTTP server: wrk against HTTPS encrypt and GET /v1/sys/health beside nginx and
+  // gRPC Encrypt (tools/bench/http_phase.h).
+  std::vector<HttpPhaseRow> http_rows;
   if (want("http")) {
-    grpc::ClientContext ctx;
-    v1::CreateTokenRequest req;
-    req.add_policies("bench");
-    v1::CreateTokenResponse token_response;
-    grpc::Status s =
-        v1::Auth::NewStub(transit_channels[0])->CreateToken(&ctx, req, &token_response);
-    if (!s.ok()) Die("CreateToken: " + s.error_message());
-    const std::string dir = token->dir + "/http-bench";
-    mkdir(dir.c_str(), 0700);
-    const std::string body =
-        absl::StrCat("{\"plaintext\":\"", absl::Base64Escape(plaintext), "\"}");
-    const std::string script = dir + "/encrypt.lua";  // the token stays out of argv
-    {
-      std::ofstream lua(script);
-      lua << "wrk.method = \"POST\"\nwrk.body = '" << body
-          << "'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-          << "wrk.headers[\"X-Vault-Token\"] = \"" << token_response.token() << "\"\n";
-    }
-    chmod(script.c_str(), 0600);
-    const int http_port = (*server)->http_port();
-    std::unique_ptr<testing::HttpWire> wire;
-    std::string reply;
-    HttpCall(http_port, /*tls=*/true,
-              testing::HttpRequestBytes("POST", "/v1/transit/encrypt/bench-aes", body,
-                                        absl::StrCat("X-Vault-Token: ", token_response.token(),
-                                                     "\r\nContent-Type: application/json\r\n")),
-              &wire, [&reply](const testing::WireResponse& r) {
-                reply = r.body;
-                return r.status == 200;
-              });
-    if (reply.empty()) Die("HTTP encrypt failed before the measurement");
-    const int nginx_port = testing::FreeLoopbackPort();
-    {
-      std::ofstream conf(dir + "/nginx.conf");
-      conf << "daemon off;\nworker_processes " << cores << ";\npid " << dir
-           << "/nginx.pid;\nerror_log " << dir << "/nginx-error.log;\n"
-           << "events { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-           << "  client_body_temp_path " << dir << ";\n  keepalive_requests 100000000;\n"
-           << "  server {\n    listen 127.0.0.1:" << nginx_port << " ssl;\n"
-           << "    ssl_certificate " << config->grpc().tls().cert_file() << ";\n"
-           << "    ssl_certificate_key " << config->grpc().tls().key_file() << ";\n"
-           << "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-           << "    location / { default_type application/json; return 200 '"
-           << std::string(reply.size(), 'x') << "'; }\n  }\n}\n";
-    }
-    pid_t nginx = fork();
-    if (nginx == 0) {
-      execlp("nginx", "nginx", "-p", dir.c_str(), "-c", (dir + "/nginx.conf").c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {  // until it listens
-      auto probe = testing::HttpWire::Connect(nginx_port, /*tls=*/true);
-      if (probe.ok()) break;
-      usleep(50 * 1000);
-    }
-    const std::string base = absl::StrCat("https://127.0.0.1:", http_port);
-    const std::string nginx_url = absl::StrCat("https://127.0.0.1:", nginx_port, "/");
-    const int wrk_seconds = std::max(1, static_cast<int>(seconds));
-    for (int c : http_connections) {
-      HttpRow row;
-      row.connections = c;
-      row.encrypt = Wrk(base + "/v1/transit/encrypt/bench-aes", script, c, wrk_seconds);
-      row.health = Wrk(base + "/v1/sys/health", "", c, wrk_seconds);
-      row.nginx = Wrk(nginx_url, "", c, wrk_seconds);
-      v1::EncryptRequest one = encrypt_request("bench-aes", 1);
+    HttpPhaseOptions options;
+    options.http_port = (*server)->http_port();
+    options.dir = token->dir + "/http-bench";
+    options.cert_file = config->grpc().tls().cert_file();
+    options.key_file = config->grpc().tls().key_file();
+    options.channel = transit_channels[0];
+    options.plaintext = plaintext;
+    options.connections = http_connections;
+    options.seconds = static_cast<int>(seconds);
+    options.cores = cores;
+    options.grpc_encrypt = [&](int in_flight, int wrk_seconds) {
       Sample sample;
       RunInFlight<v1::EncryptResponse>(
-          "Encrypt", c, wrk_seconds,
+          "Encrypt", in_flight, wrk_seconds,
           [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
               std::function<void(grpc::Status)> done) {
             stubs[i % clients]->async()->Encrypt(context, &one, reply, std::move(done));
           },
           &sample);
-      row.grpc = sample.Summary();
-      http_rows.push_back(row);
-    }
-    kill(nginx, SIGTERM);  // the nginx this bench started, by its pid
-    waitpid(nginx, nullptr, 0);
+      return sample.Summary();
+    };
+    http_rows = RunHttpPhase(options);
   }
 
   if (want("transport")) {
@@ -1037,24 +930,7 @@ int Main(int argc, char** argv) {
                 crl_seconds, crl_seconds < 2 ? "met" : "MISSED");
   }
 
-  if (want("http")) {
-    std::printf("\nHTTP server (wrk, 2 threads, TLS on loopback, keep-alive; 64 B encrypt)\n");
-    std::printf("  %5s %24s %24s %24s %24s\n", "conns", "gRPC Encrypt (in flight)",
-                "HTTPS encrypt", "HTTPS sys/health (gate)", "nginx fixed body");
-    for (const HttpRow& r : http_rows) {
-      std::printf("  %5d %11.0f/s p99 %5.1fms %11.0f/s p99 %5.1fms %11.0f/s p99 %5.1fms %11.0f/s "
-                  "p99 %5.1fms\n",
-                  r.connections, r.grpc.ops_per_second, r.grpc.p99_ms,
-                  r.encrypt.requests_per_second, r.encrypt.p99_ms, r.health.requests_per_second,
-                  r.health.p99_ms, r.nginx.requests_per_second, r.nginx.p99_ms);
-    }
-    for (const HttpRow& r : http_rows) {
-      Ratio(absl::StrFormat("HTTPS encrypt / gRPC Encrypt, %d connections", r.connections),
-            r.encrypt.requests_per_second / std::max(1.0, r.grpc.ops_per_second), 0.8);
-      Ratio(absl::StrFormat("HTTPS fixed body via gate / nginx, %d connections", r.connections),
-            r.health.requests_per_second / std::max(1.0, r.nginx.requests_per_second), 0.5);
-    }
-  }
+  if (want("http")) PrintHttpPhase(http_rows);
 
   for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);
   echo_server->Shutdown();
