@@ -50,6 +50,9 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
     principal.identity = "unix:kms-plugin";
     return principal;
   }
+  if (credentials.repeated_token) {
+    return absl::UnauthenticatedError("a token was presented more than once");
+  }
   const absl::Time now = absl::Now();
   if (!credentials.cert_chain_pem.empty()) {
     absl::StatusOr<std::string> identity = certs.Identity(credentials.cert_chain_pem, now);

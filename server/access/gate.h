@@ -46,6 +46,9 @@ struct Credentials {
   std::string peer;                  // "ipv4:127.0.0.1:40112", "unix:..."
   std::string cert_chain_pem;  // client certificate chain, leaf first; empty if none
   absl::string_view token;           // bearer token; empty if none
+  // The request carried a token more than once (two headers or metadata entries): refused,
+  // since a front end and the gate could each take a different one.
+  bool repeated_token = false;
   bool local_socket = false;         // the KMS plugin's unix socket
 };
 

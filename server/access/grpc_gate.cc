@@ -46,6 +46,7 @@ Credentials GrpcCredentials(grpc::ServerContextBase* context) {
   }
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
+  credentials.repeated_token = metadata.count("authorization") > 1;
   if (it != metadata.end()) {
     absl::string_view value = View(it->second);
     if (absl::StartsWithIgnoreCase(value, "bearer ")) credentials.token = value.substr(7);

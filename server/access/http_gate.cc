@@ -72,6 +72,8 @@ Credentials CredentialsOf(const HttpRequest& request) {
   credentials.peer = request.peer;
   credentials.cert_chain_pem = request.client_cert_chain_pem;
   credentials.token = Header(request, "x-vault-token");
+  credentials.repeated_token =
+      request.headers.count("x-vault-token") > 1 || request.headers.count("authorization") > 1;
   if (credentials.token.empty()) {
     absl::string_view auth = Header(request, "authorization");
     if (absl::StartsWithIgnoreCase(auth, "bearer ")) credentials.token = auth.substr(7);

@@ -75,12 +75,39 @@ HttpResponse ErrorResponse(const Refusal& refusal) {
 Refusal RefusalOf(beast::error_code ec) {
   if (ec == http::error::header_limit) return {431, "request headers too large"};
   if (ec == http::error::body_limit) return {413, "request body too large"};
+  // The connection's buffer is full: past the header, only a chunk line (its extensions)
+  // or the trailer can fill it.
+  if (ec == http::error::buffer_overflow) {
+    return {400, "malformed request: chunk extensions or trailer fields too large"};
+  }
   return {400, absl::StrCat("malformed request: ", ec.message())};
 }
 
 // Checks a parsed header before any of its body is read.
 std::optional<Refusal> CheckHeader(const Parser& parser) {
   const auto& h = parser.get();
+  // RFC 9112 3.2: one Host (none only in HTTP/1.0).
+  const size_t hosts = h.count(http::field::host);
+  if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
+    return Refusal{400, "malformed request: a request needs exactly one Host header"};
+  }
+  // Transfer codings: chunked alone. A last coding other than chunked leaves the length
+  // unknown (RFC 9112 6.3: 400), so its body would be read as the next request; other
+  // codings are not implemented (501).
+  auto coding = h.find(http::field::transfer_encoding);
+  if (coding != h.end() &&
+      !absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(absl::string_view(
+                                  coding->value().data(), coding->value().size())),
+                              "chunked")) {
+    if (!parser.chunked()) return Refusal{400, "malformed request: Transfer-Encoding must end with chunked"};
+    return Refusal{501, "Transfer-Encoding other than chunked is not supported"};
+  }
+  auto expect = h.find(http::field::expect);
+  if (expect != h.end() && !absl::EqualsIgnoreCase(absl::string_view(expect->value().data(),
+                                                                     expect->value().size()),
+                                                   "100-continue")) {
+    return Refusal{417, "Expect: only 100-continue is supported"};
+  }
   // Decoding would multiply the body past its limit; no client of this API compresses.
   auto encoding = h.find(http::field::content_encoding);
   if (encoding != h.end() && !absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(
@@ -363,6 +390,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     if (std::optional<Refusal> refusal = CheckHeader(*parser_)) return Refuse(*refusal);
+    // The header section, taken now: trailer fields, which the parser adds to the same
+    // fields, are not headers and never reach a handler.
+    header_ = RequestOf(parser_->get());
     if (parser_->is_done()) return Dispatch();
     const auto& h = parser_->get();
     auto expect = h.find(http::field::expect);
@@ -414,7 +444,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     close_ = true;  // the rest of the request is not read: it must not be parsed
     HttpRequest request;
     // What was parsed of it (the request line at least, unless that was what failed).
-    if (parser_.has_value()) request = RequestOf(parser_->get());
+    if (header_.has_value()) {
+      request = *std::move(header_);
+      header_.reset();
+    } else if (parser_.has_value()) {
+      request = RequestOf(parser_->get());
+    }
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
     request.headers.erase("content-length");
@@ -436,7 +471,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_.reset();
     keep_alive_ = message.keep_alive();
     head_ = message.method() == http::verb::head;
-    HttpRequest request = RequestOf(message);
+    HttpRequest request = *std::move(header_);
+    header_.reset();
     request.body = std::move(message.body());
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
@@ -509,8 +545,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   const bool refuse_;
   std::list<std::weak_ptr<SessionBase>>::iterator registration_;
   std::string cert_pem_;
-  beast::flat_buffer buffer_;
+  // Bounded: past the header (which header_limit bounds), what waits in it unparsed is a
+  // chunk line or the trailer, and those are refused once they fill it.
+  beast::flat_buffer buffer_{server_->options.max_header_bytes + kReadChunk};
   std::optional<Parser> parser_;
+  std::optional<HttpRequest> header_;  // the request being read, as its header section gave it
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
   absl::Time start_ = absl::Now();  // when the request being read (or the connection) began
@@ -570,9 +609,15 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
     Parser parser;
     parser.header_limit(options.max_header_bytes);
     parser.body_limit(options.max_body_bytes);
-    bool checked = false;
+    std::optional<HttpRequest> header;  // the header section, once checked
     std::optional<Refusal> refusal;
-    while (!parser.is_done() && !refusal.has_value()) {
+    while (!refusal.has_value()) {
+      if (parser.is_header_done() && !header.has_value()) {
+        refusal = CheckHeader(parser);
+        if (!refusal.has_value()) header = RequestOf(parser.get());
+        continue;
+      }
+      if (parser.is_done()) break;
       if (input.empty()) return;  // the client went away mid-request
       beast::error_code ec;
       size_t used = parser.put(net::buffer(input.data(), input.size()), ec);
@@ -580,9 +625,6 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
       if (ec == http::error::need_more && input.empty()) return;  // the client went away
       if (ec && ec != http::error::need_more) {
         refusal = RefusalOf(ec);
-      } else if (parser.is_header_done() && !checked) {
-        checked = true;
-        refusal = CheckHeader(parser);
       } else if (used == 0) {
         return;  // no progress: the parser needs bytes that will never come
       }
@@ -594,7 +636,7 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
       return;
     }
     http::request<http::string_body> message = parser.release();
-    HttpRequest request = RequestOf(message);
+    HttpRequest request = *std::move(header);
     request.body = std::move(message.body());
     request.peer = "ipv4:127.0.0.1:40112";
     send(router.Route(std::move(request)), message.keep_alive(),

@@ -3,6 +3,8 @@
 // bound, handlers off the I/O threads, slow clients beside a normal one, the drain.
 #include "server/http/server.h"
 
+#include <signal.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -56,6 +58,13 @@ class HttpServerTest : public ::testing::Test {
     server_->Handle("GET", "/n/{id}", [](const HttpRequest& r) {
       HttpResponse response;
       response.body = r.path_params.at("id");
+      return response;
+    });
+    // The request's token headers, as an access gate would read them.
+    server_->Handle("POST", "/token", [](const HttpRequest& r) {
+      HttpResponse response;
+      auto it = r.headers.find("x-vault-token");
+      response.body = it == r.headers.end() ? "none" : it->second;
       return response;
     });
     server_->Handle("LIST", "/keys", [](const HttpRequest&) {
@@ -184,6 +193,99 @@ TEST_F(HttpServerTest, AMalformedRequestEndsTheConnectionSoItsBodyIsNeverAReques
   // Audited (through the unrouted handler) and observed; the smuggled GET never ran.
   EXPECT_THAT(Unrouted(), ::testing::ElementsAre("POST 400"));
   for (const std::string& o : Observed()) EXPECT_THAT(o, ::testing::Not(HasSubstr("/n/")));
+}
+
+// RFC 9112 6.3: a request whose last transfer coding is not chunked has no knowable length.
+// Read as bodiless, its body would be parsed as the next request (a front end that honours
+// the coding sees one request, this server two); codings other than chunked are not
+// supported. Either way the request is refused and the connection ends.
+TEST_F(HttpServerTest, TransferCodingsOtherThanALoneChunkedAreRefused) {
+  Start();
+  const std::string smuggled = HttpRequestBytes("GET", "/n/smuggled");
+  for (const char* coding : {"chunked, identity", "gzip", "identity, chunked", "gzip, chunked"}) {
+    SCOPED_TRACE(coding);
+    auto wire = Connect();
+    ASSERT_NE(wire, nullptr);
+    ASSERT_TRUE(wire->Send(absl::StrCat("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ",
+                                        coding, "\r\n\r\n", absl::Hex(smuggled.size()),
+                                        "\r\n", smuggled, "\r\n0\r\n\r\n"))
+                    .ok());
+    auto r = wire->Read();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->status == 400 || r->status == 501) << r->status;
+    EXPECT_TRUE(r->close);
+    EXPECT_THAT(r->body, HasSubstr("Transfer-Encoding"));
+    EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+  }
+  for (const std::string& o : Observed()) EXPECT_THAT(o, ::testing::Not(HasSubstr("/n/")));
+  for (const std::string& o : Observed()) EXPECT_THAT(o, ::testing::Not(HasSubstr(" 200")));
+  // A lone chunked (any case) is the one framing besides Content-Length.
+  auto wire = Connect();
+  ASSERT_NE(wire, nullptr);
+  WireResponse ok = Exchange(*wire, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                                    "Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "ok");
+}
+
+// Trailer fields are not header fields (RFC 9110 6.5.1): a credential sent after a chunked
+// body, where a front end that checks headers does not look, never reaches a handler.
+TEST_F(HttpServerTest, TrailerFieldsNeverBecomeHeaders) {
+  Start();
+  auto wire = Connect();
+  ASSERT_NE(wire, nullptr);
+  WireResponse r = Exchange(*wire, "POST /token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                                   "chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Vault-Token: "
+                                   "trailer-token\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "none");
+  // The header's own token is the one seen, whatever the trailer says.
+  WireResponse both = Exchange(*wire, "POST /token HTTP/1.1\r\nHost: x\r\nX-Vault-Token: "
+                                      "header-token\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      "0\r\nX-Vault-Token: trailer-token\r\n\r\n");
+  EXPECT_EQ(both.status, 200);
+  EXPECT_EQ(both.body, "header-token");
+}
+
+// Chunk extensions and trailers are read into the connection's buffer, which is bounded:
+// a chunk line that never ends is refused at once, not held until the body deadline.
+TEST_F(HttpServerTest, ChunkExtensionsAndTrailersAreBounded) {
+  signal(SIGPIPE, SIG_IGN);  // a TLS write to a closed connection
+  Start();
+  for (const std::string& head :
+       {std::string("1;"), std::string("1\r\nx\r\n0\r\nX-Big: ")}) {
+    auto wire = Connect();
+    ASSERT_NE(wire, nullptr);
+    ASSERT_TRUE(wire->Send(absl::StrCat("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                                        "chunked\r\n\r\n", head))
+                    .ok());
+    // 512 KiB, which an unbounded buffer would hold whole, waiting for the line's end; a
+    // send after the refusal may fail (the server lingers over 1 MiB at most).
+    for (int i = 0; i < 8 && wire->Send(std::string(64 << 10, 'a')).ok(); ++i) {
+    }
+    auto r = wire->Read(absl::Seconds(5));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("too large"));
+  }
+}
+
+// A request names its host once (RFC 9112 3.2): a front end and this server must not each
+// pick a different one of two.
+TEST_F(HttpServerTest, ARequestNeedsExactlyOneHost) {
+  Start();
+  {
+    auto wire = Connect();
+    ASSERT_NE(wire, nullptr);
+    WireResponse r = Exchange(*wire, HttpRequestBytes("POST", "/token", "{}", "Host: y\r\n"));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(r.close);
+  }
+  auto wire = Connect();
+  ASSERT_NE(wire, nullptr);
+  WireResponse missing = Exchange(*wire, "POST /token HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_THAT(missing.body, HasSubstr("Host"));
 }
 
 TEST_F(HttpServerTest, ContentEncodingIsRefusedNotInflated) {

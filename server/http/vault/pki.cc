@@ -14,7 +14,6 @@
 #include "absl/strings/strip.h"
 #include "hsm/openssl_ptr.h"
 #include "pki/certificate_builder.h"
-#include "server/access/visible_page.h"
 #include "server/http/vault/pki_internal.h"
 
 namespace strongroom::server::vault {
@@ -229,43 +228,6 @@ HttpResponse ListOnly() {
   HttpResponse response = Errors(405, {"this path lists: use LIST, or GET with ?list=true"});
   response.headers.emplace_back("Allow", "LIST, GET");
   return response;
-}
-
-absl::StatusOr<std::vector<std::string>> VisibleNames(const access::PolicySet& policies,
-                                                      const access::Principal& principal,
-                                                      absl::string_view resource_prefix,
-                                                      const PageFetch& fetch, bool* truncated) {
-  std::vector<std::string> names;
-  std::string token;
-  *truncated = false;
-  do {
-    std::string next;
-    absl::StatusOr<std::vector<std::string>> page = access::VisiblePage(
-        policies, principal, resource_prefix, /*page_size=*/1000, token,
-        [&fetch](const std::string& page_token, std::string* more) {
-          return fetch(page_token, more);
-        },
-        &next);
-    if (!page.ok()) return page.status();
-    for (std::string& name : *page) names.push_back(std::move(name));
-    token = std::move(next);
-  } while (!token.empty() && names.size() < kMaxListed);
-  *truncated = !token.empty() || names.size() > kMaxListed;
-  if (names.size() > kMaxListed) names.resize(kMaxListed);
-  return names;
-}
-
-HttpResponse ListReply(const std::vector<std::string>& keys, std::optional<Json> key_info,
-                       bool truncated) {
-  if (keys.empty()) return NotFound();
-  Json data = Json::Object().Set("keys", Json::Strings(keys));
-  if (key_info.has_value()) data.Set("key_info", *std::move(key_info));
-  std::vector<std::string> warnings;
-  if (truncated) {
-    warnings.push_back(absl::StrCat("only the first ", kMaxListed,
-                                    " entries are listed; the gRPC API pages through all"));
-  }
-  return Envelope(200, std::move(data), Json(), warnings);
 }
 
 absl::StatusOr<const access::Principal*> Caller(const HttpRequest& request) {

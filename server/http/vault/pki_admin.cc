@@ -228,7 +228,7 @@ HttpResponse PkiApi::ListRoles(const HttpRequest& request) const {
   absl::StatusOr<const access::Principal*> caller = Caller(request);
   if (!caller.ok()) return StatusError(caller.status());
   bool truncated = false;
-  absl::StatusOr<std::vector<std::string>> names = pki_internal::VisibleNames(
+  absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/roles/",
       [this](const std::string& token,
              std::string* next) -> absl::StatusOr<std::vector<std::string>> {
@@ -242,7 +242,7 @@ HttpResponse PkiApi::ListRoles(const HttpRequest& request) const {
       },
       &truncated);
   if (!names.ok()) return StatusError(names.status());
-  return pki_internal::ListReply(*names, std::nullopt, truncated);
+  return ListReply(*names, std::nullopt, truncated);
 }
 
 HttpResponse PkiApi::ListIssuers(const HttpRequest& request) const {
@@ -250,7 +250,7 @@ HttpResponse PkiApi::ListIssuers(const HttpRequest& request) const {
   absl::StatusOr<const access::Principal*> caller = Caller(request);
   if (!caller.ok()) return StatusError(caller.status());
   bool truncated = false;
-  absl::StatusOr<std::vector<std::string>> names = pki_internal::VisibleNames(
+  absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/issuers/",
       [this](const std::string& token,
              std::string* next) -> absl::StatusOr<std::vector<std::string>> {
@@ -271,7 +271,7 @@ HttpResponse PkiApi::ListIssuers(const HttpRequest& request) const {
                            .Set("issuer_name", name)
                            .Set("is_default", name == kDefaultIssuer));
   }
-  return pki_internal::ListReply(*names, std::move(key_info), truncated);
+  return ListReply(*names, std::move(key_info), truncated);
 }
 
 HttpResponse PkiApi::ReadIssuer(const HttpRequest& request) const {

@@ -17,6 +17,7 @@
 #include "server/access/principal.h"
 #include "server/http/server.h"
 #include "server/http/vault/json.h"
+#include "server/http/vault/listing.h"
 
 namespace strongroom::server::vault::pki_internal {
 
@@ -63,20 +64,8 @@ bool IsList(const HttpRequest& request);
 // Vault's answer to a GET on a list-only path without ?list=true.
 HttpResponse ListOnly();
 
-// Every name of a listing the caller may read (access::VisiblePage over all pages of
-// `fetch`, at most kMaxListed names).
-inline constexpr size_t kMaxListed = 10000;
-using PageFetch = std::function<absl::StatusOr<std::vector<std::string>>(
-    const std::string& page_token, std::string* next)>;
-absl::StatusOr<std::vector<std::string>> VisibleNames(const access::PolicySet& policies,
-                                                      const access::Principal& principal,
-                                                      absl::string_view resource_prefix,
-                                                      const PageFetch& fetch, bool* truncated);
+// Listings: VisibleNames and ListReply (listing.h).
 
-// Vault's LIST reply: data.keys (and data.key_info when given); 404 for an empty listing, as
-// Vault answers.
-HttpResponse ListReply(const std::vector<std::string>& keys, std::optional<Json> key_info,
-                       bool truncated);
 
 // The principal the gate admitted (never null behind the gate).
 absl::StatusOr<const access::Principal*> Caller(const HttpRequest& request);

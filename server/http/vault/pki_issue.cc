@@ -254,7 +254,7 @@ HttpResponse PkiApi::ListCerts(const HttpRequest& request) const {
   absl::StatusOr<const access::Principal*> caller = Caller(request);
   if (!caller.ok()) return StatusError(caller.status());
   bool truncated = false;
-  absl::StatusOr<std::vector<std::string>> serials = pki_internal::VisibleNames(
+  absl::StatusOr<std::vector<std::string>> serials = VisibleNames(
       *policies_(), **caller, "pki/certs/",
       [this](const std::string& token, std::string* next) -> absl::StatusOr<std::vector<std::string>> {
         v1::ListCertificatesRequest list;
@@ -269,7 +269,7 @@ HttpResponse PkiApi::ListCerts(const HttpRequest& request) const {
       &truncated);
   if (!serials.ok()) return StatusError(serials.status());
   for (std::string& serial : *serials) serial = VaultSerial(serial);
-  return pki_internal::ListReply(*serials, std::nullopt, truncated);
+  return ListReply(*serials, std::nullopt, truncated);
 }
 
 HttpResponse PkiApi::CaDocument(const HttpRequest&, bool pem) const {

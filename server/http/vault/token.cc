@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -411,12 +412,21 @@ HttpResponse TokenApi::RevokeOrphan(const HttpRequest& request) const {
   return RevokeIn(request, "token", /*orphan_children=*/true);
 }
 
-HttpResponse TokenApi::ListAccessors(const HttpRequest&) const {
+HttpResponse TokenApi::ListAccessors(const HttpRequest& request) const {
+  if (request.principal == nullptr) return Errors(403, {"permission denied"});
   absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
   if (!tokens.ok()) return StatusError(tokens.status());
+  // Only the tokens the caller may look up, as Auth.ListTokens answers.
+  std::shared_ptr<const access::PolicySet> policies = policies_();
   std::vector<std::string> accessors;
-  accessors.reserve(tokens->size());
-  for (const v1::TokenInfo& info : *tokens) accessors.push_back(info.accessor());
+  for (const v1::TokenInfo& info : *tokens) {
+    if (policies
+            ->Check(*request.principal, access::Operation::kRead,
+                    absl::StrCat("auth/tokens/", info.accessor()))
+            .ok()) {
+      accessors.push_back(info.accessor());
+    }
+  }
   return Envelope(200, Json::Object().Set("keys", Json::Strings(accessors)));
 }
 

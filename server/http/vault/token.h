@@ -64,7 +64,7 @@ class TokenApi {
   // Revokes the token only; its children become orphans (revoke and the others revoke a
   // token's children with it).
   HttpResponse RevokeOrphan(const HttpRequest& request) const;
-  // LIST auth/token/accessors: every live token's accessor.
+  // LIST auth/token/accessors: the accessor of every live token the caller may read.
   HttpResponse ListAccessors(const HttpRequest& request) const;
 
  private:

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
+#include "server/http/vault/listing.h"
 #include "server/http/vault/transit_internal.h"
 
 namespace strongroom::server::vault {
@@ -183,21 +184,23 @@ HttpResponse TransitApi::ListKeys(const HttpRequest& request) const {
       return Errors(400, {"limit: expected a non-negative integer"});
     }
   }
-  std::vector<std::string> names;
-  std::string token = after;
-  while (true) {
-    v1::ListKeysRequest req;
-    uint64_t want = limit == 0 ? 1000 : std::min<uint64_t>(1000, limit - names.size());
-    req.set_page_size(static_cast<uint32_t>(want));
-    req.set_page_token(token);
-    absl::StatusOr<v1::ListKeysResponse> page = transit_->ListKeys(req);
-    if (!page.ok()) return StatusError(page.status());
-    for (const std::string& name : page->names()) names.push_back(name);
-    token = page->next_page_token();
-    if (token.empty() || (limit != 0 && names.size() >= limit)) break;
-  }
-  if (names.empty()) return NotFound();  // Vault answers an empty list with 404
-  return Envelope(200, Json::Object().Set("keys", Json::Strings(names)));
+  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  bool truncated = false;
+  absl::StatusOr<std::vector<std::string>> names = VisibleNames(
+      *policies_(), *request.principal, "transit/keys/",
+      [this](const std::string& page_token, std::string* next)
+          -> absl::StatusOr<std::vector<std::string>> {
+        v1::ListKeysRequest req;
+        req.set_page_size(1000);
+        req.set_page_token(page_token);
+        absl::StatusOr<v1::ListKeysResponse> page = transit_->ListKeys(req);
+        if (!page.ok()) return page.status();
+        *next = page->next_page_token();
+        return std::vector<std::string>(page->names().begin(), page->names().end());
+      },
+      &truncated, after, limit == 0 ? kMaxListed : std::min<uint64_t>(limit, kMaxListed));
+  if (!names.ok()) return StatusError(names.status());
+  return ListReply(*names, std::nullopt, limit == 0 && truncated);
 }
 
 HttpResponse TransitApi::DeleteKey(const HttpRequest& request) const {

@@ -10,7 +10,8 @@
 //                                                   residency "hsm"|"wrapped"; exportable and
 //                                                   allow_plaintext_backup refused
 //   DELETE         /v1/{mount}/keys/{key}           204; 400 unless deletion_allowed
-//   LIST           /v1/{mount}/keys                 data.keys (also GET ?list=true);
+//   LIST           /v1/{mount}/keys                 data.keys (also GET ?list=true): the
+//                                                   keys the caller may read (listing.h);
 //                                                   404 when there are none, as Vault
 //   POST|PUT       /v1/{mount}/keys/{key}/config    min_decryption_version,
 //                                                   min_encryption_version, deletion_allowed,
@@ -43,6 +44,7 @@
 // with the key and a warning, as Vault does.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "hsm/hsm.h"
@@ -55,8 +57,9 @@ namespace strongroom::server::vault {
 class TransitApi {
  public:
   // Neither pointer is owned; both must outlive the routes. `hsm` is the RNG of
-  // random/seal. Thread-safe.
-  TransitApi(kms::Transit* transit, hsm::Hsm* hsm) : transit_(transit), hsm_(hsm) {}
+  // random/seal; `policies` decides which keys a listing shows its caller. Thread-safe.
+  TransitApi(kms::Transit* transit, hsm::Hsm* hsm, PolicySource policies)
+      : transit_(transit), hsm_(hsm), policies_(std::move(policies)) {}
 
   std::vector<VaultRoute> Routes() const;
 
@@ -87,6 +90,7 @@ class TransitApi {
 
   kms::Transit* const transit_;
   hsm::Hsm* const hsm_;
+  const PolicySource policies_;
 };
 
 }  // namespace strongroom::server::vault

@@ -76,7 +76,8 @@ class TransitImportTest : public ::testing::Test {
     keyring_ = std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get());
     transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
     import_api_ = std::make_unique<vault::TransitImportApi>(keyring_.get());
-    transit_api_ = std::make_unique<vault::TransitApi>(transit_.get(), hsm_);
+    // No listing here (the only route that reads the policies): no PolicySource.
+    transit_api_ = std::make_unique<vault::TransitApi>(transit_.get(), hsm_, nullptr);
     for (auto* routes : {new std::vector<vault::VaultRoute>(import_api_->Routes()),
                          new std::vector<vault::VaultRoute>(transit_api_->Routes())}) {
       for (vault::VaultRoute& r : *routes) router_.Handle(r.method, r.pattern, r.handler);

@@ -87,6 +87,43 @@ TEST_F(TransitApiTest, ListKeysByListVerbAndByGetWithListTrue) {
   EXPECT_EQ(Call("LIST", "/v1/sys/keys").status, 404);
 }
 
+// A listing shows only the keys the caller may read (README: listings need read on the
+// collection and show the entries the caller may read), as the gRPC ListKeys does: names a
+// caller may not touch are not its business either.
+TEST_F(TransitApiTest, ListKeysShowsOnlyTheKeysTheCallerMayRead) {
+  for (const char* name : {"app-a", "app-b", "app-secret", "other"}) CreateKey(name);
+  v1::AuthConfig config;
+  v1::Policy* policy = config.add_policies();
+  policy->set_name("app");
+  v1::PolicyRule* rule = policy->add_rules();
+  rule->set_resource("transit/keys/app-*");
+  rule->add_operations("read");
+  rule = policy->add_rules();
+  rule->set_resource("transit/keys/app-secret");
+  rule->add_operations("*");
+  rule->set_effect("deny");
+  rule = policy->add_rules();
+  rule->set_resource("transit/keys");
+  rule->add_operations("read");
+  ASSERT_NO_FATAL_FAILURE(As({"app"}, config));
+  for (const char* path : {"/v1/transit/keys", "/v1/transit/keys?list=true"}) {
+    Reply listed = Call(path[16] == '?' ? "GET" : "LIST", path);
+    ASSERT_EQ(listed.status, 200) << listed.body;
+    ASSERT_EQ(listed.At("data.keys").list_value().values_size(), 2) << listed.body;
+    EXPECT_EQ(listed.Str("data.keys.0"), "app-a");
+    EXPECT_EQ(listed.Str("data.keys.1"), "app-b");
+  }
+  Reply page = Call("LIST", "/v1/transit/keys?after=app-a&limit=5");
+  ASSERT_EQ(page.status, 200) << page.body;
+  ASSERT_EQ(page.At("data.keys").list_value().values_size(), 1) << page.body;
+  EXPECT_EQ(page.Str("data.keys.0"), "app-b");
+  // Nothing readable: Vault's empty listing.
+  rule = config.mutable_policies(0)->mutable_rules(0);
+  rule->set_resource("transit/keys/none-*");
+  ASSERT_NO_FATAL_FAILURE(As({"app"}, config));
+  EXPECT_EQ(Call("LIST", "/v1/transit/keys").status, 404);
+}
+
 TEST_F(TransitApiTest, DeleteNeedsDeletionAllowedAsInVault) {
   CreateKey("doomed");
   Reply refused = Call("DELETE", "/v1/transit/keys/doomed");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 #include <string>
 #include <utility>
 
@@ -18,6 +19,8 @@
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
 #include "kms/transit.h"
+#include "server/access/policy.h"
+#include "server/access/principal.h"
 #include "server/http/vault/transit.h"
 
 namespace strongroom::server::vault::testing {
@@ -163,12 +166,26 @@ class TransitApiTest : public TransitEngineTest {
 
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(SetUpEngine("transit-"));
-    api_ = std::make_unique<TransitApi>(transit_.get(), hsm_);
+    api_ = std::make_unique<TransitApi>(transit_.get(), hsm_, [this] { return policies_; });
     for (VaultRoute& r : api_->Routes()) router_.Handle(r.method, r.pattern, r.handler);
+    ASSERT_NO_FATAL_FAILURE(As({access::kRootPolicy}, v1::AuthConfig()));
   }
 
+  // Calls are made as a token holding `policies`, defined in `config`; root until then.
+  void As(std::vector<std::string> policies, const v1::AuthConfig& config) {
+    auto compiled = access::PolicySet::Compile(config, "");
+    ASSERT_TRUE(compiled.ok()) << compiled.status();
+    policies_ = *std::move(compiled);
+    caller_.kind = access::Principal::Kind::kToken;
+    caller_.identity = "token:test";
+    caller_.policies = std::move(policies);
+  }
+
+  // `method` `path` as the admitted caller (the access gate's check is not made here).
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "") {
-    HttpResponse response = router_.Route(MakeRequest(method, path, body));
+    HttpRequest request = MakeRequest(method, path, body);
+    request.principal = &caller_;
+    HttpResponse response = router_.Route(std::move(request));
     if (!response.body.empty()) EXPECT_EQ(response.content_type, "application/json");
     return ReadReply(response);
   }
@@ -189,6 +206,8 @@ class TransitApiTest : public TransitEngineTest {
 
   std::unique_ptr<TransitApi> api_;
   HttpRouter router_;
+  std::shared_ptr<const access::PolicySet> policies_;
+  access::Principal caller_;
 };
 
 }  // namespace strongroom::server::vault::testing

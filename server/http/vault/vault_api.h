@@ -32,7 +32,7 @@ class VaultApi {
            access::TokenStore* tokens, PolicySource policies, SysBackend* system,
            pki::Ca* ca = nullptr, std::string pki_mount = "pki",
            access::jwt::JwtLogin* jwt_login = nullptr)
-      : transit_(transit, hsm),
+      : transit_(transit, hsm, policies),
         transit_import_(keyring),
         token_(tokens, policies),
         jwt_login_(jwt_login),
