@@ -226,6 +226,17 @@ CpuPerOp ServerCpuPerOp(const ServerCpu& cpu, const std::function<double()>& mea
 void MeasureEncrypt(const std::string& setup, const Nodes& nodes, int pg_port,
                     const ClusterPhaseOptions& options) {
   const ServerCpu cpu(nodes.pids(), pg_port);
+  {
+    // What the setup costs with no requests (heartbeats, lease, change feed confirmations),
+    // for reading the per-request figures below.
+    constexpr absl::Duration kIdle = absl::Seconds(2);
+    const double nodes_before = cpu.Nodes(), postgres_before = cpu.Postgres();
+    absl::SleepFor(kIdle);
+    std::printf("  %-44s CPU ms/s: nodes %.1f, PostgreSQL %.1f\n",
+                absl::StrCat(setup, ": idle").c_str(),
+                (cpu.Nodes() - nodes_before) * 1e3 / absl::ToDoubleSeconds(kIdle),
+                (cpu.Postgres() - postgres_before) * 1e3 / absl::ToDoubleSeconds(kIdle));
+  }
   std::vector<std::unique_ptr<v1::Transit::Stub>> stubs;
   for (int i = 0; i < options.clients; ++i) stubs.push_back(nodes.Transit(i % nodes.size()));
   v1::EncryptRequest one, many;
