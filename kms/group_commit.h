@@ -4,7 +4,8 @@
 // thread takes every batch queued at that moment (up to max_group_ops operations, and never
 // two batches that touch the same key, so each batch's revision checks still see the state
 // before it, nor a batch that requires a lease with any other) and applies them in one
-// Storage::Commit: a burst of writers pays one durable commit instead of one each. Nothing is acknowledged before its group's Commit returned OK.
+// Storage::Commit: a burst of writers pays one durable commit instead of one each. Nothing
+// is acknowledged before its group's Commit returned OK.
 // A failed group fails exactly the callers in it, each with the Commit's error; except that
 // after ABORTED (a revision check failed, so nothing was applied) every batch of the group
 // is committed again on its own, so only the writer whose check failed sees ABORTED.

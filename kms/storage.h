@@ -13,9 +13,9 @@
 // Errors: storage faults (disk full, I/O error, locked database past the timeout, database
 // unreachable) are UNAVAILABLE; a failed revision check is ABORTED and nothing of the batch
 // is applied; a batch whose lease requirement (WriteBatch::RequireLease) does not hold is
-// FAILED_PRECONDITION and nothing of it is applied. A networked backend that loses its connection during COMMIT reads the
-// outcome back; only if it cannot, it returns UNAVAILABLE saying "outcome unknown" (the
-// batch may then have been applied).
+// FAILED_PRECONDITION and nothing of it is applied. A networked backend that loses its
+// connection during COMMIT reads the outcome back; only if it cannot, it returns
+// UNAVAILABLE saying "outcome unknown" (the batch may then have been applied).
 #pragma once
 
 #include <cstdint>

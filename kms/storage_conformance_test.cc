@@ -391,7 +391,8 @@ TEST_P(StorageContractTest, ConcurrentCompareAndSetIncrements) {
 TEST_P(StorageContractTest, LeaseRequirementFencesTheBatch) {
   std::unique_ptr<Storage> storage = OpenStorage();
   ASSERT_NE(storage, nullptr);
-  absl::StatusOr<LeaseState> lease = storage->AcquireLease("background", "node-a", absl::Seconds(30));
+  absl::StatusOr<LeaseState> lease =
+      storage->AcquireLease("background", "node-a", absl::Seconds(30));
   ASSERT_TRUE(lease.ok()) << lease.status();
   ASSERT_TRUE(lease->held);
   const LeaseFence held{"background", "node-a", lease->epoch};

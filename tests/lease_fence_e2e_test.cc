@@ -79,9 +79,8 @@ class LeaseFenceE2eTest : public ::testing::Test {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::Status status;
-    if (!v1::System::NewStub(Channel(node))->GetStatus(&ctx, v1::GetStatusRequest(), &status).ok()) {
-      return false;
-    }
+    auto system = v1::System::NewStub(Channel(node));
+    if (!system->GetStatus(&ctx, v1::GetStatusRequest(), &status).ok()) return false;
     if (epoch != nullptr) *epoch = status.cluster().lease_epoch();
     return status.cluster().lease_holder();
   }

@@ -100,7 +100,9 @@ class ServerCpu {
  public:
   ServerCpu(std::vector<pid_t> nodes, int pg_port) : nodes_(std::move(nodes)) {
     if (pg_port == 0) return;
-    const std::string marker = absl::StrCat(std::string("\0-p\0", 4), pg_port, std::string(1, '\0'));
+    // The postmaster's argv holds "-p" "<port>" (NUL-separated in /proc/<pid>/cmdline).
+    const std::string marker =
+        absl::StrCat(std::string("\0-p\0", 4), pg_port, std::string(1, '\0'));
     for (pid_t pid : AllPids()) {
       if (absl::StrContains(ReadProcFile(absl::StrCat("/proc/", pid, "/cmdline")), marker) &&
           absl::StartsWith(ReadProcFile(absl::StrCat("/proc/", pid, "/comm")), "postgres")) {
