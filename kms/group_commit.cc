@@ -54,6 +54,8 @@ void GroupCommit::WriterLoop() {
     while (!queue_.empty()) {
       const WriteBatch& next = *queue_.front()->batch;
       if (!group.empty() && ops + next.ops().size() > max_group_ops_) break;
+      // A batch that requires a lease goes alone: the merged batch could not carry it.
+      if (!group.empty() && (next.lease() || group.back()->batch->lease())) break;
       bool disjoint = true;
       for (const WriteBatch::Op& op : next.ops()) disjoint = disjoint && !keys.contains(op.key);
       if (!disjoint) break;

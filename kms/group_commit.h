@@ -3,8 +3,9 @@
 // Commit(batch) queues the batch and blocks until it is durable or has failed. One writer
 // thread takes every batch queued at that moment (up to max_group_ops operations, and never
 // two batches that touch the same key, so each batch's revision checks still see the state
-// before it) and applies them in one Storage::Commit: a burst of writers pays one durable
-// commit instead of one each. Nothing is acknowledged before its group's Commit returned OK.
+// before it, nor a batch that requires a lease with any other) and applies them in one
+// Storage::Commit: a burst of writers pays one durable commit instead of one each. Nothing
+// is acknowledged before its group's Commit returned OK.
 // A failed group fails exactly the callers in it, each with the Commit's error; except that
 // after ABORTED (a revision check failed, so nothing was applied) every batch of the group
 // is committed again on its own, so only the writer whose check failed sees ABORTED.

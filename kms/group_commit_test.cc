@@ -178,5 +178,26 @@ TEST_F(GroupCommitTest, BatchesOnTheSameKeyAreNeverMerged) {
   EXPECT_EQ(Reopened({"same"})[0]->value, "one");
 }
 
+// A merged batch could not carry a batch's lease requirement: such a batch commits alone,
+// and fails alone when its lease does not hold.
+TEST_F(GroupCommitTest, BatchesThatRequireALeaseAreNeverMerged) {
+  ControlledStorage controlled(storage_.get());
+  GroupCommit group(&controlled);
+  std::vector<WriteBatch> batches(4);
+  batches[0].Put("first", "v");
+  batches[1].Put("plain", "v");
+  batches[2].Put("fenced", "v").RequireLease({"background", "n", kSingleWriterLeaseEpoch + 1});
+  batches[3].Put("after", "v");
+  std::vector<absl::Status> status = HeldThenQueued(&controlled, &group, &batches);
+  EXPECT_TRUE(status[0].ok()) << status[0];
+  EXPECT_TRUE(status[1].ok()) << status[1];
+  EXPECT_EQ(status[2].code(), absl::StatusCode::kFailedPrecondition) << status[2];
+  EXPECT_TRUE(status[3].ok()) << status[3];
+  std::vector<std::optional<Entry>> found = Reopened({"plain", "fenced", "after"});
+  EXPECT_TRUE(found[0].has_value());
+  EXPECT_FALSE(found[1].has_value());
+  EXPECT_TRUE(found[2].has_value());
+}
+
 }  // namespace
 }  // namespace strongroom::kms

@@ -500,7 +500,8 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::Rotate(absl::string_v
 }
 
 absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
-    absl::string_view name, std::optional<uint32_t> from_latest, const WrappedKeyImport* imported) {
+    absl::string_view name, std::optional<uint32_t> from_latest, const WrappedKeyImport* imported,
+    const LeaseFence* lease) {
   std::vector<std::string> labels;   // HSM objects of the current attempt
   std::vector<std::string> orphans;  // HSM objects of attempts that did not commit
   auto key = Mutate(name, [&](TransitKeyRecord* record, WriteBatch* batch) -> absl::Status {
@@ -519,6 +520,7 @@ absl::StatusOr<std::shared_ptr<const TransitKey>> Keyring::RotateFrom(
     if (!v.ok()) return v.status();
     *record->add_versions() = *std::move(v);
     record->set_latest_version(next);
+    if (lease != nullptr) batch->RequireLease(*lease);
     return absl::OkStatus();
   });
   if (!key.ok()) orphans.insert(orphans.end(), labels.begin(), labels.end());
@@ -755,7 +757,7 @@ absl::StatusOr<std::pair<std::shared_ptr<const TransitKey>, uint32_t>> Keyring::
   return absl::UnavailableError(absl::StrCat("could not rotate spent key '", key->name(), "'"));
 }
 
-absl::StatusOr<int> Keyring::RotateDueKeys(absl::Time now) {
+absl::StatusOr<int> Keyring::RotateDueKeys(absl::Time now, const LeaseFence& lease) {
   if (barrier_->sealed()) return 0;
   int rotated = 0;
   std::string after;
@@ -771,7 +773,7 @@ absl::StatusOr<int> Keyring::RotateDueKeys(absl::Time now) {
         continue;
       }
       absl::StatusOr<std::shared_ptr<const TransitKey>> key =
-          RotateFrom(r.name(), r.latest_version());
+          RotateFrom(r.name(), r.latest_version(), /*imported=*/nullptr, &lease);
       if (key.ok()) {
         ++rotated;
       } else if (!absl::IsCancelled(key.status())) {

@@ -192,8 +192,10 @@ class Keyring {
       std::shared_ptr<const TransitKey> key, uint32_t requested, uint64_t count);
 
   // Rotates every key whose auto_rotate_period has passed since its latest version was
-  // created. Returns how many keys rotated.
-  absl::StatusOr<int> RotateDueKeys(absl::Time now);
+  // created, each write requiring `lease` (the background lease this job runs by). Returns
+  // how many keys rotated; FAILED_PRECONDITION, and no further rotation, once the lease no
+  // longer holds.
+  absl::StatusOr<int> RotateDueKeys(absl::Time now, const LeaseFence& lease);
 
   // Drops every snapshot and its material (called on seal).
   void Clear();
@@ -220,9 +222,10 @@ class Keyring {
   // latest version is still that one, else CANCELLED. HSM objects made by attempts that
   // did not commit are destroyed; those of the committed version are kept.
   // With `imported`, the new version is that key (import_version) instead of a new one.
+  // With `lease`, the write requires it (WriteBatch::RequireLease).
   absl::StatusOr<std::shared_ptr<const TransitKey>> RotateFrom(
       absl::string_view name, std::optional<uint32_t> from_latest,
-      const WrappedKeyImport* imported = nullptr);
+      const WrappedKeyImport* imported = nullptr, const LeaseFence* lease = nullptr);
   // Create and Import: version 1 is generated, or `imported`.
   absl::StatusOr<std::shared_ptr<const TransitKey>> CreateWith(const CreateKeyOptions& options,
                                                                const WrappedKeyImport* imported,

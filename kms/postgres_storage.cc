@@ -139,6 +139,11 @@ const std::vector<PgStatement>& Statements() {
        "expires_at = EXCLUDED.expires_at "
        "WHERE l.holder = EXCLUDED.holder OR l.expires_at < now()"},
       {"read_lease", "SELECT holder, epoch FROM strongroom_leases WHERE name = $1"},
+      // A batch's lease requirement: the share lock makes a takeover (acquire_lease) wait
+      // for this transaction, so the batch lands before the takeover or not at all.
+      {"check_lease",
+       "SELECT 1 FROM strongroom_leases WHERE name = $1 AND holder = $2 AND epoch = $3 "
+       "FOR SHARE"},
       {"heartbeat",
        "INSERT INTO strongroom_nodes (node_id, server, seen_at) VALUES ($1, $2, now()) "
        "ON CONFLICT (node_id) DO UPDATE SET server = EXCLUDED.server, seen_at = now()"},
@@ -530,6 +535,19 @@ absl::Status PostgresStorage::CommitOnce(PgConnection& conn, const WriteBatch& b
       if (!result.ok()) return fail(result.status());
     }
     written.insert(op.key);
+  }
+
+  // Last, so the lease row stays locked only for the COMMIT.
+  if (const std::optional<LeaseFence>& lease = batch.lease(); lease.has_value()) {
+    result = conn.Execute("check_lease",
+                          {lease->name, lease->holder, PgInt64Param(lease->epoch)},
+                          "commit: lease check");
+    if (!result.ok()) return fail(result.status());
+    if (result->rows() != 1) {
+      return fail(absl::FailedPreconditionError(absl::StrCat(
+          "postgres storage: commit: lease \"", lease->name, "\" is no longer held by \"",
+          lease->holder, "\" at epoch ", lease->epoch)));
+    }
   }
 
   *commit_sent = true;

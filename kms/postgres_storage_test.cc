@@ -150,6 +150,36 @@ TEST_F(PostgresStorageTest, NodesStartingTogetherMigrateOnce) {
 
 // A database down at start is a clear UNAVAILABLE; one that goes away later fails calls
 // with UNAVAILABLE and serves again once it is back, with no new PostgresStorage.
+// The holder's batches stop landing once another node took the lease over, and the new
+// holder's land; the lease row is the same for every node, so each sees the other's epoch.
+TEST_F(PostgresStorageTest, LeaseTakeoverFencesTheFormerHoldersWrites) {
+  absl::StatusOr<std::unique_ptr<PostgresStorage>> a = PostgresStorage::Open(Options());
+  absl::StatusOr<std::unique_ptr<PostgresStorage>> b = PostgresStorage::Open(Options());
+  ASSERT_TRUE(a.ok() && b.ok());
+  // A zero ttl: the lease is expired for any later transaction, so b may take it over.
+  absl::StatusOr<LeaseState> first = (*a)->AcquireLease("background", "a", absl::ZeroDuration());
+  ASSERT_TRUE(first.ok() && first->held) << first.status();
+  const LeaseFence held_by_a{"background", "a", first->epoch};
+  ASSERT_TRUE((*a)->Commit(WriteBatch().Put("job", "a1").RequireLease(held_by_a)).ok());
+
+  absl::StatusOr<LeaseState> taken = (*b)->AcquireLease("background", "b", absl::Seconds(30));
+  ASSERT_TRUE(taken.ok() && taken->held) << taken.status();
+  EXPECT_EQ(taken->epoch, first->epoch + 1);
+  absl::Status late = (*a)->Commit(WriteBatch().Put("job", "a2").RequireLease(held_by_a));
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition) << late;
+  // Nor does a's renewal give it back while b holds it.
+  absl::StatusOr<LeaseState> renewed = (*a)->AcquireLease("background", "a", absl::Seconds(30));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_FALSE(renewed->held);
+  EXPECT_EQ(renewed->holder, "b");
+  ASSERT_TRUE((*b)->Commit(WriteBatch().Put("job", "b1").RequireLease(
+                               {"background", "b", taken->epoch}))
+                  .ok());
+  absl::StatusOr<std::optional<Entry>> job = (*a)->Get("job");
+  ASSERT_TRUE(job.ok() && job->has_value());
+  EXPECT_EQ((*job)->value, "b1");
+}
+
 TEST(PostgresStorageRecoveryTest, DatabaseDownAndBack) {
   absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
       PostgresCluster::Start({.name = "pg-recovery"});

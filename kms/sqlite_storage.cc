@@ -444,6 +444,7 @@ absl::Status SqliteStorage::Commit(const WriteBatch& batch) {
     }
   }
   if (batch.empty()) return absl::OkStatus();
+  if (absl::Status s = CheckSingleWriterLease(batch, "sqlite storage"); !s.ok()) return s;
 
   absl::MutexLock lock(&mu_);
   // A transaction left open by a failed rollback would make BEGIN fail forever.

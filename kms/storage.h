@@ -12,15 +12,17 @@
 //
 // Errors: storage faults (disk full, I/O error, locked database past the timeout, database
 // unreachable) are UNAVAILABLE; a failed revision check is ABORTED and nothing of the batch
-// is applied. A networked backend that loses its connection during COMMIT reads the
-// outcome back; only if it cannot, it returns UNAVAILABLE saying "outcome unknown" (the
-// batch may then have been applied).
+// is applied; a batch whose lease requirement (WriteBatch::RequireLease) does not hold is
+// FAILED_PRECONDITION and nothing of it is applied. A networked backend that loses its
+// connection during COMMIT reads the outcome back; only if it cannot, it returns
+// UNAVAILABLE saying "outcome unknown" (the batch may then have been applied).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -41,6 +43,19 @@ struct Entry {
   std::string value;
   int64_t revision = 0;  // > 0 for a stored entry
 };
+
+// LeaseFence: a lease as one holder was granted it (see Storage::AcquireLease). A batch
+// that requires it commits only while the lease still has that holder and epoch, so the
+// writes of a holder that lost the lease (paused or cut off past its ttl while another node
+// took over) never land after the takeover.
+struct LeaseFence {
+  std::string name;
+  std::string holder;
+  int64_t epoch = 0;
+};
+
+// The epoch a single-writer store grants every holder (see Storage::AcquireLease).
+inline constexpr int64_t kSingleWriterLeaseEpoch = 1;
 
 // WriteBatch is an ordered list of puts and deletes applied atomically by Commit.
 class WriteBatch {
@@ -67,12 +82,25 @@ class WriteBatch {
     ops_.push_back({Op::Kind::kDelete, std::string(key), "", expected_revision});
     return *this;
   }
+  // Commit applies the batch only if `fence` still holds, checked in the same transaction
+  // (FAILED_PRECONDITION otherwise). Background jobs write under the lease they run by.
+  WriteBatch& RequireLease(LeaseFence fence) {
+    lease_ = std::move(fence);
+    return *this;
+  }
   const std::vector<Op>& ops() const { return ops_; }
+  const std::optional<LeaseFence>& lease() const { return lease_; }
   bool empty() const { return ops_.empty(); }
 
  private:
   std::vector<Op> ops_;
+  std::optional<LeaseFence> lease_;
 };
+
+// The lease check of a single-writer store, which grants every lease at
+// kSingleWriterLeaseEpoch: OK unless `batch` requires another epoch. `backend` prefixes
+// the error.
+absl::Status CheckSingleWriterLease(const WriteBatch& batch, absl::string_view backend);
 
 // One committed change seen by a ChangeFeed: the key and its new revision (0: deleted).
 struct Change {
@@ -143,12 +171,14 @@ class Storage {
   // Takes or renews lease `name` for `holder` for `ttl`, on the store's clock: granted when
   // it is free, expired or already `holder`'s; a new holder gets the next epoch. Returns the
   // state after the call. Leases only spare work (one node runs background jobs);
-  // correctness comes from compare-and-set. A single-writer store grants it always (epoch 1).
+  // correctness comes from compare-and-set; a holder's background writes also require
+  // the lease (WriteBatch::RequireLease with its holder and epoch). A single-writer store
+  // grants it always, at kSingleWriterLeaseEpoch.
   virtual absl::StatusOr<LeaseState> AcquireLease(absl::string_view name,
                                                   absl::string_view holder, absl::Duration ttl) {
     (void)ttl;
     (void)name;
-    return LeaseState{std::string(holder), 1, true};
+    return LeaseState{std::string(holder), kSingleWriterLeaseEpoch, true};
   }
   // Records that node `node_id` (reporting `detail`) is alive now, and returns every node
   // seen within `window`, itself included. A single-writer store knows only the caller.

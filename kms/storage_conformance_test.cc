@@ -386,6 +386,30 @@ TEST_P(StorageContractTest, ConcurrentCompareAndSetIncrements) {
   EXPECT_EQ(counter.value, absl::StrCat(kThreads * kIncrementsPerThread));
 }
 
+// A batch that requires the lease as it was granted commits; one that requires another
+// epoch (the lease as a holder had it before a takeover) applies nothing.
+TEST_P(StorageContractTest, LeaseRequirementFencesTheBatch) {
+  std::unique_ptr<Storage> storage = OpenStorage();
+  ASSERT_NE(storage, nullptr);
+  absl::StatusOr<LeaseState> lease =
+      storage->AcquireLease("background", "node-a", absl::Seconds(30));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_TRUE(lease->held);
+  const LeaseFence held{"background", "node-a", lease->epoch};
+  ASSERT_TRUE(storage->Commit(WriteBatch().Put("job", "1").RequireLease(held)).ok());
+  EXPECT_EQ(MustGet(*storage, "job").value, "1");
+
+  for (const LeaseFence& stale : {LeaseFence{"background", "node-a", lease->epoch + 1},
+                                  LeaseFence{"background", "node-a", lease->epoch - 1}}) {
+    absl::Status status =
+        storage->Commit(WriteBatch().Put("job", "2").Put("other", "x").RequireLease(stale));
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_THAT(status.message(), HasSubstr("background"));
+    EXPECT_EQ(MustGet(*storage, "job").value, "1");
+    EXPECT_FALSE(Exists(*storage, "other"));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StorageContractTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Backends, StorageListTest, ::testing::Values("sqlite", "postgres"),

@@ -577,9 +577,15 @@ TEST_F(TransitTest, AutoRotationOnPeriodSurvivesRestart) {
   req.mutable_auto_rotate_period()->set_seconds(3600);
   ASSERT_TRUE(transit_->CreateKey(req).ok());
   Create("still");
-  EXPECT_EQ(*keyring_->RotateDueKeys(absl::Now()), 0);
+  const LeaseFence held{"background", "test", kSingleWriterLeaseEpoch};
+  EXPECT_EQ(*keyring_->RotateDueKeys(absl::Now(), held), 0);
   Open(options);  // The period is stored with the key.
-  EXPECT_EQ(*keyring_->RotateDueKeys(absl::Now() + absl::Minutes(61)), 1);
+  // Due, but under a lease that was taken over (a later epoch): nothing rotates.
+  const LeaseFence lost{"background", "test", kSingleWriterLeaseEpoch + 1};
+  EXPECT_EQ(keyring_->RotateDueKeys(absl::Now() + absl::Minutes(61), lost).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*keyring_->Get("periodic"))->latest_version(), 1u);
+  EXPECT_EQ(*keyring_->RotateDueKeys(absl::Now() + absl::Minutes(61), held), 1);
   EXPECT_EQ((*keyring_->Get("periodic"))->latest_version(), 2u);
   EXPECT_EQ((*keyring_->Get("still"))->latest_version(), 1u);
   req.mutable_auto_rotate_period()->set_nanos(1);
@@ -707,7 +713,9 @@ TEST_F(TransitTest, AutoRotationLosingARaceLeavesNoOrphanHsmObjects) {
     Barrier barrier(hsm_, &raced);
     ASSERT_TRUE(barrier.Unseal().ok());
     Keyring node(hsm_, &raced, &barrier, options);
-    ASSERT_TRUE(node.RotateDueKeys(absl::Now() + absl::Hours(2)).ok());
+    ASSERT_TRUE(node.RotateDueKeys(absl::Now() + absl::Hours(2),
+                                   {"background", "test", kSingleWriterLeaseEpoch})
+                    .ok());
     auto stored = storage_->Get(absl::StrCat("transit/keys/", key));
     TransitKeyRecord record;
     ASSERT_TRUE(stored.ok() && stored->has_value() && record.ParseFromString((*stored)->value));

@@ -135,9 +135,9 @@ absl::StatusOr<v1::Crl> Ca::GetCrl(const v1::GetCrlRequest& request) {
   return revocation_->GetCrl(request);
 }
 
-absl::Status Ca::RefreshDueCrls(absl::Time now) {
+absl::Status Ca::RefreshDueCrls(absl::Time now, const kms::LeaseFence& lease) {
   if (barrier_->sealed()) return absl::OkStatus();  // Nothing can be signed; try next time.
-  return revocation_->RefreshDueCrls(now);
+  return revocation_->RefreshDueCrls(now, lease);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> Ca::StoredCrlTimes() {

@@ -129,7 +129,9 @@ class Ca {
   // older than crl_validity / 2 at `now` (the new CRL's thisUpdate; nextUpdate is
   // now + crl_validity). For a periodic maintenance loop: does nothing while sealed; on
   // errors carries on with the other issuers and returns the first error (naming the issuer).
-  absl::Status RefreshDueCrls(absl::Time now);
+  // Each write requires `lease` (the background lease this job runs by): once it no longer
+  // holds, every rebuild fails FAILED_PRECONDITION and nothing is stored.
+  absl::Status RefreshDueCrls(absl::Time now, const kms::LeaseFence& lease);
   // The thisUpdate of each issuer's stored CRL (issuers without one are left out). Reads
   // only; for metrics.
   absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> StoredCrlTimes();

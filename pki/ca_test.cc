@@ -31,6 +31,11 @@ using hsm::testing::SoftHsmToken;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// The background lease as a single-writer store grants it, and the same lease after a
+// takeover (a later epoch): writes under it must not land.
+kms::LeaseFence HeldLease() { return {"background", "test", kms::kSingleWriterLeaseEpoch}; }
+kms::LeaseFence LostLease() { return {"background", "test", kms::kSingleWriterLeaseEpoch + 1}; }
+
 const testing::AllRights kAllRights;
 
 std::string Tmp(const std::string& name) {
@@ -618,7 +623,7 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
 
   // Not yet due (default crl_validity 24 h: due after 12 h): unchanged.
   const absl::Time built = absl::FromUnixSeconds(revoked->this_update().seconds());
-  ASSERT_TRUE(ca_->RefreshDueCrls(built + absl::Hours(11)).ok());
+  ASSERT_TRUE(ca_->RefreshDueCrls(built + absl::Hours(11), HeldLease()).ok());
   auto not_due = ca_->GetCrl(crl_req);
   ASSERT_TRUE(not_due.ok());
   EXPECT_EQ(not_due->crl_der(), revoked->crl_der());
@@ -626,7 +631,11 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
   // Past the half-life: CRL 3, thisUpdate = now, nextUpdate = now + 24 h, still listing
   // the revoked serial.
   const absl::Time later = built + absl::Hours(12) + absl::Seconds(1);
-  ASSERT_TRUE(ca_->RefreshDueCrls(later).ok());
+  // Due, but under a lease that was taken over: nothing is stored.
+  absl::Status lost = ca_->RefreshDueCrls(later, LostLease());
+  EXPECT_EQ(lost.code(), absl::StatusCode::kFailedPrecondition) << lost;
+  EXPECT_EQ(ca_->GetCrl(crl_req)->crl_der(), revoked->crl_der());
+  ASSERT_TRUE(ca_->RefreshDueCrls(later, HeldLease()).ok());
   auto refreshed = ca_->GetCrl(crl_req);
   ASSERT_TRUE(refreshed.ok()) << refreshed.status();
   EXPECT_EQ(CrlNumber(refreshed->crl_der()), 3);
@@ -638,7 +647,7 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
               HasSubstr(absl::StrCat("Serial Number: ", absl::AsciiStrToUpper(a.serial_number()))));
   ExpectCerttoolClean(absl::StrCat("--crl-info --infile ", path));
   // Refreshing again at the same time does nothing.
-  ASSERT_TRUE(ca_->RefreshDueCrls(later).ok());
+  ASSERT_TRUE(ca_->RefreshDueCrls(later, HeldLease()).ok());
   EXPECT_EQ(CrlNumber(ca_->GetCrl(crl_req)->crl_der()), 3);
 
   // An issuer with no CRL yet gets one; one awaiting its certificate is skipped.
@@ -647,7 +656,7 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
   ireq.set_issuer_name("pending");
   ireq.set_common_name("Pending CA");
   ASSERT_TRUE(ca_->CreateIntermediateIssuer(ireq).ok());
-  ASSERT_TRUE(ca_->RefreshDueCrls(absl::Now()).ok());
+  ASSERT_TRUE(ca_->RefreshDueCrls(absl::Now(), HeldLease()).ok());
   crl_req.set_issuer_name("fresh");
   auto fresh = ca_->GetCrl(crl_req);
   ASSERT_TRUE(fresh.ok()) << fresh.status();
@@ -659,7 +668,7 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
 
   // Sealed: nothing to do, no error.
   barrier_->Seal("test");
-  EXPECT_TRUE(ca_->RefreshDueCrls(later + absl::Hours(24)).ok());
+  EXPECT_TRUE(ca_->RefreshDueCrls(later + absl::Hours(24), HeldLease()).ok());
   EXPECT_EQ(ca_->GetCrl(crl_req).status().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(barrier_->Unseal().ok());
 }

@@ -35,6 +35,12 @@ bool ClusterNode::holds_lease() const {
   return absl::Now() < absl::FromUnixNanos(held_until_unix_nanos_.load(std::memory_order_acquire));
 }
 
+std::optional<kms::LeaseFence> ClusterNode::lease() const {
+  absl::MutexLock lock(&mu_);
+  if (!holds_lease()) return std::nullopt;
+  return kms::LeaseFence{kBackgroundLease, view_.node_id, held_epoch_};
+}
+
 ClusterNode::View ClusterNode::view() const {
   absl::MutexLock lock(&mu_);
   View view = view_;
@@ -48,13 +54,14 @@ void ClusterNode::Beat(const std::string& node_id, const std::string& address) {
       storage_->Heartbeat(node_id, address, 3 * options_.heartbeat);
   absl::StatusOr<kms::LeaseState> lease =
       storage_->AcquireLease(kBackgroundLease, node_id, options_.lease_ttl);
+  absl::MutexLock lock(&mu_);
   if (lease.ok() && lease->held) {
+    held_epoch_ = lease->epoch;
     held_until_unix_nanos_.store(absl::ToUnixNanos(started + options_.lease_ttl),
                                  std::memory_order_release);
   } else if (lease.ok()) {
     held_until_unix_nanos_.store(0, std::memory_order_release);
   }
-  absl::MutexLock lock(&mu_);
   view_.error.clear();
   if (live.ok()) {
     view_.live = *std::move(live);

@@ -5,14 +5,17 @@
 // on the database clock). holds_lease() is true only while a renewal that started less than
 // lease_ttl ago granted it, so a node cut off from the database stops counting itself the
 // holder no later than the database lets another node take over; when a node dies, another
-// takes the lease within lease_ttl + heartbeat. The lease only decides which node runs the
-// background jobs (auto-rotation, CRL rebuilds): their writes are compare-and-set, so two
-// holders at once waste work but never corrupt state. On a single-writer store the node
-// always holds it. Thread-safe.
+// takes the lease within lease_ttl + heartbeat. The lease decides which node runs the
+// background jobs (auto-rotation, CRL rebuilds), and fences their writes: a job writes under
+// lease() (WriteBatch::RequireLease), so a holder that lost the lease while paused or cut
+// off cannot land a job write after another node took over. Correctness still comes from
+// compare-and-set. On a single-writer store the node always holds it (the same code path,
+// at kSingleWriterLeaseEpoch). Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +45,9 @@ class ClusterNode {
   // address) to the others.
   void Start(std::string node_id, std::string address);
   bool holds_lease() const;
+  // The background lease as this node holds it (its holder and epoch), for the background
+  // jobs to write under; nullopt while holds_lease() is false.
+  std::optional<kms::LeaseFence> lease() const;
 
   struct View {
     std::string node_id;  // empty before Start
@@ -59,6 +65,7 @@ class ClusterNode {
   std::atomic<int64_t> held_until_unix_nanos_{0};
   mutable absl::Mutex mu_;
   View view_ ABSL_GUARDED_BY(mu_);
+  int64_t held_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // of the last renewal that granted it
   absl::Notification stop_;
   std::thread thread_;
 };

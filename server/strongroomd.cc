@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -706,11 +707,14 @@ void Strongroomd::Monitor() {
 void Strongroomd::Maintain() {
   const absl::Duration period = ToDuration(config_.transit().auto_rotate_check_interval());
   while (!stop_.WaitForNotificationWithTimeout(period)) {
-    if (!cluster_->holds_lease()) continue;  // another node runs the background work
-    if (absl::Status s = ca_->RefreshDueCrls(absl::Now()); !s.ok()) {
+    // Another node runs the background work unless this one holds the lease; the jobs'
+    // writes require it, so they stop landing as soon as another node takes over.
+    const std::optional<kms::LeaseFence> lease = cluster_->lease();
+    if (!lease.has_value()) continue;
+    if (absl::Status s = ca_->RefreshDueCrls(absl::Now(), *lease); !s.ok()) {
       LogWarning(absl::StrCat("CRL refresh: ", s.message()));
     }
-    absl::StatusOr<int> rotated = keyring_->RotateDueKeys(absl::Now());
+    absl::StatusOr<int> rotated = keyring_->RotateDueKeys(absl::Now(), *lease);
     if (!rotated.ok()) {
       LogWarning(absl::StrCat("auto-rotation: ", rotated.status().message()));
     } else if (*rotated > 0) {

@@ -94,7 +94,7 @@ absl::StatusOr<v1::Crl> Revocation::GetCrl(const v1::GetCrlRequest& request) {
   return BuildAndStoreCrl(name, absl::Now());
 }
 
-absl::Status Revocation::RefreshDueCrls(absl::Time now) {
+absl::Status Revocation::RefreshDueCrls(absl::Time now, const kms::LeaseFence& lease) {
   auto entries = storage_->List(kIssuerPrefix, "", 0);
   if (!entries.ok()) return entries.status();
   const absl::Duration max_age = crl_validity_ / 2;
@@ -114,7 +114,7 @@ absl::Status Revocation::RefreshDueCrls(absl::Time now) {
       stored = LoadStoredCrl(name);
       if (!stored.ok()) return stored.status();
       if (!due(*stored)) return absl::OkStatus();
-      return BuildAndStoreCrl(name, now).status();
+      return BuildAndStoreCrl(name, now, &lease).status();
     }();
     if (!s.ok() && first_error.ok()) {
       first_error =
@@ -125,7 +125,8 @@ absl::Status Revocation::RefreshDueCrls(absl::Time now) {
 }
 
 absl::StatusOr<v1::Crl> Revocation::BuildAndStoreCrl(absl::string_view issuer_name,
-                                                     absl::Time now) {
+                                                     absl::Time now,
+                                                     const kms::LeaseFence* lease) {
   auto issuer = issuers_->Load(issuer_name, /*need_certificate=*/true);
   if (!issuer.ok()) return issuer.status();
   auto entries = storage_->List(absl::StrCat(kRevokedPrefix, issuer_name, "/"), "", 0);
@@ -158,6 +159,7 @@ absl::StatusOr<v1::Crl> Revocation::BuildAndStoreCrl(absl::string_view issuer_na
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kIssuerPrefix, issuer_name), record.SerializeAsString(), issuer->revision);
   batch.Put(absl::StrCat(kCrlPrefix, issuer_name), stored.SerializeAsString());
+  if (lease != nullptr) batch.RequireLease(*lease);
   if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
   return ToCrl(stored);
 }

@@ -45,16 +45,18 @@ class Revocation {
       ABSL_LOCKS_EXCLUDED(*record_mu_);
   // The stored CRL, or a new one if none is stored or it is past its next_update.
   absl::StatusOr<v1::Crl> GetCrl(const v1::GetCrlRequest& request) ABSL_LOCKS_EXCLUDED(*record_mu_);
-  // Rebuilds every CRL that is missing or older than crl_validity / 2 at `now`; carries on
-  // after errors and returns the first (naming the issuer).
-  absl::Status RefreshDueCrls(absl::Time now) ABSL_LOCKS_EXCLUDED(*record_mu_);
+  // Rebuilds every CRL that is missing or older than crl_validity / 2 at `now`, each write
+  // requiring `lease`; carries on after errors and returns the first (naming the issuer).
+  absl::Status RefreshDueCrls(absl::Time now, const kms::LeaseFence& lease)
+      ABSL_LOCKS_EXCLUDED(*record_mu_);
   // The thisUpdate of each issuer's stored CRL.
   absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> StoredCrlTimes();
 
  private:
   // Builds and signs the issuer's CRL (thisUpdate `now`, the next CRL number) and stores it
-  // with the issuer's new CRL number in one commit.
-  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now)
+  // with the issuer's new CRL number in one commit, which requires `lease` if given.
+  absl::StatusOr<v1::Crl> BuildAndStoreCrl(absl::string_view issuer_name, absl::Time now,
+                                           const kms::LeaseFence* lease = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(*record_mu_);
   // The stored CRL of `issuer_name` (nullopt if none).
   absl::StatusOr<std::optional<CrlRecord>> LoadStoredCrl(absl::string_view issuer_name);

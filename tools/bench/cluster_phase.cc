@@ -1,13 +1,17 @@
 #include "tools/bench/cluster_phase.h"
 
 #include <grpcpp/grpcpp.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -16,8 +20,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "hsm/testing/softhsm_token.h"
@@ -49,6 +55,84 @@ std::string Percentiles(std::vector<double> ms) {
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
 
+std::string ReadProcFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// From /proc/<pid>/stat: the parent's pid and the CPU (user + system) used so far, in
+// seconds. nullopt when the process is gone.
+struct ProcStat {
+  pid_t ppid = 0;
+  double cpu_seconds = 0;
+};
+std::optional<ProcStat> ReadProcStat(pid_t pid) {
+  const std::string stat = ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos || name_end + 2 >= stat.size()) return std::nullopt;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(name_end + 2), ' ');
+  int64_t ppid = 0, utime = 0, stime = 0;  // fields 4, 14 and 15 of proc(5)
+  if (f.size() < 13 || !absl::SimpleAtoi(f[1], &ppid) || !absl::SimpleAtoi(f[11], &utime) ||
+      !absl::SimpleAtoi(f[12], &stime)) {
+    return std::nullopt;
+  }
+  return ProcStat{static_cast<pid_t>(ppid),
+                  static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK)};
+}
+
+std::vector<pid_t> AllPids() {
+  std::vector<pid_t> pids;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return pids;
+  while (const dirent* e = readdir(proc)) {
+    int pid = 0;
+    if (absl::SimpleAtoi(e->d_name, &pid)) pids.push_back(pid);
+  }
+  closedir(proc);
+  return pids;
+}
+
+// The processes whose CPU a measurement charges to the server side: strongroomd nodes, and
+// the PostgreSQL server listening on `pg_port` (its postmaster and every child: backends,
+// WAL writer, WAL sender; 0: none). The bench's own client threads are not among them.
+class ServerCpu {
+ public:
+  ServerCpu(std::vector<pid_t> nodes, int pg_port) : nodes_(std::move(nodes)) {
+    if (pg_port == 0) return;
+    // The postmaster's argv holds "-p" "<port>" (NUL-separated in /proc/<pid>/cmdline).
+    const std::string marker =
+        absl::StrCat(std::string("\0-p\0", 4), pg_port, std::string(1, '\0'));
+    for (pid_t pid : AllPids()) {
+      if (absl::StrContains(ReadProcFile(absl::StrCat("/proc/", pid, "/cmdline")), marker) &&
+          absl::StartsWith(ReadProcFile(absl::StrCat("/proc/", pid, "/comm")), "postgres")) {
+        postmaster_ = pid;
+      }
+    }
+  }
+  // CPU seconds used so far by the nodes, and by PostgreSQL's live processes.
+  double Nodes() const {
+    double sum = 0;
+    for (pid_t pid : nodes_) {
+      if (auto s = ReadProcStat(pid)) sum += s->cpu_seconds;
+    }
+    return sum;
+  }
+  double Postgres() const {
+    if (postmaster_ == 0) return 0;
+    double sum = 0;
+    for (pid_t pid : AllPids()) {
+      auto s = ReadProcStat(pid);
+      if (s && (pid == postmaster_ || s->ppid == postmaster_)) sum += s->cpu_seconds;
+    }
+    return sum;
+  }
+
+ private:
+  const std::vector<pid_t> nodes_;
+  pid_t postmaster_ = 0;
+};
+
 // strongroomd nodes on one storage backend, sharing the SoftHSM token: node i has its own
 // state dir <token dir>/<name>-node<i> and node id <name>-node<i>. Stopped by the destructor.
 class Nodes {
@@ -78,6 +162,11 @@ class Nodes {
   }
 
   int size() const { return static_cast<int>(servers_.size()); }
+  std::vector<pid_t> pids() const {
+    std::vector<pid_t> pids;
+    for (const auto& server : servers_) pids.push_back(server->pid());
+    return pids;
+  }
   // The bootstrap root token (written by the first node on a fresh database).
   std::string RootToken() const { return testing::RootToken(State(0)); }
   std::shared_ptr<grpc::Channel> Channel(int node, const std::string& token) const {
@@ -112,15 +201,44 @@ void CreateKey(v1::Transit::Stub& stub, const std::string& name) {
   if (!s.ok()) Die(absl::StrCat("CreateKey ", name, ": ", s.error_message()));
 }
 
-void PrintRow(const std::string& what, const Result& r, const char* unit) {
-  std::printf("  %-44s %10.0f %s   p50 %.3f ms  p99 %.3f ms   CPU %.0f us/request\n",
-              what.c_str(), r.ops_per_second, unit, r.p50_ms, r.p99_ms, r.cpu_us_per_op);
+// CPU per request (or item) of one measurement: the nodes', PostgreSQL's and the machine's.
+struct CpuPerOp {
+  double nodes_us = 0;
+  double postgres_us = 0;
+};
+
+void PrintRow(const std::string& what, const Result& r, const CpuPerOp& server, const char* unit) {
+  std::printf("  %-44s %10.0f %s   p50 %.3f ms  p99 %.3f ms   CPU us/request: nodes %.0f, "
+              "PostgreSQL %.0f, machine %.0f\n",
+              what.c_str(), r.ops_per_second, unit, r.p50_ms, r.p99_ms, server.nodes_us,
+              server.postgres_us, r.cpu_us_per_op);
+}
+
+// Runs `measure` (which returns its operation count) and charges the server processes'
+// CPU to those operations.
+CpuPerOp ServerCpuPerOp(const ServerCpu& cpu, const std::function<double()>& measure) {
+  const double nodes = cpu.Nodes(), postgres = cpu.Postgres();
+  const double ops = measure();
+  if (ops <= 0) return {};
+  return {(cpu.Nodes() - nodes) * 1e6 / ops, (cpu.Postgres() - postgres) * 1e6 / ops};
 }
 
 // Unary and batched Encrypt of 64 B under key "bench", the calls in flight spread over the
-// nodes round-robin.
-void MeasureEncrypt(const std::string& setup, const Nodes& nodes,
+// nodes round-robin. `pg_port`: the PostgreSQL server whose CPU is counted (0: none).
+void MeasureEncrypt(const std::string& setup, const Nodes& nodes, int pg_port,
                     const ClusterPhaseOptions& options) {
+  const ServerCpu cpu(nodes.pids(), pg_port);
+  {
+    // What the setup costs with no requests (heartbeats, lease, change feed confirmations),
+    // for reading the per-request figures below.
+    constexpr absl::Duration kIdle = absl::Seconds(2);
+    const double nodes_before = cpu.Nodes(), postgres_before = cpu.Postgres();
+    absl::SleepFor(kIdle);
+    std::printf("  %-44s CPU ms/s: nodes %.1f, PostgreSQL %.1f\n",
+                absl::StrCat(setup, ": idle").c_str(),
+                (cpu.Nodes() - nodes_before) * 1e3 / absl::ToDoubleSeconds(kIdle),
+                (cpu.Postgres() - postgres_before) * 1e3 / absl::ToDoubleSeconds(kIdle));
+  }
   std::vector<std::unique_ptr<v1::Transit::Stub>> stubs;
   for (int i = 0; i < options.clients; ++i) stubs.push_back(nodes.Transit(i % nodes.size()));
   v1::EncryptRequest one, many;
@@ -129,23 +247,30 @@ void MeasureEncrypt(const std::string& setup, const Nodes& nodes,
   one.add_items()->set_plaintext(std::string(64, 'p'));
   for (int i = 0; i < options.batch; ++i) many.add_items()->set_plaintext(std::string(64, 'p'));
   Sample unary;
-  RunInFlight<v1::EncryptResponse>(
-      "cluster Encrypt", options.clients, options.seconds,
-      [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
-          std::function<void(grpc::Status)> done) {
-        stubs[i]->async()->Encrypt(context, &one, reply, std::move(done));
-      },
-      &unary);
-  PrintRow(absl::StrCat(setup, ": Encrypt 64 B"), unary.Summary(), "ops/s");
-  Result batched = RunBatches<v1::EncryptResponse>(
-      "cluster batched Encrypt", options.clients, options.seconds, options.batch,
-      [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
-          std::function<void(grpc::Status)> done) {
-        stubs[i]->async()->Encrypt(context, &many, reply, std::move(done));
-      });
+  const CpuPerOp unary_cpu = ServerCpuPerOp(cpu, [&] {
+    RunInFlight<v1::EncryptResponse>(
+        "cluster Encrypt", options.clients, options.seconds,
+        [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
+            std::function<void(grpc::Status)> done) {
+          stubs[i]->async()->Encrypt(context, &one, reply, std::move(done));
+        },
+        &unary);
+    return static_cast<double>(unary.ops);
+  });
+  PrintRow(absl::StrCat(setup, ": Encrypt 64 B"), unary.Summary(), unary_cpu, "ops/s");
+  Result batched;
+  const CpuPerOp batched_cpu = ServerCpuPerOp(cpu, [&] {
+    batched = RunBatches<v1::EncryptResponse>(
+        "cluster batched Encrypt", options.clients, options.seconds, options.batch,
+        [&](int i, grpc::ClientContext* context, v1::EncryptResponse* reply,
+            std::function<void(grpc::Status)> done) {
+          stubs[i]->async()->Encrypt(context, &many, reply, std::move(done));
+        });
+    return batched.ops_per_second * options.seconds;  // items, as the window ran
+  });
   batched.cpu_us_per_op /= options.batch;  // per item
   PrintRow(absl::StrCat(setup, ": batched Encrypt (", options.batch, " x 64 B)"), batched,
-           "items/s");
+           batched_cpu, "items/s");
 }
 
 // CreateKey and RotateKey latency, one call at a time on node 0.
@@ -294,6 +419,7 @@ void MeasureFailover(const Nodes& nodes, PostgresCluster& primary, PostgresClust
     return first;
   };
   const absl::Time deadline = killed + absl::Seconds(60);
+  // (The load runs on for 2 s after service is back, so the gap is closed on both sides.)
   while (!first_after().has_value() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   absl::SleepFor(absl::Seconds(2));
   stop = true;
@@ -301,6 +427,19 @@ void MeasureFailover(const Nodes& nodes, PostgresCluster& primary, PostgresClust
 
   const std::optional<absl::Time> after = first_after();
   absl::MutexLock lock(&log.mu);
+  // Seconds without service: the longest wait between two consecutive acknowledgements
+  // (of any client) while the load ran.
+  std::vector<absl::Time> acks;
+  for (const auto& [sent, acked] : log.acked) acks.push_back(acked);
+  std::sort(acks.begin(), acks.end());
+  absl::Duration longest_gap = absl::ZeroDuration();
+  absl::Time gap_from;
+  for (size_t i = 1; i < acks.size(); ++i) {
+    if (acks[i] - acks[i - 1] > longest_gap) {
+      longest_gap = acks[i] - acks[i - 1];
+      gap_from = acks[i - 1];
+    }
+  }
   int lost = 0;
   auto stub = nodes.Transit(nodes.size() - 1);
   for (const std::string& name : log.keys) {
@@ -312,13 +451,16 @@ void MeasureFailover(const Nodes& nodes, PostgresCluster& primary, PostgresClust
   std::printf("  %-44s kill -9 to promoted %.2f s\n", "failover (3 nodes, CreateKey load)",
               promoted_s);
   if (after.has_value()) {
-    std::printf("  %-44s %.2f s from the kill to the first write sent after it acknowledged; "
-                "%d requests failed\n",
-                "", absl::ToDoubleSeconds(*after - killed), log.failed);
+    std::printf("  %-44s %.2f s without service (longest gap between acknowledgements, from "
+                "%+.2f s after the kill); %.2f s from the kill to the first write sent after "
+                "it acknowledged\n",
+                "", absl::ToDoubleSeconds(longest_gap), absl::ToDoubleSeconds(gap_from - killed),
+                absl::ToDoubleSeconds(*after - killed));
   } else {
-    std::printf("  %-44s NO SERVICE within 60 s; %d requests failed\n", "", log.failed);
+    std::printf("  %-44s NO SERVICE within 60 s\n", "");
   }
-  std::printf("  %-44s %zu acknowledged, %d lost\n", "", log.keys.size(), lost);
+  std::printf("  %-44s %zu acknowledged, %d requests failed, %d acknowledged but lost\n", "",
+              log.keys.size(), log.failed, lost);
 }
 
 // The setups, in the folder TEST_TMPDIR names; everything is stopped when it returns.
@@ -328,13 +470,14 @@ void RunSetups(const ClusterPhaseOptions& options) {
   auto sqlite_token = hsm::testing::SoftHsmToken::Create("bench-cluster-sqlite");
   if (!sqlite_token.ok()) Die(std::string(sqlite_token.status().message()));
   std::printf("\nCluster (real strongroomd processes on loopback sharing a SoftHSM token; %d "
-              "calls in flight spread over the nodes; CPU is the whole machine's per request)\n",
+              "calls in flight spread over the nodes; CPU per request of the strongroomd "
+              "nodes, of PostgreSQL's processes, and of the whole machine, clients included)\n",
               options.clients);
   {
     Nodes sqlite(*sqlite_token, "sqlite", "");
     sqlite.Add();
     CreateKey(*sqlite.Transit(0), "bench");
-    MeasureEncrypt("SQLite, 1 node", sqlite, options);
+    MeasureEncrypt("SQLite, 1 node", sqlite, /*pg_port=*/0, options);
     MeasureKeyWrites("SQLite", sqlite);
   }
 
@@ -361,12 +504,12 @@ void RunSetups(const ClusterPhaseOptions& options) {
   Nodes pg(*pg_token, "pg", storage);
   pg.Add();
   CreateKey(*pg.Transit(0), "bench");
-  MeasureEncrypt("PostgreSQL, 1 node", pg, options);
+  MeasureEncrypt("PostgreSQL, 1 node", pg, (*primary)->port(), options);
   MeasureKeyWrites("PostgreSQL", pg);
   pg.Add();
-  MeasureEncrypt("PostgreSQL, 2 nodes", pg, options);
+  MeasureEncrypt("PostgreSQL, 2 nodes", pg, (*primary)->port(), options);
   pg.Add();
-  MeasureEncrypt("PostgreSQL, 3 nodes", pg, options);
+  MeasureEncrypt("PostgreSQL, 3 nodes", pg, (*primary)->port(), options);
   MeasurePropagation(pg);
   MeasureFailover(pg, **primary, **standby);
 }

@@ -3,16 +3,18 @@
 // a throwaway PostgreSQL 15 primary with a synchronous streaming standby
 // (tests/testing/postgres_cluster.h, so it needs root to run PostgreSQL as `postgres`). With
 // the same clients spread over the nodes it prints, for each setup:
-//   - unary and batched Encrypt (ops/s, p50/p99, busy CPU of the whole machine per request:
-//     the nodes, PostgreSQL and the clients share this machine's cores);
+//   - unary and batched Encrypt (ops/s, p50/p99, CPU per request or item of the strongroomd
+//     processes (/proc/<pid>/stat), of PostgreSQL's postmaster and its children, and of the
+//     whole machine: the nodes, PostgreSQL and the clients share this machine's cores);
 //   - CreateKey and RotateKey latency (p50/p99) on each backend;
 //   - on 3 nodes, the time until another node honours a rotation (its Encrypt uses the new
 //     version) and a token revocation (it refuses the token), p50/p99, polled every 10 ms up
 //     to a bound, with the count that were not honoured within it;
 //   - a failover: kill -9 the primary's postmaster and promote the standby under a write
-//     load on every node: seconds without service, requests failed, acknowledged keys lost.
+//     load on every node: seconds without service (the longest gap between consecutive
+//     acknowledgements across the clients), requests failed, acknowledged keys lost.
 // Exits the process (1) with a message if a setup cannot be brought up or a call fails
-// outside the failover. Exits the process (1) with a message if a setup cannot be brought up.
+// outside the failover.
 #pragma once
 
 namespace strongroom::bench {
