@@ -29,6 +29,8 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
 Ca::~Ca() = default;
 
 void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
+  // The roles and issuers cached for issuance follow other nodes' changes too, and are read
+  // from storage while `watcher` is not fresh (internal/epoch_cache.h).
   issuers_->WatchChanges(watcher);
   roles_->WatchChanges(watcher);
   for (const char* prefix : {internal::kIssuerPrefix, internal::kRevokedPrefix}) {

@@ -166,9 +166,7 @@ class Ca {
   size_t inventory_queued() const;
 
   // Advances trust_epoch when another node changes an issuer or revokes a certificate, and
-  // on every full re-check; drops the roles and issuers cached for issuance when another
-  // node changes them, and reads them from storage while `watcher` is not fresh. Call once,
-  // before `watcher` starts; it must outlive the CA.
+  // on every full re-check. Call once, before `watcher` starts; it must outlive the CA.
   void WatchChanges(kms::ChangeWatcher* watcher);
 
   // Replaces CaOptions::base_url for certificates signed from now on: for a server whose
