@@ -29,6 +29,10 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
 Ca::~Ca() = default;
 
 void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
+  // The roles and issuers cached for issuance follow other nodes' changes too, and are read
+  // from storage while `watcher` is not fresh (internal/epoch_cache.h).
+  issuers_->WatchChanges(watcher);
+  roles_->WatchChanges(watcher);
   for (const char* prefix : {internal::kIssuerPrefix, internal::kRevokedPrefix}) {
     watcher->Subscribe(
         prefix, [this](const kms::Change&) { trust_epoch_.fetch_add(1, std::memory_order_release); },
@@ -164,12 +168,14 @@ absl::StatusOr<Ca::CertificateStatus> Ca::LookupCertificateStatus(absl::string_v
 
 absl::StatusOr<Ca::IssuerKey> Ca::LoadIssuerKey(absl::string_view issuer_name) {
   if (absl::Status s = RequireUnsealed(); !s.ok()) return s;
-  auto issuer = issuers_->Load(issuer_name, /*need_certificate=*/true);
+  auto issuer = issuers_->LoadForSigning(issuer_name);
   if (!issuer.ok()) return issuer.status();
   IssuerKey key;
-  key.key = std::move(issuer->key);
-  key.certificate = std::move(issuer->certificate);
-  key.libctx = issuer->libctx;
+  EVP_PKEY_up_ref((*issuer)->key.get());
+  key.key.reset((*issuer)->key.get());
+  X509_up_ref((*issuer)->certificate.get());
+  key.certificate.reset((*issuer)->certificate.get());
+  key.libctx = (*issuer)->libctx;
   return key;
 }
 

@@ -5,8 +5,12 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,10 +19,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/testing/softhsm_token.h"
 #include "kms/barrier.h"
+#include "kms/change_watcher.h"
 #include "kms/sqlite_storage.h"
 #include "kms/testing/controlled_storage.h"
 #include "pki/testing/all_rights.h"
@@ -693,6 +699,125 @@ TEST_F(CaTest, TrustEpochMovesOnNewIssuersAndRevocations) {
   auto status = ca_->LookupCertificateStatus("te", c.serial_number());
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->kind, pki::Ca::CertificateStatus::kRevoked);
+}
+
+// A role change takes effect for the very next issuance on this node (roles and issuers
+// are cached for issuance, epoch_cache.h).
+TEST_F(CaTest, RoleChangesApplyToTheNextIssuance) {
+  MakeRoot("rc");
+  v1::Role role = MakeRole("web", "rc");
+  Issue("web", "a.example.com");
+  role.clear_allowed_domains();
+  role.add_allowed_domains("example.org");
+  ASSERT_TRUE(ca_->PutRole(role, kAllRights).ok());
+  v1::IssueCertificateRequest req;
+  req.set_role("web");
+  req.set_common_name("b.example.com");
+  EXPECT_EQ(ca_->IssueCertificate(req, kAllRights).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::DeleteRoleRequest del;
+  del.set_name("web");
+  ASSERT_TRUE(ca_->DeleteRole(del, kAllRights).ok());
+  req.set_common_name("c.example.org");
+  EXPECT_EQ(ca_->IssueCertificate(req, kAllRights).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Storage shared with another node, whose commits this node learns through a change feed
+// that the test drives: Deliver() hands a change to the feed, and while `down` is set the
+// feed fails, so the node's caches stop being fresh after the watcher's bound.
+class FedStorage final : public kms::Storage {
+ public:
+  explicit FedStorage(kms::Storage* real) : real_(real) {}
+  absl::StatusOr<std::optional<kms::Entry>> Get(absl::string_view key) override {
+    return real_->Get(key);
+  }
+  absl::StatusOr<std::vector<kms::Entry>> List(absl::string_view prefix,
+                                               absl::string_view start_after,
+                                               size_t limit) override {
+    return real_->List(prefix, start_after, limit);
+  }
+  absl::Status Commit(const kms::WriteBatch& batch) override { return real_->Commit(batch); }
+  std::string Backend() const override { return real_->Backend(); }
+  std::string Location() const override { return real_->Location(); }
+  uint32_t SchemaVersion() const override { return real_->SchemaVersion(); }
+  absl::StatusOr<std::unique_ptr<kms::ChangeFeed>> Watch() override {
+    return std::unique_ptr<kms::ChangeFeed>(new Feed(this));
+  }
+
+  void Deliver(std::string key) {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back({std::move(key), 1});
+  }
+  std::atomic<bool> down{false};
+
+ private:
+  class Feed final : public kms::ChangeFeed {
+   public:
+    explicit Feed(FedStorage* storage) : storage_(storage) {}
+    absl::StatusOr<Batch> Next(absl::Duration max_wait) override {
+      absl::SleepFor(std::min(max_wait, absl::Milliseconds(5)));
+      if (storage_->down.load()) return absl::UnavailableError("feed down (injected)");
+      Batch batch;
+      absl::MutexLock lock(&storage_->mu_);
+      batch.changes.swap(storage_->pending_);
+      batch.resync = first_;
+      first_ = false;
+      batch.confirmed_as_of = absl::Now();
+      return batch;
+    }
+
+   private:
+    FedStorage* const storage_;
+    bool first_ = true;
+  };
+
+  kms::Storage* const real_;
+  absl::Mutex mu_;
+  std::vector<kms::Change> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+// Until `done` holds or 10 s pass, polling; whether it held.
+bool Eventually(const std::function<bool()>& done) {
+  for (absl::Time end = absl::Now() + absl::Seconds(10); absl::Now() < end;) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return done();
+}
+
+// Another node's role change reaches this node's cached roles through the change feed, and
+// while the feed cannot confirm they are current this node reads the role from storage.
+TEST_F(CaTest, OtherNodesRoleChangesReachTheCache) {
+  MakeRoot("fed");
+  v1::Role role = MakeRole("web", "fed");
+  FedStorage fed(storage_.get());
+  kms::ChangeWatcherOptions options;
+  options.bound = absl::Milliseconds(200);
+  kms::ChangeWatcher watcher(&fed, options);
+  Ca node(hsm_, provider_, &fed, barrier_.get(), CaOptions());
+  node.WatchChanges(&watcher);
+  ASSERT_TRUE(watcher.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return watcher.fresh(); }));
+  v1::IssueCertificateRequest req;
+  req.set_role("web");
+  req.set_common_name("a.example.com");
+  auto issues = [&] { return node.IssueCertificate(req, kAllRights).ok(); };
+  ASSERT_TRUE(issues());  // the role is now cached on `node`
+
+  // Changed by the other node (ca_): refused here once the feed reports it.
+  role.clear_allowed_domains();
+  role.add_allowed_domains("example.org");
+  ASSERT_TRUE(ca_->PutRole(role, kAllRights).ok());
+  fed.Deliver("pki/roles/web");
+  EXPECT_TRUE(Eventually([&] { return !issues(); }));
+
+  // The feed is down: once it is not fresh, changes are read from storage.
+  fed.down = true;
+  ASSERT_TRUE(Eventually([&] { return !watcher.fresh(); }));
+  role.clear_allowed_domains();
+  role.add_allowed_domains("example.com");
+  ASSERT_TRUE(ca_->PutRole(role, kAllRights).ok());
+  EXPECT_TRUE(issues());
 }
 
 TEST_F(CaTest, NoStoreRolesKeepNoRecord) {

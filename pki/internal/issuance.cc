@@ -44,21 +44,22 @@ void Issuance::SetDocumentUrls(const std::string& issuer_name, CertificateParams
 
 absl::StatusOr<v1::IssuedCertificate> Issuance::IssueCertificate(
     const v1::IssueCertificateRequest& request, const CallerRights& rights) {
-  auto role = roles_->Load(request.role());
-  if (!role.ok()) return role.status();
-  NameRequest names = CertificateNames(*role,
+  auto loaded_role = roles_->Get(request.role());
+  if (!loaded_role.ok()) return loaded_role.status();
+  const v1::Role& role = **loaded_role;
+  NameRequest names = CertificateNames(role,
                                        RequestNames(request.common_name(), request.dns_sans(),
                                                     request.ip_sans(), request.uri_sans()),
                                        request.exclude_cn_from_sans());
   // Check the request before spending a key generation on it.
-  if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kIssue, names, rights);
+  if (absl::Status s = AuthorizeLeaf(role, CallerRights::IssuerUse::kIssue, names, rights);
       !s.ok()) {
     return s;
   }
-  auto key = GenerateSoftwareKey(role->key_type());
+  auto key = GenerateSoftwareKey(role.key_type());
   if (!key.ok()) return key.status();
   auto signed_cert =
-      IssueLeaf(*role, names, FromProto(request.ttl()), key->get(), /*public_key_info=*/nullptr);
+      IssueLeaf(role, names, FromProto(request.ttl()), key->get(), /*public_key_info=*/nullptr);
   if (!signed_cert.ok()) return signed_cert.status();
   v1::IssuedCertificate response;
   if (absl::Status s = PrivateKeyPem(key->get(), response.mutable_private_key_pem()); !s.ok()) {
@@ -72,13 +73,14 @@ absl::StatusOr<v1::IssuedCertificate> Issuance::IssueCertificate(
 
 absl::StatusOr<v1::SignedCertificate> Issuance::SignCertificate(
     const v1::SignCertificateRequest& request, const CallerRights& rights) {
-  auto role = roles_->Load(request.role());
-  if (!role.ok()) return role.status();
+  auto loaded_role = roles_->Get(request.role());
+  if (!loaded_role.ok()) return loaded_role.status();
+  const v1::Role& role = **loaded_role;
   auto csr = ParseCsr(request.csr_pem());
   if (!csr.ok()) return csr.status();
   auto public_key = CsrPublicKey(csr->get());
   if (!public_key.ok()) return public_key.status();
-  if (absl::Status s = CheckCsrKey(*role, public_key->get()); !s.ok()) return s;
+  if (absl::Status s = CheckCsrKey(role, public_key->get()); !s.ok()) return s;
   NameRequest names = RequestNames(request.common_name(), request.dns_sans(), request.ip_sans(),
                                    request.uri_sans());
   if (names.empty()) {
@@ -86,19 +88,20 @@ absl::StatusOr<v1::SignedCertificate> Issuance::SignCertificate(
     if (!from_csr.ok()) return from_csr.status();
     names = *std::move(from_csr);
   }
-  names = CertificateNames(*role, std::move(names), request.exclude_cn_from_sans());
-  if (absl::Status s = AuthorizeLeaf(*role, CallerRights::IssuerUse::kSign, names, rights);
+  names = CertificateNames(role, std::move(names), request.exclude_cn_from_sans());
+  if (absl::Status s = AuthorizeLeaf(role, CallerRights::IssuerUse::kSign, names, rights);
       !s.ok()) {
     return s;
   }
-  return IssueLeaf(*role, names, FromProto(request.ttl()), public_key->get(),
+  return IssueLeaf(role, names, FromProto(request.ttl()), public_key->get(),
                    X509_REQ_get_X509_PUBKEY(csr->get()));
 }
 
 absl::StatusOr<v1::SignedCertificate> Issuance::SignIntermediate(
     const v1::SignIntermediateRequest& request) {
-  auto parent = issuers_->Load(request.issuer_name(), /*need_certificate=*/true);
-  if (!parent.ok()) return parent.status();
+  auto loaded_parent = issuers_->LoadForSigning(request.issuer_name());
+  if (!loaded_parent.ok()) return loaded_parent.status();
+  const LoadedIssuer* parent = loaded_parent->get();
   auto csr = ParseCsr(request.csr_pem());
   if (!csr.ok()) return csr.status();
   auto public_key = CsrPublicKey(csr->get());
@@ -159,8 +162,9 @@ absl::StatusOr<v1::SignedCertificate> Issuance::IssueLeaf(const v1::Role& role,
                                                           absl::Duration requested_ttl,
                                                           EVP_PKEY* public_key,
                                                           const X509_PUBKEY* public_key_info) {
-  auto issuer = issuers_->Load(role.issuer_name(), /*need_certificate=*/true);
-  if (!issuer.ok()) return issuer.status();
+  auto loaded_issuer = issuers_->LoadForSigning(role.issuer_name());
+  if (!loaded_issuer.ok()) return loaded_issuer.status();
+  const LoadedIssuer* issuer = loaded_issuer->get();
   const absl::Time now = absl::Now();
   absl::Duration ttl;
   if (absl::Status s = CheckRequest(role, names, requested_ttl,

@@ -104,6 +104,15 @@ absl::StatusOr<LoadedIssuer> Issuers::Load(absl::string_view name, bool need_cer
   return issuer;
 }
 
+absl::StatusOr<std::shared_ptr<const LoadedIssuer>> Issuers::LoadForSigning(
+    absl::string_view name) {
+  return signing_.Get(name, [&]() -> absl::StatusOr<std::shared_ptr<const LoadedIssuer>> {
+    auto issuer = Load(name, /*need_certificate=*/true);
+    if (!issuer.ok()) return issuer.status();
+    return std::make_shared<const LoadedIssuer>(*std::move(issuer));
+  });
+}
+
 absl::StatusOr<IssuerRecord> Issuers::Start(const std::string& name, const std::string& common_name,
                                             v1::PkiKeyType key_type) {
   if (absl::Status s = ValidateName("issuer_name", name); !s.ok()) return s;

@@ -5,7 +5,10 @@
 // Errors as pki/ca.h states them (the caller checks the barrier first). Record updates that
 // race with other writers of the same record (ImportIssuerCertificate here, CRL numbers in
 // Revocation) are serialised by the shared `record_mu` and committed with compare-and-set.
-// `trust_epoch` is increased once an issuer gets its certificate. Thread-safe.
+// `trust_epoch` is increased once an issuer gets its certificate. LoadForSigning serves
+// issuance and OCSP from a cache (epoch_cache.h) under `trust_epoch`, which every change of
+// an issuer record that signing relies on advances (here, and through Ca::WatchChanges for
+// other nodes' changes). Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -20,7 +23,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "hsm/openssl_ptr.h"
+#include "kms/change_watcher.h"
 #include "kms/storage.h"
+#include "pki/internal/epoch_cache.h"
 #include "pki/internal/issuer_keys.h"
 #include "pki/records.pb.h"
 #include "pki/signer.h"
@@ -42,6 +47,8 @@ struct LoadedIssuer {
 
 class Issuers {
  public:
+  static constexpr size_t kMaxCachedForSigning = 1024;
+
   // No pointer is owned; all outlive this object.
   Issuers(IssuerKeys* keys, kms::Storage* storage, absl::Mutex* record_mu,
           std::atomic<uint64_t>* trust_epoch)
@@ -61,6 +68,12 @@ class Issuers {
   // FAILED_PRECONDITION).
   absl::StatusOr<LoadedIssuer> Load(absl::string_view name, bool need_certificate)
       ABSL_LOCKS_EXCLUDED(parsed_mu_);
+  // As Load(name, /*need_certificate=*/true), shared read-only, from the cache while the
+  // trust epoch has not moved since it was loaded.
+  absl::StatusOr<std::shared_ptr<const LoadedIssuer>> LoadForSigning(absl::string_view name);
+  // Reads storage while `watcher` is not fresh. Call once, before `watcher` starts.
+  void WatchChanges(const kms::ChangeWatcher* watcher) { signing_.Watch(watcher); }
+  size_t cached_for_signing() const { return signing_.size(); }
 
  private:
   // Issuer certificates, parsed, and their chain PEM, by issuer name (checked against the
@@ -91,6 +104,7 @@ class Issuers {
   absl::Mutex parsed_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const ParsedCertificate>> parsed_
       ABSL_GUARDED_BY(parsed_mu_);
+  EpochCache<std::shared_ptr<const LoadedIssuer>> signing_{trust_epoch_, kMaxCachedForSigning};
 };
 
 }  // namespace strongroom::pki::internal

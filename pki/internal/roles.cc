@@ -64,7 +64,9 @@ absl::StatusOr<v1::Role> Roles::Put(const v1::Role& role, const CallerRights& ri
   record.set_role(role.SerializeAsString());
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kRolePrefix, role.name()), record.SerializeAsString(), revision);
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return RoleChanged(role.name(), s);
+  absl::Status committed = storage_->Commit(batch);
+  Changed();  // also after a failed commit, whose outcome may be unknown
+  if (!committed.ok()) return RoleChanged(role.name(), committed);
   return role;
 }
 
@@ -81,6 +83,24 @@ absl::StatusOr<v1::Role> Roles::Load(absl::string_view name, int64_t* revision) 
     return absl::DataLossError(absl::StrCat("stored record of role '", name, "' is corrupt"));
   }
   return role;
+}
+
+absl::StatusOr<std::shared_ptr<const v1::Role>> Roles::Get(absl::string_view name) {
+  return cache_.Get(name, [&]() -> absl::StatusOr<std::shared_ptr<const v1::Role>> {
+    auto role = Load(name);
+    if (!role.ok()) return role.status();
+    return std::make_shared<const v1::Role>(*std::move(role));
+  });
+}
+
+void Roles::WatchChanges(kms::ChangeWatcher* watcher) {
+  cache_.Watch(watcher);
+  watcher->Subscribe(
+      kRolePrefix, [this](const kms::Change&) { Changed(); },
+      [this] {
+        Changed();
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<v1::ListRolesResponse> Roles::List(const v1::ListRolesRequest& request) {
@@ -103,7 +123,9 @@ absl::StatusOr<v1::DeleteRoleResponse> Roles::Delete(const v1::DeleteRoleRequest
   }
   kms::WriteBatch batch;
   batch.Delete(absl::StrCat(kRolePrefix, request.name()), revision);
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return RoleChanged(request.name(), s);
+  absl::Status committed = storage_->Commit(batch);
+  Changed();
+  if (!committed.ok()) return RoleChanged(request.name(), committed);
   return v1::DeleteRoleResponse();
 }
 

@@ -19,14 +19,10 @@
 #include "strongroom/v1/auth.grpc.pb.h"
 #include "tests/testing/http_wire.h"
 #include "tests/testing/process.h"
+#include "tools/bench/common.h"
 
 namespace strongroom::bench {
 namespace {
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "strongroom-bench: %s\n", what.c_str());
-  std::exit(1);
-}
 
 double WrkMs(const std::string& out, absl::string_view label) {
   size_t at = out.find(absl::StrCat("\n", label));
@@ -115,13 +111,6 @@ pid_t StartNginx(const HttpPhaseOptions& options, int port, const std::string& b
     usleep(50 * 1000);
   }
   return nginx;
-}
-
-// Prints a ratio and whether it meets `target`.
-void Ratio(const std::string& what, double ratio, double target) {
-  std::printf("  %-52s %12.2f", what.c_str(), ratio);
-  std::printf("   (target >= %.2f: %s)", target, ratio >= target ? "met" : "MISSED");
-  std::printf("\n");
 }
 
 }  // namespace
