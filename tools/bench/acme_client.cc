@@ -207,9 +207,9 @@ absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(int https_port,
       BN_bn2binpad(by.get(), y, 32) != 32) {
     return absl::InternalError("cannot read the account key's point");
   }
-  client->jwk_ = absl::StrCat(
-      R"({"crv":"P-256","kty":"EC","x":")", B64u(absl::string_view(reinterpret_cast<char*>(x), 32)),
-      R"(","y":")", B64u(absl::string_view(reinterpret_cast<char*>(y), 32)), "\"}");
+  client->jwk_ = absl::StrCat(R"({"crv":"P-256","kty":"EC","x":")",
+                              B64u(absl::string_view(reinterpret_cast<char*>(x), 32)), R"(","y":")",
+                              B64u(absl::string_view(reinterpret_cast<char*>(y), 32)), "\"}");
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(client->jwk_.data()), client->jwk_.size(), digest);
   client->thumbprint_ = B64u(absl::string_view(reinterpret_cast<char*>(digest), sizeof(digest)));
@@ -258,10 +258,10 @@ absl::StatusOr<testing::WireResponse> AcmeClient::Send(const std::string& reques
 }
 
 std::string AcmeClient::Jws(const std::string& url, const std::string& payload) {
-  const std::string header =
-      absl::StrCat(R"({"alg":"ES256",)",
-                   kid_.empty() ? absl::StrCat(R"("jwk":)", jwk_) : absl::StrCat(R"("kid":)", Quote(kid_)),
-                   R"(,"nonce":)", Quote(nonce_), R"(,"url":)", Quote(url), "}");
+  const std::string header = absl::StrCat(
+      R"({"alg":"ES256",)",
+      kid_.empty() ? absl::StrCat(R"("jwk":)", jwk_) : absl::StrCat(R"("kid":)", Quote(kid_)),
+      R"(,"nonce":)", Quote(nonce_), R"(,"url":)", Quote(url), "}");
   const std::string protected_b64 = B64u(header);
   const std::string payload_b64 = payload.empty() ? "" : B64u(payload);
   const std::string input = absl::StrCat(protected_b64, ".", payload_b64);
@@ -305,8 +305,7 @@ absl::StatusOr<testing::WireResponse> AcmeClient::Post(const std::string& url,
   return response;
 }
 
-absl::StatusOr<std::string> AcmeClient::PollUntilSettled(const std::string& url,
-                                                         const char* what) {
+absl::StatusOr<std::string> AcmeClient::PollUntilSettled(const std::string& url, const char* what) {
   for (int poll = 0; poll < kMaxPolls; ++poll) {
     absl::StatusOr<testing::WireResponse> r = Post(url, "");
     if (!r.ok()) return r.status();
@@ -317,14 +316,14 @@ absl::StatusOr<std::string> AcmeClient::PollUntilSettled(const std::string& url,
     if (status != "pending" && status != "processing") return r->body;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the client's poll interval
   }
-  return absl::DeadlineExceededError(absl::StrCat(what, ": still pending after ", kMaxPolls,
-                                                  " polls"));
+  return absl::DeadlineExceededError(
+      absl::StrCat(what, ": still pending after ", kMaxPolls, " polls"));
 }
 
 absl::StatusOr<std::string> AcmeClient::Order(const std::string& dns_name) {
-  absl::StatusOr<testing::WireResponse> created = Post(
-      new_order_url_,
-      absl::StrCat(R"({"identifiers":[{"type":"dns","value":)", Quote(dns_name), "}]}"));
+  absl::StatusOr<testing::WireResponse> created =
+      Post(new_order_url_,
+           absl::StrCat(R"({"identifiers":[{"type":"dns","value":)", Quote(dns_name), "}]}"));
   if (!created.ok()) return created.status();
   if (created->status != 201) return Failed("newOrder", *created);
   const std::string order_url = created->Header("location");
@@ -355,9 +354,9 @@ absl::StatusOr<std::string> AcmeClient::Order(const std::string& dns_name) {
   }
   responder_->Answer(token, absl::StrCat(token, ".", thumbprint_));
   absl::StatusOr<testing::WireResponse> answered = Post(challenge_url, "{}");
-  absl::StatusOr<std::string> validated =
-      answered.ok() && answered->status == 200 ? PollUntilSettled(authz_url, "authorization")
-                                               : absl::StatusOr<std::string>("");
+  absl::StatusOr<std::string> validated = answered.ok() && answered->status == 200
+                                              ? PollUntilSettled(authz_url, "authorization")
+                                              : absl::StatusOr<std::string>("");
   responder_->Forget(token);
   if (!answered.ok()) return answered.status();
   if (answered->status != 200) return Failed("challenge", *answered);

@@ -111,8 +111,9 @@ void RunAcmePhase(const AcmePhaseOptions& options) {
     req.set_common_name(absl::StrCat("svc.", kDomain));
     v1::SignedCertificate out;
     grpc::Status s = pki[t % pki.size()]->SignCertificate(&ctx, req, &out);
-    if (!s.ok()) std::fprintf(stderr, "strongroom-bench: acme: SignCertificate: %s\n",
-                              s.error_message().c_str());
+    if (!s.ok())
+      std::fprintf(stderr, "strongroom-bench: acme: SignCertificate: %s\n",
+                   s.error_message().c_str());
     return s.ok() ? 1 : 0;
   };
   // Warm up: one order per account, one signature per connection.
