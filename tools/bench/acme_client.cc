@@ -59,8 +59,9 @@ absl::Status Failed(const char* step, const testing::WireResponse& r) {
 // A fresh P-256 key pair.
 hsm::EvpPkeyPtr NewP256() { return hsm::EvpPkeyPtr(EVP_EC_gen("P-256")); }
 
-// DER PKCS#10 for `dns_name` (CN and the one dNSName SAN) signed by a fresh P-256 key.
-absl::StatusOr<std::string> CsrDer(const std::string& dns_name) {
+}  // namespace
+
+absl::StatusOr<std::string> NewCsrDer(const std::string& dns_name) {
   hsm::EvpPkeyPtr key = NewP256();
   hsm::X509ReqPtr req(X509_REQ_new());
   if (key == nullptr || req == nullptr) return absl::InternalError("csr: out of memory");
@@ -84,8 +85,6 @@ absl::StatusOr<std::string> CsrDer(const std::string& dns_name) {
   OPENSSL_free(der);
   return out;
 }
-
-}  // namespace
 
 // ---- Http01Responder ----
 
@@ -367,7 +366,7 @@ absl::StatusOr<std::string> AcmeClient::Order(const std::string& dns_name) {
 
   absl::StatusOr<std::string> ready = PollUntilSettled(order_url, "order");
   if (!ready.ok()) return ready.status();
-  absl::StatusOr<std::string> csr = CsrDer(dns_name);
+  absl::StatusOr<std::string> csr = NewCsrDer(dns_name);
   if (!csr.ok()) return csr.status();
   absl::StatusOr<testing::WireResponse> finalized =
       Post(finalize_url, absl::StrCat(R"({"csr":)", Quote(B64u(*csr)), "}"));

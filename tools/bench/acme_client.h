@@ -50,6 +50,10 @@ class Http01Responder {
   std::map<std::string, std::string> answers_ ABSL_GUARDED_BY(mu_);
 };
 
+// A DER PKCS#10 request for `dns_name` (as CN and as the one dNSName SAN) signed by a fresh
+// P-256 key, which is discarded: the bench never uses the certificates it obtains.
+absl::StatusOr<std::string> NewCsrDer(const std::string& dns_name);
+
 class AcmeClient {
  public:
   // Reads the directory at `directory_path` (e.g. /v1/pki/roles/r/acme/directory) and

@@ -1,15 +1,12 @@
 #include "tools/bench/acme_phase.h"
 
-#include <openssl/pem.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "hsm/openssl_ptr.h"
-#include "pki/certificate_builder.h"
 #include "strongroom/v1/pki.grpc.pb.h"
 #include "tools/bench/acme_client.h"
 #include "tools/bench/load.h"
@@ -55,18 +52,14 @@ void CreateIssuerAndRole(v1::Pki::Stub* pki) {
   Check(pki->PutRole(&ctx, role, &out), "PutRole");
 }
 
-// A PEM CSR for `name` with a software P-256 key, for SignCertificate.
+// The PEM form of a DER CSR, for SignCertificate.
 std::string CsrPem(const std::string& name) {
-  auto key = pki::GenerateSoftwareKey(v1::EC_P256);
-  if (!key.ok()) Fail("GenerateSoftwareKey failed");
-  pki::Signer self{key->get(), nullptr, nullptr};
-  auto csr = pki::BuildCsr(name, key->get(), self);
-  if (!csr.ok()) Fail(absl::StrCat("BuildCsr: ", csr.status().message()));
-  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509_REQ(bio.get(), csr->get());
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  absl::StatusOr<std::string> der = NewCsrDer(name);
+  if (!der.ok()) Fail(std::string(der.status().message()));
+  const std::string b64 = absl::Base64Escape(*der);
+  std::string pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
+  for (size_t at = 0; at < b64.size(); at += 64) absl::StrAppend(&pem, b64.substr(at, 64), "\n");
+  return pem + "-----END CERTIFICATE REQUEST-----\n";
 }
 
 void PrintRow(const char* what, const Result& r, const char* unit) {
