@@ -398,6 +398,7 @@ int Main(int argc, char** argv) {
   config->mutable_storage()->mutable_sqlite()->set_path(token->dir + "/state/strongroom.db");
   config->mutable_grpc()->set_address("127.0.0.1:0");
   config->mutable_http()->set_address("127.0.0.1:0");
+  config->mutable_pki()->mutable_plain_http()->set_address("127.0.0.1:0");  // not the default 7402
   config->mutable_grpc()->mutable_tls()->set_cert_file(token->dir + "/state/tls/server.crt");
   config->mutable_grpc()->mutable_tls()->set_key_file(token->dir + "/state/tls/server.key");
   // Access as in production: the clients are an mTLS identity bound to a policy, and every
