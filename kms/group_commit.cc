@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace strongroom::kms {
 
@@ -40,6 +41,31 @@ uint64_t GroupCommit::storage_commits() const {
   return storage_commits_;
 }
 
+uint64_t GroupCommit::CommitGroup(absl::Span<Pending* const> group) {
+  if (group.size() == 1) {
+    group[0]->status = storage_->Commit(*group[0]->batch);
+    return 1;
+  }
+  WriteBatch merged;
+  for (const Pending* p : group) {
+    for (const WriteBatch::Op& op : p->batch->ops()) {
+      if (op.kind == WriteBatch::Op::Kind::kPut) {
+        merged.Put(op.key, op.value, op.expected_revision);
+      } else {
+        merged.Delete(op.key, op.expected_revision);
+      }
+    }
+  }
+  const absl::Status status = storage_->Commit(merged);
+  if (!absl::IsAborted(status)) {
+    for (Pending* p : group) p->status = status;
+    return 1;
+  }
+  // Nothing was applied: halve the group until each failed revision check stands alone.
+  const size_t half = group.size() / 2;
+  return 1 + CommitGroup(group.subspan(0, half)) + CommitGroup(group.subspan(half));
+}
+
 bool GroupCommit::HasWork() const { return !queue_.empty() || stopping_; }
 
 void GroupCommit::WriterLoop() {
@@ -65,33 +91,7 @@ void GroupCommit::WriterLoop() {
       queue_.pop_front();
     }
     mu_.Unlock();
-    uint64_t commits = 1;
-    absl::Status status;
-    if (group.size() == 1) {
-      status = storage_->Commit(*group[0]->batch);
-      group[0]->status = status;
-    } else {
-      WriteBatch merged;
-      for (const Pending* p : group) {
-        for (const WriteBatch::Op& op : p->batch->ops()) {
-          if (op.kind == WriteBatch::Op::Kind::kPut) {
-            merged.Put(op.key, op.value, op.expected_revision);
-          } else {
-            merged.Delete(op.key, op.expected_revision);
-          }
-        }
-      }
-      status = storage_->Commit(merged);
-      if (absl::IsAborted(status)) {
-        // Nothing was applied: find the writer(s) whose revision check failed.
-        for (Pending* p : group) {
-          p->status = storage_->Commit(*p->batch);
-          ++commits;
-        }
-      } else {
-        for (Pending* p : group) p->status = status;
-      }
-    }
+    const uint64_t commits = CommitGroup(absl::MakeSpan(group));
     mu_.Lock();
     storage_commits_ += commits;
     for (Pending* p : group) p->done = true;  // callers wake as the lock is released

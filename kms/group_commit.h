@@ -7,8 +7,10 @@
 // Storage::Commit: a burst of writers pays one durable commit instead of one each. Nothing
 // is acknowledged before its group's Commit returned OK.
 // A failed group fails exactly the callers in it, each with the Commit's error; except that
-// after ABORTED (a revision check failed, so nothing was applied) every batch of the group
-// is committed again on its own, so only the writer whose check failed sees ABORTED.
+// after ABORTED (a revision check failed, so nothing was applied) the group is split in
+// halves, each committed the same way, so only the writer whose check failed sees ABORTED,
+// and k failed checks among n batches cost about 2k*log2(n) commits rather than n (a burst
+// of racing compare-and-sets, such as replayed ACME nonces, keeps most of its grouping).
 //
 // For writes whose callers wait for durability anyway (the PKI's certificate inventory);
 // reads go to the Storage directly. Thread-safe. The destructor commits what is queued,
@@ -23,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "kms/storage.h"
 
 namespace strongroom::kms {
@@ -52,6 +55,9 @@ class GroupCommit {
   };
 
   void WriterLoop();
+  // Commits `group` (taken off the queue), sets each one's status; the Storage::Commit
+  // calls it made.
+  uint64_t CommitGroup(absl::Span<Pending* const> group);
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Storage* const storage_;

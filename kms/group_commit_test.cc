@@ -163,6 +163,33 @@ TEST_F(GroupCommitTest, ARevisionConflictFailsOnlyItsOwnCaller) {
   EXPECT_TRUE(found[2].has_value());
 }
 
+// One failed check among many queued batches splits the group in halves rather than
+// committing every batch on its own: 33 batches cost at most 2 + 2*log2(32) commits.
+TEST_F(GroupCommitTest, ARevisionConflictKeepsTheRestGrouped) {
+  WriteBatch existing;
+  existing.Put("taken", "old");
+  ASSERT_TRUE(storage_->Commit(existing).ok());
+  ControlledStorage controlled(storage_.get());
+  GroupCommit group(&controlled);
+  std::vector<WriteBatch> batches(33);
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    keys.push_back(i == 17 ? "taken" : absl::StrCat("k", i));
+    batches[i].Put(keys.back(), "new", WriteBatch::kMustNotExist);
+  }
+  std::vector<absl::Status> status = HeldThenQueued(&controlled, &group, &batches);
+  for (size_t i = 0; i < status.size(); ++i) {
+    EXPECT_EQ(absl::IsAborted(status[i]), i == 17) << i << ": " << status[i];
+    if (i != 17) EXPECT_TRUE(status[i].ok()) << i << ": " << status[i];
+  }
+  EXPECT_LE(group.storage_commits(), 2u + 2u * 5u);
+  std::vector<std::optional<Entry>> found = Reopened(keys);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(found[i].has_value()) << keys[i];
+    EXPECT_EQ(found[i]->value, i == 17 ? "old" : "new") << keys[i];
+  }
+}
+
 TEST_F(GroupCommitTest, BatchesOnTheSameKeyAreNeverMerged) {
   ControlledStorage controlled(storage_.get());
   GroupCommit group(&controlled);

@@ -59,7 +59,7 @@ std::string Encode(const T& record) {
 }  // namespace
 
 AcmeStore::AcmeStore(kms::Storage* storage, AcmeStoreOptions options)
-    : storage_(storage), options_(options) {}
+    : storage_(storage), options_(options), group_(storage) {}
 
 std::string AcmeStore::NewId() {
   unsigned char bytes[16];
@@ -73,7 +73,7 @@ absl::StatusOr<std::string> AcmeStore::NewNonce(absl::Time now) {
   const std::string nonce = absl::StrCat(Hex16(expires), NewId());
   kms::WriteBatch batch;
   batch.Put(NonceKey(nonce), "", kms::WriteBatch::kMustNotExist);
-  if (absl::Status s = storage_->Commit(batch); !s.ok()) return s;
+  if (absl::Status s = group_.Commit(batch); !s.ok()) return s;
   const uint32_t every = std::max<uint32_t>(1, std::min<uint32_t>(64, options_.max_nonces / 4));
   if (issued_since_sweep_.fetch_add(1) + 1 >= every) {
     issued_since_sweep_.store(0);
@@ -93,7 +93,7 @@ absl::StatusOr<bool> AcmeStore::ConsumeNonce(absl::string_view nonce, absl::Time
   if (!entry->has_value()) return false;
   kms::WriteBatch batch;
   batch.Delete(key, (*entry)->revision);
-  absl::Status s = storage_->Commit(batch);
+  absl::Status s = group_.Commit(batch);
   if (absl::IsAborted(s)) return false;  // another request used it first
   if (!s.ok()) return s;
   return true;
@@ -133,7 +133,7 @@ absl::Status AcmeStore::CreateAccount(const AccountRecord& account) {
             kms::WriteBatch::kMustNotExist);
   batch.Put(absl::StrCat(kAccounts, account.id()), Encode(account),
             kms::WriteBatch::kMustNotExist);
-  absl::Status s = storage_->Commit(batch);
+  absl::Status s = group_.Commit(batch);
   if (absl::IsAborted(s)) return absl::AlreadyExistsError("an account exists for this key");
   return s;
 }
@@ -147,7 +147,7 @@ absl::Status AcmeStore::UpdateAccount(const AccountRecord& account, int64_t revi
     batch.Put(absl::StrCat(kAccountKeys, account.thumbprint()), account.id(),
               kms::WriteBatch::kMustNotExist);
   }
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 absl::StatusOr<std::vector<std::string>> AcmeStore::ListOrders(absl::string_view account_id,
@@ -169,7 +169,7 @@ absl::Status AcmeStore::CreateOrder(const OrderRecord& order,
   for (const AuthorizationRecord& authz : authorizations) {
     batch.Put(absl::StrCat(kAuthz, authz.id()), Encode(authz), kms::WriteBatch::kMustNotExist);
   }
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 absl::StatusOr<std::optional<Stored<OrderRecord>>> AcmeStore::GetOrder(absl::string_view id) {
@@ -180,7 +180,7 @@ absl::StatusOr<std::optional<Stored<OrderRecord>>> AcmeStore::GetOrder(absl::str
 absl::Status AcmeStore::UpdateOrder(const OrderRecord& order, int64_t revision) {
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kOrders, order.id()), Encode(order), revision);
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 absl::StatusOr<std::optional<Stored<AuthorizationRecord>>> AcmeStore::GetAuthorization(
@@ -192,7 +192,7 @@ absl::StatusOr<std::optional<Stored<AuthorizationRecord>>> AcmeStore::GetAuthori
 absl::Status AcmeStore::UpdateAuthorization(const AuthorizationRecord& authz, int64_t revision) {
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kAuthz, authz.id()), Encode(authz), revision);
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 absl::Status AcmeStore::FinishOrder(const OrderRecord& order, int64_t order_revision,
@@ -201,7 +201,7 @@ absl::Status AcmeStore::FinishOrder(const OrderRecord& order, int64_t order_revi
   batch.Put(absl::StrCat(kOrders, order.id()), Encode(order), order_revision);
   batch.Put(absl::StrCat(kCerts, record.serial()), Encode(record),
             kms::WriteBatch::kMustNotExist);
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 absl::StatusOr<std::optional<CertificateRecord>> AcmeStore::GetCertificate(
@@ -249,7 +249,7 @@ absl::Status AcmeStore::Sweep(absl::Time now) {
     }
   }
   if (batch.empty()) return absl::OkStatus();
-  return storage_->Commit(batch);
+  return group_.Commit(batch);
 }
 
 }  // namespace strongroom::server::acme

@@ -12,6 +12,18 @@
 // max_nonces/4 new nonces (and at least every 64) a sweep deletes the expired ones and, past
 // max_nonces, the oldest. Expired orders go with their authorizations in the same sweep.
 //
+// Writes are grouped: every commit (a nonce issued, a nonce consumed, an account, order or
+// authorization written) goes through one kms::GroupCommit, so the requests of a burst share
+// durable commits instead of paying one each (~9 ms on SQLite), and nothing is returned
+// before its commit is durable: a nonce is handed out only once it is stored, a consumed one
+// is gone for every node before the request proceeds. Why stored nonces rather than
+// stateless ones (an HMAC over an issue time, plus a durable set of spent nonces): both need
+// one durable write to consume; stateless ones would save the write at issue, but need a
+// MAC key shared by every node and a stored floor to keep the spent set bounded (evicting a
+// spent entry would reopen a replay, so the floor must rise first). Evicting an unused
+// stored nonce can only refuse it, so the bound needs no such care; and with grouping, the
+// issue write costs a share of a commit, not a commit.
+//
 // Errors: UNAVAILABLE for storage faults; NOT_FOUND for unknown ids; ABORTED when a
 // compare-and-set update lost a race (the caller retries or reports). Thread-safe.
 #pragma once
@@ -24,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "kms/group_commit.h"
 #include "kms/storage.h"
 #include "server/acme/records.pb.h"
 
@@ -43,6 +56,7 @@ struct Stored {
 
 class AcmeStore {
  public:
+  // `storage` is not owned and outlives the store.
   AcmeStore(kms::Storage* storage, AcmeStoreOptions options);
 
   // A random base64url identifier (128 bits) for records and challenge tokens.
@@ -90,6 +104,7 @@ class AcmeStore {
 
   kms::Storage* const storage_;
   const AcmeStoreOptions options_;
+  kms::GroupCommit group_;  // every write; declared after storage_, which it writes to
   std::atomic<uint32_t> issued_since_sweep_{0};
 };
 

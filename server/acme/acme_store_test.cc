@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "kms/sqlite_storage.h"
+#include "kms/testing/controlled_storage.h"
 
 namespace strongroom::server::acme {
 namespace {
@@ -75,6 +76,43 @@ TEST_F(AcmeStoreTest, RacingConsumersWinOnce) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(wins.load(), 1);
+}
+
+// A nonce is handed out only once it is stored, and a consume the storage did not take is
+// an error, not a success: the nonce stays usable once.
+TEST_F(AcmeStoreTest, NoNonceWithoutADurableCommit) {
+  kms::testing::ControlledStorage controlled(storage_.get());
+  AcmeStore store(&controlled, {});
+  auto nonce = store.NewNonce(now_);
+  ASSERT_TRUE(nonce.ok());
+  controlled.fail_all_ = true;
+  EXPECT_TRUE(absl::IsUnavailable(store.NewNonce(now_).status()));
+  EXPECT_TRUE(absl::IsUnavailable(store.ConsumeNonce(*nonce, now_).status()));
+  controlled.fail_all_ = false;
+  EXPECT_EQ(Count("acme/nonces/"), 1u);
+  EXPECT_EQ(*store.ConsumeNonce(*nonce, now_), true);
+  EXPECT_EQ(*store.ConsumeNonce(*nonce, now_), false);
+}
+
+// Many requests issuing and consuming nonces at once: each nonce works exactly once.
+TEST_F(AcmeStoreTest, ConcurrentIssueAndConsume) {
+  AcmeStore store(storage_.get(), {});
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto nonce = store.NewNonce(now_);
+        if (!nonce.ok() || !*store.ConsumeNonce(*nonce, now_) || *store.ConsumeNonce(*nonce, now_)) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Count("acme/nonces/"), 0u);
 }
 
 TEST_F(AcmeStoreTest, UnusedNoncesStayBounded) {

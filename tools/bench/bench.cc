@@ -14,13 +14,17 @@
 //              and the durable audit log)  vs  nginx on the same certificate and TLS
 //              versions returning a fixed body of the same size, and gRPC Encrypt, at 8,
 //              64 and 256 kept-alive connections
+//   acme       complete ACME orders/s (http-01 answered by the bench, N accounts in
+//              parallel) beside SignCertificate over gRPC under the same role, and their ratio
+//              (tools/bench/acme_phase.h)
 //   cluster    (only when named in --phases) 1 strongroomd on SQLite beside 1, 2 and 3 on
 //              PostgreSQL, key write latency, cross-node propagation and a failover
 //              (tools/bench/cluster_phase.h)
 //
 // It starts strongroomd in-process on a fresh SoftHSM token under a temporary folder and
 // talks to it over TLS on loopback. Usage: strongroom-bench [--seconds S] [--clients N]
-// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki,http] [--http-connections 8,64,256]
+// [--in-flight 16,64,256] [--phases transport,crypto,hsm,pki,http,acme]
+// [--http-connections 8,64,256] [--acme-accounts N]
 #include <grpcpp/grpcpp.h>
 #include <openssl/rand.h>
 #include <arpa/inet.h>
@@ -63,6 +67,7 @@
 #include "strongroom/v1/transit.grpc.pb.h"
 #include "tests/testing/http_wire.h"
 #include "tests/testing/process.h"
+#include "tools/bench/acme_phase.h"
 #include "tools/bench/cluster_phase.h"
 #include "tools/bench/common.h"
 #include "tools/bench/echo.grpc.pb.h"
@@ -184,15 +189,20 @@ int Main(int argc, char** argv) {
   app.add_option("--batch", batch, "items per batched request");
   int hsm_batch_items = 0;  // 0: the same as --batch
   app.add_option("--hsm-batch", hsm_batch_items, "items per HSM-resident Encrypt request");
-  std::string phases = "transport,crypto,hsm,pki,http";
+  std::string phases = "transport,crypto,hsm,pki,http,acme";
   app.add_option("--phases", phases,
                  "measurements to run: transport, crypto (= aes + batch), hsm, pki, http (wrk "
-                 "against the HTTPS API and nginx); to profile one. Not by default: cluster "
+                 "against the HTTPS API and nginx), acme (complete ACME orders beside "
+                 "SignCertificate); to profile one. Not by default: cluster "
                  "(strongroomd processes on SQLite and PostgreSQL, a failover; needs root)");
   std::vector<int> http_connections = {8, 64, 256};
   app.add_option("--http-connections", http_connections,
                  "wrk connections for the http phase, one measurement each")
       ->delimiter(',');
+  int acme_accounts = 8;
+  app.add_option("--acme-accounts", acme_accounts,
+                 "ACME accounts ordering in parallel in the acme phase (and SignCertificate "
+                 "clients beside them)");
   int crl_entries = 100000;
   app.add_option("--crl-entries", crl_entries, "revoked entries in the CRL build measurement");
   CLI11_PARSE(app, argc, argv);
@@ -218,6 +228,7 @@ int Main(int argc, char** argv) {
   config->mutable_storage()->mutable_sqlite()->set_path(token->dir + "/state/strongroom.db");
   config->mutable_grpc()->set_address("127.0.0.1:0");
   config->mutable_http()->set_address("127.0.0.1:0");
+  config->mutable_pki()->mutable_plain_http()->set_address("127.0.0.1:0");  // not the default 7402
   config->mutable_grpc()->mutable_tls()->set_cert_file(token->dir + "/state/tls/server.crt");
   config->mutable_grpc()->mutable_tls()->set_key_file(token->dir + "/state/tls/server.key");
   // Access as in production: the clients are an mTLS identity bound to a policy, and every
@@ -234,6 +245,16 @@ int Main(int argc, char** argv) {
     binding->set_identity("spiffe://bench/*");
     binding->add_policies("bench");
     config->mutable_audit()->set_path(token->dir + "/state/audit/audit.log");
+  }
+  // ACME: http-01 validations go to the bench's own responder; the request limits sit
+  // above the load, so that the phase measures the protocol and not the limiter.
+  const int acme_http01_port = absl::StrContains(phases, "acme") ? testing::FreeLoopbackPort() : 0;
+  if (acme_http01_port != 0) {
+    v1::AcmeConfig& acme = *config->mutable_pki()->mutable_acme();
+    (*acme.mutable_validation_overrides())["*"] = absl::StrCat("127.0.0.1:", acme_http01_port);
+    acme.set_account_requests_per_second(1000000);
+    acme.set_source_requests_per_second(1000000);
+    acme.set_max_orders_per_account(10000);
   }
   if (absl::Status s = hsm::InitSecureHeap(config->secure_heap_bytes()); !s.ok()) return 1;
   auto server = server::Strongroomd::Start(*config);
@@ -576,6 +597,12 @@ int Main(int argc, char** argv) {
   if (want("pki")) PrintPkiPhase(pki);
 
   if (want("http")) PrintHttpPhase(http_rows);
+
+  if (want("acme")) {
+    if (acme_http01_port == 0) Die("acme: no free loopback port for the http-01 responder");
+    RunAcmePhase({seconds, acme_accounts, (*server)->http_port(), acme_http01_port,
+                  transit_channels});
+  }
 
   for (auto& s : sessions) (void)SR_P11(m, C_CloseSession, s);
   echo_server->Shutdown();

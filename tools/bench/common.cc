@@ -36,7 +36,9 @@ int HttpCall(int port, bool tls, const std::string& request,
 }
 
 void Print(const std::string& what, const Result& r, const char* unit) {
-  std::printf("  %-52s %12.0f %s", what.c_str(), r.ops_per_second, unit);
+  // Whole numbers, except for slow rates (ACME orders/s) where the tenths matter.
+  std::printf(r.ops_per_second < 100 ? "  %-52s %12.1f %s" : "  %-52s %12.0f %s", what.c_str(),
+              r.ops_per_second, unit);
   if (r.p50_ms > 0) std::printf("   p50 %.3f ms  p99 %.3f ms", r.p50_ms, r.p99_ms);
   std::printf("\n");
 }
