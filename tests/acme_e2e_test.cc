@@ -80,6 +80,25 @@ class AcmeE2eTest : public testing::StrongroomdHttpTest {
     return testing::RunCommand(argv, {{"REQUESTS_CA_BUNDLE", ca_}}, absl::Seconds(120));
   }
 
+  // certbot certonly --standalone for `domain` (with `extra` flags), the certificate checked
+  // with openssl verify against the root and its chain; its live directory, "" on failure.
+  std::string Certonly(const std::string& domain, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"certonly", "--standalone", "--http-01-port",
+                                     std::to_string(http01_port_), "--http-01-address",
+                                     "127.0.0.1", "--server", Directory()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"--register-unsafely-without-email", "--agree-tos", "-d", domain});
+    testing::RunResult issued = Certbot(args);
+    EXPECT_EQ(issued.exit_code, 0) << issued.output << ReadFile(dir_ + "/logs/letsencrypt.log");
+    if (issued.exit_code != 0) return "";
+    const std::string live = dir_ + "/config/live/" + domain;
+    testing::RunResult verify = testing::RunCommand(
+        {"openssl", "verify", "-CAfile", root_pem_, "-untrusted", live + "/chain.pem",
+         live + "/cert.pem"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.output;
+    return live;
+  }
+
   std::string Directory() const {
     return absl::StrCat("https://127.0.0.1:", http_port_, "/v1/pki/roles/web/acme/directory");
   }
@@ -96,16 +115,8 @@ class AcmeE2eTest : public testing::StrongroomdHttpTest {
 
 TEST_F(AcmeE2eTest, CertbotCertonlyRenewRevoke) {
   const std::string domain = "www.acme.example.com";
-  testing::RunResult issued = Certbot(
-      {"certonly", "--standalone", "--http-01-port", std::to_string(http01_port_),
-       "--http-01-address", "127.0.0.1", "--server", Directory(),
-       "--register-unsafely-without-email", "--agree-tos", "-d", domain});
-  ASSERT_EQ(issued.exit_code, 0) << issued.output << ReadFile(dir_ + "/logs/letsencrypt.log");
-  const std::string live = dir_ + "/config/live/" + domain;
-  testing::RunResult verify = testing::RunCommand(
-      {"openssl", "verify", "-CAfile", root_pem_, "-untrusted", live + "/chain.pem",
-       live + "/cert.pem"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  const std::string live = Certonly(domain);
+  ASSERT_FALSE(live.empty());
   testing::RunResult text =
       testing::RunCommand({"openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
                            live + "/cert.pem"});
@@ -119,8 +130,9 @@ TEST_F(AcmeE2eTest, CertbotCertonlyRenewRevoke) {
   ASSERT_EQ(renewed.exit_code, 0) << renewed.output << ReadFile(dir_ + "/logs/letsencrypt.log");
   const std::string second = Serial(live + "/cert.pem");
   EXPECT_NE(first, second);
-  verify = testing::RunCommand({"openssl", "verify", "-CAfile", root_pem_, "-untrusted",
-                                live + "/chain.pem", live + "/cert.pem"});
+  testing::RunResult verify =
+      testing::RunCommand({"openssl", "verify", "-CAfile", root_pem_, "-untrusted",
+                           live + "/chain.pem", live + "/cert.pem"});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 
   // Revocation by the account that ordered it.
@@ -270,16 +282,7 @@ TEST_F(AcmeEabE2eTest, CertbotWithEab) {
   testing::RunResult refused = Certbot(
       {"register", "--server", Directory(), "--register-unsafely-without-email", "--agree-tos"});
   EXPECT_NE(refused.exit_code, 0) << refused.output;
-  testing::RunResult issued = Certbot(
-      {"certonly", "--standalone", "--http-01-port", std::to_string(http01_port_),
-       "--http-01-address", "127.0.0.1", "--server", Directory(), "--eab-kid", kid,
-       "--eab-hmac-key", key, "--register-unsafely-without-email", "--agree-tos", "-d", domain});
-  ASSERT_EQ(issued.exit_code, 0) << issued.output << ReadFile(dir_ + "/logs/letsencrypt.log");
-  const std::string live = dir_ + "/config/live/" + domain;
-  testing::RunResult verify = testing::RunCommand(
-      {"openssl", "verify", "-CAfile", root_pem_, "-untrusted", live + "/chain.pem",
-       live + "/cert.pem"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  ASSERT_FALSE(Certonly(domain, {"--eab-kid", kid, "--eab-hmac-key", key}).empty());
   const std::string audit = ReadFile(AuditPath());
   EXPECT_THAT(audit, HasSubstr(" eab=" + kid));
   ExpectSecretsAbsent(secrets_, audit, StopServer());
