@@ -160,6 +160,7 @@ absl::StatusOr<Ca::CertificateStatus> Ca::LookupCertificateStatus(absl::string_v
   if ((*found)->record.has_revocation_time()) {
     status.kind = CertificateStatus::kRevoked;
     status.revocation_time = internal::FromProto((*found)->record.revocation_time());
+    status.reason = (*found)->record.revocation_reason();
   } else {
     status.kind = CertificateStatus::kGood;
   }

@@ -113,8 +113,10 @@ class Ca {
   // A certificate for the CSR's key; names from the request, else from the CSR.
   absl::StatusOr<v1::SignedCertificate> SignCertificate(const v1::SignCertificateRequest& request,
                                                         const CallerRights& rights);
-  // Marks the certificate revoked (idempotent: the first revocation time stays) and
-  // rebuilds its issuer's CRL.
+  // Marks the certificate revoked for request.reason (idempotent: the first revocation time
+  // and reason stay) and rebuilds its issuer's CRL; the reason is published in the CRL entry
+  // and in OCSP unless it is unspecified. INVALID_ARGUMENT for a reason that is not an
+  // RFC 5280 CRLReason, or is certificateHold or removeFromCRL (revocation is final).
   absl::StatusOr<v1::RevokeCertificateResponse> RevokeCertificate(
       const v1::RevokeCertificateRequest& request);
   absl::StatusOr<v1::CertificateRecord> GetCertificate(const v1::GetCertificateRequest& request);
@@ -143,6 +145,7 @@ class Ca {
     enum Kind { kGood, kRevoked, kUnknown };
     Kind kind = kUnknown;
     absl::Time revocation_time;  // kRevoked only
+    int reason = 0;              // kRevoked only: RFC 5280 CRLReason, 0 unspecified
   };
   absl::StatusOr<CertificateStatus> LookupCertificateStatus(absl::string_view issuer_name,
                                                             absl::string_view serial_number);

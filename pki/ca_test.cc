@@ -543,6 +543,7 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
 
   v1::RevokeCertificateRequest rev;
   rev.set_serial_number(absl::AsciiStrToUpper(a.serial_number()));
+  rev.set_reason(v1::REVOCATION_REASON_CESSATION_OF_OPERATION);
   auto revoked = ca_->RevokeCertificate(rev);
   ASSERT_TRUE(revoked.ok()) << revoked.status();
   EXPECT_GT(revoked->revocation_time().seconds(), 0);
@@ -551,6 +552,7 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
   auto record = ca_->GetCertificate(get);
   ASSERT_TRUE(record.ok()) << record.status();
   EXPECT_TRUE(record->has_revocation_time());
+  EXPECT_EQ(record->revocation_reason(), v1::REVOCATION_REASON_CESSATION_OF_OPERATION);
   EXPECT_EQ(record->role(), "web");
 
   auto crl2 = ca_->GetCrl(crl_req);
@@ -566,6 +568,7 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
   EXPECT_THAT(r.output, Not(HasSubstr(absl::AsciiStrToUpper(b.serial_number()))));
   // GetCrl #1 built CRL 1 (none was stored), the revocation CRL 2, which GetCrl #2 serves.
   EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Number: \n                2"));
+  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Reason Code: \n                Cessation Of Operation"));
   EXPECT_GT(crl2->next_update().seconds(), crl2->this_update().seconds());
 
   ExpectCerttoolClean(absl::StrCat("--crl-info --infile ", crl_path));
@@ -581,6 +584,13 @@ TEST_F(CaTest, RevocationAppearsInAVerifiedCrlWithIncreasingNumbers) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("revoked"));
 
+  rev.set_serial_number(b.serial_number());
+  for (int reason : {6, 7, 8, 11}) {  // hold, unassigned, removeFromCRL, past the last
+    rev.set_reason(static_cast<v1::RevocationReason>(reason));
+    EXPECT_EQ(ca_->RevokeCertificate(rev).status().code(), absl::StatusCode::kInvalidArgument)
+        << reason;
+  }
+  rev.set_reason(v1::REVOCATION_REASON_UNSPECIFIED);
   rev.set_serial_number("ff");
   EXPECT_EQ(ca_->RevokeCertificate(rev).status().code(), absl::StatusCode::kNotFound);
   rev.set_serial_number("zz");

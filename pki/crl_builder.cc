@@ -53,6 +53,7 @@ absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
   struct Entry {
     std::string serial;
     time_t revoked_at;
+    int reason;
   };
   std::vector<Entry> entries(revoked.size());
   for (size_t i = 0; i < revoked.size(); ++i) {
@@ -61,6 +62,11 @@ absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
                                                      revoked[i].serial_number, "\" is not hex"));
     }
     entries[i].revoked_at = absl::ToTimeT(revoked[i].revocation_time);
+    entries[i].reason = revoked[i].reason;
+    if (revoked[i].reason < 0 || revoked[i].reason > 10 || revoked[i].reason == 7) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revoked[", i, "].reason: ", revoked[i].reason, " is not a CRLReason"));
+    }
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.serial.size() != b.serial.size() ? a.serial.size() < b.serial.size()
@@ -94,10 +100,17 @@ absl::StatusOr<hsm::X509CrlPtr> BuildCrl(const CrlParams& params,
     hsm::Asn1TimePtr when(ASN1_TIME_set(nullptr, entry.revoked_at));
     if (serial == nullptr || when == nullptr ||
         X509_REVOKED_set_serialNumber(item.get(), serial.get()) != 1 ||
-        X509_REVOKED_set_revocationDate(item.get(), when.get()) != 1 ||
-        X509_CRL_add0_revoked(crl.get(), item.get()) != 1) {
+        X509_REVOKED_set_revocationDate(item.get(), when.get()) != 1) {
       return OpenSslError("crl entry");
     }
+    if (entry.reason != 0) {
+      hsm::Asn1StringPtr code(ASN1_ENUMERATED_new());
+      if (code == nullptr || ASN1_ENUMERATED_set(code.get(), entry.reason) != 1 ||
+          X509_REVOKED_add1_ext_i2d(item.get(), NID_crl_reason, code.get(), 0, 0) != 1) {
+        return OpenSslError("crl entry reasonCode");
+      }
+    }
+    if (X509_CRL_add0_revoked(crl.get(), item.get()) != 1) return OpenSslError("crl entry");
     item.release();
   }
 

@@ -2,7 +2,8 @@
 //
 // The CRL carries the issuer's subject as its issuer, thisUpdate/nextUpdate, and the
 // cRLNumber and authorityKeyIdentifier (from the issuer certificate's SKI) extensions;
-// entries carry serial and revocation date only (no reason codes). Entries are sorted by
+// entries carry serial, revocation date and, unless it is unspecified (0), the reasonCode
+// entry extension (RFC 5280 section 5.3.1). Entries are sorted by
 // serial; 100,000 entries build in well under a second plus one signature.
 // Stateless and thread-safe.
 #pragma once
@@ -21,6 +22,7 @@ namespace strongroom::pki {
 struct RevokedCertificate {
   std::string serial_number;  // hex, as issued (case-insensitive, no colons)
   absl::Time revocation_time;
+  int reason = 0;  // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
 };
 
 struct CrlParams {

@@ -46,8 +46,8 @@ TEST_F(CrlBuilderTest, VerifiesWithOpenSslAndListsSerials) {
   const absl::Time when = absl::FromUnixSeconds(1'700'000'000);
   std::vector<RevokedCertificate> revoked = {
       {"7f00000000000000000000000000000000000001", when},
-      {"0A", when + absl::Hours(1)},
-      {"4c9d2e", when + absl::Hours(2)},
+      {"0A", when + absl::Hours(1), /*reason=*/1},
+      {"4c9d2e", when + absl::Hours(2), /*reason=*/4},
   };
   auto crl = BuildCrl(Params(), revoked, signer());
   ASSERT_TRUE(crl.ok()) << crl.status();
@@ -65,6 +65,15 @@ TEST_F(CrlBuilderTest, VerifiesWithOpenSslAndListsSerials) {
   EXPECT_THAT(r.output, HasSubstr("Serial Number: 4C9D2E"));
   EXPECT_THAT(r.output, HasSubstr("Serial Number: 7F00000000000000000000000000000000000001"));
   EXPECT_THAT(r.output, HasSubstr("Revocation Date: Nov 14 22:13:20 2023 GMT"));
+  // The reasonCode entry extension for the two with a reason, none for the unspecified one.
+  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Reason Code: \n                Key Compromise"));
+  EXPECT_THAT(r.output, HasSubstr("X509v3 CRL Reason Code: \n                Superseded"));
+  size_t codes = 0;
+  for (size_t at = r.output.find("CRL Reason Code"); at != std::string::npos;
+       at = r.output.find("CRL Reason Code", at + 1)) {
+    ++codes;
+  }
+  EXPECT_EQ(codes, 2u);
 }
 
 TEST_F(CrlBuilderTest, RefusesBadInput) {
@@ -77,6 +86,12 @@ TEST_F(CrlBuilderTest, RefusesBadInput) {
   crl = BuildCrl(Params(), bad, signer());
   EXPECT_EQ(crl.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(crl.status().message(), HasSubstr("revoked[0].serial_number"));
+  for (int reason : {-1, 7, 11}) {
+    std::vector<RevokedCertificate> bad_reason = {{"0b", when, reason}};
+    crl = BuildCrl(Params(), bad_reason, signer());
+    EXPECT_EQ(crl.status().code(), absl::StatusCode::kInvalidArgument) << reason;
+    EXPECT_THAT(crl.status().message(), HasSubstr("revoked[0].reason"));
+  }
   CrlParams params = Params();
   params.next_update = params.this_update;
   EXPECT_EQ(BuildCrl(params, {}, signer()).status().code(), absl::StatusCode::kInvalidArgument);

@@ -83,6 +83,7 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
     }
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
     hsm::Asn1TimePtr revoked_at;
+    int reason = OCSP_REVOKED_STATUS_NOSTATUS;
     if (IdNamesIssuer(id, issuer.certificate)) {
       absl::StatusOr<Ca::CertificateStatus> found = lookup(SerialToHex(serial));
       if (absl::IsInvalidArgument(found.status())) {
@@ -99,13 +100,14 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
         case Ca::CertificateStatus::kRevoked:
           status = V_OCSP_CERTSTATUS_REVOKED;
           revoked_at = TimeOf(found->revocation_time);
+          if (found->reason != 0) reason = found->reason;
           break;
         case Ca::CertificateStatus::kUnknown:
           break;
       }
     }
     ERR_clear_error();
-    if (OCSP_basic_add1_status(basic.get(), id, status, OCSP_REVOKED_STATUS_NOSTATUS,
+    if (OCSP_basic_add1_status(basic.get(), id, status, reason,
                                revoked_at.get(), this_update.get(), next_update.get()) == nullptr) {
       return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
     }

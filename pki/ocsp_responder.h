@@ -3,7 +3,7 @@
 // A request is a DER OCSPRequest (the POST body, or the base64 of the GET form). Every
 // single request whose CertID (SHA-1 or SHA-256 issuer name and key hashes) names the
 // issuer is answered good (known serial, not revoked), revoked (with its revocation time,
-// no reason) or unknown (unknown serial, another issuer's CertID, another hash); a nonce
+// and its reason unless unspecified) or unknown (unknown serial, another issuer's CertID, another hash); a nonce
 // extension is echoed. thisUpdate is now, nextUpdate now + validity. The BasicOCSPResponse
 // is signed by the issuer's own (HSM) key, responder ID by key hash, no certificates.
 // Errors are OCSP responses too (the HTTP status stays 200): malformedRequest for requests

@@ -41,7 +41,7 @@ class OcspResponderTest : public ::testing::Test {
     }
     statuses_[serials_["good"]] = {Ca::CertificateStatus::kGood, {}};
     statuses_[serials_["revoked"]] = {Ca::CertificateStatus::kRevoked,
-                                      absl::FromUnixSeconds(1'700'000'000)};
+                                      absl::FromUnixSeconds(1'700'000'000), /*reason=*/1};
   }
 
   Signer signer() const {
@@ -96,7 +96,7 @@ class OcspResponderTest : public ::testing::Test {
   }
 
   int StatusOf(OCSP_BASICRESP* basic, const char* name, ASN1_GENERALIZEDTIME** revtime = nullptr,
-               const EVP_MD* md = nullptr) {
+               const EVP_MD* md = nullptr, int* reason_out = nullptr) {
     OCSP_CERTID* id = OCSP_cert_to_id(md, leaves_[name].get(), ca_.get());
     int status = -2, reason = 0;
     ASN1_GENERALIZEDTIME *thisupd = nullptr, *nextupd = nullptr;
@@ -105,6 +105,7 @@ class OcspResponderTest : public ::testing::Test {
       EXPECT_EQ(OCSP_check_validity(thisupd, nextupd, 300, -1), 1);
     }
     OCSP_CERTID_free(id);
+    if (reason_out != nullptr) *reason_out = reason;
     return status;
   }
 
@@ -123,7 +124,10 @@ TEST_F(OcspResponderTest, GoodRevokedUnknownWithNonce) {
   EXPECT_EQ(OCSP_check_nonce(request_.get(), basic.get()), 1);
   EXPECT_EQ(StatusOf(basic.get(), "good"), V_OCSP_CERTSTATUS_GOOD);
   ASN1_GENERALIZEDTIME* revtime = nullptr;
-  EXPECT_EQ(StatusOf(basic.get(), "revoked", &revtime), V_OCSP_CERTSTATUS_REVOKED);
+  int reason = -2;
+  EXPECT_EQ(StatusOf(basic.get(), "revoked", &revtime, nullptr, &reason),
+            V_OCSP_CERTSTATUS_REVOKED);
+  EXPECT_EQ(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
   ASSERT_NE(revtime, nullptr);
   EXPECT_EQ(ASN1_TIME_cmp_time_t(revtime, 1'700'000'000), 0);
   EXPECT_EQ(StatusOf(basic.get(), "unknown"), V_OCSP_CERTSTATUS_UNKNOWN);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -124,6 +125,31 @@ absl::Status ApplyAcmeDefaults(v1::AcmeConfig* acme, const Checker& check) {
   if (acme->tls_alpn01_port() == 0) acme->set_tls_alpn01_port(443);
   if (acme->http01_port() > 65535 || acme->tls_alpn01_port() > 65535) {
     return check.Error("pki.acme", "challenge ports must be 1-65535");
+  }
+  if (!acme->external_url().empty()) {
+    const std::string& url = acme->external_url();
+    const absl::string_view host = absl::string_view(url).substr(std::min(url.size(), size_t{8}));
+    const bool host_ok =
+        !host.empty() && host.size() <= 262 && std::all_of(host.begin(), host.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+        });
+    if (url.rfind("https://", 0) != 0 || !host_ok) {
+      return check.Error("pki.acme.external_url",
+                         "must be https://host[:port], without a path or a trailing '/'");
+    }
+  }
+  if (acme->validation_workers() == 0) acme->set_validation_workers(4);
+  if (acme->validation_workers() > 64) {
+    return check.Error("pki.acme.validation_workers", "must be at most 64");
+  }
+  if (acme->validation_queue() == 0) acme->set_validation_queue(256);
+  if (acme->validation_queue() > 100000) {
+    return check.Error("pki.acme.validation_queue", "must be at most 100000");
+  }
+  if (IsZero(acme->eab_key_lifetime())) acme->mutable_eab_key_lifetime()->set_seconds(7 * 24 * 3600);
+  if (acme->eab_key_lifetime().seconds() < 60 ||
+      acme->eab_key_lifetime().seconds() > 366 * 24 * 3600) {
+    return check.Error("pki.acme.eab_key_lifetime", "must be between 1m and 366 days");
   }
   return absl::OkStatus();
 }

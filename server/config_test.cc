@@ -213,6 +213,34 @@ TEST(ConfigTest, PkiMountDefaultsAndChecks) {
   }
 }
 
+TEST(ConfigTest, AcmeExternalUrlQueueAndEabChecks) {
+  auto config = LoadConfig(WriteConfig("acme.yaml", "state_dir: /d\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().acme().external_url(), "");
+  EXPECT_EQ(config->pki().acme().validation_workers(), 4u);
+  EXPECT_EQ(config->pki().acme().validation_queue(), 256u);
+  EXPECT_EQ(config->pki().acme().eab_key_lifetime().seconds(), 7 * 24 * 3600);
+  config = LoadConfig(WriteConfig(
+      "acme2.yaml", "state_dir: /d\npki:\n  acme:\n    external_url: https://acme.example:8443\n"
+                    "    external_account_required: [web]\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->pki().acme().external_url(), "https://acme.example:8443");
+  for (const char* bad : {"http://acme.example", "https://acme.example/", "https://a/b",
+                          "https://", "https://a b"}) {
+    std::string path = WriteConfig(
+        "acme3.yaml", absl::StrCat("state_dir: /d\npki:\n  acme:\n    external_url: \"", bad, "\"\n"));
+    EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("pki.acme.external_url")) << bad;
+  }
+  for (const char* bad : {"validation_workers: 65", "validation_queue: 100001",
+                          "eab_key_lifetime: 30s"}) {
+    std::string path =
+        WriteConfig("acme4.yaml", absl::StrCat("state_dir: /d\npki:\n  acme:\n    ", bad, "\n"));
+    EXPECT_THAT(LoadConfig(path).status().message(),
+                HasSubstr(absl::StrCat("pki.acme.", std::string(bad).substr(0, std::string(bad).find(':')))))
+        << bad;
+  }
+}
+
 TEST(ConfigTest, HttpListenerFollowsTheGrpcAddressByDefault) {
   auto config = LoadConfig(WriteConfig("http.yaml", "state_dir: /d\n"));
   ASSERT_TRUE(config.ok()) << config.status();

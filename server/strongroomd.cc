@@ -610,6 +610,11 @@ void Strongroomd::RegisterBoundedStructures() {
                     [audit = audit_.get()] { return static_cast<double>(audit->queued()); });
   m.RegisterBounded("pki_inventory_queue", max_pending + max_connections,
                     [ca = ca_.get()] { return static_cast<double>(ca->inventory_queued()); });
+  if (acme_ != nullptr) {
+    const acme::ValidationQueue& q = acme_->validations();
+    m.RegisterBounded("acme_validation_queue", static_cast<double>(q.capacity()),
+                      [&q] { return static_cast<double>(q.size()); });
+  }
 }
 
 absl::Status Strongroomd::StartHttp() {
@@ -648,8 +653,17 @@ absl::Status Strongroomd::StartHttp() {
     }
   }
   if (config_.pki().acme().enabled()) {
-    acme_ = std::make_unique<acme::AcmeServer>(config_.pki(), ca_.get(), storage_.get());
+    acme_ = std::make_unique<acme::AcmeServer>(config_.pki(), ca_.get(), storage_.get(),
+                                               barrier_.get());
     for (acme::AcmeRoute& route : acme_->Routes()) {
+      if (route.authenticated) {
+        if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
+                                     nullptr, route.route_name);
+            !s.ok()) {
+          return s;
+        }
+        continue;
+      }
       http_->Handle(route.method, route.pattern,
                     access::GateHttpWithoutCredentials(
                         gate_.get(), access::RouteOrDie(route.route_name), std::move(route.handler)));

@@ -149,6 +149,37 @@ TEST_F(AcmeClientsE2eTest, TlsAlpn01) {
   ExpectIssued("tls.example.com");
 }
 
+// lego with external account binding (--eab --kid --hmac): the binding is checked on any
+// directory that is given one, and the account is bound to the EAB key made over HTTP.
+TEST_F(AcmeClientsE2eTest, Http01WithExternalAccountBinding) {
+  const std::string url = directory_.substr(0, directory_.rfind("/directory")) + "/new-eab";
+  RunResult made = RunCommand({"curl", "-sS", "--cacert", testing::ServerCert(state_), "-X",
+                               "POST", "-H", "X-Vault-Token: " + testing::RootToken(state_), url});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto field = [&made](const std::string& name) {
+    const std::string marker = absl::StrCat("\"", name, "\":\"");
+    size_t at = made.output.find(marker);
+    if (at == std::string::npos) return std::string();
+    at += marker.size();
+    return made.output.substr(at, made.output.find('"', at) - at);
+  };
+  const std::string kid = field("id"), key = field("key");
+  ASSERT_FALSE(kid.empty() || key.empty()) << made.output;
+  RunResult wrong = Lego("http.example.com", {"--eab", "--kid", kid, "--hmac",
+                                              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                              "--http", "--http.port",
+                                              absl::StrCat(":", http_port_)});
+  EXPECT_NE(wrong.exit_code, 0) << wrong.output;
+  EXPECT_THAT(wrong.output, HasSubstr("unauthorized"));
+  RunResult lego = Lego("http.example.com", {"--eab", "--kid", kid, "--hmac", key, "--http",
+                                             "--http.port", absl::StrCat(":", http_port_)});
+  ASSERT_EQ(lego.exit_code, 0) << lego.output << server_->output();
+  ExpectIssued("http.example.com");
+  RunResult audit = RunCommand({"cat", state_ + "/audit/audit.log"});
+  EXPECT_THAT(audit.output, HasSubstr(" eab=" + kid));
+  EXPECT_THAT(audit.output, Not(HasSubstr(key)));
+}
+
 // The validator really connects: with validation sent to a port where nobody answers, lego
 // answers on its own port in vain and the authorization fails with a connection problem.
 TEST_F(AcmeClientsE2eTest, ValidationThatReachesNobodyFails) {

@@ -157,7 +157,7 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   for (const char* structure :
        {"grpc_pending_calls", "grpc_worker_queue", "token_cache", "token_suspects",
         "client_cert_trusted", "client_cert_refused", "http_connections", "http_handler_queue",
-        "audit_queue", "pki_inventory_queue"}) {
+        "audit_queue", "pki_inventory_queue", "acme_validation_queue"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_entries{structure=\"", structure,
                                              "\"} ")));
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_capacity{structure=\"", structure,

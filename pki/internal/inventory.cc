@@ -50,7 +50,10 @@ absl::StatusOr<v1::CertificateRecord> Inventory::Get(const v1::GetCertificateReq
   response.set_issuer_name(cert.issuer_name());
   response.set_certificate_pem(CertificatePemOfDer(cert.certificate_der()));
   *response.mutable_not_after() = cert.not_after();
-  if (cert.has_revocation_time()) *response.mutable_revocation_time() = cert.revocation_time();
+  if (cert.has_revocation_time()) {
+    *response.mutable_revocation_time() = cert.revocation_time();
+    response.set_revocation_reason(static_cast<v1::RevocationReason>(cert.revocation_reason()));
+  }
   response.set_role(cert.role());
   return response;
 }

@@ -27,6 +27,12 @@ absl::StatusOr<v1::RevokeCertificateResponse> Revocation::Revoke(
     const v1::RevokeCertificateRequest& request) {
   auto serial = CanonicalSerial(request.serial_number());
   if (!serial.ok()) return serial.status();
+  if (!v1::RevocationReason_IsValid(request.reason()) ||
+      request.reason() == v1::REVOCATION_REASON_CERTIFICATE_HOLD ||
+      request.reason() == v1::REVOCATION_REASON_REMOVE_FROM_CRL) {
+    return absl::InvalidArgumentError(
+        "reason: an RFC 5280 CRLReason code other than certificateHold (6) and removeFromCRL (8)");
+  }
   absl::MutexLock lock(record_mu_);
   auto found = inventory_->Find(*serial);
   if (!found.ok()) return found.status();
@@ -38,6 +44,7 @@ absl::StatusOr<v1::RevokeCertificateResponse> Revocation::Revoke(
     return response;
   }
   *cert.mutable_revocation_time() = ToProto(absl::Now());
+  cert.set_revocation_reason(request.reason());
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kCertPrefix, *serial), cert.SerializeAsString(), (*found)->revision);
   batch.Put(absl::StrCat(kRevokedPrefix, cert.issuer_name(), "/", *serial),
@@ -138,7 +145,8 @@ absl::StatusOr<v1::Crl> Revocation::BuildAndStoreCrl(absl::string_view issuer_na
     if (!cert.ParseFromString(e.value)) {
       return absl::DataLossError(absl::StrCat("stored revocation ", e.key, " is corrupt"));
     }
-    revoked.push_back({cert.serial_number(), FromProto(cert.revocation_time())});
+    revoked.push_back(
+        {cert.serial_number(), FromProto(cert.revocation_time()), cert.revocation_reason()});
   }
   CrlParams params;
   params.this_update = absl::FromUnixSeconds(absl::ToUnixSeconds(now));

@@ -39,8 +39,9 @@ class Revocation {
         trust_epoch_(trust_epoch),
         crl_validity_(crl_validity) {}
 
-  // Marks the certificate revoked (idempotent: the first revocation time stays) and
-  // rebuilds its issuer's CRL.
+  // Marks the certificate revoked with request.reason (idempotent: the first revocation
+  // time and reason stay) and rebuilds its issuer's CRL. INVALID_ARGUMENT for a reason
+  // that is not a CRLReason, or is certificateHold or removeFromCRL.
   absl::StatusOr<v1::RevokeCertificateResponse> Revoke(const v1::RevokeCertificateRequest& request)
       ABSL_LOCKS_EXCLUDED(*record_mu_);
   // The stored CRL, or a new one if none is stored or it is past its next_update.

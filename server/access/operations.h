@@ -31,6 +31,7 @@ namespace strongroom::server::access {
   X(kPkiSign, "pki.sign")             \
   X(kPkiRevoke, "pki.revoke")         \
   X(kPkiAdmin, "pki.admin")           \
+  X(kPkiAcmeEab, "pki.acme.eab")      \
   X(kSysSeal, "sys.seal")             \
   X(kSysAdmin, "sys.admin")           \
   X(kTokenCreate, "token.create")     \

@@ -257,6 +257,8 @@ constexpr Route kRoutes[] = {
     {"POST /v1/pki/roles/{role}/acme/challenge/{id}/{type}", Op::kPublic, "pki/roles/{role}/acme"},
     {"POST /v1/pki/roles/{role}/acme/cert/{serial}", Op::kPublic, "pki/roles/{role}/acme"},
     {"POST /v1/pki/roles/{role}/acme/revoke-cert", Op::kPublic, "pki/roles/{role}/acme"},
+    // Making an external account binding key for a role's directory needs a token.
+    {"POST /v1/pki/roles/{role}/acme/new-eab", Op::kPkiAcmeEab, "pki/roles/{role}"},
     {"GET /v1/pki/acme/directory", Op::kPublic, "pki/acme"},
     {"HEAD /v1/pki/acme/new-nonce", Op::kPublic, "pki/acme"},
     {"GET /v1/pki/acme/new-nonce", Op::kPublic, "pki/acme"},

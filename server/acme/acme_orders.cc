@@ -382,17 +382,38 @@ HttpResponse AcmeService::Authorization(const HttpRequest& request, const Contex
       return ProblemResponse(ServerProblem(s));
     }
   }
+  ResumeStale(&**authz);
   if ((record.status() == "pending" || record.status() == "valid") &&
       record.expires() < absl::ToUnixSeconds(absl::Now())) {
     record.set_status("expired");
   }
   vault::Json challenges = vault::Json::Array();
-  for (const ChallengeRecord& c : record.challenges()) challenges.Push(ChallengeJson(record, c, ctx));
-  return vault::JsonResponse(200, vault::Json::Object()
-                                      .Set("identifier", IdentifierJson(record.identifier()))
-                                      .Set("status", record.status())
-                                      .Set("expires", TimeText(record.expires()))
-                                      .Set("challenges", std::move(challenges)));
+  bool processing = false;
+  for (const ChallengeRecord& c : record.challenges()) {
+    challenges.Push(ChallengeJson(record, c, ctx));
+    processing = processing || c.status() == "processing";
+  }
+  HttpResponse response =
+      vault::JsonResponse(200, vault::Json::Object()
+                                   .Set("identifier", IdentifierJson(record.identifier()))
+                                   .Set("status", record.status())
+                                   .Set("expires", TimeText(record.expires()))
+                                   .Set("challenges", std::move(challenges)));
+  if (processing) response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+void AcmeService::ResumeStale(Stored<AuthorizationRecord>* authz) {
+  const absl::Time now = absl::Now();
+  for (ChallengeRecord& c : *authz->record.mutable_challenges()) {
+    if (!validations_->Stale(c, now)) continue;
+    // Claim it by compare-and-set, so that of the nodes polled at once one queues it.
+    c.set_processing_since(absl::ToUnixSeconds(now));
+    if (!store_->UpdateAuthorization(authz->record, authz->revision).ok()) return;
+    ++authz->revision;  // not used again for a compare-and-set without a re-read
+    validations_->Submit(authz->record.id(), c.type());
+    return;
+  }
 }
 
 HttpResponse AcmeService::Challenge(const HttpRequest& request, const Context& ctx,
@@ -412,37 +433,50 @@ HttpResponse AcmeService::Challenge(const HttpRequest& request, const Context& c
   if (it == record.mutable_challenges()->end()) {
     return ProblemResponse({"malformed", "no such challenge", 404});
   }
-  ChallengeRecord& challenge = *it;
-  const bool expired = record.expires() < absl::ToUnixSeconds(absl::Now());
-  // A POST with a payload ({}) asks for validation; POST-as-GET only reads.
-  if (!jws.post_as_get && record.status() == "pending" && challenge.status() == "pending" &&
-      !expired) {
-    ValidationRequest validation;
-    validation.type = type == "http-01"       ? ChallengeType::kHttp01
-                      : type == "tls-alpn-01" ? ChallengeType::kTlsAlpn01
-                                              : ChallengeType::kDns01;
-    validation.identifier = record.identifier().value();
-    validation.identifier_is_ip = record.identifier().type() == "ip";
-    validation.token = challenge.token();
-    validation.key_authorization =
-        absl::StrCat(challenge.token(), ".", jws.account->record.thumbprint());
-    const ValidationOutcome outcome = validator_->Validate(validation);
-    if (outcome.valid) {
-      challenge.set_status("valid");
-      challenge.set_validated(absl::ToUnixSeconds(absl::Now()));
-      record.set_status("valid");
-    } else {
-      challenge.set_status("invalid");
-      challenge.set_error_type(outcome.problem_type);
-      challenge.set_error_detail(outcome.detail);
-      record.set_status("invalid");
-    }
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  // A POST with a payload ({}) asks for validation; POST-as-GET only reads. The challenge
+  // goes to processing in storage (one request of a race wins the compare-and-set), then
+  // to the validation queue; the client polls for the outcome.
+  if (!jws.post_as_get && record.status() == "pending" && it->status() == "pending" &&
+      record.expires() >= now) {
+    it->set_status("processing");
+    it->set_processing_since(now);
     absl::Status s = store_->UpdateAuthorization(record, (*authz)->revision);
-    if (!s.ok()) return ProblemResponse(ServerProblem(s));
+    if (!s.ok() && !absl::IsAborted(s)) return ProblemResponse(ServerProblem(s));
+    if (s.ok() && validations_->Submit(authz_id, type) == ValidationQueue::Submitted::kFull) {
+      // Undo the claim so that the client can ask again; if that fails, a later poll finds
+      // the challenge stale and queues it.
+      absl::StatusOr<std::optional<Stored<AuthorizationRecord>>> claimed =
+          store_->GetAuthorization(authz_id);
+      if (claimed.ok() && claimed->has_value()) {
+        for (ChallengeRecord& c : *(*claimed)->record.mutable_challenges()) {
+          if (c.type() != type || c.status() != "processing") continue;
+          c.set_status("pending");
+          c.clear_processing_since();
+          (void)store_->UpdateAuthorization((*claimed)->record, (*claimed)->revision);
+        }
+      }
+      return ProblemResponse(RateLimited(absl::StrCat(
+          "the validation queue is full (", validations_->capacity(), "); retry later")));
+    }
+    if (absl::IsAborted(s)) {  // another request claimed it first: answer what it stored
+      authz = store_->GetAuthorization(authz_id);
+      if (!authz.ok() || !authz->has_value()) {
+        return ProblemResponse(ServerProblem(authz.ok() ? absl::AbortedError("") : authz.status()));
+      }
+      it = std::find_if((*authz)->record.mutable_challenges()->begin(),
+                        (*authz)->record.mutable_challenges()->end(),
+                        [&](const ChallengeRecord& c) { return c.type() == type; });
+    }
+  } else {
+    ResumeStale(&**authz);
   }
-  HttpResponse response = vault::JsonResponse(200, ChallengeJson(record, challenge, ctx));
+  const AuthorizationRecord& current = (*authz)->record;
+  const ChallengeRecord& challenge = *it;
+  HttpResponse response = vault::JsonResponse(200, ChallengeJson(current, challenge, ctx));
+  if (challenge.status() == "processing") response.headers.emplace_back("Retry-After", "1");
   response.audit_detail =
-      absl::StrCat("names=", record.identifier().value(), " challenge=", challenge.status());
+      absl::StrCat("names=", current.identifier().value(), " challenge=", challenge.status());
   response.headers.emplace_back("Link",
                                 absl::StrCat("<", ctx.base, "/authz/", authz_id, ">;rel=\"up\""));
   return response;
@@ -473,10 +507,19 @@ HttpResponse AcmeService::RevokeCert(const Context&, JwsRequest& jws) {
       der.size() > kMaxCertificateBytes) {
     return ProblemResponse(Malformed("certificate: expected base64url DER"));
   }
+  // RFC 8555 7.6: an RFC 5280 CRLReason; pki::Ca refuses hold and removeFromCRL too.
   const Value* reason = vault::Field(jws.payload, "reason");
-  if (reason != nullptr && (!reason->has_number_value() || reason->number_value() < 0 ||
-                            reason->number_value() > 10 || reason->number_value() == 7)) {
-    return ProblemResponse({"badRevocationReason", "reason: an RFC 5280 CRLReason code", 400});
+  const double code = reason == nullptr ? 0 : reason->number_value();
+  if (reason != nullptr &&
+      (!reason->has_number_value() || !(code >= 0 && code <= 10) ||
+       code != static_cast<int>(code) ||
+       !v1::RevocationReason_IsValid(static_cast<int>(code)) ||
+       code == v1::REVOCATION_REASON_CERTIFICATE_HOLD ||
+       code == v1::REVOCATION_REASON_REMOVE_FROM_CRL)) {
+    return ProblemResponse({"badRevocationReason",
+                            "reason: an RFC 5280 CRLReason code other than 6 (certificateHold) "
+                            "and 8 (removeFromCRL)",
+                            400});
   }
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   hsm::X509Ptr x509(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
@@ -514,11 +557,12 @@ HttpResponse AcmeService::RevokeCert(const Context&, JwsRequest& jws) {
   }
   v1::RevokeCertificateRequest revoke;
   revoke.set_serial_number(serial);
+  revoke.set_reason(static_cast<v1::RevocationReason>(static_cast<int>(code)));
   absl::StatusOr<v1::RevokeCertificateResponse> revoked = ca_->RevokeCertificate(revoke);
   if (!revoked.ok()) return ProblemResponse(CaProblem(revoked.status(), "malformed"));
   HttpResponse response;
   response.content_type = "application/json";
-  response.audit_detail = absl::StrCat("revoked=", serial);
+  response.audit_detail = absl::StrCat("revoked=", serial, " reason=", static_cast<int>(code));
   return response;
 }
 

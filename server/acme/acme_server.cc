@@ -28,6 +28,9 @@ AcmeServiceOptions ServiceOptions(const v1::PkiConfig& pki) {
   const v1::AcmeConfig& c = pki.acme();
   AcmeServiceOptions o;
   o.mount = pki.mount();
+  o.external_url = c.external_url();
+  o.external_account_required.assign(c.external_account_required().begin(),
+                                     c.external_account_required().end());
   o.default_role = c.default_role();
   o.terms_of_service = c.terms_of_service();
   o.order_lifetime = ToDuration(c.order_lifetime());
@@ -40,9 +43,13 @@ AcmeServiceOptions ServiceOptions(const v1::PkiConfig& pki) {
 
 }  // namespace
 
-AcmeServer::AcmeServer(const v1::PkiConfig& pki, pki::Ca* ca, kms::Storage* storage)
+AcmeServer::AcmeServer(const v1::PkiConfig& pki, pki::Ca* ca, kms::Storage* storage,
+                       kms::Barrier* barrier)
     : store_(storage, StoreOptions(pki.acme())),
       validator_(ValidationOptions(pki.acme())),
-      service_(ca, &store_, &validator_, ServiceOptions(pki)) {}
+      validations_(&store_, &validator_, static_cast<int>(pki.acme().validation_workers()),
+                   pki.acme().validation_queue(), ToDuration(pki.acme().validation_timeout())),
+      external_accounts_(&store_, barrier, ToDuration(pki.acme().eab_key_lifetime())),
+      service_(ca, &store_, &validations_, &external_accounts_, ServiceOptions(pki)) {}
 
 }  // namespace strongroom::server::acme

@@ -56,9 +56,13 @@ std::optional<Problem> ReadContacts(const Struct& payload, std::vector<std::stri
 
 }  // namespace
 
-AcmeService::AcmeService(pki::Ca* ca, AcmeStore* store, const ChallengeValidator* validator,
-                         AcmeServiceOptions options)
-    : ca_(ca), store_(store), validator_(validator), options_(std::move(options)) {}
+AcmeService::AcmeService(pki::Ca* ca, AcmeStore* store, ValidationQueue* validations,
+                         ExternalAccounts* external_accounts, AcmeServiceOptions options)
+    : ca_(ca),
+      store_(store),
+      validations_(validations),
+      external_accounts_(external_accounts),
+      options_(std::move(options)) {}
 
 std::vector<AcmeRoute> AcmeService::Routes() {
   struct Endpoint {
@@ -95,7 +99,11 @@ std::vector<AcmeRoute> AcmeService::Routes() {
       {"POST", "/cert/{serial}", post(KeyKind::kAccount, &AcmeService::Certificate)},
       {"POST", "/revoke-cert", post_ctx(KeyKind::kEither, &AcmeService::RevokeCert)},
   };
-  std::vector<AcmeRoute> routes;
+  // EAB keys are made for a role, so only under a role's directory.
+  std::vector<AcmeRoute> routes = {
+      {"POST", absl::StrCat("/v1/", options_.mount, "/roles/{role}/acme/new-eab"),
+       "POST /v1/pki/roles/{role}/acme/new-eab",
+       [this](const HttpRequest& r) { return NewEab(r); }, /*authenticated=*/true}};
   for (const Endpoint& e : endpoints) {
     for (bool default_directory : {false, true}) {
       const std::string tail = absl::StrCat(default_directory ? "" : "/roles/{role}", "/acme",
@@ -121,23 +129,40 @@ bool AcmeService::TakeRate(bool per_account, const std::string& key) {
   return it->second->TryTake(absl::Now());
 }
 
+std::string AcmeService::BaseUrl(const HttpRequest& request, bool default_directory,
+                                 const std::string& role) const {
+  const std::string origin = options_.external_url.empty()
+                                 ? absl::StrCat("https://", HostOf(request))
+                                 : options_.external_url;
+  if (origin == "https://") return "";
+  return absl::StrCat(origin, "/v1/", options_.mount,
+                      default_directory ? "" : absl::StrCat("/roles/", role), "/acme");
+}
+
+bool AcmeService::ExternalAccountRequired(const std::string& role) const {
+  for (const std::string& r : options_.external_account_required) {
+    if (r == "*" || r == role) return true;
+  }
+  return false;
+}
+
 HttpHandler AcmeService::Wrap(bool default_directory, Handler handler) {
   return [this, default_directory, handler = std::move(handler)](const HttpRequest& request) {
     Context ctx;
     ctx.role = default_directory ? options_.default_role : vault::PathParam(request, "role");
     ctx.source = SourceOf(request.peer);
-    const std::string host = HostOf(request);
+    const std::string base = BaseUrl(request, default_directory, ctx.role);
     HttpResponse response;
     if (ctx.role.empty()) {
       response = ProblemResponse({"malformed", "no default ACME directory is configured", 404});
-    } else if (host.empty()) {
+    } else if (base.empty()) {
       response = ProblemResponse(Malformed("the request has no valid Host header"));
     } else if (!TakeRate(false, ctx.source)) {
       response = ProblemResponse(RateLimited("too many requests from this address"));
     } else {
-      ctx.base = absl::StrCat("https://", host, "/v1/", options_.mount,
-                              default_directory ? "" : absl::StrCat("/roles/", ctx.role), "/acme");
-      ctx.url = absl::StrCat("https://", host, request.path);
+      ctx.base = base;
+      // The origin of `base`, then the path as requested.
+      ctx.url = absl::StrCat(absl::string_view(base).substr(0, base.find("/v1/")), request.path);
       response = handler(request, ctx);
     }
     absl::StatusOr<std::string> nonce = store_->NewNonce(absl::Now());
@@ -191,7 +216,7 @@ HttpResponse AcmeService::Directory(const HttpRequest&, const Context& ctx) {
   if (!role.ok()) return ProblemResponse(ServerProblem(role.status()));
   vault::Json meta = vault::Json::Object();
   if (!options_.terms_of_service.empty()) meta.Set("termsOfService", options_.terms_of_service);
-  meta.Set("externalAccountRequired", false);
+  meta.Set("externalAccountRequired", ExternalAccountRequired(ctx.role));
   return vault::JsonResponse(200, vault::Json::Object()
                                       .Set("newNonce", ctx.base + "/new-nonce")
                                       .Set("newAccount", ctx.base + "/new-account")
@@ -243,7 +268,28 @@ HttpResponse AcmeService::NewAccount(const Context& ctx, JwsRequest& jws) {
     account.set_terms_agreed(*agreed);
     account.set_created(absl::ToUnixSeconds(absl::Now()));
     account.set_role(ctx.role);
-    absl::Status created = store_->CreateAccount(account);
+    const Value* eab = vault::Field(jws.payload, "externalAccountBinding");
+    if (eab == nullptr && ExternalAccountRequired(ctx.role)) {
+      return ProblemResponse({"externalAccountRequired",
+                              "this directory requires an externalAccountBinding", 400});
+    }
+    std::optional<Stored<EabRecord>> binding;
+    if (eab != nullptr) {
+      binding.emplace();
+      if (std::optional<Problem> p = external_accounts_->Verify(*eab, ctx.url, *jws.key, ctx.role,
+                                                                absl::Now(), &*binding)) {
+        return ProblemResponse(*p);
+      }
+      account.set_eab_kid(binding->record.kid());
+    }
+    absl::Status created =
+        binding ? store_->CreateAccount(account, &*binding,
+                                        external_accounts_->Consume(binding->record.kid()))
+                : store_->CreateAccount(account);
+    if (absl::IsFailedPrecondition(created)) {
+      return ProblemResponse(Unauthorized(
+          "externalAccountBinding: no usable EAB key for this directory verifies it"));
+    }
     if (absl::IsAlreadyExists(created)) {
       return ProblemResponse(ServerProblem(absl::AbortedError("")));  // raced; the retry finds it
     }
@@ -253,6 +299,33 @@ HttpResponse AcmeService::NewAccount(const Context& ctx, JwsRequest& jws) {
   HttpResponse response = vault::JsonResponse(status, AccountJson(account, ctx));
   response.headers.emplace_back("Location", absl::StrCat(ctx.base, "/account/", account.id()));
   response.audit_detail = absl::StrCat("account=", account.id());
+  if (!account.eab_kid().empty()) absl::StrAppend(&response.audit_detail, " eab=", account.eab_kid());
+  return response;
+}
+
+HttpResponse AcmeService::NewEab(const HttpRequest& request) {
+  const std::string role = vault::PathParam(request, "role");
+  v1::GetRoleRequest get;
+  get.set_name(role);
+  absl::StatusOr<v1::Role> found = ca_->GetRole(get);
+  if (absl::IsNotFound(found.status())) {
+    return vault::Errors(404, {absl::StrCat("no role ", role)});
+  }
+  if (!found.ok()) return vault::StatusError(found.status());
+  absl::StatusOr<ExternalAccounts::NewKey> key = external_accounts_->Create(role, absl::Now());
+  if (!key.ok()) return vault::StatusError(key.status());
+  const std::string base = BaseUrl(request, /*default_directory=*/false, role);
+  vault::Json data = vault::Json::Object()
+                         .Set("id", key->record.kid())
+                         .Set("key_type", "hs")
+                         .Set("key", jose::Base64UrlEncode(key->hmac_key.RevealSecretAsString()))
+                         .Set("role", role)
+                         .Set("created_on", vault::Rfc3339(absl::FromUnixSeconds(key->record.created())))
+                         .Set("expires", vault::Rfc3339(absl::FromUnixSeconds(key->record.expires())));
+  if (!base.empty()) data.Set("acme_directory", base + "/directory");
+  HttpResponse response = vault::Envelope(200, std::move(data));
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.audit_detail = absl::StrCat("eab=", key->record.kid());
   return response;
 }
 

@@ -12,9 +12,18 @@
 // CSR at finalize must name exactly the order's identifiers (badCSR); the certificate is
 // signed by pki::Ca::SignCertificate under the role, with caller rights that allow exactly
 // the order's validated names, so every role rule of every other issuance applies.
-// Challenges are validated by ChallengeValidator when the client asks (blocking the request
-// for at most the validator's timeout). Certificates are revoked by the ordering account or
-// with the certificate's own key.
+// A challenge the client asks to be checked goes to "processing" at once and is validated
+// off the request path (validation_queue.h); the client polls. Certificates are revoked by
+// the ordering account or with the certificate's own key, with an RFC 5280 reason.
+//
+// URLs: every URL given out starts with options.external_url when set (the Host header is
+// then ignored), else with "https://" + the request's Host header.
+// External account binding (external_account.h): directories of the roles in
+// options.external_account_required (or all, with "*") refuse newAccount without a valid
+// binding (externalAccountRequired); any directory checks a binding it is given. EAB keys
+// are made by POST <role's directory prefix>/new-eab, the one route here that needs a
+// token (operation pki.acme.eab on pki/roles/<role>); its reply, in Vault's shape, shows
+// the HMAC key once.
 //
 // Bounds: bodies (jose::kMaxJoseInput), identifiers per order, unexpired orders per account,
 // requests per second per account and per source address (rateLimited). Thread-safe.
@@ -31,9 +40,10 @@
 #include "pki/ca.h"
 #include "server/access/token_bucket.h"
 #include "server/acme/acme_store.h"
-#include "server/acme/challenge_validator.h"
+#include "server/acme/external_account.h"
 #include "server/acme/jws_request.h"
 #include "server/acme/problem.h"
+#include "server/acme/validation_queue.h"
 #include "server/http/router.h"
 #include "server/http/vault/json.h"
 
@@ -41,6 +51,8 @@ namespace strongroom::server::acme {
 
 struct AcmeServiceOptions {
   std::string mount = "pki";
+  std::string external_url;  // "https://host[:port]"; "" takes the request's Host
+  std::vector<std::string> external_account_required;  // roles, or "*"
   std::string default_role;  // "" serves no default directory
   std::string terms_of_service;
   absl::Duration order_lifetime = absl::Hours(1);
@@ -57,13 +69,14 @@ struct AcmeRoute {
   std::string pattern;
   std::string route_name;
   HttpHandler handler;
+  bool authenticated = false;  // behind the gate with credentials (new-eab); else public
 };
 
 class AcmeService {
  public:
   // None of the pointers is owned; all outlive the service.
-  AcmeService(pki::Ca* ca, AcmeStore* store, const ChallengeValidator* validator,
-              AcmeServiceOptions options);
+  AcmeService(pki::Ca* ca, AcmeStore* store, ValidationQueue* validations,
+              ExternalAccounts* external_accounts, AcmeServiceOptions options);
 
   std::vector<AcmeRoute> Routes();
 
@@ -85,6 +98,14 @@ class AcmeService {
       std::function<HttpResponse(const HttpRequest&, const Context&, JwsRequest&)>;
   Handler Post(KeyKind kind, PostHandler handler);
 
+  // "https://host/v1/<mount>[/roles/<role>]/acme", or "" without external_url and a valid
+  // Host header.
+  std::string BaseUrl(const HttpRequest& request, bool default_directory,
+                      const std::string& role) const;
+  bool ExternalAccountRequired(const std::string& role) const;
+  // POST .../roles/<role>/acme/new-eab (authenticated; not an ACME resource).
+  HttpResponse NewEab(const HttpRequest& request);
+
   HttpResponse Directory(const HttpRequest& request, const Context& ctx);
   HttpResponse NewNonce(const HttpRequest& request, const Context& ctx);
   HttpResponse NewAccount(const Context& ctx, JwsRequest& jws);
@@ -103,6 +124,8 @@ class AcmeService {
   // (and stored if it changed); nullopt with *problem set if it cannot be had.
   std::optional<Stored<OrderRecord>> LoadOrder(const std::string& id, const AccountRecord& owner,
                                                Problem* problem);
+  // Queues again each challenge of `authz` left processing by a node that stopped.
+  void ResumeStale(Stored<AuthorizationRecord>* authz);
   vault::Json AccountJson(const AccountRecord& account, const Context& ctx) const;
   vault::Json OrderJson(const OrderRecord& order, const Context& ctx) const;
   vault::Json ChallengeJson(const AuthorizationRecord& authz, const ChallengeRecord& challenge,
@@ -112,7 +135,8 @@ class AcmeService {
 
   pki::Ca* const ca_;
   AcmeStore* const store_;
-  const ChallengeValidator* const validator_;
+  ValidationQueue* const validations_;
+  ExternalAccounts* const external_accounts_;
   const AcmeServiceOptions options_;
   absl::Mutex rate_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<access::TokenBucket>> account_rates_

@@ -20,6 +20,7 @@ constexpr absl::string_view kAccountOrders = "acme/account-orders/";
 constexpr absl::string_view kOrderExpiry = "acme/order-expiry/";
 constexpr absl::string_view kAuthz = "acme/authz/";
 constexpr absl::string_view kCerts = "acme/certs/";
+constexpr absl::string_view kEab = "acme/eab/";
 // Expired orders deleted per sweep (the next sweep takes the rest).
 constexpr size_t kOrdersPerSweep = 200;
 
@@ -127,15 +128,37 @@ absl::StatusOr<std::optional<std::string>> AcmeStore::AccountIdByThumbprint(
   return (*entry)->value;
 }
 
-absl::Status AcmeStore::CreateAccount(const AccountRecord& account) {
-  kms::WriteBatch batch;
+absl::Status AcmeStore::CreateAccount(const AccountRecord& account,
+                                      const Stored<EabRecord>* binding, kms::WriteBatch extra) {
+  kms::WriteBatch& batch = extra;
   batch.Put(absl::StrCat(kAccountKeys, account.thumbprint()), account.id(),
             kms::WriteBatch::kMustNotExist);
   batch.Put(absl::StrCat(kAccounts, account.id()), Encode(account),
             kms::WriteBatch::kMustNotExist);
+  if (binding != nullptr) {
+    EabRecord used = binding->record;
+    used.set_account_id(account.id());
+    batch.Put(absl::StrCat(kEab, used.kid()), Encode(used), binding->revision);
+  }
   absl::Status s = group_.Commit(batch);
-  if (absl::IsAborted(s)) return absl::AlreadyExistsError("an account exists for this key");
-  return s;
+  if (!absl::IsAborted(s)) return s;
+  if (binding != nullptr) {
+    absl::StatusOr<std::optional<Stored<EabRecord>>> now = GetEab(binding->record.kid());
+    if (now.ok() && (!now->has_value() || !(*now)->record.account_id().empty())) {
+      return absl::FailedPreconditionError("the external account binding key is already used");
+    }
+  }
+  return absl::AlreadyExistsError("an account exists for this key");
+}
+
+absl::Status AcmeStore::CreateEab(const EabRecord& record, kms::WriteBatch extra) {
+  extra.Put(absl::StrCat(kEab, record.kid()), Encode(record), kms::WriteBatch::kMustNotExist);
+  return group_.Commit(extra);
+}
+
+absl::StatusOr<std::optional<Stored<EabRecord>>> AcmeStore::GetEab(absl::string_view kid) {
+  if (!ValidId(kid)) return std::nullopt;
+  return GetRecord<EabRecord>(absl::StrCat(kEab, kid));
 }
 
 absl::Status AcmeStore::UpdateAccount(const AccountRecord& account, int64_t revision,

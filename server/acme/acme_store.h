@@ -3,7 +3,8 @@
 //
 // Keys (records.proto): "acme/accounts/<id>", "acme/account-keys/<thumbprint>" -> id,
 // "acme/orders/<id>", "acme/account-orders/<account>/<order>", "acme/order-expiry/<expires
-// as 16 hex>/<order>", "acme/authz/<id>", "acme/certs/<serial>", and one entry per unused
+// as 16 hex>/<order>", "acme/authz/<id>", "acme/certs/<serial>", "acme/eab/<kid>" (external
+// account binding keys, without their HMAC key), and one entry per unused
 // nonce "acme/nonces/<expires as 16 hex>/<nonce>" (the nonce carries its expiry, so an
 // expired one is refused without a read, and key order is age order).
 //
@@ -70,8 +71,17 @@ class AcmeStore {
 
   absl::StatusOr<std::optional<Stored<AccountRecord>>> GetAccount(absl::string_view id);
   absl::StatusOr<std::optional<std::string>> AccountIdByThumbprint(absl::string_view thumbprint);
-  // Creates `account` and its key index; ALREADY_EXISTS if the key has an account.
-  absl::Status CreateAccount(const AccountRecord& account);
+  // Creates `account` and its key index; ALREADY_EXISTS if the key has an account. With a
+  // `binding`, the same commit marks that EAB key used by the account (only if it is still
+  // at binding->revision: FAILED_PRECONDITION if another account bound to it first) and
+  // applies `extra` (the deletion of its wrapped HMAC key).
+  absl::Status CreateAccount(const AccountRecord& account,
+                             const Stored<EabRecord>* binding = nullptr,
+                             kms::WriteBatch extra = {});
+
+  // Stores a new EAB key record with `extra` (its wrapped HMAC key) in one commit.
+  absl::Status CreateEab(const EabRecord& record, kms::WriteBatch extra);
+  absl::StatusOr<std::optional<Stored<EabRecord>>> GetEab(absl::string_view kid);
   // Writes `account` if still at `revision`; when the key changed (old_thumbprint differs),
   // moves the key index too (ALREADY_EXISTS if the new key has an account).
   absl::Status UpdateAccount(const AccountRecord& account, int64_t revision,

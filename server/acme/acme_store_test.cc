@@ -33,6 +33,48 @@ class AcmeStoreTest : public ::testing::Test {
   const absl::Time now_ = absl::FromUnixSeconds(1800000000);
 };
 
+// An EAB key binds one account: of two accounts racing with it, exactly one is created, and
+// the extra writes (the wrapped key's deletion) go with the winner's commit only.
+TEST_F(AcmeStoreTest, EabKeyBindsOneAccount) {
+  AcmeStore store(storage_.get(), {});
+  EabRecord eab;
+  eab.set_kid(AcmeStore::NewId());
+  eab.set_role("web");
+  kms::WriteBatch wrapped;
+  wrapped.Put("test/wrapped-key", "material");
+  ASSERT_TRUE(store.CreateEab(eab, std::move(wrapped)).ok());
+  auto stored = store.GetEab(eab.kid());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  std::vector<absl::Status> results(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] {
+      AccountRecord account;
+      account.set_id(AcmeStore::NewId());
+      account.set_thumbprint(AcmeStore::NewId());
+      account.set_eab_kid(eab.kid());
+      kms::WriteBatch consume;
+      consume.Delete("test/wrapped-key");
+      results[i] = store.CreateAccount(account, &**stored, std::move(consume));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  size_t created = 0;
+  for (const absl::Status& s : results) {
+    if (s.ok()) {
+      ++created;
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    }
+  }
+  EXPECT_EQ(created, 1u);
+  EXPECT_EQ(Count("acme/accounts/"), 1u);
+  EXPECT_EQ(Count("test/wrapped-key"), 0u);
+  auto used = store.GetEab(eab.kid());
+  ASSERT_TRUE(used.ok() && used->has_value());
+  EXPECT_FALSE((*used)->record.account_id().empty());
+}
+
 TEST_F(AcmeStoreTest, NonceIsSingleUse) {
   AcmeStore store(storage_.get(), {});
   auto nonce = store.NewNonce(now_);

@@ -1,7 +1,8 @@
 // ChallengeValidator checks one ACME challenge against the network: http-01 (RFC 8555 section
 // 8.3), tls-alpn-01 (RFC 8737, with IP identifiers per RFC 8738) and dns-01 (RFC 8555 section
-// 8.4). The ACME core calls Validate() once per challenge the client asks to be checked and
-// turns the outcome into the challenge's and authorization's status and error.
+// 8.4). The validation queue (validation_queue.h) calls Validate() once per challenge the
+// client asks to be checked and turns the outcome into the challenge's and authorization's
+// status and error.
 //
 // Every probe is hostile input: the whole validation (resolve, connect, TLS, request, every
 // redirect, last byte) is bounded by options.timeout; an http-01 body is bounded by

@@ -8,7 +8,9 @@ import base64
 import http.server
 import json
 import sys
+import os
 import threading
+import time
 
 import requests
 from cryptography import x509
@@ -156,7 +158,15 @@ challenge = [c for c in authz["challenges"] if c["type"] == "http-01"][0]
 thumb = key.thumbprint()
 CHALLENGES[challenge["token"]] = challenge["token"] + "." + thumb
 r = post(challenge["url"], {}, key, kid)
-check(r.status_code == 200, "challenge response accepted")
+check(r.status_code == 200 and r.json().get("status") == "processing"
+      and "Retry-After" in r.headers,
+      "challenge response accepted at once, processing (%s)" % r.json().get("status"))
+for _ in range(100):  # validation runs off the request path: poll the authorization
+    polled = post(order["authorizations"][0], None, key, kid).json()
+    if polled["status"] != "pending":
+        break
+    time.sleep(0.1)
+check(polled["status"] == "valid", "authorization valid after polling (%s)" % polled["status"])
 r = post(order_url, None, key, kid)
 check(r.json()["status"] == "ready", "order ready after http-01 (%s)" % r.json().get("status"))
 
@@ -189,8 +199,14 @@ r = post(D["revokeCert"], {"certificate": b64(der)}, other, other_kid)
 check(r.status_code == 403 and problem(r) == "unauthorized", "another account cannot revoke it")
 cert_jwk = jwk.JWK.from_pem(cert_key.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-r = post(D["revokeCert"], {"certificate": b64(der)}, cert_jwk)
-check(r.status_code == 200, "revoked with the certificate's own key")
+for bad in (7, 6, 8, 11, "1", 1.5):
+    r = post(D["revokeCert"], {"certificate": b64(der), "reason": bad}, cert_jwk)
+    check(r.status_code == 400 and problem(r) == "badRevocationReason",
+          "reason %r -> badRevocationReason" % (bad,))
+r = post(D["revokeCert"], {"certificate": b64(der), "reason": 1}, cert_jwk)
+check(r.status_code == 200, "revoked with the certificate's own key, for keyCompromise")
+with open(os.path.join(os.environ["TEST_TMPDIR"], "raw-revoked.pem"), "w") as f:
+    f.write(pem)
 r = post(D["revokeCert"], {"certificate": b64(der)}, key, kid)
 check(problem(r) == "alreadyRevoked", "second revocation -> alreadyRevoked")
 

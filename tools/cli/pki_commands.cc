@@ -596,13 +596,21 @@ void AddSign(CLI::App* pki, const GlobalOptions& options) {
 // ---- pki revoke / crl / list ----
 
 void AddRevoke(CLI::App* pki, const GlobalOptions& options) {
-  auto serial = std::make_shared<std::string>();
+  struct Flags {
+    std::string serial;
+    int reason = 0;
+  };
+  auto flags = std::make_shared<Flags>();
   CLI::App* command =
       pki->add_subcommand("revoke", "Revoke a certificate and print the revocation time");
-  command->add_option("SERIAL", *serial, "Serial number, lowercase hex")->required();
-  OnRun(command, [serial, &options] {
+  command->add_option("SERIAL", flags->serial, "Serial number, lowercase hex")->required();
+  command->add_option("--reason", flags->reason,
+                      "RFC 5280 CRLReason code, published in the CRL and OCSP (1 keyCompromise, "
+                      "4 superseded, 5 cessationOfOperation, ...); default 0, unspecified");
+  OnRun(command, [flags, &options] {
     v1::RevokeCertificateRequest request;
-    request.set_serial_number(*serial);
+    request.set_serial_number(flags->serial);
+    request.set_reason(static_cast<v1::RevocationReason>(flags->reason));
     v1::RevokeCertificateResponse reply;
     absl::Status status =
         PkiClient(options).Call(&v1::Pki::Stub::RevokeCertificate, request, &reply);

@@ -452,6 +452,9 @@ TEST_F(PkiCommandsTest, RevokeCrlAndList) {
   EXPECT_THAT(revoke, Succeeded());
   EXPECT_EQ(revoke.out, "2026-11-24T20:00:00Z\n");
   EXPECT_EQ(fake_.revoke.Get()[0].serial_number(), "3f2a");
+  EXPECT_EQ(fake_.revoke.Get()[0].reason(), v1::REVOCATION_REASON_UNSPECIFIED);
+  EXPECT_THAT(Run({"pki", "revoke", "3f2b", "--reason", "1"}), Succeeded());
+  EXPECT_EQ(fake_.revoke.Get()[1].reason(), v1::REVOCATION_REASON_KEY_COMPROMISE);
 
   CliResult crl = Run({"pki", "crl", "root"});
   EXPECT_THAT(crl, Succeeded());
