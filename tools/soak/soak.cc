@@ -16,7 +16,8 @@
 // It then checks: every ciphertext decrypts to its plaintext, every key is at least at the
 // version its rotations returned, live tokens look up and revoked ones do not, every issued
 // certificate is on record (revoked ones as revoked, and on the CRL), the server exits 0 on
-// SIGTERM and `strongroom audit verify` accepts the audit log. Growth: after the idle time,
+// SIGTERM and `strongroom audit verify` accepts the whole audit chain, every rotated file
+// included (--audit-file-bytes is small so the log rotates under load). Growth: after the idle time,
 // RSS must be within --max-rss-growth of the sample taken --warmup-seconds into the load, and
 // fds and threads within a small slack of it. Exit status 0 only if all of that holds and no
 // request had an outcome other than the one expected.
@@ -33,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -43,6 +45,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +79,7 @@ struct Options {
   int fd_slack = 16;
   int thread_slack = 8;
   int max_keys = 32;
+  uint64_t audit_file_bytes = 1 << 20;  // small, so that the audit log rotates under load
 };
 
 constexpr char kPolicy[] = "soak-app";  // what soak tokens hold: encrypt/decrypt on soak-*
@@ -815,13 +819,58 @@ class Soak {
   Tally tally_;
 };
 
-std::string Config(const hsm::testing::SoftHsmToken& token, const std::string& state_dir) {
+std::string Config(const hsm::testing::SoftHsmToken& token, const std::string& state_dir,
+                   uint64_t audit_file_bytes) {
   return absl::StrCat("state_dir: ", state_dir, "\nhsm:\n  token_label: ", token.label,
                       "\n  pin_file: ", token.pin_file,
                       "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
                       "auth:\n  policies:\n    - name: ", kPolicy,
                       "\n      rules:\n        - resource: transit/keys/soak-*\n",
-                      "          operations: [encrypt, decrypt]\n");
+                      "          operations: [encrypt, decrypt]\n",
+                      "audit:\n  max_file_bytes: ", audit_file_bytes, "\n");
+}
+
+// The value of `"name": <integer>` in the CLI's JSON summary; -1 if absent.
+long long JsonInteger(const std::string& json, absl::string_view name) {
+  const std::string key = absl::StrCat("\"", name, "\": ");
+  size_t at = json.find(key);
+  if (at == std::string::npos) return -1;
+  long long value = -1;
+  size_t end = json.find_first_not_of("0123456789", at + key.size());
+  if (!absl::SimpleAtoi(json.substr(at + key.size(), end - at - key.size()), &value)) return -1;
+  return value;
+}
+
+// `strongroom audit verify` over every file of the chain, current and rotated: the chain must
+// start at seq 1 (no file missing at its start), take in every file given, be signed to its
+// last line (the server closed it with a checkpoint), and have rotated at least once (the
+// soak's max_file_bytes is small so that rotation is exercised).
+bool VerifyAuditChain(const std::string& audit_dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(audit_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "audit.log" || absl::StartsWith(name, "audit.log.")) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> args = {testing::Runfile("tools/cli/strongroom"), "--json", "audit",
+                                   "verify", "--public-key", audit_dir + "/audit-signing.pub.pem"};
+  args.insert(args.end(), files.begin(), files.end());
+  testing::RunResult verify = testing::RunCommand(args, {}, absl::Minutes(10));
+  const long long chain_files = JsonInteger(verify.output, "files");
+  const long long first_seq = JsonInteger(verify.output, "firstSeq");
+  const long long last_seq = JsonInteger(verify.output, "lastSeq");
+  const long long uncovered = JsonInteger(verify.output, "uncoveredLines");
+  std::printf("audit verify: exit %d: %zu files, seq %lld to %lld, %lld lines unsigned\n",
+              verify.exit_code, files.size(), first_seq, last_seq, uncovered);
+  bool ok = verify.exit_code == 0 && chain_files == static_cast<long long>(files.size()) &&
+            first_seq == 1 && uncovered == 0;
+  if (!ok) std::printf("FAIL: the audit chain does not verify whole:\n%s\n", verify.output.c_str());
+  if (files.size() < 2) {
+    std::printf("FAIL: the audit log never rotated (audit.max_file_bytes is set low for that)\n");
+    ok = false;
+  }
+  return ok;
 }
 
 int Run(const Options& options) {
@@ -832,7 +881,7 @@ int Run(const Options& options) {
   }
   const std::string state_dir = token->dir + "/state";
   const std::string config = token->dir + "/strongroom.yaml";
-  if (!hsm::testing::WriteFile(config, Config(*token, state_dir), 0600).ok()) return 1;
+  if (!hsm::testing::WriteFile(config, Config(*token, state_dir, options.audit_file_bytes), 0600).ok()) return 1;
   testing::Process server;
   testing::StrongroomdPorts ports = testing::StartStrongroomd(server, config, /*http=*/true);
   if (ports.grpc == 0 || ports.http == 0) {
@@ -927,12 +976,7 @@ int Run(const Options& options) {
     std::printf("FAIL: strongroomd exited with %d\n", exit_code);
     ok = false;
   }
-  testing::RunResult verify = testing::RunCommand(
-      {testing::Runfile("tools/cli/strongroom"), "audit", "verify", state_dir + "/audit/audit.log",
-       "--public-key", state_dir + "/audit/audit-signing.pub.pem"},
-      {}, absl::Minutes(10));
-  std::printf("audit verify: exit %d: %s\n", verify.exit_code, verify.output.c_str());
-  if (verify.exit_code != 0) ok = false;
+  ok &= VerifyAuditChain(state_dir + "/audit");
 
   std::printf("requests: %llu served, %llu refused as expected, %llu unexpected outcomes\n",
               static_cast<unsigned long long>(soak.tally().served()),
@@ -957,6 +1001,8 @@ int main(int argc, char** argv) {
   app.add_option("--slow-clients", options.slow_clients, "connections that never finish their head");
   app.add_option("--max-rss-growth", options.max_rss_growth, "allowed RSS growth after the idle time");
   app.add_option("--max-keys", options.max_keys, "transit keys the load may create");
+  app.add_option("--audit-file-bytes", options.audit_file_bytes,
+                 "the server's audit.max_file_bytes (rotation size)");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   return strongroom::soak::Run(options);
