@@ -748,6 +748,9 @@ void Strongroomd::Shutdown() {
   http_drain.join();
   cluster_.reset();
   watcher_.reset();
+  // Every listener is stopped, so nothing appends any more: close the audit log now, while
+  // the HSM can still sign its final checkpoint (sealing logs out), so the tail is covered.
+  audit_.reset();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

@@ -50,6 +50,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "hsm/openssl_ptr.h"
@@ -349,19 +350,26 @@ class Soak {
   }
 
   // HSM sessions in use, from /metrics; -1 if not readable.
-  int HsmSessions() {
+  // From /metrics: the HSM sessions open and the entries of every bounded structure
+  // (strongroom_bounded_entries, summed); both stay -1 if the scrape fails.
+  void ScrapeMetrics(Sample* sample) {
     std::unique_ptr<HttpWire> wire;
     auto reply = Http(wire, "GET", "/metrics", root_token_, "");
-    if (!reply.ok() || reply->status != 200) return -1;
-    const std::string marker = "\nstrongroom_hsm_sessions_open ";
-    size_t at = reply->body.find(marker);
-    if (at == std::string::npos) return -1;
-    double value = -1;
-    size_t end = reply->body.find('\n', at + marker.size());
-    if (!absl::SimpleAtod(reply->body.substr(at + marker.size(), end - at - marker.size()), &value)) {
-      return -1;
+    if (!reply.ok() || reply->status != 200) return;
+    double bounded = 0;
+    for (absl::string_view line : absl::StrSplit(reply->body, '\n')) {
+      size_t space = line.rfind(' ');
+      double value = 0;
+      if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
+        continue;
+      }
+      if (absl::StartsWith(line, "strongroom_hsm_sessions_open ")) {
+        sample->hsm_sessions = static_cast<int>(value);
+      } else if (absl::StartsWith(line, "strongroom_bounded_entries{")) {
+        bounded += value;
+      }
     }
-    return static_cast<int>(value);
+    sample->bounded_entries = static_cast<int64_t>(bounded);
   }
 
   // Checks every acknowledged write; prints what is missing. True if nothing is.
@@ -916,15 +924,16 @@ int Run(const Options& options) {
       std::fprintf(stderr, "soak: strongroomd is gone:\n%s\n", server.output().c_str());
       return 1;
     }
-    sample.hsm_sessions = soak.HsmSessions();
+    soak.ScrapeMetrics(&sample);
     sample.served = soak.tally().served();
     sample.refused = soak.tally().refused();
     samples.push_back(sample);
     if (samples.size() > 1 && static_cast<int>(sample.seconds / 60) !=
                                   static_cast<int>(samples[samples.size() - 2].seconds / 60)) {
-      std::printf("soak: %.0f s: RSS %.1f MB, %d fds, %d threads, %d HSM sessions, %llu served, "
-                  "%llu refused, %llu unexpected\n",
+      std::printf("soak: %.0f s: RSS %.1f MB, %d fds, %d threads, %d HSM sessions, %lld bounded "
+                  "entries, %llu served, %llu refused, %llu unexpected\n",
                   sample.seconds, sample.rss_mb, sample.fds, sample.threads, sample.hsm_sessions,
+                  static_cast<long long>(sample.bounded_entries),
                   static_cast<unsigned long long>(sample.served),
                   static_cast<unsigned long long>(sample.refused),
                   static_cast<unsigned long long>(soak.tally().errors()));
