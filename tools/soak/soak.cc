@@ -10,8 +10,9 @@
 // JSON, unknown tokens over both transports, a body over the limit); --slow-clients threads
 // hold connections that send half a request head and never finish it. Every acknowledged write
 // (ciphertext, rotation, token, certificate, revocation) goes into a ledger. A sampler records
-// the server's RSS, fds, threads, HSM sessions (/metrics) and state-folder size every
-// --sample-seconds; after the load it idles --idle-seconds and samples again.
+// the server's RSS, fds, threads, HSM sessions and bounded-structure entries (/metrics) and
+// state-folder size every --sample-seconds; after the load it idles --idle-seconds and samples
+// again.
 //
 // It then checks: every ciphertext decrypts to its plaintext, every key is at least at the
 // version its rotations returned, live tokens look up and revoked ones do not, every issued
