@@ -84,6 +84,12 @@ struct Options {
   uint64_t audit_file_bytes = 1 << 20;  // small, so that the audit log rotates under load
 };
 
+// A protobuf Timestamp as absl::Time; unset (a token without expiry) is the infinite future.
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return absl::InfiniteFuture();
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 constexpr char kPolicy[] = "soak-app";  // what soak tokens hold: encrypt/decrypt on soak-*
 constexpr char kRole[] = "soak";
 constexpr int kBatch = 16;
@@ -110,6 +116,7 @@ struct Sealed {
 struct TokenRecord {
   std::string accessor;
   bool revoked = false;
+  absl::Time expires = absl::InfiniteFuture();  // as the last create or renewal returned
 };
 struct CertRecord {
   std::string serial, pem;
@@ -129,10 +136,14 @@ class Ledger {
     uint32_t& v = versions_[key];
     v = std::max(v, version);
   }
-  size_t Token(const std::string& accessor) {
+  size_t Token(const std::string& accessor, absl::Time expires) {
     absl::MutexLock lock(&mu_);
-    tokens_.push_back({accessor, false});
+    tokens_.push_back({accessor, false, expires});
     return tokens_.size() - 1;
+  }
+  void TokenRenewed(size_t i, absl::Time expires) {
+    absl::MutexLock lock(&mu_);
+    tokens_[i].expires = expires;
   }
   void TokenRevoked(size_t i) {
     absl::MutexLock lock(&mu_);
@@ -562,7 +573,8 @@ class Soak {
     grpc::Status s = Call(*auth_, &v1::Auth::Stub::CreateToken, create, &created);
     if (!s.ok()) return tally_.Error(GrpcError("CreateToken", s));
     tally_.Served();
-    const size_t index = ledger_.Token(created.info().accessor());
+    const size_t index =
+        ledger_.Token(created.info().accessor(), TimeOf(created.info().expire_time()));
     GrpcEncrypt(rng, 1, created.token());
 
     v1::RenewSelfRequest renew;
@@ -570,6 +582,7 @@ class Soak {
     v1::TokenInfo info;
     s = Call(*auth_as_token_, &v1::Auth::Stub::RenewSelf, renew, &info, created.token());
     if (!s.ok()) return tally_.Error(GrpcError("RenewSelf", s));
+    ledger_.TokenRenewed(index, TimeOf(info.expire_time()));
     tally_.Served();
 
     if (rng() % 2 == 0) return;
@@ -765,23 +778,31 @@ class Soak {
     return bad == 0;
   }
 
+  // Live tokens look up; revoked ones, and those past the expiry their last renewal
+  // returned (runs longer than the renewal), do not.
   bool VerifyTokens() {
-    size_t bad = 0, revoked = 0;
+    size_t bad = 0, revoked = 0, expired = 0;
     auto tokens = ledger_.tokens();
     for (const TokenRecord& token : tokens) {
       v1::LookupTokenRequest request;
       request.set_accessor(token.accessor);
       v1::TokenInfo info;
+      const absl::Time before = absl::Now();
       grpc::Status s = Call(*auth_, &v1::Auth::Stub::LookupToken, request, &info);
       revoked += token.revoked;
-      if (s.ok() == token.revoked) {
+      const bool gone = !token.revoked && token.expires <= before;
+      expired += gone;
+      if (!token.revoked && !gone && token.expires <= absl::Now()) continue;  // expired meanwhile
+      if (s.ok() == (token.revoked || gone)) {
         if (++bad <= 10) {
           std::fprintf(stderr, "soak: LOST: token %s is %s, the server %s\n", token.accessor.c_str(),
-                       token.revoked ? "revoked" : "live", s.ok() ? "still has it" : s.error_message().c_str());
+                       token.revoked ? "revoked" : gone ? "expired" : "live",
+                       s.ok() ? "still has it" : s.error_message().c_str());
         }
       }
     }
-    std::printf("tokens: %zu created, %zu revoked, %zu not as acknowledged\n", tokens.size(), revoked, bad);
+    std::printf("tokens: %zu created, %zu revoked, %zu expired, %zu not as acknowledged\n",
+                tokens.size(), revoked, expired, bad);
     return bad == 0;
   }
 
