@@ -15,7 +15,7 @@
 // again.
 //
 // It then checks: every ciphertext decrypts to its plaintext, every key is at least at the
-// version its rotations returned, live tokens look up and revoked ones do not, every issued
+// version its rotations returned, live tokens look up and revoked or expired ones do not, every issued
 // certificate is on record (revoked ones as revoked, and on the CRL), the server exits 0 on
 // SIGTERM and `strongroom audit verify` accepts the whole audit chain, every rotated file
 // included (--audit-file-bytes is small so the log rotates under load). Growth: after the idle time,
