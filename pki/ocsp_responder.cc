@@ -197,6 +197,11 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
   return response;
 }
 
+size_t OcspResponder::presigned_count() const {
+  absl::MutexLock lock(&mu_);
+  return presigned_.size();
+}
+
 std::string OcspResponder::RespondToGet(absl::string_view issuer_name,
                                         absl::string_view encoded) const {
   std::string der;

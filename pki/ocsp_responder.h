@@ -59,6 +59,8 @@ class OcspResponder {
   // The GET form: `encoded` is the base64 (standard or URL-safe, padding optional) DER
   // request, already URL-decoded.
   std::string RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
+  // Pre-signed responses held now (at most kMaxPresigned), for the bounds metric.
+  size_t presigned_count() const;
 
  private:
   struct Presigned {

@@ -29,6 +29,7 @@
 #include "hsm/hsm.h"
 #include "hsm/pin_file.h"
 #include "hsm/secret_data.h"
+#include "server/allocator.h"
 #include "server/config.h"
 #include "server/files.h"
 #include "server/log.h"
@@ -155,6 +156,8 @@ int Serve(const std::string& config_path, const v1::ServerConfig& config) {
 }
 
 int Main(int argc, char** argv) {
+  // Before any thread exists: arenas and mmap thresholds bounded (server/allocator.h).
+  ConfigureAllocator();
   // Secrets never reach a core dump, and live in locked memory.
   if (absl::Status s = hsm::DisableCoreDumps(); !s.ok()) return Fail(s);
   CLI::App app{"strongroomd: the Strongroom key management server"};

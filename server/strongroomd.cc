@@ -192,7 +192,8 @@ absl::StatusOr<std::unique_ptr<Strongroomd>> Strongroomd::Start(const v1::Server
   d->ca_ = std::make_unique<pki::Ca>(d->hsm_.get(), d->provider_.get(), d->storage_.get(),
                                      d->barrier_.get(), ca_options);
 
-  d->pki_documents_ = PkiDocumentRoutes(d->ca_.get());
+  d->ocsp_ = std::make_shared<pki::OcspResponder>(d->ca_.get());
+  d->pki_documents_ = PkiDocumentRoutes(d->ca_.get(), d->ocsp_);
 
   if (absl::Status s = d->StartAccess(); !s.ok()) return s;
   kms::ChangeWatcherOptions watcher_options;
@@ -615,6 +616,9 @@ void Strongroomd::RegisterBoundedStructures() {
     m.RegisterBounded("acme_validation_queue", static_cast<double>(q.capacity()),
                       [&q] { return static_cast<double>(q.size()); });
   }
+  m.RegisterBounded("ocsp_presigned", pki::OcspResponder::kMaxPresigned, [ocsp = ocsp_.get()] {
+    return static_cast<double>(ocsp->presigned_count());
+  });
 }
 
 absl::Status Strongroomd::StartHttp() {
@@ -644,7 +648,7 @@ absl::Status Strongroomd::StartHttp() {
   vault_api_ = std::make_unique<vault::VaultApi>(
       transit_.get(), hsm_.get(), keyring_.get(), tokens_.get(),
       [gate = gate_.get()] { return gate->policies(); }, system_.get(), ca_.get(),
-      config_.pki().mount(), jwt_login_.get());
+      config_.pki().mount(), jwt_login_.get(), ocsp_);
   for (vault::VaultRoute& route : vault_api_->Routes()) {
     if (absl::Status s = Protect(route.method, route.pattern, std::move(route.handler),
                                  std::move(route.resource_params), vault_api_->RouteName(route));
@@ -762,6 +766,9 @@ void Strongroomd::Shutdown() {
   http_drain.join();
   cluster_.reset();
   watcher_.reset();
+  // Every listener is stopped, so nothing appends any more: close the audit log now, while
+  // the HSM can still sign its final checkpoint (sealing logs out), so the tail is covered.
+  audit_.reset();
   if (barrier_ != nullptr) barrier_->Seal("shutting down");
 }
 

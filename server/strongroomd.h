@@ -178,6 +178,9 @@ class Strongroomd {
   std::unique_ptr<vault::VaultApi> vault_api_;
   std::unique_ptr<acme::AcmeServer> acme_;  // pki.acme, on http_
   std::unique_ptr<HttpServer> http_;
+  // One OCSP responder (and one cache of pre-signed responses) for the PKI documents and the
+  // Vault PKI API.
+  std::shared_ptr<pki::OcspResponder> ocsp_;
   std::vector<PkiDocumentRoute> pki_documents_;  // served on http_ and plain_http_
   std::unique_ptr<HttpServer> plain_http_;        // public PKI documents, no TLS
   int port_ = 0;

@@ -157,13 +157,15 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   for (const char* structure :
        {"grpc_pending_calls", "grpc_worker_queue", "token_cache", "token_suspects",
         "client_cert_trusted", "client_cert_refused", "http_connections", "http_handler_queue",
-        "audit_queue", "pki_inventory_queue", "acme_validation_queue"}) {
+        "audit_queue", "pki_inventory_queue", "acme_validation_queue",
+        "ocsp_presigned"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_entries{structure=\"", structure,
                                              "\"} ")));
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_capacity{structure=\"", structure,
                                              "\"} ")));
   }
   EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"token_cache\"} 100000\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"ocsp_presigned\"} 100000\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_kek_version 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_keys 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_key_versions{key=\"payments\"} 1\n"));

@@ -102,8 +102,8 @@ HttpResponse CachedDocumentResponse(const HttpRequest& request, pki::PkiDocument
   return response;
 }
 
-std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca) {
-  auto ocsp = std::make_shared<pki::OcspResponder>(ca);
+std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca,
+                                                std::shared_ptr<const pki::OcspResponder> ocsp) {
   std::vector<PkiDocumentRoute> routes;
   routes.push_back({"GET", "/v1/pki/{issuer}/ca", [ca](const HttpRequest& request) {
                       return DocumentResponse(

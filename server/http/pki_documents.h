@@ -21,12 +21,14 @@
 // is public in server/access/routes.cc). Handlers are thread-safe; `ca` must outlive them.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "pki/ca.h"
 #include "pki/distribution.h"
+#include "pki/ocsp_responder.h"
 #include "server/http/server.h"
 
 namespace strongroom::server {
@@ -37,9 +39,11 @@ struct PkiDocumentRoute {
   HttpHandler handler;
 };
 
-// The four routes above over `ca`, sharing one OCSP responder. Register the same handlers
-// on every listener that serves them.
-std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca);
+// The four routes above over `ca`, answering OCSP with `ocsp` (the server's one responder,
+// whose pre-signed responses the Vault PKI API shares). Register the same handlers on every
+// listener that serves them.
+std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca,
+                                                std::shared_ptr<const pki::OcspResponder> ocsp);
 
 // The response for `doc` to `request` at `now`, with the caching headers above (304 if
 // the request's If-None-Match names it). Exposed for tests.

@@ -72,7 +72,8 @@ class PkiDocumentsTest : public ::testing::Test {
     options.base_url = "http://pki.test";
     options.crl_validity = absl::Hours(2);
     ca_ = std::make_unique<pki::Ca>(hsm_, provider_, storage_.get(), barrier_.get(), options);
-    for (PkiDocumentRoute& route : PkiDocumentRoutes(ca_.get())) {
+    ocsp_ = std::make_shared<pki::OcspResponder>(ca_.get());
+    for (PkiDocumentRoute& route : PkiDocumentRoutes(ca_.get(), ocsp_)) {
       router_.Handle(route.method, route.pattern, std::move(route.handler));
     }
     v1::CreateRootIssuerRequest root;
@@ -129,6 +130,7 @@ class PkiDocumentsTest : public ::testing::Test {
   std::unique_ptr<kms::Storage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<pki::Ca> ca_;
+  std::shared_ptr<pki::OcspResponder> ocsp_;
   HttpRouter router_;
   hsm::X509Ptr root_, leaf_;
 };
@@ -214,6 +216,21 @@ TEST_F(PkiDocumentsTest, OcspResponsesAreCacheableUntilNextUpdate) {
   post.body = der;
   post.path = "/v1/pki/nosuch/ocsp";
   EXPECT_EQ(Header(router_.Route(post), "Cache-Control"), "no-store");
+}
+
+// The routes answer with the responder they are given, so the server's one cache of
+// pre-signed responses (and its bounds metric) covers them.
+TEST_F(PkiDocumentsTest, OcspAnswersThroughTheResponderGiven) {
+  EXPECT_EQ(ocsp_->presigned_count(), 0u);
+  HttpRequest post;
+  post.method = "POST";
+  post.path = "/v1/pki/r/ocsp";
+  post.body = OcspRequestDer();
+  HttpResponse first = router_.Route(post);
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(ocsp_->presigned_count(), 1u);
+  EXPECT_EQ(router_.Route(post).body, first.body);  // the pre-signed response
+  EXPECT_EQ(ocsp_->presigned_count(), 1u);
 }
 
 TEST_F(PkiDocumentsTest, IssuerCertificatesAndErrors) {

@@ -58,7 +58,8 @@ class StrongroomdHttpTest : public ::testing::Test {
                                   const std::string& log);
 
   // Expects `strongroom audit verify` (runfile tools/cli/strongroom, which the test must list
-  // in its data) to accept the audit log with the server's audit signing key.
+  // in its data) to accept the audit log with the server's audit signing key; once the server
+  // has stopped, with every line covered by a checkpoint signature.
   void ExpectAuditVerifies() const;
 
   std::unique_ptr<hsm::testing::SoftHsmToken> token_;

@@ -80,22 +80,25 @@ double SlopePerMinute(const std::vector<Sample>& samples,
 }
 
 void PrintTable(const std::vector<Sample>& samples) {
-  std::printf("%6s %9s %6s %8s %9s %11s %12s %12s\n", "minute", "RSS MB", "fds", "threads",
-              "sessions", "storage MB", "served", "refused");
+  std::printf("%6s %9s %6s %8s %9s %9s %11s %12s %12s\n", "minute", "RSS MB", "fds", "threads",
+              "sessions", "bounded", "storage MB", "served", "refused");
   for (size_t i = 0; i < samples.size(); ++i) {
     const Sample& s = samples[i];
     bool last_of_minute = i + 1 == samples.size() ||
                           static_cast<int>(samples[i + 1].seconds / 60) != static_cast<int>(s.seconds / 60);
     if (!last_of_minute) continue;
-    std::printf("%6.1f %9.1f %6d %8d %9d %11.2f %12llu %12llu\n", s.seconds / 60.0, s.rss_mb, s.fds,
-                s.threads, s.hsm_sessions, s.storage_mb, static_cast<unsigned long long>(s.served),
+    std::printf("%6.1f %9.1f %6d %8d %9d %9lld %11.2f %12llu %12llu\n", s.seconds / 60.0, s.rss_mb,
+                s.fds, s.threads, s.hsm_sessions, static_cast<long long>(s.bounded_entries),
+                s.storage_mb, static_cast<unsigned long long>(s.served),
                 static_cast<unsigned long long>(s.refused));
   }
-  std::printf("%6s %9.2f %6.2f %8.2f %9.2f %11.3f %12.0f %12.0f   (slope per minute)\n", "slope",
+  std::printf("%6s %9.2f %6.2f %8.2f %9.2f %9.1f %11.3f %12.0f %12.0f   (slope per minute)\n",
+              "slope",
               SlopePerMinute(samples, [](const Sample& s) { return s.rss_mb; }),
               SlopePerMinute(samples, [](const Sample& s) { return s.fds; }),
               SlopePerMinute(samples, [](const Sample& s) { return s.threads; }),
               SlopePerMinute(samples, [](const Sample& s) { return s.hsm_sessions; }),
+              SlopePerMinute(samples, [](const Sample& s) { return static_cast<double>(s.bounded_entries); }),
               SlopePerMinute(samples, [](const Sample& s) { return s.storage_mb; }),
               SlopePerMinute(samples, [](const Sample& s) { return static_cast<double>(s.served); }),
               SlopePerMinute(samples, [](const Sample& s) { return static_cast<double>(s.refused); }));

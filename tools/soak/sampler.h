@@ -2,7 +2,8 @@
 //
 // SampleProcess() reads the server's resident memory, open descriptors and threads from
 // /proc/<pid>, and the bytes under its state folder (storage and audit log); the caller adds
-// the HSM sessions in use (from /metrics) and its own request counters. Trend() fits a least-
+// the HSM sessions in use and the entries of the bounded caches and queues (from /metrics), and
+// its own request counters. Trend() fits a least-
 // squares line through a series and gives its slope per minute; PrintTable() prints one row
 // per minute of samples, then the slopes. Linux only.
 #pragma once
@@ -22,6 +23,7 @@ struct Sample {
   int fds = 0;
   int threads = 0;
   int hsm_sessions = -1;  // -1: not known
+  int64_t bounded_entries = -1;  // caches and queues (strongroom_bounded_entries); -1: not known
   double storage_mb = 0;
   uint64_t served = 0;   // requests the server carried out, cumulative
   uint64_t refused = 0;  // requests it refused as the soak expected, cumulative

@@ -10,13 +10,15 @@
 // JSON, unknown tokens over both transports, a body over the limit); --slow-clients threads
 // hold connections that send half a request head and never finish it. Every acknowledged write
 // (ciphertext, rotation, token, certificate, revocation) goes into a ledger. A sampler records
-// the server's RSS, fds, threads, HSM sessions (/metrics) and state-folder size every
-// --sample-seconds; after the load it idles --idle-seconds and samples again.
+// the server's RSS, fds, threads, HSM sessions and bounded-structure entries (/metrics) and
+// state-folder size every --sample-seconds; after the load it idles --idle-seconds and samples
+// again.
 //
 // It then checks: every ciphertext decrypts to its plaintext, every key is at least at the
-// version its rotations returned, live tokens look up and revoked ones do not, every issued
+// version its rotations returned, live tokens look up and revoked or expired ones do not, every issued
 // certificate is on record (revoked ones as revoked, and on the CRL), the server exits 0 on
-// SIGTERM and `strongroom audit verify` accepts the audit log. Growth: after the idle time,
+// SIGTERM and `strongroom audit verify` accepts the whole audit chain, every rotated file
+// included (--audit-file-bytes is small so the log rotates under load). Growth: after the idle time,
 // RSS must be within --max-rss-growth of the sample taken --warmup-seconds into the load, and
 // fds and threads within a small slack of it. Exit status 0 only if all of that holds and no
 // request had an outcome other than the one expected.
@@ -33,6 +35,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -43,10 +46,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "hsm/openssl_ptr.h"
@@ -76,7 +81,14 @@ struct Options {
   int fd_slack = 16;
   int thread_slack = 8;
   int max_keys = 32;
+  uint64_t audit_file_bytes = 1 << 20;  // small, so that the audit log rotates under load
 };
+
+// A protobuf Timestamp as absl::Time; unset (a token without expiry) is the infinite future.
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return absl::InfiniteFuture();
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
 
 constexpr char kPolicy[] = "soak-app";  // what soak tokens hold: encrypt/decrypt on soak-*
 constexpr char kRole[] = "soak";
@@ -104,6 +116,7 @@ struct Sealed {
 struct TokenRecord {
   std::string accessor;
   bool revoked = false;
+  absl::Time expires = absl::InfiniteFuture();  // as the last create or renewal returned
 };
 struct CertRecord {
   std::string serial, pem;
@@ -123,10 +136,14 @@ class Ledger {
     uint32_t& v = versions_[key];
     v = std::max(v, version);
   }
-  size_t Token(const std::string& accessor) {
+  size_t Token(const std::string& accessor, absl::Time expires) {
     absl::MutexLock lock(&mu_);
-    tokens_.push_back({accessor, false});
+    tokens_.push_back({accessor, false, expires});
     return tokens_.size() - 1;
+  }
+  void TokenRenewed(size_t i, absl::Time expires) {
+    absl::MutexLock lock(&mu_);
+    tokens_[i].expires = expires;
   }
   void TokenRevoked(size_t i) {
     absl::MutexLock lock(&mu_);
@@ -345,19 +362,26 @@ class Soak {
   }
 
   // HSM sessions in use, from /metrics; -1 if not readable.
-  int HsmSessions() {
+  // From /metrics: the HSM sessions open and the entries of every bounded structure
+  // (strongroom_bounded_entries, summed); both stay -1 if the scrape fails.
+  void ScrapeMetrics(Sample* sample) {
     std::unique_ptr<HttpWire> wire;
     auto reply = Http(wire, "GET", "/metrics", root_token_, "");
-    if (!reply.ok() || reply->status != 200) return -1;
-    const std::string marker = "\nstrongroom_hsm_sessions_open ";
-    size_t at = reply->body.find(marker);
-    if (at == std::string::npos) return -1;
-    double value = -1;
-    size_t end = reply->body.find('\n', at + marker.size());
-    if (!absl::SimpleAtod(reply->body.substr(at + marker.size(), end - at - marker.size()), &value)) {
-      return -1;
+    if (!reply.ok() || reply->status != 200) return;
+    double bounded = 0;
+    for (absl::string_view line : absl::StrSplit(reply->body, '\n')) {
+      size_t space = line.rfind(' ');
+      double value = 0;
+      if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
+        continue;
+      }
+      if (absl::StartsWith(line, "strongroom_hsm_sessions_open ")) {
+        sample->hsm_sessions = static_cast<int>(value);
+      } else if (absl::StartsWith(line, "strongroom_bounded_entries{")) {
+        bounded += value;
+      }
     }
-    return static_cast<int>(value);
+    sample->bounded_entries = static_cast<int64_t>(bounded);
   }
 
   // Checks every acknowledged write; prints what is missing. True if nothing is.
@@ -549,7 +573,8 @@ class Soak {
     grpc::Status s = Call(*auth_, &v1::Auth::Stub::CreateToken, create, &created);
     if (!s.ok()) return tally_.Error(GrpcError("CreateToken", s));
     tally_.Served();
-    const size_t index = ledger_.Token(created.info().accessor());
+    const size_t index =
+        ledger_.Token(created.info().accessor(), TimeOf(created.info().expire_time()));
     GrpcEncrypt(rng, 1, created.token());
 
     v1::RenewSelfRequest renew;
@@ -557,6 +582,7 @@ class Soak {
     v1::TokenInfo info;
     s = Call(*auth_as_token_, &v1::Auth::Stub::RenewSelf, renew, &info, created.token());
     if (!s.ok()) return tally_.Error(GrpcError("RenewSelf", s));
+    ledger_.TokenRenewed(index, TimeOf(info.expire_time()));
     tally_.Served();
 
     if (rng() % 2 == 0) return;
@@ -752,23 +778,31 @@ class Soak {
     return bad == 0;
   }
 
+  // Live tokens look up; revoked ones, and those past the expiry their last renewal
+  // returned (runs longer than the renewal), do not.
   bool VerifyTokens() {
-    size_t bad = 0, revoked = 0;
+    size_t bad = 0, revoked = 0, expired = 0;
     auto tokens = ledger_.tokens();
     for (const TokenRecord& token : tokens) {
       v1::LookupTokenRequest request;
       request.set_accessor(token.accessor);
       v1::TokenInfo info;
+      const absl::Time before = absl::Now();
       grpc::Status s = Call(*auth_, &v1::Auth::Stub::LookupToken, request, &info);
       revoked += token.revoked;
-      if (s.ok() == token.revoked) {
+      const bool gone = !token.revoked && token.expires <= before;
+      expired += gone;
+      if (!token.revoked && !gone && token.expires <= absl::Now()) continue;  // expired meanwhile
+      if (s.ok() == (token.revoked || gone)) {
         if (++bad <= 10) {
           std::fprintf(stderr, "soak: LOST: token %s is %s, the server %s\n", token.accessor.c_str(),
-                       token.revoked ? "revoked" : "live", s.ok() ? "still has it" : s.error_message().c_str());
+                       token.revoked ? "revoked" : gone ? "expired" : "live",
+                       s.ok() ? "still has it" : s.error_message().c_str());
         }
       }
     }
-    std::printf("tokens: %zu created, %zu revoked, %zu not as acknowledged\n", tokens.size(), revoked, bad);
+    std::printf("tokens: %zu created, %zu revoked, %zu expired, %zu not as acknowledged\n",
+                tokens.size(), revoked, expired, bad);
     return bad == 0;
   }
 
@@ -815,13 +849,58 @@ class Soak {
   Tally tally_;
 };
 
-std::string Config(const hsm::testing::SoftHsmToken& token, const std::string& state_dir) {
+std::string Config(const hsm::testing::SoftHsmToken& token, const std::string& state_dir,
+                   uint64_t audit_file_bytes) {
   return absl::StrCat("state_dir: ", state_dir, "\nhsm:\n  token_label: ", token.label,
                       "\n  pin_file: ", token.pin_file,
                       "\ngrpc:\n  address: 127.0.0.1:0\nhttp:\n  address: 127.0.0.1:0\n",
                       "auth:\n  policies:\n    - name: ", kPolicy,
                       "\n      rules:\n        - resource: transit/keys/soak-*\n",
-                      "          operations: [encrypt, decrypt]\n");
+                      "          operations: [encrypt, decrypt]\n",
+                      "audit:\n  max_file_bytes: ", audit_file_bytes, "\n");
+}
+
+// The value of `"name": <integer>` in the CLI's JSON summary; -1 if absent.
+long long JsonInteger(const std::string& json, absl::string_view name) {
+  const std::string key = absl::StrCat("\"", name, "\": ");
+  size_t at = json.find(key);
+  if (at == std::string::npos) return -1;
+  long long value = -1;
+  size_t end = json.find_first_not_of("0123456789", at + key.size());
+  if (!absl::SimpleAtoi(json.substr(at + key.size(), end - at - key.size()), &value)) return -1;
+  return value;
+}
+
+// `strongroom audit verify` over every file of the chain, current and rotated: the chain must
+// start at seq 1 (no file missing at its start), take in every file given, be signed to its
+// last line (the server closed it with a checkpoint), and have rotated at least once (the
+// soak's max_file_bytes is small so that rotation is exercised).
+bool VerifyAuditChain(const std::string& audit_dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(audit_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "audit.log" || absl::StartsWith(name, "audit.log.")) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> args = {testing::Runfile("tools/cli/strongroom"), "--json", "audit",
+                                   "verify", "--public-key", audit_dir + "/audit-signing.pub.pem"};
+  args.insert(args.end(), files.begin(), files.end());
+  testing::RunResult verify = testing::RunCommand(args, {}, absl::Minutes(10));
+  const long long chain_files = JsonInteger(verify.output, "files");
+  const long long first_seq = JsonInteger(verify.output, "firstSeq");
+  const long long last_seq = JsonInteger(verify.output, "lastSeq");
+  const long long uncovered = JsonInteger(verify.output, "uncoveredLines");
+  std::printf("audit verify: exit %d: %zu files, seq %lld to %lld, %lld lines unsigned\n",
+              verify.exit_code, files.size(), first_seq, last_seq, uncovered);
+  bool ok = verify.exit_code == 0 && chain_files == static_cast<long long>(files.size()) &&
+            first_seq == 1 && uncovered == 0;
+  if (!ok) std::printf("FAIL: the audit chain does not verify whole:\n%s\n", verify.output.c_str());
+  if (files.size() < 2) {
+    std::printf("FAIL: the audit log never rotated (audit.max_file_bytes is set low for that)\n");
+    ok = false;
+  }
+  return ok;
 }
 
 int Run(const Options& options) {
@@ -832,7 +911,7 @@ int Run(const Options& options) {
   }
   const std::string state_dir = token->dir + "/state";
   const std::string config = token->dir + "/strongroom.yaml";
-  if (!hsm::testing::WriteFile(config, Config(*token, state_dir), 0600).ok()) return 1;
+  if (!hsm::testing::WriteFile(config, Config(*token, state_dir, options.audit_file_bytes), 0600).ok()) return 1;
   testing::Process server;
   testing::StrongroomdPorts ports = testing::StartStrongroomd(server, config, /*http=*/true);
   if (ports.grpc == 0 || ports.http == 0) {
@@ -867,15 +946,16 @@ int Run(const Options& options) {
       std::fprintf(stderr, "soak: strongroomd is gone:\n%s\n", server.output().c_str());
       return 1;
     }
-    sample.hsm_sessions = soak.HsmSessions();
+    soak.ScrapeMetrics(&sample);
     sample.served = soak.tally().served();
     sample.refused = soak.tally().refused();
     samples.push_back(sample);
     if (samples.size() > 1 && static_cast<int>(sample.seconds / 60) !=
                                   static_cast<int>(samples[samples.size() - 2].seconds / 60)) {
-      std::printf("soak: %.0f s: RSS %.1f MB, %d fds, %d threads, %d HSM sessions, %llu served, "
-                  "%llu refused, %llu unexpected\n",
+      std::printf("soak: %.0f s: RSS %.1f MB, %d fds, %d threads, %d HSM sessions, %lld bounded "
+                  "entries, %llu served, %llu refused, %llu unexpected\n",
                   sample.seconds, sample.rss_mb, sample.fds, sample.threads, sample.hsm_sessions,
+                  static_cast<long long>(sample.bounded_entries),
                   static_cast<unsigned long long>(sample.served),
                   static_cast<unsigned long long>(sample.refused),
                   static_cast<unsigned long long>(soak.tally().errors()));
@@ -927,12 +1007,7 @@ int Run(const Options& options) {
     std::printf("FAIL: strongroomd exited with %d\n", exit_code);
     ok = false;
   }
-  testing::RunResult verify = testing::RunCommand(
-      {testing::Runfile("tools/cli/strongroom"), "audit", "verify", state_dir + "/audit/audit.log",
-       "--public-key", state_dir + "/audit/audit-signing.pub.pem"},
-      {}, absl::Minutes(10));
-  std::printf("audit verify: exit %d: %s\n", verify.exit_code, verify.output.c_str());
-  if (verify.exit_code != 0) ok = false;
+  ok &= VerifyAuditChain(state_dir + "/audit");
 
   std::printf("requests: %llu served, %llu refused as expected, %llu unexpected outcomes\n",
               static_cast<unsigned long long>(soak.tally().served()),
@@ -957,6 +1032,8 @@ int main(int argc, char** argv) {
   app.add_option("--slow-clients", options.slow_clients, "connections that never finish their head");
   app.add_option("--max-rss-growth", options.max_rss_growth, "allowed RSS growth after the idle time");
   app.add_option("--max-keys", options.max_keys, "transit keys the load may create");
+  app.add_option("--audit-file-bytes", options.audit_file_bytes,
+                 "the server's audit.max_file_bytes (rotation size)");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   return strongroom::soak::Run(options);

@@ -18,11 +18,13 @@
 
 namespace strongroom::server::vault {
 
-PkiApi::PkiApi(pki::Ca* ca, PolicySource policies, std::string mount)
+PkiApi::PkiApi(pki::Ca* ca, PolicySource policies, std::string mount,
+               std::shared_ptr<const pki::OcspResponder> ocsp)
     : ca_(ca),
       policies_(std::move(policies)),
       mount_(std::move(mount)),
-      ocsp_(ca == nullptr ? nullptr : std::make_shared<pki::OcspResponder>(ca)) {}
+      ocsp_(ocsp != nullptr || ca == nullptr ? std::move(ocsp)
+                                             : std::make_shared<pki::OcspResponder>(ca)) {}
 
 std::vector<VaultRoute> PkiApi::Routes() const {
   // The mount is a literal segment so that these patterns win over other engines'

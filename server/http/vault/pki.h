@@ -55,7 +55,10 @@ class PkiApi {
  public:
   // `ca` is not owned and must outlive the routes; either may be null for a listing of
   // Routes() only. `mount` is one path segment (server/config.cc checks it).
-  PkiApi(pki::Ca* ca, PolicySource policies, std::string mount = "pki");
+  // `ocsp` answers the OCSP routes (the server shares one responder, and its pre-signed
+  // responses, with the PKI documents); without one, the API makes its own over `ca`.
+  PkiApi(pki::Ca* ca, PolicySource policies, std::string mount = "pki",
+         std::shared_ptr<const pki::OcspResponder> ocsp = nullptr);
 
   // The routes, with the literal mount as their first segment after /v1, so that they win
   // over other engines' "/v1/{mount}/..." patterns.

@@ -31,13 +31,14 @@ class VaultApi {
   VaultApi(kms::Transit* transit, hsm::Hsm* hsm, kms::Keyring* keyring,
            access::TokenStore* tokens, PolicySource policies, SysBackend* system,
            pki::Ca* ca = nullptr, std::string pki_mount = "pki",
-           access::jwt::JwtLogin* jwt_login = nullptr)
+           access::jwt::JwtLogin* jwt_login = nullptr,
+           std::shared_ptr<const pki::OcspResponder> ocsp = nullptr)
       : transit_(transit, hsm, policies),
         transit_import_(keyring),
         token_(tokens, policies),
         jwt_login_(jwt_login),
         sys_(system),
-        pki_(ca, policies, std::move(pki_mount)) {}
+        pki_(ca, policies, std::move(pki_mount), std::move(ocsp)) {}
 
   // Every route of every engine.
   std::vector<VaultRoute> Routes() const;
