@@ -974,10 +974,9 @@ absl::StatusOr<std::string> Hsm::PublicKeyDer(const std::string& label) {
           if (group == nullptr) return absl::FailedPreconditionError("unsupported EC curve");
           // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
           const unsigned char* p = point->data();
-          ASN1_OCTET_STRING* os = d2i_ASN1_OCTET_STRING(nullptr, &p, point->size());
+          Asn1StringPtr os(d2i_ASN1_OCTET_STRING(nullptr, &p, point->size()));
           if (os == nullptr) return absl::InternalError("malformed CKA_EC_POINT");
           Bytes raw(os->data, os->data + os->length);
-          ASN1_OCTET_STRING_free(os);
           if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
               !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, raw.data(),
                                                 raw.size())) {

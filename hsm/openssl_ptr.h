@@ -12,11 +12,13 @@
 #include <openssl/kdf.h>
 #include <openssl/ocsp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <string>
 
 namespace strongroom::hsm {
 
@@ -34,6 +36,11 @@ using EvpPkeyCtxPtr =
 using EvpCipherCtxPtr =
     std::unique_ptr<EVP_CIPHER_CTX, OpenSslDeleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
+using EvpMdPtr = std::unique_ptr<EVP_MD, OpenSslDeleter<EVP_MD, EVP_MD_free>>;
+using OsslLibCtxPtr = std::unique_ptr<OSSL_LIB_CTX, OpenSslDeleter<OSSL_LIB_CTX, OSSL_LIB_CTX_free>>;
+// Legacy key types some parsers still produce (d2i_RSAPublicKey, o2i_ECPublicKey).
+using EcKeyPtr = std::unique_ptr<EC_KEY, OpenSslDeleter<EC_KEY, EC_KEY_free>>;
+using RsaPtr = std::unique_ptr<RSA, OpenSslDeleter<RSA, RSA_free>>;
 using EvpMacCtxPtr = std::unique_ptr<EVP_MAC_CTX, OpenSslDeleter<EVP_MAC_CTX, EVP_MAC_CTX_free>>;
 using EvpKdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, OpenSslDeleter<EVP_KDF_CTX, EVP_KDF_CTX_free>>;
 using OsslParamBldPtr =
@@ -99,5 +106,16 @@ struct OpenSslFree {
 };
 template <typename T>
 using OpenSslBytesPtr = std::unique_ptr<T, OpenSslFree>;
+
+// The DER encoding of `object` by `i2d` (i2d_X509, i2d_OCSP_RESPONSE, i2d_ECDSA_SIG, ...);
+// empty if `object` is null or cannot be encoded.
+template <typename I2d, typename T>
+std::string DerOf(I2d i2d, const T* object) {
+  unsigned char* der = nullptr;
+  const int len = object != nullptr ? i2d(object, &der) : -1;
+  OpenSslBytesPtr<unsigned char> owned(der);
+  return len > 0 ? std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(len))
+                 : std::string();
+}
 
 }  // namespace strongroom::hsm

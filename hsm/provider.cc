@@ -146,27 +146,26 @@ absl::StatusOr<std::unique_ptr<HsmProvider>> HsmProvider::Load(Hsm* hsm) {
   // Errors the thread's queue holds from earlier calls (SoftHSM, for one, leaves some
   // behind when it starts) would otherwise be reported as ours.
   ERR_clear_error();
-  OSSL_LIB_CTX* libctx = OSSL_LIB_CTX_new();
+  OsslLibCtxPtr libctx(OSSL_LIB_CTX_new());
   if (libctx == nullptr) return OpenSslError(absl::StatusCode::kInternal, "OSSL_LIB_CTX_new");
-  if (!OSSL_PROVIDER_add_builtin(libctx, kName, &ProviderInit)) {
-    OSSL_LIB_CTX_free(libctx);
+  if (!OSSL_PROVIDER_add_builtin(libctx.get(), kName, &ProviderInit)) {
     return OpenSslError(absl::StatusCode::kInternal, "registering the strongroom-hsm provider");
   }
-  OSSL_PROVIDER* default_provider = OSSL_PROVIDER_load(libctx, "default");
+  OSSL_PROVIDER* default_provider = OSSL_PROVIDER_load(libctx.get(), "default");
   if (default_provider == nullptr) {
-    OSSL_LIB_CTX_free(libctx);
     return OpenSslError(absl::StatusCode::kInternal, "loading OpenSSL's default provider");
   }
-  OSSL_PROVIDER* hsm_provider = OSSL_PROVIDER_load(libctx, kName);
+  OSSL_PROVIDER* hsm_provider = OSSL_PROVIDER_load(libctx.get(), kName);
   if (hsm_provider == nullptr) {
     OSSL_PROVIDER_unload(default_provider);
-    OSSL_LIB_CTX_free(libctx);
     return OpenSslError(absl::StatusCode::kInternal, "loading the strongroom-hsm provider");
   }
   auto* context = static_cast<ProviderContext*>(OSSL_PROVIDER_get0_provider_ctx(hsm_provider));
   context->hsm = hsm;
-  context->libctx = libctx;
-  return std::unique_ptr<HsmProvider>(new HsmProvider(hsm, libctx, default_provider, hsm_provider));
+  context->libctx = libctx.get();
+  // The provider object frees the context last, after unloading both providers.
+  return std::unique_ptr<HsmProvider>(
+      new HsmProvider(hsm, libctx.release(), default_provider, hsm_provider));
 }
 
 HsmProvider::~HsmProvider() {

@@ -143,9 +143,9 @@ absl::Status AddAuthorityInfoAccess(X509* cert, const CertificateParams& params)
       return OpenSslError("authorityInfoAccess");
     }
     ACCESS_DESCRIPTION* ad = owned.release();  // the stack owns it now
-    ASN1_OBJECT_free(ad->method);
+    hsm::Asn1ObjectPtr default_method(ad->method);  // what ACCESS_DESCRIPTION_new put there
+    hsm::GeneralNamePtr default_location(ad->location);
     ad->method = OBJ_nid2obj(method);
-    GENERAL_NAME_free(ad->location);
     ad->location = location.release();
     return absl::OkStatus();
   };
@@ -311,21 +311,20 @@ hsm::EvpPkeyPtr KeyOfRawSpki(const RawSpki& spki) {
       if (param_type != V_ASN1_OBJECT) return nullptr;
       const int curve = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(param));
       if (curve != NID_X9_62_prime256v1 && curve != NID_secp384r1) return nullptr;
-      EC_KEY* ec = EC_KEY_new_by_curve_name(curve);
-      if (ec == nullptr || o2i_ECPublicKey(&ec, &bits, bits_len) == nullptr ||
-          EVP_PKEY_assign_EC_KEY(key.get(), ec) != 1) {
-        EC_KEY_free(ec);
+      hsm::EcKeyPtr ec(EC_KEY_new_by_curve_name(curve));
+      EC_KEY* raw = ec.get();
+      if (ec == nullptr || o2i_ECPublicKey(&raw, &bits, bits_len) == nullptr ||
+          EVP_PKEY_assign_EC_KEY(key.get(), ec.get()) != 1) {
         return nullptr;
       }
+      ec.release();  // owned by key now
       return key;
     }
     case NID_rsaEncryption: {
       if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) return nullptr;
-      RSA* rsa = d2i_RSAPublicKey(nullptr, &bits, bits_len);
-      if (rsa == nullptr || EVP_PKEY_assign_RSA(key.get(), rsa) != 1) {
-        RSA_free(rsa);
-        return nullptr;
-      }
+      hsm::RsaPtr rsa(d2i_RSAPublicKey(nullptr, &bits, bits_len));
+      if (rsa == nullptr || EVP_PKEY_assign_RSA(key.get(), rsa.get()) != 1) return nullptr;
+      rsa.release();  // owned by key now
       return key;
     }
     default:

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "hsm/openssl_ptr.h"
 #include "pki/certificate_builder.h"
 
 namespace strongroom::pki {
@@ -37,12 +38,9 @@ absl::StatusOr<PkiDocument> IssuerCertificateDocument(Ca& ca, absl::string_view 
   if (!der) return PkiDocument{"application/x-pem-file", issuer->certificate_pem()};
   absl::StatusOr<hsm::X509Ptr> cert = ParseCertificatePem(issuer->certificate_pem());
   if (!cert.ok()) return cert.status();
-  unsigned char* out = nullptr;
-  int len = i2d_X509(cert->get(), &out);
-  if (len <= 0) return absl::InternalError("encoding the issuer certificate");
-  PkiDocument doc{"application/pkix-cert", std::string(reinterpret_cast<char*>(out), len)};
-  OPENSSL_free(out);
-  return doc;
+  std::string encoded = hsm::DerOf(i2d_X509, cert->get());
+  if (encoded.empty()) return absl::InternalError("encoding the issuer certificate");
+  return PkiDocument{"application/pkix-cert", std::move(encoded)};
 }
 
 absl::StatusOr<PkiDocument> CrlDocument(Ca& ca, absl::string_view issuer_name, bool pem) {

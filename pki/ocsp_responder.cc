@@ -8,18 +8,14 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "hsm/openssl_ptr.h"
 #include "pki/certificate_builder.h"
 
 namespace strongroom::pki {
 namespace {
 
 std::string ResponseDer(OCSP_RESPONSE* response) {
-  unsigned char* der = nullptr;
-  int len = response != nullptr ? i2d_OCSP_RESPONSE(response, &der) : -1;
-  if (len <= 0) return "";
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  return hsm::DerOf(i2d_OCSP_RESPONSE, response);
 }
 
 hsm::Asn1TimePtr TimeOf(absl::Time t) {
@@ -158,13 +154,11 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
         (id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0))) != nullptr &&
         OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) && serial != nullptr &&
         IdNamesIssuer(id, signer.certificate)) {
-      unsigned char* der = nullptr;
-      const int len = i2d_OCSP_CERTID(id, &der);
-      if (len > 0) {
-        cache_key = absl::StrCat(name, "/", absl::string_view(reinterpret_cast<char*>(der), len));
+      const std::string der = hsm::DerOf(i2d_OCSP_CERTID, id);
+      if (!der.empty()) {
+        cache_key = absl::StrCat(name, "/", der);
         serial_hex = SerialToHex(serial);
       }
-      OPENSSL_free(der);
     }
     ERR_clear_error();
   }

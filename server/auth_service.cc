@@ -54,7 +54,7 @@ grpc::ServerUnaryReactor* AuthService::Login(grpc::CallbackServerContext* contex
 absl::StatusOr<v1::CreateTokenResponse> AuthService::DoCreateToken(
     const access::Gate::Call& call, const v1::CreateTokenRequest& request) {
   absl::StatusOr<access::TokenStore::Created> created = access::GrantToken(
-      *tokens_, call.policies(), call.principal(), request, /*orphan=*/false, absl::Now());
+      *tokens_, call.policies(), call.principal(), request, request.no_parent(), absl::Now());
   if (!created.ok()) return created.status();
   v1::CreateTokenResponse response;
   response.set_token(std::string(created->token.RevealSecretAsString()));

@@ -332,6 +332,7 @@ access::TokenStoreOptions TokenOptions(const v1::AuthConfig& auth) {
   access::TokenStoreOptions options;
   options.default_ttl = ToDuration(auth.default_token_ttl());
   options.max_ttl = ToDuration(auth.max_token_ttl());
+  options.refused_token_hmacs_per_second = auth.refused_token_hmacs_per_second();
   return options;
 }
 
@@ -392,7 +393,6 @@ absl::Status Strongroomd::StartAccess() {
   if (!certs.ok()) return Prefixed("auth.client_ca_file: ", certs.status());
   gate_ = std::make_unique<access::Gate>(
       *std::move(policies), *std::move(certs), tokens_.get(), audit_.get(), audit_hasher_.get(),
-      auth.refused_token_hmacs_per_second(),
       [metrics = server_metrics_.get()](absl::Duration elapsed, bool ok) {
         metrics->RecordAuditWrite(elapsed, ok);
       });
@@ -412,11 +412,11 @@ absl::StatusOr<std::string> Strongroomd::GenerateRootToken(const v1::ServerConfi
   auto tokens = access::TokenStore::Open(storage->get(), hsm->get(), TokenOptions(config.auth()));
   if (!tokens.ok()) return Prefixed("tokens: ", tokens.status());
   // The token this replaces (if its file is still there) stops working: at most one root
-  // token from this command is ever live.
+  // token from this command is ever live. The tokens it created stay (revoke-orphan).
   auto previous = ReadFile(absl::StrCat(config.state_dir(), "/root-token"), "root token");
   if (previous.ok()) {
     std::vector<absl::string_view> parts = absl::StrSplit(*previous, '.');
-    absl::Status revoked = parts.size() == 3 ? (*tokens)->Revoke(parts[1]) : absl::OkStatus();
+    absl::Status revoked = parts.size() == 3 ? (*tokens)->RevokeOrphan(parts[1]) : absl::OkStatus();
     hsm::CleanseString(&*previous);
     if (!revoked.ok() && !absl::IsNotFound(revoked) && !absl::IsInvalidArgument(revoked)) {
       return Prefixed("revoking the previous root token: ", revoked);

@@ -49,13 +49,12 @@ const char* DigestName(HashAlgorithm hash) {
 // Resolves any of OpenSSL's names for SHA-256/384/512 ("SHA256", "sha-384", an OID...).
 std::optional<HashAlgorithm> HashFromName(const ProviderContext* provider, const char* name) {
   if (name == nullptr) return std::nullopt;
-  EVP_MD* md = EVP_MD_fetch(provider->libctx, name, kDefaultProviderQuery);
+  EvpMdPtr md(EVP_MD_fetch(provider->libctx, name, kDefaultProviderQuery));
   if (md == nullptr) return std::nullopt;
   std::optional<HashAlgorithm> hash;
   for (HashAlgorithm h : {HashAlgorithm::kSha256, HashAlgorithm::kSha384, HashAlgorithm::kSha512}) {
-    if (EVP_MD_is_a(md, DigestName(h))) hash = h;
+    if (EVP_MD_is_a(md.get(), DigestName(h))) hash = h;
   }
-  EVP_MD_free(md);
   return hash;
 }
 
@@ -320,11 +319,10 @@ int DigestSignInit(void* vctx, const char* mdname, void* provkey, const OSSL_PAR
                    "digest %s is not supported (SHA-256, SHA-384, SHA-512)", mdname);
     return 0;
   }
-  EVP_MD* md = EVP_MD_fetch(ctx->provider->libctx, DigestName(*hash), kDefaultProviderQuery);
+  EvpMdPtr md(EVP_MD_fetch(ctx->provider->libctx, DigestName(*hash), kDefaultProviderQuery));
   ctx->md_ctx.reset(EVP_MD_CTX_new());
-  bool ok =
-      md != nullptr && ctx->md_ctx != nullptr && EVP_DigestInit_ex2(ctx->md_ctx.get(), md, nullptr);
-  EVP_MD_free(md);
+  bool ok = md != nullptr && ctx->md_ctx != nullptr &&
+            EVP_DigestInit_ex2(ctx->md_ctx.get(), md.get(), nullptr);
   if (!ok) {
     ctx->md_ctx.reset();
     return 0;

@@ -24,14 +24,7 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
-std::string CertificateDer(X509* cert) {
-  unsigned char* buf = nullptr;
-  int len = i2d_X509(cert, &buf);
-  if (len <= 0) return "";
-  std::string out(reinterpret_cast<char*>(buf), len);
-  OPENSSL_free(buf);
-  return out;
-}
+std::string CertificateDer(X509* cert) { return hsm::DerOf(i2d_X509, cert); }
 
 hsm::X509Ptr CertificateFromDer(absl::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());

@@ -22,14 +22,12 @@ std::string RandomBootId() {
 
 Gate::Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
            TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
-           uint32_t refused_token_hmacs_per_second, AuditObserver observer)
+           AuditObserver observer)
     : policies_(std::move(policies)),
       certs_(std::move(certs)),
       tokens_(tokens),
       audit_(audit),
       hasher_(hasher),
-      refused_token_hmacs_(refused_token_hmacs_per_second, refused_token_hmacs_per_second),
-      first_check_hmacs_(refused_token_hmacs_per_second, refused_token_hmacs_per_second),
       observer_(std::move(observer)),
       boot_id_(RandomBootId()) {}
 
@@ -61,14 +59,12 @@ absl::StatusOr<Principal> Gate::Authenticate(const Credentials& credentials,
     principal.identity = *std::move(identity);
   }
   if (!credentials.token.empty()) {
-    // HSM work for refused tokens, in the store and here, is paid from one budget; first
-    // checks of tokens not verified before from the other.
-    absl::StatusOr<v1::TokenInfo> info = tokens_->Authenticate(
-        credentials.token, now, &refused_token_hmacs_, &first_check_hmacs_);
+    // HSM work for refused tokens, in the store and here, is paid from its refusal budget.
+    absl::StatusOr<v1::TokenInfo> info = tokens_->Authenticate(credentials.token, now);
     if (!info.ok()) {
       // Correlate repeated attempts with one token without recording it; each is an HSM
       // operation, so only as many as the budget allows.
-      if (hasher_ != nullptr && refused_token_hmacs_.TryTake(now)) {
+      if (hasher_ != nullptr && tokens_->TakeAuditHmac(now)) {
         absl::StatusOr<std::string> mac = hasher_->HexHmac(credentials.token);
         if (mac.ok()) call.token_hmac_ = *std::move(mac);
       }

@@ -30,7 +30,6 @@
 #include "server/access/policy.h"
 #include "server/access/principal.h"
 #include "server/access/routes.h"
-#include "server/access/token_bucket.h"
 #include "server/audit/audit_log.h"
 
 namespace strongroom::server::audit {
@@ -87,14 +86,11 @@ class Gate {
   using AuditObserver = std::function<void(absl::Duration elapsed, bool ok)>;
 
   // The objects passed in must outlive the Gate. `hasher` may be null (no token_hmac in
-  // audit records of refused tokens); so may `observer`. HSM work for refused tokens is
-  // paid from one budget of `refused_token_hmacs_per_second` (that many at once; 0 means
-  // none): the token's check for accessors under attack (TokenStore::Authenticate) and the
-  // token_hmac of its audit record. The first check of any other token not verified before
-  // is paid from a second budget of the same size (given back for genuine tokens).
+  // audit records of refused tokens); so may `observer`. The token_hmac of a refused token
+  // is HSM work paid from the token store's refusal budget (RefusalBudget), as its check is.
   Gate(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs,
        TokenStore* tokens, audit::AuditLog* audit, audit::AuditHasher* hasher,
-       uint32_t refused_token_hmacs_per_second, AuditObserver observer = nullptr);
+       AuditObserver observer = nullptr);
   ~Gate();
 
   void Reload(std::shared_ptr<const PolicySet> policies, std::unique_ptr<ClientCertVerifier> certs);
@@ -130,8 +126,6 @@ class Gate {
   TokenStore* const tokens_;
   audit::AuditLog* const audit_;
   audit::AuditHasher* const hasher_;
-  TokenBucket refused_token_hmacs_;
-  TokenBucket first_check_hmacs_;
   const AuditObserver observer_;
   const std::string boot_id_;
   std::atomic<uint64_t> next_request_{1};

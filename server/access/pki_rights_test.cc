@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/access/testing/policies.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -9,44 +10,27 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using IssuerUse = pki::CallerRights::IssuerUse;
-
-void AddPolicy(v1::AuthConfig* config, const std::string& name, const std::string& resource,
-               std::initializer_list<const char*> operations) {
-  v1::Policy* policy = config->add_policies();
-  policy->set_name(name);
-  v1::PolicyRule* rule = policy->add_rules();
-  rule->set_resource(resource);
-  for (const char* op : operations) rule->add_operations(op);
-}
+using testing::AddIdentity;
+using testing::AddRule;
+using testing::Compile;
+using testing::TokenPrincipal;
 
 // team-admin may write and issue through team-* roles and administer its own issuer;
 // payments-app is what the payments workload's identity holds.
 std::shared_ptr<const PolicySet> Policies() {
   v1::AuthConfig config;
-  AddPolicy(&config, "team-admin", "pki/*/team-*", {"pki.admin", "pki.issue"});
-  AddPolicy(&config, "signer", "pki/issuers/workloads", {"pki.sign"});
-  AddPolicy(&config, "payments-app", "transit/keys/payments-*", {"encrypt"});
-  AddPolicy(&config, "web-app", "transit/keys/web-*", {"encrypt"});
-  v1::IdentityBinding* payments = config.add_identities();
-  payments->set_identity("spiffe://prod.example/payments/*");
-  payments->add_policies("payments-app");
-  v1::IdentityBinding* web = config.add_identities();
-  web->set_identity("dns:*.web.example");
-  web->add_policies("web-app");
-  v1::IdentityBinding* cn = config.add_identities();
-  cn->set_identity("cn:payments");
-  cn->add_policies("payments-app");
-  auto set = PolicySet::Compile(config, "");
-  EXPECT_TRUE(set.ok()) << set.status();
-  return *set;
+  AddRule(&config, "team-admin", "pki/*/team-*", {"pki.admin", "pki.issue"});
+  AddRule(&config, "signer", "pki/issuers/workloads", {"pki.sign"});
+  AddRule(&config, "payments-app", "transit/keys/payments-*", {"encrypt"});
+  AddRule(&config, "web-app", "transit/keys/web-*", {"encrypt"});
+  AddIdentity(&config, "spiffe://prod.example/payments/*", {"payments-app"});
+  AddIdentity(&config, "dns:*.web.example", {"web-app"});
+  AddIdentity(&config, "cn:payments", {"payments-app"});
+  return Compile(config);
 }
 
 Principal Token(std::vector<std::string> policies) {
-  Principal p;
-  p.kind = Principal::Kind::kToken;
-  p.identity = "token:0123";
-  p.policies = std::move(policies);
-  return p;
+  return TokenPrincipal(std::move(policies), "0123");
 }
 
 pki::NameRequest Names(std::string cn, std::vector<std::string> dns, std::vector<std::string> uri) {

@@ -34,15 +34,16 @@ absl::StatusOr<TokenStore::Created> GrantToken(TokenStore& tokens, const PolicyS
       return s;
     }
   }
-  // A token's children never outlive it; root's and certificate identities' are bounded
-  // by auth.max_token_ttl only.
-  const bool token_parent = caller.kind == Principal::Kind::kToken && !root;
-  if (orphan && token_parent) {
+  // A token's children are revoked with it, and (unless it is root) never outlive it; a
+  // certificate identity's tokens are orphans, bounded by auth.max_token_ttl only.
+  const bool token_caller = caller.kind == Principal::Kind::kToken;
+  if (orphan && token_caller && !root) {
     return absl::InvalidArgumentError(
         "no_parent: a token created by a token (other than root) never outlives it, so only a "
         "root token or a certificate identity may create orphan tokens");
   }
-  return tokens.Create(request, caller.identity, now, token_parent ? caller.token_accessor : "");
+  return tokens.Create(request, caller.identity, now,
+                       token_caller && !orphan ? caller.token_accessor : "");
 }
 
 }  // namespace strongroom::server::access

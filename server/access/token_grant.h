@@ -5,10 +5,11 @@
 // The caller may grant only policies that exist and that it holds itself (a root token may
 // grant any config policy; nobody grants "root": that takes `strongroomd
 // generate-root-token`). A periodic token also needs token.periodic on "auth/tokens". A
-// token created by a non-root token is its child and never outlives it
-// (TokenStore::Create); `orphan` asks for a token without that bound, which only callers
-// whose children have none anyway may have (a root token, a certificate identity): a
-// non-root token asking for one is refused INVALID_ARGUMENT, so the rule cannot be dodged.
+// token created by a token is its child, revoked with it, and unless the creator is root
+// never outlives it (TokenStore::Create), as in Vault. `orphan` asks for a token without a
+// parent, which only a root token may ask for (a certificate identity's tokens are orphans
+// anyway): a non-root token asking for one is refused INVALID_ARGUMENT, so the rule cannot
+// be dodged.
 // Errors: PERMISSION_DENIED for a policy or right the caller lacks, INVALID_ARGUMENT for
 // unknown policies and bad requests, and the store's errors.
 #pragma once

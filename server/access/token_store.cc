@@ -280,6 +280,15 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Open(kms::Storage* stora
   return std::unique_ptr<TokenStore>(new TokenStore(storage, hsm, std::move(options)));
 }
 
+TokenStore::TokenStore(kms::Storage* storage, hsm::Hsm* hsm, TokenStoreOptions options)
+    : storage_(storage),
+      hsm_(hsm),
+      options_(std::move(options)),
+      budget_(options_.refused_token_hmacs_per_second.has_value()
+                  ? std::make_unique<RefusalBudget>(*options_.refused_token_hmacs_per_second,
+                                                    options_.max_cached_tokens)
+                  : nullptr) {}
+
 absl::StatusOr<std::string> TokenStore::TokenHash(absl::string_view token) {
   hsm::SecretData input(sizeof(kTokenHashDomain) + token.size());
   absl::Span<uint8_t> bytes = input.MutableSecret();
@@ -388,9 +397,13 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const v1::CreateTokenRequ
           absl::StrCat("the creating token ", parent, " has expired or was revoked"));
     }
     const TokenRecord& p = (*loaded)->record;
-    bound = ExpireTime(p);
-    parent_rule =
-        FromProto(p.period()) > absl::ZeroDuration() ? FromProto(p.period()) : FromProto(p.ttl());
+    // A root token's children are bounded by max_ttl only: root tokens are short-lived
+    // set-up credentials, as Vault's initial root token (which never expires) is not.
+    if (std::find(p.policies().begin(), p.policies().end(), kRootPolicy) == p.policies().end()) {
+      bound = ExpireTime(p);
+      parent_rule = FromProto(p.period()) > absl::ZeroDuration() ? FromProto(p.period())
+                                                                   : FromProto(p.ttl());
+    }
   }
   // For error messages: the parent's remaining lifetime in whole seconds.
   auto remaining_text = [&] {
@@ -514,9 +527,7 @@ void TokenStore::DeleteExpired(absl::string_view accessor, const TokenRecord& re
   storage_->Commit(batch).IgnoreError();
 }
 
-absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now,
-                                                       TokenBucket* refusal_budget,
-                                                       TokenBucket* first_check_budget) {
+absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, absl::Time now) {
   absl::string_view accessor;
   if (!ParseToken(token, &accessor)) return InvalidToken();
   // kms::crypto::Digest, not SHA256(): that fetches the algorithm under a lock per call.
@@ -561,32 +572,19 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Authenticate(absl::string_view token, 
   }
   if (!loaded->has_value()) return InvalidToken();  // never issued, revoked or expired
   Loaded& found = **loaded;
-  // An accessor under attack: its HMAC in the HSM is paid from the refusal budget.
-  const bool suspect = !verified_before && refusal_budget != nullptr && IsSuspect(accessor, now);
-  if (suspect && !refusal_budget->TryTake(now)) {
-    MarkSuspect(accessor, now);
-    return absl::UnavailableError(
-        "token not checked: too many refused attempts with its accessor; try again later");
-  }
-  // Any other token not verified before: its HMAC is paid from the first-check budget, and
-  // given back if the token proves genuine.
-  const bool first_check = !verified_before && !suspect && first_check_budget != nullptr;
-  if (first_check && !first_check_budget->TryTake(now)) {
-    return absl::UnavailableError(
-        "token not checked: too many unverified tokens presented; try again later");
+  // A token not verified before: its HMAC in the HSM is paid from the refusal budget.
+  const bool metered = !verified_before && budget_ != nullptr;
+  RefusalBudget::Ticket ticket;
+  if (metered) {
+    absl::StatusOr<RefusalBudget::Ticket> admitted = budget_->Admit(accessor, now);
+    if (!admitted.ok()) return admitted.status();
+    ticket = *admitted;
   }
   absl::StatusOr<std::string> hash = TokenHash(token);
   if (!hash.ok()) return hash.status();
-  if (!SameBytes(*hash, found.record.token_hash())) {
-    if (refusal_budget != nullptr) {
-      // The first refusal is paid afterwards (it may leave the budget empty).
-      if (!suspect) refusal_budget->TryTake(now);
-      MarkSuspect(accessor, now);
-    }
-    return InvalidToken();
-  }
-  if (first_check) first_check_budget->Refund();
-  if (refusal_budget != nullptr) ClearSuspect(accessor);
+  const bool genuine = SameBytes(*hash, found.record.token_hash());
+  if (metered) budget_->Settle(accessor, now, ticket, genuine);
+  if (!genuine) return InvalidToken();
   // The token is genuine from here on: details of the record may be told to its holder.
   absl::StatusOr<std::string> mac = RecordMac(found.record);
   if (!mac.ok()) return mac.status();
@@ -777,39 +775,9 @@ void TokenStore::CacheErase(absl::string_view accessor) {
   cache_.erase(accessor);
 }
 
-// ---- Accessors under attack ----
-
-bool TokenStore::IsSuspect(absl::string_view accessor, absl::Time now) {
-  absl::MutexLock lock(&cache_mu_);
-  if (suspects_.size() >= options_.max_cached_tokens) {
-    absl::erase_if(suspects_,
-                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
-    if (suspects_.size() >= options_.max_cached_tokens) return true;
-  }
-  auto it = suspects_.find(accessor);
-  return it != suspects_.end() && now - it->second < kSuspectFor;
-}
-
-void TokenStore::MarkSuspect(absl::string_view accessor, absl::Time now) {
-  absl::MutexLock lock(&cache_mu_);
-  if (suspects_.size() >= options_.max_cached_tokens && !suspects_.contains(accessor)) {
-    absl::erase_if(suspects_,
-                   [now](const auto& entry) { return now - entry.second >= kSuspectFor; });
-    // Still full: IsSuspect() holds for every accessor until entries age out.
-    if (suspects_.size() >= options_.max_cached_tokens) return;
-  }
-  absl::Time& last = suspects_[accessor];
-  last = std::max(last, now);
-}
-
-void TokenStore::ClearSuspect(absl::string_view accessor) {
-  absl::MutexLock lock(&cache_mu_);
-  suspects_.erase(accessor);
-}
-
 TokenStore::CacheSizes TokenStore::cache_sizes() const {
   absl::MutexLock lock(&cache_mu_);
-  return {cache_.size(), suspects_.size()};
+  return {cache_.size(), budget_ == nullptr ? 0 : budget_->suspects()};
 }
 
 }  // namespace strongroom::server::access

@@ -24,16 +24,11 @@
 // Refused tokens and the HSM: a token that is malformed, whose accessor names no stored
 // token, or whose accessor names a cached token with another secret is refused without HSM
 // work. Only a well-formed token whose accessor exists and is not verified in the cache
-// costs an HMAC in the HSM. Given a refusal budget, that HMAC is metered for accessors under
-// attack: once a presented secret for an accessor was wrong (that refusal also draws on the
-// budget), every later unverified attempt with that accessor needs a token from the budget
-// until no attempt has been refused for kSuspectFor, or the genuine token is verified; without
-// one it is refused UNAVAILABLE without HSM work. Given a first-check budget, every other
-// check of a token not verified before (the first attempt with an accessor) takes a token from
-// it before the HMAC, given back if the token is genuine; without one it is refused
-// UNAVAILABLE without HSM work. So refused attempts cost at most the two budgets' bursts and
-// rates in HMACs, however many accessors the caller knows; a genuine token pays nothing once
-// verified and cached, and waits only while the first-check budget is drained.
+// costs an HMAC in the HSM, and with options.refused_token_hmacs_per_second set that HMAC is
+// paid from the store's RefusalBudget (refusal_budget.h) on every path that checks a token:
+// refused attempts cost at most the budget's bursts and rates, however many accessors the
+// caller knows; a genuine token pays nothing once verified and cached, and waits only while
+// the first-check budget is drained.
 //
 // Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
@@ -68,7 +63,7 @@
 #include "kms/storage.h"
 #include "server/access/principal.h"
 #include "server/access/records.pb.h"
-#include "server/access/token_bucket.h"
+#include "server/access/refusal_budget.h"
 #include "strongroom/v1/auth.pb.h"
 
 namespace strongroom::server::access {
@@ -86,6 +81,9 @@ struct TokenStoreOptions {
   // that revocations by another process (`strongroomd generate-root-token`, another node)
   // take effect within this time.
   absl::Duration cache_revalidate_after = absl::Seconds(5);
+  // HSM HMACs per second (and at once) for tokens not yet known to be genuine (see
+  // RefusalBudget); unset: unmetered (offline tools and tests only).
+  std::optional<double> refused_token_hmacs_per_second;
 };
 
 class TokenStore {
@@ -98,8 +96,8 @@ class TokenStore {
   TokenStore(const TokenStore&) = delete;
   TokenStore& operator=(const TokenStore&) = delete;
 
-  // Entries of the verified-token cache and of the suspect table (each at most
-  // options.max_cached_tokens), for metrics.
+  // Entries of the verified-token cache and of the refusal budget's table of accessors under
+  // attack (each at most options.max_cached_tokens), for metrics.
   struct CacheSizes {
     size_t tokens = 0;
     size_t suspects = 0;
@@ -119,12 +117,13 @@ class TokenStore {
   // options.max_ttl) at most options.max_ttl; a ttl above explicit_max_ttl is refused.
   // Periodic tokens (period > 0) ignore ttl and take no explicit_max_ttl. Tokens from
   // Create are renewable unless request.renewable is set to false.
-  // `parent` is the accessor of the creating token (empty for a certificate identity or a
-  // root token): the new token then never outlives the parent's current expiry. Its expiry
-  // and maximum expiry are at most that (a ttl or explicit_max_ttl reaching beyond it is
-  // refused; the defaults are cut to it), a periodic one gets it as its maximum expiry, and
-  // its period is at most the parent's period (or ttl, for a non-periodic parent).
-  // FAILED_PRECONDITION if the parent has expired or was revoked meanwhile.
+  // `parent` is the accessor of the creating token (empty for an orphan): the new token is
+  // its child, revoked with it (Revoke), and unless the parent is a root token it never
+  // outlives the parent's current expiry. Its expiry and maximum expiry are at most that (a
+  // ttl or explicit_max_ttl reaching beyond it is refused; the defaults are cut to it), a
+  // periodic one gets it as its maximum expiry, and its period is at most the parent's
+  // period (or ttl, for a non-periodic parent). FAILED_PRECONDITION if the parent has
+  // expired or was revoked meanwhile.
   absl::StatusOr<Created> Create(const v1::CreateTokenRequest& request, absl::string_view creator,
                                  absl::Time now, absl::string_view parent = "");
 
@@ -132,17 +131,14 @@ class TokenStore {
   // nullopt if `token` is not of the form "srt.<accessor>.<secret>".
   static std::optional<absl::string_view> AccessorOf(absl::string_view token);
 
-  // How long an accessor stays under attack after its last refused attempt (see above).
-  static constexpr absl::Duration kSuspectFor = absl::Seconds(60);
-
   // The details of a valid `token` at `now`. UNAUTHENTICATED "invalid token" / "token
-  // expired" (see above); an expired token's record is deleted. `refusal_budget` (may be
-  // null: unmetered) meters HSM work for accessors under attack, `first_check_budget` (may
-  // be null: unmetered) that of other tokens not verified before (see above); UNAVAILABLE
-  // when the one needed is empty.
-  absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now,
-                                             TokenBucket* refusal_budget = nullptr,
-                                             TokenBucket* first_check_budget = nullptr);
+  // expired" (see above); an expired token's record is deleted. UNAVAILABLE when the refusal
+  // budget needed for its HSM check is empty.
+  absl::StatusOr<v1::TokenInfo> Authenticate(absl::string_view token, absl::Time now);
+
+  // One HMAC for the audit record of a refused token, if the refusal budget allows it
+  // (always, unmetered).
+  bool TakeAuditHmac(absl::Time now) { return budget_ == nullptr || budget_->TakeAuditHmac(now); }
 
   // Extends the token's expiry to now + min(increment, rule), where the rule is the token's
   // period (periodic tokens) or ttl, never past its max_expire_time (if it has one); a zero
@@ -190,8 +186,7 @@ class TokenStore {
     absl::Time verified;  // when storage and the HSM last vouched for it
   };
 
-  TokenStore(kms::Storage* storage, hsm::Hsm* hsm, TokenStoreOptions options)
-      : storage_(storage), hsm_(hsm), options_(std::move(options)) {}
+  TokenStore(kms::Storage* storage, hsm::Hsm* hsm, TokenStoreOptions options);
 
   // Draws a token for `record` (whose policies and times are filled in) and stores the
   // record, with the bootstrap marker (which must not exist yet) in the same batch if asked.
@@ -219,26 +214,18 @@ class TokenStore {
   void CacheUpdate(absl::string_view accessor, const TokenRecord& record);
   // After a revocation or expiry: drops the token.
   void CacheErase(absl::string_view accessor);
-  // Whether `accessor` had a refused attempt within kSuspectFor of `now` (always true while
-  // the suspect table is full).
-  bool IsSuspect(absl::string_view accessor, absl::Time now);
-  // Records a refused attempt with `accessor` at `now` / a verified token of it.
-  void MarkSuspect(absl::string_view accessor, absl::Time now);
-  void ClearSuspect(absl::string_view accessor);
 
   kms::Storage* const storage_;
   hsm::Hsm* const hsm_;
   const TokenStoreOptions options_;
   const kms::ChangeWatcher* watcher_ = nullptr;
+  const std::unique_ptr<RefusalBudget> budget_;  // null: unmetered
 
   mutable absl::Mutex cache_mu_;
   // Grows on every revocation and renewal, so a verification that raced with one does not
   // cache what it read.
   uint64_t epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
   absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
-  // Accessors under attack: the time of their last refused attempt. At most
-  // options.max_cached_tokens entries.
-  absl::flat_hash_map<std::string, absl::Time> suspects_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace strongroom::server::access

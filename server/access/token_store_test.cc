@@ -243,53 +243,47 @@ class SignCounter final : public hsm::CallObserver {
   std::atomic<int> calls{0};
 };
 
+// A store whose HSM checks of tokens not yet known to be genuine are paid from a refusal
+// budget of `per_second` (that many at once).
+TokenStoreOptions Metered(double per_second) {
+  TokenStoreOptions options;
+  options.refused_token_hmacs_per_second = per_second;
+  return options;
+}
+
 // A caller who knows an accessor: after its first wrong secret, each attempt with that
 // accessor costs HSM work only as the refusal budget allows; other tokens are unaffected.
 TEST_F(TokenStoreTest, RefusedAttemptsWithAKnownAccessorAreMetered) {
   TokenStore::Created attacked = MustCreate(Request({"p"}));
   const std::string token = Text(attacked.token);
   const std::string bystander = Text(MustCreate(Request({"p"})).token);
-  auto store = NewStore();  // nothing cached
-  TokenBucket budget(/*per_second=*/1, /*burst=*/2);
+  auto store = NewStore(Metered(2));  // nothing cached
   SignCounter hsm_work;
   hsm_->SetCallObserver(&hsm_work);
   for (int i = 0; i < 100; ++i) {
     std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'A')).substr(0, 43);
-    auto result = store->Authenticate(wrong, kNow + absl::Milliseconds(i), &budget);
+    auto result = store->Authenticate(wrong, kNow + absl::Milliseconds(i));
     EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnauthenticated,
                                                          absl::StatusCode::kUnavailable));
   }
-  // The first refusal (which empties the budget's share) and the burst of 2, nothing more.
+  // The first check and the rest of the refusal budget's burst of 2, nothing more.
   EXPECT_LE(hsm_work.calls.load(), 3);
   EXPECT_GE(hsm_work.calls.load(), 1);
-  // Another accessor is verified as before, with the budget empty.
-  EXPECT_TRUE(store->Authenticate(bystander, kNow, &budget).ok());
+  // Another accessor is verified as before, with the refusal budget empty.
+  EXPECT_TRUE(store->Authenticate(bystander, kNow).ok());
   // The attacked accessor's genuine token waits for the budget, then is verified and cached,
   // after which wrong secrets cost nothing at all.
-  EXPECT_EQ(store->Authenticate(token, kNow + absl::Milliseconds(100), &budget).status().code(),
+  EXPECT_EQ(store->Authenticate(token, kNow + absl::Milliseconds(100)).status().code(),
             absl::StatusCode::kUnavailable);
-  ASSERT_TRUE(store->Authenticate(token, kNow + absl::Seconds(2), &budget).ok());
+  ASSERT_TRUE(store->Authenticate(token, kNow + absl::Seconds(2)).ok());
   hsm_work.calls = 0;
   for (int i = 0; i < 10; ++i) {
     std::string wrong = token.substr(0, 37) + absl::StrCat(i, std::string(43, 'B')).substr(0, 43);
-    ExpectInvalid(store->Authenticate(wrong, kNow + absl::Seconds(2), &budget), "invalid token");
+    ExpectInvalid(store->Authenticate(wrong, kNow + absl::Seconds(2)), "invalid token");
   }
   EXPECT_EQ(hsm_work.calls.load(), 0);
   hsm_->SetCallObserver(nullptr);
-
-  // With no budget at all (rate 0) an attacked accessor is checked again once attempts stop
-  // for TokenStore::kSuspectFor.
-  TokenBucket none(0, 0);
-  auto cold = NewStore();
-  std::string wrong = token.substr(0, 37) + std::string(43, 'C');
-  ExpectInvalid(cold->Authenticate(wrong, kNow, &none), "invalid token");
-  EXPECT_EQ(cold->Authenticate(wrong, kNow + absl::Seconds(30), &none).status().code(),
-            absl::StatusCode::kUnavailable);
-  // (Unchecked, the genuine token looks like one more attempt.)
-  EXPECT_EQ(cold->Authenticate(token, kNow + absl::Seconds(60), &none).status().code(),
-            absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(
-      cold->Authenticate(token, kNow + absl::Seconds(60) + TokenStore::kSuspectFor, &none).ok());
+  EXPECT_EQ(store->cache_sizes().suspects, 0u);
 }
 
 // A caller who knows many accessors (they appear in audit lines): the first wrong secret for
@@ -302,11 +296,9 @@ TEST_F(TokenStoreTest, FirstChecksOfKnownAccessorsAreMetered) {
   for (int i = 0; i < kAccessors; ++i) tokens.push_back(Text(MustCreate(Request({"p"})).token));
   const std::string cached = Text(MustCreate(Request({"p"})).token);
   const std::string fresh = Text(MustCreate(Request({"p"})).token);
-  auto store = NewStore();  // nothing cached
-  TokenBucket refusals(/*per_second=*/1, /*burst=*/2);
-  TokenBucket first_checks(/*per_second=*/1, /*burst=*/2);
+  auto store = NewStore(Metered(2));  // nothing cached
   // A genuine first check costs an HMAC but leaves the first-check budget as it was.
-  ASSERT_TRUE(store->Authenticate(cached, kNow, &refusals, &first_checks).ok());
+  ASSERT_TRUE(store->Authenticate(cached, kNow).ok());
   SignCounter hsm_work;
   hsm_->SetCallObserver(&hsm_work);
   const absl::Duration t = absl::Milliseconds(1500);
@@ -317,27 +309,31 @@ TEST_F(TokenStoreTest, FirstChecksOfKnownAccessorsAreMetered) {
       std::string wrong =
           token.substr(0, 37) + absl::StrCat(round, "x", std::string(43, 'A')).substr(0, 43);
       absl::Time at = kNow + t * (round * kAccessors + i) / (kRounds * kAccessors);
-      auto result = store->Authenticate(wrong, at, &refusals, &first_checks);
+      auto result = store->Authenticate(wrong, at);
       EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnauthenticated,
                                                            absl::StatusCode::kUnavailable));
     }
   }
-  // Each budget: its burst (2) and its rate (1/s) over t, nothing per accessor.
-  EXPECT_LE(hsm_work.calls.load(), 2 * (2 + static_cast<int>(absl::ToDoubleSeconds(t))));
+  // Each budget: its burst (2) and its rate (2/s) over t, nothing per accessor.
+  EXPECT_LE(hsm_work.calls.load(), 2 * (2 + static_cast<int>(2 * absl::ToDoubleSeconds(t))));
   EXPECT_GE(hsm_work.calls.load(), 2);
   // Both budgets are empty now: a token verified before needs no HSM and still passes...
   hsm_work.calls = 0;
-  EXPECT_TRUE(store->Authenticate(cached, kNow + t, &refusals, &first_checks).ok());
+  EXPECT_TRUE(store->Authenticate(cached, kNow + t).ok());
   EXPECT_EQ(hsm_work.calls.load(), 0);
   hsm_->SetCallObserver(nullptr);
-  // ...while a genuine one not checked yet is refused as retryable, without HSM work, then
+  // ...while, once wrong secrets for accessors not tried before have drained the first-check
+  // budget, a genuine one not checked yet is refused as retryable, without HSM work, then
   // verified once the budget refills; its share comes back, so the next first check passes.
-  EXPECT_EQ(store->Authenticate(fresh, kNow + t, &refusals, &first_checks).status().code(),
-            absl::StatusCode::kUnavailable);
+  for (int i = 0; i < 3; ++i) {
+    const std::string token = Text(MustCreate(Request({"p"})).token);
+    store->Authenticate(token.substr(0, 37) + std::string(43, 'D'), kNow + t).IgnoreError();
+  }
+  EXPECT_EQ(store->Authenticate(fresh, kNow + t).status().code(), absl::StatusCode::kUnavailable);
   const absl::Time later = kNow + t + absl::Seconds(1);
-  ASSERT_TRUE(store->Authenticate(fresh, later, &refusals, &first_checks).ok());
+  ASSERT_TRUE(store->Authenticate(fresh, later).ok());
   const std::string another = Text(MustCreate(Request({"p"})).token);
-  EXPECT_TRUE(store->Authenticate(another, later, &refusals, &first_checks).ok());
+  EXPECT_TRUE(store->Authenticate(another, later).ok());
 }
 
 TEST_F(TokenStoreTest, GarbageTokensAreRefused) {
@@ -430,6 +426,31 @@ TEST_F(TokenStoreTest, RevokeCascadesToDescendantsAndRevokeOrphanDoesNot) {
   // The orphan still heads its own line.
   ASSERT_TRUE(store_->Revoke(child2.info.accessor()).ok());
   ExpectInvalid(store_->Authenticate(Text(grandchild2.token), kNow), "invalid token");
+}
+
+// A root token's children are its children as in Vault (revoked with it), but bounded by
+// max_ttl only, not by the root token's short lifetime.
+TEST_F(TokenStoreTest, ARootTokensChildrenAreRevokedWithItButNotBoundByItsLifetime) {
+  auto root = store_->CreateRoot(absl::Hours(1), kNow);
+  ASSERT_TRUE(root.ok()) << root.status();
+  v1::CreateTokenRequest r = Request({"p"});
+  r.mutable_ttl()->set_seconds(24 * 3600);
+  const std::string creator = absl::StrCat("token:", root->info.accessor());
+  auto child = store_->Create(r, creator, kNow, root->info.accessor());
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(TimeOf(child->info.expire_time()), kNow + absl::Hours(24));
+  v1::CreateTokenRequest periodic = Request({"p"});
+  periodic.mutable_period()->set_seconds(24 * 3600);
+  auto periodic_child = store_->Create(periodic, creator, kNow, root->info.accessor());
+  ASSERT_TRUE(periodic_child.ok()) << periodic_child.status();
+  EXPECT_FALSE(periodic_child->info.has_max_expire_time());
+  auto orphan = store_->Create(r, creator, kNow);
+  ASSERT_TRUE(orphan.ok()) << orphan.status();
+
+  ASSERT_TRUE(store_->Revoke(root->info.accessor()).ok());
+  ExpectInvalid(store_->Authenticate(Text(child->token), kNow), "invalid token");
+  ExpectInvalid(store_->Authenticate(Text(periodic_child->token), kNow), "invalid token");
+  EXPECT_TRUE(store_->Authenticate(Text(orphan->token), kNow).ok());
 }
 
 TEST_F(TokenStoreTest, AnExpiredChildLeavesNoEntryUnderItsParent) {

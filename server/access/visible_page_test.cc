@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/access/testing/policies.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -37,26 +38,13 @@ class FakeListing {
 
 std::shared_ptr<const PolicySet> Policies() {
   v1::AuthConfig config;
-  v1::Policy* app = config.add_policies();
-  app->set_name("app");
-  v1::PolicyRule* list = app->add_rules();
-  list->set_resource("transit/keys/app-*");
-  list->add_operations("read");
-  v1::PolicyRule* deny = app->add_rules();
-  deny->set_resource("transit/keys/app-secret");
-  deny->add_operations("*");
-  deny->set_effect("deny");
-  auto set = PolicySet::Compile(config, "");
-  EXPECT_TRUE(set.ok()) << set.status();
-  return *set;
+  testing::AddRule(&config, "app", "transit/keys/app-*", {"read"});
+  testing::AddRule(&config, "app", "transit/keys/app-secret", {"*"}, "deny");
+  return testing::Compile(config);
 }
 
 Principal Token(std::vector<std::string> policies) {
-  Principal p;
-  p.kind = Principal::Kind::kToken;
-  p.identity = "token:test";
-  p.policies = std::move(policies);
-  return p;
+  return testing::TokenPrincipal(std::move(policies));
 }
 
 // Every page size, with the readable names spread among others: the pages together are

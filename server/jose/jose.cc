@@ -301,13 +301,14 @@ absl::StatusOr<Members> MembersFromPkey(EVP_PKEY* key) {
   if (EVP_PKEY_is_a(key, "RSA")) {
     BIGNUM* n = nullptr;
     BIGNUM* e = nullptr;
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
-        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
-      BN_free(n);
+    const bool got_n = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) == 1;
+    hsm::BignumPtr n_owned(n);
+    const bool got_e = got_n && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1;
+    hsm::BignumPtr e_owned(e);
+    if (!got_e) {
       ClearErrors();
       return Invalid("the RSA key has no public members");
     }
-    hsm::BignumPtr n_owned(n), e_owned(e);
     m.kind = Members::Kind::kRsa;
     m.n = BignumBytes(n);
     m.e = BignumBytes(e);
@@ -324,13 +325,14 @@ absl::StatusOr<Members> MembersFromPkey(EVP_PKEY* key) {
     if (m.curve == nullptr) return Invalid("the EC key's curve is not P-256, P-384 or P-521");
     BIGNUM* x = nullptr;
     BIGNUM* y = nullptr;
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
-      BN_free(x);
+    const bool got_x = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1;
+    hsm::BignumPtr x_owned(x);
+    const bool got_y = got_x && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1;
+    hsm::BignumPtr y_owned(y);
+    if (!got_y) {
       ClearErrors();
       return Invalid("the EC key has no public point");
     }
-    hsm::BignumPtr x_owned(x), y_owned(y);
     m.kind = Members::Kind::kEc;
     m.x.assign(m.curve->coordinate_size, '\0');
     m.y.assign(m.curve->coordinate_size, '\0');
@@ -358,19 +360,16 @@ bool RawEcdsaToDer(absl::string_view raw, size_t coordinate_size, std::string* d
   if (raw.size() != 2 * coordinate_size) return false;
   const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
   hsm::EcdsaSigPtr sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(bytes, static_cast<int>(coordinate_size), nullptr);
-  BIGNUM* s = BN_bin2bn(bytes + coordinate_size, static_cast<int>(coordinate_size), nullptr);
-  if (sig == nullptr || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
+  hsm::BignumPtr r(BN_bin2bn(bytes, static_cast<int>(coordinate_size), nullptr));
+  hsm::BignumPtr s(BN_bin2bn(bytes + coordinate_size, static_cast<int>(coordinate_size), nullptr));
+  if (sig == nullptr || r == nullptr || s == nullptr ||
+      ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
     return false;
   }
-  unsigned char* out = nullptr;
-  int len = i2d_ECDSA_SIG(sig.get(), &out);
-  if (len <= 0) return false;
-  der->assign(reinterpret_cast<char*>(out), len);
-  OPENSSL_free(out);
-  return true;
+  r.release();  // owned by sig now
+  s.release();
+  *der = hsm::DerOf(i2d_ECDSA_SIG, sig.get());
+  return !der->empty();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
     std::optional<absl::Duration> ttl, period, explicit_max_ttl;
     std::string display_name;
     std::string out;
+    bool orphan = false;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command = token->add_subcommand(
@@ -92,6 +93,8 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
               "Renewals never extend past creation + this [default: the server's maximum]");
   command->add_option("--display-name", flags->display_name, "Name shown in listings and audit")
       ->type_name("TEXT");
+  command->add_flag("--orphan", flags->orphan,
+                    "Not a child of the calling token, so not revoked with it (root only)");
   CLI::Option* out =
       command
           ->add_option("--out", flags->out,
@@ -105,6 +108,7 @@ void AddCreate(CLI::App* token, const GlobalOptions& options) {
     }
     v1::CreateTokenRequest request;
     for (const std::string& policy : flags->policies) request.add_policies(policy);
+    request.set_no_parent(flags->orphan);
     if (flags->ttl.has_value()) SetDuration(*flags->ttl, request.mutable_ttl());
     if (flags->period.has_value()) SetDuration(*flags->period, request.mutable_period());
     if (flags->explicit_max_ttl.has_value()) {

@@ -114,13 +114,11 @@ std::string Bool(bool value) { return value ? "true" : "false"; }
 std::string PublicKeyFingerprint(const std::string& pem) {
   hsm::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   hsm::EvpPkeyPtr key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  unsigned char* der = nullptr;
-  int der_len = key ? i2d_PUBKEY(key.get(), &der) : 0;
+  const std::string der = hsm::DerOf(i2d_PUBKEY, key.get());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  bool ok = der_len > 0 && EVP_Digest(der, static_cast<size_t>(der_len), digest, &digest_len,
-                                      EVP_sha256(), nullptr) == 1;
-  OPENSSL_free(der);
+  bool ok = !der.empty() && EVP_Digest(der.data(), der.size(), digest, &digest_len, EVP_sha256(),
+                                       nullptr) == 1;
   ERR_clear_error();
   if (!ok) return "public key (unreadable PEM)";
   std::string base64 =

@@ -230,16 +230,9 @@ HttpResponse PkiApi::ListRoles(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/roles/",
-      [this](const std::string& token,
-             std::string* next) -> absl::StatusOr<std::vector<std::string>> {
-        v1::ListRolesRequest list;
-        list.set_page_size(1000);
-        list.set_page_token(token);
-        absl::StatusOr<v1::ListRolesResponse> page = ca_->ListRoles(list);
-        if (!page.ok()) return page.status();
-        *next = page->next_page_token();
-        return std::vector<std::string>(page->names().begin(), page->names().end());
-      },
+      pki_internal::EnginePages<v1::ListRolesRequest>(
+          [this](const v1::ListRolesRequest& list) { return ca_->ListRoles(list); },
+          [](const v1::ListRolesResponse& page) -> const auto& { return page.names(); }),
       &truncated);
   if (!names.ok()) return StatusError(names.status());
   return ListReply(*names, std::nullopt, truncated);
@@ -252,17 +245,9 @@ HttpResponse PkiApi::ListIssuers(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/issuers/",
-      [this](const std::string& token,
-             std::string* next) -> absl::StatusOr<std::vector<std::string>> {
-        v1::ListIssuersRequest list;
-        list.set_page_size(1000);
-        list.set_page_token(token);
-        absl::StatusOr<v1::ListIssuersResponse> page = ca_->ListIssuers(list);
-        if (!page.ok()) return page.status();
-        *next = page->next_page_token();
-        return std::vector<std::string>(page->issuer_names().begin(),
-                                        page->issuer_names().end());
-      },
+      pki_internal::EnginePages<v1::ListIssuersRequest>(
+          [this](const v1::ListIssuersRequest& list) { return ca_->ListIssuers(list); },
+          [](const v1::ListIssuersResponse& page) -> const auto& { return page.issuer_names(); }),
       &truncated);
   if (!names.ok()) return StatusError(names.status());
   Json key_info = Json::Object();
@@ -452,14 +437,15 @@ HttpResponse PkiApi::SetSigned(const HttpRequest& request) const {
 absl::StatusOr<std::string> PkiApi::ParentChain(const std::string& certificate_pem) const {
   absl::StatusOr<hsm::X509Ptr> cert = pki::ParseCertificatePem(certificate_pem);
   if (!cert.ok()) return absl::InvalidArgumentError("certificate: not a PEM certificate");
+  const pki_internal::PageFetch issuer_pages = pki_internal::EnginePages<v1::ListIssuersRequest>(
+      [this](const v1::ListIssuersRequest& list) { return ca_->ListIssuers(list); },
+      [](const v1::ListIssuersResponse& page) -> const auto& { return page.issuer_names(); });
   std::string token;
   do {
-    v1::ListIssuersRequest list;
-    list.set_page_size(1000);
-    list.set_page_token(token);
-    absl::StatusOr<v1::ListIssuersResponse> page = ca_->ListIssuers(list);
-    if (!page.ok()) return page.status();
-    for (const std::string& name : page->issuer_names()) {
+    std::string next;
+    absl::StatusOr<std::vector<std::string>> names = issuer_pages(token, &next);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
       v1::GetIssuerRequest get;
       get.set_issuer_name(name);
       absl::StatusOr<v1::Issuer> issuer = ca_->GetIssuer(get);
@@ -469,7 +455,7 @@ absl::StatusOr<std::string> PkiApi::ParentChain(const std::string& certificate_p
         return issuer->chain_pem();
       }
     }
-    token = page->next_page_token();
+    token = std::move(next);
   } while (!token.empty());
   return absl::InvalidArgumentError(
       "certificate: its issuer is not an issuer here; send its chain after it in the bundle");

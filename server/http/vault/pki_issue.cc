@@ -256,16 +256,11 @@ HttpResponse PkiApi::ListCerts(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> serials = VisibleNames(
       *policies_(), **caller, "pki/certs/",
-      [this](const std::string& token, std::string* next) -> absl::StatusOr<std::vector<std::string>> {
-        v1::ListCertificatesRequest list;
-        list.set_page_size(1000);
-        list.set_page_token(token);
-        absl::StatusOr<v1::ListCertificatesResponse> page = ca_->ListCertificates(list);
-        if (!page.ok()) return page.status();
-        *next = page->next_page_token();
-        return std::vector<std::string>(page->serial_numbers().begin(),
-                                        page->serial_numbers().end());
-      },
+      pki_internal::EnginePages<v1::ListCertificatesRequest>(
+          [this](const v1::ListCertificatesRequest& list) { return ca_->ListCertificates(list); },
+          [](const v1::ListCertificatesResponse& page) -> const auto& {
+            return page.serial_numbers();
+          }),
       &truncated);
   if (!serials.ok()) return StatusError(serials.status());
   for (std::string& serial : *serials) serial = VaultSerial(serial);

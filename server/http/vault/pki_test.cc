@@ -27,6 +27,7 @@
 #include "hsm/testing/softhsm_token.h"
 #include "kms/barrier.h"
 #include "kms/sqlite_storage.h"
+#include "server/http/vault/testing_hsm.h"
 #include "server/access/http_gate.h"
 #include "server/access/policy.h"
 #include "server/access/principal.h"
@@ -38,7 +39,6 @@ namespace {
 using google::protobuf::Struct;
 using google::protobuf::Value;
 using hsm::testing::RunCommand;
-using hsm::testing::SoftHsmToken;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -113,26 +113,18 @@ std::string OpensslCsr(const std::string& name, const std::string& subject,
   return RunCommand(absl::StrCat("cat ", csr)).output;
 }
 
-class PkiApiTest : public ::testing::Test {
+class PkiApiTest : public testing::HsmStorageTest {
  protected:
   static void SetUpTestSuite() {
-    if (token_ != nullptr) return;
-    auto token = SoftHsmToken::Create("pki-api");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
+    if (provider_ != nullptr) return;
+    ASSERT_NO_FATAL_FAILURE(SetUpHsm("pki-api"));
     auto provider = hsm::HsmProvider::Load(hsm_);
     ASSERT_TRUE(provider.ok()) << provider.status();
     provider_ = provider->release();
   }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/pki-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
+    ASSERT_NO_FATAL_FAILURE(NewStorage("pki-"));
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
     ASSERT_TRUE(barrier_->Unseal().ok());
     pki::CaOptions options;
@@ -238,10 +230,7 @@ class PkiApiTest : public ::testing::Test {
     return r.exit_code == 0 ? "OK" : r.output;
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  static hsm::HsmProvider* provider_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
+  static inline hsm::HsmProvider* provider_ = nullptr;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<pki::Ca> ca_;
   std::shared_ptr<const access::PolicySet> policies_;
@@ -250,9 +239,6 @@ class PkiApiTest : public ::testing::Test {
   access::Principal caller_;
 };
 
-SoftHsmToken* PkiApiTest::token_ = nullptr;
-hsm::Hsm* PkiApiTest::hsm_ = nullptr;
-hsm::HsmProvider* PkiApiTest::provider_ = nullptr;
 
 TEST_F(PkiApiTest, GenerateRootThenDocumentsOfTheDefaultIssuer) {
   EXPECT_EQ(Call("GET", "/v1/pki/ca/pem").status, 404);

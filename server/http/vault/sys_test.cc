@@ -10,37 +10,24 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "hsm/testing/softhsm_token.h"
+#include "server/http/vault/testing_hsm.h"
 #include "kms/barrier.h"
-#include "kms/sqlite_storage.h"
 #include "server/http/vault/testing_reply.h"
 #include "server/system_service.h"
 
 namespace strongroom::server::vault {
 namespace {
 
-using hsm::testing::SoftHsmToken;
 using testing::Reply;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class SysApiTest : public ::testing::Test {
+class SysApiTest : public testing::HsmStorageTest {
  protected:
-  static void SetUpTestSuite() {
-    if (token_ != nullptr) return;  // One SoftHSM token for the whole binary.
-    auto token = SoftHsmToken::Create("sys-api-test");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
+  static void SetUpTestSuite() { SetUpHsm("sys-api-test"); }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/sys-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
+    ASSERT_NO_FATAL_FAILURE(NewStorage("sys-"));
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
     ASSERT_TRUE(barrier_->Unseal().ok());
     // The gRPC gate is not used by the methods the HTTP routes call.
@@ -72,17 +59,12 @@ class SysApiTest : public ::testing::Test {
     return Reply(router_.Route(request));
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<SystemService> system_;
   std::unique_ptr<SysApi> api_;
   HttpRouter router_;
   access::Principal operator_;
 };
-SoftHsmToken* SysApiTest::token_ = nullptr;
-hsm::Hsm* SysApiTest::hsm_ = nullptr;
 
 TEST_F(SysApiTest, HealthFollowsTheSealState) {
   Reply up = Call("GET", "/v1/sys/health");

@@ -4,6 +4,7 @@
 // and resource, 403, audit) are covered end to end in tests/hvac_e2e_test.cc.
 #include "server/http/vault/token.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,8 +14,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "hsm/testing/softhsm_token.h"
-#include "kms/sqlite_storage.h"
+#include "server/http/vault/testing_hsm.h"
 #include "server/access/policy.h"
 #include "server/access/token_store.h"
 #include "server/http/vault/testing_reply.h"
@@ -22,7 +22,6 @@
 namespace strongroom::server::vault {
 namespace {
 
-using hsm::testing::SoftHsmToken;
 using testing::Reply;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -46,23 +45,12 @@ v1::AuthConfig Config() {
   return config;
 }
 
-class TokenApiTest : public ::testing::Test {
+class TokenApiTest : public testing::HsmStorageTest {
  protected:
-  static void SetUpTestSuite() {
-    if (token_ != nullptr) return;  // One SoftHSM token for the whole binary.
-    auto token = SoftHsmToken::Create("token-api-test");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
+  static void SetUpTestSuite() { SetUpHsm("token-api-test"); }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/tokens-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
+    ASSERT_NO_FATAL_FAILURE(NewStorage("tokens-"));
     auto store = access::TokenStore::Open(storage_.get(), hsm_, {});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
@@ -109,9 +97,6 @@ class TokenApiTest : public ::testing::Test {
     return r.Str("auth.client_token");
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
   std::unique_ptr<access::TokenStore> store_;
   std::shared_ptr<const access::PolicySet> policies_;
   std::unique_ptr<TokenApi> api_;
@@ -119,8 +104,6 @@ class TokenApiTest : public ::testing::Test {
   HttpRouter router_;
   access::Principal root_;
 };
-SoftHsmToken* TokenApiTest::token_ = nullptr;
-hsm::Hsm* TokenApiTest::hsm_ = nullptr;
 
 TEST_F(TokenApiTest, RoutesAreVaultsWithPutBesidePost) {
   std::vector<std::string> names;
@@ -204,6 +187,26 @@ TEST_F(TokenApiTest, CreateFollowsTheGrantRules) {
   r = Call("POST", "/v1/auth/token/create", R"({"policies":["nope"]})", root_);
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.Str("errors.0"), HasSubstr("no policy named \"nope\""));
+}
+
+// As in Vault, the tokens a root token creates are its children: revoking it revokes them,
+// unless they were made orphans (create-orphan, no_parent). They may outlive its 1 h.
+TEST_F(TokenApiTest, ARootTokensChildrenAreRevokedWithIt) {
+  const std::string child = MustCreate(R"({"policies":["app"],"ttl":"24h"})", root_);
+  const std::string grandchild = MustCreate(R"({"policies":["app"]})", PrincipalOf(
+      MustCreate(R"({"policies":["app","minter"],"ttl":"2h"})", root_)));
+  const std::string orphan = MustCreate(R"({"policies":["app"],"no_parent":true})", root_);
+  Reply r = Call("POST", "/v1/auth/token/create-orphan", R"({"policies":["app"]})", root_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string orphan2 = r.Str("auth.client_token");
+  ASSERT_TRUE(store_->Authenticate(child, absl::Now()).ok());
+  EXPECT_EQ(Call("POST", "/v1/auth/token/revoke-self", "", root_).status, 204);
+  for (const std::string& t : {child, grandchild}) {
+    EXPECT_FALSE(store_->Authenticate(t, absl::Now()).ok()) << "revoked with root";
+  }
+  for (const std::string& t : {orphan, orphan2}) {
+    EXPECT_TRUE(store_->Authenticate(t, absl::Now()).ok()) << "an orphan outlives root";
+  }
 }
 
 TEST_F(TokenApiTest, CreateRefusesWhatStrongroomTokensDoNotHave) {
@@ -361,6 +364,55 @@ TEST_F(TokenApiTest, ResourceParamsNameTheTargetAccessor) {
   for (const char* path : {"create", "create-orphan", "renew-self", "revoke-self"}) {
     EXPECT_EQ(by_name.at(absl::StrCat("POST /v1/auth/token/", path))->resource_params, nullptr);
   }
+}
+
+// Counts HMACs the HSM starts (C_SignInit).
+class SignCounter final : public hsm::CallObserver {
+ public:
+  void OnCall(const char* function, CK_RV, absl::Duration) override {
+    if (absl::string_view(function) == "C_SignInit") calls.fetch_add(1);
+  }
+  std::atomic<int> calls{0};
+};
+
+// A token named in a request body (lookup, renew, revoke) is checked like a presented one:
+// wrong secrets for an accessor the caller knows cost HSM work only as the store's refusal
+// budget allows, on this path too.
+TEST_F(TokenApiTest, TokensNamedInBodiesAreCheckedWithinTheRefusalBudget) {
+  const std::string token = MustCreate(R"({"policies":["app"]})", root_);
+  access::TokenStoreOptions options;
+  options.refused_token_hmacs_per_second = 2;
+  auto metered = access::TokenStore::Open(storage_.get(), hsm_, options);
+  ASSERT_TRUE(metered.ok()) << metered.status();
+  TokenApi api(metered->get(), [this] { return policies_; });
+  HttpRouter router;
+  for (VaultRoute& r : api.Routes()) router.Handle(r.method, r.pattern, r.handler);
+  SignCounter hsm_work;
+  hsm_->SetCallObserver(&hsm_work);
+  constexpr int kAttempts = 40;
+  int refused = 0;
+  for (int i = 0; i < kAttempts; ++i) {
+    const std::string wrong =
+        token.substr(0, 37) + absl::StrCat(i, std::string(43, 'A')).substr(0, 43);
+    HttpRequest request;
+    request.method = "POST";
+    request.path = i % 2 == 0 ? "/v1/auth/token/lookup" : "/v1/auth/token/revoke";
+    request.body = absl::StrCat(R"({"token":")", wrong, R"("})");
+    request.principal = &root_;
+    Reply r(router.Route(request));
+    EXPECT_NE(r.status, 200) << r.body;
+    EXPECT_NE(r.status, 204) << r.body;
+    EXPECT_THAT(r.body, Not(HasSubstr(wrong.substr(37))));
+    ++refused;
+  }
+  hsm_->SetCallObserver(nullptr);
+  EXPECT_EQ(refused, kAttempts);
+  // Both budgets' bursts (2 each) and rates over the few seconds the loop takes; unmetered,
+  // every attempt cost one HMAC.
+  EXPECT_LE(hsm_work.calls.load(), 8) << "HSM HMACs for " << kAttempts << " wrong secrets";
+  // The genuine token is still served (once the budget allows).
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_TRUE((*metered)->Authenticate(token, absl::Now()).ok());
 }
 
 }  // namespace

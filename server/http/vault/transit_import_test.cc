@@ -23,6 +23,7 @@
 #include "kms/ciphertext.h"
 #include "kms/keyring.h"
 #include "kms/sqlite_storage.h"
+#include "server/http/vault/testing_hsm.h"
 #include "kms/transit.h"
 #include "server/http/vault/transit.h"
 
@@ -31,7 +32,6 @@ namespace {
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
-using hsm::testing::SoftHsmToken;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -54,23 +54,13 @@ struct Reply {
   }
 };
 
-class TransitImportTest : public ::testing::Test {
+class TransitImportTest : public vault::testing::HsmStorageTest {
  protected:
-  static void SetUpTestSuite() {
-    if (token_ != nullptr) return;  // One token (and wrapping key) for the whole binary.
-    auto token = SoftHsmToken::Create("vault-import");
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
+  // One token (and wrapping key) for the whole binary.
+  static void SetUpTestSuite() { SetUpHsm("vault-import"); }
 
   void SetUp() override {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/import-", ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
+    ASSERT_NO_FATAL_FAILURE(NewStorage("import-"));
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
     ASSERT_TRUE(barrier_->Unseal().ok());
     keyring_ = std::make_unique<kms::Keyring>(hsm_, storage_.get(), barrier_.get());
@@ -154,9 +144,6 @@ class TransitImportTest : public ::testing::Test {
     return r.Str("data", "ciphertext");
   }
 
-  static SoftHsmToken* token_;
-  static hsm::Hsm* hsm_;
-  std::unique_ptr<kms::SqliteStorage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<kms::Keyring> keyring_;
   std::unique_ptr<kms::Transit> transit_;
@@ -165,8 +152,6 @@ class TransitImportTest : public ::testing::Test {
   HttpRouter router_;
   std::string pem_;
 };
-SoftHsmToken* TransitImportTest::token_ = nullptr;
-hsm::Hsm* TransitImportTest::hsm_ = nullptr;
 
 TEST_F(TransitImportTest, WrappingKeyIsAnRsa4096PublicKeyInPem) {
   EXPECT_THAT(pem_, StartsWith("-----BEGIN PUBLIC KEY-----\n"));

@@ -196,11 +196,8 @@ absl::StatusOr<std::string> FromJws(const std::string& signature, v1::KeyType ty
     }
     r.release();  // owned by sig now
     s.release();
-    unsigned char* der = nullptr;
-    int len = i2d_ECDSA_SIG(sig.get(), &der);
-    if (len <= 0) return absl::InternalError("out of memory");
-    raw.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-    OPENSSL_free(der);
+    raw = hsm::DerOf(i2d_ECDSA_SIG, sig.get());
+    if (raw.empty()) return absl::InternalError("out of memory");
   }
   return absl::StrCat(prefix, absl::Base64Escape(raw));
 }

@@ -21,13 +21,13 @@
 #include "kms/transit.h"
 #include "server/access/policy.h"
 #include "server/access/principal.h"
+#include "server/http/vault/testing_hsm.h"
 #include "server/http/vault/transit.h"
 
 namespace strongroom::server::vault::testing {
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
-using hsm::testing::SoftHsmToken;
 
 struct Reply {
   int status = 0;
@@ -127,24 +127,11 @@ inline Reply ReadReply(const HttpResponse& response) {
 // SetUpTestSuite by SetUpHsm), and per test a fresh SQLite database with an unsealed barrier,
 // a keyring and a kms::Transit over them (SetUpEngine, from SetUp under
 // ASSERT_NO_FATAL_FAILURE).
-class TransitEngineTest : public ::testing::Test {
+class TransitEngineTest : public HsmStorageTest {
  protected:
-  static void SetUpHsm(const std::string& token_label) {
-    if (token_ != nullptr) return;  // One token for the whole binary.
-    auto token = SoftHsmToken::Create(token_label);
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = new SoftHsmToken(*std::move(token));
-    auto hsm = hsm::Hsm::Open(token_->Options());
-    ASSERT_TRUE(hsm.ok()) << hsm.status();
-    hsm_ = hsm->release();
-  }
-
-  // The database is <token dir>/<db_prefix><n>.db, n counting the tests of the binary.
+  // The database is <token dir>/<db_prefix><n>.db (HsmStorageTest::NewStorage).
   void SetUpEngine(const std::string& db_prefix) {
-    static int n = 0;
-    auto storage = kms::SqliteStorage::Open(absl::StrCat(token_->dir, "/", db_prefix, ++n, ".db"));
-    ASSERT_TRUE(storage.ok()) << storage.status();
-    storage_ = *std::move(storage);
+    ASSERT_NO_FATAL_FAILURE(NewStorage(db_prefix));
     barrier_ = std::make_unique<kms::Barrier>(hsm_, storage_.get());
     ASSERT_TRUE(barrier_->Unseal().ok());
     keyring_ =
@@ -152,9 +139,6 @@ class TransitEngineTest : public ::testing::Test {
     transit_ = std::make_unique<kms::Transit>(keyring_.get(), hsm_);
   }
 
-  static inline SoftHsmToken* token_ = nullptr;
-  static inline hsm::Hsm* hsm_ = nullptr;
-  std::unique_ptr<kms::SqliteStorage> storage_;
   std::unique_ptr<kms::Barrier> barrier_;
   std::unique_ptr<kms::Keyring> keyring_;
   std::unique_ptr<kms::Transit> transit_;
