@@ -42,4 +42,22 @@ absl::StatusOr<std::vector<std::string>> VisibleNames(const access::PolicySet& p
 HttpResponse ListReply(const std::vector<std::string>& keys, std::optional<Json> key_info,
                        bool truncated);
 
+// The PageFetch of a paged engine listing: `list` answers a Request (page_size,
+// page_token) with a StatusOr of a Response (next_page_token), whose names `names` picks.
+template <typename Request, typename List, typename Names>
+PageFetch EnginePages(List list, Names names) {
+  return [list = std::move(list), names = std::move(names)](
+             const std::string& page_token,
+             std::string* next) -> absl::StatusOr<std::vector<std::string>> {
+    Request request;
+    request.set_page_size(1000);
+    request.set_page_token(page_token);
+    auto page = list(request);
+    if (!page.ok()) return page.status();
+    *next = page->next_page_token();
+    const auto& field = names(*page);
+    return std::vector<std::string>(field.begin(), field.end());
+  };
+}
+
 }  // namespace strongroom::server::vault

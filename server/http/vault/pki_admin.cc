@@ -230,7 +230,7 @@ HttpResponse PkiApi::ListRoles(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/roles/",
-      pki_internal::EnginePages<v1::ListRolesRequest>(
+      EnginePages<v1::ListRolesRequest>(
           [this](const v1::ListRolesRequest& list) { return ca_->ListRoles(list); },
           [](const v1::ListRolesResponse& page) -> const auto& { return page.names(); }),
       &truncated);
@@ -245,7 +245,7 @@ HttpResponse PkiApi::ListIssuers(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), **caller, "pki/issuers/",
-      pki_internal::EnginePages<v1::ListIssuersRequest>(
+      EnginePages<v1::ListIssuersRequest>(
           [this](const v1::ListIssuersRequest& list) { return ca_->ListIssuers(list); },
           [](const v1::ListIssuersResponse& page) -> const auto& { return page.issuer_names(); }),
       &truncated);
@@ -437,7 +437,7 @@ HttpResponse PkiApi::SetSigned(const HttpRequest& request) const {
 absl::StatusOr<std::string> PkiApi::ParentChain(const std::string& certificate_pem) const {
   absl::StatusOr<hsm::X509Ptr> cert = pki::ParseCertificatePem(certificate_pem);
   if (!cert.ok()) return absl::InvalidArgumentError("certificate: not a PEM certificate");
-  const pki_internal::PageFetch issuer_pages = pki_internal::EnginePages<v1::ListIssuersRequest>(
+  const PageFetch issuer_pages = EnginePages<v1::ListIssuersRequest>(
       [this](const v1::ListIssuersRequest& list) { return ca_->ListIssuers(list); },
       [](const v1::ListIssuersResponse& page) -> const auto& { return page.issuer_names(); });
   std::string token;

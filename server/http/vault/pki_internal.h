@@ -64,25 +64,7 @@ bool IsList(const HttpRequest& request);
 // Vault's answer to a GET on a list-only path without ?list=true.
 HttpResponse ListOnly();
 
-// Listings: VisibleNames and ListReply (listing.h).
-
-// The PageFetch of a paged engine listing: `list` answers a Request (page_size,
-// page_token) with a StatusOr of a Response (next_page_token), whose names `names` picks.
-template <typename Request, typename List, typename Names>
-PageFetch EnginePages(List list, Names names) {
-  return [list = std::move(list), names = std::move(names)](
-             const std::string& page_token,
-             std::string* next) -> absl::StatusOr<std::vector<std::string>> {
-    Request request;
-    request.set_page_size(1000);
-    request.set_page_token(page_token);
-    auto page = list(request);
-    if (!page.ok()) return page.status();
-    *next = page->next_page_token();
-    const auto& field = names(*page);
-    return std::vector<std::string>(field.begin(), field.end());
-  };
-}
+// Listings: VisibleNames, ListReply and EnginePages (listing.h).
 
 // The principal the gate admitted (never null behind the gate).
 absl::StatusOr<const access::Principal*> Caller(const HttpRequest& request);

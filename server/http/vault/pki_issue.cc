@@ -256,7 +256,7 @@ HttpResponse PkiApi::ListCerts(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> serials = VisibleNames(
       *policies_(), **caller, "pki/certs/",
-      pki_internal::EnginePages<v1::ListCertificatesRequest>(
+      EnginePages<v1::ListCertificatesRequest>(
           [this](const v1::ListCertificatesRequest& list) { return ca_->ListCertificates(list); },
           [](const v1::ListCertificatesResponse& page) -> const auto& {
             return page.serial_numbers();

@@ -188,16 +188,9 @@ HttpResponse TransitApi::ListKeys(const HttpRequest& request) const {
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), *request.principal, "transit/keys/",
-      [this](const std::string& page_token, std::string* next)
-          -> absl::StatusOr<std::vector<std::string>> {
-        v1::ListKeysRequest req;
-        req.set_page_size(1000);
-        req.set_page_token(page_token);
-        absl::StatusOr<v1::ListKeysResponse> page = transit_->ListKeys(req);
-        if (!page.ok()) return page.status();
-        *next = page->next_page_token();
-        return std::vector<std::string>(page->names().begin(), page->names().end());
-      },
+      EnginePages<v1::ListKeysRequest>(
+          [this](const v1::ListKeysRequest& list) { return transit_->ListKeys(list); },
+          [](const v1::ListKeysResponse& page) -> const auto& { return page.names(); }),
       &truncated, after, limit == 0 ? kMaxListed : std::min<uint64_t>(limit, kMaxListed));
   if (!names.ok()) return StatusError(names.status());
   return ListReply(*names, std::nullopt, limit == 0 && truncated);
