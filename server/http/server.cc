@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "hsm/openssl_ptr.h"
 #include "server/worker_pool.h"
 
 namespace strongroom::server {
@@ -197,18 +198,17 @@ std::string PeerChainPem(const SSL* ssl) {
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (leaf == nullptr) return "";
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, leaf);
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr) return "";
+  PEM_write_bio_X509(bio.get(), leaf);
   for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
     if (X509_cmp(sk_X509_value(chain, i), leaf) != 0) {
-      PEM_write_bio_X509(bio, sk_X509_value(chain, i));
+      PEM_write_bio_X509(bio.get(), sk_X509_value(chain, i));
     }
   }
   char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, n > 0 ? n : 0);
-  BIO_free(bio);
-  return pem;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, n > 0 ? n : 0);
 }
 
 std::string PeerName(const tcp::socket& socket) {
