@@ -70,7 +70,12 @@ std::string AcmeStore::NewId() {
 }
 
 absl::StatusOr<std::string> AcmeStore::NewNonce(absl::Time now) {
-  const int64_t expires = absl::ToUnixSeconds(now + options_.nonce_lifetime);
+  const int64_t due = absl::ToUnixMicros(now + options_.nonce_lifetime);
+  int64_t last = last_nonce_expiry_us_.load();
+  int64_t expires;
+  do {
+    expires = std::max(due, last + 1);
+  } while (!last_nonce_expiry_us_.compare_exchange_weak(last, expires));
   const std::string nonce = absl::StrCat(Hex16(expires), NewId());
   kms::WriteBatch batch;
   batch.Put(NonceKey(nonce), "", kms::WriteBatch::kMustNotExist);
@@ -87,7 +92,7 @@ absl::StatusOr<std::string> AcmeStore::NewNonce(absl::Time now) {
 absl::StatusOr<bool> AcmeStore::ConsumeNonce(absl::string_view nonce, absl::Time now) {
   if (nonce.size() != 48 || !ValidId(nonce)) return false;
   std::optional<int64_t> expires = ExpiryOf(nonce);
-  if (!expires || *expires < absl::ToUnixSeconds(now)) return false;
+  if (!expires || *expires < absl::ToUnixMicros(now)) return false;
   const std::string key = NonceKey(nonce);
   absl::StatusOr<std::optional<kms::Entry>> entry = storage_->Get(key);
   if (!entry.ok()) return entry.status();
@@ -239,6 +244,7 @@ absl::StatusOr<std::optional<CertificateRecord>> AcmeStore::GetCertificate(
 
 absl::Status AcmeStore::Sweep(absl::Time now) {
   const int64_t now_s = absl::ToUnixSeconds(now);
+  const int64_t now_us = absl::ToUnixMicros(now);
   // Nonces, oldest first: the expired ones, then any past the bound.
   absl::StatusOr<std::vector<kms::Entry>> nonces =
       storage_->List(kNonces, "", size_t{options_.max_nonces} * 2);
@@ -247,7 +253,7 @@ absl::Status AcmeStore::Sweep(absl::Time now) {
   size_t live = nonces->size();
   for (const kms::Entry& e : *nonces) {
     std::optional<int64_t> expires = ExpiryOf(absl::string_view(e.key).substr(kNonces.size()));
-    if ((expires && *expires >= now_s) && live <= options_.max_nonces) break;
+    if ((expires && *expires >= now_us) && live <= options_.max_nonces) break;
     batch.Delete(e.key);
     --live;
   }

@@ -5,8 +5,10 @@
 // "acme/orders/<id>", "acme/account-orders/<account>/<order>", "acme/order-expiry/<expires
 // as 16 hex>/<order>", "acme/authz/<id>", "acme/certs/<serial>", "acme/eab/<kid>" (external
 // account binding keys, without their HMAC key), and one entry per unused
-// nonce "acme/nonces/<expires as 16 hex>/<nonce>" (the nonce carries its expiry, so an
-// expired one is refused without a read, and key order is age order).
+// nonce "acme/nonces/<expiry in microseconds as 16 hex>/<nonce>" (the nonce carries its
+// expiry, so an expired one is refused without a read, and key order is age order: a node
+// never gives two nonces the same expiry, so a burst inside one second is still evicted
+// oldest first).
 //
 // Nonces are single-use across nodes: Consume deletes the entry with compare-and-set, so of
 // two requests racing with one nonce exactly one wins. Their number is bounded: every
@@ -116,6 +118,7 @@ class AcmeStore {
   const AcmeStoreOptions options_;
   kms::GroupCommit group_;  // every write; declared after storage_, which it writes to
   std::atomic<uint32_t> issued_since_sweep_{0};
+  std::atomic<int64_t> last_nonce_expiry_us_{0};  // strictly increasing on this node
 };
 
 }  // namespace strongroom::server::acme

@@ -157,6 +157,23 @@ TEST_F(AcmeStoreTest, ConcurrentIssueAndConsume) {
   EXPECT_EQ(Count("acme/nonces/"), 0u);
 }
 
+// Eviction past the bound takes the oldest nonces, even when a burst is issued inside one
+// second (here: at one instant): the newest nonces stay usable.
+TEST_F(AcmeStoreTest, EvictionKeepsTheNewestNoncesOfABurst) {
+  AcmeStore store(storage_.get(), {absl::Minutes(5), 8});
+  std::vector<std::string> nonces;
+  for (int i = 0; i < 64; ++i) {
+    auto nonce = store.NewNonce(now_);
+    ASSERT_TRUE(nonce.ok());
+    nonces.push_back(*nonce);
+  }
+  ASSERT_TRUE(store.Sweep(now_).ok());
+  EXPECT_EQ(*store.ConsumeNonce(nonces.front(), now_), false);
+  for (size_t i = nonces.size() - 8; i < nonces.size(); ++i) {
+    EXPECT_EQ(*store.ConsumeNonce(nonces[i], now_), true) << "nonce " << i << " of 64";
+  }
+}
+
 TEST_F(AcmeStoreTest, UnusedNoncesStayBounded) {
   AcmeStore store(storage_.get(), {absl::Minutes(5), 40});
   for (int i = 0; i < 500; ++i) ASSERT_TRUE(store.NewNonce(now_).ok());

@@ -67,7 +67,7 @@ async function checkNonceBound() {
   ok(stale.status === 400 && stale.data.type === 'urn:ietf:params:acme:error:badNonce',
      `nonce store bounded: a nonce ${maxNonces * 4} nonces old is refused (${stale.status} ${stale.data.type})`);
   const fresh = await client.http.signedRequest(url, payload, { kid, nonce: await client.http.getNonce() });
-  ok(fresh.status === 201, `a fresh nonce is accepted (${fresh.status})`);
+  ok(fresh.status === 201, `a fresh nonce is accepted (${fresh.status} ${fresh.data && fresh.data.type} ${fresh.data && fresh.data.detail})`);
 }
 
 async function main() {
