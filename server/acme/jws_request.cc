@@ -43,9 +43,8 @@ Problem ParseProblem(absl::string_view body, const absl::Status& status) {
 std::optional<Problem> ParsePayload(absl::string_view text, absl::string_view what,
                                     Struct* out) {
   if (text.empty()) return Malformed(absl::StrCat(what, ": a JSON object is required"));
-  if (!vault::ParseBody(std::string(text), out).ok()) {
-    return Malformed(absl::StrCat(what, " is not a JSON object within ", vault::kMaxJsonDepth,
-                                  " levels of nesting"));
+  if (absl::Status s = vault::ParseBody(std::string(text), out); !s.ok()) {
+    return Malformed(absl::StrCat(what, ": ", s.message()));
   }
   return std::nullopt;
 }

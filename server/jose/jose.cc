@@ -24,6 +24,9 @@ using google::protobuf::Value;
 
 // JOSE headers, JWKs and JWT claims are flat or nearly so; a JWK Set nests three deep.
 constexpr int kMaxDepth = 8;
+// Items in any one array or object of them (a JWK Set's keys are checked against kMaxJwksKeys
+// once parsed).
+constexpr JsonBounds kBounds{kMaxDepth, 1000};
 constexpr size_t kMaxJwksKeys = 100;
 constexpr int kMinRsaBits = 2048;
 constexpr int kMaxRsaBits = 8192;
@@ -393,7 +396,7 @@ absl::StatusOr<Jws> Assemble(absl::string_view encoded_header, absl::string_view
   if (!Base64UrlDecode(encoded_header, &header_json)) {
     return Invalid("the JWS header is not base64url");
   }
-  if (absl::Status s = ParseJsonObject(header_json, kMaxDepth, "the JWS header", &jws.header);
+  if (absl::Status s = ParseJsonObject(header_json, kBounds, "the JWS header", &jws.header);
       !s.ok()) {
     return s;
   }
@@ -488,7 +491,7 @@ absl::StatusOr<PublicJwk> PublicJwk::FromStruct(const Struct& jwk) {
 absl::StatusOr<PublicJwk> PublicJwk::FromJson(absl::string_view json) {
   if (json.size() > kMaxJoseInput) return Invalid("the JWK is too large");
   Struct jwk;
-  if (absl::Status s = ParseJsonObject(json, kMaxDepth, "the JWK", &jwk); !s.ok()) return s;
+  if (absl::Status s = ParseJsonObject(json, kBounds, "the JWK", &jwk); !s.ok()) return s;
   return FromStruct(jwk);
 }
 
@@ -498,7 +501,7 @@ absl::StatusOr<PublicJwk> PublicJwk::FromEvpPkey(EVP_PKEY* key) {
   if (!members.ok()) return members.status();
   Struct jwk;
   // One path for every source: rebuild from the canonical members, which also checks them.
-  if (absl::Status s = ParseJsonObject(CanonicalJson(*members), kMaxDepth, "the JWK", &jwk);
+  if (absl::Status s = ParseJsonObject(CanonicalJson(*members), kBounds, "the JWK", &jwk);
       !s.ok()) {
     return s;
   }
@@ -570,7 +573,7 @@ bool PublicJwk::Verify(Algorithm alg, absl::string_view signing_input,
 absl::StatusOr<std::vector<PublicJwk>> ParseJwks(absl::string_view json) {
   if (json.size() > kMaxJoseInput) return Invalid("the JWK Set is too large");
   Struct set;
-  if (absl::Status s = ParseJsonObject(json, kMaxDepth, "the JWK Set", &set); !s.ok()) return s;
+  if (absl::Status s = ParseJsonObject(json, kBounds, "the JWK Set", &set); !s.ok()) return s;
   auto keys = set.fields().find("keys");
   if (keys == set.fields().end() || keys->second.kind_case() != Value::kListValue) {
     return Invalid("the JWK Set has no \"keys\" array");
@@ -609,7 +612,7 @@ absl::StatusOr<Jws> ParseCompact(absl::string_view token) {
 absl::StatusOr<Jws> ParseFlattened(absl::string_view json) {
   if (json.size() > kMaxJoseInput) return Invalid("the JWS is too large");
   Struct jws;
-  if (absl::Status s = ParseJsonObject(json, kMaxDepth, "the JWS", &jws); !s.ok()) return s;
+  if (absl::Status s = ParseJsonObject(json, kBounds, "the JWS", &jws); !s.ok()) return s;
   const std::string* parts[3] = {nullptr, nullptr, nullptr};
   const char* names[3] = {"protected", "payload", "signature"};
   for (const auto& [name, value] : jws.fields()) {

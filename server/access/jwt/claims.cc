@@ -78,7 +78,7 @@ bool ValidClaimName(absl::string_view path) {
 
 absl::StatusOr<Struct> ParseClaims(absl::string_view payload) {
   Struct claims;
-  if (absl::Status s = ParseJsonObject(payload, kMaxClaimsDepth, "the JWT's claims", &claims);
+  if (absl::Status s = ParseJsonObject(payload, {kMaxClaimsDepth, kMaxClaimsItems}, "the JWT's claims", &claims);
       !s.ok()) {
     return s;
   }

@@ -21,11 +21,14 @@
 
 namespace strongroom::server::access::jwt {
 
-// How deep a JWT's claims may nest objects and arrays.
+// How deep a JWT's claims may nest objects and arrays, and how many items any one of them
+// may hold.
 inline constexpr int kMaxClaimsDepth = 16;
+inline constexpr size_t kMaxClaimsItems = 1000;
 
 // The payload of a JWT (or another small document: OIDC discovery) as a JSON object.
-// INVALID_ARGUMENT if it is not one, or nests deeper than kMaxClaimsDepth.
+// INVALID_ARGUMENT if it is not one, nests deeper than kMaxClaimsDepth or has an array or
+// object of more than kMaxClaimsItems items.
 absl::StatusOr<google::protobuf::Struct> ParseClaims(absl::string_view payload);
 
 // The string claim `name`, "" if absent or not a string.

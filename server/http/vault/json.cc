@@ -94,7 +94,7 @@ VaultRoute::ResourceParamsFn BodyFields(std::vector<std::pair<std::string, std::
 absl::Status ParseBody(const std::string& body, Struct* out) {
   if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
   // Vault's requests nest objects and arrays 3 deep ({"batch_input":[{...}]}).
-  absl::Status parsed = ParseJsonObject(body, kMaxJsonDepth, "the body", out);
+  absl::Status parsed = ParseJsonObject(body, {kMaxJsonDepth, kMaxJsonItems}, "the body", out);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("failed to parse JSON input: ", parsed.message()));

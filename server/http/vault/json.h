@@ -171,9 +171,11 @@ HttpResponse NotFound();
 
 // ---------------------------------------------------------------------------------------
 // Request bodies. A body is a JSON object (an empty body is an empty object) nested at most
-// kMaxJsonDepth deep (checked before parsing).
+// kMaxJsonDepth deep, no array or object in it holding more than kMaxJsonItems items (Vault's
+// batch limit), both checked before parsing.
 
 constexpr int kMaxJsonDepth = 16;
+constexpr size_t kMaxJsonItems = 10000;
 
 // A parsed body that is cleansed when it goes out of scope.
 struct Body {

@@ -164,10 +164,6 @@ absl::StatusOr<const ListValue*> BatchInput(const Struct& body) {
   if (input->kind_case() != Value::kListValue) return TypeError("batch_input", "an array");
   const ListValue& list = input->list_value();
   if (list.values_size() == 0) return absl::InvalidArgumentError("missing batch input to process");
-  if (static_cast<size_t>(list.values_size()) > kMaxBatchItems) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_input: at most ", kMaxBatchItems, " items"));
-  }
   for (int i = 0; i < list.values_size(); ++i) {
     if (list.values(i).kind_case() != Value::kStructValue) {
       return TypeError(absl::StrCat("batch_input[", i, "]"), "an object");

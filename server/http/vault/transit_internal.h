@@ -20,9 +20,6 @@ namespace strongroom::server::vault::transit_internal {
 
 // Key versions are uint32 in the engine.
 constexpr uint64_t kMaxVersion = UINT32_MAX;
-// Items of one sign, verify or hmac batch (the engine's default batch limit for encryption).
-constexpr size_t kMaxBatchItems = 10000;
-
 // Whether the mount is one Vault reserves ("sys", "auth"): no transit route serves it, so a
 // request there is answered 404 as Vault would.
 bool ReservedMount(const HttpRequest& request);
@@ -62,7 +59,8 @@ absl::Status DecodeField(const google::protobuf::Struct& s, const std::string& n
                          std::string* out);
 
 // The batch_input array of `body`, or nullptr for the single form. INVALID_ARGUMENT if it
-// is not an array of objects, is empty, or has more than kMaxBatchItems items.
+// is not an array of objects or is empty (its length was bounded by kMaxJsonItems when the body
+// was parsed).
 absl::StatusOr<const google::protobuf::ListValue*> BatchInput(const google::protobuf::Struct& body);
 
 }  // namespace strongroom::server::vault::transit_internal

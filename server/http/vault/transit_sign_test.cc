@@ -280,7 +280,7 @@ TEST_F(TransitApiTest, SignBatchesAndErrors) {
   for (int i = 0; i <= 10000; ++i) absl::StrAppend(&many, i ? "," : "", R"({"input":""})");
   r = Call("POST", "/v1/transit/sign/ec", many + "]}");
   EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.Error(), HasSubstr("at most 10000"));
+  EXPECT_THAT(r.Error(), HasSubstr("an array or object of more than 10000 items"));
 }
 
 }  // namespace
