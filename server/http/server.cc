@@ -64,12 +64,7 @@ struct Refusal {
 };
 
 HttpResponse ErrorResponse(const Refusal& refusal) {
-  HttpResponse response;
-  response.status = refusal.status;
-  response.content_type = "application/json";
-  // The messages are fixed ASCII without quotes or backslashes: no escaping needed.
-  response.body = absl::StrCat("{\"errors\":[\"", refusal.message, "\"]}");
-  return response;
+  return JsonError(refusal.status, refusal.message);
 }
 
 // The refusal for a parse failure; Beast's messages name the problem, never the input.

@@ -111,7 +111,7 @@ HttpResponse NoContent() {
 
 // The by-accessor routes answer an accessor that names no live token as Vault does.
 HttpResponse TargetError(const absl::Status& status) {
-  if (absl::IsNotFound(status)) return Errors(400, {"invalid accessor"});
+  if (absl::IsNotFound(status)) return JsonErrors(400, {"invalid accessor"});
   return StatusError(status);
 }
 
@@ -275,7 +275,7 @@ std::vector<VaultRoute> TokenApi::Routes() const {
 }
 
 HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   bool no_parent = false;
@@ -289,7 +289,7 @@ HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
       if (p != access::kRootPolicy) create->add_policies(p);
     }
     if (create->policies().empty()) {
-      return Errors(400, {"policies: required (a root token's policy cannot be granted)"});
+      return JsonErrors(400, {"policies: required (a root token's policy cannot be granted)"});
     }
   }
   const absl::Time now = absl::Now();
@@ -315,7 +315,7 @@ absl::StatusOr<std::string> TokenApi::TargetAccessor(const Struct& body, const c
 }
 
 HttpResponse TokenApi::LookupIn(const HttpRequest& request, const char* field) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   absl::StatusOr<std::string> accessor = TargetAccessor(parsed.json, field);
@@ -335,7 +335,7 @@ HttpResponse TokenApi::LookupAccessor(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::LookupSelf(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   if (absl::Status s = RequireToken(request); !s.ok()) return StatusError(s);
   const absl::Time now = absl::Now();
   absl::StatusOr<v1::TokenInfo> info = tokens_->Lookup(request.principal->token_accessor, now);
@@ -344,7 +344,7 @@ HttpResponse TokenApi::LookupSelf(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::RenewIn(const HttpRequest& request, const char* field) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   absl::StatusOr<absl::Duration> increment = GetDuration(parsed.json, "increment", "increment");
@@ -376,7 +376,7 @@ HttpResponse TokenApi::RenewAccessor(const HttpRequest& request) const {
 
 HttpResponse TokenApi::RevokeIn(const HttpRequest& request, const char* field,
                                bool orphan_children) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   std::string accessor;
   if (field == nullptr) {
     if (absl::Status s = RequireToken(request); !s.ok()) return StatusError(s);
@@ -413,7 +413,7 @@ HttpResponse TokenApi::RevokeOrphan(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::ListAccessors(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
   if (!tokens.ok()) return StatusError(tokens.status());
   // Only the tokens the caller may look up, as Auth.ListTokens answers.
