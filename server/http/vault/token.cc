@@ -37,9 +37,6 @@ bool IsAccessor(absl::string_view s) {
          });
 }
 
-// Vault's "orphan": the token has no parent token. Tokens record their creator's identity.
-bool IsOrphan(const v1::TokenInfo& info) { return !absl::StartsWith(info.creator(), "token:"); }
-
 absl::Status RequireToken(const HttpRequest& request) {
   if (request.principal->kind == access::Principal::Kind::kToken) return absl::OkStatus();
   return absl::FailedPreconditionError(
@@ -70,7 +67,7 @@ Json LookupData(const v1::TokenInfo& info, absl::Time now) {
                   .Set("issue_time", Rfc3339(TimeOf(info.create_time())))
                   .Set("meta", Json())
                   .Set("num_uses", 0)
-                  .Set("orphan", IsOrphan(info))
+                  .Set("orphan", info.orphan())
                   .Set("path", "auth/token/create")
                   .Set("policies", Json::Strings(PoliciesOf(info)))
                   .Set("renewable", info.renewable())
@@ -82,8 +79,7 @@ Json LookupData(const v1::TokenInfo& info, absl::Time now) {
 
 }  // namespace
 
-Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
-                    const hsm::SecretData* token) {
+Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, const hsm::SecretData* token) {
   Json auth = Json::Object();
   if (token != nullptr) auth.Set("client_token", std::string(token->RevealSecretAsString()));
   std::vector<std::string> policies = PoliciesOf(info);
@@ -95,7 +91,7 @@ Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
       .Set("renewable", info.renewable())
       .Set("entity_id", "")
       .Set("token_type", "service")
-      .Set("orphan", orphan)
+      .Set("orphan", info.orphan())
       .Set("num_uses", 0);
   return auth;
 }
@@ -296,9 +292,7 @@ HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
   absl::StatusOr<access::TokenStore::Created> created =
       access::GrantToken(*tokens_, *policies, *request.principal, *create, orphan, now);
   if (!created.ok()) return StatusError(created.status());
-  // Without a parent token the child is an orphan, as Vault counts it.
-  const bool is_orphan = orphan || request.principal->kind != access::Principal::Kind::kToken;
-  return Envelope(200, Json(), TokenAuthBlock(created->info, now, is_orphan, &created->token));
+  return Envelope(200, Json(), TokenAuthBlock(created->info, now, &created->token));
 }
 
 absl::StatusOr<std::string> TokenApi::TargetAccessor(const Struct& body, const char* field) const {
@@ -361,7 +355,7 @@ HttpResponse TokenApi::RenewIn(const HttpRequest& request, const char* field) co
   const absl::Time now = absl::Now();
   absl::StatusOr<v1::TokenInfo> info = tokens_->Renew(accessor, *increment, now);
   if (!info.ok()) return field == nullptr ? StatusError(info.status()) : TargetError(info.status());
-  return Envelope(200, Json(), TokenAuthBlock(*info, now, IsOrphan(*info)));
+  return Envelope(200, Json(), TokenAuthBlock(*info, now));
 }
 
 HttpResponse TokenApi::Renew(const HttpRequest& request) const { return RenewIn(request, "token"); }
