@@ -3,7 +3,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "server/json_string.h"
 
 namespace strongroom::server::access {
 namespace {
@@ -97,16 +96,6 @@ HttpHandler Waiting(AsyncHttpHandler gated) {
 }
 
 }  // namespace
-
-HttpResponse JsonError(int status, absl::string_view message) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = "application/json";
-  response.body = "{\"errors\":[";
-  AppendJsonString(message, &response.body);
-  response.body += "]}";
-  return response;
-}
 
 AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handler,
                                HttpResourceParams params) {

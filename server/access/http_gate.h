@@ -50,7 +50,4 @@ HttpHandler GateHttp(Gate* gate, const Route& route, HttpHandler handler,
                      HttpResourceParams params = nullptr);
 HttpHandler GateHttpWithoutCredentials(Gate* gate, const Route& route, HttpHandler handler);
 
-// {"errors":["<message>"]} with `status`.
-HttpResponse JsonError(int status, absl::string_view message);
-
 }  // namespace strongroom::server::access

@@ -232,6 +232,7 @@ v1::TokenInfo InfoOf(const TokenRecord& r) {
   if (r.has_max_expire_time()) *info.mutable_max_expire_time() = r.max_expire_time();
   info.set_creator(r.creator());
   info.set_renewable(r.renewable());
+  info.set_orphan(r.parent().empty());
   return info;
 }
 
@@ -674,7 +675,37 @@ absl::Status TokenStore::Revoke(absl::string_view accessor) {
 
 absl::Status TokenStore::RevokeOrphan(absl::string_view accessor) {
   std::vector<std::string> orphaned;
-  return RevokeOne(accessor, &orphaned);
+  if (absl::Status s = RevokeOne(accessor, &orphaned); !s.ok()) return s;
+  for (const std::string& child : orphaned) {
+    if (absl::Status s = ForgetParent(child, accessor); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TokenStore::ForgetParent(absl::string_view accessor, absl::string_view parent) {
+  for (int attempt = 0; attempt < kMutateAttempts; ++attempt) {
+    absl::StatusOr<std::optional<Loaded>> loaded = Load(accessor, /*verify=*/true);
+    if (!loaded.ok()) return loaded.status();
+    // Gone meanwhile, or already rewritten.
+    if (!loaded->has_value() || (*loaded)->record.parent() != parent) return absl::OkStatus();
+    TokenRecord& record = (*loaded)->record;
+    record.clear_parent();
+    record.set_generation(record.generation() + 1);  // so that caches take the new record
+    absl::StatusOr<std::string> mac = RecordMac(record);
+    if (!mac.ok()) return mac.status();
+    record.set_record_mac(*std::move(mac));
+    absl::Status s = storage_->Commit(kms::WriteBatch().Put(
+        RecordKey(accessor), record.SerializeAsString(), (*loaded)->revision));
+    if (absl::IsAborted(s)) {  // renewed or revoked meanwhile: read again
+      kms::CasBackOff(attempt);
+      continue;
+    }
+    if (!s.ok()) return s;
+    CacheUpdate(accessor, record);
+    return absl::OkStatus();
+  }
+  return absl::AbortedError(
+      absl::StrCat("token ", accessor, ": too many concurrent updates; try again"));
 }
 
 absl::Status TokenStore::RevokeOne(absl::string_view accessor, std::vector<std::string>* children) {

@@ -155,7 +155,9 @@ class TokenStore {
   // A child created while its parent is being revoked may survive it, up to its expiry,
   // which is never later than the parent's.
   absl::Status Revoke(absl::string_view accessor);
-  // Deletes the token `accessor` only; its children become orphans (Vault's revoke-orphan).
+  // Deletes the token `accessor` only; its children become orphans (Vault's revoke-orphan):
+  // their records forget the parent, so they read orphan. Children that expire or go
+  // meanwhile are skipped.
   absl::Status RevokeOrphan(absl::string_view accessor);
 
   // Every unexpired token, in accessor order; expired records met on the way are deleted.
@@ -206,6 +208,9 @@ class TokenStore {
   // Deletes the record of `accessor` with its entry under its parent and its children's
   // entries, whose accessors it appends to *children. NOT_FOUND if there is no such token.
   absl::Status RevokeOne(absl::string_view accessor, std::vector<std::string>* children);
+  // Clears the parent of the record of `accessor` if it is `parent` (re-MACed, generation
+  // + 1); nothing if the token is gone.
+  absl::Status ForgetParent(absl::string_view accessor, absl::string_view parent);
 
   // Caches a verified token unless a renewal or revocation happened since `epoch_before`.
   void CacheInsert(absl::string_view accessor, const Digest& digest, TokenRecord record,

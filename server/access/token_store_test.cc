@@ -428,6 +428,48 @@ TEST_F(TokenStoreTest, RevokeCascadesToDescendantsAndRevokeOrphanDoesNot) {
   ExpectInvalid(store_->Authenticate(Text(grandchild2.token), kNow), "invalid token");
 }
 
+// TokenInfo.orphan says whether the token has a parent: set for tokens created without one,
+// clear for children, and set for children whose parent went with RevokeOrphan, in every
+// reader (Create, Lookup, Authenticate from storage and from the cache, Renew, List).
+TEST_F(TokenStoreTest, OrphanIsStoredAndRevokeOrphanClearsTheChildrensParent) {
+  auto kind = [](const absl::StatusOr<v1::TokenInfo>& info) -> std::string {
+    if (!info.ok()) return info.status().ToString();
+    return info->orphan() ? "orphan" : "child";
+  };
+  auto root = store_->CreateRoot(absl::Hours(1), kNow);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_TRUE(root->info.orphan());
+  const std::string creator = absl::StrCat("token:", root->info.accessor());
+  v1::CreateTokenRequest r = Request({"p"});
+  r.set_renewable(true);
+  auto orphan = store_->Create(r, creator, kNow);  // a root token's orphan
+  auto child = store_->Create(r, creator, kNow, root->info.accessor());
+  ASSERT_TRUE(orphan.ok() && child.ok());
+  auto grandchild = store_->Create(r, creator, kNow, child->info.accessor());
+  ASSERT_TRUE(grandchild.ok()) << grandchild.status();
+  EXPECT_TRUE(orphan->info.orphan());
+  EXPECT_FALSE(child->info.orphan());
+  EXPECT_EQ(kind(store_->Lookup(orphan->info.accessor(), kNow)), "orphan");
+  EXPECT_EQ(kind(store_->Lookup(child->info.accessor(), kNow)), "child");
+  ASSERT_EQ(kind(store_->Authenticate(Text(child->token), kNow)), "child");  // now cached
+
+  ASSERT_TRUE(store_->RevokeOrphan(root->info.accessor()).ok());
+  EXPECT_EQ(kind(store_->Lookup(child->info.accessor(), kNow)), "orphan");
+  EXPECT_EQ(kind(store_->Authenticate(Text(child->token), kNow)), "orphan");
+  EXPECT_EQ(kind(store_->Renew(child->info.accessor(), absl::ZeroDuration(), kNow)), "orphan");
+  EXPECT_EQ(kind(store_->Lookup(grandchild->info.accessor(), kNow)), "child");
+  absl::StatusOr<std::vector<v1::TokenInfo>> listed = store_->List(kNow);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), 3u);
+  for (const v1::TokenInfo& info : *listed) {
+    EXPECT_EQ(info.orphan(), info.accessor() != grandchild->info.accessor()) << info.accessor();
+  }
+  // The rewritten record still verifies, and the orphan still heads its own line.
+  ASSERT_TRUE(store_->Revoke(child->info.accessor()).ok());
+  ExpectInvalid(store_->Authenticate(Text(grandchild->token), kNow), "invalid token");
+  EXPECT_TRUE(storage_->List("auth/children/", "", 0)->empty());
+}
+
 // A root token's children are its children as in Vault (revoked with it), but bounded by
 // max_ttl only, not by the root token's short lifetime.
 TEST_F(TokenStoreTest, ARootTokensChildrenAreRevokedWithItButNotBoundByItsLifetime) {

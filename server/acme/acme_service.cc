@@ -309,7 +309,7 @@ HttpResponse AcmeService::NewEab(const HttpRequest& request) {
   get.set_name(role);
   absl::StatusOr<v1::Role> found = ca_->GetRole(get);
   if (absl::IsNotFound(found.status())) {
-    return vault::Errors(404, {absl::StrCat("no role ", role)});
+    return JsonErrors(404, {absl::StrCat("no role ", role)});
   }
   if (!found.ok()) return vault::StatusError(found.status());
   absl::StatusOr<ExternalAccounts::NewKey> key = external_accounts_->Create(role, absl::Now());

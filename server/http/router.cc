@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "server/json_string.h"
 
 namespace strongroom::server {
 namespace {
@@ -68,6 +69,23 @@ int HttpStatusOf(absl::StatusCode code) {
     default:
       return 500;
   }
+}
+
+HttpResponse JsonErrors(int status, const std::vector<std::string>& errors) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = "{\"errors\":[";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) response.body.push_back(',');
+    AppendJsonString(errors[i], &response.body);
+  }
+  response.body += "]}\n";
+  return response;
+}
+
+HttpResponse JsonError(int status, absl::string_view message) {
+  return JsonErrors(status, {std::string(message)});
 }
 
 void HttpRouter::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
@@ -142,14 +160,14 @@ void HttpRouter::RouteAsync(HttpRequest request, Done done) const {
       done(taken, std::move(response));
     });
   }
+  // Vault's messages; nothing of the request is echoed.
   HttpResponse response;
   if (allowed.empty()) {
-    response.status = 404;
-    response.body = "not found\n";
+    response = JsonError(404, "unsupported path");
   } else {
-    response.status = 405;
-    response.body = absl::StrCat("method not allowed; use ", absl::StrJoin(allowed, ", "), "\n");
-    response.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
+    const std::string allow = absl::StrJoin(allowed, ", ");
+    response = JsonError(405, absl::StrCat("unsupported operation; allowed: ", allow));
+    response.headers.emplace_back("Allow", allow);
   }
   done(kUnrouted, Refuse(std::move(request), std::move(response)));
 }

@@ -79,6 +79,12 @@ using AsyncHttpHandler = std::function<void(HttpRequest request, HttpReply reply
 // PERMISSION_DENIED, 404 for NOT_FOUND, 503 for UNAVAILABLE, else 500.
 int HttpStatusOf(absl::StatusCode code);
 
+// Vault's error reply, the one builder of an error body on the HTTP side (routes, the access
+// gate, the router's 404/405 and the server's own refusals): `status`, application/json,
+// {"errors":["<message>", ...]} and a newline; the messages are escaped as JSON strings.
+HttpResponse JsonErrors(int status, const std::vector<std::string>& errors);
+HttpResponse JsonError(int status, absl::string_view message);
+
 // HttpRouter: dispatch by method and path (exact, or a pattern; see Handle). Not
 // thread-safe while routes are added; Route() is const and may run concurrently after.
 class HttpRouter {

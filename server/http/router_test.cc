@@ -82,6 +82,32 @@ TEST_F(HttpRouterTest, WrongMethodOnPatternIs405) {
   EXPECT_EQ(Call(router_, "DELETE", "/metrics").status, 405);
 }
 
+TEST_F(HttpRouterTest, UnroutedAnswersAreVaultJsonErrors) {
+  HttpResponse missing = Call(router_, "GET", "/nowhere");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.content_type, "application/json");
+  EXPECT_EQ(missing.body, "{\"errors\":[\"unsupported path\"]}\n");
+  HttpResponse wrong = Call(router_, "FROB", "/metrics");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.content_type, "application/json");
+  EXPECT_EQ(wrong.body, "{\"errors\":[\"unsupported operation; allowed: GET\"]}\n");
+  ASSERT_EQ(wrong.headers.size(), 1u);
+  EXPECT_EQ(wrong.headers[0], std::make_pair(std::string("Allow"), std::string("GET")));
+  // Nothing of the request is echoed.
+  HttpResponse odd = Call(router_, "X" + std::string(500, 'Y'), "/\"" + std::string(500, 'Z'));
+  EXPECT_EQ(odd.status, 404);
+  EXPECT_EQ(odd.body, missing.body);
+}
+
+TEST(JsonErrors, OneMessageOrManyEscapedAsJson) {
+  HttpResponse one = JsonError(400, "bad \"field\"\n");
+  EXPECT_EQ(one.status, 400);
+  EXPECT_EQ(one.content_type, "application/json");
+  EXPECT_EQ(one.body, "{\"errors\":[\"bad \\\"field\\\"\\n\"]}\n");
+  EXPECT_EQ(JsonErrors(404, {}).body, "{\"errors\":[]}\n");
+  EXPECT_EQ(JsonErrors(400, {"a", "b"}).body, "{\"errors\":[\"a\",\"b\"]}\n");
+}
+
 TEST_F(HttpRouterTest, UnroutedRequestsGoThroughTheUnroutedHandler) {
   std::vector<std::string> seen;
   router_.HandleUnrouted([&seen](const HttpRequest& request, HttpResponse answer) {

@@ -64,12 +64,7 @@ struct Refusal {
 };
 
 HttpResponse ErrorResponse(const Refusal& refusal) {
-  HttpResponse response;
-  response.status = refusal.status;
-  response.content_type = "application/json";
-  // The messages are fixed ASCII without quotes or backslashes: no escaping needed.
-  response.body = absl::StrCat("{\"errors\":[\"", refusal.message, "\"]}");
-  return response;
+  return JsonError(refusal.status, refusal.message);
 }
 
 // The refusal for a parse failure; Beast's messages name the problem, never the input.
@@ -82,6 +77,40 @@ Refusal RefusalOf(beast::error_code ec) {
     return {400, "malformed request: chunk extensions or trailer fields too large"};
   }
   return {400, absl::StrCat("malformed request: ", ec.message())};
+}
+
+// obs-fold (RFC 9112 5.2): Beast joins a folded line to the previous field, so a front end
+// and this server could read different headers; it is refused from the raw bytes, before
+// they are parsed.
+const Refusal kObsFold{
+    400, "malformed request: obs-fold (a header line starting with a space or tab) is not accepted"};
+
+enum class HeaderScan { kIncomplete, kComplete, kFolded };
+
+// Scans the lines of the header section at the start of `bytes` from *scanned (0 at first:
+// the request line; then where the last call stopped, so that a header arriving in pieces
+// is scanned once), advancing it past each whole line: kFolded at a field line that starts
+// with a space or tab, kComplete at the empty line that ends the section.
+HeaderScan ScanHeaderLines(absl::string_view bytes, size_t* scanned) {
+  for (;;) {
+    const size_t start = *scanned;
+    const size_t end = bytes.find('\n', start);
+    if (end == absl::string_view::npos) return HeaderScan::kIncomplete;
+    *scanned = end + 1;
+    if (start == 0) continue;  // the request line
+    absl::string_view line = bytes.substr(start, end - start);
+    if (line.empty() || line == "\r") return HeaderScan::kComplete;
+    if (line.front() == ' ' || line.front() == '\t') return HeaderScan::kFolded;
+  }
+}
+
+// For the audit record of a request refused before its header section was parsed: gives a
+// parser that has seen nothing the request line at the start of `raw`, never the fields.
+void ParseRequestLine(Parser& parser, absl::string_view raw) {
+  const size_t end = raw.find('\n');
+  if (parser.got_some() || end == absl::string_view::npos) return;
+  beast::error_code ignored;
+  parser.put(net::buffer(raw.data(), end + 1), ignored);
 }
 
 // Checks a parsed header before any of its body is read.
@@ -381,6 +410,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->body_limit(server_->options.max_body_bytes);
     // One deadline for the whole header, however slowly it trickles in.
     Lowest().expires_after(Chrono(server_->options.header_timeout));
+    header_scanned_ = 0;
+    ReadHeaderBytes();
+  }
+
+  // Reads until the buffer holds the whole header section (or max_header_bytes of it, which
+  // the parser then refuses), refusing obs-fold, then parses it.
+  void ReadHeaderBytes() {
+    const size_t limit = server_->options.max_header_bytes;
+    const absl::string_view bytes(static_cast<const char*>(buffer_.data().data()),
+                                  std::min<size_t>(buffer_.size(), limit));
+    const HeaderScan scan = ScanHeaderLines(bytes, &header_scanned_);
+    if (scan == HeaderScan::kFolded) return Refuse(kObsFold);
+    if (scan == HeaderScan::kIncomplete && buffer_.size() < limit) {
+      stream_.async_read_some(buffer_.prepare(kReadChunk),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                if (ec) return self->OnReadError(ec);
+                                self->buffer_.commit(n);
+                                self->ReadHeaderBytes();
+                              });
+      return;
+    }
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               self->OnHeader(ec);
@@ -448,6 +498,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       request = *std::move(header_);
       header_.reset();
     } else if (parser_.has_value()) {
+      ParseRequestLine(*parser_, absl::string_view(static_cast<const char*>(buffer_.data().data()),
+                                                   buffer_.size()));
       request = RequestOf(parser_->get());
     }
     request.peer = peer_;
@@ -550,6 +602,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_{server_->options.max_header_bytes + kReadChunk};
   std::optional<Parser> parser_;
   std::optional<HttpRequest> header_;  // the request being read, as its header section gave it
+  size_t header_scanned_ = 0;  // how much of its header section ReadHeaderBytes has scanned
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
   absl::Time start_ = absl::Now();  // when the request being read (or the connection) began
@@ -611,6 +664,12 @@ void ServeBytes(const HttpRouter& router, const HttpServerOptions& options,
     parser.body_limit(options.max_body_bytes);
     std::optional<HttpRequest> header;  // the header section, once checked
     std::optional<Refusal> refusal;
+    size_t scanned = 0;
+    if (ScanHeaderLines(input.substr(0, options.max_header_bytes), &scanned) ==
+        HeaderScan::kFolded) {
+      ParseRequestLine(parser, input);
+      refusal = kObsFold;
+    }
     while (!refusal.has_value()) {
       if (parser.is_header_done() && !header.has_value()) {
         refusal = CheckHeader(parser);

@@ -288,6 +288,82 @@ TEST_F(HttpServerTest, ARequestNeedsExactlyOneHost) {
   EXPECT_THAT(missing.body, HasSubstr("Host"));
 }
 
+// obs-fold (RFC 9112 5.2): a header line that starts with a space or tab continues the
+// previous field. A front end that reads it as a field of its own (or drops it) and this
+// server (whose parser would join it to the previous value) would disagree on the headers,
+// e.g. on the token; it is refused with 400 before any handler runs, however the bytes
+// arrive, and the connection ends.
+TEST_F(HttpServerTest, ObsFoldIsRefusedBeforeTheRequestIsHandled) {
+  Start();
+  const std::vector<std::string> folded = {
+      "POST /token HTTP/1.1\r\nHost: x\r\nX-Vault-Token: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+      "POST /token HTTP/1.1\r\nHost: x\r\nX-Vault-Token: a\r\n\tb\r\nContent-Length: 0\r\n\r\n",
+      "POST /token HTTP/1.1\r\n X-Vault-Token: a\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+  };
+  for (const std::string& bytes : folded) {
+    // Whole, and a byte at a time (the fold in a later read than its field).
+    for (bool trickle : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(bytes, trickle ? " (trickled)" : ""));
+      auto wire = Connect();
+      ASSERT_NE(wire, nullptr);
+      if (trickle) {
+        for (char c : bytes) ASSERT_TRUE(wire->Send(std::string(1, c)).ok());
+      } else {
+        ASSERT_TRUE(wire->Send(bytes).ok());
+      }
+      auto r = wire->Read();
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->status, 400);
+      EXPECT_EQ(r->Header("content-type"), "application/json");
+      EXPECT_THAT(r->body, HasSubstr("obs-fold"));
+      EXPECT_TRUE(r->close);
+      EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+    }
+  }
+  for (const std::string& o : Observed()) EXPECT_THAT(o, ::testing::Not(HasSubstr("/token")));
+  // Each refusal is audited, with its request line.
+  EXPECT_EQ(Unrouted(), std::vector<std::string>(2 * folded.size(), "POST 400"));
+  // Spaces inside a value, and a request trickled a byte at a time, are fine.
+  auto wire = Connect();
+  ASSERT_NE(wire, nullptr);
+  for (char c : std::string("POST /token HTTP/1.1\r\nHost: x\r\nX-Vault-Token:  a b \r\n"
+                            "Content-Length: 0\r\n\r\n")) {
+    ASSERT_TRUE(wire->Send(std::string(1, c)).ok());
+  }
+  auto r = wire->Read();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "a b");
+  // Pipelined behind a good request on the same connection: the good one is answered, the
+  // folded one refused.
+  ASSERT_TRUE(wire->Send(absl::StrCat(HttpRequestBytes("GET", "/n/1"), folded[0])).ok());
+  r = wire->Read();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "1");
+  r = wire->Read();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 400);
+}
+
+// ServeBytes (the fuzzer's path) refuses obs-fold the same way.
+TEST(ServeBytes, ObsFoldIsRefusedBeforeTheRequestIsHandled) {
+  HttpRouter router;
+  int handled = 0;
+  router.Handle("POST", "/token", [&handled](const HttpRequest&) {
+    ++handled;
+    return HttpResponse{};
+  });
+  std::string output;
+  internal::ServeBytes(router, HttpServerOptions(),
+                       "POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                       "POST /token HTTP/1.1\r\nHost: x\r\nX-Vault-Token: a\r\n\tb\r\n"
+                       "Content-Length: 0\r\n\r\n",
+                       &output);
+  EXPECT_EQ(handled, 1);
+  EXPECT_THAT(output, HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(output, HasSubstr("obs-fold"));
+}
+
 TEST_F(HttpServerTest, ContentEncodingIsRefusedNotInflated) {
   Start();
   auto wire = Connect();

@@ -27,16 +27,12 @@ HttpResponse JsonResponse(int status, const Json& body) {
   return response;
 }
 
-HttpResponse Errors(int status, std::vector<std::string> errors) {
-  return JsonResponse(status, Json::Object().Set("errors", Json::Strings(errors)));
-}
-
 HttpResponse StatusError(const absl::Status& status) {
   if (status.code() == absl::StatusCode::kPermissionDenied ||
       status.code() == absl::StatusCode::kUnauthenticated) {
-    return Errors(403, {"permission denied"});
+    return JsonErrors(403, {"permission denied"});
   }
-  return Errors(HttpStatusOf(status.code()), {std::string(status.message())});
+  return JsonErrors(HttpStatusOf(status.code()), {std::string(status.message())});
 }
 
 namespace {
@@ -67,7 +63,7 @@ HttpResponse Envelope(int status, Json data, Json auth, const std::vector<std::s
   return JsonResponse(status, body);
 }
 
-HttpResponse NotFound() { return Errors(404, {}); }
+HttpResponse NotFound() { return JsonErrors(404, {}); }
 
 VaultRoute::ResourceParamsFn BodyFields(std::vector<std::pair<std::string, std::string>> fields) {
   return [fields = std::move(fields)](const HttpRequest& request)

@@ -1,5 +1,5 @@
 // Vault's JSON over HTTP, shared by the Vault API's engines (transit, pki, token, sys):
-// a small ordered JSON value for replies, Vault's reply envelope and {"errors":[...]} shape,
+// a small ordered JSON value for replies, Vault's reply envelope (errors: JsonErrors, router.h),
 // and request bodies parsed with a nesting bound and read with Vault's lenient field typing
 // (integers and booleans may arrive as strings, durations as "1h"). Every string a body or a
 // reply holds is cleansed when it is freed: it may be base64 plaintext.
@@ -158,8 +158,6 @@ class Json {
 // Responses.
 
 HttpResponse JsonResponse(int status, const Json& body);
-// {"errors":[...]} with `status`.
-HttpResponse Errors(int status, std::vector<std::string> errors);
 // The Vault answer for a failed call: 403 "permission denied" for PERMISSION_DENIED and
 // UNAUTHENTICATED, else HttpStatusOf(code) with the status message.
 HttpResponse StatusError(const absl::Status& status);

@@ -35,8 +35,7 @@ HttpResponse JwtLoginApi::Login(const HttpRequest& request) const {
   absl::StatusOr<access::TokenStore::Created> created = login_->Login(
       *role == nullptr ? "" : **role, *jwt == nullptr ? "" : **jwt, request.peer, now, &identity);
   HttpResponse response =
-      created.ok() ? Envelope(200, Json(), TokenAuthBlock(created->info, now, /*orphan=*/true,
-                                                          &created->token))
+      created.ok() ? Envelope(200, Json(), TokenAuthBlock(created->info, now, &created->token))
                    : StatusError(created.status());
   response.audit_identity = std::move(identity);
   return response;

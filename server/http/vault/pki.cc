@@ -95,7 +95,7 @@ std::string PkiApi::TablePattern(const std::string& pattern) const {
 }
 
 HttpResponse PkiApi::RefuseExport(const HttpRequest&) const {
-  return Errors(400, {"exported CA keys are not supported: Strongroom creates CA keys in the HSM "
+  return JsonErrors(400, {"exported CA keys are not supported: Strongroom creates CA keys in the HSM "
                       "and they never leave it; use .../internal"});
 }
 
@@ -227,7 +227,7 @@ bool IsList(const HttpRequest& request) {
 }
 
 HttpResponse ListOnly() {
-  HttpResponse response = Errors(405, {"this path lists: use LIST, or GET with ?list=true"});
+  HttpResponse response = JsonErrors(405, {"this path lists: use LIST, or GET with ?list=true"});
   response.headers.emplace_back("Allow", "LIST, GET");
   return response;
 }

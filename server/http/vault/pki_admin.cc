@@ -286,7 +286,7 @@ HttpResponse PkiApi::GenerateRoot(const HttpRequest& request) const {
   if (!name.ok()) return StatusError(name.status());
   absl::StatusOr<const std::string*> cn = GetString(body.json, "common_name", "common_name");
   if (!cn.ok()) return StatusError(cn.status());
-  if (*cn == nullptr || (*cn)->empty()) return Errors(400, {"common_name: required"});
+  if (*cn == nullptr || (*cn)->empty()) return JsonErrors(400, {"common_name: required"});
   absl::StatusOr<v1::PkiKeyType> key_type = KeyTypeOf(body.json);
   if (!key_type.ok()) return StatusError(key_type.status());
   absl::StatusOr<absl::Duration> ttl = GetDuration(body.json, "ttl", "ttl");
@@ -294,7 +294,7 @@ HttpResponse PkiApi::GenerateRoot(const HttpRequest& request) const {
   absl::StatusOr<const std::string*> format = GetString(body.json, "format", "format");
   if (!format.ok()) return StatusError(format.status());
   if (*format != nullptr && !(*format)->empty() && **format != "pem") {
-    return Errors(400, {"format: only \"pem\" is supported"});
+    return JsonErrors(400, {"format: only \"pem\" is supported"});
   }
   v1::CreateRootIssuerRequest create;
   create.set_issuer_name(*name);
@@ -324,13 +324,13 @@ HttpResponse PkiApi::GenerateIntermediate(const HttpRequest& request) const {
   if (!name.ok()) return StatusError(name.status());
   absl::StatusOr<const std::string*> cn = GetString(body.json, "common_name", "common_name");
   if (!cn.ok()) return StatusError(cn.status());
-  if (*cn == nullptr || (*cn)->empty()) return Errors(400, {"common_name: required"});
+  if (*cn == nullptr || (*cn)->empty()) return JsonErrors(400, {"common_name: required"});
   absl::StatusOr<v1::PkiKeyType> key_type = KeyTypeOf(body.json);
   if (!key_type.ok()) return StatusError(key_type.status());
   absl::StatusOr<const std::string*> format = GetString(body.json, "format", "format");
   if (!format.ok()) return StatusError(format.status());
   if (*format != nullptr && !(*format)->empty() && **format != "pem") {
-    return Errors(400, {"format: only \"pem\" is supported"});
+    return JsonErrors(400, {"format: only \"pem\" is supported"});
   }
   v1::CreateIntermediateIssuerRequest create;
   create.set_issuer_name(*name);
@@ -364,19 +364,19 @@ HttpResponse PkiApi::SignIntermediate(const HttpRequest& request) const {
   if (!issuer.ok()) return StatusError(issuer.status());
   absl::StatusOr<const std::string*> csr = GetString(body.json, "csr", "csr");
   if (!csr.ok()) return StatusError(csr.status());
-  if (*csr == nullptr || (*csr)->empty()) return Errors(400, {"csr: required"});
+  if (*csr == nullptr || (*csr)->empty()) return JsonErrors(400, {"csr: required"});
   absl::StatusOr<std::string> csr_cn = CsrCommonName(**csr);
   if (!csr_cn.ok()) return StatusError(csr_cn.status());
   absl::StatusOr<const std::string*> cn = GetString(body.json, "common_name", "common_name");
   if (!cn.ok()) return StatusError(cn.status());
   if (*cn != nullptr && !(*cn)->empty() && **cn != *csr_cn) {
-    return Errors(400, {"common_name: must be the CSR's subject common name (Strongroom signs "
+    return JsonErrors(400, {"common_name: must be the CSR's subject common name (Strongroom signs "
                         "the subject the intermediate asked for)"});
   }
   absl::StatusOr<const std::string*> format = GetString(body.json, "format", "format");
   if (!format.ok()) return StatusError(format.status());
   if (*format != nullptr && !(*format)->empty() && **format != "pem") {
-    return Errors(400, {"format: only \"pem\" is supported"});
+    return JsonErrors(400, {"format: only \"pem\" is supported"});
   }
   v1::SignIntermediateRequest sign;
   sign.set_issuer_name(*issuer);
@@ -415,7 +415,7 @@ HttpResponse PkiApi::SetSigned(const HttpRequest& request) const {
   if (!bundle.ok()) return StatusError(bundle.status());
   std::vector<std::string> pems = *bundle == nullptr ? std::vector<std::string>()
                                                      : SplitPem(**bundle);
-  if (pems.empty()) return Errors(400, {"certificate: required (PEM)"});
+  if (pems.empty()) return JsonErrors(400, {"certificate: required (PEM)"});
   v1::ImportIssuerCertificateRequest import;
   import.set_issuer_name(*name);
   import.set_certificate_pem(pems.front());

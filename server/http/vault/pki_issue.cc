@@ -98,7 +98,7 @@ HttpResponse Document(const absl::StatusOr<pki::PkiDocument>& doc) {
   if (!doc.ok()) {
     if (doc.status().code() == absl::StatusCode::kFailedPrecondition ||
         doc.status().code() == absl::StatusCode::kNotFound) {
-      return Errors(404, {absl::StrCat("default issuer \"", kDefaultIssuer,
+      return JsonErrors(404, {absl::StrCat("default issuer \"", kDefaultIssuer,
                                        "\" does not exist or has no certificate yet")});
     }
     return StatusError(doc.status());
@@ -136,7 +136,7 @@ HttpResponse PkiApi::Issue(const HttpRequest& request) const {
       GetString(body.json, "private_key_format", "private_key_format");
   if (!key_format.ok()) return StatusError(key_format.status());
   if (*key_format != nullptr && !(*key_format)->empty() && **key_format != "pkcs8") {
-    return Errors(400, {"private_key_format: only \"pkcs8\" is supported (keys are PKCS#8 PEM)"});
+    return JsonErrors(400, {"private_key_format: only \"pkcs8\" is supported (keys are PKCS#8 PEM)"});
   }
   absl::StatusOr<const access::Principal*> caller = Caller(request);
   if (!caller.ok()) return StatusError(caller.status());
@@ -176,7 +176,7 @@ HttpResponse PkiApi::Sign(const HttpRequest& request) const {
   if (!names.ok()) return StatusError(names.status());
   absl::StatusOr<const std::string*> csr = GetString(body.json, "csr", "csr");
   if (!csr.ok()) return StatusError(csr.status());
-  if (*csr == nullptr || (*csr)->empty()) return Errors(400, {"csr: required"});
+  if (*csr == nullptr || (*csr)->empty()) return JsonErrors(400, {"csr: required"});
   absl::StatusOr<const access::Principal*> caller = Caller(request);
   if (!caller.ok()) return StatusError(caller.status());
   v1::SignCertificateRequest sign;
@@ -206,7 +206,7 @@ HttpResponse PkiApi::Revoke(const HttpRequest& request) const {
   absl::StatusOr<std::string> serial =
       pki_internal::GateResolved(request, body.json, "serial_number");
   if (!serial.ok()) return StatusError(serial.status());
-  if (serial->empty()) return Errors(400, {"serial_number: required"});
+  if (serial->empty()) return JsonErrors(400, {"serial_number: required"});
   v1::RevokeCertificateRequest revoke;
   revoke.set_serial_number(*serial);
   absl::StatusOr<v1::RevokeCertificateResponse> revoked = ca_->RevokeCertificate(revoke);

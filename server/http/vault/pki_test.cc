@@ -159,7 +159,7 @@ class PkiApiTest : public testing::HsmStorageTest {
                       body = route.resource_params](const HttpRequest& request) {
                        absl::StatusOr<std::map<std::string, std::string>> from_body =
                            body ? body(request) : std::map<std::string, std::string>();
-                       if (!from_body.ok()) return access::JsonError(400, "bad body");
+                       if (!from_body.ok()) return JsonError(400, "bad body");
                        std::string resource =
                            access::ExpandResource(table->resource, [&](absl::string_view name) {
                              auto it = request.path_params.find(std::string(name));
@@ -169,7 +169,7 @@ class PkiApiTest : public testing::HsmStorageTest {
                            });
                        absl::Status allowed = policies_->Check(
                            caller_, table->operation, access::CanonicalResource(resource));
-                       if (!allowed.ok()) return access::JsonError(403, "permission denied");
+                       if (!allowed.ok()) return JsonError(403, "permission denied");
                        HttpRequest admitted = request;
                        admitted.path_params.insert(from_body->begin(), from_body->end());
                        admitted.principal = &caller_;

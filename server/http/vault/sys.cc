@@ -81,7 +81,7 @@ HttpResponse SysApi::Health(const HttpRequest& request) const {
     int code = 0;
     if (!absl::SimpleAtoi(value, &code) || code < 200 || code > 599 || code == 204 ||
         code == 304) {
-      return Errors(400, {absl::StrCat(name.substr(0, 40),
+      return JsonErrors(400, {absl::StrCat(name.substr(0, 40),
                                        ": must be a status code from 200 to 599 other than 204 "
                                        "and 304")});
     }
@@ -106,7 +106,7 @@ HttpResponse SysApi::SealStatus(const HttpRequest&) const {
 }
 
 HttpResponse SysApi::Seal(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   absl::StatusOr<v1::Status> status = system_->SealBy(*request.principal);
   if (!status.ok()) return StatusError(status.status());
   HttpResponse response;
@@ -116,12 +116,12 @@ HttpResponse SysApi::Seal(const HttpRequest& request) const {
 }
 
 HttpResponse SysApi::Unseal(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   // Not quoted or kept: a key share meant for a Vault is a secret.
   if (Field(parsed.json, "key") != nullptr) {
-    return Errors(400, {"key: Strongroom has no unseal key shares: it unseals by logging in to "
+    return JsonErrors(400, {"key: Strongroom has no unseal key shares: it unseals by logging in to "
                         "its HSM, so send the request without a key"});
   }
   // "reset" asks to forget the key shares given so far: there are none, so either value
@@ -131,7 +131,7 @@ HttpResponse SysApi::Unseal(const HttpRequest& request) const {
   }
   absl::StatusOr<bool> migrate = GetBool(parsed.json, "migrate", "migrate");
   if (!migrate.ok()) return StatusError(migrate.status());
-  if (*migrate) return Errors(400, {"migrate: Strongroom has no seal migration"});
+  if (*migrate) return JsonErrors(400, {"migrate: Strongroom has no seal migration"});
   absl::StatusOr<v1::Status> status = system_->UnsealBy(*request.principal);
   if (!status.ok()) return StatusError(status.status());
   return JsonResponse(200, SealStatusOf(*status));
@@ -152,7 +152,7 @@ HttpResponse SysApi::Mounts(const HttpRequest&) const {
 }
 
 HttpResponse SysApi::MountWrite(const HttpRequest&) const {
-  return Errors(400, {"Strongroom's mounts are fixed: transit and pki are always mounted and "
+  return JsonErrors(400, {"Strongroom's mounts are fixed: transit and pki are always mounted and "
                       "cannot be added, moved, tuned or removed"});
 }
 

@@ -37,9 +37,6 @@ bool IsAccessor(absl::string_view s) {
          });
 }
 
-// Vault's "orphan": the token has no parent token. Tokens record their creator's identity.
-bool IsOrphan(const v1::TokenInfo& info) { return !absl::StartsWith(info.creator(), "token:"); }
-
 absl::Status RequireToken(const HttpRequest& request) {
   if (request.principal->kind == access::Principal::Kind::kToken) return absl::OkStatus();
   return absl::FailedPreconditionError(
@@ -70,7 +67,7 @@ Json LookupData(const v1::TokenInfo& info, absl::Time now) {
                   .Set("issue_time", Rfc3339(TimeOf(info.create_time())))
                   .Set("meta", Json())
                   .Set("num_uses", 0)
-                  .Set("orphan", IsOrphan(info))
+                  .Set("orphan", info.orphan())
                   .Set("path", "auth/token/create")
                   .Set("policies", Json::Strings(PoliciesOf(info)))
                   .Set("renewable", info.renewable())
@@ -82,8 +79,7 @@ Json LookupData(const v1::TokenInfo& info, absl::Time now) {
 
 }  // namespace
 
-Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
-                    const hsm::SecretData* token) {
+Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, const hsm::SecretData* token) {
   Json auth = Json::Object();
   if (token != nullptr) auth.Set("client_token", std::string(token->RevealSecretAsString()));
   std::vector<std::string> policies = PoliciesOf(info);
@@ -95,7 +91,7 @@ Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
       .Set("renewable", info.renewable())
       .Set("entity_id", "")
       .Set("token_type", "service")
-      .Set("orphan", orphan)
+      .Set("orphan", info.orphan())
       .Set("num_uses", 0);
   return auth;
 }
@@ -111,7 +107,7 @@ HttpResponse NoContent() {
 
 // The by-accessor routes answer an accessor that names no live token as Vault does.
 HttpResponse TargetError(const absl::Status& status) {
-  if (absl::IsNotFound(status)) return Errors(400, {"invalid accessor"});
+  if (absl::IsNotFound(status)) return JsonErrors(400, {"invalid accessor"});
   return StatusError(status);
 }
 
@@ -275,7 +271,7 @@ std::vector<VaultRoute> TokenApi::Routes() const {
 }
 
 HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   bool no_parent = false;
@@ -289,16 +285,14 @@ HttpResponse TokenApi::Create(const HttpRequest& request, bool orphan) const {
       if (p != access::kRootPolicy) create->add_policies(p);
     }
     if (create->policies().empty()) {
-      return Errors(400, {"policies: required (a root token's policy cannot be granted)"});
+      return JsonErrors(400, {"policies: required (a root token's policy cannot be granted)"});
     }
   }
   const absl::Time now = absl::Now();
   absl::StatusOr<access::TokenStore::Created> created =
       access::GrantToken(*tokens_, *policies, *request.principal, *create, orphan, now);
   if (!created.ok()) return StatusError(created.status());
-  // Without a parent token the child is an orphan, as Vault counts it.
-  const bool is_orphan = orphan || request.principal->kind != access::Principal::Kind::kToken;
-  return Envelope(200, Json(), TokenAuthBlock(created->info, now, is_orphan, &created->token));
+  return Envelope(200, Json(), TokenAuthBlock(created->info, now, &created->token));
 }
 
 absl::StatusOr<std::string> TokenApi::TargetAccessor(const Struct& body, const char* field) const {
@@ -315,7 +309,7 @@ absl::StatusOr<std::string> TokenApi::TargetAccessor(const Struct& body, const c
 }
 
 HttpResponse TokenApi::LookupIn(const HttpRequest& request, const char* field) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   absl::StatusOr<std::string> accessor = TargetAccessor(parsed.json, field);
@@ -335,7 +329,7 @@ HttpResponse TokenApi::LookupAccessor(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::LookupSelf(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   if (absl::Status s = RequireToken(request); !s.ok()) return StatusError(s);
   const absl::Time now = absl::Now();
   absl::StatusOr<v1::TokenInfo> info = tokens_->Lookup(request.principal->token_accessor, now);
@@ -344,7 +338,7 @@ HttpResponse TokenApi::LookupSelf(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::RenewIn(const HttpRequest& request, const char* field) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   Body parsed;
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   absl::StatusOr<absl::Duration> increment = GetDuration(parsed.json, "increment", "increment");
@@ -361,7 +355,7 @@ HttpResponse TokenApi::RenewIn(const HttpRequest& request, const char* field) co
   const absl::Time now = absl::Now();
   absl::StatusOr<v1::TokenInfo> info = tokens_->Renew(accessor, *increment, now);
   if (!info.ok()) return field == nullptr ? StatusError(info.status()) : TargetError(info.status());
-  return Envelope(200, Json(), TokenAuthBlock(*info, now, IsOrphan(*info)));
+  return Envelope(200, Json(), TokenAuthBlock(*info, now));
 }
 
 HttpResponse TokenApi::Renew(const HttpRequest& request) const { return RenewIn(request, "token"); }
@@ -376,7 +370,7 @@ HttpResponse TokenApi::RenewAccessor(const HttpRequest& request) const {
 
 HttpResponse TokenApi::RevokeIn(const HttpRequest& request, const char* field,
                                bool orphan_children) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   std::string accessor;
   if (field == nullptr) {
     if (absl::Status s = RequireToken(request); !s.ok()) return StatusError(s);
@@ -413,7 +407,7 @@ HttpResponse TokenApi::RevokeOrphan(const HttpRequest& request) const {
 }
 
 HttpResponse TokenApi::ListAccessors(const HttpRequest& request) const {
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   absl::StatusOr<std::vector<v1::TokenInfo>> tokens = tokens_->List(absl::Now());
   if (!tokens.ok()) return StatusError(tokens.status());
   // Only the tokens the caller may look up, as Auth.ListTokens answers.

@@ -40,7 +40,7 @@ namespace strongroom::server::vault {
 
 // Vault's "auth" block of a token's creation (with `token`, shown this once) or renewal
 // (`token` null), for every route that hands out tokens.
-Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now, bool orphan,
+Json TokenAuthBlock(const v1::TokenInfo& info, absl::Time now,
                     const hsm::SecretData* token = nullptr);
 
 class TokenApi {

@@ -209,6 +209,38 @@ TEST_F(TokenApiTest, ARootTokensChildrenAreRevokedWithIt) {
   }
 }
 
+// "orphan" is the stored fact, in every reply that shows it: true for root's orphans
+// (create-orphan, no_parent) whoever created them, false for children, and true for the
+// children of a token revoked with revoke-orphan.
+TEST_F(TokenApiTest, OrphanIsTrueExactlyForTokensWithoutAParent) {
+  auto lookup_orphan = [&](const access::Principal& who) {
+    Reply r = Call("POST", "/v1/auth/token/lookup-accessor",
+                   absl::StrCat(R"({"accessor":")", who.token_accessor, R"("})"), root_);
+    EXPECT_EQ(r.status, 200) << r.body;
+    Reply self = Call("GET", "/v1/auth/token/lookup-self", "", who);
+    EXPECT_EQ(self.Bool("data.orphan"), r.Bool("data.orphan"));
+    Reply renewed = Call("POST", "/v1/auth/token/renew-self", "", who);
+    EXPECT_EQ(renewed.Bool("auth.orphan"), r.Bool("data.orphan")) << renewed.body;
+    return r.Bool("data.orphan");
+  };
+  Reply r = Call("POST", "/v1/auth/token/create-orphan", R"({"policies":["app"]})", root_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.Bool("auth.orphan"));
+  EXPECT_TRUE(lookup_orphan(PrincipalOf(r.Str("auth.client_token"))));
+  EXPECT_TRUE(lookup_orphan(PrincipalOf(
+      MustCreate(R"({"policies":["app"],"no_parent":true})", root_))));
+  const std::string parent = MustCreate(R"({"policies":["app","minter"],"ttl":"1h"})", root_);
+  EXPECT_FALSE(lookup_orphan(PrincipalOf(parent)));
+  const access::Principal child =
+      PrincipalOf(MustCreate(R"({"policies":["app"],"ttl":"30m"})", PrincipalOf(parent)));
+  EXPECT_FALSE(lookup_orphan(child));
+
+  r = Call("POST", "/v1/auth/token/revoke-orphan",
+           absl::StrCat(R"({"token":")", parent, R"("})"), root_);
+  ASSERT_EQ(r.status, 204) << r.body;
+  EXPECT_TRUE(lookup_orphan(child)) << "its parent is gone: an orphan now";
+}
+
 TEST_F(TokenApiTest, CreateRefusesWhatStrongroomTokensDoNotHave) {
   for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
            {R"({"policies":["app"],"id":"my-token"})", "id:"},

@@ -93,7 +93,7 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
   std::string type_name = *type != nullptr ? **type : "aes256-gcm96";
   std::optional<v1::KeyType> key_type = ParseVaultType(type_name);
   if (!key_type.has_value()) {
-    return Errors(400, {absl::StrCat("type: unknown key type ", type_name)});
+    return JsonErrors(400, {absl::StrCat("type: unknown key type ", type_name)});
   }
   req.set_type(*key_type);
 
@@ -105,7 +105,7 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
   } else if (where == "wrapped") {
     req.set_residency(v1::WRAPPED);
   } else {
-    return Errors(400, {"residency: must be \"hsm\" or \"wrapped\""});
+    return JsonErrors(400, {"residency: must be \"hsm\" or \"wrapped\""});
   }
 
   absl::StatusOr<bool> derived = GetBool(*body, "derived", "derived");
@@ -114,7 +114,7 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
       GetBool(*body, "convergent_encryption", "convergent_encryption");
   if (!convergent.ok()) return StatusError(convergent.status());
   if (*convergent && !*derived) {
-    return Errors(400, {"convergent encryption requires derivation to be enabled"});
+    return JsonErrors(400, {"convergent encryption requires derivation to be enabled"});
   }
   req.set_derived(*derived);
   req.set_convergent(*convergent);
@@ -123,7 +123,7 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
     absl::StatusOr<bool> v = GetBool(*body, never, never);
     if (!v.ok()) return StatusError(v.status());
     if (*v) {
-      return Errors(400, {absl::StrCat(never,
+      return JsonErrors(400, {absl::StrCat(never,
                                        ": keys never leave the HSM boundary, so no key "
                                        "can be exportable")});
     }
@@ -131,7 +131,7 @@ HttpResponse TransitApi::CreateKey(const HttpRequest& request) const {
   auto key_size = GetUint(*body, "key_size", "key_size", UINT32_MAX);
   if (!key_size.ok()) return StatusError(key_size.status());
   if (key_size->has_value() && **key_size != 0 && (*key_type != v1::HMAC || **key_size != 32)) {
-    return Errors(400, {absl::StrCat("key_size: only 32 (bytes, for hmac keys) is supported")});
+    return JsonErrors(400, {absl::StrCat("key_size: only 32 (bytes, for hmac keys) is supported")});
   }
 
   absl::StatusOr<absl::Duration> period =
@@ -159,7 +159,7 @@ HttpResponse TransitApi::RotateKey(const HttpRequest& request) const {
   req.set_name(PathParam(request, "key"));
   absl::StatusOr<v1::Key> key = transit_->RotateKey(req);
   if (!key.ok()) {
-    if (absl::IsNotFound(key.status())) return Errors(400, {"key not found"});
+    if (absl::IsNotFound(key.status())) return JsonErrors(400, {"key not found"});
     return StatusError(key.status());
   }
   HttpResponse response = Envelope(200, KeyData(*key));
@@ -172,7 +172,7 @@ HttpResponse TransitApi::ListKeys(const HttpRequest& request) const {
   if (request.method == "GET") {
     auto it = request.params.find("list");
     if (it == request.params.end() || (it->second != "true" && it->second != "1")) {
-      return Errors(405, {"unsupported operation"});
+      return JsonErrors(405, {"unsupported operation"});
     }
   }
   // Vault's paging: names after `after`, at most `limit` (all when absent or 0).
@@ -181,10 +181,10 @@ HttpResponse TransitApi::ListKeys(const HttpRequest& request) const {
   uint64_t limit = 0;
   if (auto it = request.params.find("limit"); it != request.params.end()) {
     if (!absl::SimpleAtoi(it->second, &limit)) {
-      return Errors(400, {"limit: expected a non-negative integer"});
+      return JsonErrors(400, {"limit: expected a non-negative integer"});
     }
   }
-  if (request.principal == nullptr) return Errors(403, {"permission denied"});
+  if (request.principal == nullptr) return JsonErrors(403, {"permission denied"});
   bool truncated = false;
   absl::StatusOr<std::vector<std::string>> names = VisibleNames(
       *policies_(), *request.principal, "transit/keys/",
@@ -204,11 +204,11 @@ HttpResponse TransitApi::DeleteKey(const HttpRequest& request) const {
   if (!deleted.ok()) {
     const absl::Status& s = deleted.status();
     if (absl::IsNotFound(s)) {
-      return Errors(400, {absl::StrCat("error deleting key ", req.name(),
+      return JsonErrors(400, {absl::StrCat("error deleting key ", req.name(),
                                        ": could not delete key; not found")});
     }
     if (absl::IsFailedPrecondition(s)) {
-      return Errors(400, {absl::StrCat("error deleting key ", req.name(),
+      return JsonErrors(400, {absl::StrCat("error deleting key ", req.name(),
                                        ": deletion is not allowed for this key (set "
                                        "deletion_allowed in its config first)")});
     }
@@ -255,7 +255,7 @@ HttpResponse TransitApi::ConfigureKey(const HttpRequest& request) const {
     absl::StatusOr<bool> v = GetBool(body, never, never);
     if (!v.ok()) return StatusError(v.status());
     if (*v) {
-      return Errors(400, {absl::StrCat(never,
+      return JsonErrors(400, {absl::StrCat(never,
                                        ": keys never leave the HSM boundary, so no key "
                                        "can be made exportable")});
     }
@@ -263,7 +263,7 @@ HttpResponse TransitApi::ConfigureKey(const HttpRequest& request) const {
   absl::StatusOr<v1::Key> key = transit_->UpdateKeyConfig(req);
   if (!key.ok()) {
     if (absl::IsNotFound(key.status())) {
-      return Errors(400, {absl::StrCat("no existing key named ", req.name(), " could be found")});
+      return JsonErrors(400, {absl::StrCat("no existing key named ", req.name(), " could be found")});
     }
     return StatusError(key.status());
   }
@@ -275,14 +275,14 @@ HttpResponse TransitApi::TrimKey(const HttpRequest& request) const {
   if (auto answer = transit_internal::Begin(request, &parsed)) return *answer;
   auto min = GetUint(parsed.json, "min_available_version", "min_available_version", kMaxVersion);
   if (!min.ok()) return StatusError(min.status());
-  if (!min->has_value()) return Errors(400, {"missing min_available_version"});
-  if (**min == 0) return Errors(400, {"minimum available version should be positive"});
+  if (!min->has_value()) return JsonErrors(400, {"missing min_available_version"});
+  if (**min == 0) return JsonErrors(400, {"minimum available version should be positive"});
   v1::TrimKeyRequest req;
   req.set_name(PathParam(request, "key"));
   req.set_min_available_version(static_cast<uint32_t>(**min));
   absl::StatusOr<v1::Key> key = transit_->TrimKey(req);
   if (!key.ok()) {
-    if (absl::IsNotFound(key.status())) return Errors(400, {"invalid key name"});
+    if (absl::IsNotFound(key.status())) return JsonErrors(400, {"invalid key name"});
     return StatusError(key.status());
   }
   return Envelope(200, KeyData(*key));
@@ -290,7 +290,7 @@ HttpResponse TransitApi::TrimKey(const HttpRequest& request) const {
 
 HttpResponse TransitApi::RefuseExport(const HttpRequest& request) const {
   if (ReservedMount(request)) return NotFound();
-  return Errors(400, {"keys never leave the HSM boundary: Strongroom does not export, back up "
+  return JsonErrors(400, {"keys never leave the HSM boundary: Strongroom does not export, back up "
                       "or restore key material (export, backup and restore are not supported)"});
 }
 

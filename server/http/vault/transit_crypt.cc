@@ -209,7 +209,7 @@ HttpResponse BatchResponse(Op op, const Batch& batch) {
   HttpResponse response;
   if (!batch.is_batch) {
     const Item& item = batch.items[0];
-    if (!item.error.empty()) return Errors(item.internal ? 500 : 400, {item.error});
+    if (!item.error.empty()) return JsonErrors(item.internal ? 500 : 400, {item.error});
     Json data = Json::Object();
     if (op == Op::kDecrypt) {
       data.Set("plaintext", absl::Base64Escape(item.result));
@@ -263,7 +263,7 @@ std::optional<HttpResponse> RequestLevelError(kms::Transit* transit, const absl:
       get.set_name(key_name);
       absl::StatusOr<v1::Key> key = transit->GetKey(get);
       if (key.ok()) return std::nullopt;
-      if (absl::IsNotFound(key.status())) return Errors(400, {key_missing});
+      if (absl::IsNotFound(key.status())) return JsonErrors(400, {key_missing});
       return StatusError(key.status());
     }
     default:
@@ -288,7 +288,7 @@ std::optional<HttpResponse> CheckKeyExists(kms::Transit* transit, const std::str
   get.set_name(key_name);
   absl::StatusOr<v1::Key> key = transit->GetKey(get);
   if (key.ok()) return std::nullopt;
-  if (absl::IsNotFound(key.status())) return Errors(400, {kEncryptionKeyNotFound});
+  if (absl::IsNotFound(key.status())) return JsonErrors(400, {kEncryptionKeyNotFound});
   return StatusError(key.status());
 }
 
@@ -415,7 +415,7 @@ HttpResponse TransitApi::DataKey(const HttpRequest& request) const {
   const Struct& body = parsed.json;
   const std::string type = PathParam(request, "type");
   if (type != "plaintext" && type != "wrapped") {
-    return Errors(400, {"Invalid path, must be 'plaintext' or 'wrapped'"});
+    return JsonErrors(400, {"Invalid path, must be 'plaintext' or 'wrapped'"});
   }
   v1::GenerateDataKeyRequest req;
   req.set_key_name(PathParam(request, "key"));
@@ -423,7 +423,7 @@ HttpResponse TransitApi::DataKey(const HttpRequest& request) const {
   auto bits = GetUint(body, "bits", "bits", 4096);
   if (!bits.ok()) return StatusError(bits.status());
   if (bits->has_value() && **bits != 128 && **bits != 256 && **bits != 512) {
-    return Errors(400, {"invalid bit length: bits must be 128, 256 or 512"});
+    return JsonErrors(400, {"invalid bit length: bits must be 128, 256 or 512"});
   }
   req.set_bits(static_cast<uint32_t>(bits->value_or(256)));
   auto version = GetUint(body, "key_version", "key_version", kMaxVersion);
@@ -437,7 +437,7 @@ HttpResponse TransitApi::DataKey(const HttpRequest& request) const {
     auto v = GetString(body, unsupported, unsupported);
     if (!v.ok()) return StatusError(v.status());
     if (*v != nullptr && !(*v)->empty()) {
-      return Errors(400, {absl::StrCat(unsupported, ": not supported for data keys")});
+      return JsonErrors(400, {absl::StrCat(unsupported, ": not supported for data keys")});
     }
   }
   absl::StatusOr<v1::GenerateDataKeyResponse> resp = transit_->GenerateDataKey(req);
@@ -449,7 +449,7 @@ HttpResponse TransitApi::DataKey(const HttpRequest& request) const {
       transit_internal::KeyOrAnswer k =
           transit_internal::FindKey(transit_, req.key_name(), kEncryptionKeyNotFound);
       if (!k.key.has_value()) return k.answer;
-      return Errors(400, {std::string(resp.status().message())});  // a version, not the key
+      return JsonErrors(400, {std::string(resp.status().message())});  // a version, not the key
     }
     return StatusError(resp.status());
   }

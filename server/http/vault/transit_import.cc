@@ -116,7 +116,7 @@ HttpResponse TransitImportApi::Import(const HttpRequest& request) const {
   if (!type.ok()) return StatusError(type.status());
   std::string type_name = *type != nullptr ? **type : "aes256-gcm96";
   std::optional<kms::KeyType> key_type = ParseVaultType(type_name);
-  if (!key_type.has_value()) return Errors(400, {absl::StrCat("unknown key type: ", type_name)});
+  if (!key_type.has_value()) return JsonErrors(400, {absl::StrCat("unknown key type: ", type_name)});
   options.key.type = *key_type;
 
   auto residency = GetString(body, "residency", "residency");
@@ -125,17 +125,17 @@ HttpResponse TransitImportApi::Import(const HttpRequest& request) const {
   if (where == "hsm") {
     options.key.residency = kms::Residency::kHsm;
   } else if (where != "wrapped") {
-    return Errors(400, {"residency: must be \"hsm\" or \"wrapped\""});
+    return JsonErrors(400, {"residency: must be \"hsm\" or \"wrapped\""});
   }
 
   // Vault refuses the field's presence, whatever its value.
   if (Field(body, "convergent_encryption") != nullptr) {
-    return Errors(400, {"import cannot be used on keys with convergent encryption enabled"});
+    return JsonErrors(400, {"import cannot be used on keys with convergent encryption enabled"});
   }
   for (const char* never : {"exportable", "allow_plaintext_backup"}) {
     absl::StatusOr<bool> v = GetBool(body, never, never);
     if (!v.ok()) return StatusError(v.status());
-    if (*v) return Errors(400, {absl::StrCat(never, ": keys never leave the HSM boundary")});
+    if (*v) return JsonErrors(400, {absl::StrCat(never, ": keys never leave the HSM boundary")});
   }
   absl::StatusOr<bool> derived = GetBool(body, "derived", "derived");
   if (!derived.ok()) return StatusError(derived.status());
@@ -161,7 +161,7 @@ HttpResponse TransitImportApi::ImportVersion(const HttpRequest& request) const {
   if (absl::Status s = ParseBody(request.body, &parsed.json); !s.ok()) return StatusError(s);
   const Struct& body = parsed.json;
   if (Field(body, "version") != nullptr) {
-    return Errors(400, {"version: updating an existing version is not supported; omit it to "
+    return JsonErrors(400, {"version: updating an existing version is not supported; omit it to "
                         "import a new version"});
   }
   kms::WrappedKeyImport wrapped;

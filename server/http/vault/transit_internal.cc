@@ -30,7 +30,7 @@ KeyOrAnswer FindKey(kms::Transit* transit, const std::string& name, absl::string
   if (key.ok()) {
     out.key = *std::move(key);
   } else if (absl::IsNotFound(key.status())) {
-    out.answer = Errors(400, {std::string(missing)});
+    out.answer = JsonErrors(400, {std::string(missing)});
   } else {
     out.answer = StatusError(key.status());
   }

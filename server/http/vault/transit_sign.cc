@@ -207,7 +207,7 @@ KeyOrAnswer SigningKey(kms::Transit* transit, const std::string& name, absl::str
                        absl::string_view operation) {
   KeyOrAnswer k = FindKey(transit, name, missing);
   if (k.key.has_value() && !IsAsymmetricType(k.key->type())) {
-    k.answer = Errors(400, {absl::StrCat("key type ", VaultTypeName(k.key->type()),
+    k.answer = JsonErrors(400, {absl::StrCat("key type ", VaultTypeName(k.key->type()),
                                          " does not support ", operation)});
     k.key.reset();
   }
@@ -278,18 +278,18 @@ HttpResponse TransitApi::Verify(const HttpRequest& request) const {
   };
   if (*batch == nullptr) {
     if (Field(body, "signature") != nullptr && Field(body, "hmac") != nullptr) {
-      return Errors(400, {"provide one of 'signature' or 'hmac'"});
+      return JsonErrors(400, {"provide one of 'signature' or 'hmac'"});
     }
     classify(body);
-    if (missing) return Errors(400, {"neither a 'signature' nor an 'hmac' were given to verify"});
+    if (missing) return JsonErrors(400, {"neither a 'signature' nor an 'hmac' were given to verify"});
   } else {
     for (const Value& v : (*batch)->values()) classify(v.struct_value());
     if (signature && hmac) {
-      return Errors(400, {"elements of batch_input must all provide 'signature' or all provide "
+      return JsonErrors(400, {"elements of batch_input must all provide 'signature' or all provide "
                           "'hmac'"});
     }
     if (missing) {
-      return Errors(400, {signature ? "some elements of batch_input are missing 'signature'"
+      return JsonErrors(400, {signature ? "some elements of batch_input are missing 'signature'"
                           : hmac    ? "some elements of batch_input are missing 'hmac'"
                                     : "no batch_input elements have 'signature' or 'hmac'"});
     }
@@ -372,7 +372,7 @@ HttpResponse TransitApi::Hmac(const HttpRequest& request) const {
   absl::StatusOr<const ListValue*> batch = BatchInput(body);
   if (!batch.ok()) return StatusError(batch.status());
   if (*batch == nullptr && Field(body, "input") == nullptr) {
-    return Errors(400, {"missing input for HMAC"});
+    return JsonErrors(400, {"missing input for HMAC"});
   }
   const std::string name = PathParam(request, "key");
   KeyOrAnswer key = FindKey(transit_, name, "encryption key not found");

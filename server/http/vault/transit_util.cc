@@ -62,24 +62,24 @@ HttpResponse TransitApi::Random(const HttpRequest& request) const {
     } else if (segment == "hex" || segment == "base64") {
       format = segment;
     } else if (!absl::SimpleAtoi(segment, &n)) {
-      return Errors(400, {"error parsing url-set byte count: expected a number of bytes, a "
+      return JsonErrors(400, {"error parsing url-set byte count: expected a number of bytes, a "
                           "source (platform, seal, all) or a format (hex, base64)"});
     }
   }
-  if (n < 1) return Errors(400, {"'bytes' cannot be less than 1"});
+  if (n < 1) return JsonErrors(400, {"'bytes' cannot be less than 1"});
   if (n > kMaxRandomBytes) {
-    return Errors(400, {absl::StrCat("'bytes' should be less than ", kMaxRandomBytes)});
+    return JsonErrors(400, {absl::StrCat("'bytes' should be less than ", kMaxRandomBytes)});
   }
   if (absl::Status s = CheckFormat(format); !s.ok()) return StatusError(s);
   if (!IsSource(source)) {
-    return Errors(400, {"unsupported entropy source; must be \"platform\", \"seal\" or \"all\""});
+    return JsonErrors(400, {"unsupported entropy source; must be \"platform\", \"seal\" or \"all\""});
   }
 
   // platform: OpenSSL's DRBG (seeded by the OS); seal: the HSM's RNG; all: both, XORed.
   hsm::SecretData out(static_cast<size_t>(n));
   absl::Span<uint8_t> buffer = out.MutableSecret();
   if (source != "seal" && RAND_bytes(buffer.data(), static_cast<int>(buffer.size())) != 1) {
-    return Errors(500, {"random number generator failed"});
+    return JsonErrors(500, {"random number generator failed"});
   }
   if (source != "platform") {
     hsm::SecretData device(static_cast<size_t>(n));
@@ -101,17 +101,17 @@ HttpResponse TransitApi::Hash(const HttpRequest& request) const {
   const Struct& body = parsed.json;
   auto input_field = GetString(body, "input", "input");
   if (!input_field.ok()) return StatusError(input_field.status());
-  if (*input_field == nullptr) return Errors(400, {"input missing"});
+  if (*input_field == nullptr) return JsonErrors(400, {"input missing"});
   // Bounded before decoding (the base64 of the limit) and after.
   const std::string too_long =
       absl::StrCat("input: exceeds the limit of ", kMaxHashInput, " bytes");
-  if ((*input_field)->size() > (kMaxHashInput + 2) / 3 * 4) return Errors(400, {too_long});
+  if ((*input_field)->size() > (kMaxHashInput + 2) / 3 * 4) return JsonErrors(400, {too_long});
   std::string input;
   absl::Cleanup cleanse = [&input] { hsm::CleanseString(&input); };  // it may be a secret
   if (!DecodeBase64(**input_field, &input)) {
-    return Errors(400, {"unable to decode input as base64"});
+    return JsonErrors(400, {"unable to decode input as base64"});
   }
-  if (input.size() > kMaxHashInput) return Errors(400, {too_long});
+  if (input.size() > kMaxHashInput) return JsonErrors(400, {too_long});
 
   auto format_field = GetString(body, "format", "format");
   if (!format_field.ok()) return StatusError(format_field.status());
@@ -133,13 +133,13 @@ HttpResponse TransitApi::Hash(const HttpRequest& request) const {
     if (algorithm == vault_name) md = EVP_get_digestbyname(openssl_name);
   }
   if (md == nullptr) {
-    return Errors(400, {"unsupported algorithm; must be one of sha2-224, sha2-256, sha2-384, "
+    return JsonErrors(400, {"unsupported algorithm; must be one of sha2-224, sha2-256, sha2-384, "
                         "sha2-512, sha3-224, sha3-256, sha3-384, sha3-512"});
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_Digest(input.data(), input.size(), digest, &length, md, nullptr) != 1) {
-    return Errors(500, {"hash computation failed"});
+    return JsonErrors(500, {"hash computation failed"});
   }
   return Envelope(
       200, Json::Object().Set(
