@@ -158,7 +158,8 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
        {"grpc_pending_calls", "grpc_worker_queue", "token_cache", "token_suspects",
         "client_cert_trusted", "client_cert_refused", "http_connections", "http_handler_queue",
         "audit_queue", "pki_inventory_queue", "acme_validation_queue",
-        "ocsp_presigned"}) {
+        "ocsp_presigned", "pki_role_cache", "pki_issuer_cache", "acme_rate_buckets",
+        "acme_write_queue", "jwt_login_sources"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_entries{structure=\"", structure,
                                              "\"} ")));
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_capacity{structure=\"", structure,
@@ -166,6 +167,11 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   }
   EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"token_cache\"} 100000\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"ocsp_presigned\"} 100000\n"));
+  // The certificates above were issued with one role by one issuer, each cached once.
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_entries{structure=\"pki_role_cache\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"pki_role_cache\"} 4096\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_entries{structure=\"pki_issuer_cache\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"pki_issuer_cache\"} 1024\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_kek_version 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_keys 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_key_versions{key=\"payments\"} 1\n"));
