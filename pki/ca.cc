@@ -45,6 +45,11 @@ void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
 
 size_t Ca::inventory_queued() const { return inventory_->queued(); }
 
+Ca::CacheSizes Ca::cache_sizes() const {
+  return {roles_->cached(), internal::Roles::kMaxCached, issuers_->cached_for_signing(),
+          internal::Issuers::kMaxCachedForSigning};
+}
+
 absl::Status Ca::RequireUnsealed() const {
   return barrier_->sealed() ? barrier_->SealedError() : absl::OkStatus();
 }

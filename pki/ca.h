@@ -169,6 +169,15 @@ class Ca {
   // Certificate records queued for their group commit (each caller waits for its own, so
   // at most one per concurrent issuance), for metrics.
   size_t inventory_queued() const;
+  // Entries of the role and issuer caches that serve issuance (internal/epoch_cache.h) and
+  // their bounds, for metrics.
+  struct CacheSizes {
+    size_t roles = 0;
+    size_t max_roles = 0;
+    size_t issuers = 0;
+    size_t max_issuers = 0;
+  };
+  CacheSizes cache_sizes() const;
 
   // Advances trust_epoch when another node changes an issuer or revokes a certificate, and
   // on every full re-check. Call once, before `watcher` starts; it must outlive the CA.

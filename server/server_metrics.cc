@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
 
@@ -49,6 +50,11 @@ uint64_t NextInstance() {
   return next.fetch_add(1);
 }
 
+// The label of calls to methods no service has (UnknownGrpcMethods): their names are the
+// caller's, so each would add series without bound, and gRPC keeps them in per-call memory
+// (the per-thread cache below is keyed by the name's address).
+constexpr char kUnknownMethod[] = "(unknown)";
+
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(ServerMetrics* metrics, const char* method)
@@ -64,7 +70,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
 
  private:
   ServerMetrics* const metrics_;
-  const char* const method_;  // owned by gRPC, valid for the call
+  const char* const method_;  // a registered method's name (gRPC's) or kUnknownMethod
   const absl::Time start_;
 };
 
@@ -73,7 +79,10 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
   explicit MetricsInterceptorFactory(ServerMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new MetricsInterceptor(metrics_, info->method());
+    // Only the generic service (unknown methods) runs calls in this kind of context.
+    const bool unknown =
+        dynamic_cast<grpc::GenericCallbackServerContext*>(info->server_context()) != nullptr;
+    return new MetricsInterceptor(metrics_, unknown ? kUnknownMethod : info->method());
   }
 
  private:

@@ -43,10 +43,11 @@ class ServerMetrics : public hsm::CallObserver {
   explicit ServerMetrics(MetricsRegistry* registry);
 
   // A factory for ServerBuilder::experimental().SetInterceptorCreators; each call's
-  // interceptor records its outcome here.
+  // interceptor records its outcome here. Calls of methods no service has are counted under
+  // service="" method="(unknown)", whatever name the caller gave.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
-  // `full_method` is "/package.Service/Method".
+  // `full_method` is "/package.Service/Method", a string that lives as long as this object.
   void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
   void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
   // One HTTP response: `route` is the pattern that took the request (a bounded set: the

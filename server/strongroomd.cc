@@ -615,7 +615,20 @@ void Strongroomd::RegisterBoundedStructures() {
     const acme::ValidationQueue& q = acme_->validations();
     m.RegisterBounded("acme_validation_queue", static_cast<double>(q.capacity()),
                       [&q] { return static_cast<double>(q.size()); });
+    m.RegisterBounded("acme_write_queue", max_connections, [acme = acme_.get()] {
+      return static_cast<double>(acme->queued_writes());
+    });
+    m.RegisterBounded("acme_rate_buckets", 2.0 * acme::AcmeService::kMaxRateBuckets,
+                      [acme = acme_.get()] { return static_cast<double>(acme->rate_buckets()); });
   }
+  const pki::Ca::CacheSizes pki_caches = ca_->cache_sizes();
+  m.RegisterBounded("pki_role_cache", static_cast<double>(pki_caches.max_roles),
+                    [ca = ca_.get()] { return static_cast<double>(ca->cache_sizes().roles); });
+  m.RegisterBounded("pki_issuer_cache", static_cast<double>(pki_caches.max_issuers),
+                    [ca = ca_.get()] { return static_cast<double>(ca->cache_sizes().issuers); });
+  const access::SourceRefusals& logins = jwt_login_->refusals();
+  m.RegisterBounded("jwt_login_sources", static_cast<double>(logins.max_sources()),
+                    [&logins] { return static_cast<double>(logins.size()); });
   m.RegisterBounded("ocsp_presigned", pki::OcspResponder::kMaxPresigned, [ocsp = ocsp_.get()] {
     return static_cast<double>(ocsp->presigned_count());
   });

@@ -611,9 +611,9 @@ TEST_F(AccessE2eTest, HttpAcceptsClientCertificates) {
                                "\"code\":\"UNIMPLEMENTED\",\"http_status\":405"));
 }
 
-// Client chains as TLS stacks send them, over gRPC and HTTPS: leaf alone, leaf +
-// intermediate, leaf + intermediate + root, from an external CA (auth.client_ca_file, its
-// root) and from a Strongroom intermediate issuer (root -> intermediate -> leaf, the
+// Client chains as TLS stacks send them, over gRPC and HTTPS: leaf alone, leaf + root,
+// leaf + intermediate, leaf + intermediate + root, from an external CA (auth.client_ca_file,
+// its root) and from a Strongroom intermediate issuer (root -> intermediate -> leaf, the
 // intermediate in auth.client_ca_issuers). A chain topped with a root of the client's own
 // making is refused.
 TEST_F(AccessE2eTest, ClientChainsAreAcceptedAsClientsSendThem) {
@@ -687,6 +687,8 @@ TEST_F(AccessE2eTest, ClientChainsAreAcceptedAsClientsSendThem) {
       {"strongroom leaf + intermediate + root", sr_leaf + sr_intermediate + sr_root.certificate_pem(),
        issued.private_key_pem(), true},
       {"external leaf", ext_direct.cert, ext_direct.key, true},
+      // The shape issue 18 was filed for: the leaf with the root that issued it.
+      {"external leaf + root", ext_direct.cert + ca_.cert, ext_direct.key, true},
       {"external leaf + intermediate", ext_leaf.cert + ext_intermediate.cert, ext_leaf.key, true},
       {"external leaf + intermediate + root", ext_leaf.cert + ext_intermediate.cert + ca_.cert,
        ext_leaf.key, true},

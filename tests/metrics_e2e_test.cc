@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,6 +33,7 @@ using testing::RunCommand;
 using testing::Runfile;
 
 constexpr int kEncryptCalls = 3;
+constexpr int kUnknownMethodCalls = 5;
 
 class MetricsE2eTest : public ::testing::Test {
  protected:
@@ -122,6 +127,23 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   }
   testing::RunResult revoked = Cli({"pki", "revoke", serial});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.output;
+  // Methods no service has, each named differently by the caller: counted under one label,
+  // so callers cannot add series (memory and /metrics size) by inventing names.
+  for (int i = 0; i < kUnknownMethodCalls; ++i) {
+    grpc::GenericStub generic(testing::ServerChannel(state_, grpc_port_));
+    grpc::ClientContext context;
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;  // an empty message
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, absl::StrCat("/strongroom.v1.Transit/Invented", i),
+                      grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  }
 
   // /metrics needs an identity allowed `read` on sys/metrics (key names are in it).
   testing::RunResult anonymous = Curl(http_port_, "/metrics", /*https=*/true,
@@ -141,6 +163,10 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
                               "method=\"Encrypt\",code=\"NOT_FOUND\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_grpc_request_duration_seconds_bucket{service="
                               "\"strongroom.v1.Transit\",method=\"Encrypt\",le=\"+Inf\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_grpc_requests_total{service=\"\","
+                                           "method=\"(unknown)\",code=\"UNIMPLEMENTED\"} ",
+                                           kUnknownMethodCalls, "\n")));
+  EXPECT_THAT(text, Not(HasSubstr("Invented")));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_calls_total{function=\"C_GenerateRandom\","
                               "result=\"ok\"}"));
   EXPECT_THAT(text, HasSubstr("strongroom_hsm_call_duration_seconds_count{function="));
@@ -158,7 +184,8 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
        {"grpc_pending_calls", "grpc_worker_queue", "token_cache", "token_suspects",
         "client_cert_trusted", "client_cert_refused", "http_connections", "http_handler_queue",
         "audit_queue", "pki_inventory_queue", "acme_validation_queue",
-        "ocsp_presigned"}) {
+        "ocsp_presigned", "pki_role_cache", "pki_issuer_cache", "acme_rate_buckets",
+        "acme_write_queue", "jwt_login_sources"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_entries{structure=\"", structure,
                                              "\"} ")));
     EXPECT_THAT(text, HasSubstr(absl::StrCat("strongroom_bounded_capacity{structure=\"", structure,
@@ -166,6 +193,11 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsAndPrometheusScrapesTheMetrics) {
   }
   EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"token_cache\"} 100000\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"ocsp_presigned\"} 100000\n"));
+  // The certificates above were issued with one role by one issuer, each cached once.
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_entries{structure=\"pki_role_cache\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"pki_role_cache\"} 4096\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_entries{structure=\"pki_issuer_cache\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("strongroom_bounded_capacity{structure=\"pki_issuer_cache\"} 1024\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_kek_version 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_keys 1\n"));
   EXPECT_THAT(text, HasSubstr("strongroom_transit_key_versions{key=\"payments\"} 1\n"));

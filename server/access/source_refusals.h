@@ -49,6 +49,13 @@ class SourceRefusals {
     return it->second.bucket->TryTake(now);
   }
 
+  // Sources tracked (at most max_sources()), for metrics.
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return sources_.size();
+  }
+  size_t max_sources() const { return max_sources_; }
+
   // Records a refused attempt of `source` at `now`.
   void Refused(absl::string_view source, absl::Time now) {
     absl::MutexLock lock(&mu_);
@@ -76,7 +83,7 @@ class SourceRefusals {
   };
   const double per_second_;
   const size_t max_sources_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> sources_ ABSL_GUARDED_BY(mu_);
   TokenBucket overflow_;
 };

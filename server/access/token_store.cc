@@ -765,11 +765,17 @@ void TokenStore::CacheInsert(absl::string_view accessor, const Digest& digest, T
   absl::MutexLock lock(&cache_mu_);
   // A renewal or revocation since the record was read: it may be stale, do not keep it.
   if (epoch_ != epoch_before) return;
-  if (cache_.size() >= options_.max_cached_tokens && !cache_.contains(accessor)) {
-    // Full: drop expired entries; if that is not enough, start over (amortised O(1)).
-    absl::erase_if(cache_,
-                   [now](const auto& entry) { return now >= ExpireTime(*entry.second.record); });
+  // Verdicts past their revalidation time serve nothing until verified again, nor do expired
+  // tokens: sweep them once per revalidation period, and whenever the cache is full (if that
+  // is not enough, start over). Each entry is scanned O(1) times per period: amortised O(1).
+  const bool full = cache_.size() >= options_.max_cached_tokens && !cache_.contains(accessor);
+  if (full || now >= next_sweep_) {
+    const absl::Time stale_before = now - options_.cache_revalidate_after;
+    absl::erase_if(cache_, [now, stale_before](const auto& entry) {
+      return entry.second.verified <= stale_before || now >= ExpireTime(*entry.second.record);
+    });
     if (cache_.size() >= options_.max_cached_tokens) cache_.clear();
+    next_sweep_ = now + options_.cache_revalidate_after;
   }
   cache_[accessor] =
       CacheEntry{digest, std::make_shared<const TokenRecord>(std::move(record)), now};

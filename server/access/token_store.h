@@ -27,8 +27,9 @@
 // costs an HMAC in the HSM, and with options.refused_token_hmacs_per_second set that HMAC is
 // paid from the store's RefusalBudget (refusal_budget.h) on every path that checks a token:
 // refused attempts cost at most the budget's bursts and rates, however many accessors the
-// caller knows; a genuine token pays nothing once verified and cached, and waits only while
-// the first-check budget is drained.
+// caller knows; a genuine token pays nothing while its verdict is cached (used within
+// cache_revalidate_after of its last verification, or swept no earlier than that), and
+// waits only while the first-check budget is drained.
 //
 // Errors: a token that is malformed, unknown, revoked or wrong is UNAUTHENTICATED
 // "invalid token"; a genuine but expired one UNAUTHENTICATED "token expired". By-accessor
@@ -79,7 +80,8 @@ struct TokenStoreOptions {
   size_t max_cached_tokens = 100000;
   // How long a verified token is trusted from the cache before storage is read again, so
   // that revocations by another process (`strongroomd generate-root-token`, another node)
-  // take effect within this time.
+  // take effect within this time. A verdict past it is dropped within one more such period
+  // (while tokens are being verified), so the cache holds the recent working set only.
   absl::Duration cache_revalidate_after = absl::Seconds(5);
   // HSM HMACs per second (and at once) for tokens not yet known to be genuine (see
   // RefusalBudget); unset: unmetered (offline tools and tests only).
@@ -231,6 +233,8 @@ class TokenStore {
   // cache what it read.
   uint64_t epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
   absl::flat_hash_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
+  // When CacheInsert next drops stale verdicts.
+  absl::Time next_sweep_ ABSL_GUARDED_BY(cache_mu_) = absl::InfinitePast();
 };
 
 }  // namespace strongroom::server::access

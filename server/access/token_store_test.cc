@@ -207,6 +207,30 @@ TEST_F(TokenStoreTest, CacheIsBounded) {
   }
 }
 
+// The cache holds the recent working set: verdicts past their revalidation time are swept
+// as new ones come in, so tokens checked once long ago do not stay until the bound.
+TEST_F(TokenStoreTest, StaleVerdictsLeaveTheCache) {
+  constexpr int kOld = 200;
+  constexpr int kRecent = 5;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kOld + kRecent; ++i) tokens.push_back(Text(MustCreate(Request({"p"})).token));
+  auto store = NewStore({});  // revalidation after 5 s
+  for (int i = 0; i < kOld; ++i) ASSERT_TRUE(store->Authenticate(tokens[i], kNow).ok());
+  EXPECT_EQ(store->cache_sizes().tokens, static_cast<size_t>(kOld));
+  // Past the revalidation time of the old verdicts, a few other tokens are checked.
+  const absl::Time later = kNow + absl::Seconds(6);
+  for (int i = kOld; i < kOld + kRecent; ++i) {
+    ASSERT_TRUE(store->Authenticate(tokens[i], later).ok());
+  }
+  EXPECT_EQ(store->cache_sizes().tokens, static_cast<size_t>(kRecent));
+  // An old token is verified again (from storage) and cached anew.
+  ASSERT_TRUE(store->Authenticate(tokens[0], later).ok());
+  EXPECT_EQ(store->cache_sizes().tokens, static_cast<size_t>(kRecent + 1));
+  // Twice the revalidation time later, one check leaves only its own verdict.
+  ASSERT_TRUE(store->Authenticate(tokens[kOld], later + absl::Seconds(10)).ok());
+  EXPECT_EQ(store->cache_sizes().tokens, 1u);
+}
+
 TEST_F(TokenStoreTest, TokensAreDistinct) {
   std::string a = Text(MustCreate(Request({"p"})).token);
   std::string b = Text(MustCreate(Request({"p"})).token);

@@ -29,6 +29,9 @@ class AcmeServer {
   std::vector<AcmeRoute> Routes() { return service_.Routes(); }
   // For metrics (strongroom_bounded_entries{structure="acme_validation_queue"}).
   const ValidationQueue& validations() const { return validations_; }
+  // For metrics: "acme_write_queue" and "acme_rate_buckets".
+  size_t queued_writes() const { return store_.queued_writes(); }
+  size_t rate_buckets() const { return service_.rate_buckets(); }
 
  private:
   AcmeStore store_;

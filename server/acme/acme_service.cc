@@ -14,7 +14,6 @@ using google::protobuf::Value;
 constexpr size_t kMaxContacts = 10;
 constexpr size_t kMaxContactLength = 320;
 // Rate buckets kept before the tables start over (a flood of sources cannot grow them).
-constexpr size_t kMaxRateBuckets = 10000;
 
 // The request's Host header if it is a plausible host[:port], else "".
 std::string HostOf(const HttpRequest& request) {
@@ -114,6 +113,11 @@ std::vector<AcmeRoute> AcmeService::Routes() {
     }
   }
   return routes;
+}
+
+size_t AcmeService::rate_buckets() const {
+  absl::MutexLock lock(&rate_mu_);
+  return account_rates_.size() + source_rates_.size();
 }
 
 bool AcmeService::TakeRate(bool per_account, const std::string& key) {

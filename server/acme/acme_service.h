@@ -80,6 +80,12 @@ class AcmeService {
 
   std::vector<AcmeRoute> Routes();
 
+  // Most request-rate buckets kept per kind (accounts, sources); all of a kind are dropped
+  // when it is full.
+  static constexpr size_t kMaxRateBuckets = 10000;
+  // Rate buckets held, both kinds (at most 2 * kMaxRateBuckets), for metrics.
+  size_t rate_buckets() const ABSL_LOCKS_EXCLUDED(rate_mu_);
+
  private:
   // What every handler knows about the request's directory.
   struct Context {
@@ -138,7 +144,7 @@ class AcmeService {
   ValidationQueue* const validations_;
   ExternalAccounts* const external_accounts_;
   const AcmeServiceOptions options_;
-  absl::Mutex rate_mu_;
+  mutable absl::Mutex rate_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<access::TokenBucket>> account_rates_
       ABSL_GUARDED_BY(rate_mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<access::TokenBucket>> source_rates_

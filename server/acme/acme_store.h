@@ -110,6 +110,10 @@ class AcmeStore {
   // authorizations. Runs by itself as nonces are issued; public for tests and maintenance.
   absl::Status Sweep(absl::Time now);
 
+  // Writes queued for their group commit (each caller waits for its own, so at most one per
+  // request in flight), for metrics.
+  size_t queued_writes() const { return group_.queued(); }
+
  private:
   template <typename T>
   absl::StatusOr<std::optional<Stored<T>>> GetRecord(const std::string& key);

@@ -44,6 +44,8 @@ class JwtLogin {
 
   void Reload(std::shared_ptr<const JwtAuth> auth);
   std::shared_ptr<const JwtAuth> auth() const;
+  // The sources the refusal budget tracks, for metrics ("jwt_login_sources").
+  const SourceRefusals& refusals() const { return refusals_; }
 
   absl::StatusOr<TokenStore::Created> Login(absl::string_view role, absl::string_view jwt,
                                             absl::string_view peer, absl::Time now,
