@@ -421,6 +421,18 @@ TEST_F(EdgeE2eTest, HttpRefusalsAndUnroutedRequestsAreAuditedAndCounted) {
     EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
   }
   {
+    // obs-fold: refused before any route (or the gate) sees the token it would extend.
+    auto wire = connect();
+    ASSERT_NE(wire, nullptr);
+    testing::WireResponse folded = exchange(
+        *wire, absl::StrCat("GET /v1/auth/token/lookup-self HTTP/1.1\r\nHost: x\r\n"
+                            "X-Vault-Token: ", token, "\r\n x\r\n\r\n"));
+    EXPECT_EQ(folded.status, 400);
+    EXPECT_EQ(folded.Header("content-type"), "application/json");
+    EXPECT_THAT(folded.body, HasSubstr("obs-fold"));
+    EXPECT_TRUE(wire->ClosedWithin(absl::Seconds(5)));
+  }
+  {
     auto wire = connect();
     ASSERT_NE(wire, nullptr);
     testing::WireResponse big = exchange(
@@ -430,7 +442,15 @@ TEST_F(EdgeE2eTest, HttpRefusalsAndUnroutedRequestsAreAuditedAndCounted) {
   {
     auto wire = connect();
     ASSERT_NE(wire, nullptr);
-    EXPECT_EQ(exchange(*wire, testing::HttpRequestBytes("GET", "/v1/nowhere")).status, 404);
+    testing::WireResponse nowhere = exchange(*wire, testing::HttpRequestBytes("GET", "/v1/nowhere"));
+    EXPECT_EQ(nowhere.status, 404);
+    EXPECT_EQ(nowhere.Header("content-type"), "application/json");
+    EXPECT_EQ(nowhere.body, "{\"errors\":[\"unsupported path\"]}\n");
+    testing::WireResponse frob = exchange(*wire, testing::HttpRequestBytes("FROB", "/v1/sys/health"));
+    EXPECT_EQ(frob.status, 405);
+    EXPECT_EQ(frob.Header("content-type"), "application/json");
+    EXPECT_THAT(frob.body, HasSubstr("{\"errors\":[\"unsupported operation; allowed: GET"));
+    EXPECT_THAT(frob.Header("allow"), HasSubstr("GET"));
     testing::WireResponse listed = exchange(
         *wire, testing::HttpRequestBytes("LIST", "/v1/transit/keys", "",
                                          absl::StrCat("X-Vault-Token: ", token, "\r\n")));
@@ -444,6 +464,10 @@ TEST_F(EdgeE2eTest, HttpRefusalsAndUnroutedRequestsAreAuditedAndCounted) {
                   HasSubstr(absl::StrCat("strongroom_http_requests_total{route=\"unrouted\",",
                                          "method=\"", std::string(code) == "404" ? "GET" : "POST",
                                          "\",code=\"", code, "\"} 1")));
+    }
+    for (const char* counted : {"method=\"GET\",code=\"400\"} 1", "method=\"OTHER\",code=\"405\"} 1"}) {
+      EXPECT_THAT(metrics.body, HasSubstr(absl::StrCat(
+                                    "strongroom_http_requests_total{route=\"unrouted\",", counted)));
     }
     EXPECT_THAT(metrics.body, HasSubstr("strongroom_http_request_duration_seconds_bucket{"));
   }

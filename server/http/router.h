@@ -6,7 +6,8 @@
 // patterns match a path for the request's method, the most specific wins: segments are
 // compared left to right and a literal beats "{name}", which beats "{name...}"; equally
 // specific patterns win in registration order. Any method string is routable ("LIST" too).
-// Unrouted requests get 404, or 405 with Allow when the path is routed for other methods.
+// Unrouted requests get 404, or 405 with Allow when the path is routed for other methods,
+// as Vault's JSON errors (JsonErrors below) that echo nothing of the request.
 //
 // A handler is synchronous (HttpHandler: returns the response) or asynchronous
 // (AsyncHttpHandler: owns the request and completes by calling its reply once, from any

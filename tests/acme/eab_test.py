@@ -9,34 +9,24 @@ KID_OTHER/KEY_OTHER one made for another role.
 
 Usage: eab_test.py DIRECTORY_URL TLS_CA_FILE EXTERNAL_ORIGIN KID1 KEY1 KID2 KEY2 KID_OTHER KEY_OTHER
 """
-import base64
 import hashlib
 import hmac
 import json
+import os
 import sys
 
 import requests
-from jwcrypto import jwk, jws
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import (acme_key, acme_post, acme_problem, b64url, b64url_decode, check,  # noqa: E402
+                    finish, secret)
 
 (DIRECTORY, CA, EXTERNAL, KID1, KEY1, KID2, KEY2, KID_OTHER, KEY_OTHER) = sys.argv[1:10]
+for hmac_key in (KEY1, KEY2, KEY_OTHER):
+    secret(hmac_key)
 REAL = DIRECTORY.split("/v1/")[0]
 S = requests.Session()
 S.verify = CA
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64d(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def real(url):
@@ -57,79 +47,60 @@ def nonce():
 
 
 def post(url, payload, key, kid=None, header_url=None):
-    protected = {"alg": "ES256", "nonce": nonce(), "url": header_url or url}
-    if kid:
-        protected["kid"] = kid
-    else:
-        protected["jwk"] = json.loads(key.export_public())
-    token = jws.JWS(b"" if payload is None else json.dumps(payload).encode())
-    token.add_signature(key, alg="ES256", protected=json.dumps(protected))
-    return S.post(real(url), data=token.serialize(),
-                  headers={"Content-Type": "application/jose+json"})
-
-
-def problem(r):
-    try:
-        return r.json().get("type", "").replace("urn:ietf:params:acme:error:", "")
-    except ValueError:
-        return "<not json: %d>" % r.status_code
+    return acme_post(S, url, payload, key, nonce(), kid, header_url, send_to=real(url))
 
 
 def binding(account_key, kid, hmac_key, url=None, payload_key=None, alg="HS256", extra=None):
     protected = {"alg": alg, "kid": kid, "url": url or D["newAccount"]}
     protected.update(extra or {})
-    p = b64(json.dumps(protected).encode())
-    body = b64((payload_key or account_key).export_public().encode())
-    mac = hmac.new(b64d(hmac_key), (p + "." + body).encode(), hashlib.sha256).digest()
-    return {"protected": p, "payload": body, "signature": b64(mac)}
+    p = b64url(json.dumps(protected).encode())
+    body = b64url((payload_key or account_key).export_public().encode())
+    mac = hmac.new(b64url_decode(hmac_key), (p + "." + body).encode(), hashlib.sha256).digest()
+    return {"protected": p, "payload": body, "signature": b64url(mac)}
 
 
-def new_key():
-    return jwk.JWK.generate(kty="EC", crv="P-256")
-
-
-key = new_key()
+key = acme_key()
 r = post(D["newAccount"], {"termsOfServiceAgreed": True}, key)
-check(r.status_code == 400 and problem(r) == "externalAccountRequired",
-      "newAccount without a binding -> externalAccountRequired (%s)" % problem(r))
+check(r.status_code == 400 and acme_problem(r) == "externalAccountRequired",
+      "newAccount without a binding -> externalAccountRequired (%s)" % acme_problem(r))
 
-wrong_mac_key = b64(b"\x01" * 32)
+wrong_mac_key = b64url(b"\x01" * 32)
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, wrong_mac_key)}, key)
-check(r.status_code == 403 and problem(r) == "unauthorized", "wrong MAC -> unauthorized")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "wrong MAC -> unauthorized")
 
-other = new_key()
+other = acme_key()
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, KEY1, payload_key=other)},
          key)
-check(r.status_code == 403 and problem(r) == "unauthorized",
+check(r.status_code == 403 and acme_problem(r) == "unauthorized",
       "another key in the binding's payload -> unauthorized")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID_OTHER, KEY_OTHER)}, key)
-check(r.status_code == 403 and problem(r) == "unauthorized",
+check(r.status_code == 403 and acme_problem(r) == "unauthorized",
       "a key made for another role -> unauthorized")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, KEY1,
                                                              extra={"nonce": nonce()})}, key)
-check(r.status_code == 400 and problem(r) == "malformed", "a binding with a nonce -> malformed")
+check(r.status_code == 400 and acme_problem(r) == "malformed", "a binding with a nonce -> malformed")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, KEY1,
                                                              url=D["newOrder"])}, key)
-check(r.status_code == 403 and problem(r) == "unauthorized",
+check(r.status_code == 403 and acme_problem(r) == "unauthorized",
       "a binding for another URL -> unauthorized")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, KEY1, alg="HS512")}, key)
-check(r.status_code == 400 and problem(r) == "malformed", "a binding with HS512 -> malformed")
+check(r.status_code == 400 and acme_problem(r) == "malformed", "a binding with HS512 -> malformed")
 
 # The JWS "url" must be the external one: the URL as this client reached it is refused.
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(key, KID1, KEY1)}, key,
          header_url=real(D["newAccount"]))
-check(r.status_code == 403 and problem(r) == "unauthorized",
+check(r.status_code == 403 and acme_problem(r) == "unauthorized",
       "a JWS url with the Host-derived origin -> unauthorized")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
@@ -138,10 +109,10 @@ check(r.status_code == 201 and r.headers.get("Location", "").startswith(EXTERNAL
       "a valid binding -> 201, account at the external URL (%d %s)" % (r.status_code, r.text))
 kid = r.headers.get("Location", "")
 
-second = new_key()
+second = acme_key()
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
                            "externalAccountBinding": binding(second, KID1, KEY1)}, second)
-check(r.status_code == 403 and problem(r) == "unauthorized",
+check(r.status_code == 403 and acme_problem(r) == "unauthorized",
       "the same EAB key for a second account -> unauthorized (single use)")
 
 r = post(D["newAccount"], {"termsOfServiceAgreed": True,
@@ -153,5 +124,4 @@ r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "eab.example.c
 check(r.status_code == 201 and r.json()["finalize"].startswith(EXTERNAL),
       "the bound account orders, with external URLs")
 
-print("%d failure(s)" % len(FAILURES))
-sys.exit(1 if FAILURES else 0)
+finish()

@@ -4,7 +4,6 @@ problem type and the protocol around it: run by tests/acme_raw_jws_e2e_test.cc w
 
 Usage: raw_jws_test.py DIRECTORY_URL TLS_CA_FILE HTTP01_PORT
 """
-import base64
 import http.server
 import json
 import sys
@@ -16,23 +15,14 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from jwcrypto import jwk, jws
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import acme_key, acme_post, acme_problem, b64url, check, finish  # noqa: E402
 
 DIRECTORY, CA, HTTP01_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 S = requests.Session()
 S.verify = CA
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 D = S.get(DIRECTORY).json()
@@ -45,26 +35,7 @@ def nonce():
 
 def post(url, payload, key, kid=None, nonce_value=None, header_url=None, alg="ES256",
          sign_key=None):
-    protected = {"alg": alg, "nonce": nonce_value or nonce(), "url": header_url or url}
-    if kid:
-        protected["kid"] = kid
-    else:
-        protected["jwk"] = json.loads(key.export_public())
-    body = b"" if payload is None else json.dumps(payload).encode()
-    token = jws.JWS(body)
-    token.add_signature(sign_key or key, alg=alg, protected=json.dumps(protected))
-    return S.post(url, data=token.serialize(), headers={"Content-Type": "application/jose+json"})
-
-
-def problem(r):
-    try:
-        return r.json().get("type", "").replace("urn:ietf:params:acme:error:", "")
-    except ValueError:
-        return "<not json: %d>" % r.status_code
-
-
-def new_key():
-    return jwk.JWK.generate(kty="EC", crv="P-256")
+    return acme_post(S, url, payload, key, nonce_value or nonce(), kid, header_url, alg, sign_key)
 
 
 # Key authorizations the http-01 responder serves, token -> key authorization.
@@ -90,9 +61,9 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", HTTP01_PORT), Responder)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 
 # --- accounts --------------------------------------------------------------------------
-key = new_key()
+key = acme_key()
 r = post(D["newAccount"], {"onlyReturnExisting": True}, key)
-check(r.status_code == 400 and problem(r) == "accountDoesNotExist",
+check(r.status_code == 400 and acme_problem(r) == "accountDoesNotExist",
       "onlyReturnExisting for an unknown key -> accountDoesNotExist")
 r = post(D["newAccount"], {"termsOfServiceAgreed": True}, key)
 check(r.status_code == 201 and "Location" in r.headers, "newAccount -> 201 with Location")
@@ -105,43 +76,43 @@ check(r.status_code == 200 and r.headers.get("Location") == kid, "same key again
 # --- nonces ----------------------------------------------------------------------------
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, key, kid,
          nonce_value="bm90LWEtbm9uY2U")
-check(r.status_code == 400 and problem(r) == "badNonce", "unknown nonce -> badNonce")
+check(r.status_code == 400 and acme_problem(r) == "badNonce", "unknown nonce -> badNonce")
 check("Replay-Nonce" in r.headers, "badNonce comes with a fresh nonce")
 used = nonce()
 r = post(kid, None, key, kid, nonce_value=used)
 check(r.status_code == 200, "POST-as-GET of the account")
 r = post(kid, None, key, kid, nonce_value=used)
-check(r.status_code == 400 and problem(r) == "badNonce", "replayed nonce -> badNonce")
+check(r.status_code == 400 and acme_problem(r) == "badNonce", "replayed nonce -> badNonce")
 
 # --- JWS checks ------------------------------------------------------------------------
-other = new_key()
+other = acme_key()
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, key, kid,
          sign_key=other)
-check(r.status_code == 403 and problem(r) == "unauthorized", "signed by another key -> unauthorized")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "signed by another key -> unauthorized")
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, key, kid,
          header_url=D["newAccount"])
-check(r.status_code == 403 and problem(r) == "unauthorized", "wrong url header -> unauthorized")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "wrong url header -> unauthorized")
 hkey = jwk.JWK.generate(kty="oct", size=256)
 protected = {"alg": "HS256", "nonce": nonce(), "url": D["newOrder"], "kid": kid}
 t = jws.JWS(b"{}")
 t.add_signature(hkey, alg="HS256", protected=json.dumps(protected))
 r = S.post(D["newOrder"], data=t.serialize(), headers={"Content-Type": "application/jose+json"})
-check(problem(r) == "badSignatureAlgorithm", "HS256 -> badSignatureAlgorithm")
+check(acme_problem(r) == "badSignatureAlgorithm", "HS256 -> badSignatureAlgorithm")
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, key,
          kid + "0")
-check(problem(r) == "accountDoesNotExist", "unknown kid -> accountDoesNotExist")
+check(acme_problem(r) == "accountDoesNotExist", "unknown kid -> accountDoesNotExist")
 r = S.post(D["newOrder"], data=b"{not json", headers={"Content-Type": "application/jose+json"})
-check(r.status_code == 400 and problem(r) == "malformed", "not a JWS -> malformed")
+check(r.status_code == 400 and acme_problem(r) == "malformed", "not a JWS -> malformed")
 r = S.post(D["newOrder"], data=b"{" * 200000, headers={"Content-Type": "application/jose+json"})
 check(400 <= r.status_code < 500 and r.status_code != 404, "oversized body refused (%d)" % r.status_code)
 
 # --- orders ----------------------------------------------------------------------------
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "www.evil.org"}]}, key, kid)
-check(r.status_code == 400 and problem(r) == "rejectedIdentifier",
+check(r.status_code == 400 and acme_problem(r) == "rejectedIdentifier",
       "name outside the role -> rejectedIdentifier")
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a%d.example.com" % i}
                                          for i in range(21)]}, key, kid)
-check(problem(r) == "malformed", "too many identifiers -> malformed")
+check(acme_problem(r) == "malformed", "too many identifiers -> malformed")
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, key, kid)
 check(r.status_code == 201, "newOrder -> 201")
 order_url = r.headers["Location"]
@@ -149,9 +120,9 @@ order = r.json()
 r = post(D["newAccount"], {"termsOfServiceAgreed": True}, other)
 other_kid = r.headers["Location"]
 r = post(order_url, None, other, other_kid)
-check(r.status_code == 403 and problem(r) == "unauthorized", "another account's order -> unauthorized")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "another account's order -> unauthorized")
 r = post(order["finalize"], {"csr": "AAAA"}, key, kid)
-check(r.status_code == 403 and problem(r) == "orderNotReady", "finalize before validation -> orderNotReady")
+check(r.status_code == 403 and acme_problem(r) == "orderNotReady", "finalize before validation -> orderNotReady")
 
 authz = post(order["authorizations"][0], None, key, kid).json()
 challenge = [c for c in authz["challenges"] if c["type"] == "http-01"][0]
@@ -175,14 +146,14 @@ def csr_for(names, cert_key):
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
     builder = builder.add_extension(
         x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    return b64(builder.sign(cert_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    return b64url(builder.sign(cert_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
 
 
 cert_key = ec.generate_private_key(ec.SECP256R1())
 r = post(order["finalize"], {"csr": csr_for(["a.example.com", "b.example.com"], cert_key)}, key, kid)
-check(r.status_code == 400 and problem(r) == "badCSR", "CSR with an extra name -> badCSR")
+check(r.status_code == 400 and acme_problem(r) == "badCSR", "CSR with an extra name -> badCSR")
 r = post(order["finalize"], {"csr": "not*base64"}, key, kid)
-check(problem(r) == "malformed", "csr not base64url -> malformed")
+check(acme_problem(r) == "malformed", "csr not base64url -> malformed")
 r = post(order["finalize"], {"csr": csr_for(["a.example.com"], cert_key)}, key, kid)
 check(r.status_code == 200 and r.json().get("status") == "valid", "finalize -> valid")
 cert_url = r.json().get("certificate")
@@ -192,40 +163,39 @@ check(r.status_code == 200 and r.headers["Content-Type"] == "application/pem-cer
 pem = r.text.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
 der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 r = post(cert_url, None, other, other_kid)
-check(r.status_code == 403 and problem(r) == "unauthorized", "another account cannot download it")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "another account cannot download it")
 
 # --- revocation ------------------------------------------------------------------------
-r = post(D["revokeCert"], {"certificate": b64(der)}, other, other_kid)
-check(r.status_code == 403 and problem(r) == "unauthorized", "another account cannot revoke it")
+r = post(D["revokeCert"], {"certificate": b64url(der)}, other, other_kid)
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "another account cannot revoke it")
 cert_jwk = jwk.JWK.from_pem(cert_key.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 for bad in (7, 6, 8, 11, "1", 1.5):
-    r = post(D["revokeCert"], {"certificate": b64(der), "reason": bad}, cert_jwk)
-    check(r.status_code == 400 and problem(r) == "badRevocationReason",
+    r = post(D["revokeCert"], {"certificate": b64url(der), "reason": bad}, cert_jwk)
+    check(r.status_code == 400 and acme_problem(r) == "badRevocationReason",
           "reason %r -> badRevocationReason" % (bad,))
-r = post(D["revokeCert"], {"certificate": b64(der), "reason": 1}, cert_jwk)
+r = post(D["revokeCert"], {"certificate": b64url(der), "reason": 1}, cert_jwk)
 check(r.status_code == 200, "revoked with the certificate's own key, for keyCompromise")
 with open(os.path.join(os.environ["TEST_TMPDIR"], "raw-revoked.pem"), "w") as f:
     f.write(pem)
-r = post(D["revokeCert"], {"certificate": b64(der)}, key, kid)
-check(problem(r) == "alreadyRevoked", "second revocation -> alreadyRevoked")
+r = post(D["revokeCert"], {"certificate": b64url(der)}, key, kid)
+check(acme_problem(r) == "alreadyRevoked", "second revocation -> alreadyRevoked")
 
 # --- key change and deactivation -------------------------------------------------------
-new = new_key()
+new = acme_key()
 inner_protected = {"alg": "ES256", "jwk": json.loads(new.export_public()), "url": D["keyChange"]}
 inner = jws.JWS(json.dumps({"account": kid, "oldKey": json.loads(key.export_public())}).encode())
 inner.add_signature(new, alg="ES256", protected=json.dumps(inner_protected))
 r = post(D["keyChange"], json.loads(inner.serialize()), key, kid)
 check(r.status_code == 200, "keyChange -> 200")
 r = post(kid, None, key, kid)
-check(problem(r) == "unauthorized", "the old key no longer signs for the account")
+check(acme_problem(r) == "unauthorized", "the old key no longer signs for the account")
 r = post(kid, None, new, kid)
 check(r.status_code == 200, "the new key signs for the account")
 r = post(kid, {"status": "deactivated"}, new, kid)
 check(r.status_code == 200 and r.json()["status"] == "deactivated", "account deactivated")
 r = post(D["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.com"}]}, new, kid)
-check(r.status_code == 403 and problem(r) == "unauthorized", "a deactivated account is refused")
+check(r.status_code == 403 and acme_problem(r) == "unauthorized", "a deactivated account is refused")
 
 server.shutdown()
-print("%d failure(s)" % len(FAILURES))
-sys.exit(1 if FAILURES else 0)
+finish()

@@ -8,27 +8,22 @@ POST has been refused, so the queue is full at that moment whatever the machine'
 Usage: validation_queue_test.py DIRECTORY_URL TLS_CA_FILE HTTP01_PORT
 """
 import http.server
-import json
+import os
 import sys
 import threading
 import time
 
 import requests
-from jwcrypto import jwk, jws
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import acme_key, acme_post, check, finish  # noqa: E402
 
 DIRECTORY, CA, HTTP01_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 S = requests.Session()
 S.verify = CA
-FAILURES = []
 CHALLENGES = {}
 RELEASE = threading.Event()  # set once the full queue has been seen
 HELD = set()                 # tokens whose answer waits for RELEASE
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
 
 
 class Responder(http.server.BaseHTTPRequestHandler):
@@ -50,18 +45,10 @@ D = S.get(DIRECTORY).json()
 
 
 def post(url, payload, key, kid=None):
-    protected = {"alg": "ES256", "nonce": S.head(D["newNonce"]).headers["Replay-Nonce"],
-                 "url": url}
-    if kid:
-        protected["kid"] = kid
-    else:
-        protected["jwk"] = json.loads(key.export_public())
-    token = jws.JWS(b"" if payload is None else json.dumps(payload).encode())
-    token.add_signature(key, alg="ES256", protected=json.dumps(protected))
-    return S.post(url, data=token.serialize(), headers={"Content-Type": "application/jose+json"})
+    return acme_post(S, url, payload, key, S.head(D["newNonce"]).headers["Replay-Nonce"], kid)
 
 
-key = jwk.JWK.generate(kty="EC", crv="P-256")
+key = acme_key()
 kid = post(D["newAccount"], {"termsOfServiceAgreed": True}, key).headers["Location"]
 challenges = []
 for name in ("q1.example.com", "q2.example.com"):
@@ -104,5 +91,4 @@ check(r.status_code == 200 and r.json()["status"] == "processing",
 check(poll(challenges[1][0]) == "valid", "second authorization valid after polling")
 
 server.shutdown()
-print("%d failure(s)" % len(FAILURES))
-sys.exit(1 if FAILURES else 0)
+finish()

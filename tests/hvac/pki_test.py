@@ -7,9 +7,10 @@ Run by tests/pki_http_e2e_test.cc against a real strongroomd with Debian's /usr/
   WORKDIR                   a scratch directory for openssl's files
 Generates a root and an intermediate, writes a role, issues, signs a CSR made by openssl,
 revokes, reads the CRL, and checks every certificate and the CRL with `openssl verify` and
-`openssl crl`. Prints "ok <check>" per check and "N/N checks passed" when all pass; exits
-non-zero on the first failure. The LIST verb (list_roles, list_certificates) needs an HTTP
-server that delivers it.
+`openssl crl`. Each step builds on the ones before, so the first failure ends the run.
+Reports through tests/checks.py: "ok <check>" per step, "FAIL <step>: <why>", then
+"N/M checks passed, K failure(s)"; exits 1 on a failure. The LIST verb (list_roles,
+list_certificates) needs an HTTP server that delivers it.
 """
 
 import os
@@ -19,22 +20,17 @@ import sys
 import hvac
 import hvac.exceptions
 
-CHECKS = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402
+from checks import expect, expect_error  # noqa: E402
+
+DONE = []
 
 
-def check(name):
-    CHECKS.append(name)
-    print("ok " + name, flush=True)
-
-
-def fail(message):
-    print("FAIL " + message, flush=True)
-    sys.exit(1)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
+def step(name):
+    """The step `name` passed."""
+    DONE.append(name)
+    checks.check(True, name)
 
 
 def write(name, text):
@@ -46,15 +42,6 @@ def write(name, text):
 
 def openssl(*args):
     return subprocess.run(["openssl"] + list(args), capture_output=True, text=True)
-
-
-def expect_error(exception, call, fragment):
-    try:
-        call()
-    except exception as e:
-        expect(fragment in str(e), "%s: %r does not say %r" % (exception.__name__, str(e), fragment))
-        return
-    fail("expected %s" % exception.__name__)
 
 
 def main():
@@ -69,30 +56,30 @@ def main():
     root_path = write("root.pem", root["certificate"])
     expect(root["issuer_name"] == "root", "root issuer name: %r" % root["issuer_name"])
     expect(openssl("verify", "-CAfile", root_path, root_path).returncode == 0, "root self-verifies")
-    check("generate_root")
+    step("generate_root")
 
     mid = pki.generate_intermediate(
         "internal", "hvac Issuing CA", extra_params={"key_type": "ec"}
     )["data"]
     expect("CERTIFICATE REQUEST" in mid["csr"], "intermediate CSR")
     expect(mid["issuer_name"] == "default", "an unnamed issuer is the default one")
-    check("generate_intermediate")
+    step("generate_intermediate")
     signed = pki.sign_intermediate(
         mid["csr"], "hvac Issuing CA", extra_params={"issuer_ref": "root", "ttl": "8760h"}
     )["data"]
     mid_path = write("mid.pem", signed["certificate"])
     verified = openssl("verify", "-CAfile", root_path, mid_path)
     expect(verified.returncode == 0, "intermediate verifies: " + verified.stdout + verified.stderr)
-    check("sign_intermediate")
+    step("sign_intermediate")
     pki.set_signed_intermediate(signed["certificate"])
     expect(pki.read_ca_certificate().strip() == signed["certificate"].strip(),
            "ca/pem is the intermediate")
-    check("set_signed_intermediate")
-    check("read_ca_certificate")
+    step("set_signed_intermediate")
+    step("read_ca_certificate")
     ca_chain = pki.read_ca_certificate_chain()
     expect(ca_chain.count("BEGIN CERTIFICATE") == 2 and root["certificate"].strip() in ca_chain,
            "ca_chain holds the intermediate and the root")
-    check("read_ca_certificate_chain")
+    step("read_ca_certificate_chain")
 
     pki.create_or_update_role(
         "web",
@@ -106,14 +93,14 @@ def main():
     role = pki.read_role("web")["data"]
     expect(role["allowed_domains"] == ["example.com"], "role domains: %r" % role["allowed_domains"])
     expect(role["issuer_ref"] == "default", "role issuer: %r" % role["issuer_ref"])
-    check("create_or_update_role")
-    check("read_role")
+    step("create_or_update_role")
+    step("read_role")
     expect_error(
         hvac.exceptions.InvalidRequest,
         lambda: pki.create_or_update_role("bad", extra_params={"allow_any_name": True}),
         "allow_any_name",
     )
-    check("unsupported role field refused")
+    step("unsupported role field refused")
 
     chain = [root_path, mid_path]
     issued = pki.generate_certificate(
@@ -126,7 +113,7 @@ def main():
     expect(verified.returncode == 0, "issued verifies: " + verified.stdout + verified.stderr)
     key_check = openssl("pkey", "-in", write("leaf.key", issued["private_key"]), "-noout")
     expect(key_check.returncode == 0, "private key parses: " + key_check.stderr)
-    check("generate_certificate")
+    step("generate_certificate")
 
     key = os.path.join(os.environ["WORKDIR"], "csr.key")
     csr = os.path.join(os.environ["WORKDIR"], "csr.pem")
@@ -142,17 +129,17 @@ def main():
     verified = openssl("verify", "-CAfile", root_path, "-untrusted", mid_path, signed_path)
     expect(verified.returncode == 0, "signed verifies: " + verified.stdout + verified.stderr)
     expect("private_key" not in signed_leaf, "no private key for a CSR")
-    check("sign_certificate")
+    step("sign_certificate")
 
     serial = issued["serial_number"]
     read = pki.read_certificate(serial)["data"]
     expect(read["certificate"].strip() == issued["certificate"].strip(), "cert/" + serial)
-    check("read_certificate")
+    step("read_certificate")
     special = pki.read_certificate("ca")["data"]["certificate"]
     expect(special.strip() == signed["certificate"].strip(), "cert/ca is the default issuer's")
     chain_doc = pki.read_certificate("ca_chain")["data"]["certificate"]
     expect(chain_doc.strip() == ca_chain.strip(), "cert/ca_chain is ca_chain")
-    check("read_certificate ca and ca_chain")
+    step("read_certificate ca and ca_chain")
 
     bundled = pki.generate_certificate(
         "web", "c.example.com", extra_params={"format": "pem_bundle", "ttl": "1h"}
@@ -167,10 +154,10 @@ def main():
     verified = openssl("verify", "-CAfile", root_path, "-untrusted", mid_path, bundle_path)
     expect(verified.returncode == 0, "pem_bundle's certificate verifies: " + verified.stdout +
            verified.stderr)
-    check("generate_certificate pem_bundle")
+    step("generate_certificate pem_bundle")
     revoked = pki.revoke_certificate(serial)["data"]
     expect(revoked["revocation_time"] > 0, "revocation time")
-    check("revoke_certificate")
+    step("revoke_certificate")
 
     crl_path = write("crl.pem", pki.read_crl())
     crl_check = openssl("crl", "-in", crl_path, "-CAfile", mid_path, "-noout")
@@ -186,36 +173,42 @@ def main():
     good_check = openssl("verify", "-crl_check", "-CAfile", bundle, "-CRLfile", crl_path,
                          signed_path)
     expect(good_check.returncode == 0, "the other certificate passes the CRL check")
-    check("read_crl")
+    step("read_crl")
     crl_doc = pki.read_certificate("crl")["data"]["certificate"]
     crl_doc_check = openssl("crl", "-in", write("crl2.pem", crl_doc), "-CAfile", mid_path, "-noout")
     expect("verify OK" in crl_doc_check.stdout + crl_doc_check.stderr,
            "cert/crl: " + crl_doc_check.stdout + crl_doc_check.stderr)
-    check("read_certificate crl")
+    step("read_certificate crl")
 
     expect_error(
         hvac.exceptions.InvalidRequest,
         lambda: pki.generate_root("exported", "x", extra_params={"issuer_name": "x"}),
         "never leave",
     )
-    check("exported refused")
+    step("exported refused")
     expect_error(
         hvac.exceptions.Forbidden,
         lambda: denied.secrets.pki.generate_certificate("web", "c.example.com"),
         "may not pki.issue pki/roles/web",
     )
-    check("denied token refused")
+    step("denied token refused")
 
     # The LIST verb.
     roles = pki.list_roles()["data"]["keys"]
     expect(roles == ["web"], "roles: %r" % roles)
-    check("list_roles")
+    step("list_roles")
     serials = pki.list_certificates()["data"]["keys"]
     expect(serial in serials and signed_leaf["serial_number"] in serials, "certs: %r" % serials)
-    check("list_certificates")
+    step("list_certificates")
 
-    print("%d/%d checks passed" % (len(CHECKS), len(CHECKS)), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    checks.secret(os.environ["VAULT_TOKEN"])
+    checks.secret(os.environ["DENIED_TOKEN"])
+    try:
+        main()
+    except Exception as e:  # the step after the last one done failed: report it, then stop
+        checks.check(False, "the step after %s" % (DONE[-1] if DONE else "the start"),
+                     "%s: %s" % (type(e).__name__, e))
+    checks.finish()

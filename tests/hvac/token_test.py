@@ -3,72 +3,39 @@ and the sys calls Strongroom maps (health, seal status, seal/unseal, mounts).
 
 Run by tests/hvac_token_e2e_test.cc with Debian's /usr/bin/python3 and
 VAULT_ADDR (https://127.0.0.1:PORT), VAULT_TOKEN (a root token), VAULT_CACERT (the server's
-certificate). Prints "ok <check>" per check, "FAIL <check>: <why>" on failure (never a
-token), and "<passed>/<total> checks passed"; exits 1 if any check failed.
+certificate). Reports through tests/checks.py (never a token): "ok <check>" or
+"FAIL <check>: <why>" per check, then "N/M checks passed, K failure(s)"; exits 1 if any failed.
 """
 import os
 import sys
-import traceback
 
 import hvac
 import hvac.exceptions
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import case, expect, finish, raises, secret  # noqa: E402
 
 ADDR = os.environ["VAULT_ADDR"]
 CACERT = os.environ["VAULT_CACERT"]
 ROOT = os.environ["VAULT_TOKEN"]
 
-results = []
-secrets = [ROOT]
+secret(ROOT)
 
 
 def client(token=None):
     return hvac.Client(url=ADDR, token=token, verify=CACERT)
 
 
-def scrub(text):
-    for s in secrets:
-        if s:
-            text = text.replace(s, "<token>")
-    return text
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append(True)
-            print("ok", name, flush=True)
-        except Exception as e:  # report and go on: every check is counted
-            results.append(False)
-            detail = scrub("".join(traceback.format_exception_only(type(e), e)).strip())
-            print("FAIL", name + ":", detail, flush=True)
-        return fn
-    return wrap
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def raises(exc, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except exc:
-        return
-    raise AssertionError("expected %s" % exc.__name__)
-
-
 root = client(ROOT)
 state = {}
 
 
-@check("create")
+@case("create")
 def _():
     r = root.auth.token.create(policies=["hvac-app"], ttl="2h", display_name="hvac-child",
                                renewable=True, explicit_max_ttl="4h")
     auth = r["auth"]
-    secrets.append(auth["client_token"])
+    secret(auth["client_token"])
     expect(auth["client_token"].startswith("srt."), "client_token")
     expect(len(auth["accessor"]) == 32, "accessor")
     expect(auth["policies"] == ["hvac-app"], "policies %r" % auth["policies"])
@@ -80,40 +47,47 @@ def _():
     state["child_accessor"] = auth["accessor"]
 
 
-@check("create periodic")
+@case("create periodic")
 def _():
     r = root.auth.token.create(policies=["hvac-app"], period="1h", display_name="hvac-periodic")
-    secrets.append(r["auth"]["client_token"])
+    secret(r["auth"]["client_token"])
     expect(3500 <= r["auth"]["lease_duration"] <= 3600, "lease_duration")
     state["periodic"] = r["auth"]["client_token"]
 
 
-@check("create not renewable")
+@case("create not renewable")
 def _():
     r = root.auth.token.create(policies=["hvac-app"], ttl="10m", renewable=False)
-    secrets.append(r["auth"]["client_token"])
+    secret(r["auth"]["client_token"])
     expect(r["auth"]["renewable"] is False, "renewable")
     raises(hvac.exceptions.InvalidRequest, client(r["auth"]["client_token"]).auth.token.renew_self)
 
 
-@check("create orphan (no_parent and create-orphan)")
+@case("create orphan (no_parent and create-orphan)")
 def _():
     r = root.auth.token.create(policies=["hvac-app"], ttl="10m", no_parent=True)
-    secrets.append(r["auth"]["client_token"])
+    secret(r["auth"]["client_token"])
     expect(r["auth"]["orphan"] is True, "orphan via no_parent")
+    # Looked up later, a root token's orphan is still one (the stored fact, not its creator).
+    d = root.auth.token.lookup(r["auth"]["client_token"])["data"]
+    expect(d["orphan"] is True, "lookup of a no_parent orphan: orphan %r" % d["orphan"])
     r = root.adapter.post("/v1/auth/token/create-orphan", json={"policies": ["hvac-app"]})
-    secrets.append(r["auth"]["client_token"])
+    secret(r["auth"]["client_token"])
     expect(r["auth"]["orphan"] is True, "orphan via create-orphan")
+    d = root.auth.token.lookup_accessor(r["auth"]["accessor"])["data"]
+    expect(d["orphan"] is True, "lookup of a create-orphan orphan: orphan %r" % d["orphan"])
+    d = root.auth.token.lookup(state["child"])["data"]
+    expect(d["orphan"] is False, "root's child: orphan %r" % d["orphan"])
 
 
-@check("create: a child never outlives its parent")
+@case("create: a child never outlives its parent")
 def _():
     child = client(state["child"])
     raises(hvac.exceptions.InvalidRequest, child.auth.token.create, policies=["hvac-app"],
            ttl="3h")
 
 
-@check("create: unknown policy, root policy, token roles")
+@case("create: unknown policy, root policy, token roles")
 def _():
     raises(hvac.exceptions.InvalidRequest, root.auth.token.create, policies=["no-such-policy"])
     raises(hvac.exceptions.Forbidden, root.auth.token.create, policies=["root"])
@@ -121,7 +95,7 @@ def _():
            root.auth.token.create, policies=["hvac-app"], role_name="some-role")
 
 
-@check("lookup")
+@case("lookup")
 def _():
     d = root.auth.token.lookup(state["child"])["data"]
     expect(d["accessor"] == state["child_accessor"], "accessor")
@@ -131,7 +105,7 @@ def _():
     expect("id" not in d, "the token is not echoed")
 
 
-@check("lookup-self")
+@case("lookup-self")
 def _():
     d = client(state["child"]).auth.token.lookup_self()["data"]
     expect(d["accessor"] == state["child_accessor"], "accessor")
@@ -141,7 +115,7 @@ def _():
     expect(d["period"] == 3600, "period")
 
 
-@check("lookup-accessor")
+@case("lookup-accessor")
 def _():
     d = root.auth.token.lookup_accessor(state["child_accessor"])["data"]
     expect(d["accessor"] == state["child_accessor"], "accessor")
@@ -150,7 +124,7 @@ def _():
            "0123456789abcdef0123456789abcdef")
 
 
-@check("renew")
+@case("renew")
 def _():
     a = root.auth.token.renew(state["child"], increment="30m")["auth"]
     expect(1700 <= a["lease_duration"] <= 1800, "lease_duration %r" % a["lease_duration"])
@@ -158,7 +132,7 @@ def _():
     expect("client_token" not in a, "the token is not echoed")
 
 
-@check("renew-self")
+@case("renew-self")
 def _():
     a = client(state["child"]).auth.token.renew_self(increment=600)["auth"]
     expect(500 <= a["lease_duration"] <= 600, "lease_duration %r" % a["lease_duration"])
@@ -166,7 +140,7 @@ def _():
     expect(3500 <= a["lease_duration"] <= 3600, "periodic lease_duration")
 
 
-@check("renew-accessor")
+@case("renew-accessor")
 def _():
     a = root.auth.token.renew_accessor(state["child_accessor"], increment="1h")["auth"]
     expect(3500 <= a["lease_duration"] <= 3600, "lease_duration %r" % a["lease_duration"])
@@ -174,7 +148,7 @@ def _():
 
 def new_token():
     r = root.auth.token.create(policies=["hvac-app"], ttl="10m")
-    secrets.append(r["auth"]["client_token"])
+    secret(r["auth"]["client_token"])
     return r["auth"]["client_token"], r["auth"]["accessor"]
 
 
@@ -182,7 +156,7 @@ def gone(token):
     raises(hvac.exceptions.Forbidden, client(token).auth.token.lookup_self)
 
 
-@check("revoke")
+@case("revoke")
 def _():
     token, _ = new_token()
     r = root.auth.token.revoke(token)
@@ -190,7 +164,7 @@ def _():
     gone(token)
 
 
-@check("revoke-self")
+@case("revoke-self")
 def _():
     token, _ = new_token()
     r = client(token).auth.token.revoke_self()
@@ -198,7 +172,7 @@ def _():
     gone(token)
 
 
-@check("revoke-accessor")
+@case("revoke-accessor")
 def _():
     token, accessor = new_token()
     r = root.auth.token.revoke_accessor(accessor)
@@ -207,15 +181,15 @@ def _():
     raises(hvac.exceptions.InvalidRequest, root.auth.token.revoke_accessor, accessor)
 
 
-@check("revoke cascades to children and theirs; revoke-accessor and revoke-self too")
+@case("revoke cascades to children and theirs; revoke-accessor and revoke-self too")
 def _():
     def family():
         parent, accessor = new_token()
         child = client(parent).auth.token.create(policies=["hvac-app"], ttl="5m")["auth"]
-        secrets.append(child["client_token"])
+        secret(child["client_token"])
         grandchild = client(child["client_token"]).auth.token.create(policies=["hvac-app"],
                                                                       ttl="4m")["auth"]
-        secrets.append(grandchild["client_token"])
+        secret(grandchild["client_token"])
         expect(child["orphan"] is False, "a token's child is no orphan")
         return parent, accessor, child["client_token"], grandchild["client_token"]
 
@@ -235,21 +209,22 @@ def _():
     client(bystander).auth.token.lookup_self()
 
 
-@check("revoke-orphan revokes the token and keeps its children")
+@case("revoke-orphan revokes the token and keeps its children")
 def _():
     parent, _ = new_token()
     child = client(parent).auth.token.create(policies=["hvac-app"], ttl="5m")["auth"]
-    secrets.append(child["client_token"])
+    secret(child["client_token"])
     r = root.auth.token.revoke_and_orphan_children(parent)
     expect(r.status_code == 204, "status %r" % r.status_code)
     gone(parent)
     d = client(child["client_token"]).auth.token.lookup_self()["data"]
     expect(d["accessor"] == child["accessor"], "the child lives on")
+    expect(d["orphan"] is True, "an orphan now: orphan %r" % d["orphan"])
     raises(hvac.exceptions.Forbidden, client(state["child"]).auth.token.revoke_and_orphan_children,
            child["client_token"])
 
 
-@check("list accessors")
+@case("list accessors")
 def _():
     token, accessor = new_token()
     keys = root.auth.token.list_accessors()["data"]["keys"]
@@ -262,7 +237,7 @@ def _():
     raises(hvac.exceptions.Forbidden, client(state["child"]).auth.token.list_accessors)
 
 
-@check("a token lacking the right is refused")
+@case("a token lacking the right is refused")
 def _():
     child = client(state["child"])
     raises(hvac.exceptions.Forbidden, child.auth.token.lookup_accessor, state["child_accessor"])
@@ -271,7 +246,7 @@ def _():
     raises(hvac.exceptions.Forbidden, client("srt.not-a-token").auth.token.lookup_self)
 
 
-@check("sys health")
+@case("sys health")
 def _():
     h = client().sys.read_health_status(method="GET")
     expect(h["initialized"] is True and h["sealed"] is False, "health %r" % h)
@@ -281,14 +256,14 @@ def _():
     expect(r.status_code == 299, "activecode=299 gives %r" % r.status_code)
 
 
-@check("sys seal-status")
+@case("sys seal-status")
 def _():
     s = client().sys.read_seal_status()
     expect(s["sealed"] is False and s["initialized"] is True, "seal status %r" % s)
     expect(client().sys.is_sealed() is False, "is_sealed")
 
 
-@check("sys mounts")
+@case("sys mounts")
 def _():
     m = root.sys.list_mounted_secrets_engines()
     expect(m["data"]["transit/"]["type"] == "transit", "transit")
@@ -298,7 +273,7 @@ def _():
     raises(hvac.exceptions.InvalidRequest, root.sys.disable_secrets_engine, "transit")
 
 
-@check("sys seal and unseal")
+@case("sys seal and unseal")
 def _():
     r = root.sys.seal()
     expect(r.status_code == 204, "seal status %r" % r.status_code)
@@ -310,6 +285,4 @@ def _():
     expect(client().sys.read_health_status(method="GET")["sealed"] is False, "health")
 
 
-passed = sum(results)
-print("%d/%d checks passed" % (passed, len(results)), flush=True)
-sys.exit(0 if passed == len(results) else 1)
+finish()

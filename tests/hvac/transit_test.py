@@ -5,20 +5,22 @@ Run by //tests:transit_hvac_e2e_test with Debian's /usr/bin/python3 (where pytho
 installed) and the environment VAULT_ADDR, VAULT_TOKEN (a token allowed every transit
 operation), VAULT_CACERT (the server's certificate). Signatures are also checked by the
 openssl CLI against the public key read_key returns. Prints "ok <check>" or
-"FAIL <check>: <why>" per check, then "N/M checks passed"; exits 1 if any failed, or if a
-method of hvac's transit class was never called (so a new hvac method cannot be missed).
+"FAIL <check>: <why>" per check (tests/checks.py), then "N/M checks passed, K failure(s)";
+exits 1 if any failed, or if a method of hvac's transit class was never called (so a new hvac
+method cannot be missed).
 """
 
-import base64
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import hvac
 from hvac import exceptions
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import b64, b64url_decode, case, expect_error, finish, secret, unb64  # noqa: E402
 
 URL = os.environ["VAULT_ADDR"]
 TOKEN = os.environ["VAULT_TOKEN"]
@@ -29,25 +31,8 @@ client = hvac.Client(url=URL, token=TOKEN, verify=CACERT)
 strict = hvac.Client(url=URL, token=TOKEN, verify=CACERT, strict_http=True)
 transit = client.secrets.transit
 
+secret(TOKEN)
 called = set()
-results = []
-
-
-def check(name):
-    """Runs the decorated function as the check `name` right away."""
-
-    def run(fn):
-        try:
-            fn()
-            results.append(True)
-            print("ok", name, flush=True)
-        except Exception as e:  # every failure is reported, none stops the run
-            results.append(False)
-            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-            print("FAIL", name + ":", detail, flush=True)
-        return fn
-
-    return run
 
 
 def call(method, *args, **kwargs):
@@ -55,29 +40,11 @@ def call(method, *args, **kwargs):
     return getattr(transit, method)(*args, **kwargs)
 
 
-def expect_error(kind, fn, contains=""):
-    try:
-        fn()
-    except kind as e:
-        if contains and contains not in str(e):
-            raise AssertionError("error %r lacks %r" % (str(e), contains))
-        return str(e)
-    raise AssertionError("no %s raised" % kind.__name__)
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
-
-
-def unb64(text):
-    return base64.b64decode(text)
-
-
 def payload(envelope, url_safe=False):
     text = envelope.rsplit(":", 1)[1]
     if url_safe:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    return base64.b64decode(text)
+        return b64url_decode(text)
+    return unb64(text)
 
 
 def openssl_verifies(public_pem, message, signature_der, digest, extra=()):
@@ -109,7 +76,7 @@ AES, EC, RSA, ED, DERIVED = "hvac-aes", "hvac-ec", "hvac-rsa", "hvac-ed", "hvac-
 state = {}
 
 
-@check("create_key: aes256-gcm96, ecdsa-p256, rsa-2048, ed25519, derived+convergent")
+@case("create_key: aes256-gcm96, ecdsa-p256, rsa-2048, ed25519, derived+convergent")
 def _():
     call("create_key", AES)
     call("create_key", EC, key_type="ecdsa-p256")
@@ -118,14 +85,14 @@ def _():
     call("create_key", DERIVED, derived=True, convergent_encryption=True)
 
 
-@check("create_key: exportable is refused")
+@case("create_key: exportable is refused")
 def _():
     expect_error(exceptions.InvalidRequest,
                  lambda: call("create_key", "hvac-exportable", exportable=True), "HSM boundary")
     expect_error(exceptions.InvalidPath, lambda: call("read_key", "hvac-exportable"))
 
 
-@check("read_key: Vault's shape, public keys of asymmetric keys")
+@case("read_key: Vault's shape, public keys of asymmetric keys")
 def _():
     data = call("read_key", AES)["data"]
     assert data["type"] == "aes256-gcm96" and data["latest_version"] == 1, data
@@ -138,18 +105,18 @@ def _():
     assert call("read_key", DERIVED)["data"]["convergent_encryption"] is True
 
 
-@check("read_key: a missing key is InvalidPath (404)")
+@case("read_key: a missing key is InvalidPath (404)")
 def _():
     expect_error(exceptions.InvalidPath, lambda: call("read_key", "hvac-nothing"))
 
 
-@check("list_keys: GET ?list=true (strict_http)")
+@case("list_keys: GET ?list=true (strict_http)")
 def _():
     keys = strict.secrets.transit.list_keys()["data"]["keys"]
     assert {AES, EC, RSA, ED, DERIVED} <= set(keys), keys
 
 
-@check("list_keys: the LIST verb")
+@case("list_keys: the LIST verb")
 def _():
     # Its own client (connection): a server that mishandles LIST must not fail the checks
     # after it on a shared keep-alive connection.
@@ -159,7 +126,7 @@ def _():
     assert {AES, EC, RSA, ED, DERIVED} <= set(keys), keys
 
 
-@check("encrypt_data/decrypt_data: round trip, derived key with context")
+@case("encrypt_data/decrypt_data: round trip, derived key with context")
 def _():
     ct = call("encrypt_data", AES, b64(b"4111 1111 1111 1111"))["data"]["ciphertext"]
     assert ct.startswith("vault:v1:"), ct
@@ -172,7 +139,7 @@ def _():
     assert unb64(call("decrypt_data", DERIVED, one, context=ctx)["data"]["plaintext"]) == b"same"
 
 
-@check("encrypt_data/decrypt_data: batch_input")
+@case("encrypt_data/decrypt_data: batch_input")
 def _():
     items = [{"plaintext": b64(b"a"), "reference": "r1"}, {"plaintext": b64(b"b")}]
     results = call("encrypt_data", AES, "", batch_input=items)["data"]["batch_results"]
@@ -182,14 +149,14 @@ def _():
     assert [unb64(r["plaintext"]) for r in back["data"]["batch_results"]] == [b"a", b"b"]
 
 
-@check("encrypt_data: a missing key is InvalidRequest, never upserted")
+@case("encrypt_data: a missing key is InvalidRequest, never upserted")
 def _():
     expect_error(exceptions.InvalidRequest,
                  lambda: call("encrypt_data", "hvac-nothing", b64(b"x")), "encryption key not found")
     expect_error(exceptions.InvalidPath, lambda: call("read_key", "hvac-nothing"))
 
 
-@check("rotate_key and rewrap_data")
+@case("rotate_key and rewrap_data")
 def _():
     call("rotate_key", AES)
     assert call("read_key", AES)["data"]["latest_version"] == 2
@@ -198,7 +165,7 @@ def _():
     assert unb64(call("decrypt_data", AES, new)["data"]["plaintext"]) == b"4111 1111 1111 1111"
 
 
-@check("partial_failure_response_code: a final code is used, 204 is refused")
+@case("partial_failure_response_code: a final code is used, 204 is refused")
 def _():
     body = {"batch_input": [{"plaintext": b64(b"a")}, {"plaintext": "not base64!"}],
             "partial_failure_response_code": 207}
@@ -210,7 +177,7 @@ def _():
                  "partial_failure_response_code")
 
 
-@check("update_key_configuration: min versions, deletion_allowed; exportable refused")
+@case("update_key_configuration: min versions, deletion_allowed; exportable refused")
 def _():
     call("update_key_configuration", AES, min_decryption_version=2, deletion_allowed=True)
     call("update_key_configuration", AES, min_encryption_version=2)
@@ -223,7 +190,7 @@ def _():
                  lambda: call("update_key_configuration", AES, exportable=True), "HSM boundary")
 
 
-@check("trim_key")
+@case("trim_key")
 def _():
     call("trim_key", AES, 2)
     data = call("read_key", AES)["data"]
@@ -231,7 +198,7 @@ def _():
     expect_error(exceptions.InvalidRequest, lambda: call("trim_key", AES, 1))
 
 
-@check("generate_data_key: plaintext and wrapped, bits")
+@case("generate_data_key: plaintext and wrapped, bits")
 def _():
     plain = call("generate_data_key", AES, "plaintext")["data"]
     key = unb64(plain["plaintext"])
@@ -245,7 +212,7 @@ def _():
     assert len(unb64(derived["plaintext"])) == 16
 
 
-@check("generate_random_bytes: bytes, hex and base64")
+@case("generate_random_bytes: bytes, hex and base64")
 def _():
     default = unb64(call("generate_random_bytes")["data"]["random_bytes"])
     assert len(default) == 32, len(default)
@@ -254,13 +221,13 @@ def _():
     assert unb64(call("generate_random_bytes", n_bytes=24)["data"]["random_bytes"]) != default
 
 
-@check("generate_random_bytes: the HSM's RNG through the path (random/seal/N)")
+@case("generate_random_bytes: the HSM's RNG through the path (random/seal/N)")
 def _():
     data = client.adapter.post("/v1/transit/random/seal/48", json={})["data"]
     assert len(unb64(data["random_bytes"])) == 48, data
 
 
-@check("hash_data: sha2-* in hex and base64, as hashlib computes")
+@case("hash_data: sha2-* in hex and base64, as hashlib computes")
 def _():
     message = b"The quick brown fox"
     for algorithm, fn in (("sha2-224", hashlib.sha224), ("sha2-256", hashlib.sha256),
@@ -272,7 +239,7 @@ def _():
     assert unb64(text) == hashlib.sha256(message).digest()
 
 
-@check("generate_hmac and verify_signed_data(hmac=...)")
+@case("generate_hmac and verify_signed_data(hmac=...)")
 def _():
     mac = call("generate_hmac", AES, b64(b"payload"), algorithm="sha2-384")["data"]["hmac"]
     assert mac.startswith("vault:v2:") and len(payload(mac)) == 48, mac
@@ -284,7 +251,7 @@ def _():
                  lambda: call("generate_hmac", AES, b64(b"x"), algorithm="sha2-224"), "sha2-256")
 
 
-@check("sign_data/verify_signed_data: ECDSA asn1, checked by openssl")
+@case("sign_data/verify_signed_data: ECDSA asn1, checked by openssl")
 def _():
     sig = call("sign_data", EC, b64(b"release-1.2.3"))["data"]["signature"]
     assert openssl_verifies(state["ec_pem"], b"release-1.2.3", payload(sig), "sha256"), sig
@@ -293,7 +260,7 @@ def _():
     assert other["data"]["valid"] is False, other
 
 
-@check("sign_data/verify_signed_data: ECDSA jws (r||s, base64url), checked by openssl")
+@case("sign_data/verify_signed_data: ECDSA jws (r||s, base64url), checked by openssl")
 def _():
     sig = call("sign_data", EC, b64(b"jwt body"), hash_algorithm="sha2-384",
                marshaling_algorithm="jws")["data"]["signature"]
@@ -305,7 +272,7 @@ def _():
     assert result["data"]["valid"] is True, result
 
 
-@check("sign_data/verify_signed_data: RSA pkcs1v15 and pss, prehashed, checked by openssl")
+@case("sign_data/verify_signed_data: RSA pkcs1v15 and pss, prehashed, checked by openssl")
 def _():
     sig = call("sign_data", RSA, b64(b"contract"), hash_algorithm="sha2-512",
                signature_algorithm="pkcs1v15")["data"]["signature"]
@@ -321,7 +288,7 @@ def _():
                 signature_algorithm="pss")["data"]["valid"]
 
 
-@check("sign_data: ed25519; a key that cannot sign is refused")
+@case("sign_data: ed25519; a key that cannot sign is refused")
 def _():
     sig = call("sign_data", ED, b64(b"hello"))["data"]["signature"]
     assert call("verify_signed_data", ED, b64(b"hello"), signature=sig)["data"]["valid"]
@@ -329,7 +296,7 @@ def _():
                  "does not support signing")
 
 
-@check("export_key, backup_key, restore_key: refused, keys never leave the HSM boundary")
+@case("export_key, backup_key, restore_key: refused, keys never leave the HSM boundary")
 def _():
     for fn in (lambda: call("export_key", AES, "encryption-key"),
                lambda: call("export_key", EC, "signing-key", version="latest"),
@@ -339,7 +306,7 @@ def _():
     expect_error(exceptions.InvalidPath, lambda: call("read_key", "hvac-restored"))
 
 
-@check("delete_key: refused without deletion_allowed, then deleted")
+@case("delete_key: refused without deletion_allowed, then deleted")
 def _():
     expect_error(exceptions.InvalidRequest, lambda: call("delete_key", EC),
                  "deletion is not allowed")
@@ -347,7 +314,7 @@ def _():
     expect_error(exceptions.InvalidPath, lambda: call("read_key", AES))
 
 
-@check("every transit method of hvac was called")
+@case("every transit method of hvac was called")
 def _():
     methods = {m for m in dir(hvac.Client().secrets.transit)
                if not m.startswith("_") and callable(getattr(transit, m))}
@@ -355,5 +322,4 @@ def _():
     assert not missing, sorted(missing)
 
 
-print("%d/%d checks passed" % (sum(results), len(results)))
-sys.exit(0 if all(results) else 1)
+finish()

@@ -9,9 +9,9 @@ Run by tests/jwt_e2e_test.cc with Debian's /usr/bin/python3:
   mint DIR KIND      prints one JWT (KIND: k8s, k8s-expired) for the gRPC checks
   check DIR          every HTTP check, with VAULT_ADDR and VAULT_CACERT set; prints
                      "ok <check>" or "FAIL <check>: <why>" (never a token) and
-                     "<passed>/<total> checks passed"; exits 1 if any failed.
+                     "N/M checks passed, K failure(s)" (tests/checks.py); exits 1 if any
+                     failed.
 """
-import base64
 import datetime
 import hashlib
 import hmac
@@ -21,7 +21,6 @@ import os
 import ssl
 import sys
 import time
-import traceback
 
 import jwt
 from cryptography import x509
@@ -29,13 +28,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import b64, b64url, case, expect, finish, scrub, secret  # noqa: E402
+
 K8S_ISS = "https://kubernetes.default.svc.cluster.local"
 GH_ISS = "https://token.actions.githubusercontent.com"
 SPIFFE_ISS = "https://spire.example.org"
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def pem_private(key):
@@ -194,37 +192,12 @@ def check_all(d):
 
     addr = os.environ["VAULT_ADDR"]
     cacert = os.environ["VAULT_CACERT"]
-    results = []
-    secrets = []
-
-    def scrub(text):
-        for s in secrets:
-            text = text.replace(s, "<secret>")
-        return text
-
-    def check(name):
-        def wrap(fn):
-            try:
-                fn()
-                results.append(True)
-                print("ok", name, flush=True)
-            except Exception as e:  # every check is counted
-                results.append(False)
-                detail = scrub("".join(traceback.format_exception_only(type(e), e)).strip())
-                print("FAIL", name + ":", detail, flush=True)
-            return fn
-        return wrap
-
-    def expect(cond, what):
-        if not cond:
-            raise AssertionError(what)
-
     def login(path, role, token):
-        secrets.append(token)
+        secret(token)
         r = requests.post(addr + "/v1/auth/%s/login" % path, json={"role": role, "jwt": token},
                           verify=cacert, timeout=30)
         if r.status_code == 200:
-            secrets.append(r.json()["auth"]["client_token"])
+            secret(r.json()["auth"]["client_token"])
         return r
 
     def logged_in(path, role, token, policies):
@@ -248,13 +221,13 @@ def check_all(d):
             return f.read().count("GET /jwks")
 
     def use(token, key, op="encrypt"):
-        body = {"plaintext": base64.b64encode(b"hello").decode()}
+        body = {"plaintext": b64(b"hello")}
         return requests.post("%s/v1/transit/%s/%s" % (addr, op, key), json=body, verify=cacert,
                              headers={"X-Vault-Token": token}, timeout=30)
 
     k8s_token = sign(d, "k8s", k8s_claims(), "RS256", "k8s-rsa-1")
 
-    @check("kubernetes service account (RS256, JWKS file) gets exactly its role's policies")
+    @case("kubernetes service account (RS256, JWKS file) gets exactly its role's policies")
     def _():
         auth = logged_in("kubernetes", "payments-api", k8s_token, ["payments"])
         expect(auth["renewable"] is True, "renewable")
@@ -267,13 +240,13 @@ def check_all(d):
         expect(r.status_code == 200, "lookup-self %d" % r.status_code)
         expect(r.json()["data"]["policies"] == ["payments"], "lookup-self policies")
 
-    @check("the same JWT over /v1/auth/jwt/login")
+    @case("the same JWT over /v1/auth/jwt/login")
     def _():
         logged_in("jwt", "payments-api", k8s_token, ["payments"])
 
     fetched_at = []
 
-    @check("GitHub Actions token (ES256, JWKS over HTTPS) gets exactly its role's policies")
+    @case("GitHub Actions token (ES256, JWKS over HTTPS) gets exactly its role's policies")
     def _():
         before = fetches()
         fetched_at.append(time.time())
@@ -283,45 +256,45 @@ def check_all(d):
         expect(use(auth["client_token"], "payments").status_code == 403, "payments refused")
         expect(fetches() == before + 1, "JWKS fetched once (%d -> %d)" % (before, fetches()))
 
-    @check("ES384 key from the same JWKS")
+    @case("ES384 key from the same JWKS")
     def _():
         logged_in("jwt", "deploy", sign(d, "gh384", gh_claims(), "ES384", "gh-ec384"), ["deploy"])
 
-    @check("the JWKS is cached")
+    @case("the JWKS is cached")
     def _():
         before = fetches()
         for _ in range(3):
             logged_in("jwt", "deploy", sign(d, "gh1", gh_claims(), "ES256", "gh-ec-1"), ["deploy"])
         expect(fetches() == before, "fetched %d more times" % (fetches() - before))
 
-    @check("SPIFFE JWT-SVID (EdDSA, inline PEM) gets exactly its role's policies")
+    @case("SPIFFE JWT-SVID (EdDSA, inline PEM) gets exactly its role's policies")
     def _():
         now = int(time.time())
         claims = {"aud": ["strongroom"], "sub": "spiffe://example.org/ns/payments/sa/batch",
                   "iss": SPIFFE_ISS, "exp": now + 300, "iat": now}
         logged_in("jwt", "spiffe-batch", sign(d, "spiffe", claims, "EdDSA", None), ["payments"])
 
-    @check("hvac auth.jwt.jwt_login, then a transit call with the result")
+    @case("hvac auth.jwt.jwt_login, then a transit call with the result")
     def _():
         client = hvac.Client(url=addr, verify=cacert)
         token = sign(d, "gh1", gh_claims(), "ES256", "gh-ec-1")
-        secrets.append(token)
+        secret(token)
         reply = client.auth.jwt.jwt_login(role="deploy", jwt=token)
-        secrets.append(reply["auth"]["client_token"])
+        secret(reply["auth"]["client_token"])
         expect(reply["auth"]["policies"] == ["deploy"], "policies %s" % reply["auth"]["policies"])
         expect(client.is_authenticated(), "hvac client authenticated")
         out = client.secrets.transit.encrypt_data(
-            name="deploy", plaintext=base64.b64encode(b"deploy secret").decode())
+            name="deploy", plaintext=b64(b"deploy secret"))
         expect(out["data"]["ciphertext"].startswith("vault:v1:"), "ciphertext")
 
-    @check("hvac auth.kubernetes.login")
+    @case("hvac auth.kubernetes.login")
     def _():
         client = hvac.Client(url=addr, verify=cacert)
         reply = client.auth.kubernetes.login("payments-api", k8s_token)
-        secrets.append(reply["auth"]["client_token"])
+        secret(reply["auth"]["client_token"])
         expect(reply["auth"]["policies"] == ["payments"], "policies")
 
-    @check("a periodic token for a Vault seal node")
+    @case("a periodic token for a Vault seal node")
     def _():
         auth = logged_in("kubernetes", "vault-seal",
                          sign(d, "k8s", k8s_claims(namespace="vault", sa="vault"), "RS256",
@@ -335,12 +308,12 @@ def check_all(d):
     def unsigned(claims, header):
         return b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
 
-    @check("refused: alg none")
+    @case("refused: alg none")
     def _():
         refused("kubernetes", "payments-api",
                 unsigned(k8s_claims(), {"alg": "none", "typ": "JWT", "kid": "k8s-rsa-1"}) + ".")
 
-    @check("refused: HS256 with the public key as the secret")
+    @case("refused: HS256 with the public key as the secret")
     def _():
         with open(os.path.join(d, "k8s-jwks.json")) as f:
             jwks = f.read()
@@ -352,32 +325,32 @@ def check_all(d):
             mac = hmac.new(key_text, head.encode(), hashlib.sha256).digest()
             refused("kubernetes", "payments-api", head + "." + b64url(mac))
 
-    @check("refused: wrong audience")
+    @case("refused: wrong audience")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "k8s", k8s_claims(aud=["vault"]), "RS256", "k8s-rsa-1"))
 
-    @check("refused: expired")
+    @case("refused: expired")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "k8s", k8s_claims(lifetime=-300), "RS256", "k8s-rsa-1"))
 
-    @check("refused: not yet valid")
+    @case("refused: not yet valid")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "k8s", k8s_claims(nbf_offset=600, lifetime=1200), "RS256", "k8s-rsa-1"))
 
-    @check("refused: unknown kid")
+    @case("refused: unknown kid")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "stranger", k8s_claims(), "RS256", "k8s-rsa-9"))
 
-    @check("refused: bad signature (another key under the right kid)")
+    @case("refused: bad signature (another key under the right kid)")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "stranger", k8s_claims(), "RS256", "k8s-rsa-1"))
 
-    @check("refused: claim mismatch (namespace, service account, GitHub ref and environment)")
+    @case("refused: claim mismatch (namespace, service account, GitHub ref and environment)")
     def _():
         refused("kubernetes", "payments-api",
                 sign(d, "k8s", k8s_claims(namespace="billing"), "RS256", "k8s-rsa-1"))
@@ -388,22 +361,22 @@ def check_all(d):
         refused("jwt", "deploy",
                 sign(d, "gh1", gh_claims(environment="staging"), "ES256", "gh-ec-1"))
 
-    @check("refused: wrong issuer for the role")
+    @case("refused: wrong issuer for the role")
     def _():
         refused("jwt", "deploy", sign(d, "k8s", k8s_claims(), "RS256", "k8s-rsa-1"))
 
-    @check("refused: algorithm not allowed for the issuer")
+    @case("refused: algorithm not allowed for the issuer")
     def _():
         refused("kubernetes", "payments-api", sign(d, "k8s", k8s_claims(), "PS256", "k8s-rsa-1"))
 
-    @check("refused: unknown role, malformed JWT")
+    @case("refused: unknown role, malformed JWT")
     def _():
         refused("jwt", "no-such-role", k8s_token)
         refused("jwt", "payments-api", "not.a.jwt")
         refused("jwt", "payments-api", "", status=400)
         refused("jwt", "bad role!", k8s_token, status=400)
 
-    @check("JWKS rotation: a new kid is fetched and accepted")
+    @case("JWKS rotation: a new kid is fetched and accepted")
     def _():
         # The server refetches for an unknown kid at most every 10 s (IssuerKeys::kMinRefetch):
         # the rotation comes after that bound, as a real one would.
@@ -421,10 +394,6 @@ def check_all(d):
             refused("jwt", "deploy", sign(d, "gh2", gh_claims(), "ES256", "gh-ec-x%d" % i))
         expect(fetches() == before + 1, "no refetch for unknown kids within 10s")
 
-    total = len(results)
-    passed = sum(results)
-    print("%d/%d checks passed" % (passed, total), flush=True)
-    return 0 if passed == total else 1
 
 
 if __name__ == "__main__":
@@ -436,6 +405,7 @@ if __name__ == "__main__":
     elif cmd == "mint":
         mint(sys.argv[2], sys.argv[3])
     elif cmd == "check":
-        sys.exit(check_all(sys.argv[2]))
+        check_all(sys.argv[2])
+        finish()
     else:
         sys.exit("unknown command " + cmd)
