@@ -108,6 +108,12 @@ HttpResponse JsonError(int status, absl::string_view message) {
   return response;
 }
 
+HandlerRuns RunsOf(const Route& route, const HttpResourceParams& params) {
+  return route.never_blocks && route.operation == Operation::kPublic && params == nullptr
+             ? HandlerRuns::kInline
+             : HandlerRuns::kWorker;
+}
+
 AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handler,
                                HttpResourceParams params) {
   return [gate, &route, handler = std::move(handler), params = std::move(params)](

@@ -477,13 +477,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
     server_->Begin();
-    server_->workers->Run([self = this->shared_from_this(), request = std::move(request)]() mutable {
+    // Matched here; run here if the route's handler never blocks, else on a worker.
+    HttpRouter::Found found = server_->router.Find(request);
+    const bool inline_ = found.runs == HandlerRuns::kInline;
+    auto run = [self = this->shared_from_this(), found = std::move(found),
+                request = std::move(request)]() mutable {
       std::string method = request.method;
-      // An asynchronous handler frees this worker at once and replies later from its own
-      // thread (the audit log's writer, for gated routes).
-      self->server_->router.RouteAsync(
-          std::move(request), [self, method = std::move(method)](absl::string_view route,
-                                                                 HttpResponse response) mutable {
+      // An asynchronous handler frees this thread at once and replies later from its own
+      // (the audit log's writer, for gated routes).
+      self->server_->router.Run(
+          std::move(found), std::move(request),
+          [self, method = std::move(method)](absl::string_view route,
+                                             HttpResponse response) mutable {
             HttpServer::Impl* server = self->server_;
             server->Observe(method, route, response.status, self->start_);
             net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
@@ -492,7 +497,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
             self.reset();  // before End(): after it, the server may be gone
             server->End();
           });
-    });
+    };
+    if (inline_) {
+      run();
+    } else {
+      server_->workers->Run(std::move(run));
+    }
   }
 
   void Write(HttpResponse response) {
@@ -683,8 +693,8 @@ void HttpServer::Handle(const std::string& method, const std::string& path, Http
 }
 
 void HttpServer::HandleAsync(const std::string& method, const std::string& path,
-                             AsyncHttpHandler handler) {
-  impl_->router.HandleAsync(method, path, std::move(handler));
+                             AsyncHttpHandler handler, HandlerRuns runs) {
+  impl_->router.HandleAsync(method, path, std::move(handler), runs);
 }
 
 void HttpServer::HandleUnrouted(HttpRouter::UnroutedHandler handler) {
