@@ -1,6 +1,7 @@
 // HttpServer at its edge, over real sockets (TLS unless said otherwise): keep-alive,
 // pipelining, framing errors that end the connection, limits, deadlines, the connection
-// bound, handlers off the I/O threads, slow clients beside a normal one, the drain.
+// bound, handlers off the I/O threads (except those registered never to block), slow
+// clients beside a normal one, the drain.
 #include "server/http/server.h"
 
 #include <pthread.h>
