@@ -449,8 +449,10 @@ absl::Status Strongroomd::Protect(const std::string& method, const std::string& 
   if (route == nullptr) {
     return absl::NotFoundError(absl::StrCat(name, " is missing from server/access/routes.cc"));
   }
-  http_->HandleAsync(method, pattern, access::GateHttpAsync(gate_.get(), *route, std::move(handler),
-                                                          std::move(params)));
+  const HandlerRuns runs = access::RunsOf(*route, params);
+  http_->HandleAsync(method, pattern,
+                     access::GateHttpAsync(gate_.get(), *route, std::move(handler), std::move(params)),
+                     runs);
   return absl::OkStatus();
 }
 
@@ -520,8 +522,10 @@ absl::Status Strongroomd::ServeWithoutCredentials(HttpServer* server, const std:
         absl::StrCat(method, " ", pattern, " is not public; a listener without credentials "
                                            "serves public routes only"));
   }
-  server->HandleAsync(method, pattern, access::GateHttpWithoutCredentialsAsync(
-                                           gate_.get(), *route, std::move(handler)));
+  server->HandleAsync(
+      method, pattern,
+      access::GateHttpWithoutCredentialsAsync(gate_.get(), *route, std::move(handler)),
+      access::RunsOf(*route));
   return absl::OkStatus();
 }
 

@@ -58,6 +58,14 @@ v1::Status SystemService::CurrentStatus() const {
   return status;
 }
 
+v1::Status SystemService::SealState() const {
+  v1::Status status;
+  status.set_sealed(barrier_->sealed());
+  status.set_version(kVersion);
+  status.mutable_storage()->set_backend(storage_->Backend());
+  return status;
+}
+
 absl::StatusOr<v1::Status> SystemService::SealBy(const access::Principal& by) {
   barrier_->Seal("sealed by operator");
   LogInfo(absl::StrCat("sealed by ", by.identity, ": cached keys dropped, logged out of the HSM"));

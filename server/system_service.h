@@ -40,6 +40,7 @@ class SystemService final : public v1::System::CallbackService, public vault::Sy
 
   // The current status (also used by the health monitor and tests).
   v1::Status CurrentStatus() const override;
+  v1::Status SealState() const override;
   // Seal / Unseal for an admitted caller `by` (logged by identity); the status after.
   absl::StatusOr<v1::Status> SealBy(const access::Principal& by) override;
   absl::StatusOr<v1::Status> UnsealBy(const access::Principal& by) override;

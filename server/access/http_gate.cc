@@ -97,6 +97,12 @@ HttpHandler Waiting(AsyncHttpHandler gated) {
 
 }  // namespace
 
+HandlerRuns RunsOf(const Route& route, const HttpResourceParams& params) {
+  return route.never_blocks && route.operation == Operation::kPublic && params == nullptr
+             ? HandlerRuns::kInline
+             : HandlerRuns::kWorker;
+}
+
 AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handler,
                                HttpResourceParams params) {
   return [gate, &route, handler = std::move(handler), params = std::move(params)](

@@ -43,6 +43,12 @@ AsyncHttpHandler GateHttpAsync(Gate* gate, const Route& route, HttpHandler handl
 AsyncHttpHandler GateHttpWithoutCredentialsAsync(Gate* gate, const Route& route,
                                                  HttpHandler handler);
 
+// Where an HttpServer runs the gated handler of `route`: inline on its I/O thread
+// (HandlerRuns::kInline) only if the route never blocks (routes.h), is public, so that the
+// gate examines no credentials (no token store, no HSM), and takes no resource params;
+// otherwise on a worker.
+HandlerRuns RunsOf(const Route& route, const HttpResourceParams& params = nullptr);
+
 // The synchronous forms, for HttpServer::Handle and direct calls: they wait for the audit
 // record on the calling thread, and copy the request (a const one cannot carry the
 // principal). Servers register the asynchronous forms.

@@ -27,7 +27,14 @@ struct Route {
   // that touch no key, token or state and reveal nothing secret (health, seal status, public
   // CA and CRL documents), once it is written to the log file (audit_log.h, Durability).
   audit::Durability reply_after = audit::Durability::kDurable;
+  // The route's handler reads memory only: it never waits on the HSM, storage, the network
+  // or another thread. A public HTTP route so marked runs on the HTTP server's I/O thread
+  // instead of a worker (access::RunsOf, http_gate.h).
+  bool never_blocks = false;
 };
+
+// For the route table: a route whose handler never blocks.
+inline constexpr bool kNeverBlocks = true;
 
 // For the route table: a route whose reply may leave once its audit line is written.
 inline constexpr audit::Durability kWhenWritten = audit::Durability::kWritten;

@@ -5,6 +5,7 @@
 #include "server/access/routes.h"
 
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "kubernetes/kms/v2/kms.pb.h"
+#include "server/access/http_gate.h"
 #include "server/http/vault/vault_api.h"
 #include "strongroom/v1/auth.pb.h"
 #include "strongroom/v1/pki.pb.h"
@@ -93,6 +95,37 @@ TEST(RoutesTest, EveryVaultRouteIsMapped) {
     const std::string name = api.RouteName(route);
     EXPECT_NE(FindRoute(name), nullptr) << name << " is not in server/access/routes.cc";
   }
+}
+
+// A route that never blocks runs on the HTTP server's I/O thread: each is a public HTTP
+// route (the gate examines no credentials) answered once written; the list is deliberate.
+TEST(RoutesTest, OnlyHealthAndSealStatusNeverBlock) {
+  std::set<std::string> never_blocks;
+  for (const Route& route : AllRoutes()) {
+    if (!route.never_blocks) continue;
+    never_blocks.insert(std::string(route.name));
+    EXPECT_EQ(route.operation, Operation::kPublic) << route.name;
+    EXPECT_EQ(route.reply_after, audit::Durability::kWritten) << route.name;
+  }
+  EXPECT_EQ(never_blocks,
+            (std::set<std::string>{"GET /v1/sys/health", "GET /v1/sys/seal-status"}));
+}
+
+// Marked or not, a route that takes credentials or resource params runs on a worker: the
+// gate's token check and the params may block.
+TEST(RoutesTest, OnlyPublicRoutesWithoutParamsRunInline) {
+  const Route& health = *FindRoute("GET /v1/sys/health");
+  EXPECT_EQ(RunsOf(health), HandlerRuns::kInline);
+  EXPECT_EQ(RunsOf(health, [](const HttpRequest&) {
+              return std::map<std::string, std::string>();
+            }),
+            HandlerRuns::kWorker);
+  Route gated = *FindRoute("POST /v1/{mount}/encrypt/{key}");
+  EXPECT_EQ(RunsOf(gated), HandlerRuns::kWorker);
+  gated.never_blocks = true;
+  EXPECT_EQ(RunsOf(gated), HandlerRuns::kWorker);
+  Route public_route = *FindRoute("GET /v1/pki/ca");
+  EXPECT_EQ(RunsOf(public_route), HandlerRuns::kWorker);
 }
 
 TEST(RoutesTest, ResourceFieldsExistInRequests) {

@@ -95,18 +95,19 @@ void HttpRouter::Handle(const std::string& method, const std::string& path, Http
 }
 
 void HttpRouter::HandleAsync(const std::string& method, const std::string& path,
-                             AsyncHttpHandler handler) {
+                             AsyncHttpHandler handler, HandlerRuns runs) {
+  Entry entry{std::move(handler), runs};
   if (!IsPattern(path)) {
-    routes_[{path, method}] = std::move(handler);
+    routes_[{path, method}] = std::move(entry);
     return;
   }
   for (Pattern& p : patterns_) {
     if (p.pattern == path && p.method == method) {
-      p.handler = std::move(handler);
+      p.entry = std::move(entry);
       return;
     }
   }
-  patterns_.push_back({path, method, std::move(handler), absl::StrSplit(path, '/')});
+  patterns_.push_back({path, method, std::move(entry), absl::StrSplit(path, '/')});
 }
 
 HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
@@ -122,13 +123,18 @@ HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
 }
 
 void HttpRouter::RouteAsync(HttpRequest request, Done done) const {
+  Found found = Find(request);
+  Run(std::move(found), std::move(request), std::move(done));
+}
+
+HttpRouter::Found HttpRouter::Find(HttpRequest& request) const {
+  Found found;
   auto it = routes_.find({request.path, request.method});
   if (it != routes_.end()) {
-    absl::string_view taken = it->first.first;
-    return it->second(std::move(request), [taken, done = std::move(done)](
-                                              HttpResponse response) mutable {
-      done(taken, std::move(response));
-    });
+    found.route = it->first.first;
+    found.handler = &it->second.handler;
+    found.runs = it->second.runs;
+    return found;
   }
   std::set<std::string> allowed;
   for (auto r = routes_.lower_bound({request.path, ""});
@@ -154,22 +160,31 @@ void HttpRouter::RouteAsync(HttpRequest request, Done done) const {
   }
   if (best != nullptr) {
     request.path_params = std::move(best_params);
-    absl::string_view taken = best->pattern;
-    return best->handler(std::move(request), [taken, done = std::move(done)](
-                                                 HttpResponse response) mutable {
-      done(taken, std::move(response));
-    });
+    found.route = best->pattern;
+    found.handler = &best->entry.handler;
+    found.runs = best->entry.runs;
+    return found;
   }
   // Vault's messages; nothing of the request is echoed.
-  HttpResponse response;
+  found.route = kUnrouted;
   if (allowed.empty()) {
-    response = JsonError(404, "unsupported path");
+    found.answer = JsonError(404, "unsupported path");
   } else {
     const std::string allow = absl::StrJoin(allowed, ", ");
-    response = JsonError(405, absl::StrCat("unsupported operation; allowed: ", allow));
-    response.headers.emplace_back("Allow", allow);
+    found.answer = JsonError(405, absl::StrCat("unsupported operation; allowed: ", allow));
+    found.answer.headers.emplace_back("Allow", allow);
   }
-  done(kUnrouted, Refuse(std::move(request), std::move(response)));
+  return found;
+}
+
+void HttpRouter::Run(Found found, HttpRequest request, Done done) const {
+  if (found.handler == nullptr) {
+    return done(kUnrouted, Refuse(std::move(request), std::move(found.answer)));
+  }
+  (*found.handler)(std::move(request), [taken = found.route, done = std::move(done)](
+                                           HttpResponse response) mutable {
+    done(taken, std::move(response));
+  });
 }
 
 HttpResponse HttpRouter::Refuse(HttpRequest request, HttpResponse answer) const {

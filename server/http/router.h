@@ -13,6 +13,9 @@
 // (AsyncHttpHandler: owns the request and completes by calling its reply once, from any
 // thread, e.g. once the audit record of the request is durable), so that requests waiting
 // on something other than their own work hold no thread.
+//
+// Where a handler runs (HandlerRuns): on the server's worker pool (the default: it may
+// block), or inline on the I/O thread that read the request, for handlers that never block.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +77,14 @@ using HttpReply = absl::AnyInvocable<void(HttpResponse)>;
 // place); it calls `reply` exactly once, during the call or later.
 using AsyncHttpHandler = std::function<void(HttpRequest request, HttpReply reply)>;
 
+// Where HttpServer runs a route's handler. kWorker: on its worker pool, so the handler may
+// block (HSM, storage, waiting for its audit record). kInline: on the I/O thread that read
+// the request, saving a hand-off per request; only for a handler that never blocks (no HSM,
+// storage or network call, no lock held by anything that blocks, no waiting for another
+// thread; it replies later through `reply`), since a blocked I/O thread stalls every
+// connection it serves. The route table says which routes those are (access::Route).
+enum class HandlerRuns { kWorker, kInline };
+
 // HttpStatusOf: the HTTP status of a failed call, the one map for every HTTP route (Vault's
 // conventions): 400 for bad input or state (INVALID_ARGUMENT, FAILED_PRECONDITION,
 // OUT_OF_RANGE, ALREADY_EXISTS, RESOURCE_EXHAUSTED), 403 for UNAUTHENTICATED and
@@ -99,8 +110,9 @@ class HttpRouter {
   // last segment "{name...}" (matching the non-empty rest of the path, '/' included); the
   // matched values are in HttpRequest::path_params. Precedence: see the file comment.
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
-  // The same for an asynchronous handler.
-  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler);
+  // The same for an asynchronous handler, run where `runs` says.
+  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler,
+                   HandlerRuns runs = HandlerRuns::kWorker);
   // Requests no route takes go to `handler` with the router's answer (404, or 405 naming
   // the allowed methods) and path_params {"path": the path, cut at 256 bytes}; it returns
   // what to send. Without one, that answer goes out as it is. The server also sends the
@@ -116,17 +128,32 @@ class HttpRouter {
   // thread the handler replies from. Route() waits for it.
   using Done = absl::AnyInvocable<void(absl::string_view route, HttpResponse response)>;
   void RouteAsync(HttpRequest request, Done done) const;
+  // RouteAsync in two steps, so that the caller can choose the thread of the second: Find
+  // matches the request (setting its path_params) without running anything, and Run runs
+  // what it found. An unrouted request runs the unrouted handler, which may block.
+  struct Found {
+    absl::string_view route;  // the pattern (the router's own string), or kUnrouted
+    const AsyncHttpHandler* handler = nullptr;  // null: unrouted
+    HandlerRuns runs = HandlerRuns::kWorker;
+    HttpResponse answer;  // unrouted: the 404 or 405
+  };
+  Found Find(HttpRequest& request) const;
+  void Run(Found found, HttpRequest request, Done done) const;
   // `answer` (a refusal the server decided on) through the unrouted handler.
   HttpResponse Refuse(HttpRequest request, HttpResponse answer) const;
 
  private:
+  struct Entry {
+    AsyncHttpHandler handler;
+    HandlerRuns runs;
+  };
   struct Pattern {
     std::string pattern;
     std::string method;
-    AsyncHttpHandler handler;
+    Entry entry;
     std::vector<std::string> segments;  // pattern split on '/'
   };
-  std::map<std::pair<std::string, std::string>, AsyncHttpHandler> routes_;  // (path, method)
+  std::map<std::pair<std::string, std::string>, Entry> routes_;  // (path, method)
   std::vector<Pattern> patterns_;  // in registration order
   UnroutedHandler unrouted_;
 };

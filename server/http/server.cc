@@ -294,6 +294,28 @@ class HttpServer::Impl {
     if (--routing == 0) replied.SignalAll();
   }
 
+  // Hands a reply (from any thread) to the I/O threads. The audit log's writer completes
+  // many requests at once: they are queued and taken in one post per batch (the first
+  // reply queued posts the batch), and each `write` runs on the I/O thread that takes it,
+  // inside its session's strand when that is free, instead of one wake-up per reply.
+  void Complete(absl::AnyInvocable<void() &&> write) {
+    bool first;
+    {
+      absl::MutexLock lock(&completed_mu);
+      first = completed.empty();
+      completed.push_back(std::move(write));
+    }
+    if (first) net::post(ioc, [this] { RunCompleted(); });
+  }
+  void RunCompleted() {
+    std::vector<absl::AnyInvocable<void() &&>> batch;
+    {
+      absl::MutexLock lock(&completed_mu);
+      batch.swap(completed);
+    }
+    for (auto& write : batch) std::move(write)();
+  }
+
   const HttpServerOptions options;
   HttpRouter router;
   std::function<void(const HttpExchange&)> observer;
@@ -307,6 +329,9 @@ class HttpServer::Impl {
   absl::CondVar drained;  // sessions became empty
   int routing ABSL_GUARDED_BY(mu) = 0;
   absl::CondVar replied;  // routing became 0
+  absl::Mutex completed_mu;
+  // Replies waiting for an I/O thread (Complete); each holds its session.
+  std::vector<absl::AnyInvocable<void() &&>> completed ABSL_GUARDED_BY(completed_mu);
   int port = 0;
   bool started = false;
   bool stopped = false;
@@ -529,22 +554,35 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.peer = peer_;
     request.client_cert_chain_pem = cert_pem_;
     server_->Begin();
-    server_->workers->Run([self = this->shared_from_this(), request = std::move(request)]() mutable {
+    // Matched here; run here if the route's handler never blocks, else on a worker.
+    HttpRouter::Found found = server_->router.Find(request);
+    const bool inline_ = found.runs == HandlerRuns::kInline;
+    auto run = [self = this->shared_from_this(), found = std::move(found),
+                request = std::move(request)]() mutable {
       std::string method = request.method;
-      // An asynchronous handler frees this worker at once and replies later from its own
-      // thread (the audit log's writer, for gated routes).
-      self->server_->router.RouteAsync(
-          std::move(request), [self, method = std::move(method)](absl::string_view route,
-                                                                 HttpResponse response) mutable {
+      // An asynchronous handler frees this thread at once and replies later from its own
+      // (the audit log's writer, for gated routes).
+      self->server_->router.Run(
+          std::move(found), std::move(request),
+          [self, method = std::move(method)](absl::string_view route,
+                                             HttpResponse response) mutable {
             HttpServer::Impl* server = self->server_;
             server->Observe(method, route, response.status, self->start_);
-            net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-              self->Write(std::move(response));
+            server->Complete([self = std::move(self), response = std::move(response)]() mutable {
+              auto executor = self->stream_.get_executor();
+              net::dispatch(executor, [self = std::move(self),
+                                       response = std::move(response)]() mutable {
+                self->Write(std::move(response));
+              });
             });
-            self.reset();  // before End(): after it, the server may be gone
             server->End();
           });
-    });
+    };
+    if (inline_) {
+      run();
+    } else {
+      server_->workers->Run(std::move(run));
+    }
   }
 
   void Write(HttpResponse response) {
@@ -742,8 +780,8 @@ void HttpServer::Handle(const std::string& method, const std::string& path, Http
 }
 
 void HttpServer::HandleAsync(const std::string& method, const std::string& path,
-                             AsyncHttpHandler handler) {
-  impl_->router.HandleAsync(method, path, std::move(handler));
+                             AsyncHttpHandler handler, HandlerRuns runs) {
+  impl_->router.HandleAsync(method, path, std::move(handler), runs);
 }
 
 void HttpServer::HandleUnrouted(HttpRouter::UnroutedHandler handler) {
@@ -847,8 +885,15 @@ void HttpServer::Stop() {
   impl.workers.reset();  // finishes the handlers in progress
   // Their replies may still be on their way (an audit record being made durable): the
   // sessions they post to must not outlive the server.
-  absl::MutexLock lock(&impl.mu);
-  while (impl.routing > 0) impl.replied.Wait(&impl.mu);
+  {
+    absl::MutexLock lock(&impl.mu);
+    while (impl.routing > 0) impl.replied.Wait(&impl.mu);
+  }
+  // Replies that came after the I/O threads stopped: their sessions go now, while the
+  // io_context they belong to is alive.
+  std::vector<absl::AnyInvocable<void() &&>> unsent;
+  absl::MutexLock lock(&impl.completed_mu);
+  unsent.swap(impl.completed);
 }
 
 }  // namespace strongroom::server

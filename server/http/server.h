@@ -3,10 +3,11 @@
 //
 // Callers register handlers before Start(); Start() binds (port 0 picks a free port, see
 // port()) and serves until Stop(). A few I/O threads run every connection's TLS and
-// parsing; handlers, which may block (HSM), run on the server's own worker pool and never on
-// the I/O threads; an asynchronous handler (router.h) releases its worker when it returns and
-// its reply is written whenever it comes (e.g. once its audit record is durable). Handlers
-// run concurrently and must be thread-safe.
+// parsing; handlers, which may block (HSM), run on the server's own worker pool, except
+// those registered HandlerRuns::kInline (router.h: they never block), which run on the I/O
+// thread that read the request; an asynchronous handler (router.h) releases its thread when
+// it returns and its reply is written whenever it comes (e.g. once its audit record is
+// durable). Handlers run concurrently and must be thread-safe.
 //
 // The edge, for every connection: keep-alive without a request cap; pipelined requests
 // answered in order; a request refused before its body is read (400, 413, 415, 431)
@@ -84,7 +85,8 @@ class HttpServer {
 
   // HttpRouter::Handle and HandleUnrouted; call before Start().
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
-  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler);
+  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler,
+                   HandlerRuns runs = HandlerRuns::kWorker);
   void HandleUnrouted(HttpRouter::UnroutedHandler handler);
   // Called once per response sent (from worker or I/O threads); call before Start().
   void SetObserver(std::function<void(const HttpExchange&)> observer);

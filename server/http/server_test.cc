@@ -1,8 +1,10 @@
 // HttpServer at its edge, over real sockets (TLS unless said otherwise): keep-alive,
 // pipelining, framing errors that end the connection, limits, deadlines, the connection
-// bound, handlers off the I/O threads, slow clients beside a normal one, the drain.
+// bound, handlers off the I/O threads (except those registered never to block), slow
+// clients beside a normal one, the drain.
 #include "server/http/server.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -567,6 +569,79 @@ TEST_F(HttpServerTest, AsynchronousHandlersHoldNoWorkerWhileTheirReplyIsPending)
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->body, absl::StrCat("r", i));
   }
+}
+
+// The name of the calling thread (the server names its I/O threads and its workers).
+std::string ThreadName() {
+  char name[32] = {};
+  pthread_getname_np(pthread_self(), name, sizeof(name));
+  return name;
+}
+
+TEST_F(HttpServerTest, OnlyInlineRoutesRunOnTheIoThreadAndRepliesKeepTheirOrder) {
+  HttpServerOptions options;
+  options.worker_threads = 2;
+  auto created = HttpServer::Create(cert_, key_, options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  server_ = *std::move(created);
+  auto named = [](HttpRequest request, HttpReply reply) {
+    HttpResponse response;
+    response.body = absl::StrCat(request.path, " ", ThreadName());
+    reply(std::move(response));
+  };
+  server_->HandleAsync("GET", "/inline", named, HandlerRuns::kInline);
+  server_->HandleAsync("GET", "/inline/{id}", named, HandlerRuns::kInline);
+  server_->HandleAsync("GET", "/worker", named);  // the default: it may block
+  server_->Handle("GET", "/sync", [](const HttpRequest& r) {
+    HttpResponse response;
+    response.body = absl::StrCat(r.path, " ", ThreadName());
+    return response;
+  });
+  ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+  auto wire = Connect();
+  ASSERT_NE(wire, nullptr);
+  // Pipelined in one write, inline and worker routes interleaved: answered in order.
+  const std::vector<std::string> paths = {"/worker", "/inline", "/sync", "/inline/7", "/worker"};
+  std::string bytes;
+  for (const std::string& path : paths) bytes += HttpRequestBytes("GET", path);
+  ASSERT_TRUE(wire->Send(bytes).ok());
+  const std::vector<std::string> want = {"/worker sr-worker", "/inline sr-http-io",
+                                         "/sync sr-worker", "/inline/7 sr-http-io",
+                                         "/worker sr-worker"};
+  for (const std::string& expected : want) {
+    auto r = wire->Read();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->body, expected);
+  }
+}
+
+TEST_F(HttpServerTest, ABlockedWorkerRouteDoesNotDelayAnInlineRoute) {
+  HttpServerOptions options;
+  options.worker_threads = 1;
+  auto created = HttpServer::Create(cert_, key_, options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  server_ = *std::move(created);
+  server_->Handle("GET", "/block", [this](const HttpRequest&) {
+    release_.WaitForNotificationWithTimeout(absl::Seconds(30));
+    return HttpResponse{};
+  });
+  server_->HandleAsync("GET", "/health", [](HttpRequest, HttpReply reply) {
+    HttpResponse response;
+    response.body = "ok";
+    reply(std::move(response));
+  }, HandlerRuns::kInline);
+  ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+  auto blocked = Connect();
+  ASSERT_NE(blocked, nullptr);
+  ASSERT_TRUE(blocked->Send(HttpRequestBytes("GET", "/block")).ok());
+  absl::SleepFor(absl::Milliseconds(100));  // the only worker is now held
+  auto other = Connect();
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(Exchange(*other, HttpRequestBytes("GET", "/health")).body, "ok");
+  Release();
+  auto r = blocked->Read();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(HttpServerTest, TwoHundredTricklingConnectionsDoNotSlowANormalClient) {

@@ -88,7 +88,7 @@ HttpResponse SysApi::Health(const HttpRequest& request) const {
     if (name == "sealedcode") sealed_code = code;
     if (name == "activecode") active_code = code;
   }
-  v1::Status status = system_->CurrentStatus();
+  v1::Status status = system_->SealState();
   Json body = Json::Object()
                   .Set("initialized", true)
                   .Set("sealed", status.sealed())
@@ -102,7 +102,7 @@ HttpResponse SysApi::Health(const HttpRequest& request) const {
 }
 
 HttpResponse SysApi::SealStatus(const HttpRequest&) const {
-  return JsonResponse(200, SealStatusOf(system_->CurrentStatus()));
+  return JsonResponse(200, SealStatusOf(system_->SealState()));
 }
 
 HttpResponse SysApi::Seal(const HttpRequest& request) const {

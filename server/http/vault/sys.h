@@ -15,7 +15,8 @@
 //   POST|PUT|DELETE /v1/sys/mounts/{path...}, POST|PUT /v1/sys/remount
 //                                       400: the mounts are fixed
 //
-// Authorization is the access gate's (server/access/routes.cc). Thread-safe.
+// Authorization is the access gate's (server/access/routes.cc). Health and seal-status never
+// block (SysBackend::SealState). Thread-safe.
 #pragma once
 
 #include <vector>
@@ -33,6 +34,10 @@ class SysBackend {
  public:
   virtual ~SysBackend() = default;
   virtual v1::Status CurrentStatus() const = 0;
+  // The part of CurrentStatus that health and seal-status answer with (sealed, version,
+  // storage backend), read from memory only: it never waits on the HSM or storage, since
+  // those routes run on the HTTP server's I/O thread (access::Route never_blocks).
+  virtual v1::Status SealState() const = 0;
   // System.Seal / System.Unseal on behalf of `by`; the status after.
   virtual absl::StatusOr<v1::Status> SealBy(const access::Principal& by) = 0;
   virtual absl::StatusOr<v1::Status> UnsealBy(const access::Principal& by) = 0;
