@@ -121,23 +121,50 @@ hsm::HsmProvider* OcspPresignedTest::provider_ = nullptr;
 
 TEST_F(OcspPresignedTest, GoodWithoutNonceIsServedPresignedAndVerifies) {
   const std::string request = Request(/*nonce=*/false, "req.der");
-  const std::string first = responder_->Respond("root", request);
+  const std::string first = responder_->Respond("root", request).response;
   // ECDSA signatures are randomised: the same bytes again mean no new signature was made.
-  EXPECT_EQ(responder_->Respond("root", request), first);
+  EXPECT_EQ(responder_->Respond("root", request).response, first);
   const std::string verdict = OpensslVerdict(first);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: good"));
   // The GET form names the same CertID, so it gets the same response.
-  EXPECT_EQ(responder_->RespondToGet("root", absl::Base64Escape(request)), first);
+  EXPECT_EQ(responder_->RespondToGet("root", absl::Base64Escape(request)).response, first);
+}
+
+// The responder says which answers were signed before the request: only a repeated good
+// answer without a nonce, never a first signature, a nonce, a revoked or a multi-certificate
+// answer (those are signed for the request, and their replies wait for a durable audit line).
+TEST_F(OcspPresignedTest, SaysWhichAnswersWerePresigned) {
+  const std::string request = Request(/*nonce=*/false, "req.der");
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
+  EXPECT_TRUE(responder_->Respond("root", request).presigned);
+  EXPECT_TRUE(responder_->RespondToGet("root", absl::Base64Escape(request)).presigned);
+  const std::string nonce = Request(/*nonce=*/true, "nonce-req.der");
+  EXPECT_FALSE(responder_->Respond("root", nonce).presigned);
+  EXPECT_FALSE(responder_->Respond("root", nonce).presigned);
+  EXPECT_FALSE(responder_->Respond("root", "not DER").presigned);
+  EXPECT_FALSE(responder_->Respond("no-such-issuer", request).presigned);
+  auto two = RunCommand(absl::StrCat("openssl ocsp -issuer ", Tmp("root.pem"), " -cert ",
+                                    Tmp("leaf.pem"), " -cert ", Tmp("leaf.pem"),
+                                    " -no_nonce -reqout ", Tmp("two-req.der"), " 2>&1"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const std::string two_certs = ReadFile(Tmp("two-req.der"));
+  EXPECT_FALSE(responder_->Respond("root", two_certs).presigned);
+  EXPECT_FALSE(responder_->Respond("root", two_certs).presigned);
+  v1::RevokeCertificateRequest revoke;
+  revoke.set_serial_number(serial_);
+  ASSERT_TRUE(ca_->RevokeCertificate(revoke).ok());
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
 }
 
 TEST_F(OcspPresignedTest, RevocationIsAnsweredAtOnce) {
   const std::string request = Request(/*nonce=*/false, "req.der");
-  EXPECT_THAT(OpensslVerdict(responder_->Respond("root", request)), HasSubstr("leaf.pem: good"));
+  EXPECT_THAT(OpensslVerdict(responder_->Respond("root", request).response), HasSubstr("leaf.pem: good"));
   v1::RevokeCertificateRequest revoke;
   revoke.set_serial_number(serial_);
   ASSERT_TRUE(ca_->RevokeCertificate(revoke).ok());
-  const std::string after = responder_->Respond("root", request);
+  const std::string after = responder_->Respond("root", request).response;
   const std::string verdict = OpensslVerdict(after);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: revoked"));
@@ -145,8 +172,8 @@ TEST_F(OcspPresignedTest, RevocationIsAnsweredAtOnce) {
 
 TEST_F(OcspPresignedTest, NonceGetsAFreshSignatureThatEchoesIt) {
   const std::string request = Request(/*nonce=*/true, "nonce-req.der");
-  const std::string first = responder_->Respond("root", request);
-  EXPECT_NE(responder_->Respond("root", request), first);
+  const std::string first = responder_->Respond("root", request).response;
+  EXPECT_NE(responder_->Respond("root", request).response, first);
   const std::string verdict = OpensslVerdict(first);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: good"));
@@ -166,7 +193,7 @@ TEST_F(OcspPresignedTest, PresignedResponsesAreRefreshedAfterHalfTheirValidity) 
   // With no validity the refresh time is the signing time, so every request re-signs.
   OcspResponder immediate(ca_.get(), absl::ZeroDuration());
   const std::string request = Request(/*nonce=*/false, "req.der");
-  EXPECT_NE(immediate.Respond("root", request), immediate.Respond("root", request));
+  EXPECT_NE(immediate.Respond("root", request).response, immediate.Respond("root", request).response);
 }
 
 }  // namespace

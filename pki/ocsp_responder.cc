@@ -121,21 +121,21 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
   return ResponseDer(response.get());
 }
 
-std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_view request) const {
+OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_view request) const {
   absl::StatusOr<Ca::IssuerKey> issuer = ca_->LoadIssuerKey(issuer_name);
   if (!issuer.ok()) {
     if (absl::IsUnavailable(issuer.status())) {
-      return OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER);
+      return {OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER)};
     }
     if (absl::IsNotFound(issuer.status()) || absl::IsFailedPrecondition(issuer.status())) {
       // A malformed request is still reported as such, whoever it was sent to.
       const auto* data = reinterpret_cast<const unsigned char*>(request.data());
       hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &data, static_cast<long>(request.size())));
       ERR_clear_error();
-      return OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
-                                              : OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+      return {OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
+                                               : OCSP_RESPONSE_STATUS_UNAUTHORIZED)};
     }
-    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+    return {OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR)};
   }
   const std::string name(issuer_name);
   const Signer signer = issuer->signer();
@@ -163,12 +163,12 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
     ERR_clear_error();
   }
   if (cache_key.empty()) {
-    return BuildOcspResponse(
+    return {BuildOcspResponse(
         request, signer,
         [this, &name](const std::string& serial) {
           return ca_->LookupCertificateStatus(name, serial);
         },
-        now, validity_);
+        now, validity_)};
   }
   // Looked up on every request: a revocation shows at once, whatever was signed before.
   absl::StatusOr<Ca::CertificateStatus> status = ca_->LookupCertificateStatus(name, serial_hex);
@@ -177,7 +177,7 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
     absl::MutexLock lock(&mu_);
     auto it = presigned_.find(cache_key);
     if (it != presigned_.end()) {
-      if (good && now < it->second.refresh_at) return it->second.response;
+      if (good && now < it->second.refresh_at) return {it->second.response, /*presigned=*/true};
       presigned_.erase(it);
     }
   }
@@ -188,7 +188,7 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
     if (presigned_.size() >= kMaxPresigned) presigned_.clear();
     presigned_[cache_key] = Presigned{response, now + validity_ / 2};
   }
-  return response;
+  return {std::move(response)};
 }
 
 size_t OcspResponder::presigned_count() const {
@@ -196,11 +196,11 @@ size_t OcspResponder::presigned_count() const {
   return presigned_.size();
 }
 
-std::string OcspResponder::RespondToGet(absl::string_view issuer_name,
-                                        absl::string_view encoded) const {
+OcspAnswer OcspResponder::RespondToGet(absl::string_view issuer_name,
+                                       absl::string_view encoded) const {
   std::string der;
   if (!absl::Base64Unescape(encoded, &der) && !absl::WebSafeBase64Unescape(encoded, &der)) {
-    return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+    return {OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST)};
   }
   return Respond(issuer_name, der);
 }

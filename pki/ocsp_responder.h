@@ -46,6 +46,16 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
 // A DER OCSPResponse with no body and `status` (OCSP_RESPONSE_STATUS_*, not SUCCESSFUL).
 std::string OcspErrorResponse(int status);
 
+// What OcspResponder answers: the DER OCSPResponse, and whether it was signed before the
+// request (served from the pre-signed responses: nothing was signed for this request, so it
+// may leave once its audit line is written; server/access/routes.h ReplyAfter).
+struct OcspAnswer {
+  std::string response;
+  bool presigned = false;
+  // For the audit record (AuditEvent::detail): "ocsp=presigned" or "ocsp=answered".
+  const char* audit_detail() const { return presigned ? "ocsp=presigned" : "ocsp=answered"; }
+};
+
 class OcspResponder {
  public:
   static constexpr size_t kMaxPresigned = 100000;
@@ -55,10 +65,10 @@ class OcspResponder {
       : ca_(ca), validity_(validity) {}
 
   // The DER OCSPResponse to DER `request` for issuer `issuer_name`.
-  std::string Respond(absl::string_view issuer_name, absl::string_view request) const;
+  OcspAnswer Respond(absl::string_view issuer_name, absl::string_view request) const;
   // The GET form: `encoded` is the base64 (standard or URL-safe, padding optional) DER
   // request, already URL-decoded.
-  std::string RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
+  OcspAnswer RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
   // Pre-signed responses held now (at most kMaxPresigned), for the bounds metric.
   size_t presigned_count() const;
 
