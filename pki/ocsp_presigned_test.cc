@@ -7,6 +7,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -194,6 +195,55 @@ TEST_F(OcspPresignedTest, PresignedResponsesAreRefreshedAfterHalfTheirValidity) 
   OcspResponder immediate(ca_.get(), absl::ZeroDuration());
   const std::string request = Request(/*nonce=*/false, "req.der");
   EXPECT_NE(immediate.Respond("root", request).response, immediate.Respond("root", request).response);
+}
+
+// Responses past their refresh time are dropped (and not counted), and beyond the capacity
+// the oldest goes first, not all.
+TEST_F(OcspPresignedTest, ExpiredResponsesAreDroppedAndTheOldestGoesFirst) {
+  absl::Time now = absl::Now();
+  OcspResponder responder(ca_.get(), absl::Hours(1), [&now] { return now; }, /*capacity=*/2);
+  const std::string first = Request(/*nonce=*/false, "req.der");
+  EXPECT_FALSE(responder.Respond("root", first).presigned);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+  now += absl::Minutes(29);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+  EXPECT_TRUE(responder.Respond("root", first).presigned);
+  now += absl::Minutes(2);  // past half the validity: due for refresh, useless
+  EXPECT_EQ(responder.presigned_count(), 0u);
+  EXPECT_FALSE(responder.Respond("root", first).presigned);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+
+  // Two more certificates: the third response pushes out the oldest (the first's) only.
+  std::vector<std::string> requests = {first};
+  for (const char* name : {"b.example.com", "c.example.com"}) {
+    v1::IssueCertificateRequest req;
+    req.set_role("web");
+    req.set_common_name(name);
+    auto leaf = ca_->IssueCertificate(req, kAllRights);
+    ASSERT_TRUE(leaf.ok()) << leaf.status();
+    const std::string pem = Tmp(absl::StrCat(name, ".pem"));
+    ASSERT_TRUE(hsm::testing::WriteFile(pem, leaf->certificate_pem(), 0644).ok());
+    auto r = RunCommand(absl::StrCat("openssl ocsp -issuer ", Tmp("root.pem"), " -cert ", pem,
+                                     " -no_nonce -reqout ", pem, ".req 2>&1"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    requests.push_back(ReadFile(pem + ".req"));
+    now += absl::Minutes(1);
+    EXPECT_FALSE(responder.Respond("root", requests.back()).presigned);
+  }
+  EXPECT_EQ(responder.presigned_count(), 2u);
+  EXPECT_FALSE(responder.Respond("root", requests[0]).presigned);  // dropped: signed again
+  EXPECT_TRUE(responder.Respond("root", requests[2]).presigned);   // kept
+}
+
+// A pre-signed response is not served while the barrier is sealed: tryLater, as for others.
+TEST_F(OcspPresignedTest, SealedAnswersTryLaterEvenWhenPresigned) {
+  const std::string request = Request(/*nonce=*/false, "req.der");
+  responder_->Respond("root", request);
+  ASSERT_TRUE(responder_->Respond("root", request).presigned);
+  barrier_->Seal("test");
+  const OcspAnswer sealed = responder_->Respond("root", request);
+  EXPECT_FALSE(sealed.presigned);
+  EXPECT_EQ(sealed.response, OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER));
 }
 
 }  // namespace
