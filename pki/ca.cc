@@ -29,6 +29,7 @@ Ca::Ca(hsm::Hsm* hsm, hsm::HsmProvider* provider, kms::Storage* storage, kms::Ba
 Ca::~Ca() = default;
 
 void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
+  watcher_ = watcher;
   // The roles and issuers cached for issuance follow other nodes' changes too, and are read
   // from storage while `watcher` is not fresh (internal/epoch_cache.h).
   issuers_->WatchChanges(watcher);
@@ -41,6 +42,13 @@ void Ca::WatchChanges(kms::ChangeWatcher* watcher) {
           return absl::OkStatus();
         });
   }
+}
+
+std::optional<uint64_t> Ca::current_trust_epoch() const {
+  // The epoch first: a feed that turns fresh in between vouches for changes up to now.
+  const uint64_t epoch = trust_epoch();
+  if (barrier_->sealed() || (watcher_ != nullptr && !watcher_->fresh())) return std::nullopt;
+  return epoch;
 }
 
 size_t Ca::inventory_queued() const { return inventory_->queued(); }

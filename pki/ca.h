@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -166,6 +167,11 @@ class Ca {
   // when to look again. Counts this process's changes, and with WatchChanges those other
   // nodes commit (0 at start).
   uint64_t trust_epoch() const { return trust_epoch_.load(std::memory_order_acquire); }
+  // trust_epoch() for a cache that vouches from memory for what it counts (an OCSP answer
+  // reused while no issuer changed and nothing was revoked): nullopt while sealed or while
+  // the change feed is not fresh (WatchChanges), when such a cache must read storage instead.
+  // Read it before the records the cached value rests on.
+  std::optional<uint64_t> current_trust_epoch() const;
   // Certificate records queued for their group commit (each caller waits for its own, so
   // at most one per concurrent issuance), for metrics.
   size_t inventory_queued() const;
@@ -191,6 +197,7 @@ class Ca {
   absl::Status RequireUnsealed() const;
 
   kms::Barrier* const barrier_;
+  const kms::ChangeWatcher* watcher_ = nullptr;  // set by WatchChanges
   absl::Mutex issuer_mu_;  // serialises issuer-record updates (certificate, CRL number)
   std::atomic<uint64_t> trust_epoch_{0};
   // The parts, along the seams of the API; declared in dependency order.

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -121,23 +122,50 @@ hsm::HsmProvider* OcspPresignedTest::provider_ = nullptr;
 
 TEST_F(OcspPresignedTest, GoodWithoutNonceIsServedPresignedAndVerifies) {
   const std::string request = Request(/*nonce=*/false, "req.der");
-  const std::string first = responder_->Respond("root", request);
+  const std::string first = responder_->Respond("root", request).response;
   // ECDSA signatures are randomised: the same bytes again mean no new signature was made.
-  EXPECT_EQ(responder_->Respond("root", request), first);
+  EXPECT_EQ(responder_->Respond("root", request).response, first);
   const std::string verdict = OpensslVerdict(first);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: good"));
   // The GET form names the same CertID, so it gets the same response.
-  EXPECT_EQ(responder_->RespondToGet("root", absl::Base64Escape(request)), first);
+  EXPECT_EQ(responder_->RespondToGet("root", absl::Base64Escape(request)).response, first);
+}
+
+// The responder says which answers were signed before the request: only a repeated good
+// answer without a nonce, never a first signature, a nonce, a revoked or a multi-certificate
+// answer (those are signed for the request, and their replies wait for a durable audit line).
+TEST_F(OcspPresignedTest, SaysWhichAnswersWerePresigned) {
+  const std::string request = Request(/*nonce=*/false, "req.der");
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
+  EXPECT_TRUE(responder_->Respond("root", request).presigned);
+  EXPECT_TRUE(responder_->RespondToGet("root", absl::Base64Escape(request)).presigned);
+  const std::string nonce = Request(/*nonce=*/true, "nonce-req.der");
+  EXPECT_FALSE(responder_->Respond("root", nonce).presigned);
+  EXPECT_FALSE(responder_->Respond("root", nonce).presigned);
+  EXPECT_FALSE(responder_->Respond("root", "not DER").presigned);
+  EXPECT_FALSE(responder_->Respond("no-such-issuer", request).presigned);
+  auto two = RunCommand(absl::StrCat("openssl ocsp -issuer ", Tmp("root.pem"), " -cert ",
+                                    Tmp("leaf.pem"), " -cert ", Tmp("leaf.pem"),
+                                    " -no_nonce -reqout ", Tmp("two-req.der"), " 2>&1"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const std::string two_certs = ReadFile(Tmp("two-req.der"));
+  EXPECT_FALSE(responder_->Respond("root", two_certs).presigned);
+  EXPECT_FALSE(responder_->Respond("root", two_certs).presigned);
+  v1::RevokeCertificateRequest revoke;
+  revoke.set_serial_number(serial_);
+  ASSERT_TRUE(ca_->RevokeCertificate(revoke).ok());
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
+  EXPECT_FALSE(responder_->Respond("root", request).presigned);
 }
 
 TEST_F(OcspPresignedTest, RevocationIsAnsweredAtOnce) {
   const std::string request = Request(/*nonce=*/false, "req.der");
-  EXPECT_THAT(OpensslVerdict(responder_->Respond("root", request)), HasSubstr("leaf.pem: good"));
+  EXPECT_THAT(OpensslVerdict(responder_->Respond("root", request).response), HasSubstr("leaf.pem: good"));
   v1::RevokeCertificateRequest revoke;
   revoke.set_serial_number(serial_);
   ASSERT_TRUE(ca_->RevokeCertificate(revoke).ok());
-  const std::string after = responder_->Respond("root", request);
+  const std::string after = responder_->Respond("root", request).response;
   const std::string verdict = OpensslVerdict(after);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: revoked"));
@@ -145,8 +173,8 @@ TEST_F(OcspPresignedTest, RevocationIsAnsweredAtOnce) {
 
 TEST_F(OcspPresignedTest, NonceGetsAFreshSignatureThatEchoesIt) {
   const std::string request = Request(/*nonce=*/true, "nonce-req.der");
-  const std::string first = responder_->Respond("root", request);
-  EXPECT_NE(responder_->Respond("root", request), first);
+  const std::string first = responder_->Respond("root", request).response;
+  EXPECT_NE(responder_->Respond("root", request).response, first);
   const std::string verdict = OpensslVerdict(first);
   EXPECT_THAT(verdict, HasSubstr("Response verify OK"));
   EXPECT_THAT(verdict, HasSubstr("leaf.pem: good"));
@@ -166,7 +194,56 @@ TEST_F(OcspPresignedTest, PresignedResponsesAreRefreshedAfterHalfTheirValidity) 
   // With no validity the refresh time is the signing time, so every request re-signs.
   OcspResponder immediate(ca_.get(), absl::ZeroDuration());
   const std::string request = Request(/*nonce=*/false, "req.der");
-  EXPECT_NE(immediate.Respond("root", request), immediate.Respond("root", request));
+  EXPECT_NE(immediate.Respond("root", request).response, immediate.Respond("root", request).response);
+}
+
+// Responses past their refresh time are dropped (and not counted), and beyond the capacity
+// the oldest goes first, not all.
+TEST_F(OcspPresignedTest, ExpiredResponsesAreDroppedAndTheOldestGoesFirst) {
+  absl::Time now = absl::Now();
+  OcspResponder responder(ca_.get(), absl::Hours(1), [&now] { return now; }, /*capacity=*/2);
+  const std::string first = Request(/*nonce=*/false, "req.der");
+  EXPECT_FALSE(responder.Respond("root", first).presigned);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+  now += absl::Minutes(29);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+  EXPECT_TRUE(responder.Respond("root", first).presigned);
+  now += absl::Minutes(2);  // past half the validity: due for refresh, useless
+  EXPECT_EQ(responder.presigned_count(), 0u);
+  EXPECT_FALSE(responder.Respond("root", first).presigned);
+  EXPECT_EQ(responder.presigned_count(), 1u);
+
+  // Two more certificates: the third response pushes out the oldest (the first's) only.
+  std::vector<std::string> requests = {first};
+  for (const char* name : {"b.example.com", "c.example.com"}) {
+    v1::IssueCertificateRequest req;
+    req.set_role("web");
+    req.set_common_name(name);
+    auto leaf = ca_->IssueCertificate(req, kAllRights);
+    ASSERT_TRUE(leaf.ok()) << leaf.status();
+    const std::string pem = Tmp(absl::StrCat(name, ".pem"));
+    ASSERT_TRUE(hsm::testing::WriteFile(pem, leaf->certificate_pem(), 0644).ok());
+    auto r = RunCommand(absl::StrCat("openssl ocsp -issuer ", Tmp("root.pem"), " -cert ", pem,
+                                     " -no_nonce -reqout ", pem, ".req 2>&1"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    requests.push_back(ReadFile(pem + ".req"));
+    now += absl::Minutes(1);
+    EXPECT_FALSE(responder.Respond("root", requests.back()).presigned);
+  }
+  EXPECT_EQ(responder.presigned_count(), 2u);
+  EXPECT_FALSE(responder.Respond("root", requests[0]).presigned);  // dropped: signed again
+  EXPECT_TRUE(responder.Respond("root", requests[2]).presigned);   // kept
+}
+
+// A pre-signed response is not served while the barrier is sealed: tryLater, as for others.
+TEST_F(OcspPresignedTest, SealedAnswersTryLaterEvenWhenPresigned) {
+  const std::string request = Request(/*nonce=*/false, "req.der");
+  responder_->Respond("root", request);
+  ASSERT_TRUE(responder_->Respond("root", request).presigned);
+  barrier_->Seal("test");
+  const OcspAnswer sealed = responder_->Respond("root", request);
+  EXPECT_FALSE(sealed.presigned);
+  EXPECT_EQ(sealed.response, OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER));
 }
 
 }  // namespace

@@ -121,63 +121,95 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
   return ResponseDer(response.get());
 }
 
-std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_view request) const {
+namespace {
+
+// The key of the pre-signed response to `request` for issuer `name` (unambiguous: the
+// name's length first).
+std::string CacheKey(absl::string_view name, absl::string_view request) {
+  return absl::StrCat(name.size(), ":", name, request);
+}
+
+// The cache key of `request` for issuer `name`, if the request is minimal (one CertID and
+// nothing else, so its DER names exactly one CertID: RFC 5019) and the CertID names `issuer`;
+// with the CertID's serial. Empty otherwise.
+std::pair<std::string, std::string> PresignedKey(absl::string_view name, absl::string_view request,
+                                                 X509* issuer) {
+  const auto* data = reinterpret_cast<const unsigned char*>(request.data());
+  const unsigned char* p = data;
+  hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
+  ASN1_INTEGER* serial = nullptr;
+  OCSP_CERTID* id = nullptr;
+  std::pair<std::string, std::string> out;
+  if (req != nullptr && p == data + request.size() && OCSP_request_onereq_count(req.get()) == 1 &&
+      (id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0))) != nullptr &&
+      OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) && serial != nullptr &&
+      IdNamesIssuer(id, issuer)) {
+    hsm::OcspRequestPtr minimal(OCSP_REQUEST_new());
+    OCSP_CERTID* copy = OCSP_CERTID_dup(id);
+    if (minimal != nullptr && copy != nullptr &&
+        OCSP_request_add0_id(minimal.get(), copy) != nullptr) {
+      if (hsm::DerOf(i2d_OCSP_REQUEST, minimal.get()) == request) {
+        out = {CacheKey(name, request), SerialToHex(serial)};
+      }
+    } else {
+      OCSP_CERTID_free(copy);
+    }
+  }
+  ERR_clear_error();
+  return out;
+}
+
+}  // namespace
+
+OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_view request) const {
+  const absl::Time now = clock_();
+  // Read before any status: an answer is reused only while nothing was revoked since.
+  const std::optional<uint64_t> epoch = ca_->current_trust_epoch();
+  const std::string name(issuer_name);
+  if (epoch.has_value()) {
+    // A minimal request's bytes name one CertID: the same bytes, the same answer.
+    const std::string key = CacheKey(name, request);
+    absl::MutexLock lock(&mu_);
+    auto it = presigned_.find(key);
+    if (it != presigned_.end() && now < it->second.refresh_at && it->second.epoch == epoch) {
+      return {it->second.response, /*presigned=*/true};
+    }
+  }
   absl::StatusOr<Ca::IssuerKey> issuer = ca_->LoadIssuerKey(issuer_name);
   if (!issuer.ok()) {
     if (absl::IsUnavailable(issuer.status())) {
-      return OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER);
+      return {OcspErrorResponse(OCSP_RESPONSE_STATUS_TRYLATER)};
     }
     if (absl::IsNotFound(issuer.status()) || absl::IsFailedPrecondition(issuer.status())) {
       // A malformed request is still reported as such, whoever it was sent to.
       const auto* data = reinterpret_cast<const unsigned char*>(request.data());
       hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &data, static_cast<long>(request.size())));
       ERR_clear_error();
-      return OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
-                                              : OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+      return {OcspErrorResponse(req == nullptr ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
+                                               : OCSP_RESPONSE_STATUS_UNAUTHORIZED)};
     }
-    return OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR);
+    return {OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR)};
   }
-  const std::string name(issuer_name);
   const Signer signer = issuer->signer();
-  const absl::Time now = absl::Now();
-  // One certificate, no nonce: the CertID (as DER) and serial, if it names this issuer.
-  std::string cache_key, serial_hex;
-  {
-    const auto* data = reinterpret_cast<const unsigned char*>(request.data());
-    const unsigned char* p = data;
-    hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
-    ASN1_INTEGER* serial = nullptr;
-    OCSP_CERTID* id = nullptr;
-    if (req != nullptr && p == data + request.size() &&
-        OCSP_request_onereq_count(req.get()) == 1 &&
-        OCSP_REQUEST_get_ext_by_NID(req.get(), NID_id_pkix_OCSP_Nonce, -1) < 0 &&
-        (id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0))) != nullptr &&
-        OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) && serial != nullptr &&
-        IdNamesIssuer(id, signer.certificate)) {
-      const std::string der = hsm::DerOf(i2d_OCSP_CERTID, id);
-      if (!der.empty()) {
-        cache_key = absl::StrCat(name, "/", der);
-        serial_hex = SerialToHex(serial);
-      }
-    }
-    ERR_clear_error();
-  }
+  auto [cache_key, serial_hex] = PresignedKey(name, request, signer.certificate);
   if (cache_key.empty()) {
-    return BuildOcspResponse(
+    return {BuildOcspResponse(
         request, signer,
         [this, &name](const std::string& serial) {
           return ca_->LookupCertificateStatus(name, serial);
         },
-        now, validity_);
+        now, validity_)};
   }
-  // Looked up on every request: a revocation shows at once, whatever was signed before.
   absl::StatusOr<Ca::CertificateStatus> status = ca_->LookupCertificateStatus(name, serial_hex);
   const bool good = status.ok() && status->kind == Ca::CertificateStatus::kGood;
   {
     absl::MutexLock lock(&mu_);
     auto it = presigned_.find(cache_key);
     if (it != presigned_.end()) {
-      if (good && now < it->second.refresh_at) return it->second.response;
+      if (good && now < it->second.refresh_at) {
+        it->second.epoch = epoch;  // good as of this epoch
+        return {it->second.response, /*presigned=*/true};
+      }
       presigned_.erase(it);
     }
   }
@@ -185,22 +217,37 @@ std::string OcspResponder::Respond(absl::string_view issuer_name, absl::string_v
       request, signer, [&status](const std::string&) { return status; }, now, validity_);
   if (good && IsSuccessful(response)) {
     absl::MutexLock lock(&mu_);
-    if (presigned_.size() >= kMaxPresigned) presigned_.clear();
-    presigned_[cache_key] = Presigned{response, now + validity_ / 2};
+    Sweep(now, capacity_ - 1);
+    const absl::Time refresh_at = now + validity_ / 2;
+    presigned_.insert_or_assign(cache_key, Presigned{response, refresh_at, epoch});
+    order_.emplace_back(refresh_at, std::move(cache_key));
   }
-  return response;
+  return {std::move(response)};
+}
+
+void OcspResponder::Sweep(absl::Time now, size_t keep) const {
+  // order_ is by signing time, so by refresh time; an entry re-signed or dropped since has a
+  // stale item here, recognised by its time.
+  while (!order_.empty() && (order_.front().first <= now || presigned_.size() > keep)) {
+    auto it = presigned_.find(order_.front().second);
+    if (it != presigned_.end() && it->second.refresh_at == order_.front().first) {
+      presigned_.erase(it);
+    }
+    order_.pop_front();
+  }
 }
 
 size_t OcspResponder::presigned_count() const {
   absl::MutexLock lock(&mu_);
+  Sweep(clock_(), capacity_);
   return presigned_.size();
 }
 
-std::string OcspResponder::RespondToGet(absl::string_view issuer_name,
-                                        absl::string_view encoded) const {
+OcspAnswer OcspResponder::RespondToGet(absl::string_view issuer_name,
+                                       absl::string_view encoded) const {
   std::string der;
   if (!absl::Base64Unescape(encoded, &der) && !absl::WebSafeBase64Unescape(encoded, &der)) {
-    return OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+    return {OcspErrorResponse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST)};
   }
   return Respond(issuer_name, der);
 }

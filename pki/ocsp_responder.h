@@ -10,18 +10,26 @@
 // that do not parse, unauthorized for unknown issuers or issuers without a certificate,
 // tryLater while sealed, internalError otherwise.
 //
-// Pre-signed responses (RFC 5019): a request for one certificate without a nonce, whose
-// certificate is good, is answered with the response signed for the same CertID earlier,
-// until half of that response's validity has passed; then it is signed afresh. The status
-// is looked up on every request, so a revoked certificate is answered revoked (freshly
-// signed) from the moment the revocation is committed, and its pre-signed response is
-// dropped. Requests with a nonce, or for several certificates, get a fresh signature.
-// At most kMaxPresigned responses are kept (all are dropped when it is reached).
+// Pre-signed responses (RFC 5019): a minimal request (one CertID, no nonce nor any other
+// extension, no requestor name or signature: what RFC 5019 clients send) for a good
+// certificate is answered with the response signed earlier for the same request, until half
+// of that response's validity has passed; then it is signed afresh. Its status is read from
+// storage again whenever Ca::current_trust_epoch() has moved since it was last read (any
+// revocation or issuer change, here or reported by the change feed) or is not current
+// (sealed, feed not fresh): a revoked certificate is answered revoked (freshly signed) from
+// the moment the revocation is committed, and its pre-signed response is dropped. Requests
+// with a nonce, for several certificates or with other extensions get a fresh signature.
+// Responses past their refresh time are dropped as new ones are kept (and when counted); at
+// most kMaxPresigned are kept, the oldest dropped first.
 // Thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -46,33 +54,57 @@ std::string BuildOcspResponse(absl::string_view request, const Signer& issuer,
 // A DER OCSPResponse with no body and `status` (OCSP_RESPONSE_STATUS_*, not SUCCESSFUL).
 std::string OcspErrorResponse(int status);
 
+// What OcspResponder answers: the DER OCSPResponse, and whether it was signed before the
+// request (served from the pre-signed responses: nothing was signed for this request, so it
+// may leave once its audit line is written; server/access/routes.h ReplyAfter).
+struct OcspAnswer {
+  std::string response;
+  bool presigned = false;
+  // For the audit record (AuditEvent::detail): "ocsp=presigned" or "ocsp=answered".
+  const char* audit_detail() const { return presigned ? "ocsp=presigned" : "ocsp=answered"; }
+};
+
 class OcspResponder {
  public:
   static constexpr size_t kMaxPresigned = 100000;
+  using Clock = std::function<absl::Time()>;
 
-  // `ca` is not owned and outlives the responder.
-  explicit OcspResponder(Ca* ca, absl::Duration validity = absl::Hours(1))
-      : ca_(ca), validity_(validity) {}
+  // `ca` is not owned and outlives the responder. `clock` gives the time and `capacity`
+  // bounds the pre-signed responses (tests).
+  explicit OcspResponder(Ca* ca, absl::Duration validity = absl::Hours(1),
+                         Clock clock = [] { return absl::Now(); },
+                         size_t capacity = kMaxPresigned)
+      : ca_(ca), validity_(validity), clock_(std::move(clock)), capacity_(capacity) {}
 
   // The DER OCSPResponse to DER `request` for issuer `issuer_name`.
-  std::string Respond(absl::string_view issuer_name, absl::string_view request) const;
+  OcspAnswer Respond(absl::string_view issuer_name, absl::string_view request) const;
   // The GET form: `encoded` is the base64 (standard or URL-safe, padding optional) DER
   // request, already URL-decoded.
-  std::string RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
-  // Pre-signed responses held now (at most kMaxPresigned), for the bounds metric.
+  OcspAnswer RespondToGet(absl::string_view issuer_name, absl::string_view encoded) const;
+  // Pre-signed responses held now that are not yet due for refresh (at most the capacity,
+  // kMaxPresigned by default), for the bounds metric.
   size_t presigned_count() const;
 
  private:
   struct Presigned {
     std::string response;  // DER OCSPResponse
     absl::Time refresh_at;
+    // Ca::current_trust_epoch() read before the status was last read good; nullopt: none.
+    std::optional<uint64_t> epoch;
   };
+
+  // Drops the entries due for refresh at `now`, and the oldest beyond `keep`.
+  void Sweep(absl::Time now, size_t keep) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Ca* const ca_;
   const absl::Duration validity_;
-  // By issuer name and the request's CertID (DER), each a good certificate's response.
+  const Clock clock_;
+  const size_t capacity_;
+  // By issuer name and the minimal request's DER, each a good certificate's response; and
+  // their keys in the order they were signed (so by refresh time), with that time.
   mutable absl::Mutex mu_;
   mutable absl::flat_hash_map<std::string, Presigned> presigned_ ABSL_GUARDED_BY(mu_);
+  mutable std::deque<std::pair<absl::Time, std::string>> order_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strongroom::pki

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -226,6 +227,97 @@ TEST_F(PkiHttpE2eTest, IssueRevokeCrlAuthorizationAndAudit) {
   ExpectSecretsAbsent(secrets_, audit, server_log_);
   EXPECT_THAT(audit, Not(HasSubstr("PRIVATE KEY")));
   EXPECT_THAT(server_log_, Not(HasSubstr("PRIVATE KEY")));
+}
+
+// `text` with the characters of base64 that a URL path would misread percent-encoded.
+std::string PathEscaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '+') out += "%2B";
+    else if (c == '/') out += "%2F";
+    else if (c == '=') out += "%3D";
+    else out += c;
+  }
+  return out;
+}
+
+// OCSP over both HTTPS routes (Vault's pki/ocsp and the documents' {issuer}/ocsp): every
+// answer is audited; a pre-signed answer (a repeated request without a nonce) may leave once
+// its line is written, so the line is in the file when the reply arrives; a nonce is echoed in
+// a fresh signature that verifies.
+TEST_F(PkiHttpE2eTest, OcspAnswersAreAuditedAndNoncesEchoed) {
+  HttpReply root = Curl("POST", "/v1/pki/root/generate/internal", pki_token_,
+                        R"({"common_name":"E2E Root","key_type":"ec"})");
+  ASSERT_EQ(root.status, 200) << root.body;
+  const std::string ca_path = Write("ca.pem", Curl("GET", "/v1/pki/ca/pem", "").body);
+  ASSERT_EQ(Curl("POST", "/v1/pki/roles/web", pki_token_,
+                 R"({"allowed_domains":"example.com","allow_subdomains":true,"key_type":"ec"})")
+                .status,
+            200);
+  HttpReply issued = Curl("PUT", "/v1/pki/issue/web", pki_token_,
+                          R"({"common_name":"o.example.com","ttl":"1h"})");
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  const std::string leaf = Write("leaf.pem", Unescape(JsonString(issued.body, "certificate")));
+  // The DER request made by openssl, with a nonce or without, in its GET form.
+  auto request = [&](bool nonce, const std::string& name) {
+    const std::string path = absl::StrCat(token_->dir, "/", name);
+    std::vector<std::string> argv = {"openssl", "ocsp",    "-issuer", ca_path,
+                                     "-cert",   leaf,      "-reqout", path};
+    if (!nonce) argv.push_back("-no_nonce");
+    testing::RunResult made = RunCommand(argv);
+    EXPECT_EQ(made.exit_code, 0) << made.output;
+    return std::make_pair(path, PathEscaped(absl::Base64Escape(ReadAll(path))));
+  };
+  // What openssl says of `der` (its text, and its check of the signature against the CA and
+  // of the nonce against the request in `request_path`).
+  auto verdict = [&](const std::string& der, const std::string& request_path) {
+    const std::string path = Write("resp.der", der);
+    return RunCommand({"openssl", "ocsp", "-respin", path, "-reqin", request_path, "-CAfile",
+                       ca_path, "-VAfile", ca_path, "-resp_text"})
+        .output;
+  };
+  auto count = [&](const std::string& detail) {
+    const std::string audit = ReadAll(AuditPath());
+    int n = 0;
+    for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
+      if (absl::StrContains(line, absl::StrCat("\"detail\":\"", detail, "\"")) &&
+          absl::StrContains(line, "\"resource\":\"pki/issuers/default\"")) {
+        ++n;
+      }
+    }
+    return n;
+  };
+  const auto [plain_path, plain] = request(/*nonce=*/false, "plain.der");
+  const auto [nonce_path, nonce] = request(/*nonce=*/true, "nonce.der");
+  int presigned = 0, answered = 0;
+  for (const std::string& route : {std::string("/v1/pki/ocsp/"), std::string("/v1/pki/default/ocsp/")}) {
+    for (int i = 0; i < 5; ++i) {
+      HttpReply reply = Curl("GET", route + plain, "");
+      ASSERT_EQ(reply.status, 200) << route;
+      const std::string v = verdict(reply.body, plain_path);
+      EXPECT_THAT(v, HasSubstr("Response verify OK")) << v;
+      EXPECT_THAT(v, HasSubstr("Cert Status: good")) << v;
+      // The first answer for this CertID is signed for it; the rest are pre-signed, and each
+      // reply's audit line is already in the file.
+      if (i == 0 && route == "/v1/pki/ocsp/") ++answered; else ++presigned;
+      EXPECT_EQ(count("ocsp=presigned"), presigned) << route << " " << i;
+    }
+    for (int i = 0; i < 3; ++i) {
+      HttpReply reply = Curl("GET", route + nonce, "");
+      ASSERT_EQ(reply.status, 200) << route;
+      const std::string v = verdict(reply.body, nonce_path);
+      EXPECT_THAT(v, HasSubstr("Response verify OK")) << v;
+      EXPECT_THAT(v, HasSubstr("Cert Status: good")) << v;
+      EXPECT_THAT(v, HasSubstr("OCSP Nonce:")) << v;
+      EXPECT_THAT(v, Not(HasSubstr("Nonce Verify error"))) << v;  // echoed, and equal
+      EXPECT_THAT(v, Not(HasSubstr("no nonce"))) << v;
+      ++answered;
+      EXPECT_EQ(count("ocsp=answered"), answered) << route << " " << i;
+    }
+  }
+  StopAndReadAudit();
+  EXPECT_EQ(count("ocsp=presigned"), presigned);
+  EXPECT_EQ(count("ocsp=answered"), answered);
 }
 
 using PkiHvacE2eTest = PkiHttpE2eTest;

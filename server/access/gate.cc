@@ -146,7 +146,7 @@ void Gate::RecordAsync(const Call& call, const absl::Status& outcome, uint32_t k
         if (observer_) observer_(absl::Now() - begin, written.ok());
         std::move(done)(std::move(written));
       },
-      call.route_->reply_after);
+      ReplyDurability(*call.route_, call.answer_presigned_));
 }
 
 absl::Status Gate::Record(const Call& call, const absl::Status& outcome, uint32_t key_version,

@@ -67,6 +67,9 @@ class Gate {
     void set_identity(std::string identity) { principal_.identity = std::move(identity); }
     // What the request acted on beyond its resource, for the audit record (AuditEvent::detail).
     void set_detail(std::string detail) { detail_ = std::move(detail); }
+    // The answer was signed before the request (a pre-signed OCSP response): on a route whose
+    // reply_after allows it, the reply waits only for its audit line to be written.
+    void set_answer_presigned(bool presigned) { answer_presigned_ = presigned; }
 
    private:
     friend class Gate;
@@ -77,6 +80,7 @@ class Gate {
     std::string resource_;
     std::string token_hmac_;
     std::string detail_;
+    bool answer_presigned_ = false;
     Principal principal_;
     std::shared_ptr<const PolicySet> policies_;
     absl::Status status_;

@@ -27,7 +27,8 @@ absl::string_view Header(const HttpRequest& request, absl::string_view name) {
 }
 
 // Admits the request with `credentials`, runs `handler` if allowed, and audits; `reply`
-// gets the response once the audit record is durable (503 if it could not be made so).
+// gets the response once the audit record is durable, or written where the route allows
+// (routes.h ReplyDurability; 503 if it could not be made so).
 // The request is the caller's own: the principal and the resource values are set in it
 // for the handler, and the principal is cleared again before the call ends.
 void Serve(Gate* gate, const Route& route, const HttpHandler& handler,
@@ -52,6 +53,7 @@ void Serve(Gate* gate, const Route& route, const HttpHandler& handler,
     response = handler(request);
     request.principal = nullptr;  // the call ends here
     if (!response.audit_identity.empty()) call.set_identity(std::move(response.audit_identity));
+    call.set_answer_presigned(response.presigned);
   } else {
     response = JsonError(HttpStatusOf(call.status().code()), call.status().message());
   }

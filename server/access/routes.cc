@@ -197,8 +197,8 @@ constexpr Route kRoutes[] = {
     {"GET /v1/pki/ca_chain", Op::kPublic, "pki/issuers/default", kWhenWritten},
     {"GET /v1/pki/crl", Op::kPublic, "pki/issuers/default", kWhenWritten},
     {"GET /v1/pki/crl/pem", Op::kPublic, "pki/issuers/default", kWhenWritten},
-    {"POST /v1/pki/ocsp", Op::kPublic, "pki/issuers/default"},
-    {"GET /v1/pki/ocsp/{request...}", Op::kPublic, "pki/issuers/default"},
+    {"POST /v1/pki/ocsp", Op::kPublic, "pki/issuers/default", kWhenPresigned},
+    {"GET /v1/pki/ocsp/{request...}", Op::kPublic, "pki/issuers/default", kWhenPresigned},
     {"GET /v1/pki/roles/{name}", Op::kRead, "pki/roles/{name}"},
     {"POST /v1/pki/roles/{name}", Op::kPkiAdmin, "pki/roles/{name}"},
     {"PUT /v1/pki/roles/{name}", Op::kPkiAdmin, "pki/roles/{name}"},
@@ -239,8 +239,8 @@ constexpr Route kRoutes[] = {
     // HTTP: what relying parties fetch without credentials (RFC 5280 AIA/CDP, RFC 6960).
     {"GET /v1/pki/{issuer}/ca", Op::kPublic, "pki/issuers/{issuer}", kWhenWritten},
     {"GET /v1/pki/{issuer}/crl", Op::kPublic, "pki/issuers/{issuer}", kWhenWritten},
-    {"POST /v1/pki/{issuer}/ocsp", Op::kPublic, "pki/issuers/{issuer}"},
-    {"GET /v1/pki/{issuer}/ocsp/{request...}", Op::kPublic, "pki/issuers/{issuer}"},
+    {"POST /v1/pki/{issuer}/ocsp", Op::kPublic, "pki/issuers/{issuer}", kWhenPresigned},
+    {"GET /v1/pki/{issuer}/ocsp/{request...}", Op::kPublic, "pki/issuers/{issuer}", kWhenPresigned},
     // HTTP: ACME (RFC 8555, server/acme/acme_service.h), open to anyone: the JWS of an account
     // key authenticates, not a token. Per role, and the default directory (pki.acme).
     {"GET /v1/pki/roles/{role}/acme/directory", Op::kPublic, "pki/roles/{role}/acme"},
@@ -291,6 +291,18 @@ const Route* FindRoute(absl::string_view name) {
 }
 
 absl::Span<const Route> AllRoutes() { return kRoutes; }
+
+audit::Durability ReplyDurability(const Route& route, bool presigned) {
+  switch (route.reply_after) {
+    case ReplyAfter::kWritten:
+      return audit::Durability::kWritten;
+    case ReplyAfter::kWrittenIfPresigned:
+      return presigned ? audit::Durability::kWritten : audit::Durability::kDurable;
+    case ReplyAfter::kDurable:
+      break;
+  }
+  return audit::Durability::kDurable;
+}
 
 std::string CanonicalResource(std::string resource) {
   constexpr absl::string_view kCerts = "pki/certs/";

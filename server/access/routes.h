@@ -19,25 +19,37 @@
 
 namespace strongroom::server::access {
 
+// When a route's reply may leave, by its audit line (audit_log.h, Durability).
+enum class ReplyAfter {
+  kDurable,  // once the line is durable (fdatasync'd): every route not named below
+  // Once it is written to the log file: public routes that sign nothing at request time,
+  // touch no key, token or state and reveal nothing secret (health, seal status, the public
+  // CA and CRL documents).
+  kWritten,
+  // Written if the handler answered with a document signed before the request (a pre-signed
+  // OCSP response: HttpResponse::presigned), durable if it signed one for it (OCSP).
+  kWrittenIfPresigned,
+};
+
 struct Route {
   absl::string_view name;
   Operation operation;
   absl::string_view resource;
-  // When the reply may leave: once its audit line is durable (fdatasync'd), or, for routes
-  // that touch no key, token or state and reveal nothing secret (health, seal status, public
-  // CA and CRL documents), once it is written to the log file (audit_log.h, Durability).
-  audit::Durability reply_after = audit::Durability::kDurable;
+  ReplyAfter reply_after = ReplyAfter::kDurable;
   // The route's handler reads memory only: it never waits on the HSM, storage, the network
   // or another thread. A public HTTP route so marked runs on the HTTP server's I/O thread
   // instead of a worker (access::RunsOf, http_gate.h).
   bool never_blocks = false;
 };
 
-// For the route table: a route whose handler never blocks.
+// For the route table.
+inline constexpr ReplyAfter kWhenWritten = ReplyAfter::kWritten;
+inline constexpr ReplyAfter kWhenPresigned = ReplyAfter::kWrittenIfPresigned;
 inline constexpr bool kNeverBlocks = true;
 
-// For the route table: a route whose reply may leave once its audit line is written.
-inline constexpr audit::Durability kWhenWritten = audit::Durability::kWritten;
+// The level the audit line of a `route` request reaches before its reply leaves; `presigned`:
+// the handler's answer was signed before the request.
+audit::Durability ReplyDurability(const Route& route, bool presigned);
 
 // The route of a gRPC call to a method no service has: answered UNIMPLEMENTED, and
 // audited like every call. Its resource is "grpc" + the method's full name.

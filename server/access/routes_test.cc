@@ -105,7 +105,7 @@ TEST(RoutesTest, OnlyHealthAndSealStatusNeverBlock) {
     if (!route.never_blocks) continue;
     never_blocks.insert(std::string(route.name));
     EXPECT_EQ(route.operation, Operation::kPublic) << route.name;
-    EXPECT_EQ(route.reply_after, audit::Durability::kWritten) << route.name;
+    EXPECT_EQ(route.reply_after, ReplyAfter::kWritten) << route.name;
   }
   EXPECT_EQ(never_blocks,
             (std::set<std::string>{"GET /v1/sys/health", "GET /v1/sys/seal-status"}));
@@ -126,6 +126,37 @@ TEST(RoutesTest, OnlyPublicRoutesWithoutParamsRunInline) {
   EXPECT_EQ(RunsOf(gated), HandlerRuns::kWorker);
   Route public_route = *FindRoute("GET /v1/pki/ca");
   EXPECT_EQ(RunsOf(public_route), HandlerRuns::kWorker);
+}
+
+// A reply may leave before its audit line is durable only on a public route (one that signs
+// nothing for the request, touches no key, token or state and reveals nothing secret); OCSP
+// answers so only when its answer was pre-signed, and waits for durable when it signed.
+TEST(RoutesTest, OnlyPublicRoutesReplyBeforeDurable) {
+  int early = 0;
+  for (const Route& route : AllRoutes()) {
+    if (route.reply_after == ReplyAfter::kDurable) {
+      EXPECT_EQ(ReplyDurability(route, false), audit::Durability::kDurable) << route.name;
+      EXPECT_EQ(ReplyDurability(route, true), audit::Durability::kDurable) << route.name;
+      continue;
+    }
+    ++early;
+    EXPECT_EQ(route.operation, Operation::kPublic) << route.name;
+  }
+  EXPECT_GT(early, 10);
+  for (const char* name :
+       {"POST /v1/pki/ocsp", "GET /v1/pki/ocsp/{request...}", "POST /v1/pki/{issuer}/ocsp",
+        "GET /v1/pki/{issuer}/ocsp/{request...}"}) {
+    const Route* route = FindRoute(name);
+    ASSERT_NE(route, nullptr) << name;
+    EXPECT_EQ(ReplyDurability(*route, /*presigned=*/true), audit::Durability::kWritten) << name;
+    EXPECT_EQ(ReplyDurability(*route, /*presigned=*/false), audit::Durability::kDurable) << name;
+  }
+  const Route* health = FindRoute("GET /v1/sys/health");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(ReplyDurability(*health, false), audit::Durability::kWritten);
+  const Route* sign = FindRoute("POST /v1/pki/sign/{role}");
+  ASSERT_NE(sign, nullptr);
+  EXPECT_EQ(ReplyDurability(*sign, true), audit::Durability::kDurable);
 }
 
 TEST(RoutesTest, ResourceFieldsExistInRequests) {

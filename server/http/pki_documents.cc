@@ -102,6 +102,19 @@ HttpResponse CachedDocumentResponse(const HttpRequest& request, pki::PkiDocument
   return response;
 }
 
+namespace {
+
+// `answer` with the caching headers; a pre-signed answer says so to the gate.
+HttpResponse OcspResponse(const HttpRequest& request, pki::OcspAnswer answer) {
+  HttpResponse response =
+      CachedDocumentResponse(request, pki::OcspDocument(std::move(answer.response)), absl::Now());
+  response.presigned = answer.presigned;
+  response.audit_detail = answer.audit_detail();
+  return response;
+}
+
+}  // namespace
+
 std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca,
                                                 std::shared_ptr<const pki::OcspResponder> ocsp) {
   std::vector<PkiDocumentRoute> routes;
@@ -117,19 +130,13 @@ std::vector<PkiDocumentRoute> PkiDocumentRoutes(pki::Ca* ca,
                                                     HasFormat(request, "pem")));
                     }});
   routes.push_back({"POST", "/v1/pki/{issuer}/ocsp", [ocsp](const HttpRequest& request) {
-                      return CachedDocumentResponse(
-                          request,
-                          pki::OcspDocument(
-                              ocsp->Respond(request.path_params.at("issuer"), request.body)),
-                          absl::Now());
+                      return OcspResponse(
+                          request, ocsp->Respond(request.path_params.at("issuer"), request.body));
                     }});
   routes.push_back(
       {"GET", "/v1/pki/{issuer}/ocsp/{request...}", [ocsp](const HttpRequest& request) {
-         return CachedDocumentResponse(
-             request,
-             pki::OcspDocument(ocsp->RespondToGet(request.path_params.at("issuer"),
-                                                  request.path_params.at("request"))),
-             absl::Now());
+         return OcspResponse(request, ocsp->RespondToGet(request.path_params.at("issuer"),
+                                                         request.path_params.at("request")));
        }});
   return routes;
 }

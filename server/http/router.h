@@ -66,6 +66,9 @@ struct HttpResponse {
   // For the audit record: what the request acted on beyond its route's resource (an ACME
   // request's account, order and names), "" if nothing. Never secret.
   std::string audit_detail;
+  // The body was signed before this request (a pre-signed OCSP response), so on a route that
+  // allows it (access::ReplyAfter::kWrittenIfPresigned) the reply need not wait for durable.
+  bool presigned = false;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

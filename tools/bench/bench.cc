@@ -515,8 +515,8 @@ int Main(int argc, char** argv) {
   // (tools/bench/pki_phase.h).
   PkiPhaseResult pki;
   if (want("pki")) {
-    pki = RunPkiPhase({transit_channels, (*server)->http_port(), bench_hsm.get(), &m, sessions,
-                       token->dir, seconds, clients, crl_entries});
+    pki = RunPkiPhase({transit_channels, (*server)->http_port(), (*server)->pki_documents_port(),
+                       bench_hsm.get(), &m, sessions, token->dir, seconds, clients, crl_entries});
   }
 
   // 5. The HTTP server: wrk against HTTPS encrypt and GET /v1/sys/health beside nginx and

@@ -8,8 +8,10 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -190,6 +192,40 @@ PkiPhaseResult RunPkiPhase(const PkiPhaseSetup& setup) {
     long len = BIO_get_mem_data(bio.get(), &data);
     csr_pem.assign(data, len);
   }
+  // The issuance floor, in one thread: the CSR's signature verified (as every CA must) and one
+  // raw HSM signature of a digest on the same token, timed apart in CPU time.
+  {
+    hsm::BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+    hsm::X509ReqPtr csr(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+    if (csr == nullptr) Die("cannot parse the bench CSR");
+    auto thread_cpu_us = [] {
+      timespec ts;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+    };
+    const double span_us = std::min(seconds, 4.0) * 1e6 / 2;
+    int verified = 0, signed_ = 0;
+    double begin = thread_cpu_us(), verify_us = 0, sign_us = 0;
+    while ((verify_us = thread_cpu_us() - begin) < span_us) {
+      EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+      if (key == nullptr || X509_REQ_verify(csr.get(), key) != 1) Die("the bench CSR does not verify");
+      ++verified;
+    }
+    CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
+    begin = thread_cpu_us();
+    while ((sign_us = thread_cpu_us() - begin) < span_us) {
+      uint8_t sig[64];
+      CK_ULONG len = sizeof(sig);
+      if (!SR_P11(m, C_SignInit, setup.sessions[0], &mech, ec_key).ok() ||
+          !SR_P11(m, C_Sign, setup.sessions[0], digest, sizeof(digest), sig, &len).ok())
+        Die("raw C_Sign failed");
+      ++signed_;
+    }
+    result.floor_verify_us = verify_us / verified;
+    result.floor_sign_us = sign_us / signed_;
+    result.floor_us = result.floor_verify_us + result.floor_sign_us;
+    result.cores = static_cast<int>(std::thread::hardware_concurrency());
+  }
   auto sign = [&](int t, const std::string& role, v1::SignedCertificate* out) {
     grpc::ClientContext ctx;
     v1::SignCertificateRequest req;
@@ -306,29 +342,54 @@ PkiPhaseResult RunPkiPhase(const PkiPhaseSetup& setup) {
   const int http_port = setup.http_port;
   const std::string ocsp_path = absl::StrCat("/v1/pki/", issuer_name, "/ocsp");
   std::vector<std::unique_ptr<testing::HttpWire>> http_clients(clients);
+  // A successful OCSP response.
+  auto ocsp_ok = [](const testing::WireResponse& r) {
+    if (r.status != 200 || r.body.size() < 100) return false;
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(r.body.data());
+    hsm::OcspResponsePtr resp(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(r.body.size())));
+    return resp != nullptr && OCSP_response_status(resp.get()) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
+  };
   auto ocsp_post = [&](int t, const std::string& der) -> int {
     const std::string request = testing::HttpRequestBytes(
         "POST", ocsp_path, der, "Content-Type: application/ocsp-request\r\n");
-    return HttpCall(http_port, /*tls=*/true, request, &http_clients[t],
-                     [](const testing::WireResponse& r) {
-                       if (r.status != 200 || r.body.size() < 100) return false;
-                       const unsigned char* p =
-                           reinterpret_cast<const unsigned char*>(r.body.data());
-                       OCSP_RESPONSE* resp =
-                           d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(r.body.size()));
-                       bool ok = resp != nullptr &&
-                                 OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL;
-                       OCSP_RESPONSE_free(resp);
-                       return ok;
-                     });
+    return HttpCall(http_port, /*tls=*/true, request, &http_clients[t], ocsp_ok);
   };
   auto ocsp = [&](int t) { return ocsp_post(t, ocsp_der); };
   auto ocsp_nonce = [&](int t) { return ocsp_post(t, ocsp_nonce_der); };
   for (int t = 0; t < clients; ++t) {
     if (ocsp(t) == 0 || ocsp_nonce(t) == 0) Die("OCSP request failed before the measurement");
   }
+  // The same over plain HTTP on the PKI documents listener (the URL put in certificates):
+  // POST, the GET form (base64 in the path, RFC 6960 A.1) and POST with a nonce.
+  if (setup.documents_port == 0) Die("strongroomd has no plain-HTTP PKI documents listener");
+  std::string get_path = ocsp_path + "/";
+  for (char c : absl::Base64Escape(ocsp_der)) {
+    if (c == '+') get_path += "%2B";
+    else if (c == '/') get_path += "%2F";
+    else if (c == '=') get_path += "%3D";
+    else get_path += c;
+  }
+  const std::string plain_post = testing::HttpRequestBytes(
+      "POST", ocsp_path, ocsp_der, "Content-Type: application/ocsp-request\r\n");
+  const std::string plain_nonce = testing::HttpRequestBytes(
+      "POST", ocsp_path, ocsp_nonce_der, "Content-Type: application/ocsp-request\r\n");
+  const std::string plain_get = testing::HttpRequestBytes("GET", get_path, "", "");
+  std::vector<std::unique_ptr<testing::HttpWire>> plain_clients(clients);
+  auto plain = [&](int t, const std::string& request) {
+    return HttpCall(setup.documents_port, /*tls=*/false, request, &plain_clients[t], ocsp_ok);
+  };
+  auto ocsp_plain_post = [&](int t) { return plain(t, plain_post); };
+  auto ocsp_plain_get = [&](int t) { return plain(t, plain_get); };
+  auto ocsp_plain_nonce = [&](int t) { return plain(t, plain_nonce); };
+  for (int t = 0; t < clients; ++t) {
+    if (ocsp_plain_post(t) == 0 || ocsp_plain_get(t) == 0 || ocsp_plain_nonce(t) == 0)
+      Die("plain-HTTP OCSP request failed before the measurement");
+  }
   result.ocsp_r = Run("ocsp_r", clients, seconds, true, ocsp);
+  result.ocsp_plain_post = Run("ocsp_plain_post", clients, seconds, true, ocsp_plain_post);
+  result.ocsp_plain_get = Run("ocsp_plain_get", clients, seconds, true, ocsp_plain_get);
   result.ocsp_nonce_r = Run("ocsp_nonce_r", clients, seconds, true, ocsp_nonce);
+  result.ocsp_plain_nonce = Run("ocsp_plain_nonce", clients, seconds, true, ocsp_plain_nonce);
 
   // CRL: crl_entries synthetic entries, signed by the issuer's HSM key via the provider.
   auto provider = hsm::HsmProvider::Load(setup.hsm);
@@ -378,12 +439,26 @@ void PrintPkiPhase(const PkiPhaseResult& r) {
         r.sign_store.ops_per_second / r.raw_ecdsa.ops_per_second);
   std::printf("  %-52s %12.0f us   cfssl %.0f us\n", "busy machine CPU per certificate (no_store)",
               r.sign_nostore.cpu_us_per_op, r.cfssl_r.cpu_us_per_op);
+  std::printf("  %-52s %12.0f us   (CSR verify %.0f + raw C_Sign %.0f)\n",
+              "issuance floor, one thread's CPU per certificate", r.floor_us, r.floor_verify_us,
+              r.floor_sign_us);
+  const double ceiling = r.floor_us > 0 ? r.cores * 1e6 / r.floor_us : 0;
+  std::printf("  %-52s %12.0f certs/s\n",
+              absl::StrFormat("ceiling at the floor, %d cores", r.cores).c_str(), ceiling);
+  Ratio("ceiling at the floor / cfssl", ceiling / r.cfssl_r.ops_per_second);
+  Ratio("SignCertificate no_store / ceiling", r.sign_nostore.ops_per_second / ceiling);
   Print(absl::StrFormat("OCSP POST over HTTPS keep-alive, no nonce, %d clients", r.clients),
         r.ocsp_r, "resp/s");
-  std::printf("  %-52s %12s   (target >= 10,000 resp/s: %s)\n", "OCSP without nonce absolute",
+  std::printf("  %-52s %12s   (target >= 10,000 resp/s: %s)\n", "OCSP without nonce (HTTPS)",
               "", r.ocsp_r.ops_per_second >= 10000 ? "met" : "MISSED");
+  Print(absl::StrFormat("OCSP POST over plain HTTP, no nonce, %d clients", r.clients),
+        r.ocsp_plain_post, "resp/s");
+  Print(absl::StrFormat("OCSP GET over plain HTTP, no nonce, %d clients", r.clients),
+        r.ocsp_plain_get, "resp/s");
   Print(absl::StrFormat("OCSP POST over HTTPS keep-alive, nonce, %d clients", r.clients),
         r.ocsp_nonce_r, "resp/s");
+  Print(absl::StrFormat("OCSP POST over plain HTTP, nonce, %d clients", r.clients),
+        r.ocsp_plain_nonce, "resp/s");
   std::printf("  %-52s %12.3f s   (target < 2 s: %s)\n",
               absl::StrFormat("BuildCrl, %d entries, HSM-signed", r.crl_entries).c_str(),
               r.crl_seconds, r.crl_seconds < 2 ? "met" : "MISSED");

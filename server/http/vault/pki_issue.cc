@@ -280,14 +280,20 @@ HttpResponse PkiApi::CrlDocument(const HttpRequest&, bool pem) const {
 HttpResponse PkiApi::Ocsp(const HttpRequest& request) const {
   HttpResponse response;
   response.content_type = "application/ocsp-response";
-  response.body = ocsp_->Respond(kDefaultIssuer, request.body);
+  pki::OcspAnswer answer = ocsp_->Respond(kDefaultIssuer, request.body);
+  response.body = std::move(answer.response);
+  response.presigned = answer.presigned;
+  response.audit_detail = answer.audit_detail();
   return response;
 }
 
 HttpResponse PkiApi::OcspGet(const HttpRequest& request) const {
   HttpResponse response;
   response.content_type = "application/ocsp-response";
-  response.body = ocsp_->RespondToGet(kDefaultIssuer, PathParam(request, "request"));
+  pki::OcspAnswer answer = ocsp_->RespondToGet(kDefaultIssuer, PathParam(request, "request"));
+  response.body = std::move(answer.response);
+  response.presigned = answer.presigned;
+  response.audit_detail = answer.audit_detail();
   return response;
 }
 
