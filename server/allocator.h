@@ -8,9 +8,18 @@
 // mapped and unmapped on their own and free tops of heaps are returned. The operator's
 // own MALLOC_ARENA_MAX (glibc's environment setting) wins over the cap. It changes nothing
 // under a sanitizer, whose allocator is not glibc's. Not thread-safe (start-up only).
+//
+// glibc also keeps a cache of freed blocks in every thread (tcache), which no trim returns;
+// with a server's ~150 threads those caches held most of the growth the soak measured.
+// They can only be turned off before the process starts (the glibc.malloc.tcache_count
+// tunable), so ExecWithoutThreadCaches, the first call of main(), execs the program again
+// with it set, unless GLIBC_TUNABLES already names it (the operator's choice, or the
+// re-executed process).
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
 
 namespace strongroom::server {
 
@@ -27,5 +36,16 @@ struct AllocatorSettings {
 };
 
 AllocatorSettings ConfigureAllocator();
+
+inline constexpr char kThreadCacheTunable[] = "glibc.malloc.tcache_count";
+
+// The GLIBC_TUNABLES value that turns thread caches off, keeping the other tunables of
+// `current` (nullptr: unset); nullopt if `current` already sets kThreadCacheTunable.
+std::optional<std::string> TunablesWithoutThreadCaches(const char* current);
+
+// Execs /proc/self/exe with `argv` and TunablesWithoutThreadCaches(getenv GLIBC_TUNABLES);
+// returns if there is nothing to do, under a sanitizer, or if the exec fails (the process
+// then runs on with thread caches). Call first in main(), before any thread exists.
+void ExecWithoutThreadCaches(char** argv);
 
 }  // namespace strongroom::server

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,20 @@
 
 namespace strongroom::server {
 namespace {
+
+TEST(TunablesWithoutThreadCachesTest, AddsTheSettingAndKeepsTheOperatorsOwn) {
+  EXPECT_EQ(TunablesWithoutThreadCaches(nullptr), "glibc.malloc.tcache_count=0");
+  EXPECT_EQ(TunablesWithoutThreadCaches(""), "glibc.malloc.tcache_count=0");
+  EXPECT_EQ(TunablesWithoutThreadCaches("glibc.malloc.check=3"),
+            "glibc.malloc.check=3:glibc.malloc.tcache_count=0");
+  // Already set (by the operator, or by the exec itself): nothing to do, so no exec loop.
+  EXPECT_EQ(TunablesWithoutThreadCaches("glibc.malloc.tcache_count=7"), std::nullopt);
+  EXPECT_EQ(TunablesWithoutThreadCaches("glibc.malloc.check=3:glibc.malloc.tcache_count=0"),
+            std::nullopt);
+  // A longer name that merely starts alike is another tunable.
+  EXPECT_EQ(TunablesWithoutThreadCaches("glibc.malloc.tcache_count_x=1"),
+            "glibc.malloc.tcache_count_x=1:glibc.malloc.tcache_count=0");
+}
 
 TEST(ArenaCapTest, OnePerCoreAndAtLeastTwo) {
   EXPECT_EQ(ArenaCap(0), 2);  // hardware_concurrency() may not know

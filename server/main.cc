@@ -156,7 +156,9 @@ int Serve(const std::string& config_path, const v1::ServerConfig& config) {
 }
 
 int Main(int argc, char** argv) {
-  // Before any thread exists: arenas and mmap thresholds bounded (server/allocator.h).
+  // Before any thread exists: no per-thread malloc caches (this may exec the program again),
+  // arenas and mmap thresholds bounded (server/allocator.h).
+  ExecWithoutThreadCaches(argv);
   ConfigureAllocator();
   // Secrets never reach a core dump, and live in locked memory.
   if (absl::Status s = hsm::DisableCoreDumps(); !s.ok()) return Fail(s);

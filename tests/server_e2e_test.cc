@@ -255,6 +255,15 @@ TEST_F(ServerE2eTest, TheProcessCannotDumpCore) {
   EXPECT_THAT(st.output, Not(HasSubstr("VmLck:\t       0 kB"))) << st.output;
 }
 
+// The server runs without glibc's per-thread malloc caches (server/allocator.h): it has
+// exec'd itself, same process, with the tunable set.
+TEST_F(ServerE2eTest, TheServerRunsWithoutPerThreadMallocCaches) {
+  ASSERT_NE(StartServer(), 0);
+  testing::RunResult env = RunCommand(
+      {"sh", "-c", absl::StrCat("tr '\\0' '\\n' < /proc/", server_->pid(), "/environ")});
+  EXPECT_THAT(env.output, HasSubstr("GLIBC_TUNABLES=glibc.malloc.tcache_count=0"));
+}
+
 TEST_F(ServerE2eTest, TransitLifecycleThroughTheCliSurvivesARestart) {
   ASSERT_NE(StartServer(), 0);
   std::string plain = token_->dir + "/plain.bin";
