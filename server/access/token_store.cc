@@ -630,18 +630,12 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Renew(absl::string_view accessor,
       expire = std::min(expire, FromProto(record.max_expire_time()));
     }
     *record.mutable_expire_time() = ToProto(expire);
-    record.set_generation(record.generation() + 1);
-    absl::StatusOr<std::string> mac = RecordMac(record);
-    if (!mac.ok()) return mac.status();
-    record.set_record_mac(*std::move(mac));
-    absl::Status s = storage_->Commit(kms::WriteBatch().Put(
-        RecordKey(accessor), record.SerializeAsString(), (*loaded)->revision));
+    absl::Status s = Rewrite(accessor, (*loaded)->revision, &record);
     if (absl::IsAborted(s)) {  // renewed or revoked meanwhile: read again
       kms::CasBackOff(attempt);
       continue;
     }
     if (!s.ok()) return s;
-    CacheUpdate(accessor, record);
     return InfoOf(record);
   }
   return absl::AbortedError(
@@ -688,24 +682,28 @@ absl::Status TokenStore::ForgetParent(absl::string_view accessor, absl::string_v
     if (!loaded.ok()) return loaded.status();
     // Gone meanwhile, or already rewritten.
     if (!loaded->has_value() || (*loaded)->record.parent() != parent) return absl::OkStatus();
-    TokenRecord& record = (*loaded)->record;
-    record.clear_parent();
-    record.set_generation(record.generation() + 1);  // so that caches take the new record
-    absl::StatusOr<std::string> mac = RecordMac(record);
-    if (!mac.ok()) return mac.status();
-    record.set_record_mac(*std::move(mac));
-    absl::Status s = storage_->Commit(kms::WriteBatch().Put(
-        RecordKey(accessor), record.SerializeAsString(), (*loaded)->revision));
+    (*loaded)->record.clear_parent();
+    absl::Status s = Rewrite(accessor, (*loaded)->revision, &(*loaded)->record);
     if (absl::IsAborted(s)) {  // renewed or revoked meanwhile: read again
       kms::CasBackOff(attempt);
       continue;
     }
-    if (!s.ok()) return s;
-    CacheUpdate(accessor, record);
-    return absl::OkStatus();
+    return s;
   }
   return absl::AbortedError(
       absl::StrCat("token ", accessor, ": too many concurrent updates; try again"));
+}
+
+absl::Status TokenStore::Rewrite(absl::string_view accessor, int64_t revision,
+                                 TokenRecord* record) {
+  record->set_generation(record->generation() + 1);  // so that caches take the new record
+  absl::StatusOr<std::string> mac = RecordMac(*record);
+  if (!mac.ok()) return mac.status();
+  record->set_record_mac(*std::move(mac));
+  absl::Status s = storage_->Commit(
+      kms::WriteBatch().Put(RecordKey(accessor), record->SerializeAsString(), revision));
+  if (s.ok()) CacheUpdate(accessor, *record);
+  return s;
 }
 
 absl::Status TokenStore::RevokeOne(absl::string_view accessor, std::vector<std::string>* children) {

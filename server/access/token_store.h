@@ -213,6 +213,9 @@ class TokenStore {
   // Clears the parent of the record of `accessor` if it is `parent` (re-MACed, generation
   // + 1); nothing if the token is gone.
   absl::Status ForgetParent(absl::string_view accessor, absl::string_view parent);
+  // Stores the changed `record` over `revision` with its generation advanced and its MAC
+  // renewed, and updates the cache; ABORTED if the record changed meanwhile.
+  absl::Status Rewrite(absl::string_view accessor, int64_t revision, TokenRecord* record);
 
   // Caches a verified token unless a renewal or revocation happened since `epoch_before`.
   void CacheInsert(absl::string_view accessor, const Digest& digest, TokenRecord record,
