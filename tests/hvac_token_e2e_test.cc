@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -83,6 +84,7 @@ TEST_F(HvacTokenE2eTest, HvacTokenAndSys) {
        {"VAULT_CACERT", ca_},
        {"PYTHONDONTWRITEBYTECODE", "1"}},
       absl::Seconds(120));
+  std::cout << run.output;  // the pass list, kept in the test log
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, Not(HasSubstr("FAIL"))) << run.output;
   const std::vector<std::string> checks = {

@@ -10,6 +10,7 @@
 // (target //tests:pki_hvac_e2e_test).
 
 #include <algorithm>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -336,6 +337,7 @@ TEST_F(PkiHvacE2eTest, HvacPkiCalls) {
        {"WORKDIR", work},
        {"PATH", "/usr/bin:/bin"}},
       absl::Seconds(120));
+  std::cout << hvac.output;  // the pass list, kept in the test log
   EXPECT_EQ(hvac.exit_code, 0) << hvac.output;
   EXPECT_THAT(hvac.output, Not(HasSubstr("FAIL"))) << hvac.output;
   for (const char* check :

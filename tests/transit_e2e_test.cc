@@ -8,6 +8,7 @@
 // Hvac*: tests/hvac/transit_test.py calls every transit method of Debian's python3-hvac
 // (0.11.2, run by Debian's /usr/bin/python3) against the server, and the LIST verb is
 // refused for a token without "read" (target //tests:transit_hvac_e2e_test).
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -175,6 +176,7 @@ TEST_F(TransitE2eTest, HvacEveryTransitCallAndTheListVerb) {
                   {"VAULT_TOKEN", all_token_},
                   {"VAULT_CACERT", ca_}},
                  absl::Seconds(240));
+  std::cout << hvac.output;  // the pass list, kept in the test log
   EXPECT_EQ(hvac.exit_code, 0) << hvac.output;
   EXPECT_THAT(hvac.output, Not(HasSubstr("FAIL"))) << hvac.output;
   EXPECT_THAT(hvac.output, HasSubstr("25/25 checks passed")) << hvac.output;
