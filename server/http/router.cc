@@ -113,18 +113,14 @@ void HttpRouter::HandleAsync(const std::string& method, const std::string& path,
 HttpResponse HttpRouter::Route(HttpRequest request, std::string* route) const {
   absl::Notification replied;
   HttpResponse response;
-  RouteAsync(std::move(request), [&](absl::string_view taken, HttpResponse answer) {
+  Found found = Find(request);
+  Run(std::move(found), std::move(request), [&](absl::string_view taken, HttpResponse answer) {
     if (route != nullptr) *route = std::string(taken);
     response = std::move(answer);
     replied.Notify();
   });
   replied.WaitForNotification();
   return response;
-}
-
-void HttpRouter::RouteAsync(HttpRequest request, Done done) const {
-  Found found = Find(request);
-  Run(std::move(found), std::move(request), std::move(done));
 }
 
 HttpRouter::Found HttpRouter::Find(HttpRequest& request) const {

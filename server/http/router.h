@@ -126,14 +126,12 @@ class HttpRouter {
   // unrouted handler when there is one). If `route` is given it receives the pattern that
   // took the request, or kUnrouted.
   HttpResponse Route(HttpRequest request, std::string* route = nullptr) const;
-  // Route() that does not wait for an asynchronous handler: `done` gets the pattern that
-  // took the request (or kUnrouted; the router's own string) and the response, on the
-  // thread the handler replies from. Route() waits for it.
+  // Route() in two steps that do not wait for an asynchronous handler, so that the caller
+  // can choose the thread of the second: Find matches the request (setting its path_params)
+  // without running anything, and Run runs what it found; `done` gets the pattern that took
+  // the request (or kUnrouted; the router's own string) and the response, on the thread the
+  // handler replies from. An unrouted request runs the unrouted handler, which may block.
   using Done = absl::AnyInvocable<void(absl::string_view route, HttpResponse response)>;
-  void RouteAsync(HttpRequest request, Done done) const;
-  // RouteAsync in two steps, so that the caller can choose the thread of the second: Find
-  // matches the request (setting its path_params) without running anything, and Run runs
-  // what it found. An unrouted request runs the unrouted handler, which may block.
   struct Found {
     absl::string_view route;  // the pattern (the router's own string), or kUnrouted
     const AsyncHttpHandler* handler = nullptr;  // null: unrouted
