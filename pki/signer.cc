@@ -43,6 +43,9 @@ absl::StatusOr<hsm::EvpMdCtxPtr> NewSigningContext(const Signer& signer) {
     return absl::InternalError(
         absl::StrCat("signer: cannot initialise signing: ", DrainOpenSslErrors()));
   }
+  // One signature per context: without this flag EVP_DigestSignFinal signs with a copy of
+  // the context (provider context and digest state duplicated) to keep this one usable.
+  EVP_MD_CTX_set_flags(ctx.get(), EVP_MD_CTX_FLAG_FINALISE);
   return ctx;
 }
 

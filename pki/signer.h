@@ -24,8 +24,8 @@ struct Signer {
 // PKCS#1 v1.5).
 const char* SigningDigest(const EVP_PKEY* key);
 
-// A digest-sign context for `signer.key` in `signer.libctx`, ready for X509_sign_ctx,
-// X509_REQ_sign_ctx or X509_CRL_sign_ctx. INVALID_ARGUMENT without a key; INTERNAL with
+// A digest-sign context for `signer.key` in `signer.libctx`, ready for one X509_sign_ctx,
+// X509_REQ_sign_ctx, X509_CRL_sign_ctx or OCSP_basic_sign_ctx (it signs once). INVALID_ARGUMENT without a key; INTERNAL with
 // OpenSSL's errors if the key cannot sign.
 absl::StatusOr<hsm::EvpMdCtxPtr> NewSigningContext(const Signer& signer);
 

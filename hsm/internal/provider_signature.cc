@@ -14,6 +14,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -46,8 +47,10 @@ const char* DigestName(HashAlgorithm hash) {
   return "";
 }
 
-// Resolves any of OpenSSL's names for SHA-256/384/512 ("SHA256", "sha-384", an OID...).
-std::optional<HashAlgorithm> HashFromName(const ProviderContext* provider, const char* name) {
+// Resolves any of OpenSSL's names for SHA-256/384/512 ("SHA256", "sha-384", an OID...);
+// with `fetched`, also hands over the digest fetched to resolve it.
+std::optional<HashAlgorithm> HashFromName(const ProviderContext* provider, const char* name,
+                                          EvpMdPtr* fetched = nullptr) {
   if (name == nullptr) return std::nullopt;
   EvpMdPtr md(EVP_MD_fetch(provider->libctx, name, kDefaultProviderQuery));
   if (md == nullptr) return std::nullopt;
@@ -55,6 +58,7 @@ std::optional<HashAlgorithm> HashFromName(const ProviderContext* provider, const
   for (HashAlgorithm h : {HashAlgorithm::kSha256, HashAlgorithm::kSha384, HashAlgorithm::kSha512}) {
     if (EVP_MD_is_a(md.get(), DigestName(h))) hash = h;
   }
+  if (hash.has_value() && fetched != nullptr) *fetched = std::move(md);
   return hash;
 }
 
@@ -313,13 +317,13 @@ int DigestSignInit(void* vctx, const char* mdname, void* provkey, const OSSL_PAR
   auto* ctx = static_cast<SignatureContext*>(vctx);
   if (ctx == nullptr || !InitKey(ctx, provkey)) return 0;
   if (mdname == nullptr || *mdname == '\0') mdname = "SHA2-256";
-  std::optional<HashAlgorithm> hash = HashFromName(ctx->provider, mdname);
+  EvpMdPtr md;  // fetched once, to resolve the name and to digest with
+  std::optional<HashAlgorithm> hash = HashFromName(ctx->provider, mdname, &md);
   if (!hash.has_value()) {
     ERR_raise_data(ERR_LIB_PROV, PROV_R_INVALID_DIGEST,
                    "digest %s is not supported (SHA-256, SHA-384, SHA-512)", mdname);
     return 0;
   }
-  EvpMdPtr md(EVP_MD_fetch(ctx->provider->libctx, DigestName(*hash), kDefaultProviderQuery));
   ctx->md_ctx.reset(EVP_MD_CTX_new());
   bool ok = md != nullptr && ctx->md_ctx != nullptr &&
             EVP_DigestInit_ex2(ctx->md_ctx.get(), md.get(), nullptr);
