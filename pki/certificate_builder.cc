@@ -77,13 +77,39 @@ absl::Status AddExtension(X509* cert, int nid, void* value, bool critical) {
   return absl::OkStatus();
 }
 
-// Adds an extension from a fixed configuration string (never caller data).
-absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  hsm::X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
-  if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
-    return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid)));
+// Adds the subject key identifier, the SHA-1 of the certificate's public key bits (RFC 5280
+// 4.2.1.2, method 1), and the authority key identifier, the issuer's SKI (`issuer`, or the
+// new SKI when self-signed with `issuer` nullptr) as a keyIdentifier alone. What OpenSSL's
+// "hash" and "keyid:always" configuration values produce, without parsing them and looking
+// the issuer's extension up for every certificate. FAILED_PRECONDITION for an issuer
+// certificate without an SKI.
+absl::Status AddKeyIdentifiers(X509* cert, X509* issuer) {
+  // Fetched once: EVP_sha1() makes OpenSSL 3.0 fetch on every use.
+  static EVP_MD* const kSha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  unsigned char sha1[EVP_MAX_MD_SIZE];
+  unsigned int sha1_len = 0;
+  hsm::Asn1StringPtr ski(ASN1_OCTET_STRING_new());
+  if (kSha1 == nullptr || ski == nullptr ||
+      X509_pubkey_digest(cert, kSha1, sha1, &sha1_len) != 1 ||
+      ASN1_OCTET_STRING_set(ski.get(), sha1, static_cast<int>(sha1_len)) != 1) {
+    return OpenSslError("subjectKeyIdentifier");
   }
-  return absl::OkStatus();
+  if (absl::Status s = AddExtension(cert, NID_subject_key_identifier, ski.get(),
+                                    /*critical=*/false);
+      !s.ok()) {
+    return s;
+  }
+  const ASN1_OCTET_STRING* issuer_ski =
+      issuer == nullptr ? ski.get() : X509_get0_subject_key_id(issuer);
+  if (issuer_ski == nullptr) {
+    return absl::FailedPreconditionError("signer: the issuer certificate has no key identifier");
+  }
+  std::unique_ptr<AUTHORITY_KEYID, hsm::OpenSslDeleter<AUTHORITY_KEYID, AUTHORITY_KEYID_free>>
+      aki(AUTHORITY_KEYID_new());
+  if (aki == nullptr || (aki->keyid = ASN1_OCTET_STRING_dup(issuer_ski)) == nullptr) {
+    return OpenSslError("authorityKeyIdentifier");
+  }
+  return AddExtension(cert, NID_authority_key_identifier, aki.get(), /*critical=*/false);
 }
 
 absl::Status AddBasicConstraints(X509* cert, const CertificateParams& params) {
@@ -480,19 +506,7 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
   if (absl::Status s = AddBasicConstraints(cert.get(), params); !s.ok()) return s;
   if (absl::Status s = AddKeyUsage(cert.get(), params); !s.ok()) return s;
   if (absl::Status s = AddExtendedKeyUsage(cert.get(), params); !s.ok()) return s;
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, self_signed ? cert.get() : signer.certificate, cert.get(), nullptr, nullptr,
-                 0);
-  if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s =
-          AddConfExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = AddKeyIdentifiers(cert.get(), signer.certificate); !s.ok()) return s;
   const NameRequest& names = params.names;
   if (!names.dns_sans.empty() || !names.ip_sans.empty() || !names.uri_sans.empty()) {
     absl::StatusOr<hsm::GeneralNamesPtr> sans = SubjectAltNames(names);
@@ -513,7 +527,10 @@ absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& param
 
   BuiltCertificate built;
   built.serial_number = SerialToHex(X509_get0_serialNumber(cert.get()));
-  built.pem = CertificateToPem(cert.get());
+  // Encoded once: signing left no cached encoding, so each i2d would encode it all again.
+  built.der = hsm::DerOf(i2d_X509, cert.get());
+  if (built.der.empty()) return OpenSslError("encoding certificate");
+  built.pem = PemOfDer(PEM_STRING_X509, built.der);
   built.certificate = std::move(cert);
   return built;
 }
@@ -653,6 +670,18 @@ absl::StatusOr<hsm::EvpPkeyPtr> GenerateSoftwareKey(v1::PkiKeyType type) {
   }
   if (key == nullptr) return OpenSslError("key generation");
   return hsm::EvpPkeyPtr(key);
+}
+
+std::string PemOfDer(const char* type, absl::string_view der) {
+  hsm::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio(bio.get(), type, "",
+                                      reinterpret_cast<const unsigned char*>(der.data()),
+                                      static_cast<long>(der.size())) <= 0) {
+    return "";
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, len);
 }
 
 std::string CertificateToPem(X509* certificate) {

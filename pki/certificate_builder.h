@@ -55,15 +55,18 @@ struct CertificateParams {
 struct BuiltCertificate {
   hsm::X509Ptr certificate;
   std::string serial_number;  // lowercase hex, no colons
-  std::string pem;
+  std::string der;            // the certificate's encoding
+  std::string pem;            // the same, as PEM
 };
 
 // BuildCertificate builds and signs a certificate for `params`. With signer.certificate
 // nullptr the certificate is self-signed (issuer = subject; signer.key must be the private
 // half of params.public_key); otherwise the issuer name and AKI come from
 // signer.certificate (which must carry an SKI and match signer.key). The serial is 159
-// random bits, positive. INVALID_ARGUMENT for bad parameters (named); FAILED_PRECONDITION if
-// the signer key does not match; INTERNAL (with OpenSSL's errors) if signing fails.
+// random bits, positive; the SKI is the SHA-1 of the public key bits and the AKI the
+// issuer's SKI. INVALID_ARGUMENT for bad parameters (named); FAILED_PRECONDITION if the
+// signer key does not match or the issuer certificate has no SKI; INTERNAL (with OpenSSL's
+// errors) if signing fails.
 absl::StatusOr<BuiltCertificate> BuildCertificate(const CertificateParams& params,
                                                   const Signer& signer);
 
@@ -95,7 +98,8 @@ absl::StatusOr<hsm::Asn1IntegerPtr> RandomSerial();
 // form of CanonicalSerial in serial.h).
 std::string SerialToHex(const ASN1_INTEGER* serial);
 
-// PEM encodings.
+// PEM encodings. PemOfDer wraps `der` as a PEM block of `type` (e.g. PEM_STRING_X509).
+std::string PemOfDer(const char* type, absl::string_view der);
 std::string CertificateToPem(X509* certificate);
 std::string CsrToPem(X509_REQ* csr);
 absl::StatusOr<hsm::X509Ptr> ParseCertificatePem(absl::string_view pem);

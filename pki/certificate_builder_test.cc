@@ -217,6 +217,23 @@ TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
   EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf->certificate.get()),
                                   X509_get0_subject_key_id(inter.cert.get())),
             0);
+  // The root's AKI is its own SKI; an AKI carries the key identifier only.
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(root.cert.get()),
+                                  X509_get0_subject_key_id(root.cert.get())),
+            0);
+  for (X509* cert : {root.cert.get(), inter.cert.get(), leaf->certificate.get()}) {
+    EXPECT_EQ(X509_get0_authority_issuer(cert), nullptr);
+    EXPECT_EQ(X509_get0_authority_serial(cert), nullptr);
+    // Each SKI is the SHA-1 of the subject public key's bits (RFC 5280 4.2.1.2, method 1).
+    unsigned char sha1[EVP_MAX_MD_SIZE];
+    unsigned int sha1_len = 0;
+    ASSERT_EQ(X509_pubkey_digest(cert, EVP_sha1(), sha1, &sha1_len), 1);
+    const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert);
+    ASSERT_NE(ski, nullptr);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
+                          ASN1_STRING_length(ski)),
+              std::string(reinterpret_cast<const char*>(sha1), sha1_len));
+  }
 
   std::string csr_leaf_text = X509Text(csr_leaf_path);
   EXPECT_THAT(csr_leaf_text, HasSubstr("Digital Signature, Key Encipherment"));  // RSA leaf

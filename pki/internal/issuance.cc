@@ -194,7 +194,7 @@ absl::StatusOr<v1::SignedCertificate> Issuance::Issued(const BuiltCertificate& b
                                                        const std::string& chain_pem, bool store) {
   if (store) {
     if (absl::Status s =
-            inventory_->Add(built.serial_number, CertificateDer(built.certificate.get()), not_after,
+            inventory_->Add(built.serial_number, built.der, not_after,
                             issuer_name, role);
         !s.ok()) {
       return s;

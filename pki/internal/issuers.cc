@@ -175,7 +175,7 @@ absl::StatusOr<v1::Issuer> Issuers::CreateRoot(const v1::CreateRootIssuerRequest
     params.is_ca = true;
     auto built = BuildCertificate(params, Signer{key, keys_->libctx(), nullptr});
     if (!built.ok()) return built.status();
-    record->set_certificate_der(CertificateDer(built->certificate.get()));
+    record->set_certificate_der(built->der);
     *record->mutable_not_after() = ToProto(params.not_after);
     return absl::OkStatus();
   });
