@@ -241,6 +241,27 @@ TEST(CertificateBuilderTest, ChainVerifiesWithOpenSslAndCerttool) {
   EXPECT_THAT(csr_leaf_text, Not(HasSubstr("Client Authentication")));
 }
 
+TEST(CertificateBuilderTest, PreparedSigningContextIsCopiedNotConsumed) {
+  Ca root = MakeRoot();
+  auto prepared = NewSigningContext(root.signer());
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  Signer signer = root.signer();
+  signer.prepared = prepared->get();
+  auto leaf_key = GenerateSoftwareKey(v1::EC_P256);
+  ASSERT_TRUE(leaf_key.ok());
+  for (int i = 0; i < 3; ++i) {  // each signature from its own copy
+    auto leaf = BuildCertificate(LeafParams(leaf_key->get()), signer);
+    ASSERT_TRUE(leaf.ok()) << leaf.status();
+    EXPECT_EQ(X509_verify(leaf->certificate.get(), X509_get0_pubkey(root.cert.get())), 1) << i;
+  }
+  // A context prepared for another key is refused rather than signing with it.
+  auto other_prepared = NewSigningContext(Signer{leaf_key->get(), nullptr, nullptr});
+  ASSERT_TRUE(other_prepared.ok());
+  signer.prepared = other_prepared->get();
+  auto mismatched = NewSigningContext(signer);
+  EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CertificateBuilderTest, ChainPemParsesEveryCertificateInOrder) {
   Ca root = MakeRoot();
   Ca inter = MakeIntermediate(root);

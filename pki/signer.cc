@@ -38,8 +38,20 @@ std::string DrainOpenSslErrors() {
 absl::StatusOr<hsm::EvpMdCtxPtr> NewSigningContext(const Signer& signer) {
   if (signer.key == nullptr) return absl::InvalidArgumentError("signer: no key");
   hsm::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr || EVP_DigestSignInit_ex(ctx.get(), nullptr, SigningDigest(signer.key),
-                                              signer.libctx, nullptr, signer.key, nullptr) != 1) {
+  if (signer.prepared != nullptr) {
+    // EVP_MD_CTX_get_pkey_ctx takes a non-const context but only reads it.
+    EVP_PKEY_CTX* prepared_pkey_ctx =
+        EVP_MD_CTX_get_pkey_ctx(const_cast<EVP_MD_CTX*>(signer.prepared));
+    if (prepared_pkey_ctx == nullptr || EVP_PKEY_CTX_get0_pkey(prepared_pkey_ctx) != signer.key) {
+      return absl::InvalidArgumentError("signer: the prepared context is for another key");
+    }
+    if (ctx == nullptr || EVP_MD_CTX_copy_ex(ctx.get(), signer.prepared) != 1) {
+      return absl::InternalError(
+          absl::StrCat("signer: cannot copy the prepared context: ", DrainOpenSslErrors()));
+    }
+  } else if (ctx == nullptr ||
+             EVP_DigestSignInit_ex(ctx.get(), nullptr, SigningDigest(signer.key), signer.libctx,
+                                   nullptr, signer.key, nullptr) != 1) {
     return absl::InternalError(
         absl::StrCat("signer: cannot initialise signing: ", DrainOpenSslErrors()));
   }

@@ -109,6 +109,9 @@ absl::StatusOr<std::shared_ptr<const LoadedIssuer>> Issuers::LoadForSigning(
   return signing_.Get(name, [&]() -> absl::StatusOr<std::shared_ptr<const LoadedIssuer>> {
     auto issuer = Load(name, /*need_certificate=*/true);
     if (!issuer.ok()) return issuer.status();
+    auto signing_context = NewSigningContext(issuer->signer());
+    if (!signing_context.ok()) return signing_context.status();
+    issuer->signing_context = *std::move(signing_context);
     return std::make_shared<const LoadedIssuer>(*std::move(issuer));
   });
 }

@@ -42,7 +42,11 @@ struct LoadedIssuer {
   hsm::X509Ptr certificate;    // nullptr while awaiting its certificate
   std::string chain_pem;       // certificate and chain, PEM (empty without a certificate)
   OSSL_LIB_CTX* libctx = nullptr;
-  Signer signer() const { return Signer{key.get(), libctx, certificate.get()}; }
+  // Made once for `key` by LoadForSigning (nullptr otherwise); each signature copies it.
+  hsm::EvpMdCtxPtr signing_context;
+  Signer signer() const {
+    return Signer{key.get(), libctx, certificate.get(), signing_context.get()};
+  }
 };
 
 class Issuers {
