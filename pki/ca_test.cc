@@ -27,6 +27,7 @@
 #include "kms/change_watcher.h"
 #include "kms/sqlite_storage.h"
 #include "kms/testing/controlled_storage.h"
+#include "pki/records.pb.h"
 #include "pki/testing/all_rights.h"
 
 namespace strongroom::pki {
@@ -687,6 +688,67 @@ TEST_F(CaTest, CrlIsStoredOnRevokeAndRefreshedWhenDue) {
   EXPECT_TRUE(ca_->RefreshDueCrls(later + absl::Hours(24), HeldLease()).ok());
   EXPECT_EQ(ca_->GetCrl(crl_req).status().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(barrier_->Unseal().ok());
+}
+
+// The revoked index keeps what a CRL entry needs (serial, time, reason), not the
+// certificate: a CRL rebuild reads every entry, so their size is its working set. Entries
+// written whole by earlier versions are still read, and the CRL lists every entry however
+// many there are (they are read in pages).
+TEST_F(CaTest, RevokedIndexHoldsOnlyWhatTheCrlNeeds) {
+  MakeRoot("ix");
+  MakeRole("web", "ix");
+  v1::IssuedCertificate a = Issue("web", "a.example.com");
+  v1::IssuedCertificate b = Issue("web", "b.example.com");
+  v1::RevokeCertificateRequest rev;
+  rev.set_serial_number(a.serial_number());
+  rev.set_reason(v1::REVOCATION_REASON_KEY_COMPROMISE);
+  auto revoked = ca_->RevokeCertificate(rev);
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  auto entry = storage_->Get(absl::StrCat("pki/revoked/ix/", a.serial_number()));
+  ASSERT_TRUE(entry.ok() && entry->has_value()) << entry.status();
+  CertificateRecord index;
+  ASSERT_TRUE(index.ParseFromString((*entry)->value));
+  EXPECT_EQ(index.serial_number(), a.serial_number());
+  EXPECT_EQ(index.revocation_time().seconds(), revoked->revocation_time().seconds());
+  EXPECT_EQ(index.revocation_reason(), v1::REVOCATION_REASON_KEY_COMPROMISE);
+  EXPECT_TRUE(index.certificate_der().empty());
+  EXPECT_TRUE(index.role().empty());
+  EXPECT_LT((*entry)->value.size(), 128u);
+
+  // Entries as earlier versions wrote them (the whole record), more than a page of them.
+  constexpr int kWritten = 2500;
+  kms::WriteBatch batch;
+  CertificateRecord whole = index;
+  whole.set_certificate_der(std::string(700, 'x'));
+  whole.set_role("web");
+  for (int i = 0; i < kWritten; ++i) {
+    whole.set_serial_number(absl::StrCat("7e", absl::Hex(i, absl::kZeroPad6)));
+    batch.Put(absl::StrCat("pki/revoked/ix/", whole.serial_number()), whole.SerializeAsString());
+  }
+  ASSERT_TRUE(storage_->Commit(batch).ok());
+  rev.set_serial_number(b.serial_number());
+  ASSERT_TRUE(ca_->RevokeCertificate(rev).ok());
+  v1::GetCrlRequest crl_req;
+  crl_req.set_issuer_name("ix");
+  auto crl = ca_->GetCrl(crl_req);
+  ASSERT_TRUE(crl.ok()) << crl.status();
+  const auto* p = reinterpret_cast<const unsigned char*>(crl->crl_der().data());
+  hsm::X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->crl_der().size())));
+  ASSERT_NE(parsed, nullptr);
+  std::set<std::string> serials;
+  STACK_OF(X509_REVOKED)* listed = X509_CRL_get_REVOKED(parsed.get());
+  for (int i = 0; i < sk_X509_REVOKED_num(listed); ++i) {
+    hsm::BignumPtr bn(ASN1_INTEGER_to_BN(
+        X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(listed, i)), nullptr));
+    char* hex = BN_bn2hex(bn.get());
+    serials.insert(absl::AsciiStrToLower(hex));
+    OPENSSL_free(hex);
+  }
+  EXPECT_EQ(serials.size(), kWritten + 2u);
+  EXPECT_EQ(serials.count(absl::AsciiStrToLower(a.serial_number())), 1u);
+  EXPECT_EQ(serials.count(absl::AsciiStrToLower(b.serial_number())), 1u);
+  EXPECT_EQ(serials.count("7e000000"), 1u);
+  EXPECT_EQ(serials.count(absl::StrCat("7e", absl::Hex(kWritten - 1, absl::kZeroPad6))), 1u);
 }
 
 // The trust epoch moves after each change relying parties must see at once (a new issuer

@@ -1,10 +1,14 @@
 #include "pki/ocsp_responder.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
+#include <array>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -125,21 +129,27 @@ namespace {
 
 // The key of the pre-signed response to `request` for issuer `name` (unambiguous: the
 // name's length first).
-std::string CacheKey(absl::string_view name, absl::string_view request) {
-  return absl::StrCat(name.size(), ":", name, request);
+std::array<uint8_t, 32> CacheKey(absl::string_view name, absl::string_view request) {
+  const std::string keyed = absl::StrCat(name.size(), ":", name, request);
+  std::array<uint8_t, 32> key;
+  unsigned int length = 0;
+  if (EVP_Digest(keyed.data(), keyed.size(), key.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length != key.size()) {
+    std::abort();  // SHA-256 is always available: a broken invariant
+  }
+  return key;
 }
 
-// The cache key of `request` for issuer `name`, if the request is minimal (one CertID and
-// nothing else, so its DER names exactly one CertID: RFC 5019) and the CertID names `issuer`;
-// with the CertID's serial. Empty otherwise.
-std::pair<std::string, std::string> PresignedKey(absl::string_view name, absl::string_view request,
-                                                 X509* issuer) {
+// The CertID's serial of `request`, if the request is minimal (one CertID and nothing else,
+// so its DER names exactly one CertID: RFC 5019) and the CertID names `issuer`; nullopt
+// otherwise.
+std::optional<std::string> MinimalRequestSerial(absl::string_view request, X509* issuer) {
   const auto* data = reinterpret_cast<const unsigned char*>(request.data());
   const unsigned char* p = data;
   hsm::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request.size())));
   ASN1_INTEGER* serial = nullptr;
   OCSP_CERTID* id = nullptr;
-  std::pair<std::string, std::string> out;
+  std::optional<std::string> out;
   if (req != nullptr && p == data + request.size() && OCSP_request_onereq_count(req.get()) == 1 &&
       (id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req.get(), 0))) != nullptr &&
       OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) && serial != nullptr &&
@@ -149,7 +159,7 @@ std::pair<std::string, std::string> PresignedKey(absl::string_view name, absl::s
     if (minimal != nullptr && copy != nullptr &&
         OCSP_request_add0_id(minimal.get(), copy) != nullptr) {
       if (hsm::DerOf(i2d_OCSP_REQUEST, minimal.get()) == request) {
-        out = {CacheKey(name, request), SerialToHex(serial)};
+        out = SerialToHex(serial);
       }
     } else {
       OCSP_CERTID_free(copy);
@@ -168,11 +178,11 @@ OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_vi
   const std::string name(issuer_name);
   if (epoch.has_value()) {
     // A minimal request's bytes name one CertID: the same bytes, the same answer.
-    const std::string key = CacheKey(name, request);
+    const Key key = CacheKey(name, request);
     absl::MutexLock lock(&mu_);
     auto it = presigned_.find(key);
     if (it != presigned_.end() && now < it->second.refresh_at && it->second.epoch == epoch) {
-      return {it->second.response, /*presigned=*/true};
+      return {std::string(it->second.response), /*presigned=*/true};
     }
   }
   absl::StatusOr<Ca::IssuerKey> issuer = ca_->LoadIssuerKey(issuer_name);
@@ -191,8 +201,8 @@ OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_vi
     return {OcspErrorResponse(OCSP_RESPONSE_STATUS_INTERNALERROR)};
   }
   const Signer signer = issuer->signer();
-  auto [cache_key, serial_hex] = PresignedKey(name, request, signer.certificate);
-  if (cache_key.empty()) {
+  const std::optional<std::string> serial_hex = MinimalRequestSerial(request, signer.certificate);
+  if (!serial_hex.has_value()) {
     return {BuildOcspResponse(
         request, signer,
         [this, &name](const std::string& serial) {
@@ -200,7 +210,8 @@ OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_vi
         },
         now, validity_)};
   }
-  absl::StatusOr<Ca::CertificateStatus> status = ca_->LookupCertificateStatus(name, serial_hex);
+  absl::StatusOr<Ca::CertificateStatus> status = ca_->LookupCertificateStatus(name, *serial_hex);
+  const Key cache_key = CacheKey(name, request);
   const bool good = status.ok() && status->kind == Ca::CertificateStatus::kGood;
   {
     absl::MutexLock lock(&mu_);
@@ -208,7 +219,7 @@ OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_vi
     if (it != presigned_.end()) {
       if (good && now < it->second.refresh_at) {
         it->second.epoch = epoch;  // good as of this epoch
-        return {it->second.response, /*presigned=*/true};
+        return {std::string(it->second.response), /*presigned=*/true};
       }
       presigned_.erase(it);
     }
@@ -219,8 +230,9 @@ OcspAnswer OcspResponder::Respond(absl::string_view issuer_name, absl::string_vi
     absl::MutexLock lock(&mu_);
     Sweep(now, capacity_ - 1);
     const absl::Time refresh_at = now + validity_ / 2;
-    presigned_.insert_or_assign(cache_key, Presigned{response, refresh_at, epoch});
-    order_.emplace_back(refresh_at, std::move(cache_key));
+    presigned_.insert_or_assign(
+        cache_key, Presigned{std::pmr::string(response, &pool_), refresh_at, epoch});
+    order_.emplace_back(refresh_at, cache_key);
   }
   return {std::move(response)};
 }

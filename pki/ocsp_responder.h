@@ -20,13 +20,20 @@
 // the moment the revocation is committed, and its pre-signed response is dropped. Requests
 // with a nonce, for several certificates or with other extensions get a fresh signature.
 // Responses past their refresh time are dropped as new ones are kept (and when counted); at
-// most kMaxPresigned are kept, the oldest dropped first.
+// most kMaxPresigned are kept, the oldest dropped first. They are held by the SHA-256 of the
+// issuer name and the request's bytes (so a response is served for another request only
+// with a SHA-256 collision): each costs its DER, a 96-byte table slot and a 48-byte queue
+// item. The DER is kept in a pool of the responder's own, so these long-lived blocks do not
+// pin pages of the general heap, where requests' short-lived buffers come and go (the pool
+// keeps what the most responses held at once took, and reuses it as they are replaced).
 // Thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <utility>
@@ -86,8 +93,10 @@ class OcspResponder {
   size_t presigned_count() const;
 
  private:
+  // SHA-256 of the issuer name's length and bytes and the minimal request's DER.
+  using Key = std::array<uint8_t, 32>;
   struct Presigned {
-    std::string response;  // DER OCSPResponse
+    std::pmr::string response;  // DER OCSPResponse, in pool_
     absl::Time refresh_at;
     // Ca::current_trust_epoch() read before the status was last read good; nullopt: none.
     std::optional<uint64_t> epoch;
@@ -100,11 +109,12 @@ class OcspResponder {
   const absl::Duration validity_;
   const Clock clock_;
   const size_t capacity_;
-  // By issuer name and the minimal request's DER, each a good certificate's response; and
-  // their keys in the order they were signed (so by refresh time), with that time.
+  // By Key, each a good certificate's response; and their keys in the order they were
+  // signed (so by refresh time), with that time.
   mutable absl::Mutex mu_;
-  mutable absl::flat_hash_map<std::string, Presigned> presigned_ ABSL_GUARDED_BY(mu_);
-  mutable std::deque<std::pair<absl::Time, std::string>> order_ ABSL_GUARDED_BY(mu_);
+  mutable std::pmr::unsynchronized_pool_resource pool_ ABSL_GUARDED_BY(mu_);
+  mutable absl::flat_hash_map<Key, Presigned> presigned_ ABSL_GUARDED_BY(mu_);
+  mutable std::deque<std::pair<absl::Time, Key>> order_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strongroom::pki

@@ -15,7 +15,8 @@ namespace strongroom::pki::internal {
 inline constexpr char kIssuerPrefix[] = "pki/issuers/";   // + name: IssuerRecord
 inline constexpr char kRolePrefix[] = "pki/roles/";       // + name: RoleRecord
 inline constexpr char kCertPrefix[] = "pki/certs/";       // + serial: CertificateRecord
-inline constexpr char kRevokedPrefix[] = "pki/revoked/";  // + issuer/serial: CertificateRecord
+inline constexpr char kRevokedPrefix[] = "pki/revoked/";  // + issuer/serial: CertificateRecord,
+                                                          // only the fields a CRL entry needs
 inline constexpr char kCrlPrefix[] = "pki/crls/";         // + issuer: CrlRecord
 inline constexpr uint32_t kDefaultPageSize = 100;
 inline constexpr uint32_t kMaxPageSize = 1000;

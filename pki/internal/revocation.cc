@@ -21,6 +21,22 @@ v1::Crl ToCrl(const CrlRecord& record) {
   return crl;
 }
 
+// The revoked index's entry for `cert`: what its CRL entry needs, not the certificate.
+// Every CRL rebuild reads the whole index, so the entries' size is the rebuild's memory.
+CertificateRecord RevokedIndexEntry(const CertificateRecord& cert) {
+  CertificateRecord entry;
+  entry.set_serial_number(cert.serial_number());
+  entry.set_issuer_name(cert.issuer_name());
+  *entry.mutable_not_after() = cert.not_after();
+  *entry.mutable_revocation_time() = cert.revocation_time();
+  entry.set_revocation_reason(cert.revocation_reason());
+  return entry;
+}
+
+// Index entries read per storage call while a CRL is built: what is held at once besides
+// the CRL's own entries.
+constexpr size_t kRevokedReadPage = 1000;
+
 }  // namespace
 
 absl::StatusOr<v1::RevokeCertificateResponse> Revocation::Revoke(
@@ -48,7 +64,7 @@ absl::StatusOr<v1::RevokeCertificateResponse> Revocation::Revoke(
   kms::WriteBatch batch;
   batch.Put(absl::StrCat(kCertPrefix, *serial), cert.SerializeAsString(), (*found)->revision);
   batch.Put(absl::StrCat(kRevokedPrefix, cert.issuer_name(), "/", *serial),
-            cert.SerializeAsString());
+            RevokedIndexEntry(cert).SerializeAsString());
   // The stored CRL goes with the revocation, so no CRL without it is served even if the
   // rebuild below fails (the next GetCrl or RefreshDueCrls then builds one).
   batch.Delete(absl::StrCat(kCrlPrefix, cert.issuer_name()));
@@ -136,17 +152,23 @@ absl::StatusOr<v1::Crl> Revocation::BuildAndStoreCrl(absl::string_view issuer_na
                                                      const kms::LeaseFence* lease) {
   auto issuer = issuers_->Load(issuer_name, /*need_certificate=*/true);
   if (!issuer.ok()) return issuer.status();
-  auto entries = storage_->List(absl::StrCat(kRevokedPrefix, issuer_name, "/"), "", 0);
-  if (!entries.ok()) return entries.status();
+  // Entries written by earlier versions hold the whole record; only these fields are read.
+  const std::string prefix = absl::StrCat(kRevokedPrefix, issuer_name, "/");
   std::vector<RevokedCertificate> revoked;
-  revoked.reserve(entries->size());
-  for (const kms::Entry& e : *entries) {
+  std::string after;
+  for (;;) {
+    auto entries = storage_->List(prefix, after, kRevokedReadPage);
+    if (!entries.ok()) return entries.status();
     CertificateRecord cert;
-    if (!cert.ParseFromString(e.value)) {
-      return absl::DataLossError(absl::StrCat("stored revocation ", e.key, " is corrupt"));
+    for (const kms::Entry& e : *entries) {
+      if (!cert.ParseFromString(e.value)) {
+        return absl::DataLossError(absl::StrCat("stored revocation ", e.key, " is corrupt"));
+      }
+      revoked.push_back(
+          {cert.serial_number(), FromProto(cert.revocation_time()), cert.revocation_reason()});
     }
-    revoked.push_back(
-        {cert.serial_number(), FromProto(cert.revocation_time()), cert.revocation_reason()});
+    if (entries->size() < kRevokedReadPage) break;
+    after = entries->back().key;
   }
   CrlParams params;
   params.this_update = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
