@@ -206,9 +206,21 @@ void ServerMetrics::OnCall(const char* function, CK_RV rv, absl::Duration elapse
 
 void ServerMetrics::RecordHttp(absl::string_view method, absl::string_view route, int status,
                                absl::Duration elapsed) {
-  const std::string m(method), r(route);
-  http_requests_->WithLabels({r, m, absl::StrCat(status)})->Increment();
-  http_duration_->WithLabels({r, m})->Observe(absl::ToDoubleSeconds(elapsed));
+  // As RecordRpc: each thread keeps the series it has used, keyed by the addresses of the
+  // route and method strings (the server's own, stable for its life) and the status.
+  using Key = std::tuple<uint64_t, const char*, size_t, const char*, size_t, int>;
+  thread_local absl::flat_hash_map<Key, HttpSeries> cache;
+  const Key key{instance_, route.data(), route.size(), method.data(), method.size(), status};
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    const std::string m(method), r(route);
+    it = cache
+             .emplace(key, HttpSeries{http_requests_->WithLabels({r, m, absl::StrCat(status)}),
+                                      http_duration_->WithLabels({r, m})})
+             .first;
+  }
+  it->second.requests->Increment();
+  it->second.duration->Observe(absl::ToDoubleSeconds(elapsed));
 }
 
 void ServerMetrics::RecordShed() { grpc_shed_->Increment(); }

@@ -51,7 +51,9 @@ class ServerMetrics : public hsm::CallObserver {
   void RecordRpc(absl::string_view full_method, grpc::StatusCode code, absl::Duration elapsed);
   void OnCall(const char* function, CK_RV rv, absl::Duration elapsed) override;
   // One HTTP response: `route` is the pattern that took the request (a bounded set: the
-  // registered routes, "unrouted", "refused"), `method` a common method or "OTHER".
+  // registered routes, "unrouted", "refused"), `method` a common method or "OTHER". Both
+  // strings must live as long as this object (HttpServer's observer passes its own), since
+  // each thread caches the series by their address.
   void RecordHttp(absl::string_view method, absl::string_view route, int status,
                   absl::Duration elapsed);
   // One gRPC request shed under overload (access::GrpcGate).
@@ -74,6 +76,10 @@ class ServerMetrics : public hsm::CallObserver {
     Counter* requests;
     Histogram* duration;
     Counter* certificates;  // issued or revoked, when the call is such a Pki call
+  };
+  struct HttpSeries {
+    Counter* requests;
+    Histogram* duration;
   };
   // The series one RPC outcome updates (a family lookup; RecordRpc caches it per thread).
   Series Lookup(absl::string_view full_method, grpc::StatusCode code);

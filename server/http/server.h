@@ -52,7 +52,8 @@ struct HttpServerOptions {
 
 // One answered (or refused) request, for metrics. `route` is the pattern that took it,
 // HttpRouter::kUnrouted, or "refused" for connections refused past max_connections;
-// `method` is the request's method when it is a common one, else "OTHER".
+// `method` is the request's method when it is a common one, else "OTHER". Both point to
+// strings of the server's own that live as long as it (an observer may key on them).
 struct HttpExchange {
   absl::string_view method;
   absl::string_view route;

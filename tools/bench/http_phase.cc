@@ -1,6 +1,8 @@
 #include "tools/bench/http_phase.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
@@ -56,9 +59,58 @@ WrkResult Wrk(const std::string& url, const std::string& script, int connections
   size_t at = out.find("Requests/sec:");
   if (at == std::string::npos) return r;
   r.requests_per_second = std::strtod(out.c_str() + at + 13, nullptr);
+  // "  123456 requests in 5.00s, ...".
+  const size_t count_end = out.find(" requests in ");
+  if (count_end != std::string::npos) {
+    const size_t line = out.rfind('\n', count_end);
+    r.requests = std::strtod(out.c_str() + (line == std::string::npos ? 0 : line + 1), nullptr);
+  }
   r.p50_ms = WrkMs(out, "     50%");
   r.p99_ms = WrkMs(out, "     99%");
   return r;
+}
+
+// user + system CPU seconds of /proc/<pid>/stat (fields 14 and 15), and its parent (field
+// 4); false if the process is gone.
+bool ProcStat(const std::string& pid, double* cpu_seconds, long* parent) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t comm_end = stat.rfind(')');  // the command name may hold spaces
+  if (comm_end == std::string::npos) return false;
+  std::istringstream fields(stat.substr(comm_end + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // After the name: state (3), ppid (4), ..., utime (14), stime (15).
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 4) *parent = std::strtol(field.c_str(), nullptr, 10);
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  *cpu_seconds = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  return true;
+}
+
+// CPU seconds used so far by this process, its reaped children (each wrk, once pclose
+// returns) and nginx (`nginx`, the master, and its workers).
+double MeasuredCpuSeconds(pid_t nginx) {
+  auto seconds = [](const rusage& u) {
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  rusage self, children;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  double total = seconds(self) + seconds(children);
+  if (DIR* proc = opendir("/proc")) {
+    while (const dirent* entry = readdir(proc)) {
+      if (!std::isdigit(static_cast<unsigned char>(entry->d_name[0]))) continue;
+      double cpu = 0;
+      long parent = 0;
+      if (!ProcStat(entry->d_name, &cpu, &parent)) continue;
+      if (std::atol(entry->d_name) == nginx || parent == nginx) total += cpu;
+    }
+    closedir(proc);
+  }
+  return total;
 }
 
 // A token with the "bench" policy, made over `channel`.
@@ -144,10 +196,28 @@ std::vector<HttpPhaseRow> RunHttpPhase(const HttpPhaseOptions& options) {
   for (int c : options.connections) {
     HttpPhaseRow row;
     row.connections = c;
-    row.encrypt = Wrk(base + "/v1/transit/encrypt/bench-aes", script, c, seconds);
-    row.health = Wrk(base + "/v1/sys/health", "", c, seconds);
-    row.nginx = Wrk(nginx_url, "", c, seconds);
-    row.grpc = options.grpc_encrypt(c, seconds);
+    // The CPU per request of `run`, which returns its result and how many requests it made.
+    auto measured = [nginx](double* cpu_us, auto run) {
+      const double before = MeasuredCpuSeconds(nginx);
+      auto [result, requests] = run();
+      const double used = MeasuredCpuSeconds(nginx) - before;
+      *cpu_us = requests > 0 ? used * 1e6 / requests : 0;
+      return result;
+    };
+    auto wrk = [&](const std::string& url, const std::string& lua) {
+      return [&, url, lua] {
+        WrkResult r = Wrk(url, lua, c, seconds);
+        return std::make_pair(r, r.requests);
+      };
+    };
+    row.encrypt = measured(&row.encrypt_cpu_us,
+                           wrk(base + "/v1/transit/encrypt/bench-aes", script));
+    row.health = measured(&row.health_cpu_us, wrk(base + "/v1/sys/health", ""));
+    row.nginx = measured(&row.nginx_cpu_us, wrk(nginx_url, ""));
+    row.grpc = measured(&row.grpc_cpu_us, [&] {
+      Result r = options.grpc_encrypt(c, seconds);
+      return std::make_pair(r, r.ops_per_second * seconds);
+    });
     rows.push_back(row);
   }
   kill(nginx, SIGTERM);  // the nginx this phase started, by its pid
@@ -165,6 +235,11 @@ void PrintHttpPhase(const std::vector<HttpPhaseRow>& rows) {
                 r.connections, r.grpc.ops_per_second, r.grpc.p99_ms,
                 r.encrypt.requests_per_second, r.encrypt.p99_ms, r.health.requests_per_second,
                 r.health.p99_ms, r.nginx.requests_per_second, r.nginx.p99_ms);
+  }
+  std::printf("  CPU per request (this process, wrk, nginx)\n");
+  for (const HttpPhaseRow& r : rows) {
+    std::printf("  %5d %21.0f us %21.0f us %21.0f us %21.0f us\n", r.connections, r.grpc_cpu_us,
+                r.encrypt_cpu_us, r.health_cpu_us, r.nginx_cpu_us);
   }
   for (const HttpPhaseRow& r : rows) {
     Ratio(absl::StrFormat("HTTPS encrypt / gRPC Encrypt, %d connections", r.connections),

@@ -5,7 +5,8 @@
 //     line is written: server/access/routes.h);
 //   - nginx (Debian's) on the same certificate and TLS versions returning a fixed body of
 //     the encrypt reply's size;
-//   - gRPC Encrypt with as many calls in flight, measured by the caller's function.
+//   - gRPC Encrypt with as many calls in flight, measured by the caller's function;
+// with the CPU per request of each (HttpPhaseRow).
 // PrintHttpPhase prints the table and the ratios issue 13 sets goals for. Exits the process
 // (1) with a message if the token or the first HTTPS encrypt fails.
 #pragma once
@@ -37,17 +38,22 @@ struct HttpPhaseOptions {
 };
 
 // wrk's figures for one run: requests/s and p50/p99 latency (0 when wrk failed or saw
-// non-2xx answers).
+// non-2xx answers), and how many requests it completed.
 struct WrkResult {
   double requests_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double requests = 0;
 };
 
+// Each measurement also reports the CPU its processes used per request: this process (the
+// server, and for gRPC its client too), wrk, and nginx's processes, so that other work on
+// a shared machine does not count. Both sides of each ratio are measured this way.
 struct HttpPhaseRow {
   int connections = 0;
   WrkResult encrypt, health, nginx;
   Result grpc;
+  double encrypt_cpu_us = 0, health_cpu_us = 0, nginx_cpu_us = 0, grpc_cpu_us = 0;
 };
 
 std::vector<HttpPhaseRow> RunHttpPhase(const HttpPhaseOptions& options);
